@@ -1,0 +1,228 @@
+//! BOLT11 construction in Core Lightning's field order, and fallback-address parsing by its rules.
+//!
+//! Owns the layout of the invoices we sign: HRP `ln` + network + the shortest amount multiplier;
+//! then `s`, `p`, `d` or `h`, `x` (left out when 3600), `c`, `f`…, `r`…, `9` with feature bits 8
+//! and 14 compulsory, 17 and 25 optional; no `n` field. It builds the raw invoice only: signing
+//! is the [`crate::key_signer::KeySigner`]'s job. All bech32 work is lightning-invoice's.
+
+use bitcoin::hashes::{sha256, Hash as _};
+use bitcoin::{PubkeyHash, ScriptHash, WitnessVersion};
+use invoiced_events::{Hash32, Network, RouteHintHop};
+use lightning_invoice::{
+    Currency, Description, ExpiryTime, Fallback, MinFinalCltvExpiryDelta,
+    PositiveTimestamp, PrivateRoute, RawBolt11Invoice, RawDataPart, RawHrp, RawTaggedField,
+    SiPrefix, TaggedField,
+};
+use lightning_types::features::Bolt11InvoiceFeatures;
+use lightning_types::payment::PaymentSecret;
+use lightning_types::routing::{RouteHint, RouteHintHop as LdkHop, RoutingFees};
+use secp256k1::PublicKey;
+
+/// The BOLT11 default expiry, which Core Lightning leaves out of the invoice.
+pub const DEFAULT_BOLT11_EXPIRY: u64 = 3600;
+/// The largest expiry accepted: the `x` field holds at most 60 bits in Core Lightning's encoder.
+pub const MAX_EXPIRY: u64 = (1 << 60) - 1;
+/// The largest `cltv`: Core Lightning writes the `c` field from 16 bits.
+pub const MAX_CLTV: u32 = u16::MAX as u32;
+/// Core Lightning's feature bits, little-endian bytes: 8 and 14 compulsory, 17 and 25 optional.
+const FEATURES_LE: [u8; 4] = [0x00, 0x41, 0x02, 0x02];
+
+/// Everything an invoice says, before signing.
+#[derive(Clone, Debug)]
+pub struct InvoiceDraft {
+    /// Network (selects the HRP).
+    pub network: Network,
+    /// Amount in msat, `None` for any.
+    pub amount_msat: Option<u64>,
+    /// Invoice timestamp, UNIX seconds.
+    pub timestamp: u64,
+    /// `s`.
+    pub payment_secret: Hash32,
+    /// `p`.
+    pub payment_hash: Hash32,
+    /// The description text.
+    pub description: String,
+    /// Put SHA256(description) in `h` instead of the text in `d`.
+    pub deschashonly: bool,
+    /// Relative expiry in seconds.
+    pub expiry: u64,
+    /// `c`.
+    pub cltv: u32,
+    /// `f` fields, in order.
+    pub fallbacks: Vec<Fallback>,
+    /// `r` fields, one hop each.
+    pub route_hints: Vec<RouteHintHop>,
+}
+
+/// Why a draft cannot be encoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DraftError {
+    /// The timestamp does not fit 35 bits.
+    #[error("timestamp out of range")]
+    Timestamp,
+    /// The description does not fit a `d` field.
+    #[error("description too long")]
+    Description,
+    /// A route hint has a bad node id.
+    #[error("route hint node id is not a public key")]
+    HintNodeId,
+}
+
+/// The lightning-invoice currency of a network.
+pub fn currency(network: Network) -> Currency {
+    match network {
+        Network::Bitcoin => Currency::Bitcoin,
+        Network::Testnet | Network::Testnet4 => Currency::BitcoinTestnet,
+        Network::Signet => Currency::Signet,
+        Network::Regtest => Currency::Regtest,
+    }
+}
+
+/// The shortest HRP amount for `msat`, as Core Lightning writes it.
+pub fn hrp_amount(msat: u64) -> (u64, Option<SiPrefix>) {
+    const MSAT_PER_BTC: u64 = 100_000_000_000;
+    if msat % MSAT_PER_BTC == 0 {
+        (msat / MSAT_PER_BTC, None)
+    } else if msat % 100_000_000 == 0 {
+        (msat / 100_000_000, Some(SiPrefix::Milli))
+    } else if msat % 100_000 == 0 {
+        (msat / 100_000, Some(SiPrefix::Micro))
+    } else if msat % 100 == 0 {
+        (msat / 100, Some(SiPrefix::Nano))
+    } else {
+        // msat is capped at 21e6 BTC = 2.1e18, so ×10 fits u64.
+        (msat * 10, Some(SiPrefix::Pico))
+    }
+}
+
+fn tagged(field: TaggedField) -> RawTaggedField {
+    RawTaggedField::KnownSemantics(field)
+}
+
+/// Lays out the raw invoice in Core Lightning's field order.
+///
+/// # Errors
+/// [`DraftError`] when a field cannot be represented.
+pub fn build_raw(draft: &InvoiceDraft) -> Result<RawBolt11Invoice, DraftError> {
+    let (raw_amount, si_prefix) = match draft.amount_msat.map(hrp_amount) {
+        Some((a, p)) => (Some(a), p),
+        None => (None, None),
+    };
+    let hrp = RawHrp { currency: currency(draft.network), raw_amount, si_prefix };
+    let timestamp = PositiveTimestamp::from_unix_timestamp(draft.timestamp).map_err(|_| DraftError::Timestamp)?;
+
+    let mut fields = Vec::with_capacity(7 + draft.fallbacks.len() + draft.route_hints.len());
+    fields.push(tagged(TaggedField::PaymentSecret(PaymentSecret(draft.payment_secret))));
+    fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(
+        sha256::Hash::from_byte_array(draft.payment_hash),
+    ))));
+    if draft.deschashonly {
+        fields.push(tagged(TaggedField::DescriptionHash(lightning_invoice::Sha256(
+            sha256::Hash::hash(draft.description.as_bytes()),
+        ))));
+    } else {
+        let d = Description::new(draft.description.clone()).map_err(|_| DraftError::Description)?;
+        fields.push(tagged(TaggedField::Description(d)));
+    }
+    if draft.expiry != DEFAULT_BOLT11_EXPIRY {
+        fields.push(tagged(TaggedField::ExpiryTime(ExpiryTime::from_seconds(draft.expiry))));
+    }
+    fields.push(tagged(TaggedField::MinFinalCltvExpiryDelta(MinFinalCltvExpiryDelta(u64::from(
+        draft.cltv,
+    )))));
+    for f in &draft.fallbacks {
+        fields.push(tagged(TaggedField::Fallback(f.clone())));
+    }
+    for hop in &draft.route_hints {
+        let src_node_id = PublicKey::from_slice(&hop.node_id).map_err(|_| DraftError::HintNodeId)?;
+        let route = RouteHint(vec![LdkHop {
+            src_node_id,
+            short_channel_id: hop.short_channel_id,
+            fees: RoutingFees {
+                base_msat: hop.fee_base_msat,
+                proportional_millionths: hop.fee_proportional_millionths,
+            },
+            cltv_expiry_delta: hop.cltv_expiry_delta,
+            htlc_minimum_msat: None,
+            htlc_maximum_msat: None,
+        }]);
+        let private = PrivateRoute::new(route).map_err(|_| DraftError::HintNodeId)?;
+        fields.push(tagged(TaggedField::PrivateRoute(private)));
+    }
+    fields.push(tagged(TaggedField::Features(Bolt11InvoiceFeatures::from_le_bytes(
+        FEATURES_LE.to_vec(),
+    ))));
+    Ok(RawBolt11Invoice { hrp, data: RawDataPart { timestamp, tagged_fields: fields } })
+}
+
+/// Why a fallback address was refused (Core Lightning's two cases, both code -1).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FallbackError {
+    /// Not an address we can read for this network.
+    #[error("Fallback address not valid")]
+    NotValid,
+    /// A base58 address of another network.
+    #[error("Fallback address does not match our network {0}")]
+    WrongNetwork(Network),
+}
+
+/// Reads one fallback address with Core Lightning's rules: base58 with our P2PKH/P2SH version
+/// (another version: [`FallbackError::WrongNetwork`]); segwit only with our own HRP.
+///
+/// # Errors
+/// [`FallbackError`] as above.
+pub fn parse_fallback(addr: &str, network: Network) -> Result<Fallback, FallbackError> {
+    if let Ok(bytes) = bitcoin::base58::decode_check(addr) {
+        let [version, payload @ ..] = bytes.as_slice() else { return Err(FallbackError::NotValid) };
+        let hash: [u8; 20] = payload.try_into().map_err(|_| FallbackError::NotValid)?;
+        let (p2pkh, p2sh) = network.base58_versions();
+        return if *version == p2pkh {
+            Ok(Fallback::PubKeyHash(PubkeyHash::from_byte_array(hash)))
+        } else if *version == p2sh {
+            Ok(Fallback::ScriptHash(ScriptHash::from_byte_array(hash)))
+        } else {
+            Err(FallbackError::WrongNetwork(network))
+        };
+    }
+    let (hrp, version, program) =
+        bitcoin::bech32::segwit::decode(addr).map_err(|_| FallbackError::NotValid)?;
+    if !hrp.as_str().eq_ignore_ascii_case(network.segwit_hrp()) {
+        return Err(FallbackError::NotValid);
+    }
+    let version = WitnessVersion::try_from(version).map_err(|_| FallbackError::NotValid)?;
+    Ok(Fallback::SegWitProgram { version, program })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amount_multipliers_are_the_shortest() {
+        let cases = [
+            (10_000, "100n"), (50_000, "500n"), (123_000, "1230n"), (100_000, "1u"),
+            (1_000, "10n"), (42, "420p"), (123_456, "1234560p"), (500_000_000, "5m"),
+            (150_000_000_000, "1500m"), (200_000_000_000, "2"),
+        ];
+        for (msat, want) in cases {
+            let (a, p) = hrp_amount(msat);
+            let suffix = p.map(|p| match p {
+                SiPrefix::Milli => "m", SiPrefix::Micro => "u", SiPrefix::Nano => "n", SiPrefix::Pico => "p",
+            }).unwrap_or("");
+            assert_eq!(format!("{a}{suffix}"), want, "{msat}");
+        }
+    }
+
+    #[test]
+    fn fallbacks_follow_core_lightning() {
+        let r = Network::Regtest;
+        assert!(matches!(parse_fallback("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", r), Ok(Fallback::SegWitProgram { .. })));
+        assert!(matches!(parse_fallback("mngSebah93kkVhSZzmVHFkyKo3D9QPKKzZ", r), Ok(Fallback::PubKeyHash(_))));
+        assert!(matches!(parse_fallback("2MxqzNANJNAdMjHQq8ZLkwzooxAFiRzXvEz", r), Ok(Fallback::ScriptHash(_))));
+        assert_eq!(parse_fallback("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", r), Err(FallbackError::WrongNetwork(r)));
+        assert_eq!(parse_fallback("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", r), Err(FallbackError::NotValid));
+        assert_eq!(parse_fallback("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", r), Err(FallbackError::NotValid));
+        assert_eq!(parse_fallback("notanaddress", r), Err(FallbackError::NotValid));
+        assert!(parse_fallback("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", Network::Bitcoin).is_ok());
+    }
+}

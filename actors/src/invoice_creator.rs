@@ -1,0 +1,200 @@
+//! InvoiceCreator: runs one `invoice` request through the other actors and commits it.
+//!
+//! The steps, in Core Lightning's order of errors: fallbacks (-1), route hints (902), preimage
+//! and label claims (901 before 900), then build, sign, append, answer. The claim is released on
+//! every path once it was taken, so a failed request leaves nothing behind: nothing is appended
+//! unless the whole invoice is, and the answer comes only after the event is durable.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use invoiced_events::{
+    AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, Warning,
+};
+
+use crate::bolt11::{build_raw, parse_fallback, DraftError, FallbackError, InvoiceDraft};
+use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
+use crate::clock::Clock;
+use crate::key_signer::{DerivePaymentKeys, KeySigner, SignInvoice};
+use crate::label_registry::{LabelRegistry, ReleaseInvoice, ReserveError, ReserveInvoice};
+use crate::store::{AppendError, LogHandle};
+
+/// A validated `invoice` request.
+#[derive(Clone, Debug)]
+pub struct InvoiceRequest {
+    /// What to ask for.
+    pub amount: AmountOrAny,
+    /// The caller's label.
+    pub label: Label,
+    /// The description.
+    pub description: Description,
+    /// Relative expiry, seconds (bounded by [`crate::bolt11::MAX_EXPIRY`]).
+    pub expiry: u64,
+    /// Fallback addresses as given; checked here.
+    pub fallbacks: Vec<String>,
+    /// The caller's preimage.
+    pub preimage: Option<Hash32>,
+    /// Route-hint policy.
+    pub expose: ExposePrivateChannels,
+    /// `min_final_cltv_expiry`.
+    pub cltv: u32,
+}
+
+/// The answer to a successful `invoice`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedInvoice {
+    /// SHA256 of the preimage.
+    pub payment_hash: Hash32,
+    /// Absolute expiry, UNIX seconds.
+    pub expires_at: u64,
+    /// The signed invoice.
+    pub bolt11: String,
+    /// The `s` field.
+    pub payment_secret: Hash32,
+    /// The creation counter.
+    pub created_index: u64,
+    /// Warnings, in emission order.
+    pub warnings: Vec<Warning>,
+}
+
+/// Why an invoice was not created. Nothing was appended in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// A fallback address was refused (-1).
+    #[error(transparent)]
+    Fallback(#[from] FallbackError),
+    /// `exposeprivatechannels` named no usable channel (902).
+    #[error(transparent)]
+    NoSuitableHints(#[from] NoSuitableHints),
+    /// The payment hash was used before (901).
+    #[error("preimage already used")]
+    PreimageUsed,
+    /// The label exists (900).
+    #[error("Duplicate label '{0}'")]
+    DuplicateLabel(Label),
+    /// The invoice could not be encoded (-1).
+    #[error("cannot encode invoice: {0}")]
+    Encode(#[from] DraftError),
+    /// The log could not record it (-1).
+    #[error(transparent)]
+    Store(#[from] AppendError),
+    /// An actor did not answer (-1).
+    #[error("internal actor unavailable: {0}")]
+    Mailbox(#[from] MailboxError),
+    /// The projection is unavailable (-1).
+    #[error("invoice projection unavailable")]
+    Unavailable,
+}
+
+impl From<ReserveError> for CreateError {
+    fn from(e: ReserveError) -> Self {
+        match e {
+            ReserveError::PreimageUsed => CreateError::PreimageUsed,
+            ReserveError::DuplicateLabel(l) => CreateError::DuplicateLabel(l),
+            ReserveError::Unavailable => CreateError::Unavailable,
+        }
+    }
+}
+
+/// The actor.
+pub struct InvoiceCreator {
+    network: Network,
+    signer: Addr<KeySigner>,
+    registry: Addr<LabelRegistry>,
+    monitor: Addr<ChannelMonitor>,
+    log: LogHandle,
+    clock: Arc<dyn Clock>,
+}
+
+impl InvoiceCreator {
+    /// Wires the creator to its peers.
+    pub fn new(
+        network: Network,
+        signer: Addr<KeySigner>,
+        registry: Addr<LabelRegistry>,
+        monitor: Addr<ChannelMonitor>,
+        log: LogHandle,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        InvoiceCreator { network, signer, registry, monitor, log, clock }
+    }
+}
+
+impl Actor for InvoiceCreator {
+    type Context = Context<Self>;
+}
+
+/// Command: create an invoice.
+#[derive(Message)]
+#[rtype(result = "Result<CreatedInvoice, CreateError>")]
+pub struct CreateInvoice(pub InvoiceRequest);
+
+impl Handler<CreateInvoice> for InvoiceCreator {
+    type Result = ResponseFuture<Result<CreatedInvoice, CreateError>>;
+
+    fn handle(&mut self, CreateInvoice(req): CreateInvoice, _: &mut Context<Self>) -> Self::Result {
+        let network = self.network;
+        let (signer, registry, monitor, log, clock) =
+            (self.signer.clone(), self.registry.clone(), self.monitor.clone(), self.log.clone(), self.clock.clone());
+        let fallbacks: Result<Vec<_>, _> = req.fallbacks.iter().map(|f| parse_fallback(f, network)).collect();
+        Box::pin(async move {
+            let fallbacks = fallbacks?;
+            let choice = monitor
+                .send(GetRouteHints { amount_msat: req.amount.msat(), expose: req.expose.clone() })
+                .await??;
+            let keys = signer.send(DerivePaymentKeys { supplied: req.preimage }).await?;
+            registry
+                .send(ReserveInvoice { label: req.label.clone(), payment_hash: keys.payment_hash })
+                .await??;
+            let outcome = async {
+                let created_at = clock.now_secs();
+                let draft = InvoiceDraft {
+                    network,
+                    amount_msat: req.amount.msat(),
+                    timestamp: created_at,
+                    payment_secret: keys.payment_secret,
+                    payment_hash: keys.payment_hash,
+                    description: req.description.text().to_owned(),
+                    deschashonly: req.description.hash_only(),
+                    expiry: req.expiry,
+                    cltv: req.cltv,
+                    fallbacks,
+                    route_hints: choice.hints.clone(),
+                };
+                let raw = build_raw(&draft)?;
+                let bolt11 = signer.send(SignInvoice { raw }).await?.to_string();
+                let event = InvoiceCreated {
+                    created_index: 0,
+                    label: req.label.clone(),
+                    bolt11,
+                    payment_hash: keys.payment_hash,
+                    payment_secret: keys.payment_secret,
+                    preimage: keys.seal,
+                    amount_msat: req.amount.msat(),
+                    description: draft.description,
+                    deschashonly: draft.deschashonly,
+                    created_at,
+                    expiry: req.expiry,
+                    expires_at: created_at.saturating_add(req.expiry),
+                    cltv: req.cltv,
+                    fallbacks: req.fallbacks,
+                    route_hints: choice.hints,
+                    warnings: choice.warnings,
+                };
+                let committed = log.append(Event::InvoiceCreated(event)).await?;
+                let Event::InvoiceCreated(c) = committed.record.event;
+                Ok(CreatedInvoice {
+                    payment_hash: c.payment_hash,
+                    expires_at: c.expires_at,
+                    bolt11: c.bolt11,
+                    payment_secret: c.payment_secret,
+                    created_index: c.created_index,
+                    warnings: c.warnings,
+                })
+            }
+            .await;
+            registry.do_send(ReleaseInvoice { label: req.label, payment_hash: keys.payment_hash });
+            outcome
+        })
+    }
+}

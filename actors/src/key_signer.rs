@@ -1,0 +1,327 @@
+//! KeySigner: the only holder of key material.
+//!
+//! Owns the node key (derived from `hsm_secret` exactly as Core Lightning derives it), invoice
+//! signing, and the preimage scheme of SPEC §6: generated preimages are HMAC(preimage key, nonce)
+//! with a random per-invoice nonce kept in the event; caller-supplied preimages are kept as
+//! preimage XOR HMAC(seal key, nonce). Neither key leaves this actor, and `Debug` shows no secret.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
+
+use actix::prelude::*;
+use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
+use invoiced_events::{Hash32, PreimageSeal};
+use lightning_invoice::{RawBolt11Invoice, SignedRawBolt11Invoice};
+use secp256k1::{PublicKey, Secp256k1, SecretKey, SignOnly};
+
+/// Size of `hsm_secret`.
+pub const HSM_SECRET_LEN: usize = 32;
+
+/// Where randomness comes from (the OS in the daemon, a seeded source in tests).
+pub trait EntropySource: Send + 'static {
+    /// Fills `buf` with random bytes.
+    fn fill(&mut self, buf: &mut [u8]);
+}
+
+/// The operating system's CSPRNG.
+#[derive(Debug, Default)]
+pub struct OsEntropy;
+
+impl EntropySource for OsEntropy {
+    fn fill(&mut self, buf: &mut [u8]) {
+        // getrandom only fails when the OS has no entropy source at all, which the daemon cannot
+        // run without.
+        #[allow(clippy::expect_used)]
+        getrandom::getrandom(buf).expect("the OS random source is unavailable");
+    }
+}
+
+/// Errors of the key store.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// `hsm_secret` could not be read or created.
+    #[error("hsm_secret {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `hsm_secret` is not 32 bytes.
+    #[error("hsm_secret {0} is not {HSM_SECRET_LEN} bytes")]
+    BadLength(String),
+    /// No salt gave a valid key (practically impossible).
+    #[error("hsm_secret gives no valid node key")]
+    NoValidKey,
+    /// A sealed preimage did not open to the payment hash.
+    #[error("preimage seal does not match its payment hash")]
+    SealMismatch,
+}
+
+/// Reads `hsm_secret` at `path`, creating it (mode 0400, 32 bytes from `entropy`) if absent.
+///
+/// # Errors
+/// [`KeyError`] when the file cannot be read or written or has the wrong size.
+pub fn load_or_create_hsm_secret(
+    path: &Path,
+    entropy: &mut dyn EntropySource,
+) -> Result<[u8; HSM_SECRET_LEN], KeyError> {
+    let io = |source| KeyError::Io { path: path.display().to_string(), source };
+    if !path.exists() {
+        let mut secret = [0u8; HSM_SECRET_LEN];
+        entropy.fill(&mut secret);
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(path).map_err(io)?;
+        f.write_all(&secret).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o400)).map_err(io)?;
+    }
+    let bytes = fs::read(path).map_err(io)?;
+    bytes.try_into().map_err(|_| KeyError::BadLength(path.display().to_string()))
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Hash32 {
+    let mut engine = hmac::HmacEngine::<sha256::Hash>::new(key);
+    for p in parts {
+        engine.input(p);
+    }
+    hmac::Hmac::<sha256::Hash>::from_engine(engine).to_byte_array()
+}
+
+/// HKDF-SHA256 with a 32-byte output (one expand block).
+fn hkdf32(salt: &[u8], ikm: &[u8], info: &[u8]) -> Hash32 {
+    let prk = hmac_sha256(salt, &[ikm]);
+    hmac_sha256(&prk, &[info, &[1u8]])
+}
+
+/// The node key as Core Lightning derives it: HKDF-SHA256(salt = one byte, starting at 0, info
+/// `nodeid`), incrementing the salt until the output is a valid secret key.
+///
+/// # Errors
+/// [`KeyError::NoValidKey`] if no salt below 256 works.
+pub fn derive_node_key(hsm_secret: &[u8; HSM_SECRET_LEN]) -> Result<SecretKey, KeyError> {
+    (0u8..=255)
+        .find_map(|salt| SecretKey::from_slice(&hkdf32(&[salt], hsm_secret, b"nodeid")).ok())
+        .ok_or(KeyError::NoValidKey)
+}
+
+/// SHA256 of `data`.
+pub fn sha256(data: &[u8]) -> Hash32 {
+    sha256::Hash::hash(data).to_byte_array()
+}
+
+/// Core Lightning's payment secret: SHA256 of the preimage with its first byte XOR 0x01.
+pub fn payment_secret_for(preimage: &Hash32) -> Hash32 {
+    let mut tweaked = *preimage;
+    tweaked[0] ^= 1;
+    sha256(&tweaked)
+}
+
+/// The key holder. One per daemon.
+pub struct KeySigner {
+    node_key: SecretKey,
+    node_id: PublicKey,
+    preimage_key: Hash32,
+    seal_key: Hash32,
+    secp: Secp256k1<SignOnly>,
+    entropy: Box<dyn EntropySource>,
+}
+
+impl core::fmt::Debug for KeySigner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeySigner").field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+impl KeySigner {
+    /// Builds the signer from `hsm_secret`.
+    ///
+    /// # Errors
+    /// [`KeyError::NoValidKey`] as [`derive_node_key`].
+    pub fn new(
+        hsm_secret: &[u8; HSM_SECRET_LEN],
+        entropy: Box<dyn EntropySource>,
+    ) -> Result<Self, KeyError> {
+        let node_key = derive_node_key(hsm_secret)?;
+        let secp = Secp256k1::signing_only();
+        let node_id = PublicKey::from_secret_key(&secp, &node_key);
+        Ok(KeySigner {
+            node_key,
+            node_id,
+            preimage_key: hkdf32(&[0], hsm_secret, b"invoiced preimage"),
+            seal_key: hkdf32(&[0], hsm_secret, b"invoiced preimage seal"),
+            secp,
+            entropy,
+        })
+    }
+
+    /// The node id.
+    pub fn node_id(&self) -> PublicKey {
+        self.node_id
+    }
+
+    /// Makes the preimage of a new invoice (or seals the caller's), returning its keys.
+    pub fn derive_payment_keys(&mut self, supplied: Option<Hash32>) -> PaymentKeys {
+        let mut nonce = [0u8; 32];
+        self.entropy.fill(&mut nonce);
+        let (preimage, seal) = match supplied {
+            None => (hmac_sha256(&self.preimage_key, &[&nonce]), PreimageSeal::Derived { nonce }),
+            Some(p) => {
+                let pad = hmac_sha256(&self.seal_key, &[&nonce]);
+                let mut ciphertext = [0u8; 32];
+                for (c, (a, b)) in ciphertext.iter_mut().zip(p.iter().zip(pad.iter())) {
+                    *c = a ^ b;
+                }
+                (p, PreimageSeal::Sealed { nonce, ciphertext })
+            }
+        };
+        PaymentKeys { payment_hash: sha256(&preimage), payment_secret: payment_secret_for(&preimage), seal }
+    }
+
+    /// Recovers the preimage behind a seal, checking it against the payment hash.
+    ///
+    /// # Errors
+    /// [`KeyError::SealMismatch`] if the seal does not open to `payment_hash`.
+    pub fn open_seal(&self, seal: &PreimageSeal, payment_hash: &Hash32) -> Result<Hash32, KeyError> {
+        let preimage = match seal {
+            PreimageSeal::Derived { nonce } => hmac_sha256(&self.preimage_key, &[nonce]),
+            PreimageSeal::Sealed { nonce, ciphertext } => {
+                let pad = hmac_sha256(&self.seal_key, &[nonce]);
+                let mut p = [0u8; 32];
+                for (o, (a, b)) in p.iter_mut().zip(ciphertext.iter().zip(pad.iter())) {
+                    *o = a ^ b;
+                }
+                p
+            }
+        };
+        if sha256(&preimage) == *payment_hash {
+            Ok(preimage)
+        } else {
+            Err(KeyError::SealMismatch)
+        }
+    }
+
+    /// Signs a raw invoice with the node key (RFC 6979, so deterministic).
+    pub fn sign_invoice(&self, raw: RawBolt11Invoice) -> SignedRawBolt11Invoice {
+        let signed: Result<_, core::convert::Infallible> =
+            raw.sign(|msg| Ok(self.secp.sign_ecdsa_recoverable(msg, &self.node_key)));
+        match signed {
+            Ok(s) => s,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl Actor for KeySigner {
+    type Context = Context<Self>;
+}
+
+/// The public keys of a new invoice's preimage.
+#[derive(Clone, Debug)]
+pub struct PaymentKeys {
+    /// SHA256 of the preimage.
+    pub payment_hash: Hash32,
+    /// The `s` field.
+    pub payment_secret: Hash32,
+    /// How the preimage is recovered later.
+    pub seal: PreimageSeal,
+}
+
+/// Query: the node id.
+#[derive(Message)]
+#[rtype(result = "PublicKey")]
+pub struct GetNodeId;
+
+impl Handler<GetNodeId> for KeySigner {
+    type Result = MessageResult<GetNodeId>;
+    fn handle(&mut self, _: GetNodeId, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.node_id)
+    }
+}
+
+/// Command: make (or seal the supplied) preimage for a new invoice.
+#[derive(Message)]
+#[rtype(result = "PaymentKeys")]
+pub struct DerivePaymentKeys {
+    /// The caller's preimage, if given.
+    pub supplied: Option<Hash32>,
+}
+
+impl Handler<DerivePaymentKeys> for KeySigner {
+    type Result = MessageResult<DerivePaymentKeys>;
+    fn handle(&mut self, msg: DerivePaymentKeys, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.derive_payment_keys(msg.supplied))
+    }
+}
+
+/// Command: sign a raw invoice.
+#[derive(Message)]
+#[rtype(result = "SignedRawBolt11Invoice")]
+pub struct SignInvoice {
+    /// The invoice to sign (human-readable part and data).
+    pub raw: RawBolt11Invoice,
+}
+
+impl Handler<SignInvoice> for KeySigner {
+    type Result = MessageResult<SignInvoice>;
+    fn handle(&mut self, msg: SignInvoice, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.sign_invoice(msg.raw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic source for tests.
+    struct Counter(u8);
+    impl EntropySource for Counter {
+        fn fill(&mut self, buf: &mut [u8]) {
+            for b in buf {
+                self.0 = self.0.wrapping_add(1);
+                *b = self.0;
+            }
+        }
+    }
+
+    fn secret() -> [u8; 32] {
+        core::array::from_fn(|i| i as u8 + 1)
+    }
+
+    #[test]
+    fn node_id_matches_core_lightning() {
+        let signer = KeySigner::new(&secret(), Box::new(Counter(0))).unwrap();
+        assert_eq!(
+            signer.node_id().to_string(),
+            "037d8d1109836a88daf2b86d6e52e12351f9c274f597b78eca941525b309096ca8"
+        );
+    }
+
+    #[test]
+    fn payment_secret_matches_schema_example() {
+        let p = [1u8; 32];
+        assert_eq!(hex::encode(sha256(&p))[..8], *"72cd6e84");
+        assert_eq!(hex::encode(payment_secret_for(&p))[..8], *"915c7594");
+    }
+
+    #[test]
+    fn seals_open_to_the_preimage_and_hide_it() {
+        let mut signer = KeySigner::new(&secret(), Box::new(Counter(0))).unwrap();
+        let supplied = [7u8; 32];
+        let keys = signer.derive_payment_keys(Some(supplied));
+        assert_eq!(keys.payment_hash, sha256(&supplied));
+        let PreimageSeal::Sealed { ciphertext, .. } = &keys.seal else { panic!("not sealed") };
+        assert_ne!(*ciphertext, supplied);
+        assert_eq!(signer.open_seal(&keys.seal, &keys.payment_hash).unwrap(), supplied);
+
+        let generated = signer.derive_payment_keys(None);
+        let preimage = signer.open_seal(&generated.seal, &generated.payment_hash).unwrap();
+        assert_eq!(generated.payment_secret, payment_secret_for(&preimage));
+        assert!(signer.open_seal(&generated.seal, &keys.payment_hash).is_err());
+        // Another hsm_secret cannot open it.
+        let other = KeySigner::new(&[9; 32], Box::new(Counter(0))).unwrap();
+        assert!(other.open_seal(&keys.seal, &keys.payment_hash).is_err());
+        assert!(!format!("{signer:?}").contains("node_key"));
+    }
+}

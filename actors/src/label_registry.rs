@@ -1,0 +1,130 @@
+//! LabelRegistry: label and payment-hash uniqueness, with reservations.
+//!
+//! Owns the in-flight claims. A request reserves its payment hash and label before it signs; a
+//! second request for the same label (or hash) is refused while the first is in flight, so two
+//! concurrent requests can never both succeed. Committed invoices are looked up in the live
+//! projection, which the log writer updates before the first request is answered and so before
+//! its reservation is released: there is no window between the two.
+
+use std::collections::HashSet;
+
+use actix::prelude::*;
+use invoiced_events::{Hash32, Label};
+
+use crate::SharedBook;
+
+/// Why a reservation was refused. The hash is checked first, as Core Lightning does.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    /// The payment hash is used (or in flight) — 901.
+    #[error("preimage already used")]
+    PreimageUsed,
+    /// The label exists (or is in flight) — 900.
+    #[error("Duplicate label '{0}'")]
+    DuplicateLabel(Label),
+    /// The projection's lock was poisoned by a panic elsewhere — -1.
+    #[error("invoice projection unavailable")]
+    Unavailable,
+}
+
+/// The registry.
+#[derive(Debug)]
+pub struct LabelRegistry {
+    book: SharedBook,
+    labels: HashSet<Label>,
+    hashes: HashSet<Hash32>,
+}
+
+impl LabelRegistry {
+    /// A registry checking against `book`.
+    pub fn new(book: SharedBook) -> Self {
+        LabelRegistry { book, labels: HashSet::new(), hashes: HashSet::new() }
+    }
+
+    /// Claims `label` and `payment_hash` for one request.
+    ///
+    /// # Errors
+    /// [`ReserveError`] when either is taken or in flight.
+    pub fn reserve(&mut self, label: &Label, payment_hash: &Hash32) -> Result<(), ReserveError> {
+        let book = self.book.read().map_err(|_| ReserveError::Unavailable)?;
+        if self.hashes.contains(payment_hash) || book.hash_used(payment_hash) {
+            return Err(ReserveError::PreimageUsed);
+        }
+        if self.labels.contains(label) || book.label_exists(label) {
+            return Err(ReserveError::DuplicateLabel(label.clone()));
+        }
+        drop(book);
+        self.labels.insert(label.clone());
+        self.hashes.insert(*payment_hash);
+        Ok(())
+    }
+
+    /// Gives a claim back (after commit, or after any failure).
+    pub fn release(&mut self, label: &Label, payment_hash: &Hash32) {
+        self.labels.remove(label);
+        self.hashes.remove(payment_hash);
+    }
+
+    /// How many claims are in flight.
+    pub fn in_flight(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+impl Actor for LabelRegistry {
+    type Context = Context<Self>;
+}
+
+/// Command: claim a label and payment hash.
+#[derive(Message)]
+#[rtype(result = "Result<(), ReserveError>")]
+pub struct ReserveInvoice {
+    /// The label.
+    pub label: Label,
+    /// The payment hash.
+    pub payment_hash: Hash32,
+}
+
+impl Handler<ReserveInvoice> for LabelRegistry {
+    type Result = Result<(), ReserveError>;
+    fn handle(&mut self, msg: ReserveInvoice, _: &mut Context<Self>) -> Self::Result {
+        self.reserve(&msg.label, &msg.payment_hash)
+    }
+}
+
+/// Command: release a claim.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseInvoice {
+    /// The label.
+    pub label: Label,
+    /// The payment hash.
+    pub payment_hash: Hash32,
+}
+
+impl Handler<ReleaseInvoice> for LabelRegistry {
+    type Result = ();
+    fn handle(&mut self, msg: ReleaseInvoice, _: &mut Context<Self>) {
+        self.release(&msg.label, &msg.payment_hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invoiced_events::InvoiceBook;
+    use std::sync::{Arc, RwLock};
+
+    #[test]
+    fn one_claim_per_label_and_hash_until_released() {
+        let mut r = LabelRegistry::new(Arc::new(RwLock::new(InvoiceBook::new())));
+        let a = Label::new("a").unwrap();
+        r.reserve(&a, &[1; 32]).unwrap();
+        assert_eq!(r.reserve(&a, &[2; 32]), Err(ReserveError::DuplicateLabel(a.clone())));
+        // The hash is checked first.
+        assert_eq!(r.reserve(&a, &[1; 32]), Err(ReserveError::PreimageUsed));
+        r.release(&a, &[1; 32]);
+        r.reserve(&a, &[2; 32]).unwrap();
+        assert_eq!(r.in_flight(), 1);
+    }
+}

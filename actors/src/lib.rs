@@ -1,0 +1,27 @@
+//! The effectful side of invoiced: actix actors with one role each, talking by typed messages,
+//! and the RocksDB event log with its single group-committing writer.
+//!
+//! - [`key_signer::KeySigner`]: key material, preimages, signatures.
+//! - [`label_registry::LabelRegistry`]: label and payment-hash uniqueness with reservations.
+//! - [`channel_monitor::ChannelMonitor`]: the node's channels and route-hint choice.
+//! - [`invoice_creator::InvoiceCreator`]: runs one `invoice` request through the others.
+//! - [`store`]: the event log (one writer thread, group commit, hash chain) and the live
+//!   projection it feeds.
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod bolt11;
+pub mod channel_monitor;
+pub mod clock;
+pub mod invoice_creator;
+pub mod key_signer;
+pub mod label_registry;
+pub mod store;
+
+use std::sync::{Arc, RwLock};
+
+use invoiced_events::InvoiceBook;
+
+/// The live invoice projection: written only by the log writer after each commit, read by
+/// everyone else.
+pub type SharedBook = Arc<RwLock<InvoiceBook>>;

@@ -1,0 +1,208 @@
+//! The RocksDB backend of the event log and its single writer thread.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+use invoiced_events::codec::{decode_record, encode_record, record_hash};
+use invoiced_events::{Event, EventRecord, InvoiceBook, Network};
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+use super::keys::{event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
+use super::{AppendRequest, Committed, LogHandle, StoreError};
+use crate::clock::Clock;
+use crate::SharedBook;
+
+/// Most events written in one batch.
+const MAX_BATCH: usize = 1024;
+
+/// An open event log: the live projection and the writer thread.
+pub struct RocksEventLog {
+    handle: LogHandle,
+    book: SharedBook,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl core::fmt::Debug for RocksEventLog {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RocksEventLog").finish_non_exhaustive()
+    }
+}
+
+fn db_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts
+}
+
+/// Opens (or creates) the log at `path` for `network`, replaying it into a fresh projection.
+fn open_db(path: &Path, network: Network) -> Result<(DB, InvoiceBook), StoreError> {
+    let cfs = [CF_EVENTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+    let db = DB::open_cf_descriptors(&db_options(), path, cfs)?;
+    let meta = db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta column family".into()))?;
+    match db.get_cf(meta, META_NETWORK)? {
+        Some(stored) if stored != network.name().as_bytes() => {
+            return Err(StoreError::WrongNetwork {
+                stored: String::from_utf8_lossy(&stored).into_owned(),
+                wanted: network.name().into(),
+            })
+        }
+        Some(_) => {}
+        None => {
+            let mut w = WriteOptions::default();
+            w.set_sync(true);
+            db.put_cf_opt(meta, META_NETWORK, network.name(), &w)?;
+        }
+    }
+    let book = replay(&db)?;
+    Ok((db, book))
+}
+
+/// Folds every record of `db` into a new projection, checking the chain and the stored head.
+///
+/// # Errors
+/// [`StoreError`] on an unreadable record or an inconsistent log.
+pub fn replay(db: &DB) -> Result<InvoiceBook, StoreError> {
+    let cf = db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
+    let mut book = InvoiceBook::new();
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek_to_first();
+    while let Some(value) = it.value() {
+        let seq = it.key().and_then(|k| <[u8; 8]>::try_from(k).ok()).map(u64::from_be_bytes).unwrap_or(0);
+        let record = decode_record(value).map_err(|source| StoreError::Codec { seq, source })?;
+        if record.seq != seq {
+            return Err(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq)));
+        }
+        book.apply(&record, record_hash(value)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        it.next();
+    }
+    it.status()?;
+    let meta = db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta column family".into()))?;
+    let (seq, hash) = book.head();
+    if let Some(stored) = db.get_cf(meta, META_HEAD)? {
+        if stored.len() != 40 || stored[..8] != seq.to_be_bytes() || stored[8..] != hash {
+            return Err(StoreError::Inconsistent(format!("stored head differs from the replayed head at {seq}")));
+        }
+    } else if seq != 0 {
+        return Err(StoreError::Inconsistent("records but no head".into()));
+    }
+    Ok(book)
+}
+
+impl RocksEventLog {
+    /// Opens the log at `path`, replays it and starts the writer thread.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be opened, belongs to another network or does not
+    /// replay cleanly.
+    pub fn open(path: &Path, network: Network, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let (db, book) = open_db(path, network)?;
+        let book: SharedBook = Arc::new(RwLock::new(book));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let writer_book = book.clone();
+        let writer = std::thread::Builder::new()
+            .name("event-log-writer".into())
+            .spawn(move || Writer { db, book: writer_book, clock }.run(rx))
+            .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
+        Ok(RocksEventLog { handle: LogHandle { tx }, book, writer: Some(writer) })
+    }
+
+    /// A handle for appending.
+    pub fn handle(&self) -> LogHandle {
+        self.handle.clone()
+    }
+
+    /// The live projection.
+    pub fn book(&self) -> SharedBook {
+        self.book.clone()
+    }
+
+    /// Stops accepting, lets the writer finish what is queued, and waits for it.
+    /// Every other clone of the handle must be dropped first, or this waits for them.
+    pub fn close(self) {
+        let RocksEventLog { handle, writer, .. } = self;
+        drop(handle);
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+    }
+}
+
+struct Writer {
+    db: DB,
+    book: SharedBook,
+    clock: Arc<dyn Clock>,
+}
+
+impl Writer {
+    fn run(self, rx: crossbeam_channel::Receiver<AppendRequest>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = rx.recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(req) => batch.push(req),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut batch);
+        }
+        let _ = self.db.flush_wal(true);
+    }
+
+    /// Writes `pending` as one batch with one fsync, applies it, answers every caller.
+    fn commit(&self, pending: &mut Vec<AppendRequest>) {
+        match self.write(pending) {
+            Ok(committed) => {
+                for (req, c) in pending.drain(..).zip(committed) {
+                    let _ = req.reply.send(Ok(c));
+                }
+            }
+            Err(e) => {
+                tracing::error!("event log batch of {} failed: {e}", pending.len());
+                let msg = e.to_string();
+                for req in pending.drain(..) {
+                    let _ = req.reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+
+    fn write(&self, pending: &mut [AppendRequest]) -> Result<Vec<Committed>, StoreError> {
+        let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
+        let (mut seq, mut prev_hash) = {
+            let book = self.book.read().map_err(|_| poisoned())?;
+            let mut events: Vec<&mut Event> = pending.iter_mut().map(|r| &mut r.event).collect();
+            book.stamp(&mut events);
+            book.head()
+        };
+        let events_cf = self.db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events cf".into()))?;
+        let meta_cf = self.db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta cf".into()))?;
+        let time_ms = self.clock.now_ms();
+        let mut batch = WriteBatch::default();
+        let mut committed = Vec::with_capacity(pending.len());
+        for req in pending.iter() {
+            seq += 1;
+            let record = EventRecord { seq, time_ms, prev_hash, event: req.event.clone() };
+            let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
+            let hash = record_hash(&bytes);
+            batch.put_cf(events_cf, event_key(seq), &bytes);
+            prev_hash = hash;
+            committed.push(Committed { record, hash });
+        }
+        let mut head = Vec::with_capacity(40);
+        head.extend_from_slice(&seq.to_be_bytes());
+        head.extend_from_slice(&prev_hash);
+        batch.put_cf(meta_cf, META_HEAD, head);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+
+        let mut book = self.book.write().map_err(|_| poisoned())?;
+        for c in &committed {
+            book.apply(&c.record, c.hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        }
+        Ok(committed)
+    }
+}

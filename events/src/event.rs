@@ -1,0 +1,150 @@
+//! The events of the log: every state change of invoiced, with everything decided when it
+//! happened.
+//!
+//! # Invariants
+//! [`Event`] is append-only: variants are never reordered or removed, because bincode writes the
+//! variant index as the tag. A changed shape gets a new variant (or a new codec version with a
+//! typed upcast); old logs stay readable forever.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Hash32, Label};
+
+/// One state change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// An invoice was created (tag 0).
+    InvoiceCreated(InvoiceCreated),
+}
+
+impl Event {
+    /// A short name of the event kind, as shown by the offline tools.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::InvoiceCreated(_) => "invoice_created",
+        }
+    }
+}
+
+/// How the preimage of an invoice can be recovered by the key holder, without the log ever
+/// holding it in plaintext.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PreimageSeal {
+    /// Generated: the preimage is HMAC(preimage key, nonce), the key derived from `hsm_secret`.
+    Derived {
+        /// Per-invoice random value.
+        nonce: Hash32,
+    },
+    /// Supplied by the caller: `ciphertext` = preimage XOR HMAC(seal key, nonce).
+    Sealed {
+        /// Per-invoice random value.
+        nonce: Hash32,
+        /// The encrypted preimage.
+        ciphertext: Hash32,
+    },
+}
+
+impl core::fmt::Debug for PreimageSeal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PreimageSeal::Derived { .. } => f.write_str("PreimageSeal::Derived(..)"),
+            PreimageSeal::Sealed { .. } => f.write_str("PreimageSeal::Sealed(..)"),
+        }
+    }
+}
+
+/// One hop of a route hint (the peer's policy towards us).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteHintHop {
+    /// The peer's node id, 33 bytes compressed.
+    pub node_id: Vec<u8>,
+    /// The scid written into the hint.
+    pub short_channel_id: u64,
+    /// Peer's base fee, msat.
+    pub fee_base_msat: u32,
+    /// Peer's proportional fee, millionths.
+    pub fee_proportional_millionths: u32,
+    /// Peer's CLTV delta.
+    pub cltv_expiry_delta: u16,
+}
+
+/// A warning returned with a created invoice (Core Lightning's `warning_*` fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Warning {
+    /// `warning_capacity`.
+    Capacity,
+    /// `warning_offline`.
+    Offline,
+    /// `warning_deadends`.
+    Deadends,
+    /// `warning_private_unused`.
+    PrivateUnused,
+    /// `warning_mpp`.
+    Mpp,
+}
+
+impl Warning {
+    /// The result field name.
+    pub fn field(self) -> &'static str {
+        match self {
+            Warning::Capacity => "warning_capacity",
+            Warning::Offline => "warning_offline",
+            Warning::Deadends => "warning_deadends",
+            Warning::PrivateUnused => "warning_private_unused",
+            Warning::Mpp => "warning_mpp",
+        }
+    }
+
+    /// Core Lightning's text for it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Warning::Capacity => "Insufficient incoming channel capacity to pay invoice",
+            Warning::Offline => "Insufficient incoming capacity, once offline peers were excluded",
+            Warning::Deadends => "Insufficient incoming capacity, once dead-end peers were excluded",
+            Warning::PrivateUnused => "Insufficient incoming capacity, once private channels were excluded (try exposeprivatechannels=true?)",
+            Warning::Mpp => "The invoice is only payable by MPP-capable payers.",
+        }
+    }
+
+    /// The order Core Lightning emits them in.
+    pub const EMIT_ORDER: [Warning; 5] =
+        [Warning::Mpp, Warning::Capacity, Warning::Deadends, Warning::Offline, Warning::PrivateUnused];
+}
+
+/// An invoice was created: everything needed to list it, settle it and audit it, including the
+/// exact BOLT11 string, so replay never re-signs or re-encodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceCreated {
+    /// 1-based creation counter, stamped in commit order; never reused.
+    pub created_index: u64,
+    /// The caller's label.
+    pub label: Label,
+    /// The signed BOLT11 string.
+    pub bolt11: String,
+    /// SHA256 of the preimage.
+    pub payment_hash: Hash32,
+    /// The payment secret (`s` field).
+    pub payment_secret: Hash32,
+    /// How the key holder recovers the preimage.
+    pub preimage: PreimageSeal,
+    /// The amount asked for, msat; `None` for `any`.
+    pub amount_msat: Option<u64>,
+    /// The full description (also with `deschashonly`).
+    pub description: String,
+    /// Whether only the description's hash is in the invoice.
+    pub deschashonly: bool,
+    /// The invoice timestamp, UNIX seconds.
+    pub created_at: u64,
+    /// Relative expiry, seconds.
+    pub expiry: u64,
+    /// `created_at + expiry`.
+    pub expires_at: u64,
+    /// `min_final_cltv_expiry` written in the `c` field.
+    pub cltv: u32,
+    /// The fallback addresses, as given.
+    pub fallbacks: Vec<String>,
+    /// The route hints chosen, one hop each.
+    pub route_hints: Vec<RouteHintHop>,
+    /// The warnings returned to the caller.
+    pub warnings: Vec<Warning>,
+}

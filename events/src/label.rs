@@ -1,0 +1,67 @@
+//! Invoice labels: the caller's unique name for an invoice.
+//!
+//! Owns the label rules: any UTF-8 string of at most 128 bytes (compared as the unescaped text,
+//! SPEC §9); a JSON integer label is its decimal text, so `1` and `"1"` are the same label while
+//! `"01"` is another.
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest label, in bytes.
+pub const MAX_LABEL_BYTES: usize = 128;
+
+/// A validated invoice label.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Label(String);
+
+/// Why a label was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    /// Longer than [`MAX_LABEL_BYTES`]; carries the label text.
+    #[error("Label '{0}' over 128 bytes")]
+    TooLong(String),
+}
+
+impl Label {
+    /// Makes a label from its text.
+    ///
+    /// # Errors
+    /// [`LabelError::TooLong`] above 128 bytes.
+    pub fn new(text: impl Into<String>) -> Result<Self, LabelError> {
+        let text = text.into();
+        if text.len() > MAX_LABEL_BYTES {
+            Err(LabelError::TooLong(text))
+        } else {
+            Ok(Label(text))
+        }
+    }
+
+    /// The label text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_128_bytes() {
+        assert!(Label::new("L".repeat(128)).is_ok());
+        assert_eq!(
+            Label::new("M".repeat(129)),
+            Err(LabelError::TooLong("M".repeat(129)))
+        );
+        // 43 three-byte characters are 129 bytes.
+        assert!(Label::new("€".repeat(43)).is_err());
+        assert!(Label::new("").is_ok());
+    }
+}

@@ -1,0 +1,31 @@
+//! Pure core of invoiced: domain value types, the event types, the versioned event codec and the
+//! projections as folds.
+//!
+//! This crate owns *what* invoiced knows and how it is written down. It must not do I/O, read a
+//! clock or draw randomness: everything nondeterministic is decided by the actors and arrives here
+//! inside an event, so that replaying a log always rebuilds the same state.
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod amount;
+pub mod codec;
+pub mod description;
+pub mod event;
+pub mod expose;
+pub mod label;
+pub mod network;
+pub mod projection;
+pub mod scid;
+
+pub use amount::{AmountError, AmountOrAny, Msat};
+pub use codec::{CodecError, EventRecord};
+pub use description::{Description, DescriptionError};
+pub use expose::ExposePrivateChannels;
+pub use event::{Event, InvoiceCreated, PreimageSeal, RouteHintHop, Warning};
+pub use label::{Label, LabelError};
+pub use network::Network;
+pub use projection::{InvoiceBook, InvoiceRecord, InvoiceStatus};
+pub use scid::{ScidError, ShortChannelId};
+
+/// A 32-byte payment hash (SHA256 of the preimage).
+pub type Hash32 = [u8; 32];
