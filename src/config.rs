@@ -1,0 +1,59 @@
+//! Daemon configuration and the data dir: its layout, modes and first-start set-up.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use invoiced_events::Network;
+
+/// Resolved settings of `invoiced serve`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// The network the data dir belongs to.
+    pub network: Network,
+    /// The JSON-RPC socket.
+    pub rpc_file: PathBuf,
+    /// Default `cltv` for invoices.
+    pub cltv_final: u32,
+}
+
+impl Config {
+    /// `hsm_secret` in the data dir.
+    pub fn hsm_secret(&self) -> PathBuf {
+        self.data_dir.join("hsm_secret")
+    }
+
+    /// The RocksDB event log folder.
+    pub fn event_log(&self) -> PathBuf {
+        event_log_path(&self.data_dir)
+    }
+}
+
+/// The event log folder of a data dir.
+pub fn event_log_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("events")
+}
+
+/// `~/.invoiced`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".invoiced")
+}
+
+/// Creates the data dir with mode 0700 if it is missing.
+///
+/// # Errors
+/// When it cannot be created.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

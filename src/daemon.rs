@@ -1,0 +1,85 @@
+//! Wiring of the daemon: data dir, keys, event log, actors, socket, signals, shutdown.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+
+use actix::{Actor as _, System};
+use anyhow::Context as _;
+use invoiced_actors::channel_monitor::ChannelMonitor;
+use invoiced_actors::clock::{Clock, SystemClock};
+use invoiced_actors::invoice_creator::InvoiceCreator;
+use invoiced_actors::key_signer::{load_or_create_hsm_secret, KeySigner, OsEntropy};
+use invoiced_actors::label_registry::LabelRegistry;
+use invoiced_actors::store::RocksEventLog;
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{prepare_data_dir, Config};
+use crate::rpc::{self, RpcContext};
+
+/// Runs the daemon until SIGTERM or SIGINT.
+///
+/// # Errors
+/// When the data dir, keys, log or socket cannot be set up.
+pub fn run(cfg: Config) -> anyhow::Result<()> {
+    prepare_data_dir(&cfg.data_dir)?;
+    let hsm_secret = load_or_create_hsm_secret(&cfg.hsm_secret(), &mut OsEntropy)?;
+    let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy))?;
+    let node_id = signer.node_id();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let log = RocksEventLog::open(&cfg.event_log(), cfg.network, clock.clone())
+        .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
+    let book = log.book();
+    {
+        let b = book.read().map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
+        tracing::info!(
+            "node {node_id} on {}: {} invoices, log head {}",
+            cfg.network,
+            b.len(),
+            b.head().0
+        );
+    }
+
+    let system = System::new();
+    let served = system.block_on(async {
+        // The event log holds the RocksDB lock, so a stale socket here is from a dead daemon.
+        if cfg.rpc_file.exists() {
+            fs::remove_file(&cfg.rpc_file).with_context(|| format!("removing stale {}", cfg.rpc_file.display()))?;
+        }
+        let listener = UnixListener::bind(&cfg.rpc_file)
+            .with_context(|| format!("binding {}", cfg.rpc_file.display()))?;
+        fs::set_permissions(&cfg.rpc_file, fs::Permissions::from_mode(0o600))?;
+
+        let signer = signer.start();
+        let registry = LabelRegistry::new(book.clone()).start();
+        let monitor = ChannelMonitor::new().start();
+        let creator =
+            InvoiceCreator::new(cfg.network, signer, registry, monitor, log.handle(), clock.clone()).start();
+        let ctx = RpcContext {
+            creator,
+            book: book.clone(),
+            node_id,
+            network: cfg.network,
+            cltv_final: cfg.cltv_final,
+            clock: clock.clone(),
+        };
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tracing::info!("listening on {}", cfg.rpc_file.display());
+        rpc::serve(listener, ctx, async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
+        .await;
+        tracing::info!("shutting down");
+        System::current().stop();
+        anyhow::Ok(())
+    });
+    drop(system);
+    let _ = fs::remove_file(&cfg.rpc_file);
+    log.close();
+    served
+}

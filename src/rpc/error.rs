@@ -1,0 +1,135 @@
+//! JSON-RPC errors and the one table that maps every typed error to its code.
+//!
+//! Every error a client can see is built here. Codes are Core Lightning's
+//! (`common/jsonrpc_errors.h`); `docs/ERRORS.md` lists them and a test checks that it lists every
+//! code of [`ALL_CODES`].
+
+use invoiced_actors::invoice_creator::CreateError;
+use serde_json::{json, Value};
+
+/// Malformed JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// Not a request object, or no method.
+pub const INVALID_REQUEST: i64 = -32600;
+/// Unknown method.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Bad parameters.
+pub const INVALID_PARAMS: i64 = -32602;
+/// Generic failure (fallback addresses, storage, internal).
+pub const LIGHTNINGD: i64 = -1;
+/// Label exists.
+pub const INVOICE_LABEL_ALREADY_EXISTS: i64 = 900;
+/// Preimage (payment hash) used before.
+pub const INVOICE_PREIMAGE_ALREADY_EXISTS: i64 = 901;
+/// `exposeprivatechannels` named no usable channel.
+pub const INVOICE_HINTS_GAVE_NO_ROUTES: i64 = 902;
+
+/// Every code we return, with when: `docs/ERRORS.md` must list each (checked by a test).
+#[cfg_attr(not(test), allow(dead_code))]
+pub const ALL_CODES: &[(i64, &str)] = &[
+    (PARSE_ERROR, "the request is not valid JSON (or not UTF-8); the connection is closed"),
+    (INVALID_REQUEST, "the request is not a JSON object, or has no string `method`"),
+    (METHOD_NOT_FOUND, "unknown method"),
+    (INVALID_PARAMS, "a parameter is missing, unknown, repeated, of the wrong type or out of range; the message names it"),
+    (LIGHTNINGD, "fallback address not valid or of another network; the event log could not write; an internal actor failed"),
+    (INVOICE_LABEL_ALREADY_EXISTS, "`invoice`: an invoice with this label exists (`Duplicate label 'L'`)"),
+    (INVOICE_PREIMAGE_ALREADY_EXISTS, "`invoice`: the preimage's payment hash was used before, even by a deleted invoice"),
+    (INVOICE_HINTS_GAVE_NO_ROUTES, "`invoice`: none of the channels named in `exposeprivatechannels` is usable"),
+];
+
+/// A JSON-RPC error object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RpcError {
+    /// The code.
+    pub code: i64,
+    /// The message.
+    pub message: String,
+    /// Extra data, if any.
+    pub data: Option<Value>,
+}
+
+/// The longest token echoed back in a message.
+const MAX_TOKEN_ECHO: usize = 200;
+
+impl RpcError {
+    /// An error with `code` and `message`.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError { code, message: message.into(), data: None }
+    }
+
+    /// -32602 with a plain message.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(INVALID_PARAMS, message)
+    }
+
+    /// -32602 `NAME: REASON: invalid token 'TOKEN'`, Core Lightning's badparam form.
+    pub fn bad_param(name: &str, reason: &str, token: &str) -> Self {
+        let token = if token.len() > MAX_TOKEN_ECHO {
+            let mut end = MAX_TOKEN_ECHO;
+            while !token.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}...", &token[..end])
+        } else {
+            token.to_owned()
+        };
+        Self::invalid_params(format!("{name}: {reason}: invalid token '{token}'"))
+    }
+
+    /// The error object as JSON.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({ "code": self.code, "message": self.message });
+        if let Some(d) = &self.data {
+            v["data"] = d.clone();
+        }
+        v
+    }
+}
+
+/// A typed error that knows its JSON-RPC code.
+pub trait RpcCode {
+    /// The code on the wire.
+    fn rpc_code(&self) -> i64;
+}
+
+impl RpcCode for CreateError {
+    fn rpc_code(&self) -> i64 {
+        match self {
+            CreateError::Fallback(_) => LIGHTNINGD,
+            CreateError::NoSuitableHints(_) => INVOICE_HINTS_GAVE_NO_ROUTES,
+            CreateError::PreimageUsed => INVOICE_PREIMAGE_ALREADY_EXISTS,
+            CreateError::DuplicateLabel(_) => INVOICE_LABEL_ALREADY_EXISTS,
+            CreateError::Encode(_) => LIGHTNINGD,
+            CreateError::Store(_) | CreateError::Mailbox(_) | CreateError::Unavailable => LIGHTNINGD,
+        }
+    }
+}
+
+impl From<CreateError> for RpcError {
+    fn from(e: CreateError) -> Self {
+        let code = e.rpc_code();
+        if code == LIGHTNINGD && !matches!(e, CreateError::Fallback(_)) {
+            tracing::error!("invoice failed: {e}");
+        }
+        RpcError::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_list_every_code() {
+        let doc = include_str!("../../docs/ERRORS.md");
+        for (code, _) in ALL_CODES {
+            assert!(doc.contains(&format!("| {code} |")), "docs/ERRORS.md misses code {code}");
+        }
+    }
+
+    #[test]
+    fn long_tokens_are_cut_on_a_char_boundary() {
+        let e = RpcError::bad_param("label", "x", &"é".repeat(300));
+        assert!(e.message.ends_with("...'"));
+    }
+}

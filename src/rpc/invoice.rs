@@ -1,0 +1,151 @@
+//! The `invoice` method: params → a validated [`InvoiceRequest`] → the creator → the result.
+
+use invoiced_actors::bolt11::{MAX_CLTV, MAX_EXPIRY};
+use invoiced_actors::invoice_creator::{CreateInvoice, CreatedInvoice, InvoiceRequest};
+use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::error::RpcError;
+use super::params::{as_string, bind, boolean, has_unicode_escape, hex32, label_text, required, unsigned, ParamSpec};
+use super::RpcContext;
+
+/// Declared parameters, in positional order (`msatoshi` is the seed's name for `amount_msat`).
+pub const SPEC: ParamSpec = ParamSpec {
+    names: &[
+        "amount_msat", "label", "description", "expiry", "fallbacks", "preimage",
+        "exposeprivatechannels", "cltv", "deschashonly",
+    ],
+    aliases: &[("msatoshi", "amount_msat")],
+};
+
+/// Default relative expiry: one week.
+const DEFAULT_EXPIRY: u64 = 604_800;
+
+fn amount(v: &RawValue) -> Result<AmountOrAny, RpcError> {
+    let bad = || RpcError::bad_param("amount_msat", "should be positive msat or 'any'", v.get());
+    let text = match v.get().as_bytes().first() {
+        Some(b'"') => as_string(v).ok_or_else(bad)?,
+        Some(b'0'..=b'9') => v.get().to_owned(),
+        _ => return Err(bad()),
+    };
+    text.parse().map_err(|_| bad())
+}
+
+fn description(v: &RawValue) -> Result<String, RpcError> {
+    let raw = v.get();
+    let bad = || RpcError::bad_param("description", "should be a string (without \\u)", raw);
+    if has_unicode_escape(raw) {
+        return Err(bad());
+    }
+    as_string(v).ok_or_else(bad)
+}
+
+fn scid(v: &RawValue, reason: &str) -> Result<ShortChannelId, RpcError> {
+    as_string(v)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| RpcError::bad_param("exposeprivatechannels", reason, v.get()))
+}
+
+fn expose(v: &RawValue) -> Result<ExposePrivateChannels, RpcError> {
+    match v.get() {
+        "true" => Ok(ExposePrivateChannels::Always),
+        "false" => Ok(ExposePrivateChannels::Never),
+        raw if raw.starts_with('[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(raw)
+                .map_err(|_| RpcError::bad_param("exposeprivatechannels", "should be a short channel id", raw))?;
+            items
+                .into_iter()
+                .map(|i| scid(i, "should be a short channel id"))
+                .collect::<Result<_, _>>()
+                .map(ExposePrivateChannels::Only)
+        }
+        _ => Ok(ExposePrivateChannels::Only(vec![scid(v, "should be a short_channel_id of form NxNxN")?])),
+    }
+}
+
+fn fallbacks(v: &RawValue) -> Result<Vec<String>, RpcError> {
+    let items: Vec<&RawValue> = if v.get().starts_with('[') {
+        serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param("fallbacks", "should be an array", v.get()))?
+    } else {
+        return Err(RpcError::bad_param("fallbacks", "should be an array", v.get()));
+    };
+    // A non-string element is an invalid address (-1), as in Core Lightning.
+    Ok(items.into_iter().map(|i| as_string(i).unwrap_or_default()).collect())
+}
+
+/// Parses `invoice` params into a request.
+///
+/// # Errors
+/// -32602 naming the first bad parameter in order of appearance, then the first missing one.
+pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<InvoiceRequest, RpcError> {
+    let (mut amt, mut label, mut desc, mut expiry, mut fb, mut preimage, mut exp, mut cltv, mut dho) =
+        (None, None, None, None, None, None, None, None, None);
+    for (name, v) in bind(params, &SPEC)? {
+        match name {
+            "amount_msat" => amt = Some(amount(v)?),
+            "label" => label = Some(label_text(v, "label")?),
+            "description" => desc = Some(description(v)?),
+            "expiry" => {
+                let e = unsigned(v, "expiry", "should be an unsigned 64 bit integer", u64::MAX)?;
+                if e > MAX_EXPIRY {
+                    return Err(RpcError::bad_param("expiry", &format!("should be at most {MAX_EXPIRY} seconds"), v.get()));
+                }
+                expiry = Some(e);
+            }
+            "fallbacks" => fb = Some(fallbacks(v)?),
+            "preimage" => preimage = Some(hex32(v, "preimage", "should be 64 hex digits")?),
+            "exposeprivatechannels" => exp = Some(expose(v)?),
+            "cltv" => {
+                let c = unsigned(v, "cltv", "should be an integer", u64::from(u32::MAX))?;
+                if c > u64::from(MAX_CLTV) {
+                    return Err(RpcError::bad_param("cltv", &format!("should be at most {MAX_CLTV}"), v.get()));
+                }
+                cltv = Some(c as u32);
+            }
+            "deschashonly" => dho = Some(boolean(v, "deschashonly")?),
+            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+        }
+    }
+    let amount = required(amt, "amount_msat")?;
+    let label = required(label, "label")?;
+    let desc = required(desc, "description")?;
+    let label = Label::new(label).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let description = Description::new(desc, dho.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    Ok(InvoiceRequest {
+        amount,
+        label,
+        description,
+        expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
+        fallbacks: fb.unwrap_or_default(),
+        preimage,
+        expose: exp.unwrap_or_default(),
+        cltv: cltv.unwrap_or(default_cltv),
+    })
+}
+
+/// The result object, in Core Lightning's key order (plus `expiry_time`, the seed's name).
+pub fn result_json(c: &CreatedInvoice) -> Value {
+    let mut m = Map::new();
+    m.insert("payment_hash".into(), hex::encode(c.payment_hash).into());
+    m.insert("expires_at".into(), c.expires_at.into());
+    m.insert("expiry_time".into(), c.expires_at.into());
+    m.insert("bolt11".into(), c.bolt11.clone().into());
+    m.insert("payment_secret".into(), hex::encode(c.payment_secret).into());
+    m.insert("created_index".into(), c.created_index.into());
+    for w in &c.warnings {
+        m.insert(w.field().into(), w.text().into());
+    }
+    Value::Object(m)
+}
+
+/// Runs `invoice`.
+pub async fn invoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let req = parse_request(params, ctx.cltv_final)?;
+    let created = ctx
+        .creator
+        .send(CreateInvoice(req))
+        .await
+        .map_err(|e| RpcError::new(super::error::LIGHTNINGD, format!("internal actor unavailable: {e}")))??;
+    Ok(result_json(&created))
+}

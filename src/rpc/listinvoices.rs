@@ -1,0 +1,108 @@
+//! The `listinvoices` method: lookups by label, invstring or payment hash, and paging by index.
+
+use invoiced_events::{Hash32, InvoiceRecord, Label};
+use lightning_invoice::SignedRawBolt11Invoice;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::error::RpcError;
+use super::object::invoice_json;
+use super::params::{as_string, bind, hex32, label_text, unsigned, ParamSpec};
+use super::RpcContext;
+
+/// Declared parameters, in positional order.
+pub const SPEC: ParamSpec = ParamSpec {
+    names: &["label", "invstring", "payment_hash", "offer_id", "index", "start", "limit"],
+    aliases: &[],
+};
+
+enum Lookup {
+    All,
+    Label(String),
+    Hash(Hash32),
+    Nothing,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Index {
+    Created,
+    Updated,
+}
+
+/// Strips a `lightning:` prefix (any case) and lower-cases, as Core Lightning does.
+pub fn normalise_invstring(s: &str) -> String {
+    let s = s.trim();
+    let s = if s.len() >= 10 && s[..10].eq_ignore_ascii_case("lightning:") { &s[10..] } else { s };
+    s.to_ascii_lowercase()
+}
+
+fn invstring_hash(v: &RawValue) -> Result<Hash32, RpcError> {
+    let bad = || RpcError::invalid_params("Invalid invstring");
+    let text = as_string(v).ok_or_else(bad)?;
+    let raw: SignedRawBolt11Invoice = normalise_invstring(&text).parse().map_err(|_| bad())?;
+    raw.raw_invoice().payment_hash().map(|h| *h.0.as_ref()).ok_or_else(bad)
+}
+
+/// Runs `listinvoices`.
+pub fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let mut lookups = 0;
+    let (mut lookup, mut index, mut start, mut limit) = (Lookup::All, None, None, None);
+    for (name, v) in bind(params, &SPEC)? {
+        match name {
+            "label" => lookup = Lookup::Label(label_text(v, "label")?),
+            "invstring" => lookup = Lookup::Hash(invstring_hash(v)?),
+            "payment_hash" => lookup = Lookup::Hash(hex32(v, "payment_hash", "should be a 32 byte hex value")?),
+            "offer_id" => {
+                hex32(v, "offer_id", "should be a 32 byte hex value")?;
+                lookup = Lookup::Nothing; // no BOLT12 offers here
+            }
+            "index" => {
+                index = Some(match as_string(v).as_deref() {
+                    Some("created" | "deleted") => Index::Created,
+                    Some("updated") => Index::Updated,
+                    _ => return Err(RpcError::bad_param("index", "unknown index", v.get())),
+                })
+            }
+            "start" => start = Some(unsigned(v, "start", "should be an unsigned 64 bit integer", u64::MAX)?),
+            "limit" => limit = Some(unsigned(v, "limit", "should be an unsigned 32 bit integer", u64::from(u32::MAX))?),
+            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+        }
+        if matches!(name, "label" | "invstring" | "payment_hash" | "offer_id") {
+            lookups += 1;
+        }
+    }
+    if lookups > 1 {
+        return Err(RpcError::invalid_params(
+            "Can only specify one of {label}, {invstring}, {payment_hash} or {offer_id}",
+        ));
+    }
+    if index.is_none() && start.unwrap_or(0) != 0 {
+        return Err(RpcError::invalid_params("Can only specify {start} with {index}"));
+    }
+    if index.is_none() && limit.is_some() {
+        return Err(RpcError::invalid_params("Can only specify {limit} with {index}"));
+    }
+    let now = ctx.clock.now_secs();
+    let book = ctx.book.read().map_err(|_| RpcError::new(super::error::LIGHTNINGD, "invoice projection unavailable"))?;
+    let found: Vec<&InvoiceRecord> = match lookup {
+        Lookup::Nothing => vec![],
+        Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().collect(),
+        Lookup::Hash(h) => book.by_hash(&h).into_iter().collect(),
+        Lookup::All => {
+            let start = start.unwrap_or(0);
+            let limit = limit.map_or(usize::MAX, |l| l as usize);
+            match index {
+                None | Some(Index::Created) => book.from_created_index(start).take(limit).collect(),
+                Some(Index::Updated) => {
+                    let mut v: Vec<&InvoiceRecord> =
+                        book.from_created_index(0).filter(|r| r.updated_index >= start).collect();
+                    v.sort_by_key(|r| r.updated_index);
+                    v.truncate(limit);
+                    v
+                }
+            }
+        }
+    };
+    let invoices: Vec<Value> = found.into_iter().map(|r| invoice_json(r, now)).collect();
+    Ok(json!({ "invoices": invoices }))
+}

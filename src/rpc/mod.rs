@@ -1,0 +1,201 @@
+//! The JSON-RPC server on the unix socket, with Core Lightning's framing, and method dispatch.
+//!
+//! Each connection reads whole JSON values from the stream ([`framing`]), answers each in order
+//! with a JSON object followed by `"\n\n"`, echoing the request's `id`. Requests over 1 MiB are
+//! answered with an error and the connection is closed. Connections are independent tasks on the
+//! actix arbiter; a slow one holds nobody else up.
+
+pub mod decode;
+pub mod error;
+pub mod framing;
+pub mod invoice;
+pub mod listinvoices;
+pub mod object;
+pub mod params;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use invoiced_actors::clock::Clock;
+use invoiced_actors::invoice_creator::InvoiceCreator;
+use invoiced_actors::SharedBook;
+use invoiced_events::Network;
+use secp256k1::PublicKey;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{UnixListener, UnixStream};
+
+use error::{RpcError, INVALID_REQUEST, LIGHTNINGD, METHOD_NOT_FOUND, PARSE_ERROR};
+use framing::{next_frame, Frame, MAX_REQUEST_BYTES};
+use params::{bind, ParamSpec};
+
+/// What the methods need.
+pub struct RpcContext {
+    /// The invoice creator.
+    pub creator: Addr<InvoiceCreator>,
+    /// The live projection.
+    pub book: SharedBook,
+    /// Our node id.
+    pub node_id: PublicKey,
+    /// Our network.
+    pub network: Network,
+    /// Default `cltv` for invoices.
+    pub cltv_final: u32,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The methods, with a one-line description each (for `help`).
+pub const METHODS: &[(&str, &str)] = &[
+    ("invoice", "Create an invoice for {amount_msat} with {label} and {description} [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]"),
+    ("listinvoices", "Show invoices [label | invstring | payment_hash | offer_id] or page them by [index] [start] [limit]"),
+    ("decode", "Decode a BOLT11 {string}"),
+    ("getinfo", "Show the node id, network, version, invoice count and event log head"),
+    ("help", "List the methods"),
+    ("notifications", "Accepted for pyln-client compatibility; does nothing"),
+];
+
+#[derive(Deserialize)]
+struct Request<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    method: Option<String>,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+}
+
+fn no_params(params: Option<&RawValue>) -> Result<(), RpcError> {
+    bind(params, &ParamSpec { names: &[], aliases: &[] }).map(|_| ())
+}
+
+async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    match method {
+        "invoice" => invoice::invoice(ctx, params).await,
+        "listinvoices" => listinvoices::listinvoices(ctx, params),
+        "decode" => decode::decode(params),
+        "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
+        "help" => {
+            no_params(params)?;
+            let help: Vec<Value> = METHODS.iter().map(|(c, d)| json!({ "command": c, "description": d })).collect();
+            Ok(json!({ "help": help }))
+        }
+        "notifications" => Ok(json!({})),
+        _ => Err(RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"))),
+    }
+}
+
+fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
+    let book = ctx.book.read().map_err(|_| RpcError::new(LIGHTNINGD, "invoice projection unavailable"))?;
+    let (seq, hash) = book.head();
+    Ok(json!({
+        "id": ctx.node_id.to_string(),
+        "network": ctx.network.name(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "num_invoices": book.len(),
+        "last_created_index": book.last_created_index(),
+        "log_head_seq": seq,
+        "log_head_hash": hex::encode(hash),
+    }))
+}
+
+fn response(id: &str, outcome: Result<Value, RpcError>) -> Vec<u8> {
+    let body = match outcome {
+        Ok(result) => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#),
+        Err(e) => format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, e.to_json()),
+    };
+    let mut out = body.into_bytes();
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+/// Answers one complete frame. Returns the bytes to send and whether to close afterwards.
+async fn handle_frame(ctx: &RpcContext, frame: &[u8]) -> (Vec<u8>, bool) {
+    let text = match std::str::from_utf8(frame) {
+        Ok(t) => t,
+        Err(_) => return (response("null", Err(RpcError::new(PARSE_ERROR, "Invalid UTF-8 in request"))), true),
+    };
+    if let Err(e) = serde_json::from_str::<&RawValue>(text) {
+        return (response("null", Err(RpcError::new(PARSE_ERROR, format!("Parse error: {e}")))), true);
+    }
+    if !text.trim_start().starts_with('{') {
+        return (response("null", Err(RpcError::new(INVALID_REQUEST, "Expected a JSON object"))), false);
+    }
+    let req: Request<'_> = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(_) => return (response("null", Err(RpcError::new(INVALID_REQUEST, "Expected string for method"))), false),
+    };
+    let id = req.id.map_or("null", |i| i.get());
+    let Some(method) = req.method else {
+        return (response(id, Err(RpcError::new(INVALID_REQUEST, "No method given"))), false);
+    };
+    (response(id, call(ctx, &method, req.params).await), false)
+}
+
+async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight: Rc<Cell<usize>>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        loop {
+            match next_frame(&buf) {
+                Frame::Complete { start, end } => {
+                    in_flight.set(in_flight.get() + 1);
+                    let (out, close) = handle_frame(&ctx, &buf[start..end]).await;
+                    buf.drain(..end);
+                    let written = stream.write_all(&out).await;
+                    in_flight.set(in_flight.get() - 1);
+                    if written.is_err() || close {
+                        return;
+                    }
+                }
+                Frame::Garbage => {
+                    let _ = stream.write_all(&response("null", Err(RpcError::new(PARSE_ERROR, "Parse error: expected a JSON object")))).await;
+                    return;
+                }
+                Frame::Empty => {
+                    buf.clear();
+                    break;
+                }
+                Frame::Incomplete => break,
+            }
+        }
+        if buf.len() > MAX_REQUEST_BYTES {
+            let e = RpcError::new(INVALID_REQUEST, format!("Request over {MAX_REQUEST_BYTES} bytes"));
+            let _ = stream.write_all(&response("null", Err(e))).await;
+            return;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves, then waits (up to 10 s) for requests in flight.
+pub async fn serve(listener: UnixListener, ctx: RpcContext, shutdown: impl std::future::Future<Output = ()>) {
+    let ctx = Rc::new(ctx);
+    let in_flight = Rc::new(Cell::new(0usize));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    actix::spawn(serve_connection(ctx.clone(), stream, in_flight.clone()));
+                }
+                Err(e) => tracing::warn!("accept failed: {e}"),
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    for _ in 0..1000 {
+        if in_flight.get() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,234 @@
+//! Binding JSON-RPC `params` to a method's declared parameters, and the typed readers for each
+//! kind of value, with Core Lightning's messages.
+//!
+//! Params come as an array (positional, declared order) or an object (by name). A `null` means
+//! "not given" either way (SPEC §9). The result keeps the order in which values appear, because
+//! Core Lightning reports the first bad value in that order; missing required parameters are
+//! reported after every supplied value parsed.
+
+use core::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::error::RpcError;
+
+/// A method's parameters, in declared (positional) order, with optional aliases.
+pub struct ParamSpec {
+    /// Declared names.
+    pub names: &'static [&'static str],
+    /// `(alias, name)` pairs accepted by name only.
+    pub aliases: &'static [(&'static str, &'static str)],
+}
+
+/// The supplied values, each with its declared name, in order of appearance.
+pub type Bound<'a> = Vec<(&'static str, &'a RawValue)>;
+
+struct OrderedPairs<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for OrderedPairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(core::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = OrderedPairs<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(OrderedPairs(out))
+            }
+        }
+        d.deserialize_map(V(core::marker::PhantomData))
+    }
+}
+
+fn is_null(v: &RawValue) -> bool {
+    v.get() == "null"
+}
+
+/// Binds `params` to `spec`.
+///
+/// # Errors
+/// -32602 for params that are neither array nor object, too many positional values, an unknown
+/// or repeated name.
+pub fn bind<'a>(params: Option<&'a RawValue>, spec: &ParamSpec) -> Result<Bound<'a>, RpcError> {
+    let Some(params) = params else { return Ok(Vec::new()) };
+    match params.get().as_bytes().first() {
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(params.get())
+                .map_err(|_| RpcError::invalid_params("Expected array or object for params"))?;
+            if items.len() > spec.names.len() {
+                return Err(RpcError::invalid_params(format!(
+                    "too many parameters: got {}, expected {}",
+                    items.len(),
+                    spec.names.len()
+                )));
+            }
+            Ok(spec.names.iter().copied().zip(items).filter(|(_, v)| !is_null(v)).collect())
+        }
+        Some(b'{') => {
+            let OrderedPairs(pairs) = serde_json::from_str(params.get())
+                .map_err(|_| RpcError::invalid_params("Expected array or object for params"))?;
+            let mut seen: Vec<&'static str> = Vec::with_capacity(pairs.len());
+            let mut out = Vec::with_capacity(pairs.len());
+            for (key, value) in pairs {
+                let name = spec
+                    .names
+                    .iter()
+                    .copied()
+                    .find(|n| *n == key)
+                    .or_else(|| spec.aliases.iter().find(|(a, _)| *a == key).map(|(_, n)| *n))
+                    .ok_or_else(|| RpcError::invalid_params(format!(
+                        "unknown parameter: {key}, this may be caused by a failure to autodetect key=value-style parameters. Please try using the -k flag and explicit key=value pairs of parameters."
+                    )))?;
+                if seen.contains(&name) {
+                    return Err(RpcError::invalid_params(format!("duplicate json names: {key}")));
+                }
+                seen.push(name);
+                if !is_null(value) {
+                    out.push((name, value));
+                }
+            }
+            Ok(out)
+        }
+        _ if is_null(params) => Ok(Vec::new()),
+        _ => Err(RpcError::invalid_params("Expected array or object for params")),
+    }
+}
+
+/// -32602 `missing required parameter: NAME`.
+pub fn missing(name: &str) -> RpcError {
+    RpcError::invalid_params(format!("missing required parameter: {name}"))
+}
+
+/// Takes a required value out of an `Option`, or reports it missing.
+pub fn required<T>(v: Option<T>, name: &str) -> Result<T, RpcError> {
+    v.ok_or_else(|| missing(name))
+}
+
+/// The text of a JSON string token (unescaped), or `None` if the token is not a string.
+pub fn as_string(v: &RawValue) -> Option<String> {
+    if v.get().starts_with('"') {
+        serde_json::from_str::<String>(v.get()).ok()
+    } else {
+        None
+    }
+}
+
+/// The raw text of a primitive: the inner text of a string, or the token of a number.
+fn primitive_text(v: &RawValue) -> Option<String> {
+    match v.get().as_bytes().first() {
+        Some(b'"') => as_string(v),
+        Some(b'{' | b'[') | None => None,
+        _ => Some(v.get().to_owned()),
+    }
+}
+
+/// Whether a raw JSON string token holds a `\u` escape.
+pub fn has_unicode_escape(raw: &str) -> bool {
+    let mut bytes = raw.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'\\' && bytes.next() == Some(b'u') {
+            return true;
+        }
+    }
+    false
+}
+
+/// An unsigned decimal integer (string or number token, digits only), at most `max`.
+pub fn unsigned(v: &RawValue, name: &str, reason: &str, max: u64) -> Result<u64, RpcError> {
+    primitive_text(v)
+        .filter(|t| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<u64>().ok())
+        .filter(|n| *n <= max)
+        .ok_or_else(|| RpcError::bad_param(name, reason, v.get()))
+}
+
+/// A JSON boolean literal.
+pub fn boolean(v: &RawValue, name: &str) -> Result<bool, RpcError> {
+    match v.get() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(RpcError::bad_param(name, "should be 'true' or 'false'", v.get())),
+    }
+}
+
+/// A string label, or a JSON number made only of digits (its text).
+pub fn label_text(v: &RawValue, name: &str) -> Result<String, RpcError> {
+    let raw = v.get();
+    if raw.starts_with('"') {
+        as_string(v).ok_or_else(|| RpcError::bad_param(name, "should be a string or number", raw))
+    } else if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(raw.to_owned())
+    } else {
+        Err(RpcError::bad_param(name, "should be a string or number", raw))
+    }
+}
+
+/// 32 bytes as 64 hex digits.
+pub fn hex32(v: &RawValue, name: &str, reason: &str) -> Result<[u8; 32], RpcError> {
+    as_string(v)
+        .filter(|s| s.len() == 64)
+        .and_then(|s| hex::decode(s).ok())
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| RpcError::bad_param(name, reason, v.get()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: ParamSpec = ParamSpec { names: &["a", "b", "c"], aliases: &[("alias_a", "a")] };
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    fn names(b: &Bound<'_>) -> Vec<&'static str> {
+        b.iter().map(|(n, _)| *n).collect()
+    }
+
+    #[test]
+    fn binds_positional_and_named() {
+        let p = raw(r#"[1, null, 3]"#);
+        assert_eq!(names(&bind(Some(&p), &SPEC).unwrap()), ["a", "c"]);
+        let n = raw(r#"{"c": 1, "alias_a": 2, "b": null}"#);
+        assert_eq!(names(&bind(Some(&n), &SPEC).unwrap()), ["c", "a"]);
+    }
+
+    #[test]
+    fn refuses_what_core_lightning_refuses() {
+        let cases = [
+            (r#"[1,2,3,4]"#, "too many parameters: got 4, expected 3"),
+            (r#"{"a":1,"a":2}"#, "duplicate json names: a"),
+            (r#"{"a":1,"alias_a":2}"#, "duplicate json names: alias_a"),
+            (r#""x""#, "Expected array or object for params"),
+        ];
+        for (params, want) in cases {
+            let p = raw(params);
+            assert_eq!(bind(Some(&p), &SPEC).unwrap_err().message, want, "{params}");
+        }
+        let p = raw(r#"{"zz":1}"#);
+        assert!(bind(Some(&p), &SPEC).unwrap_err().message.starts_with("unknown parameter: zz, this may be caused"));
+    }
+
+    #[test]
+    fn readers() {
+        assert_eq!(unsigned(&raw("3600"), "expiry", "r", u64::MAX), Ok(3600));
+        assert_eq!(unsigned(&raw("\"60\""), "expiry", "r", u64::MAX), Ok(60));
+        for bad in ["-1", "1.5", "1e3", "\"0x10\"", "true", "18446744073709551616", "\"\""] {
+            assert!(unsigned(&raw(bad), "expiry", "r", u64::MAX).is_err(), "{bad}");
+        }
+        assert_eq!(label_text(&raw("25"), "label"), Ok("25".into()));
+        assert_eq!(label_text(&raw(r#""a\"b""#), "label"), Ok("a\"b".into()));
+        assert!(label_text(&raw("1.0"), "label").is_err());
+        assert!(label_text(&raw("-5"), "label").is_err());
+        assert!(has_unicode_escape(r#""caf\u00e9""#));
+        assert!(!has_unicode_escape(r#""a\\u""#));
+    }
+}
