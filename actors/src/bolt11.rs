@@ -18,6 +18,10 @@ use lightning_types::payment::PaymentSecret;
 use lightning_types::routing::{RouteHint, RouteHintHop as LdkHop, RoutingFees};
 use secp256k1::PublicKey;
 
+/// The largest amount an invoice can carry so that decoders read it back: BOLT11 readers hold the
+/// amount in pico-BTC as a u64 (lightning-invoice does; Core Lightning's own `decode` fails
+/// above it), so msat × 10 must fit. That is about 18,446,744 BTC, below the 21,000,000 BTC cap.
+pub const MAX_INVOICE_MSAT: u64 = u64::MAX / 10;
 /// The BOLT11 default expiry, which Core Lightning leaves out of the invoice.
 pub const DEFAULT_BOLT11_EXPIRY: u64 = 3600;
 /// The largest expiry accepted: the `x` field holds at most 60 bits in Core Lightning's encoder.
@@ -90,8 +94,8 @@ pub fn hrp_amount(msat: u64) -> (u64, Option<SiPrefix>) {
     } else if msat % 100 == 0 {
         (msat / 100, Some(SiPrefix::Nano))
     } else {
-        // msat is capped at 21e6 BTC = 2.1e18, so ×10 fits u64.
-        (msat * 10, Some(SiPrefix::Pico))
+        // Callers keep msat <= MAX_INVOICE_MSAT; saturate rather than wrap if one does not.
+        (msat.saturating_mul(10), Some(SiPrefix::Pico))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `invoice` method: params → a validated [`InvoiceRequest`] → the creator → the result.
 
-use invoiced_actors::bolt11::{MAX_CLTV, MAX_EXPIRY};
+use invoiced_actors::bolt11::{MAX_CLTV, MAX_EXPIRY, MAX_INVOICE_MSAT};
 use invoiced_actors::invoice_creator::{CreateInvoice, CreatedInvoice, InvoiceRequest};
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
 use serde_json::value::RawValue;
@@ -29,7 +29,12 @@ fn amount(v: &RawValue) -> Result<AmountOrAny, RpcError> {
         Some(b'0'..=b'9') => v.get().to_owned(),
         _ => return Err(bad()),
     };
-    text.parse().map_err(|_| bad())
+    let amount: AmountOrAny = text.parse().map_err(|_| bad())?;
+    if amount.msat().is_some_and(|m| m > MAX_INVOICE_MSAT) {
+        let reason = format!("should be at most {MAX_INVOICE_MSAT}msat, the largest amount a BOLT11 invoice can carry");
+        return Err(RpcError::bad_param("amount_msat", &reason, v.get()));
+    }
+    Ok(amount)
 }
 
 fn description(v: &RawValue) -> Result<String, RpcError> {
