@@ -1,0 +1,258 @@
+//! `invoiced-bench`: measures a running daemon over its socket, and the machine's limits.
+//!
+//! - `invoiced-bench load --rpc-file PATH --clients C --seconds S`: C clients, each on its own
+//!   connection, send `invoice` one after another for S seconds; prints invoices/s and latency
+//!   p50/p99/max.
+//! - `invoiced-bench list --rpc-file PATH --repeat N`: times `listinvoices` of everything, and
+//!   lookups by label and payment hash.
+//! - `invoiced-bench limits --dir DIR`: the physical limits in the same run: raw in-process
+//!   build+sign+encode on 1 and 2 threads, raw fdatasync latency and RocksDB sync-write latency
+//!   on DIR's disk.
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use invoiced_actors::bolt11::{build_raw, InvoiceDraft};
+use invoiced_actors::key_signer::{EntropySource, KeySigner, OsEntropy};
+use invoiced_events::Network;
+use serde_json::{json, Value};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Conn {
+    s: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn new(path: &Path) -> Conn {
+        Conn { s: UnixStream::connect(path).expect("connect to the daemon"), buf: Vec::new() }
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        self.s.write_all(req.to_string().as_bytes()).expect("write");
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let v: Value = serde_json::from_slice(&self.buf[..pos]).expect("json");
+                self.buf.drain(..pos + 2);
+                return v;
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.s.read(&mut chunk).expect("read");
+            assert!(n > 0, "daemon closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn load(args: &[String]) {
+    let path = PathBuf::from(arg(args, "--rpc-file").expect("--rpc-file"));
+    let clients: usize = arg(args, "--clients").map_or(1, |v| v.parse().expect("--clients N"));
+    let seconds: f64 = arg(args, "--seconds").map_or(5.0, |v| v.parse().expect("--seconds S"));
+    let run = format!("{:08x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
+    let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let (path, run) = (path.clone(), run.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::new(&path);
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let r = conn.call("invoice", json!([1000 + i, format!("bench-{run}-{c}-{i}"), "bench"]));
+                    lat.push(t.elapsed());
+                    if r.get("result").is_none() {
+                        errors += 1;
+                    }
+                    i += 1;
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (l, e) = h.join().expect("client thread");
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let out = json!({
+        "clients": clients,
+        "invoices": all.len(),
+        "errors": errors,
+        "seconds": elapsed,
+        "invoices_per_s": all.len() as f64 / elapsed,
+        "p50_ms": ms(percentile(&all, 0.5)),
+        "p99_ms": ms(percentile(&all, 0.99)),
+        "max_ms": ms(all.last().copied().unwrap_or_default()),
+    });
+    println!("{out}");
+}
+
+fn list(args: &[String]) {
+    let path = PathBuf::from(arg(args, "--rpc-file").expect("--rpc-file"));
+    let repeat: usize = arg(args, "--repeat").map_or(5, |v| v.parse().expect("--repeat N"));
+    let mut conn = Conn::new(&path);
+    let mut list_times = Vec::new();
+    let mut last = Value::Null;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        last = conn.call("listinvoices", json!({}));
+        list_times.push(t.elapsed());
+    }
+    let invoices = last["result"]["invoices"].as_array().cloned().unwrap_or_default();
+    let mut label_times = Vec::new();
+    let mut hash_times = Vec::new();
+    for inv in invoices.iter().step_by((invoices.len() / 200).max(1)) {
+        let t = Instant::now();
+        conn.call("listinvoices", json!({"label": inv["label"]}));
+        label_times.push(t.elapsed());
+        let t = Instant::now();
+        conn.call("listinvoices", json!({"payment_hash": inv["payment_hash"]}));
+        hash_times.push(t.elapsed());
+    }
+    list_times.sort();
+    label_times.sort();
+    hash_times.sort();
+    println!("{}", json!({
+        "invoices": invoices.len(),
+        "listinvoices_p50_ms": ms(percentile(&list_times, 0.5)),
+        "lookup_label_p50_ms": ms(percentile(&label_times, 0.5)),
+        "lookup_hash_p50_ms": ms(percentile(&hash_times, 0.5)),
+    }));
+}
+
+struct Seeded(u64);
+impl EntropySource for Seeded {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *b = (self.0 >> 33) as u8;
+        }
+    }
+}
+
+/// Raw derive + build + sign + encode rate, in-process, on `threads` threads.
+fn raw_sign_rate(threads: usize, secs: f64) -> f64 {
+    let mut secret = [0u8; 32];
+    OsEntropy.fill(&mut secret);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let counts: Vec<u64> = (0..threads)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut signer = KeySigner::new(&secret, Box::new(Seeded(t as u64))).expect("key");
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let keys = signer.derive_payment_keys(None);
+                    let draft = InvoiceDraft {
+                        network: Network::Regtest,
+                        amount_msat: Some(1000 + n),
+                        timestamp: 1_795_532_824,
+                        payment_secret: keys.payment_secret,
+                        payment_hash: keys.payment_hash,
+                        description: "bench".into(),
+                        deschashonly: false,
+                        expiry: 604_800,
+                        cltv: 10,
+                        fallbacks: vec![],
+                        route_hints: vec![],
+                    };
+                    let s = signer.sign_invoice(build_raw(&draft).expect("draft")).to_string();
+                    std::hint::black_box(s);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    counts.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn limits(args: &[String]) {
+    let dir = PathBuf::from(arg(args, "--dir").expect("--dir"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let secs: f64 = arg(args, "--seconds").map_or(3.0, |v| v.parse().expect("--seconds S"));
+    let one = raw_sign_rate(1, secs);
+    let two = raw_sign_rate(2, secs);
+
+    // Raw fdatasync of a 600-byte append, 2,000 times.
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("probe file");
+    let rec = [0x5au8; 600];
+    let mut lat = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let t = Instant::now();
+        f.write_all(&rec).expect("write");
+        f.sync_data().expect("fdatasync");
+        lat.push(t.elapsed());
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    lat.sort();
+
+    // RocksDB put with sync=true, 2,000 times.
+    let db_path = dir.join("rocksdb-probe");
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    let db = rocksdb::DB::open(&opts, &db_path).expect("probe db");
+    let mut w = rocksdb::WriteOptions::default();
+    w.set_sync(true);
+    let mut rlat = Vec::with_capacity(2000);
+    for i in 0u64..2000 {
+        let t = Instant::now();
+        db.put_opt(i.to_be_bytes(), rec, &w).expect("put");
+        rlat.push(t.elapsed());
+    }
+    drop(db);
+    let _ = std::fs::remove_dir_all(&db_path);
+    rlat.sort();
+    println!("{}", json!({
+        "raw_sign_encode_1_thread_per_s": one,
+        "raw_sign_encode_2_threads_per_s": two,
+        "fdatasync_p50_ms": ms(percentile(&lat, 0.5)),
+        "fdatasync_p99_ms": ms(percentile(&lat, 0.99)),
+        "rocksdb_sync_put_p50_ms": ms(percentile(&rlat, 0.5)),
+        "rocksdb_sync_put_p99_ms": ms(percentile(&rlat, 0.99)),
+    }));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("load") => load(&args),
+        Some("list") => list(&args),
+        Some("limits") => limits(&args),
+        _ => {
+            eprintln!("usage: invoiced-bench load --rpc-file PATH [--clients C] [--seconds S]");
+            eprintln!("       invoiced-bench list --rpc-file PATH [--repeat N]");
+            eprintln!("       invoiced-bench limits --dir DIR [--seconds S]");
+            std::process::exit(2);
+        }
+    }
+}
