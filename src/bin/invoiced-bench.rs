@@ -162,7 +162,7 @@ fn raw_sign_rate(threads: usize, secs: f64) -> f64 {
     OsEntropy.fill(&mut secret);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
-    let counts: Vec<u64> = (0..threads)
+    let handles: Vec<_> = (0..threads)
         .map(|t| {
             std::thread::spawn(move || {
                 let mut signer = KeySigner::new(&secret, Box::new(Seeded(t as u64))).expect("key");
@@ -189,8 +189,8 @@ fn raw_sign_rate(threads: usize, secs: f64) -> f64 {
                 n
             })
         })
-        .map(|h| h.join().expect("thread"))
         .collect();
+    let counts: Vec<u64> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
     counts.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64()
 }
 
