@@ -85,13 +85,13 @@ pub fn currency(network: Network) -> Currency {
 /// The shortest HRP amount for `msat`, as Core Lightning writes it.
 pub fn hrp_amount(msat: u64) -> (u64, Option<SiPrefix>) {
     const MSAT_PER_BTC: u64 = 100_000_000_000;
-    if msat % MSAT_PER_BTC == 0 {
+    if msat.is_multiple_of(MSAT_PER_BTC) {
         (msat / MSAT_PER_BTC, None)
-    } else if msat % 100_000_000 == 0 {
+    } else if msat.is_multiple_of(100_000_000) {
         (msat / 100_000_000, Some(SiPrefix::Milli))
-    } else if msat % 100_000 == 0 {
+    } else if msat.is_multiple_of(100_000) {
         (msat / 100_000, Some(SiPrefix::Micro))
-    } else if msat % 100 == 0 {
+    } else if msat.is_multiple_of(100) {
         (msat / 100, Some(SiPrefix::Nano))
     } else {
         // Callers keep msat <= MAX_INVOICE_MSAT; saturate rather than wrap if one does not.

@@ -3,6 +3,7 @@
 //! `invoiced-cli [--data-dir DIR | --rpc-file PATH] [-k] METHOD [ARGS...]`: positional arguments,
 //! or `name=value` pairs with `-k`. An argument that parses as JSON is sent as JSON, anything else
 //! as a string. The result is printed as pretty JSON; an error goes to stderr with exit code 1.
+//! With `--qr`, an `invoice` result's bolt11 is also printed as a terminal QR code.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
@@ -11,11 +12,12 @@ use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
 
-const USAGE: &str = "usage: invoiced-cli [--data-dir DIR | --rpc-file PATH] [-k] METHOD [ARGS...]";
+const USAGE: &str = "usage: invoiced-cli [--data-dir DIR | --rpc-file PATH] [-k] [--qr] METHOD [ARGS...]";
 
 struct Args {
     rpc_file: PathBuf,
     keywords: bool,
+    qr: bool,
     method: String,
     params: Vec<String>,
 }
@@ -24,6 +26,7 @@ fn parse_args() -> Result<Args, String> {
     let mut data_dir: Option<PathBuf> = None;
     let mut rpc_file: Option<PathBuf> = None;
     let mut keywords = false;
+    let mut qr = false;
     let mut rest = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -35,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
             "--data-dir" => data_dir = Some(it.next().ok_or(USAGE)?.into()),
             "--rpc-file" => rpc_file = Some(it.next().ok_or(USAGE)?.into()),
             "-k" | "--keywords" => keywords = true,
+            "--qr" => qr = true,
             "-h" | "--help" => return Err(USAGE.into()),
             _ if a.starts_with("--data-dir=") => data_dir = Some(a["--data-dir=".len()..].into()),
             _ if a.starts_with("--rpc-file=") => rpc_file = Some(a["--rpc-file=".len()..].into()),
@@ -46,7 +50,7 @@ fn parse_args() -> Result<Args, String> {
     let data_dir = data_dir.unwrap_or_else(|| {
         std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".invoiced")
     });
-    Ok(Args { rpc_file: rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc")), keywords, method, params: rest.collect() })
+    Ok(Args { rpc_file: rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc")), keywords, qr, method, params: rest.collect() })
 }
 
 /// A value that parses as JSON is JSON; anything else is a string.
@@ -87,6 +91,37 @@ fn call(args: &Args) -> Result<Value, String> {
     serde_json::from_slice(&buf).map_err(|e| format!("bad response: {e}"))
 }
 
+/// Prints `text` as a QR code of half-block characters (upper-case: BOLT11 allows it and QR
+/// codes it more compactly).
+fn print_qr(text: &str) {
+    match qrcode::QrCode::new(text.to_ascii_uppercase().as_bytes()) {
+        Ok(code) => {
+            let width = code.width();
+            let dark = |x: usize, y: usize| x < width && y < width && code[(x, y)] == qrcode::Color::Dark;
+            let quiet = 2usize;
+            let mut out = String::new();
+            let span = width + 2 * quiet;
+            for row in (0..span).step_by(2) {
+                for col in 0..span {
+                    let (x, y) = (col.wrapping_sub(quiet), row.wrapping_sub(quiet));
+                    let top = dark(x, y);
+                    let bottom = dark(x, y.wrapping_add(1));
+                    // Light modules print as ink on a dark terminal.
+                    out.push(match (top, bottom) {
+                        (false, false) => '█',
+                        (false, true) => '▀',
+                        (true, false) => '▄',
+                        (true, true) => ' ',
+                    });
+                }
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+        Err(e) => eprintln!("invoiced-cli: cannot draw QR code: {e}"),
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -102,6 +137,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             println!("{}", serde_json::to_string_pretty(&resp["result"]).unwrap_or_default());
+            if let (true, Some(bolt11)) = (args.qr, resp["result"]["bolt11"].as_str()) {
+                print_qr(bolt11);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
