@@ -30,13 +30,15 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let log = RocksEventLog::open(&cfg.event_log(), cfg.network, clock.clone())
         .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
-    let book = log.book();
+    let state = log.state();
+    let channels;
     {
-        let b = book.read().map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
+        let b = state.read().map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
+        channels = b.channels.clone();
         tracing::info!(
             "node {node_id} on {}: {} invoices, log head {}",
             cfg.network,
-            b.len(),
+            b.invoices.len(),
             b.head().0
         );
     }
@@ -52,13 +54,14 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         fs::set_permissions(&cfg.rpc_file, fs::Permissions::from_mode(0o600))?;
 
         let signer = signer.start();
-        let registry = LabelRegistry::new(book.clone()).start();
-        let monitor = ChannelMonitor::new().start();
+        let registry = LabelRegistry::new(state.clone()).start();
+        let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
         let creator =
-            InvoiceCreator::new(cfg.network, signer, registry, monitor, log.handle(), clock.clone()).start();
+            InvoiceCreator::new(cfg.network, signer, registry, monitor.clone(), log.handle(), clock.clone()).start();
         let ctx = RpcContext {
             creator,
-            book: book.clone(),
+            monitor,
+            state: state.clone(),
             node_id,
             network: cfg.network,
             cltv_final: cfg.cltv_final,

@@ -1,88 +1,86 @@
-//! ChannelMonitor: the node's channels and the choice of route hints.
+//! ChannelMonitor: the node's channels, and the route hints of each invoice.
 //!
-//! Owns the channel set and Core Lightning's warning rules (reference §3): with `needed` the
-//! amount (1 msat for `any`) and the capacities of the candidate pool, `warning_capacity` fires
-//! when `needed >= total`, then at most one of offline / dead-ends / private-unused explains the
-//! gap. The node has told us of no channels yet, so the set is empty: every invoice carries
-//! `warning_capacity`, and a request naming channels gets 902.
+//! Owns the working copy of the channel set and the round-robin order. The node reports its
+//! channels (`syncchannels`, `updatechannel`); the differences become channel events, appended
+//! to the log as one batch, and the working copy changes only once they are durable — so it
+//! always equals the channel projection that replay rebuilds. A sync runs as an atomic response:
+//! no hint is chosen from a half-applied set. The policy itself is [`crate::hint_policy`].
 
 use actix::prelude::*;
-use invoiced_events::{ExposePrivateChannels, RouteHintHop, Warning};
+use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels};
 
-/// Capacities gathered while filtering candidates, msat.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CapacityTally {
-    /// Usable by the chosen pool.
-    pub avail: u64,
-    /// Held by offline peers.
-    pub offline: u64,
-    /// Held by dead-end peers.
-    pub deadend: u64,
-    /// Held by private channels left out.
-    pub private_unused: u64,
-}
-
-impl CapacityTally {
-    /// The warnings Core Lightning gives for `needed` msat with these capacities.
-    pub fn warnings(&self, needed: u64) -> Vec<Warning> {
-        let mut out = Vec::new();
-        let total = self.avail.saturating_add(self.offline).saturating_add(self.deadend).saturating_add(self.private_unused);
-        if needed >= total {
-            out.push(Warning::Capacity);
-        }
-        if needed > self.avail {
-            let with_offline = self.avail.saturating_add(self.offline);
-            let with_deadend = with_offline.saturating_add(self.deadend);
-            if with_offline >= needed {
-                out.push(Warning::Offline);
-            } else if with_deadend >= needed {
-                out.push(Warning::Deadends);
-            } else if with_deadend.saturating_add(self.private_unused) >= needed {
-                out.push(Warning::PrivateUnused);
-            }
-        }
-        out
-    }
-}
-
-/// The hints chosen for one invoice and the warnings that go with them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HintChoice {
-    /// One hop each, in the order they go into the invoice.
-    pub hints: Vec<RouteHintHop>,
-    /// Warnings, in Core Lightning's emission order.
-    pub warnings: Vec<Warning>,
-}
+use crate::entropy::EntropySource;
+use crate::hint_policy::{assess, select, Exclusion, HintChoice, RoundRobin};
+use crate::store::{AppendError, LogHandle};
 
 /// None of the channels named in `exposeprivatechannels` can be used (902).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("None of those hints were suitable local channels")]
 pub struct NoSuitableHints;
 
-/// The channel monitor.
-#[derive(Debug, Default)]
-pub struct ChannelMonitor {}
+/// The monitor.
+pub struct ChannelMonitor {
+    channels: ChannelBook,
+    round_robin: RoundRobin,
+    entropy: Box<dyn EntropySource>,
+    log: LogHandle,
+}
 
 impl ChannelMonitor {
-    /// An empty monitor.
-    pub fn new() -> Self {
-        ChannelMonitor {}
+    /// A monitor starting from the replayed channel set.
+    pub fn new(channels: ChannelBook, log: LogHandle, entropy: Box<dyn EntropySource>) -> Self {
+        let mut round_robin = RoundRobin::default();
+        channels.iter().for_each(|c| round_robin.register(&c.key));
+        ChannelMonitor { channels, round_robin, entropy, log }
     }
 
-    /// Chooses hints for an invoice of `amount_msat` (`None` = any).
+    /// Chooses hints for an invoice of `amount_msat` (`None` = any, counted as 1 msat).
     ///
     /// # Errors
-    /// [`NoSuitableHints`] when named channels gave no candidate.
-    pub fn choose(&self, amount_msat: Option<u64>, expose: &ExposePrivateChannels) -> Result<HintChoice, NoSuitableHints> {
-        let needed = amount_msat.unwrap_or(1);
-        let tally = CapacityTally::default();
-        let hints: Vec<RouteHintHop> = Vec::new();
-        if matches!(expose, ExposePrivateChannels::Only(list) if !list.is_empty()) && hints.is_empty() {
+    /// [`NoSuitableHints`] when channels were named and none of them is usable.
+    pub fn choose(&mut self, amount_msat: Option<u64>, expose: &ExposePrivateChannels) -> Result<HintChoice, NoSuitableHints> {
+        let assessment = assess(self.channels.iter(), expose);
+        if matches!(expose, ExposePrivateChannels::Only(l) if !l.is_empty()) && assessment.pool.is_empty() {
             return Err(NoSuitableHints);
         }
-        let mut warnings = tally.warnings(needed);
-        warnings.sort_by_key(|w| Warning::EMIT_ORDER.iter().position(|o| o == w));
-        Ok(HintChoice { hints, warnings })
+        let draw = if assessment.has_public { self.entropy.unit() } else { 0.0 };
+        Ok(select(&assessment, amount_msat.unwrap_or(1), draw, &mut self.round_robin))
+    }
+
+    /// The events that turn the known set into `reported` (`full`: channels not reported close).
+    fn diff(&self, reported: &[ChannelInfo], full: bool) -> Vec<Event> {
+        let mut events = Vec::new();
+        for info in reported {
+            match self.channels.get(&info.key) {
+                None => events.push(Event::ChannelOpened(info.clone())),
+                Some(known) if known != info => events.push(Event::ChannelUpdated(info.clone())),
+                Some(_) => {}
+            }
+        }
+        if full {
+            for known in self.channels.iter() {
+                if !reported.iter().any(|r| r.key == known.key) {
+                    events.push(Event::ChannelClosed(known.key.clone()));
+                }
+            }
+        }
+        events
+    }
+
+    fn apply(&mut self, events: &[Event]) {
+        for e in events {
+            match e {
+                Event::ChannelOpened(info) | Event::ChannelUpdated(info) => {
+                    self.round_robin.register(&info.key);
+                    self.channels.upsert(info);
+                }
+                Event::ChannelClosed(key) => {
+                    self.round_robin.forget(key);
+                    self.channels.remove(key);
+                }
+                Event::InvoiceCreated(_) => {}
+            }
+        }
     }
 }
 
@@ -107,32 +105,102 @@ impl Handler<GetRouteHints> for ChannelMonitor {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use invoiced_events::ShortChannelId;
+/// What a sync changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// Channels new to us.
+    pub opened: usize,
+    /// Known channels that changed.
+    pub updated: usize,
+    /// Known channels no longer reported.
+    pub closed: usize,
+    /// Channels known afterwards.
+    pub total: usize,
+}
 
-    #[test]
-    fn no_channels_always_warns_capacity() {
-        let m = ChannelMonitor::new();
-        for amount in [None, Some(1), Some(1_000_000)] {
-            let c = m.choose(amount, &ExposePrivateChannels::Unset).unwrap();
-            assert_eq!(c.warnings, vec![Warning::Capacity]);
-            assert!(c.hints.is_empty());
+/// Command: the node's channels. With `full`, this is the whole list and missing ones closed;
+/// without, an upsert of the given ones.
+#[derive(Message)]
+#[rtype(result = "Result<SyncSummary, AppendError>")]
+pub struct SyncChannels {
+    /// The reported channels (distinct keys, validated).
+    pub channels: Vec<ChannelInfo>,
+    /// Whether it is the whole list.
+    pub full: bool,
+}
+
+impl Handler<SyncChannels> for ChannelMonitor {
+    type Result = AtomicResponse<Self, Result<SyncSummary, AppendError>>;
+
+    fn handle(&mut self, msg: SyncChannels, _: &mut Context<Self>) -> Self::Result {
+        let events = self.diff(&msg.channels, msg.full);
+        let mut summary = SyncSummary::default();
+        for e in &events {
+            match e {
+                Event::ChannelOpened(_) => summary.opened += 1,
+                Event::ChannelUpdated(_) => summary.updated += 1,
+                Event::ChannelClosed(_) => summary.closed += 1,
+                Event::InvoiceCreated(_) => {}
+            }
         }
-        let scid: ShortChannelId = "999x1x0".parse().unwrap();
-        assert_eq!(m.choose(Some(1), &ExposePrivateChannels::Only(vec![scid])), Err(NoSuitableHints));
-        assert!(m.choose(Some(1), &ExposePrivateChannels::Only(vec![])).is_ok());
+        let log = self.log.clone();
+        let append = async move {
+            if !events.is_empty() {
+                log.append_all(events.clone()).await?;
+            }
+            Ok(events)
+        };
+        AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(append).map(
+            move |res: Result<Vec<Event>, AppendError>, act, _| {
+                let events = res?;
+                act.apply(&events);
+                Ok(SyncSummary { total: act.channels.len(), ..summary })
+            },
+        )))
     }
+}
 
-    #[test]
-    fn warning_precedence() {
-        let t = CapacityTally { avail: 10, offline: 5, deadend: 100, private_unused: 0 };
-        assert_eq!(t.warnings(12), vec![Warning::Offline]);
-        assert_eq!(t.warnings(50), vec![Warning::Deadends]);
-        assert_eq!(t.warnings(10), Vec::<Warning>::new());
-        assert_eq!(t.warnings(115), vec![Warning::Capacity, Warning::Deadends]);
-        let p = CapacityTally { avail: 0, offline: 0, deadend: 0, private_unused: 50 };
-        assert_eq!(p.warnings(20), vec![Warning::PrivateUnused]);
+/// One channel as `listincoming` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingChannel {
+    /// The channel.
+    pub channel: ChannelInfo,
+    /// Usable incoming capacity, msat.
+    pub capacity_msat: u64,
+    /// Why it is not a candidate, if it is not.
+    pub excluded: Option<Exclusion>,
+}
+
+/// The monitor's view for `listincoming` (default policy, 1 msat).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingView {
+    /// Whether the node has an announced channel in a usable state.
+    pub has_public: bool,
+    /// Every known channel.
+    pub channels: Vec<IncomingChannel>,
+}
+
+/// Query: every channel, with whether it would be a hint candidate and why not.
+#[derive(Message)]
+#[rtype(result = "IncomingView")]
+pub struct ListIncoming;
+
+impl Handler<ListIncoming> for ChannelMonitor {
+    type Result = MessageResult<ListIncoming>;
+    fn handle(&mut self, _: ListIncoming, _: &mut Context<Self>) -> Self::Result {
+        let a = assess(self.channels.iter(), &ExposePrivateChannels::Unset);
+        MessageResult(IncomingView {
+            has_public: a.has_public,
+            channels: a
+                .verdicts
+                .into_iter()
+                .map(|v| IncomingChannel { channel: v.channel.clone(), capacity_msat: v.capacity_msat, excluded: v.excluded })
+                .collect(),
+        })
     }
+}
+
+/// A key reported twice in one sync.
+pub fn duplicate_key(channels: &[ChannelInfo]) -> Option<&ChannelKey> {
+    channels.iter().enumerate().find_map(|(i, c)| channels[..i].iter().any(|o| o.key == c.key).then_some(&c.key))
 }

@@ -182,7 +182,9 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     warnings: choice.warnings,
                 };
                 let committed = log.append(Event::InvoiceCreated(event)).await?;
-                let Event::InvoiceCreated(c) = committed.record.event;
+                let Event::InvoiceCreated(c) = committed.record.event else {
+                    return Err(CreateError::Unavailable);
+                };
                 Ok(CreatedInvoice {
                     payment_hash: c.payment_hash,
                     expires_at: c.expires_at,

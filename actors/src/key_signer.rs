@@ -16,27 +16,10 @@ use invoiced_events::{Hash32, PreimageSeal};
 use lightning_invoice::{RawBolt11Invoice, SignedRawBolt11Invoice};
 use secp256k1::{PublicKey, Secp256k1, SecretKey, SignOnly};
 
+pub use crate::entropy::{EntropySource, OsEntropy};
+
 /// Size of `hsm_secret`.
 pub const HSM_SECRET_LEN: usize = 32;
-
-/// Where randomness comes from (the OS in the daemon, a seeded source in tests).
-pub trait EntropySource: Send + 'static {
-    /// Fills `buf` with random bytes.
-    fn fill(&mut self, buf: &mut [u8]);
-}
-
-/// The operating system's CSPRNG.
-#[derive(Debug, Default)]
-pub struct OsEntropy;
-
-impl EntropySource for OsEntropy {
-    fn fill(&mut self, buf: &mut [u8]) {
-        // getrandom only fails when the OS has no entropy source at all, which the daemon cannot
-        // run without.
-        #[allow(clippy::expect_used)]
-        getrandom::getrandom(buf).expect("the OS random source is unavailable");
-    }
-}
 
 /// Errors of the key store.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use actix::prelude::*;
 use invoiced_events::{Hash32, Label};
 
-use crate::SharedBook;
+use crate::SharedState;
 
 /// Why a reservation was refused. The hash is checked first, as Core Lightning does.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -30,14 +30,14 @@ pub enum ReserveError {
 /// The registry.
 #[derive(Debug)]
 pub struct LabelRegistry {
-    book: SharedBook,
+    book: SharedState,
     labels: HashSet<Label>,
     hashes: HashSet<Hash32>,
 }
 
 impl LabelRegistry {
     /// A registry checking against `book`.
-    pub fn new(book: SharedBook) -> Self {
+    pub fn new(book: SharedState) -> Self {
         LabelRegistry { book, labels: HashSet::new(), hashes: HashSet::new() }
     }
 
@@ -47,10 +47,10 @@ impl LabelRegistry {
     /// [`ReserveError`] when either is taken or in flight.
     pub fn reserve(&mut self, label: &Label, payment_hash: &Hash32) -> Result<(), ReserveError> {
         let book = self.book.read().map_err(|_| ReserveError::Unavailable)?;
-        if self.hashes.contains(payment_hash) || book.hash_used(payment_hash) {
+        if self.hashes.contains(payment_hash) || book.invoices.hash_used(payment_hash) {
             return Err(ReserveError::PreimageUsed);
         }
-        if self.labels.contains(label) || book.label_exists(label) {
+        if self.labels.contains(label) || book.invoices.label_exists(label) {
             return Err(ReserveError::DuplicateLabel(label.clone()));
         }
         drop(book);
@@ -112,12 +112,12 @@ impl Handler<ReleaseInvoice> for LabelRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use invoiced_events::InvoiceBook;
+    use invoiced_events::Projections;
     use std::sync::{Arc, RwLock};
 
     #[test]
     fn one_claim_per_label_and_hash_until_released() {
-        let mut r = LabelRegistry::new(Arc::new(RwLock::new(InvoiceBook::new())));
+        let mut r = LabelRegistry::new(Arc::new(RwLock::new(Projections::new())));
         let a = Label::new("a").unwrap();
         r.reserve(&a, &[1; 32]).unwrap();
         assert_eq!(r.reserve(&a, &[2; 32]), Err(ReserveError::DuplicateLabel(a.clone())));

@@ -13,6 +13,8 @@
 pub mod bolt11;
 pub mod channel_monitor;
 pub mod clock;
+pub mod entropy;
+pub mod hint_policy;
 pub mod invoice_creator;
 pub mod key_signer;
 pub mod label_registry;
@@ -20,8 +22,8 @@ pub mod store;
 
 use std::sync::{Arc, RwLock};
 
-use invoiced_events::InvoiceBook;
+use invoiced_events::Projections;
 
-/// The live invoice projection: written only by the log writer after each commit, read by
-/// everyone else.
-pub type SharedBook = Arc<RwLock<InvoiceBook>>;
+/// The live projections (invoices and channels): written only by the log writer after each
+/// commit, read by everyone else.
+pub type SharedState = Arc<RwLock<Projections>>;

@@ -108,7 +108,8 @@ pub fn record_hash(encoded: &[u8]) -> Hash32 {
 mod tests {
     use super::*;
     use crate::event::{InvoiceCreated, PreimageSeal, RouteHintHop, Warning};
-    use crate::Label;
+    use crate::channel::{ChannelInfo, ChannelKey, PeerPolicy};
+    use crate::{Label, ShortChannelId};
     use proptest::prelude::*;
 
     /// A fixed record, the content of the golden file `tests/data/record_v1_invoice_created.bin`.
@@ -144,22 +145,73 @@ mod tests {
         }
     }
 
-    /// Writes the golden file of the current version if it is missing (run once per new version
-    /// with `cargo test -p invoiced-events -- --ignored`); an existing golden file is never rewritten.
+    fn channel_info() -> ChannelInfo {
+        ChannelInfo {
+            key: ChannelKey::ChannelId([0x42; 32]),
+            peer_id: vec![3; 33],
+            peer_connected: true,
+            state: "CHANNELD_NORMAL".into(),
+            short_channel_id: Some(ShortChannelId::new(118, 1, 0).unwrap()),
+            alias_local: Some(ShortChannelId::new(1, 2, 3).unwrap()),
+            alias_remote: None,
+            private: false,
+            scid_alias_only: false,
+            total_msat: 200_000_000,
+            to_us_msat: 50_000_000,
+            receivable_msat: 148_000_000,
+            our_reserve_msat: 2_000_000,
+            their_reserve_msat: 2_000_000,
+            remote_policy: Some(PeerPolicy {
+                fee_base_msat: 1,
+                fee_proportional_millionths: 10,
+                cltv_expiry_delta: 6,
+                htlc_minimum_msat: 0,
+                htlc_maximum_msat: 198_000_000,
+            }),
+            incoming_capacity_msat: Some(1_000_000_000),
+        }
+    }
+
+    /// One golden file per event variant, each with the record it must decode to.
+    fn goldens() -> Vec<(&'static str, &'static [u8], EventRecord)> {
+        let with = |event| EventRecord { event, ..golden_record() };
+        macro_rules! golden {
+            ($name:literal) => {
+                ($name, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $name)).as_slice())
+            };
+        }
+        let (a, b) = golden!("record_v1_invoice_created.bin");
+        let (c, d) = golden!("record_v1_channel_opened.bin");
+        let (e, f) = golden!("record_v1_channel_updated.bin");
+        let (g, h) = golden!("record_v1_channel_closed.bin");
+        vec![
+            (a, b, golden_record()),
+            (c, d, with(Event::ChannelOpened(channel_info()))),
+            (e, f, with(Event::ChannelUpdated(ChannelInfo { peer_connected: false, ..channel_info() }))),
+            (g, h, with(Event::ChannelClosed(ChannelKey::Scid(ShortChannelId::new(118, 1, 0).unwrap())))),
+        ]
+    }
+
+    /// Writes golden files that are still empty (run once per new variant or version with
+    /// `cargo test -p invoiced-events -- --ignored`); a written golden file is never rewritten.
     #[test]
     #[ignore]
     fn write_missing_golden() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/record_v1_invoice_created.bin");
-        if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true) {
-            std::fs::write(path, encode_record(&golden_record()).unwrap()).unwrap();
+        for (name, bytes, record) in goldens() {
+            if bytes.is_empty() {
+                let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+                std::fs::write(path, encode_record(&record).unwrap()).unwrap();
+            }
         }
     }
 
     #[test]
-    fn golden_v1_still_decodes() {
-        let golden: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/record_v1_invoice_created.bin"));
-        assert_eq!(decode_record(golden).unwrap(), golden_record());
-        assert_eq!(encode_record(&golden_record()).unwrap(), golden);
+    fn golden_v1_records_still_decode() {
+        for (name, bytes, record) in goldens() {
+            assert!(!bytes.is_empty(), "{name} is empty");
+            assert_eq!(decode_record(bytes).unwrap(), record, "{name}");
+            assert_eq!(encode_record(&record).unwrap(), bytes, "{name}");
+        }
     }
 
     #[test]
@@ -179,7 +231,7 @@ mod tests {
                        amount in proptest::option::of(1u64..u64::MAX), expiry in any::<u64>()) {
             let mut rec = golden_record();
             rec.seq = seq;
-            let Event::InvoiceCreated(ref mut c) = rec.event;
+            let Event::InvoiceCreated(ref mut c) = rec.event else { unreachable!() };
             c.label = Label::new(label).unwrap_or_else(|_| Label::new("x").unwrap());
             c.description = desc;
             c.amount_msat = amount;

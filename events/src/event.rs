@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::channel::{ChannelInfo, ChannelKey};
 use crate::{Hash32, Label};
 
 /// One state change.
@@ -15,6 +16,12 @@ use crate::{Hash32, Label};
 pub enum Event {
     /// An invoice was created (tag 0).
     InvoiceCreated(InvoiceCreated),
+    /// The node reported a channel we did not know (tag 1).
+    ChannelOpened(ChannelInfo),
+    /// A known channel changed (tag 2).
+    ChannelUpdated(ChannelInfo),
+    /// A known channel is gone from the node's list (tag 3).
+    ChannelClosed(ChannelKey),
 }
 
 impl Event {
@@ -22,6 +29,9 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::InvoiceCreated(_) => "invoice_created",
+            Event::ChannelOpened(_) => "channel_opened",
+            Event::ChannelUpdated(_) => "channel_updated",
+            Event::ChannelClosed(_) => "channel_closed",
         }
     }
 }

@@ -8,6 +8,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod amount;
+pub mod channel;
 pub mod codec;
 pub mod description;
 pub mod event;
@@ -24,7 +25,8 @@ pub use expose::ExposePrivateChannels;
 pub use event::{Event, InvoiceCreated, PreimageSeal, RouteHintHop, Warning};
 pub use label::{Label, LabelError};
 pub use network::Network;
-pub use projection::{InvoiceBook, InvoiceRecord, InvoiceStatus};
+pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
+pub use projection::{InvoiceBook, InvoiceRecord, InvoiceStatus, Projections};
 pub use scid::{ScidError, ShortChannelId};
 
 /// A 32-byte payment hash (SHA256 of the preimage).

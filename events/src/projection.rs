@@ -1,12 +1,14 @@
-//! The invoice projection: a pure fold of the log into the listings.
+//! The projections: a pure fold of the log into the listings.
 //!
-//! [`InvoiceBook::apply`] takes the records in log order and keeps the invoices by
+//! [`Projections::apply`] takes the records in log order, checks their sequence and chain, and
+//! hands each event to the [`InvoiceBook`] or the [`ChannelBook`]. The invoice book keeps the invoices by
 //! `created_index`, with indexes by label and payment hash, the set of every payment hash ever
 //! used (a hash is never reused, SPEC §9) and the next `created_index`. It reads no clock: the
 //! status an invoice shows at a given time is asked with [`InvoiceRecord::status_at`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::channel::ChannelBook;
 use crate::codec::{EventRecord, GENESIS_HASH};
 use crate::{Event, Hash32, InvoiceCreated, Label};
 
@@ -87,6 +89,99 @@ pub enum ApplyError {
     /// A payment hash was used again.
     #[error("record {0} reuses a payment hash")]
     DuplicateHash(u64),
+    /// A channel event contradicts the known channels.
+    #[error("record {seq}: {what} channel {key}")]
+    Channel {
+        /// The record.
+        seq: u64,
+        /// What was wrong ("opens known", "updates unknown", "closes unknown").
+        what: &'static str,
+        /// The channel.
+        key: String,
+    },
+}
+
+/// Everything the log says: invoices and channels, and the head of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Projections {
+    /// The invoices.
+    pub invoices: InvoiceBook,
+    /// The channels.
+    pub channels: ChannelBook,
+    head_seq: u64,
+    head_hash: Hash32,
+}
+
+impl Default for Projections {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Projections {
+    /// The state before the first record.
+    pub fn new() -> Self {
+        Projections {
+            invoices: InvoiceBook::default(),
+            channels: ChannelBook::default(),
+            head_seq: 0,
+            head_hash: GENESIS_HASH,
+        }
+    }
+
+    /// Folds one record in (given `hash`, its chain hash).
+    ///
+    /// # Errors
+    /// [`ApplyError`] when the record contradicts the state; the state is then unchanged.
+    pub fn apply(&mut self, record: &EventRecord, hash: Hash32) -> Result<(), ApplyError> {
+        if record.seq != self.head_seq + 1 {
+            return Err(ApplyError::OutOfOrder { after: self.head_seq, got: record.seq });
+        }
+        if record.prev_hash != self.head_hash {
+            return Err(ApplyError::BrokenChain(record.seq));
+        }
+        let seq = record.seq;
+        let channel_err = |what, key: &crate::channel::ChannelKey| ApplyError::Channel { seq, what, key: key.to_string() };
+        match &record.event {
+            Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c)?,
+            Event::ChannelOpened(info) => {
+                if self.channels.get(&info.key).is_some() {
+                    return Err(channel_err("opens known", &info.key));
+                }
+                self.channels.upsert(info);
+            }
+            Event::ChannelUpdated(info) => {
+                if self.channels.get(&info.key).is_none() {
+                    return Err(channel_err("updates unknown", &info.key));
+                }
+                self.channels.upsert(info);
+            }
+            Event::ChannelClosed(key) => {
+                if !self.channels.remove(key) {
+                    return Err(channel_err("closes unknown", key));
+                }
+            }
+        }
+        self.head_seq = seq;
+        self.head_hash = hash;
+        Ok(())
+    }
+
+    /// Gives each `InvoiceCreated` of a batch about to be committed its `created_index`, in order.
+    pub fn stamp(&self, events: &mut [&mut Event]) {
+        let mut next = self.invoices.last_created_index;
+        for event in events {
+            if let Event::InvoiceCreated(c) = event {
+                next += 1;
+                c.created_index = next;
+            }
+        }
+    }
+
+    /// The sequence number and hash of the last record applied.
+    pub fn head(&self) -> (u64, Hash32) {
+        (self.head_seq, self.head_hash)
+    }
 }
 
 /// All invoices, as the log says.
@@ -97,36 +192,10 @@ pub struct InvoiceBook {
     by_hash: HashMap<Hash32, u64>,
     used_hashes: HashSet<Hash32>,
     last_created_index: u64,
-    head_seq: u64,
-    head_hash: Hash32,
 }
 
 impl InvoiceBook {
-    /// An empty book, before the first record.
-    pub fn new() -> Self {
-        InvoiceBook { head_hash: GENESIS_HASH, ..Default::default() }
-    }
-
-    /// Folds one record in (given `hash`, its chain hash).
-    ///
-    /// # Errors
-    /// [`ApplyError`] when the record contradicts the book; the book is then unchanged.
-    pub fn apply(&mut self, record: &EventRecord, hash: Hash32) -> Result<(), ApplyError> {
-        if record.seq != self.head_seq + 1 {
-            return Err(ApplyError::OutOfOrder { after: self.head_seq, got: record.seq });
-        }
-        if record.prev_hash != self.head_hash {
-            return Err(ApplyError::BrokenChain(record.seq));
-        }
-        match &record.event {
-            Event::InvoiceCreated(c) => self.apply_created(record.seq, c)?,
-        }
-        self.head_seq = record.seq;
-        self.head_hash = hash;
-        Ok(())
-    }
-
-    fn apply_created(&mut self, seq: u64, c: &InvoiceCreated) -> Result<(), ApplyError> {
+    pub(crate) fn apply_created(&mut self, seq: u64, c: &InvoiceCreated) -> Result<(), ApplyError> {
         let want = self.last_created_index + 1;
         if c.created_index != want {
             return Err(ApplyError::CreatedIndex { seq, got: c.created_index, want });
@@ -143,19 +212,6 @@ impl InvoiceBook {
         self.used_hashes.insert(c.payment_hash);
         self.invoices.insert(want, InvoiceRecord { created: c.clone(), updated_index: 0 });
         Ok(())
-    }
-
-    /// Gives each `InvoiceCreated` of a batch about to be committed its `created_index`, in order.
-    pub fn stamp(&self, events: &mut [&mut Event]) {
-        let mut next = self.last_created_index;
-        for event in events {
-            match event {
-                Event::InvoiceCreated(c) => {
-                    next += 1;
-                    c.created_index = next;
-                }
-            }
-        }
     }
 
     /// The invoice with this label.
@@ -197,11 +253,6 @@ impl InvoiceBook {
     pub fn last_created_index(&self) -> u64 {
         self.last_created_index
     }
-
-    /// The sequence number and hash of the last record applied.
-    pub fn head(&self) -> (u64, Hash32) {
-        (self.head_seq, self.head_hash)
-    }
 }
 
 #[cfg(test)]
@@ -232,7 +283,7 @@ mod tests {
     }
 
     /// Given a book, when `events` are stamped and appended, then the records it would store.
-    fn append(book: &mut InvoiceBook, mut events: Vec<Event>) -> Result<(), ApplyError> {
+    fn append(book: &mut Projections, mut events: Vec<Event>) -> Result<(), ApplyError> {
         book.stamp(&mut events.iter_mut().collect::<Vec<_>>());
         for event in events {
             let (seq, prev_hash) = book.head();
@@ -245,20 +296,20 @@ mod tests {
 
     #[test]
     fn created_index_counts_in_commit_order() {
-        let mut book = InvoiceBook::new();
+        let mut book = Projections::new();
         append(&mut book, vec![
             Event::InvoiceCreated(created("a", 1)),
             Event::InvoiceCreated(created("b", 2)),
         ]).unwrap();
-        assert_eq!(book.by_label(&Label::new("b").unwrap()).unwrap().created.created_index, 2);
-        assert_eq!(book.by_hash(&[1; 32]).unwrap().created.label.as_str(), "a");
-        assert_eq!(book.from_created_index(2).count(), 1);
+        assert_eq!(book.invoices.by_label(&Label::new("b").unwrap()).unwrap().created.created_index, 2);
+        assert_eq!(book.invoices.by_hash(&[1; 32]).unwrap().created.label.as_str(), "a");
+        assert_eq!(book.invoices.from_created_index(2).count(), 1);
         assert_eq!(book.head().0, 2);
     }
 
     #[test]
     fn refuses_contradictions_and_stays_unchanged() {
-        let mut book = InvoiceBook::new();
+        let mut book = Projections::new();
         append(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
         let before = book.clone();
         assert!(matches!(

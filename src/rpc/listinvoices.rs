@@ -83,7 +83,8 @@ pub fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value
         return Err(RpcError::invalid_params("Can only specify {limit} with {index}"));
     }
     let now = ctx.clock.now_secs();
-    let book = ctx.book.read().map_err(|_| RpcError::new(super::error::LIGHTNINGD, "invoice projection unavailable"))?;
+    let state = ctx.state.read().map_err(|_| RpcError::new(super::error::LIGHTNINGD, "invoice projection unavailable"))?;
+    let book = &state.invoices;
     let found: Vec<&InvoiceRecord> = match lookup {
         Lookup::Nothing => vec![],
         Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().collect(),

@@ -5,6 +5,7 @@
 //! answered with an error and the connection is closed. Connections are independent tasks on the
 //! actix arbiter; a slow one holds nobody else up.
 
+pub mod channels;
 pub mod decode;
 pub mod error;
 pub mod framing;
@@ -19,9 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
+use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::Clock;
 use invoiced_actors::invoice_creator::InvoiceCreator;
-use invoiced_actors::SharedBook;
+use invoiced_actors::SharedState;
 use invoiced_events::Network;
 use secp256k1::PublicKey;
 use serde::Deserialize;
@@ -38,8 +40,10 @@ use params::{bind, ParamSpec};
 pub struct RpcContext {
     /// The invoice creator.
     pub creator: Addr<InvoiceCreator>,
-    /// The live projection.
-    pub book: SharedBook,
+    /// The channel monitor.
+    pub monitor: Addr<ChannelMonitor>,
+    /// The live projections.
+    pub state: SharedState,
     /// Our node id.
     pub node_id: PublicKey,
     /// Our network.
@@ -55,6 +59,9 @@ pub const METHODS: &[(&str, &str)] = &[
     ("invoice", "Create an invoice for {amount_msat} with {label} and {description} [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]"),
     ("listinvoices", "Show invoices [label | invstring | payment_hash | offer_id] or page them by [index] [start] [limit]"),
     ("decode", "Decode a BOLT11 {string}"),
+    ("syncchannels", "Replace the known channels with the node's {channels} (listpeerchannels entries)"),
+    ("updatechannel", "Add or update one channel (a listpeerchannels entry)"),
+    ("listincoming", "Show every channel's incoming capacity and whether it can be a route hint, and why not"),
     ("getinfo", "Show the node id, network, version, invoice count and event log head"),
     ("help", "List the methods"),
     ("notifications", "Accepted for pyln-client compatibility; does nothing"),
@@ -78,6 +85,9 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "invoice" => invoice::invoice(ctx, params).await,
         "listinvoices" => listinvoices::listinvoices(ctx, params),
         "decode" => decode::decode(params),
+        "syncchannels" => channels::syncchannels(ctx, params).await,
+        "updatechannel" => channels::updatechannel(ctx, params).await,
+        "listincoming" => channels::listincoming(ctx, params).await,
         "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
         "help" => {
             no_params(params)?;
@@ -90,14 +100,15 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
 }
 
 fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
-    let book = ctx.book.read().map_err(|_| RpcError::new(LIGHTNINGD, "invoice projection unavailable"))?;
+    let book = ctx.state.read().map_err(|_| RpcError::new(LIGHTNINGD, "invoice projection unavailable"))?;
     let (seq, hash) = book.head();
     Ok(json!({
         "id": ctx.node_id.to_string(),
         "network": ctx.network.name(),
         "version": env!("CARGO_PKG_VERSION"),
-        "num_invoices": book.len(),
-        "last_created_index": book.last_created_index(),
+        "num_invoices": book.invoices.len(),
+        "last_created_index": book.invoices.last_created_index(),
+        "num_channels": book.channels.len(),
         "log_head_seq": seq,
         "log_head_hash": hex::encode(hash),
     }))

@@ -3,7 +3,7 @@
 //! Owns the path from "an actor wants this event recorded" to "it is on disk and in the live
 //! projection". Appends go through a crossbeam channel to one writer thread
 //! ([`rocks::RocksEventLog`]), which takes everything waiting, stamps it, writes it as one
-//! RocksDB `WriteBatch` with one fsync, applies it to the [`SharedBook`](crate::SharedBook) and
+//! RocksDB `WriteBatch` with one fsync, applies it to the [`SharedState`](crate::SharedState) and
 //! only then answers each caller. A failed write answers every caller of that batch with an error
 //! and changes nothing.
 
@@ -54,10 +54,10 @@ pub struct Committed {
     pub hash: Hash32,
 }
 
-/// A request to the writer.
+/// A request to the writer: events that are committed together or not at all.
 pub(crate) struct AppendRequest {
-    pub(crate) event: Event,
-    pub(crate) reply: oneshot::Sender<Result<Committed, String>>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) reply: oneshot::Sender<Result<Vec<Committed>, String>>,
 }
 
 /// A cloneable handle for appending to the log.
@@ -72,8 +72,16 @@ impl LogHandle {
     /// # Errors
     /// [`AppendError`] when the write failed or the writer is gone.
     pub async fn append(&self, event: Event) -> Result<Committed, AppendError> {
+        self.append_all(vec![event]).await?.pop().ok_or(AppendError::WriterGone)
+    }
+
+    /// Appends `events` atomically (one batch, in order), returning once all are durable.
+    ///
+    /// # Errors
+    /// [`AppendError`] when the write failed (none was written) or the writer is gone.
+    pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Committed>, AppendError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(AppendRequest { event, reply }).map_err(|_| AppendError::WriterGone)?;
+        self.tx.send(AppendRequest { events, reply }).map_err(|_| AppendError::WriterGone)?;
         match rx.await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(msg)) => Err(AppendError::Write(msg)),

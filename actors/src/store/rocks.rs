@@ -5,13 +5,13 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 use invoiced_events::codec::{decode_record, encode_record, record_hash};
-use invoiced_events::{Event, EventRecord, InvoiceBook, Network};
+use invoiced_events::{Event, EventRecord, Network, Projections};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
 use super::keys::{event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
 use super::{AppendRequest, Committed, LogHandle, StoreError};
 use crate::clock::Clock;
-use crate::SharedBook;
+use crate::SharedState;
 
 /// Most events written in one batch.
 const MAX_BATCH: usize = 1024;
@@ -19,7 +19,7 @@ const MAX_BATCH: usize = 1024;
 /// An open event log: the live projection and the writer thread.
 pub struct RocksEventLog {
     handle: LogHandle,
-    book: SharedBook,
+    book: SharedState,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -37,7 +37,7 @@ fn db_options() -> Options {
 }
 
 /// Opens (or creates) the log at `path` for `network`, replaying it into a fresh projection.
-fn open_db(path: &Path, network: Network) -> Result<(DB, InvoiceBook), StoreError> {
+fn open_db(path: &Path, network: Network) -> Result<(DB, Projections), StoreError> {
     let cfs = [CF_EVENTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
     let db = DB::open_cf_descriptors(&db_options(), path, cfs)?;
     let meta = db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta column family".into()))?;
@@ -63,9 +63,9 @@ fn open_db(path: &Path, network: Network) -> Result<(DB, InvoiceBook), StoreErro
 ///
 /// # Errors
 /// [`StoreError`] on an unreadable record or an inconsistent log.
-pub fn replay(db: &DB) -> Result<InvoiceBook, StoreError> {
+pub fn replay(db: &DB) -> Result<Projections, StoreError> {
     let cf = db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
-    let mut book = InvoiceBook::new();
+    let mut book = Projections::new();
     let mut it = db.raw_iterator_cf(cf);
     it.seek_to_first();
     while let Some(value) = it.value() {
@@ -98,7 +98,7 @@ impl RocksEventLog {
     /// replay cleanly.
     pub fn open(path: &Path, network: Network, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let (db, book) = open_db(path, network)?;
-        let book: SharedBook = Arc::new(RwLock::new(book));
+        let book: SharedState = Arc::new(RwLock::new(book));
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_book = book.clone();
         let writer = std::thread::Builder::new()
@@ -113,8 +113,8 @@ impl RocksEventLog {
         self.handle.clone()
     }
 
-    /// The live projection.
-    pub fn book(&self) -> SharedBook {
+    /// The live projections.
+    pub fn state(&self) -> SharedState {
         self.book.clone()
     }
 
@@ -131,7 +131,7 @@ impl RocksEventLog {
 
 struct Writer {
     db: DB,
-    book: SharedBook,
+    book: SharedState,
     clock: Arc<dyn Clock>,
 }
 
@@ -155,8 +155,10 @@ impl Writer {
     fn commit(&self, pending: &mut Vec<AppendRequest>) {
         match self.write(pending) {
             Ok(committed) => {
-                for (req, c) in pending.drain(..).zip(committed) {
-                    let _ = req.reply.send(Ok(c));
+                let mut committed = committed.into_iter();
+                for req in pending.drain(..) {
+                    let mine: Vec<Committed> = committed.by_ref().take(req.events.len()).collect();
+                    let _ = req.reply.send(Ok(mine));
                 }
             }
             Err(e) => {
@@ -173,7 +175,7 @@ impl Writer {
         let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
         let (mut seq, mut prev_hash) = {
             let book = self.book.read().map_err(|_| poisoned())?;
-            let mut events: Vec<&mut Event> = pending.iter_mut().map(|r| &mut r.event).collect();
+            let mut events: Vec<&mut Event> = pending.iter_mut().flat_map(|r| r.events.iter_mut()).collect();
             book.stamp(&mut events);
             book.head()
         };
@@ -182,9 +184,9 @@ impl Writer {
         let time_ms = self.clock.now_ms();
         let mut batch = WriteBatch::default();
         let mut committed = Vec::with_capacity(pending.len());
-        for req in pending.iter() {
+        for event in pending.iter().flat_map(|r| r.events.iter()) {
             seq += 1;
-            let record = EventRecord { seq, time_ms, prev_hash, event: req.event.clone() };
+            let record = EventRecord { seq, time_ms, prev_hash, event: event.clone() };
             let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
             let hash = record_hash(&bytes);
             batch.put_cf(events_cf, event_key(seq), &bytes);

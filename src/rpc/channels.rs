@@ -1,0 +1,281 @@
+//! The node's side: `syncchannels`, `updatechannel` and `listincoming`.
+//!
+//! Entries are Core Lightning `listpeerchannels` entries (v24+ integers, or the older `"Nmsat"`
+//! strings); unknown fields are ignored, so a real `lightning-cli listpeerchannels` dump can be
+//! fed in as it is. Every entry is checked before anything changes; a bad one is refused with
+//! -32602 naming the entry and the field.
+
+use invoiced_actors::channel_monitor::{duplicate_key, IncomingView, ListIncoming, SyncChannels, SyncSummary};
+use invoiced_events::{ChannelInfo, ChannelKey, PeerPolicy, ShortChannelId};
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use super::error::{RpcError, LIGHTNINGD};
+use super::params::{bind, required, ParamSpec};
+use super::RpcContext;
+
+/// `syncchannels` parameters (the shape of `listpeerchannels` output).
+pub const SYNC_SPEC: ParamSpec = ParamSpec { names: &["channels"], aliases: &[] };
+
+/// The largest amount accepted in an entry: 21,000,000 BTC.
+const MAX_MSAT: u64 = 2_100_000_000_000_000_000;
+
+struct Entry<'a> {
+    at: String,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> Entry<'a> {
+    fn bad(&self, field: &str, reason: &str, v: &Value) -> RpcError {
+        RpcError::bad_param(&format!("{}.{field}", self.at), reason, &v.to_string())
+    }
+
+    fn missing(&self, field: &str) -> RpcError {
+        RpcError::invalid_params(format!("{}.{field}: missing", self.at))
+    }
+
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        self.obj.get(field).filter(|v| !v.is_null())
+    }
+
+    fn amount_of(&self, field: &str, v: &Value) -> Result<u64, RpcError> {
+        let n = match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.strip_suffix("msat").filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).and_then(|d| d.parse().ok()),
+            _ => None,
+        };
+        n.filter(|n| *n <= MAX_MSAT).ok_or_else(|| self.bad(field, "should be a non-negative amount in msat", v))
+    }
+
+    fn amount(&self, field: &str) -> Result<u64, RpcError> {
+        let v = self.get(field).ok_or_else(|| self.missing(field))?;
+        self.amount_of(field, v)
+    }
+
+    fn opt_amount(&self, field: &str) -> Result<Option<u64>, RpcError> {
+        self.get(field).map(|v| self.amount_of(field, v)).transpose()
+    }
+
+    fn boolean(&self, field: &str, default: bool) -> Result<bool, RpcError> {
+        match self.get(field) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(self.bad(field, "should be a boolean", v)),
+        }
+    }
+
+    fn scid_of(&self, field: &str, v: &Value) -> Result<ShortChannelId, RpcError> {
+        v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| self.bad(field, "should be a short channel id of form NxNxN", v))
+    }
+
+    fn opt_scid(&self, field: &str) -> Result<Option<ShortChannelId>, RpcError> {
+        self.get(field).map(|v| self.scid_of(field, v)).transpose()
+    }
+
+    fn sub(&self, field: &str) -> Result<Option<Entry<'a>>, RpcError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::Object(obj)) => Ok(Some(Entry { at: format!("{}.{field}", self.at), obj })),
+            Some(v) => Err(self.bad(field, "should be an object", v)),
+        }
+    }
+
+    fn uint(&self, field: &str, max: u64) -> Result<u64, RpcError> {
+        let v = self.get(field).ok_or_else(|| self.missing(field))?;
+        v.as_u64().filter(|n| *n <= max).ok_or_else(|| self.bad(field, &format!("should be an integer from 0 to {max}"), v))
+    }
+}
+
+/// Reads one `listpeerchannels` entry; `at` names it in errors (e.g. `channels[3]`).
+///
+/// # Errors
+/// -32602 naming the entry and field.
+pub fn parse_entry(v: &Value, at: &str) -> Result<ChannelInfo, RpcError> {
+    let Value::Object(obj) = v else {
+        return Err(RpcError::bad_param(at, "should be an object", &v.to_string()));
+    };
+    let e = Entry { at: at.to_owned(), obj };
+    let peer = e.get("peer_id").ok_or_else(|| e.missing("peer_id"))?;
+    let peer_id = peer
+        .as_str()
+        .and_then(|s| hex::decode(s).ok())
+        .filter(|b| secp256k1::PublicKey::from_slice(b).is_ok())
+        .ok_or_else(|| e.bad("peer_id", "should be a node id", peer))?;
+    let state = match e.get("state") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s.clone(),
+        Some(v) => return Err(e.bad("state", "should be a channel state name", v)),
+        None => return Err(e.missing("state")),
+    };
+    let short_channel_id = e.opt_scid("short_channel_id")?;
+    let (alias_local, alias_remote) = match e.sub("alias")? {
+        Some(a) => (a.opt_scid("local")?, a.opt_scid("remote")?),
+        None => (None, None),
+    };
+    let total_msat = e.amount("total_msat")?;
+    let to_us_msat = e.amount("to_us_msat")?;
+    if to_us_msat > total_msat {
+        return Err(e.bad("to_us_msat", "should not exceed total_msat", &json!(to_us_msat)));
+    }
+    let our_reserve_msat = e.opt_amount("our_reserve_msat")?.unwrap_or(0);
+    let their_reserve_msat = e.opt_amount("their_reserve_msat")?.unwrap_or(0);
+    let receivable_msat = match e.opt_amount("receivable_msat")? {
+        Some(r) => r,
+        None => (total_msat - to_us_msat).saturating_sub(their_reserve_msat),
+    };
+    let scid_alias_only = match e.sub("channel_type")? {
+        Some(t) => match t.get("names") {
+            None => false,
+            Some(Value::Array(names)) => names.iter().any(|n| {
+                n.as_str().is_some_and(|n| n.starts_with("scid_alias") || n.starts_with("option_scid_alias"))
+            }),
+            Some(v) => return Err(t.bad("names", "should be an array of strings", v)),
+        },
+        None => false,
+    };
+    let remote_policy = match e.sub("updates")?.map(|u| u.sub("remote")).transpose()?.flatten() {
+        Some(r) => Some(PeerPolicy {
+            fee_base_msat: r.uint("fee_base_msat", u64::from(u32::MAX))? as u32,
+            fee_proportional_millionths: r.uint("fee_proportional_millionths", u64::from(u32::MAX))? as u32,
+            cltv_expiry_delta: r.uint("cltv_expiry_delta", u64::from(u16::MAX))? as u16,
+            htlc_minimum_msat: r.amount("htlc_minimum_msat")?,
+            htlc_maximum_msat: r.amount("htlc_maximum_msat")?,
+        }),
+        None => None,
+    };
+    let key = match e.get("channel_id") {
+        Some(v) => {
+            let id: [u8; 32] = v
+                .as_str()
+                .and_then(|s| hex::decode(s).ok())
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| e.bad("channel_id", "should be 64 hex digits", v))?;
+            ChannelKey::ChannelId(id)
+        }
+        None => match (short_channel_id, alias_local) {
+            (Some(s), _) => ChannelKey::Scid(s),
+            (None, Some(a)) => ChannelKey::LocalAlias(a),
+            (None, None) => {
+                return Err(RpcError::invalid_params(format!(
+                    "{at}: needs channel_id, short_channel_id or alias.local to be told apart"
+                )))
+            }
+        },
+    };
+    Ok(ChannelInfo {
+        key,
+        peer_id,
+        peer_connected: e.boolean("peer_connected", false)?,
+        state,
+        short_channel_id,
+        alias_local,
+        alias_remote,
+        private: e.boolean("private", false)?,
+        scid_alias_only,
+        total_msat,
+        to_us_msat,
+        receivable_msat,
+        our_reserve_msat,
+        their_reserve_msat,
+        remote_policy,
+        incoming_capacity_msat: e.opt_amount("incoming_capacity_msat")?,
+    })
+}
+
+fn summary_json(s: SyncSummary) -> Value {
+    json!({ "opened": s.opened, "updated": s.updated, "closed": s.closed, "channels": s.total })
+}
+
+async fn sync(ctx: &RpcContext, channels: Vec<ChannelInfo>, full: bool) -> Result<Value, RpcError> {
+    if let Some(key) = duplicate_key(&channels) {
+        return Err(RpcError::invalid_params(format!("channels: channel {key} appears twice")));
+    }
+    let summary = ctx
+        .monitor
+        .send(SyncChannels { channels, full })
+        .await
+        .map_err(|e| RpcError::new(LIGHTNINGD, format!("internal actor unavailable: {e}")))?
+        .map_err(|e| RpcError::new(LIGHTNINGD, e.to_string()))?;
+    Ok(summary_json(summary))
+}
+
+/// Runs `syncchannels {channels: [...]}`: the node's whole channel list.
+pub async fn syncchannels(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let mut list = None;
+    for (_, v) in bind(params, &SYNC_SPEC)? {
+        let items: Vec<Value> = serde_json::from_str(v.get())
+            .map_err(|_| RpcError::bad_param("channels", "should be an array", v.get()))?;
+        list = Some(items);
+    }
+    let items = required(list, "channels")?;
+    let channels = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse_entry(v, &format!("channels[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    sync(ctx, channels, true).await
+}
+
+/// Runs `updatechannel {...}`: one entry, given as the params object (or as `{"channel": {...}}`).
+pub async fn updatechannel(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let v: Value = params
+        .map(|p| serde_json::from_str(p.get()))
+        .transpose()
+        .map_err(|_| RpcError::invalid_params("Expected a channel entry object"))?
+        .unwrap_or(Value::Null);
+    let entry = match &v {
+        Value::Object(m) if m.len() == 1 && m.get("channel").is_some_and(Value::is_object) => &m["channel"],
+        Value::Array(a) if a.len() == 1 => &a[0],
+        Value::Object(_) => &v,
+        _ => return Err(RpcError::invalid_params("Expected a channel entry object")),
+    };
+    let info = parse_entry(entry, "channel")?;
+    sync(ctx, vec![info], false).await
+}
+
+fn view_json(view: IncomingView) -> Value {
+    let channels: Vec<Value> = view
+        .channels
+        .into_iter()
+        .map(|c| {
+            let ch = &c.channel;
+            let mut m = Map::new();
+            m.insert("id".into(), hex::encode(&ch.peer_id).into());
+            if let Some(s) = ch.listed_scid() {
+                m.insert("short_channel_id".into(), s.to_string().into());
+            }
+            m.insert("channel".into(), ch.key.to_string().into());
+            m.insert("state".into(), ch.state.clone().into());
+            m.insert("peer_connected".into(), ch.peer_connected.into());
+            m.insert("public".into(), (!ch.private).into());
+            m.insert("receivable_msat".into(), ch.receivable_msat.into());
+            m.insert("incoming_capacity_msat".into(), c.capacity_msat.into());
+            if let Some(p) = ch.incoming_capacity_msat {
+                m.insert("peer_incoming_capacity_msat".into(), p.into());
+            }
+            if let Some(p) = &ch.remote_policy {
+                m.insert("fee_base_msat".into(), p.fee_base_msat.into());
+                m.insert("fee_proportional_millionths".into(), p.fee_proportional_millionths.into());
+                m.insert("cltv_expiry_delta".into(), p.cltv_expiry_delta.into());
+                m.insert("htlc_max_msat".into(), p.htlc_maximum_msat.into());
+            }
+            m.insert("candidate".into(), c.excluded.is_none().into());
+            if let Some(ex) = &c.excluded {
+                m.insert("reason".into(), ex.code().into());
+                m.insert("explanation".into(), ex.explain().into());
+            }
+            Value::Object(m)
+        })
+        .collect();
+    json!({ "has_public_channel": view.has_public, "channels": channels })
+}
+
+/// Runs `listincoming`.
+pub async fn listincoming(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    bind(params, &ParamSpec { names: &[], aliases: &[] })?;
+    let view = ctx
+        .monitor
+        .send(ListIncoming)
+        .await
+        .map_err(|e| RpcError::new(LIGHTNINGD, format!("internal actor unavailable: {e}")))?;
+    Ok(view_json(view))
+}
