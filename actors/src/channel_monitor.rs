@@ -10,7 +10,7 @@ use actix::prelude::*;
 use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels};
 
 use crate::entropy::EntropySource;
-use crate::hint_policy::{assess, select, Exclusion, HintChoice, RoundRobin};
+use crate::hint_policy::{assess, select, Exclusion, HintChoice, Pool, RoundRobin};
 use crate::store::{AppendError, LogHandle};
 
 /// None of the channels named in `exposeprivatechannels` can be used (902).
@@ -21,6 +21,8 @@ pub struct NoSuitableHints;
 /// The monitor.
 pub struct ChannelMonitor {
     channels: ChannelBook,
+    /// Pools for `exposeprivatechannels` unset / true / false, built on first use after a change.
+    pools: [Option<Pool>; 3],
     round_robin: RoundRobin,
     entropy: Box<dyn EntropySource>,
     log: LogHandle,
@@ -31,7 +33,7 @@ impl ChannelMonitor {
     pub fn new(channels: ChannelBook, log: LogHandle, entropy: Box<dyn EntropySource>) -> Self {
         let mut round_robin = RoundRobin::default();
         channels.iter().for_each(|c| round_robin.register(&c.key));
-        ChannelMonitor { channels, round_robin, entropy, log }
+        ChannelMonitor { channels, pools: [None, None, None], round_robin, entropy, log }
     }
 
     /// Chooses hints for an invoice of `amount_msat` (`None` = any, counted as 1 msat).
@@ -39,12 +41,24 @@ impl ChannelMonitor {
     /// # Errors
     /// [`NoSuitableHints`] when channels were named and none of them is usable.
     pub fn choose(&mut self, amount_msat: Option<u64>, expose: &ExposePrivateChannels) -> Result<HintChoice, NoSuitableHints> {
-        let assessment = assess(self.channels.iter(), expose);
-        if matches!(expose, ExposePrivateChannels::Only(l) if !l.is_empty()) && assessment.pool.is_empty() {
-            return Err(NoSuitableHints);
-        }
-        let draw = if assessment.has_public { self.entropy.unit() } else { 0.0 };
-        Ok(select(&assessment, amount_msat.unwrap_or(1), draw, &mut self.round_robin))
+        let needed = amount_msat.unwrap_or(1);
+        let slot = match expose {
+            ExposePrivateChannels::Unset => 0,
+            ExposePrivateChannels::Always => 1,
+            ExposePrivateChannels::Never => 2,
+            ExposePrivateChannels::Only(list) => {
+                let pool = Pool::new(&assess(self.channels.iter(), expose));
+                if !list.is_empty() && pool.is_empty() {
+                    return Err(NoSuitableHints);
+                }
+                let draw = if pool.has_public() { self.entropy.unit() } else { 0.0 };
+                return Ok(select(&pool, needed, draw, &mut self.round_robin));
+            }
+        };
+        let channels = &self.channels;
+        let pool = self.pools[slot].get_or_insert_with(|| Pool::new(&assess(channels.iter(), expose)));
+        let draw = if pool.has_public() { self.entropy.unit() } else { 0.0 };
+        Ok(select(pool, needed, draw, &mut self.round_robin))
     }
 
     /// The events that turn the known set into `reported` (`full`: channels not reported close).
@@ -68,6 +82,9 @@ impl ChannelMonitor {
     }
 
     fn apply(&mut self, events: &[Event]) {
+        if !events.is_empty() {
+            self.pools = [None, None, None];
+        }
         for e in events {
             match e {
                 Event::ChannelOpened(info) | Event::ChannelUpdated(info) => {

@@ -10,7 +10,7 @@
 //! (no 16-bit float rounding), and a channel with zero usable capacity is not a candidate unless
 //! it was named in `exposeprivatechannels`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, RouteHintHop, ShortChannelId, Warning};
 
@@ -136,13 +136,6 @@ impl Candidate<'_> {
             cltv_expiry_delta: policy.map_or(0, |p| p.cltv_expiry_delta),
         }
     }
-
-    /// The weight of the single pick: spare capacity relative to the channel's usable size.
-    fn weight(&self, needed: u64) -> f64 {
-        let c = self.channel;
-        let size = c.total_msat.saturating_sub(c.our_reserve_msat).saturating_sub(c.their_reserve_msat).max(1);
-        (self.capacity_msat - needed + 1) as f64 / size as f64
-    }
 }
 
 /// The filtered channels.
@@ -159,9 +152,8 @@ pub struct Assessment<'a> {
 }
 
 fn hint_scid(c: &ChannelInfo) -> Option<ShortChannelId> {
-    if c.scid_alias_only {
-        c.alias_remote
-    } else if c.alias_remote.is_some() && (c.private || c.short_channel_id.is_none()) {
+    // Alias channels must use the peer's alias; others use it when unannounced or unconfirmed.
+    if c.scid_alias_only || (c.alias_remote.is_some() && (c.private || c.short_channel_id.is_none())) {
         c.alias_remote
     } else {
         c.short_channel_id
@@ -243,6 +235,7 @@ pub fn assess<'a>(channels: impl IntoIterator<Item = &'a ChannelInfo>, expose: &
 #[derive(Clone, Debug, Default)]
 pub struct RoundRobin {
     turn: HashMap<ChannelKey, u64>,
+    order: BTreeMap<u64, ChannelKey>,
     next: u64,
 }
 
@@ -250,23 +243,105 @@ impl RoundRobin {
     /// Gives a newly seen channel its turn, at the back.
     pub fn register(&mut self, key: &ChannelKey) {
         if !self.turn.contains_key(key) {
-            self.turn.insert(key.clone(), self.next);
-            self.next += 1;
+            self.move_to_back(key);
         }
     }
 
     /// Forgets a closed channel.
     pub fn forget(&mut self, key: &ChannelKey) {
-        self.turn.remove(key);
+        if let Some(t) = self.turn.remove(key) {
+            self.order.remove(&t);
+        }
     }
 
-    fn turn_of(&self, key: &ChannelKey) -> u64 {
-        self.turn.get(key).copied().unwrap_or(u64::MAX)
-    }
-
-    fn to_back(&mut self, key: &ChannelKey) {
-        self.turn.insert(key.clone(), self.next);
+    fn move_to_back(&mut self, key: &ChannelKey) {
+        if let Some(old) = self.turn.insert(key.clone(), self.next) {
+            self.order.remove(&old);
+        }
+        self.order.insert(self.next, key.clone());
         self.next += 1;
+    }
+}
+
+/// A candidate pool ready for selection: owned, sorted by capacity (largest first), with prefix
+/// sums that make the weighted single pick O(log n). Built once per channel change and policy.
+#[derive(Clone, Debug, Default)]
+pub struct Pool {
+    entries: Vec<PoolEntry>,
+    by_key: HashMap<ChannelKey, usize>,
+    /// `a[k]` = Σ (capacity + 1) / size over the first k entries.
+    a: Vec<f64>,
+    /// `b[k]` = Σ 1 / size over the first k entries.
+    b: Vec<f64>,
+    tally: CapacityTally,
+    has_public: bool,
+}
+
+#[derive(Clone, Debug)]
+struct PoolEntry {
+    key: ChannelKey,
+    hop: RouteHintHop,
+    capacity: u64,
+}
+
+impl Pool {
+    /// The pool of an assessment.
+    pub fn new(a: &Assessment<'_>) -> Pool {
+        let mut entries: Vec<(PoolEntry, f64)> = a
+            .pool
+            .iter()
+            .map(|c| {
+                let ch = c.channel;
+                let size = ch.total_msat.saturating_sub(ch.our_reserve_msat).saturating_sub(ch.their_reserve_msat).max(1);
+                (PoolEntry { key: ch.key.clone(), hop: c.hop(), capacity: c.capacity_msat }, size as f64)
+            })
+            .collect();
+        entries.sort_by_key(|e| core::cmp::Reverse(e.0.capacity));
+        let (mut sa, mut sb) = (vec![0.0], vec![0.0]);
+        for (e, size) in &entries {
+            sa.push(sa[sa.len() - 1] + (e.capacity as f64 + 1.0) / size);
+            sb.push(sb[sb.len() - 1] + 1.0 / size);
+        }
+        let entries: Vec<PoolEntry> = entries.into_iter().map(|(e, _)| e).collect();
+        let by_key = entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
+        Pool { entries, by_key, a: sa, b: sb, tally: a.tally, has_public: a.has_public }
+    }
+
+    /// Whether no channel is a candidate.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the node has an announced channel (the single pick applies).
+    pub fn has_public(&self) -> bool {
+        self.has_public
+    }
+
+    /// Cumulative weight of the first `k` entries for `needed`.
+    fn weight_prefix(&self, k: usize, needed: f64) -> f64 {
+        self.a[k] - needed * self.b[k]
+    }
+
+    /// Weighted single pick among the channels that can take `needed` alone: each with
+    /// probability (capacity − needed + 1) / size over the sum of those weights.
+    fn single_pick(&self, needed: u64, draw: f64) -> Option<&PoolEntry> {
+        let eligible = self.entries.partition_point(|e| e.capacity >= needed);
+        if eligible == 0 {
+            return None;
+        }
+        let n = needed as f64;
+        let target = draw * self.weight_prefix(eligible, n);
+        // The first entry whose cumulative weight passes the target.
+        let (mut lo, mut hi) = (0usize, eligible - 1);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.weight_prefix(mid + 1, n) > target {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        self.entries.get(lo)
     }
 }
 
@@ -279,41 +354,35 @@ pub struct HintChoice {
     pub warnings: Vec<Warning>,
 }
 
-/// Chooses hints for `needed` msat from an assessment; `draw` is a uniform value in `[0, 1)`.
-pub fn select(a: &Assessment<'_>, needed: u64, draw: f64, rr: &mut RoundRobin) -> HintChoice {
+/// Chooses hints for `needed` msat from a pool; `draw` is a uniform value in `[0, 1)`.
+pub fn select(pool: &Pool, needed: u64, draw: f64, rr: &mut RoundRobin) -> HintChoice {
     let mut hints = Vec::new();
-    if a.has_public {
-        let eligible = a.pool.iter().filter(|c| c.capacity_msat >= needed);
-        let total: f64 = eligible.clone().map(|c| c.weight(needed)).sum();
-        let mut target = draw * total;
-        let mut last = None;
-        for c in eligible {
-            last = Some(c);
-            target -= c.weight(needed);
-            if target < 0.0 {
-                break;
-            }
-        }
-        if let Some(c) = last {
-            hints.push(c.hop());
+    if pool.has_public {
+        if let Some(e) = pool.single_pick(needed, draw) {
+            hints.push(e.hop.clone());
         }
     }
     let mut mpp = false;
-    if hints.is_empty() && !a.pool.is_empty() {
-        let mut order: Vec<&Candidate<'_>> = a.pool.iter().collect();
-        order.sort_by_key(|c| rr.turn_of(&c.channel.key));
+    if hints.is_empty() && !pool.is_empty() {
+        let mut chosen = Vec::new();
         let mut gathered = 0u64;
-        for c in order {
-            hints.push(c.hop());
-            rr.to_back(&c.channel.key);
-            gathered = gathered.saturating_add(c.capacity_msat);
+        for key in rr.order.values() {
+            let Some(&i) = pool.by_key.get(key) else { continue };
+            let e = &pool.entries[i];
+            chosen.push(i);
+            gathered = gathered.saturating_add(e.capacity);
             if gathered >= needed {
                 break;
             }
         }
+        for i in chosen {
+            let e = &pool.entries[i];
+            hints.push(e.hop.clone());
+            rr.move_to_back(&e.key);
+        }
         mpp = hints.len() > 1;
     }
-    let mut warnings = a.tally.warnings(needed);
+    let mut warnings = pool.tally.warnings(needed);
     if mpp {
         warnings.push(Warning::Mpp);
     }
@@ -365,7 +434,7 @@ mod tests {
         let a = assess(chs, &expose);
         let mut rr = RoundRobin::default();
         chs.iter().for_each(|c| rr.register(&c.key));
-        select(&a, needed, 0.5, &mut rr)
+        select(&Pool::new(&a), needed, 0.5, &mut rr)
     }
 
     #[test]
@@ -408,11 +477,11 @@ mod tests {
     #[test]
     fn round_robin_rotates() {
         let chs = [channel(1, 60_000), channel(2, 60_000), channel(3, 60_000)];
-        let a = assess(&chs, &ExposePrivateChannels::Unset);
+        let pool = Pool::new(&assess(&chs, &ExposePrivateChannels::Unset));
         let mut rr = RoundRobin::default();
         chs.iter().for_each(|c| rr.register(&c.key));
-        let first = select(&a, 100_000, 0.5, &mut rr);
-        let second = select(&a, 100_000, 0.5, &mut rr);
+        let first = select(&pool, 100_000, 0.5, &mut rr);
+        let second = select(&pool, 100_000, 0.5, &mut rr);
         assert_eq!(first.hints[0].node_id, chs[0].peer_id);
         assert_eq!(first.hints[1].node_id, chs[1].peer_id);
         assert_eq!(second.hints[0].node_id, chs[2].peer_id);
@@ -491,18 +560,44 @@ mod tests {
     fn weighted_pick_favours_spare_capacity() {
         // Two 2,000,000 msat channels; needed 800,000: spare 25% vs 50% of the needed amount.
         let chs = [channel(1, 1_000_000), channel(2, 1_200_000)];
-        let assessment = assess(&chs, &ExposePrivateChannels::Unset);
+        let pool = Pool::new(&assess(&chs, &ExposePrivateChannels::Unset));
         let mut rr = RoundRobin::default();
         let mut source = crate::entropy::SeededEntropy(42);
         let mut counts = [0u32; 2];
         for _ in 0..20_000 {
             let draw = crate::entropy::EntropySource::unit(&mut source);
-            let c = select(&assessment, 800_000, draw, &mut rr);
+            let c = select(&pool, 800_000, draw, &mut rr);
             let i = chs.iter().position(|ch| ch.peer_id == c.hints[0].node_id).unwrap();
             counts[i] += 1;
         }
         // weights (200,001) : (400,001) ≈ 1 : 2
         let ratio = f64::from(counts[1]) / f64::from(counts[0]);
         assert!((1.85..2.15).contains(&ratio), "ratio {ratio} ({counts:?})");
+    }
+
+    #[test]
+    fn prefix_pick_matches_a_linear_walk() {
+        let chs: Vec<ChannelInfo> = (1..=40).map(|n| channel(n, 10_000 * u64::from(n))).collect();
+        let pool = Pool::new(&assess(&chs, &ExposePrivateChannels::Unset));
+        let needed = 95_000u64;
+        let eligible: Vec<&ChannelInfo> = chs.iter().filter(|c| c.receivable_msat >= needed).collect();
+        let w = |c: &ChannelInfo| (c.receivable_msat - needed + 1) as f64 / c.total_msat as f64;
+        let mut by_cap = eligible.clone();
+        by_cap.sort_by(|x, y| y.receivable_msat.cmp(&x.receivable_msat));
+        let total: f64 = by_cap.iter().map(|c| w(c)).sum();
+        for i in 0..200 {
+            let draw = f64::from(i) / 200.0;
+            let mut target = draw * total;
+            let mut want = by_cap[by_cap.len() - 1];
+            for c in &by_cap {
+                target -= w(c);
+                if target < 0.0 {
+                    want = c;
+                    break;
+                }
+            }
+            let got = select(&pool, needed, draw, &mut RoundRobin::default());
+            assert_eq!(got.hints[0].node_id, want.peer_id, "draw {draw}");
+        }
     }
 }

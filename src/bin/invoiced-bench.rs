@@ -5,6 +5,8 @@
 //!   p50/p99/max.
 //! - `invoiced-bench list --rpc-file PATH --repeat N`: times `listinvoices` of everything, and
 //!   lookups by label and payment hash.
+//! - `invoiced-bench channels --rpc-file PATH --count N`: feeds N synthetic public channels
+//!   (`syncchannels`), so that load runs choose route hints among them.
 //! - `invoiced-bench limits --dir DIR`: the physical limits in the same run: raw in-process
 //!   build+sign+encode on 1 and 2 threads, raw fdatasync latency and RocksDB sync-write latency
 //!   on DIR's disk.
@@ -146,6 +148,38 @@ fn list(args: &[String]) {
     }));
 }
 
+fn channels(args: &[String]) {
+    let path = PathBuf::from(arg(args, "--rpc-file").expect("--rpc-file"));
+    let count: u32 = arg(args, "--count").map_or(1000, |v| v.parse().expect("--count N"));
+    let secp = secp256k1::Secp256k1::signing_only();
+    let list: Vec<Value> = (0..count)
+        .map(|i| {
+            let mut sk = [1u8; 32];
+            sk[28..].copy_from_slice(&(i + 1).to_be_bytes());
+            let key = secp256k1::SecretKey::from_slice(&sk).expect("key");
+            let peer = secp256k1::PublicKey::from_secret_key(&secp, &key);
+            json!({
+                "peer_id": peer.to_string(),
+                "peer_connected": i % 10 != 0,
+                "state": "CHANNELD_NORMAL",
+                "short_channel_id": format!("{}x1x0", 500_000 + i),
+                "private": i % 7 == 0,
+                "total_msat": 1_000_000_000u64,
+                "to_us_msat": 500_000_000u64,
+                "receivable_msat": 490_000_000u64 - u64::from(i) * 1000,
+                "our_reserve_msat": 10_000_000u64,
+                "their_reserve_msat": 10_000_000u64,
+                "updates": {"remote": {"fee_base_msat": 1000, "fee_proportional_millionths": 100, "cltv_expiry_delta": 40,
+                                       "htlc_minimum_msat": 1, "htlc_maximum_msat": 990_000_000u64}},
+                "incoming_capacity_msat": if i % 13 == 0 { 0u64 } else { 5_000_000_000u64 },
+            })
+        })
+        .collect();
+    let t = Instant::now();
+    let r = Conn::new(&path).call("syncchannels", json!({ "channels": list }));
+    println!("{}", json!({ "result": r["result"], "sync_ms": ms(t.elapsed()) }));
+}
+
 struct Seeded(u64);
 impl EntropySource for Seeded {
     fn fill(&mut self, buf: &mut [u8]) {
@@ -248,9 +282,11 @@ fn main() {
         Some("load") => load(&args),
         Some("list") => list(&args),
         Some("limits") => limits(&args),
+        Some("channels") => channels(&args),
         _ => {
             eprintln!("usage: invoiced-bench load --rpc-file PATH [--clients C] [--seconds S]");
             eprintln!("       invoiced-bench list --rpc-file PATH [--repeat N]");
+            eprintln!("       invoiced-bench channels --rpc-file PATH [--count N]");
             eprintln!("       invoiced-bench limits --dir DIR [--seconds S]");
             std::process::exit(2);
         }

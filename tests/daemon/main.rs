@@ -1,6 +1,7 @@
 //! Integration tests: the real `invoiced` binary on a temporary data dir, over its socket.
 #![allow(clippy::unwrap_used)]
 
+mod channels;
 mod cli;
 mod crash;
 mod harness;
