@@ -1,4 +1,5 @@
 //! Criterion benchmarks of the invoice path's hot pieces: amount parsing, BOLT11
+#![allow(clippy::unwrap_used)]
 //! build+sign+encode, event encoding, projection apply, and route-hint choice among 1,000
 //! channels. Run: `cargo bench -p invoiced-actors --bench hot_paths`.
 

@@ -583,7 +583,7 @@ mod tests {
         let eligible: Vec<&ChannelInfo> = chs.iter().filter(|c| c.receivable_msat >= needed).collect();
         let w = |c: &ChannelInfo| (c.receivable_msat - needed + 1) as f64 / c.total_msat as f64;
         let mut by_cap = eligible.clone();
-        by_cap.sort_by(|x, y| y.receivable_msat.cmp(&x.receivable_msat));
+        by_cap.sort_by_key(|c| core::cmp::Reverse(c.receivable_msat));
         let total: f64 = by_cap.iter().map(|c| w(c)).sum();
         for i in 0..200 {
             let draw = f64::from(i) / 200.0;
