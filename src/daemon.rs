@@ -10,7 +10,9 @@ use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::{Clock, SystemClock};
 use invoiced_actors::invoice_creator::InvoiceCreator;
 use invoiced_actors::key_signer::{load_or_create_hsm_secret, KeySigner, OsEntropy};
+use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::label_registry::LabelRegistry;
+use invoiced_actors::waiters::Waiters;
 use invoiced_actors::store::RocksEventLog;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -54,18 +56,23 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         fs::set_permissions(&cfg.rpc_file, fs::Permissions::from_mode(0o600))?;
 
         let signer = signer.start();
+        let ledger = InvoiceLedger::new(state.clone(), log.handle(), signer.clone(), clock.clone()).start();
+        let waiters = Waiters::new(state.clone(), log.handle()).start();
         let registry = LabelRegistry::new(state.clone()).start();
         let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
         let creator =
-            InvoiceCreator::new(cfg.network, signer, registry, monitor.clone(), log.handle(), clock.clone()).start();
+            InvoiceCreator::new(cfg.network, state.clone(), signer.clone(), registry, monitor.clone(), log.handle(), clock.clone())
+                .start();
         let ctx = RpcContext {
             creator,
             monitor,
+            ledger,
+            waiters,
+            signer,
             state: state.clone(),
             node_id,
             network: cfg.network,
             cltv_final: cfg.cltv_final,
-            clock: clock.clone(),
         };
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;

@@ -95,7 +95,7 @@ impl ChannelMonitor {
                     self.round_robin.forget(key);
                     self.channels.remove(key);
                 }
-                Event::InvoiceCreated(_) => {}
+                _ => {}
             }
         }
     }
@@ -157,7 +157,7 @@ impl Handler<SyncChannels> for ChannelMonitor {
                 Event::ChannelOpened(_) => summary.opened += 1,
                 Event::ChannelUpdated(_) => summary.updated += 1,
                 Event::ChannelClosed(_) => summary.closed += 1,
-                Event::InvoiceCreated(_) => {}
+                _ => {}
             }
         }
         let log = self.log.clone();

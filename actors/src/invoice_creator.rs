@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, Warning,
+    AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, Rejection, Warning,
 };
 
 use crate::bolt11::{build_raw, parse_fallback, DraftError, FallbackError, InvoiceDraft};
@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::key_signer::{DerivePaymentKeys, KeySigner, SignInvoice};
 use crate::label_registry::{LabelRegistry, ReleaseInvoice, ReserveError, ReserveInvoice};
 use crate::store::{AppendError, LogHandle};
+use crate::SharedState;
 
 /// A validated `invoice` request.
 #[derive(Clone, Debug)]
@@ -38,6 +39,23 @@ pub struct InvoiceRequest {
     pub expose: ExposePrivateChannels,
     /// `min_final_cltv_expiry`.
     pub cltv: u32,
+    /// Our extension: an existing invoice with this label and the same parameters is returned
+    /// instead of refused (a safe retry).
+    pub idempotent: bool,
+}
+
+impl InvoiceRequest {
+    /// Whether `c` is what this request would create (for `idempotent`). Route hints are the
+    /// node's choice, not a parameter, so `exposeprivatechannels` is not compared.
+    fn matches(&self, c: &InvoiceCreated) -> bool {
+        c.amount_msat == self.amount.msat()
+            && c.description == self.description.text()
+            && c.deschashonly == self.description.hash_only()
+            && c.expiry == self.expiry
+            && c.cltv == self.cltv
+            && c.fallbacks == self.fallbacks
+            && self.preimage.is_none_or(|p| crate::key_signer::sha256(&p) == c.payment_hash)
+    }
 }
 
 /// The answer to a successful `invoice`.
@@ -55,6 +73,19 @@ pub struct CreatedInvoice {
     pub created_index: u64,
     /// Warnings, in emission order.
     pub warnings: Vec<Warning>,
+}
+
+impl From<InvoiceCreated> for CreatedInvoice {
+    fn from(c: InvoiceCreated) -> Self {
+        CreatedInvoice {
+            payment_hash: c.payment_hash,
+            expires_at: c.expires_at,
+            bolt11: c.bolt11,
+            payment_secret: c.payment_secret,
+            created_index: c.created_index,
+            warnings: c.warnings,
+        }
+    }
 }
 
 /// Why an invoice was not created. Nothing was appended in any case.
@@ -99,6 +130,7 @@ impl From<ReserveError> for CreateError {
 /// The actor.
 pub struct InvoiceCreator {
     network: Network,
+    state: SharedState,
     signer: Addr<KeySigner>,
     registry: Addr<LabelRegistry>,
     monitor: Addr<ChannelMonitor>,
@@ -110,13 +142,14 @@ impl InvoiceCreator {
     /// Wires the creator to its peers.
     pub fn new(
         network: Network,
+        state: SharedState,
         signer: Addr<KeySigner>,
         registry: Addr<LabelRegistry>,
         monitor: Addr<ChannelMonitor>,
         log: LogHandle,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        InvoiceCreator { network, signer, registry, monitor, log, clock }
+        InvoiceCreator { network, state, signer, registry, monitor, log, clock }
     }
 }
 
@@ -133,6 +166,16 @@ impl Handler<CreateInvoice> for InvoiceCreator {
     type Result = ResponseFuture<Result<CreatedInvoice, CreateError>>;
 
     fn handle(&mut self, CreateInvoice(req): CreateInvoice, _: &mut Context<Self>) -> Self::Result {
+        if req.idempotent {
+            let existing = match self.state.read() {
+                Ok(state) => state.invoices.by_label(&req.label).map(|r| r.created.clone()),
+                Err(_) => return Box::pin(async { Err(CreateError::Unavailable) }),
+            };
+            if let Some(c) = existing {
+                let outcome = if req.matches(&c) { Ok(CreatedInvoice::from(c)) } else { Err(CreateError::DuplicateLabel(req.label)) };
+                return Box::pin(async move { outcome });
+            }
+        }
         let network = self.network;
         let (signer, registry, monitor, log, clock) =
             (self.signer.clone(), self.registry.clone(), self.monitor.clone(), self.log.clone(), self.clock.clone());
@@ -181,18 +224,15 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     route_hints: choice.hints,
                     warnings: choice.warnings,
                 };
-                let committed = log.append(Event::InvoiceCreated(event)).await?;
+                let committed = log.append(Event::InvoiceCreated(event)).await.map_err(|e| match e {
+                    AppendError::Rejected(Rejection::DuplicateLabel(l)) => CreateError::DuplicateLabel(l),
+                    AppendError::Rejected(Rejection::PreimageUsed) => CreateError::PreimageUsed,
+                    other => CreateError::Store(other),
+                })?;
                 let Event::InvoiceCreated(c) = committed.record.event else {
                     return Err(CreateError::Unavailable);
                 };
-                Ok(CreatedInvoice {
-                    payment_hash: c.payment_hash,
-                    expires_at: c.expires_at,
-                    bolt11: c.bolt11,
-                    payment_secret: c.payment_secret,
-                    created_index: c.created_index,
-                    warnings: c.warnings,
-                })
+                Ok(CreatedInvoice::from(c))
             }
             .await;
             registry.do_send(ReleaseInvoice { label: req.label, payment_hash: keys.payment_hash });

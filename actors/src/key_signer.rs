@@ -253,6 +253,22 @@ impl Handler<SignInvoice> for KeySigner {
     }
 }
 
+/// Query: the preimages behind seals (for invoices once paid). `None` where a seal does not open
+/// to its payment hash.
+#[derive(Message)]
+#[rtype(result = "Vec<Option<Hash32>>")]
+pub struct RevealPreimages {
+    /// Each seal with its payment hash.
+    pub seals: Vec<(PreimageSeal, Hash32)>,
+}
+
+impl Handler<RevealPreimages> for KeySigner {
+    type Result = MessageResult<RevealPreimages>;
+    fn handle(&mut self, msg: RevealPreimages, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(msg.seals.iter().map(|(seal, hash)| self.open_seal(seal, hash).ok()).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

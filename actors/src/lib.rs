@@ -16,9 +16,11 @@ pub mod clock;
 pub mod entropy;
 pub mod hint_policy;
 pub mod invoice_creator;
+pub mod invoice_ledger;
 pub mod key_signer;
 pub mod label_registry;
 pub mod store;
+pub mod waiters;
 
 use std::sync::{Arc, RwLock};
 

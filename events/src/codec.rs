@@ -184,11 +184,19 @@ mod tests {
         let (c, d) = golden!("record_v1_channel_opened.bin");
         let (e, f) = golden!("record_v1_channel_updated.bin");
         let (g, h) = golden!("record_v1_channel_closed.bin");
+        let (i, j) = golden!("record_v1_invoice_paid.bin");
+        let (k, l) = golden!("record_v1_invoice_expired.bin");
+        let (m, n) = golden!("record_v1_invoice_deleted.bin");
+        let (o, p) = golden!("record_v1_description_removed.bin");
         vec![
             (a, b, golden_record()),
             (c, d, with(Event::ChannelOpened(channel_info()))),
             (e, f, with(Event::ChannelUpdated(ChannelInfo { peer_connected: false, ..channel_info() }))),
             (g, h, with(Event::ChannelClosed(ChannelKey::Scid(ShortChannelId::new(118, 1, 0).unwrap())))),
+            (i, j, with(Event::InvoicePaid(crate::InvoicePaid { created_index: 3, pay_index: 2, updated_index: 5, amount_received_msat: 1337, paid_at: 1_795_532_900 }))),
+            (k, l, with(Event::InvoiceExpired(crate::InvoiceExpired { created_index: 3, updated_index: 6 }))),
+            (m, n, with(Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: 3, deleted_index: 1, status: crate::InvoiceStatus::Paid }))),
+            (o, p, with(Event::DescriptionRemoved(crate::DescriptionRemoved { created_index: 3, updated_index: 7 }))),
         ]
     }
 

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelInfo, ChannelKey};
+use crate::projection::InvoiceStatus;
 use crate::{Hash32, Label};
 
 /// One state change.
@@ -22,6 +23,14 @@ pub enum Event {
     ChannelUpdated(ChannelInfo),
     /// A known channel is gone from the node's list (tag 3).
     ChannelClosed(ChannelKey),
+    /// An unpaid invoice was paid (tag 4).
+    InvoicePaid(InvoicePaid),
+    /// An unpaid invoice reached its expiry (tag 5).
+    InvoiceExpired(InvoiceExpired),
+    /// An invoice was deleted (tag 6).
+    InvoiceDeleted(InvoiceDeleted),
+    /// An invoice's description was removed (tag 7).
+    DescriptionRemoved(DescriptionRemoved),
 }
 
 impl Event {
@@ -32,6 +41,10 @@ impl Event {
             Event::ChannelOpened(_) => "channel_opened",
             Event::ChannelUpdated(_) => "channel_updated",
             Event::ChannelClosed(_) => "channel_closed",
+            Event::InvoicePaid(_) => "invoice_paid",
+            Event::InvoiceExpired(_) => "invoice_expired",
+            Event::InvoiceDeleted(_) => "invoice_deleted",
+            Event::DescriptionRemoved(_) => "description_removed",
         }
     }
 }
@@ -157,4 +170,48 @@ pub struct InvoiceCreated {
     pub route_hints: Vec<RouteHintHop>,
     /// The warnings returned to the caller.
     pub warnings: Vec<Warning>,
+}
+
+/// An invoice was paid. `pay_index` and `updated_index` are stamped in commit order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoicePaid {
+    /// The invoice.
+    pub created_index: u64,
+    /// 1-based payment counter.
+    pub pay_index: u64,
+    /// The shared update counter's new value.
+    pub updated_index: u64,
+    /// What arrived, msat.
+    pub amount_received_msat: u64,
+    /// When, UNIX seconds.
+    pub paid_at: u64,
+}
+
+/// An unpaid invoice expired. `updated_index` is stamped in commit order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceExpired {
+    /// The invoice.
+    pub created_index: u64,
+    /// The shared update counter's new value.
+    pub updated_index: u64,
+}
+
+/// An invoice was deleted while it had `status`. `deleted_index` is stamped in commit order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceDeleted {
+    /// The invoice.
+    pub created_index: u64,
+    /// 1-based deletion counter.
+    pub deleted_index: u64,
+    /// Its status when deleted (the commit is refused if it changed).
+    pub status: InvoiceStatus,
+}
+
+/// An invoice's description was removed (`delinvoice … desconly`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescriptionRemoved {
+    /// The invoice.
+    pub created_index: u64,
+    /// The shared update counter's new value.
+    pub updated_index: u64,
 }

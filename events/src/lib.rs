@@ -22,11 +22,14 @@ pub use amount::{AmountError, AmountOrAny, Msat};
 pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use expose::ExposePrivateChannels;
-pub use event::{Event, InvoiceCreated, PreimageSeal, RouteHintHop, Warning};
+pub use event::{
+    DescriptionRemoved, Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, PreimageSeal, RouteHintHop,
+    Warning,
+};
 pub use label::{Label, LabelError};
 pub use network::Network;
 pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
-pub use projection::{InvoiceBook, InvoiceRecord, InvoiceStatus, Projections};
+pub use projection::{Admission, InvoiceBook, InvoiceRecord, InvoiceStatus, Payment, Projections, Rejection};
 pub use scid::{ScidError, ShortChannelId};
 
 /// A 32-byte payment hash (SHA256 of the preimage).

@@ -3,26 +3,56 @@
 //! [`Projections::apply`] takes the records in log order, checks their sequence and chain, and
 //! hands each event to the [`InvoiceBook`] or the [`ChannelBook`]. The invoice book keeps the invoices by
 //! `created_index`, with indexes by label and payment hash, the set of every payment hash ever
-//! used (a hash is never reused, SPEC §9) and the next `created_index`. It reads no clock: the
-//! status an invoice shows at a given time is asked with [`InvoiceRecord::status_at`].
+//! used (a hash is never reused, SPEC §9) and the counters (created, pay, updated, deleted).
+//!
+//! [`Admission`] is how the log writer decides, at commit time, whether a batch of new events
+//! may be written: it stamps the counters and checks each request against the state plus the
+//! requests admitted before it in the same batch, so two requests that race (a payment and an
+//! expiry, two labels) are decided in one place, in commit order.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelBook;
 use crate::codec::{EventRecord, GENESIS_HASH};
 use crate::{Event, Hash32, InvoiceCreated, Label};
+
+/// How an invoice was paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    /// 1-based payment counter.
+    pub pay_index: u64,
+    /// What arrived, msat.
+    pub amount_received_msat: u64,
+    /// When, UNIX seconds.
+    pub paid_at: u64,
+}
 
 /// An invoice as listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceRecord {
     /// What was decided at creation.
     pub created: InvoiceCreated,
+    /// Unpaid, paid or expired.
+    pub status: InvoiceStatus,
+    /// Set once paid.
+    pub payment: Option<Payment>,
+    /// Whether `delinvoice … desconly` removed the description.
+    pub description_removed: bool,
     /// 0 while never updated.
     pub updated_index: u64,
 }
 
+impl InvoiceRecord {
+    /// The stored description, unless removed.
+    pub fn description(&self) -> Option<&str> {
+        (!self.description_removed).then_some(self.created.description.as_str())
+    }
+}
+
 /// The status of an invoice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum InvoiceStatus {
     /// Waiting for payment.
     Unpaid,
@@ -39,17 +69,6 @@ impl InvoiceStatus {
             InvoiceStatus::Unpaid => "unpaid",
             InvoiceStatus::Paid => "paid",
             InvoiceStatus::Expired => "expired",
-        }
-    }
-}
-
-impl InvoiceRecord {
-    /// The status as seen at UNIX time `now`.
-    pub fn status_at(&self, now: u64) -> InvoiceStatus {
-        if now >= self.created.expires_at {
-            InvoiceStatus::Expired
-        } else {
-            InvoiceStatus::Unpaid
         }
     }
 }
@@ -89,6 +108,26 @@ pub enum ApplyError {
     /// A payment hash was used again.
     #[error("record {0} reuses a payment hash")]
     DuplicateHash(u64),
+    /// A lifecycle event contradicts the invoice it names.
+    #[error("record {seq}: {rejection}")]
+    Invoice {
+        /// The record.
+        seq: u64,
+        /// What is wrong.
+        rejection: Rejection,
+    },
+    /// A counter stamped in an event is not the next one.
+    #[error("record {seq} has {counter} {got}, expected {want}")]
+    Counter {
+        /// The record.
+        seq: u64,
+        /// Which counter.
+        counter: &'static str,
+        /// The stamped value.
+        got: u64,
+        /// The expected one.
+        want: u64,
+    },
     /// A channel event contradicts the known channels.
     #[error("record {seq}: {what} channel {key}")]
     Channel {
@@ -161,26 +200,159 @@ impl Projections {
                     return Err(channel_err("closes unknown", key));
                 }
             }
+            lifecycle => self.invoices.apply_lifecycle(seq, lifecycle)?,
         }
         self.head_seq = seq;
         self.head_hash = hash;
         Ok(())
     }
 
-    /// Gives each `InvoiceCreated` of a batch about to be committed its `created_index`, in order.
-    pub fn stamp(&self, events: &mut [&mut Event]) {
-        let mut next = self.invoices.last_created_index;
-        for event in events {
-            if let Event::InvoiceCreated(c) = event {
-                next += 1;
-                c.created_index = next;
-            }
+    /// Starts deciding which requests of a new batch may be committed.
+    pub fn admission(&self) -> Admission<'_> {
+        Admission {
+            book: &self.invoices,
+            created: self.invoices.last_created_index,
+            pay: self.invoices.last_pay_index,
+            updated: self.invoices.last_updated_index,
+            deleted: self.invoices.last_deleted_index,
+            labels_added: HashSet::new(),
+            labels_freed: HashSet::new(),
+            hashes_added: HashSet::new(),
+            touched: HashSet::new(),
         }
     }
 
     /// The sequence number and hash of the last record applied.
     pub fn head(&self) -> (u64, Hash32) {
         (self.head_seq, self.head_hash)
+    }
+}
+
+/// Why the writer refused to commit a request. Nothing of that request was written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The label is taken.
+    #[error("Duplicate label '{0}'")]
+    DuplicateLabel(Label),
+    /// The payment hash was used before.
+    #[error("preimage already used")]
+    PreimageUsed,
+    /// No invoice with that `created_index` exists (any more).
+    #[error("unknown invoice {0}")]
+    UnknownInvoice(u64),
+    /// A payment or expiry for an invoice that is no longer unpaid.
+    #[error("invoice is {} not unpaid", .0.as_str())]
+    NotUnpaid(InvoiceStatus),
+    /// A deletion whose expected status is no longer the invoice's.
+    #[error("Invoice status is {} not {}", .actual.as_str(), .expected.as_str())]
+    StatusChanged {
+        /// The status the deletion expected.
+        expected: InvoiceStatus,
+        /// The invoice's status now.
+        actual: InvoiceStatus,
+    },
+    /// The description was removed already.
+    #[error("Invoice description already removed")]
+    DescriptionAlreadyRemoved,
+    /// Two events of one request name the same invoice, label or hash.
+    #[error("request names invoice {0} twice")]
+    Conflict(String),
+}
+
+/// Admission of the requests of one batch, in commit order (see the module docs).
+#[derive(Debug)]
+pub struct Admission<'a> {
+    book: &'a InvoiceBook,
+    created: u64,
+    pay: u64,
+    updated: u64,
+    deleted: u64,
+    labels_added: HashSet<Label>,
+    labels_freed: HashSet<Label>,
+    hashes_added: HashSet<Hash32>,
+    /// Invoices a lifecycle event of this batch has already changed.
+    touched: HashSet<u64>,
+}
+
+impl Admission<'_> {
+    /// Admits one request's events (all or none), stamping their counters.
+    ///
+    /// # Errors
+    /// [`Rejection`] when an event conflicts with the state or with an admitted request; the
+    /// events are then not stamped and nothing is recorded.
+    pub fn admit(&mut self, events: &mut [Event]) -> Result<(), Rejection> {
+        let mut local_labels = HashSet::new();
+        let mut local_touched = HashSet::new();
+        for e in events.iter() {
+            match e {
+                Event::InvoiceCreated(c) => {
+                    if self.hashes_added.contains(&c.payment_hash) || self.book.hash_used(&c.payment_hash) {
+                        return Err(Rejection::PreimageUsed);
+                    }
+                    let taken = self.labels_added.contains(&c.label)
+                        || (self.book.label_exists(&c.label) && !self.labels_freed.contains(&c.label));
+                    if taken || !local_labels.insert(c.label.clone()) {
+                        return Err(Rejection::DuplicateLabel(c.label.clone()));
+                    }
+                }
+                Event::InvoicePaid(_) | Event::InvoiceExpired(_) | Event::InvoiceDeleted(_) | Event::DescriptionRemoved(_) => {
+                    let idx = lifecycle_target(e);
+                    if self.touched.contains(&idx) {
+                        // Changed earlier in this batch: its status is no longer what the book says.
+                        return Err(Rejection::Conflict(idx.to_string()));
+                    }
+                    if !local_touched.insert(idx) {
+                        return Err(Rejection::Conflict(idx.to_string()));
+                    }
+                    self.book.check_lifecycle(e)?;
+                }
+                Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => {}
+            }
+        }
+        for e in events.iter_mut() {
+            match e {
+                Event::InvoiceCreated(c) => {
+                    self.created += 1;
+                    c.created_index = self.created;
+                    self.labels_added.insert(c.label.clone());
+                    self.hashes_added.insert(c.payment_hash);
+                }
+                Event::InvoicePaid(p) => {
+                    self.pay += 1;
+                    self.updated += 1;
+                    p.pay_index = self.pay;
+                    p.updated_index = self.updated;
+                }
+                Event::InvoiceExpired(x) => {
+                    self.updated += 1;
+                    x.updated_index = self.updated;
+                }
+                Event::DescriptionRemoved(d) => {
+                    self.updated += 1;
+                    d.updated_index = self.updated;
+                }
+                Event::InvoiceDeleted(d) => {
+                    self.deleted += 1;
+                    d.deleted_index = self.deleted;
+                    if let Some(r) = self.book.get(d.created_index) {
+                        self.labels_freed.insert(r.created.label.clone());
+                    }
+                }
+                Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => {}
+            }
+        }
+        self.touched.extend(local_touched);
+        Ok(())
+    }
+}
+
+fn lifecycle_target(e: &Event) -> u64 {
+    match e {
+        Event::InvoicePaid(p) => p.created_index,
+        Event::InvoiceExpired(x) => x.created_index,
+        Event::InvoiceDeleted(d) => d.created_index,
+        Event::DescriptionRemoved(d) => d.created_index,
+        _ => 0,
     }
 }
 
@@ -191,7 +363,11 @@ pub struct InvoiceBook {
     by_label: HashMap<Label, u64>,
     by_hash: HashMap<Hash32, u64>,
     used_hashes: HashSet<Hash32>,
+    by_pay_index: BTreeMap<u64, u64>,
     last_created_index: u64,
+    last_pay_index: u64,
+    last_updated_index: u64,
+    last_deleted_index: u64,
 }
 
 impl InvoiceBook {
@@ -210,8 +386,118 @@ impl InvoiceBook {
         self.by_label.insert(c.label.clone(), want);
         self.by_hash.insert(c.payment_hash, want);
         self.used_hashes.insert(c.payment_hash);
-        self.invoices.insert(want, InvoiceRecord { created: c.clone(), updated_index: 0 });
+        self.invoices.insert(
+            want,
+            InvoiceRecord {
+                created: c.clone(),
+                status: InvoiceStatus::Unpaid,
+                payment: None,
+                description_removed: false,
+                updated_index: 0,
+            },
+        );
         Ok(())
+    }
+
+    /// Checks a lifecycle event against the invoice it names (without changing anything).
+    fn check_lifecycle(&self, event: &Event) -> Result<(), Rejection> {
+        let (idx, want_unpaid) = match event {
+            Event::InvoicePaid(p) => (p.created_index, true),
+            Event::InvoiceExpired(e) => (e.created_index, true),
+            Event::InvoiceDeleted(d) => (d.created_index, false),
+            Event::DescriptionRemoved(d) => (d.created_index, false),
+            _ => return Ok(()),
+        };
+        let rec = self.invoices.get(&idx).ok_or(Rejection::UnknownInvoice(idx))?;
+        if want_unpaid && rec.status != InvoiceStatus::Unpaid {
+            return Err(Rejection::NotUnpaid(rec.status));
+        }
+        match event {
+            Event::InvoiceDeleted(d) if d.status != rec.status => {
+                Err(Rejection::StatusChanged { expected: d.status, actual: rec.status })
+            }
+            Event::DescriptionRemoved(_) if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
+            _ => Ok(()),
+        }
+    }
+
+    fn apply_lifecycle(&mut self, seq: u64, event: &Event) -> Result<(), ApplyError> {
+        self.check_lifecycle(event).map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
+        let counter = |counter: &'static str, got: u64, last: u64| {
+            if got == last + 1 {
+                Ok(got)
+            } else {
+                Err(ApplyError::Counter { seq, counter, got, want: last + 1 })
+            }
+        };
+        match event {
+            Event::InvoicePaid(p) => {
+                self.last_pay_index = counter("pay_index", p.pay_index, self.last_pay_index)?;
+                self.last_updated_index = counter("updated_index", p.updated_index, self.last_updated_index)?;
+                self.by_pay_index.insert(p.pay_index, p.created_index);
+                if let Some(r) = self.invoices.get_mut(&p.created_index) {
+                    r.status = InvoiceStatus::Paid;
+                    r.updated_index = p.updated_index;
+                    r.payment = Some(Payment {
+                        pay_index: p.pay_index,
+                        amount_received_msat: p.amount_received_msat,
+                        paid_at: p.paid_at,
+                    });
+                }
+            }
+            Event::InvoiceExpired(e) => {
+                self.last_updated_index = counter("updated_index", e.updated_index, self.last_updated_index)?;
+                if let Some(r) = self.invoices.get_mut(&e.created_index) {
+                    r.status = InvoiceStatus::Expired;
+                    r.updated_index = e.updated_index;
+                }
+            }
+            Event::DescriptionRemoved(d) => {
+                self.last_updated_index = counter("updated_index", d.updated_index, self.last_updated_index)?;
+                if let Some(r) = self.invoices.get_mut(&d.created_index) {
+                    r.description_removed = true;
+                    r.updated_index = d.updated_index;
+                }
+            }
+            Event::InvoiceDeleted(d) => {
+                self.last_deleted_index = counter("deleted_index", d.deleted_index, self.last_deleted_index)?;
+                if let Some(r) = self.invoices.remove(&d.created_index) {
+                    self.by_label.remove(&r.created.label);
+                    self.by_hash.remove(&r.created.payment_hash);
+                    if let Some(p) = &r.payment {
+                        self.by_pay_index.remove(&p.pay_index);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The invoice with this `created_index`.
+    pub fn get(&self, created_index: u64) -> Option<&InvoiceRecord> {
+        self.invoices.get(&created_index)
+    }
+
+    /// The highest `pay_index` (0 before the first payment).
+    pub fn last_pay_index(&self) -> u64 {
+        self.last_pay_index
+    }
+
+    /// The highest `updated_index`.
+    pub fn last_updated_index(&self) -> u64 {
+        self.last_updated_index
+    }
+
+    /// The highest `deleted_index`.
+    pub fn last_deleted_index(&self) -> u64 {
+        self.last_deleted_index
+    }
+
+    /// The paid invoice with the smallest `pay_index` above `after`.
+    pub fn next_paid_after(&self, after: u64) -> Option<&InvoiceRecord> {
+        let (_, idx) = self.by_pay_index.range(after.checked_add(1)?..).next()?;
+        self.invoices.get(idx)
     }
 
     /// The invoice with this label.
@@ -284,7 +570,14 @@ mod tests {
 
     /// Given a book, when `events` are stamped and appended, then the records it would store.
     fn append(book: &mut Projections, mut events: Vec<Event>) -> Result<(), ApplyError> {
-        book.stamp(&mut events.iter_mut().collect::<Vec<_>>());
+        // Stamp without admission checks, so the fold's own checks are what is tested.
+        let mut created = book.invoices.last_created_index();
+        for e in &mut events {
+            if let Event::InvoiceCreated(c) = e {
+                created += 1;
+                c.created_index = created;
+            }
+        }
         for event in events {
             let (seq, prev_hash) = book.head();
             let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
@@ -325,10 +618,63 @@ mod tests {
         assert_eq!(book.apply(&rec, [0; 32]), Err(ApplyError::BrokenChain(2)));
     }
 
+    /// Admits and appends, as the writer does.
+    fn commit(book: &mut Projections, mut events: Vec<Event>) -> Result<Vec<Event>, Rejection> {
+        book.admission().admit(&mut events)?;
+        for event in events.clone() {
+            let (seq, prev_hash) = book.head();
+            let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
+            book.apply(&rec, record_hash(&encode_record(&rec).unwrap())).unwrap();
+        }
+        Ok(events)
+    }
+
+    fn paid(idx: u64) -> Event {
+        Event::InvoicePaid(crate::InvoicePaid { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 5, paid_at: 105 })
+    }
+
     #[test]
-    fn status_follows_expiry() {
-        let r = InvoiceRecord { created: created("a", 1), updated_index: 0 };
-        assert_eq!(r.status_at(109), InvoiceStatus::Unpaid);
-        assert_eq!(r.status_at(110), InvoiceStatus::Expired);
+    fn lifecycle_counters_and_states() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("c", 3))]).unwrap();
+        let e = commit(&mut book, vec![paid(2)]).unwrap();
+        assert!(matches!(&e[0], Event::InvoicePaid(p) if p.pay_index == 1 && p.updated_index == 1));
+        assert_eq!(commit(&mut book, vec![paid(2)]), Err(Rejection::NotUnpaid(InvoiceStatus::Paid)));
+        commit(&mut book, vec![Event::InvoiceExpired(crate::InvoiceExpired { created_index: 1, updated_index: 0 })]).unwrap();
+        assert_eq!(commit(&mut book, vec![paid(1)]), Err(Rejection::NotUnpaid(InvoiceStatus::Expired)));
+        let rec = book.invoices.get(1).unwrap();
+        assert_eq!((rec.status, rec.updated_index), (InvoiceStatus::Expired, 2));
+        let del = |idx, status| Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: 0, status });
+        assert_eq!(
+            commit(&mut book, vec![del(1, InvoiceStatus::Unpaid)]),
+            Err(Rejection::StatusChanged { expected: InvoiceStatus::Unpaid, actual: InvoiceStatus::Expired })
+        );
+        commit(&mut book, vec![del(1, InvoiceStatus::Expired)]).unwrap();
+        assert!(book.invoices.by_label(&Label::new("a").unwrap()).is_none());
+        assert!(book.invoices.hash_used(&[1; 32]), "a deleted invoice's hash stays used");
+        // The label is free again and created_index keeps counting.
+        let e = commit(&mut book, vec![Event::InvoiceCreated(created("a", 9))]).unwrap();
+        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 4));
+        assert_eq!(book.invoices.next_paid_after(0).unwrap().created.label.as_str(), "b");
+        assert!(book.invoices.next_paid_after(1).is_none());
+    }
+
+    #[test]
+    fn admission_decides_races_within_a_batch() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        let mut adm = book.admission();
+        let mut pay = vec![paid(1)];
+        let mut expire = vec![Event::InvoiceExpired(crate::InvoiceExpired { created_index: 1, updated_index: 0 })];
+        assert!(adm.admit(&mut pay).is_ok());
+        assert!(matches!(adm.admit(&mut expire), Err(Rejection::Conflict(_))));
+        let mut same_label = vec![Event::InvoiceCreated(created("x", 7))];
+        let mut same_label2 = vec![Event::InvoiceCreated(created("x", 8))];
+        assert!(adm.admit(&mut same_label).is_ok());
+        assert_eq!(adm.admit(&mut same_label2), Err(Rejection::DuplicateLabel(Label::new("x").unwrap())));
+        let mut same_hash = vec![Event::InvoiceCreated(created("y", 7))];
+        assert_eq!(adm.admit(&mut same_hash), Err(Rejection::PreimageUsed));
     }
 }

@@ -5,7 +5,11 @@
 //! code of [`ALL_CODES`].
 
 use invoiced_actors::invoice_creator::CreateError;
+use invoiced_actors::invoice_ledger::{DeleteError, SettleError};
+use invoiced_actors::waiters::{WaitAnyError, WaitInvoiceError};
 use serde_json::{json, Value};
+
+use super::RpcContext;
 
 /// Malformed JSON.
 pub const PARSE_ERROR: i64 = -32700;
@@ -23,6 +27,16 @@ pub const INVOICE_LABEL_ALREADY_EXISTS: i64 = 900;
 pub const INVOICE_PREIMAGE_ALREADY_EXISTS: i64 = 901;
 /// `exposeprivatechannels` named no usable channel.
 pub const INVOICE_HINTS_GAVE_NO_ROUTES: i64 = 902;
+/// The invoice expired while (or before) waiting.
+pub const INVOICE_EXPIRED_DURING_WAIT: i64 = 903;
+/// `waitanyinvoice` timed out.
+pub const INVOICE_WAIT_TIMED_OUT: i64 = 904;
+/// No such invoice.
+pub const INVOICE_NOT_FOUND: i64 = 905;
+/// The invoice's status is not the one expected.
+pub const INVOICE_STATUS_UNEXPECTED: i64 = 906;
+/// The description was removed already.
+pub const INVOICE_NO_DESCRIPTION: i64 = 908;
 
 /// Every code we return, with when: `docs/ERRORS.md` must list each (checked by a test).
 #[cfg_attr(not(test), allow(dead_code))]
@@ -35,6 +49,11 @@ pub const ALL_CODES: &[(i64, &str)] = &[
     (INVOICE_LABEL_ALREADY_EXISTS, "`invoice`: an invoice with this label exists (`Duplicate label 'L'`)"),
     (INVOICE_PREIMAGE_ALREADY_EXISTS, "`invoice`: the preimage's payment hash was used before, even by a deleted invoice"),
     (INVOICE_HINTS_GAVE_NO_ROUTES, "`invoice`: none of the channels named in `exposeprivatechannels` is usable"),
+    (INVOICE_EXPIRED_DURING_WAIT, "`waitinvoice`: the invoice expired (before or while waiting), with the invoice as `data`"),
+    (INVOICE_WAIT_TIMED_OUT, "`waitanyinvoice`: no payment before the timeout"),
+    (INVOICE_NOT_FOUND, "`delinvoice`, `settleinvoice`: no invoice with that label or payment hash"),
+    (INVOICE_STATUS_UNEXPECTED, "`delinvoice`: the status is not the one given; `settleinvoice`: the invoice is paid or expired; `data` has both"),
+    (INVOICE_NO_DESCRIPTION, "`delinvoice … desconly`: the description was removed already"),
 ];
 
 /// A JSON-RPC error object.
@@ -112,6 +131,95 @@ impl From<CreateError> for RpcError {
             tracing::error!("invoice failed: {e}");
         }
         RpcError::new(code, e.to_string())
+    }
+}
+
+impl RpcCode for SettleError {
+    fn rpc_code(&self) -> i64 {
+        match self {
+            SettleError::UnknownInvoice => INVOICE_NOT_FOUND,
+            SettleError::NotUnpaid(_) => INVOICE_STATUS_UNEXPECTED,
+            SettleError::WrongSecret | SettleError::Underpaid { .. } | SettleError::Overpaid { .. } => INVALID_PARAMS,
+            SettleError::Store(_) | SettleError::Internal(_) => LIGHTNINGD,
+        }
+    }
+}
+
+impl From<SettleError> for RpcError {
+    fn from(e: SettleError) -> Self {
+        let mut err = RpcError::new(e.rpc_code(), e.to_string());
+        if let SettleError::NotUnpaid(s) = &e {
+            err.data = Some(json!({ "current_status": s.as_str(), "expected_status": "unpaid" }));
+        }
+        if err.code == LIGHTNINGD {
+            tracing::error!("settleinvoice failed: {e}");
+        }
+        err
+    }
+}
+
+impl RpcCode for DeleteError {
+    fn rpc_code(&self) -> i64 {
+        match self {
+            DeleteError::UnknownInvoice => INVOICE_NOT_FOUND,
+            DeleteError::StatusMismatch { .. } => INVOICE_STATUS_UNEXPECTED,
+            DeleteError::DescriptionAlreadyRemoved => INVOICE_NO_DESCRIPTION,
+            DeleteError::Store(_) | DeleteError::Internal(_) => LIGHTNINGD,
+        }
+    }
+}
+
+impl From<DeleteError> for RpcError {
+    fn from(e: DeleteError) -> Self {
+        let mut err = RpcError::new(e.rpc_code(), e.to_string());
+        if let DeleteError::StatusMismatch { actual, expected } = &e {
+            err.data = Some(json!({ "current_status": actual, "expected_status": expected }));
+        }
+        err
+    }
+}
+
+impl RpcCode for WaitAnyError {
+    fn rpc_code(&self) -> i64 {
+        match self {
+            WaitAnyError::Timeout => INVOICE_WAIT_TIMED_OUT,
+            WaitAnyError::Internal => LIGHTNINGD,
+        }
+    }
+}
+
+impl From<WaitAnyError> for RpcError {
+    fn from(e: WaitAnyError) -> Self {
+        let message = match e {
+            WaitAnyError::Timeout => "Timed out while waiting for invoice to be paid",
+            WaitAnyError::Internal => "Daemon is shutting down",
+        };
+        RpcError::new(e.rpc_code(), message)
+    }
+}
+
+impl RpcCode for WaitInvoiceError {
+    fn rpc_code(&self) -> i64 {
+        match self {
+            WaitInvoiceError::Expired(_) => INVOICE_EXPIRED_DURING_WAIT,
+            WaitInvoiceError::LabelNotFound | WaitInvoiceError::Deleted | WaitInvoiceError::Internal => LIGHTNINGD,
+        }
+    }
+}
+
+impl RpcError {
+    /// The error of a `waitinvoice` (903 carries the invoice, which may need its preimage).
+    pub async fn from_wait(e: WaitInvoiceError, ctx: &RpcContext) -> RpcError {
+        let code = e.rpc_code();
+        match e {
+            WaitInvoiceError::LabelNotFound => RpcError::new(code, "Label not found"),
+            WaitInvoiceError::Deleted => RpcError::new(code, "Invoice deleted during wait"),
+            WaitInvoiceError::Internal => RpcError::new(code, "Daemon is shutting down"),
+            WaitInvoiceError::Expired(rec) => {
+                let data = super::object::invoices_json(ctx, std::slice::from_ref(&rec)).await.ok().and_then(|mut v| v.pop());
+                RpcError { code, message: "invoice expired during wait".into(), data }
+            }
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub const SPEC: ParamSpec = ParamSpec {
         "exposeprivatechannels", "cltv", "deschashonly",
     ],
     aliases: &[("msatoshi", "amount_msat")],
+    named_only: &["idempotent"],
 };
 
 /// Default relative expiry: one week.
@@ -86,6 +87,7 @@ fn fallbacks(v: &RawValue) -> Result<Vec<String>, RpcError> {
 pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<InvoiceRequest, RpcError> {
     let (mut amt, mut label, mut desc, mut expiry, mut fb, mut preimage, mut exp, mut cltv, mut dho) =
         (None, None, None, None, None, None, None, None, None);
+    let mut idem = None;
     for (name, v) in bind(params, &SPEC)? {
         match name {
             "amount_msat" => amt = Some(amount(v)?),
@@ -109,6 +111,7 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<Inv
                 cltv = Some(c as u32);
             }
             "deschashonly" => dho = Some(boolean(v, "deschashonly")?),
+            "idempotent" => idem = Some(boolean(v, "idempotent")?),
             other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
         }
     }
@@ -126,6 +129,7 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<Inv
         preimage,
         expose: exp.unwrap_or_default(),
         cltv: cltv.unwrap_or(default_cltv),
+        idempotent: idem.unwrap_or(false),
     })
 }
 

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::error::RpcError;
-use super::object::invoice_json;
+use super::object::invoices_json;
 use super::params::{as_string, bind, hex32, label_text, unsigned, ParamSpec};
 use super::RpcContext;
 
@@ -14,6 +14,7 @@ use super::RpcContext;
 pub const SPEC: ParamSpec = ParamSpec {
     names: &["label", "invstring", "payment_hash", "offer_id", "index", "start", "limit"],
     aliases: &[],
+    named_only: &[],
 };
 
 enum Lookup {
@@ -44,7 +45,7 @@ fn invstring_hash(v: &RawValue) -> Result<Hash32, RpcError> {
 }
 
 /// Runs `listinvoices`.
-pub fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let mut lookups = 0;
     let (mut lookup, mut index, mut start, mut limit) = (Lookup::All, None, None, None);
     for (name, v) in bind(params, &SPEC)? {
@@ -82,28 +83,28 @@ pub fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value
     if index.is_none() && limit.is_some() {
         return Err(RpcError::invalid_params("Can only specify {limit} with {index}"));
     }
-    let now = ctx.clock.now_secs();
     let state = ctx.state.read().map_err(|_| RpcError::new(super::error::LIGHTNINGD, "invoice projection unavailable"))?;
     let book = &state.invoices;
-    let found: Vec<&InvoiceRecord> = match lookup {
+    let found: Vec<InvoiceRecord> = match lookup {
         Lookup::Nothing => vec![],
-        Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().collect(),
-        Lookup::Hash(h) => book.by_hash(&h).into_iter().collect(),
+        Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().cloned().collect(),
+        Lookup::Hash(h) => book.by_hash(&h).into_iter().cloned().collect(),
         Lookup::All => {
             let start = start.unwrap_or(0);
             let limit = limit.map_or(usize::MAX, |l| l as usize);
             match index {
-                None | Some(Index::Created) => book.from_created_index(start).take(limit).collect(),
+                None | Some(Index::Created) => book.from_created_index(start).take(limit).cloned().collect(),
                 Some(Index::Updated) => {
                     let mut v: Vec<&InvoiceRecord> =
                         book.from_created_index(0).filter(|r| r.updated_index >= start).collect();
                     v.sort_by_key(|r| r.updated_index);
                     v.truncate(limit);
-                    v
+                    v.into_iter().cloned().collect()
                 }
             }
         }
     };
-    let invoices: Vec<Value> = found.into_iter().map(|r| invoice_json(r, now)).collect();
+    drop(state);
+    let invoices = invoices_json(ctx, &found).await?;
     Ok(json!({ "invoices": invoices }))
 }

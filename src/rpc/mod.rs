@@ -10,19 +10,21 @@ pub mod decode;
 pub mod error;
 pub mod framing;
 pub mod invoice;
+pub mod lifecycle;
 pub mod listinvoices;
 pub mod object;
 pub mod params;
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use invoiced_actors::channel_monitor::ChannelMonitor;
-use invoiced_actors::clock::Clock;
 use invoiced_actors::invoice_creator::InvoiceCreator;
+use invoiced_actors::invoice_ledger::InvoiceLedger;
+use invoiced_actors::key_signer::KeySigner;
+use invoiced_actors::waiters::Waiters;
 use invoiced_actors::SharedState;
 use invoiced_events::Network;
 use secp256k1::PublicKey;
@@ -42,6 +44,12 @@ pub struct RpcContext {
     pub creator: Addr<InvoiceCreator>,
     /// The channel monitor.
     pub monitor: Addr<ChannelMonitor>,
+    /// The lifecycle actor.
+    pub ledger: Addr<InvoiceLedger>,
+    /// The waiter registry.
+    pub waiters: Addr<Waiters>,
+    /// The key holder (for revealing paid invoices' preimages).
+    pub signer: Addr<KeySigner>,
     /// The live projections.
     pub state: SharedState,
     /// Our node id.
@@ -50,8 +58,6 @@ pub struct RpcContext {
     pub network: Network,
     /// Default `cltv` for invoices.
     pub cltv_final: u32,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
 }
 
 /// The methods, with a one-line description each (for `help`).
@@ -59,6 +65,11 @@ pub const METHODS: &[(&str, &str)] = &[
     ("invoice", "Create an invoice for {amount_msat} with {label} and {description} [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]"),
     ("listinvoices", "Show invoices [label | invstring | payment_hash | offer_id] or page them by [index] [start] [limit]"),
     ("decode", "Decode a BOLT11 {string}"),
+    ("settleinvoice", "Record a payment that arrived: {payment_hash} {amount_msat} {payment_secret}"),
+    ("delinvoice", "Delete the invoice {label} if its status is {status} [desconly: only its description]"),
+    ("waitinvoice", "Wait until the invoice {label} is paid (903 if it expires)"),
+    ("waitanyinvoice", "Wait for the next paid invoice after [lastpay_index], for at most [timeout] seconds"),
+    ("wait", "Wait until the invoices {indexname} (created, updated, deleted) index reaches {nextvalue}"),
     ("syncchannels", "Replace the known channels with the node's {channels} (listpeerchannels entries)"),
     ("updatechannel", "Add or update one channel (a listpeerchannels entry)"),
     ("listincoming", "Show every channel's incoming capacity and whether it can be a route hint, and why not"),
@@ -77,13 +88,18 @@ struct Request<'a> {
 }
 
 fn no_params(params: Option<&RawValue>) -> Result<(), RpcError> {
-    bind(params, &ParamSpec { names: &[], aliases: &[] }).map(|_| ())
+    bind(params, &ParamSpec { names: &[], aliases: &[], named_only: &[] }).map(|_| ())
 }
 
 async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Result<Value, RpcError> {
     match method {
         "invoice" => invoice::invoice(ctx, params).await,
-        "listinvoices" => listinvoices::listinvoices(ctx, params),
+        "listinvoices" => listinvoices::listinvoices(ctx, params).await,
+        "settleinvoice" => lifecycle::settleinvoice(ctx, params).await,
+        "delinvoice" => lifecycle::delinvoice(ctx, params).await,
+        "waitinvoice" => lifecycle::waitinvoice(ctx, params).await,
+        "waitanyinvoice" => lifecycle::waitanyinvoice(ctx, params).await,
+        "wait" => lifecycle::wait(ctx, params).await,
         "decode" => decode::decode(params),
         "syncchannels" => channels::syncchannels(ctx, params).await,
         "updatechannel" => channels::updatechannel(ctx, params).await,

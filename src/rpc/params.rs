@@ -20,6 +20,8 @@ pub struct ParamSpec {
     pub names: &'static [&'static str],
     /// `(alias, name)` pairs accepted by name only.
     pub aliases: &'static [(&'static str, &'static str)],
+    /// Parameters accepted by name only (our extensions).
+    pub named_only: &'static [&'static str],
 }
 
 /// The supplied values, each with its declared name, in order of appearance.
@@ -81,6 +83,7 @@ pub fn bind<'a>(params: Option<&'a RawValue>, spec: &ParamSpec) -> Result<Bound<
                     .names
                     .iter()
                     .copied()
+                    .chain(spec.named_only.iter().copied())
                     .find(|n| *n == key)
                     .or_else(|| spec.aliases.iter().find(|(a, _)| *a == key).map(|(_, n)| *n))
                     .ok_or_else(|| RpcError::invalid_params(format!(
@@ -183,7 +186,7 @@ pub fn hex32(v: &RawValue, name: &str, reason: &str) -> Result<[u8; 32], RpcErro
 mod tests {
     use super::*;
 
-    const SPEC: ParamSpec = ParamSpec { names: &["a", "b", "c"], aliases: &[("alias_a", "a")] };
+    const SPEC: ParamSpec = ParamSpec { names: &["a", "b", "c"], aliases: &[("alias_a", "a")], named_only: &[] };
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_owned()).unwrap()

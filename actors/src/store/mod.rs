@@ -10,8 +10,10 @@
 pub mod keys;
 pub mod rocks;
 
-use invoiced_events::{Event, EventRecord, Hash32};
-use tokio::sync::oneshot;
+use std::sync::Arc;
+
+use invoiced_events::{Event, EventRecord, Hash32, InvoiceRecord, Rejection};
+use tokio::sync::{mpsc, oneshot};
 
 pub use rocks::RocksEventLog;
 
@@ -45,25 +47,37 @@ pub enum StoreError {
     WriterGone,
 }
 
-/// A committed event, as its caller gets it back (stamped, with its place in the log).
+/// A committed event, as its caller and the subscribers get it (stamped, with its place in the
+/// log, and the invoice it concerns as it stands after it — or, for a deletion, as it was).
 #[derive(Clone, Debug)]
 pub struct Committed {
     /// Its record.
     pub record: EventRecord,
     /// Its chain hash.
     pub hash: Hash32,
+    /// The invoice the event concerns, if any.
+    pub invoice: Option<InvoiceRecord>,
 }
+
+/// Every committed batch, in commit order, for subscribers (waiters, the expiry timer).
+pub type CommittedBatch = Arc<Vec<Committed>>;
 
 /// A request to the writer: events that are committed together or not at all.
 pub(crate) struct AppendRequest {
     pub(crate) events: Vec<Event>,
-    pub(crate) reply: oneshot::Sender<Result<Vec<Committed>, String>>,
+    pub(crate) reply: oneshot::Sender<Result<Vec<Committed>, AppendError>>,
+}
+
+/// What the writer is asked.
+pub(crate) enum WriterMsg {
+    Append(AppendRequest),
+    Subscribe(mpsc::UnboundedSender<CommittedBatch>),
 }
 
 /// A cloneable handle for appending to the log.
 #[derive(Clone, Debug)]
 pub struct LogHandle {
-    tx: crossbeam_channel::Sender<AppendRequest>,
+    tx: crossbeam_channel::Sender<WriterMsg>,
 }
 
 impl LogHandle {
@@ -81,18 +95,25 @@ impl LogHandle {
     /// [`AppendError`] when the write failed (none was written) or the writer is gone.
     pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Committed>, AppendError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(AppendRequest { events, reply }).map_err(|_| AppendError::WriterGone)?;
-        match rx.await {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(msg)) => Err(AppendError::Write(msg)),
-            Err(_) => Err(AppendError::WriterGone),
-        }
+        self.tx.send(WriterMsg::Append(AppendRequest { events, reply })).map_err(|_| AppendError::WriterGone)?;
+        rx.await.map_err(|_| AppendError::WriterGone)?
+    }
+
+    /// Receives every batch committed from now on.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<CommittedBatch> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        // If the writer is gone, the receiver just ends.
+        let _ = self.tx.send(WriterMsg::Subscribe(tx));
+        rx
     }
 }
 
-/// Why an append failed. Nothing of the event was written.
+/// Why an append failed. Nothing of the request was written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AppendError {
+    /// The writer refused it at commit time: it conflicts with the state.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// The batch write failed (disk full, I/O error); carries the database's message.
     #[error("event log write failed: {0}")]
     Write(String),

@@ -9,7 +9,7 @@ use invoiced_events::{Event, EventRecord, Network, Projections};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
 use super::keys::{event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
-use super::{AppendRequest, Committed, LogHandle, StoreError};
+use super::{AppendError, AppendRequest, Committed, CommittedBatch, LogHandle, StoreError, WriterMsg};
 use crate::clock::Clock;
 use crate::SharedState;
 
@@ -103,7 +103,7 @@ impl RocksEventLog {
         let writer_book = book.clone();
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
-            .spawn(move || Writer { db, book: writer_book, clock }.run(rx))
+            .spawn(move || Writer { db, book: writer_book, clock, subscribers: Vec::new() }.run(rx))
             .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
         Ok(RocksEventLog { handle: LogHandle { tx }, book, writer: Some(writer) })
     }
@@ -133,78 +133,132 @@ struct Writer {
     db: DB,
     book: SharedState,
     clock: Arc<dyn Clock>,
+    subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
 }
 
 impl Writer {
-    fn run(self, rx: crossbeam_channel::Receiver<AppendRequest>) {
+    fn run(mut self, rx: crossbeam_channel::Receiver<WriterMsg>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut events = 0usize;
         while let Ok(first) = rx.recv() {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(req) => batch.push(req),
-                    Err(_) => break,
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    WriterMsg::Append(req) => {
+                        events += req.events.len();
+                        batch.push(req);
+                    }
+                    WriterMsg::Subscribe(tx) => self.subscribers.push(tx),
+                }
+                if events < MAX_BATCH {
+                    next = rx.try_recv().ok();
                 }
             }
-            self.commit(&mut batch);
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            events = 0;
         }
         let _ = self.db.flush_wal(true);
     }
 
-    /// Writes `pending` as one batch with one fsync, applies it, answers every caller.
-    fn commit(&self, pending: &mut Vec<AppendRequest>) {
+    /// Admits what it can of `pending`, writes it as one batch with one fsync, applies it,
+    /// answers every caller and tells the subscribers.
+    fn commit(&mut self, pending: &mut Vec<AppendRequest>) {
         match self.write(pending) {
-            Ok(committed) => {
-                let mut committed = committed.into_iter();
-                for req in pending.drain(..) {
-                    let mine: Vec<Committed> = committed.by_ref().take(req.events.len()).collect();
-                    let _ = req.reply.send(Ok(mine));
+            Ok((outcomes, all)) => {
+                for (req, outcome) in pending.drain(..).zip(outcomes) {
+                    let _ = req.reply.send(outcome);
+                }
+                if !all.is_empty() {
+                    let all = Arc::new(all);
+                    self.subscribers.retain(|s| s.send(all.clone()).is_ok());
                 }
             }
             Err(e) => {
-                tracing::error!("event log batch of {} failed: {e}", pending.len());
+                tracing::error!("event log batch of {} requests failed: {e}", pending.len());
                 let msg = e.to_string();
                 for req in pending.drain(..) {
-                    let _ = req.reply.send(Err(msg.clone()));
+                    let _ = req.reply.send(Err(AppendError::Write(msg.clone())));
                 }
             }
         }
     }
 
-    fn write(&self, pending: &mut [AppendRequest]) -> Result<Vec<Committed>, StoreError> {
+    #[allow(clippy::type_complexity)]
+    fn write(
+        &self,
+        pending: &mut [AppendRequest],
+    ) -> Result<(Vec<Result<Vec<Committed>, AppendError>>, Vec<Committed>), StoreError> {
         let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
-        let (mut seq, mut prev_hash) = {
+        let (admitted, (mut seq, mut prev_hash)) = {
             let book = self.book.read().map_err(|_| poisoned())?;
-            let mut events: Vec<&mut Event> = pending.iter_mut().flat_map(|r| r.events.iter_mut()).collect();
-            book.stamp(&mut events);
-            book.head()
+            let mut admission = book.admission();
+            let admitted: Vec<Result<(), AppendError>> =
+                pending.iter_mut().map(|r| admission.admit(&mut r.events).map_err(AppendError::from)).collect();
+            (admitted, book.head())
         };
         let events_cf = self.db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events cf".into()))?;
         let meta_cf = self.db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta cf".into()))?;
         let time_ms = self.clock.now_ms();
         let mut batch = WriteBatch::default();
-        let mut committed = Vec::with_capacity(pending.len());
-        for event in pending.iter().flat_map(|r| r.events.iter()) {
-            seq += 1;
-            let record = EventRecord { seq, time_ms, prev_hash, event: event.clone() };
-            let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
-            let hash = record_hash(&bytes);
-            batch.put_cf(events_cf, event_key(seq), &bytes);
-            prev_hash = hash;
-            committed.push(Committed { record, hash });
+        let mut records = Vec::new();
+        for (req, ok) in pending.iter().zip(&admitted) {
+            if ok.is_err() {
+                continue;
+            }
+            for event in &req.events {
+                seq += 1;
+                let record = EventRecord { seq, time_ms, prev_hash, event: event.clone() };
+                let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
+                let hash = record_hash(&bytes);
+                batch.put_cf(events_cf, event_key(seq), &bytes);
+                prev_hash = hash;
+                records.push((record, hash));
+            }
         }
-        let mut head = Vec::with_capacity(40);
-        head.extend_from_slice(&seq.to_be_bytes());
-        head.extend_from_slice(&prev_hash);
-        batch.put_cf(meta_cf, META_HEAD, head);
-        let mut opts = WriteOptions::default();
-        opts.set_sync(true);
-        self.db.write_opt(batch, &opts)?;
+        if !records.is_empty() {
+            let mut head = Vec::with_capacity(40);
+            head.extend_from_slice(&seq.to_be_bytes());
+            head.extend_from_slice(&prev_hash);
+            batch.put_cf(meta_cf, META_HEAD, head);
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            self.db.write_opt(batch, &opts)?;
+        }
 
-        let mut book = self.book.write().map_err(|_| poisoned())?;
-        for c in &committed {
-            book.apply(&c.record, c.hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        let mut all = Vec::with_capacity(records.len());
+        {
+            let mut book = self.book.write().map_err(|_| poisoned())?;
+            for (record, hash) in records {
+                let target = invoice_of(&record.event);
+                let before = match (&record.event, target) {
+                    (Event::InvoiceDeleted(_), Some(idx)) => book.invoices.get(idx).cloned(),
+                    _ => None,
+                };
+                book.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+                let invoice = before.or_else(|| target.and_then(|idx| book.invoices.get(idx).cloned()));
+                all.push(Committed { record, hash, invoice });
+            }
         }
-        Ok(committed)
+        let mut it = all.iter();
+        let outcomes = pending
+            .iter()
+            .zip(admitted)
+            .map(|(req, ok)| ok.map(|()| it.by_ref().take(req.events.len()).cloned().collect()))
+            .collect();
+        Ok((outcomes, all))
+    }
+}
+
+/// The `created_index` of the invoice an event concerns.
+fn invoice_of(event: &Event) -> Option<u64> {
+    match event {
+        Event::InvoiceCreated(c) => Some(c.created_index),
+        Event::InvoicePaid(p) => Some(p.created_index),
+        Event::InvoiceExpired(e) => Some(e.created_index),
+        Event::InvoiceDeleted(d) => Some(d.created_index),
+        Event::DescriptionRemoved(d) => Some(d.created_index),
+        Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => None,
     }
 }

@@ -1,0 +1,308 @@
+//! Waiters: `waitinvoice`, `waitanyinvoice` and `wait`, woken by committed events.
+//!
+//! Owns the waiting callers, indexed so that an event wakes only those it concerns: by invoice
+//! for `waitinvoice`, by `lastpay_index` for `waitanyinvoice`, by index and next value for
+//! `wait`. A caller first checks the projection; since the writer updates the projection before
+//! it tells the subscribers, an event not yet visible there is still on its way here, and no
+//! wake-up is lost. Thousands of waiters cost a map entry each.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use actix::prelude::*;
+use invoiced_events::{Event, InvoiceRecord, InvoiceStatus, Label};
+use tokio::sync::oneshot;
+
+use crate::store::{CommittedBatch, LogHandle};
+use crate::SharedState;
+
+/// How a `waitinvoice` ends.
+#[derive(Clone, Debug)]
+pub enum WaitInvoiceError {
+    /// No invoice has the label (-1 `Label not found`).
+    LabelNotFound,
+    /// It expired (903, with the invoice).
+    Expired(Box<InvoiceRecord>),
+    /// It was deleted while waiting (-1).
+    Deleted,
+    /// The daemon is stopping or the projection is unavailable (-1).
+    Internal,
+}
+
+/// `waitanyinvoice` timed out (904).
+#[derive(Clone, Debug)]
+pub enum WaitAnyError {
+    /// No payment in time.
+    Timeout,
+    /// The daemon is stopping (-1).
+    Internal,
+}
+
+/// An index of the `invoices` subsystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IndexName {
+    /// `created`.
+    Created,
+    /// `updated`.
+    Updated,
+    /// `deleted`.
+    Deleted,
+}
+
+impl IndexName {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexName::Created => "created",
+            IndexName::Updated => "updated",
+            IndexName::Deleted => "deleted",
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// What woke a `wait`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexWake {
+    /// The index.
+    pub index: IndexName,
+    /// Its value.
+    pub value: u64,
+    /// What changed: `(label, bolt11, status, description)` as Core Lightning reports them.
+    pub details: Option<WakeDetails>,
+}
+
+/// The invoice details of a `wait` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct WakeDetails {
+    /// Label, when reported.
+    pub label: Option<String>,
+    /// bolt11, when reported.
+    pub bolt11: Option<String>,
+    /// Status, when reported.
+    pub status: Option<&'static str>,
+    /// Description, when reported.
+    pub description: Option<String>,
+}
+
+type InvoiceOutcome = Result<InvoiceRecord, WaitInvoiceError>;
+
+/// The waiter registry.
+pub struct Waiters {
+    state: SharedState,
+    log: LogHandle,
+    by_invoice: HashMap<u64, Vec<oneshot::Sender<InvoiceOutcome>>>,
+    any: BTreeMap<u64, Vec<oneshot::Sender<InvoiceRecord>>>,
+    index: [BTreeMap<u64, Vec<oneshot::Sender<IndexWake>>>; 3],
+}
+
+impl Waiters {
+    /// A registry over the live projection, fed by the log's committed batches.
+    pub fn new(state: SharedState, log: LogHandle) -> Self {
+        Waiters { state, log, by_invoice: HashMap::new(), any: BTreeMap::new(), index: Default::default() }
+    }
+
+    /// How many callers are waiting.
+    pub fn len(&self) -> usize {
+        self.by_invoice.values().map(Vec::len).sum::<usize>()
+            + self.any.values().map(Vec::len).sum::<usize>()
+            + self.index.iter().flat_map(|m| m.values()).map(Vec::len).sum::<usize>()
+    }
+
+    /// Whether nobody waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn wake_index(&mut self, index: IndexName, value: u64, details: WakeDetails) {
+        let map = &mut self.index[index.slot()];
+        let due: Vec<u64> = map.range(..=value).map(|(k, _)| *k).collect();
+        for k in due {
+            for tx in map.remove(&k).unwrap_or_default() {
+                let _ = tx.send(IndexWake { index, value, details: Some(details.clone()) });
+            }
+        }
+    }
+}
+
+impl Actor for Waiters {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let mut rx = self.log.subscribe();
+        let me = ctx.address();
+        actix::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                if me.send(Wake(batch)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Internal: a committed batch.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Wake(CommittedBatch);
+
+impl Handler<Wake> for Waiters {
+    type Result = ();
+    fn handle(&mut self, Wake(batch): Wake, _: &mut Context<Self>) {
+        for c in batch.iter() {
+            let Some(inv) = &c.invoice else { continue };
+            let idx = inv.created.created_index;
+            let label = Some(inv.created.label.to_string());
+            match &c.record.event {
+                Event::InvoiceCreated(_) => {
+                    let d = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some("unpaid"), description: None };
+                    self.wake_index(IndexName::Created, idx, d);
+                }
+                Event::InvoicePaid(p) => {
+                    for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
+                        let _ = tx.send(Ok(inv.clone()));
+                    }
+                    let due: Vec<u64> = self.any.range(..p.pay_index).map(|(k, _)| *k).collect();
+                    for k in due {
+                        for tx in self.any.remove(&k).unwrap_or_default() {
+                            let _ = tx.send(inv.clone());
+                        }
+                    }
+                    let d = WakeDetails { label, status: Some("paid"), ..Default::default() };
+                    self.wake_index(IndexName::Updated, p.updated_index, d);
+                }
+                Event::InvoiceExpired(e) => {
+                    for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
+                        let _ = tx.send(Err(WaitInvoiceError::Expired(Box::new(inv.clone()))));
+                    }
+                    let d = WakeDetails { status: Some("expired"), ..Default::default() };
+                    self.wake_index(IndexName::Updated, e.updated_index, d);
+                }
+                Event::DescriptionRemoved(d) => {
+                    let details = WakeDetails { label, description: Some(inv.created.description.clone()), ..Default::default() };
+                    self.wake_index(IndexName::Updated, d.updated_index, details);
+                }
+                Event::InvoiceDeleted(d) => {
+                    for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
+                        let _ = tx.send(Err(WaitInvoiceError::Deleted));
+                    }
+                    let details = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some(d.status.as_str()), description: None };
+                    self.wake_index(IndexName::Deleted, d.deleted_index, details);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Query: wait until the invoice with `label` is paid (or expires, or is deleted).
+#[derive(Message)]
+#[rtype(result = "Result<InvoiceRecord, WaitInvoiceError>")]
+pub struct WaitInvoice {
+    /// The label.
+    pub label: Label,
+}
+
+impl Handler<WaitInvoice> for Waiters {
+    type Result = ResponseFuture<Result<InvoiceRecord, WaitInvoiceError>>;
+    fn handle(&mut self, msg: WaitInvoice, _: &mut Context<Self>) -> Self::Result {
+        let now = (|| {
+            let state = self.state.read().map_err(|_| WaitInvoiceError::Internal)?;
+            let rec = state.invoices.by_label(&msg.label).ok_or(WaitInvoiceError::LabelNotFound)?;
+            match rec.status {
+                InvoiceStatus::Paid => Ok(Some(rec.clone())),
+                InvoiceStatus::Expired => Err(WaitInvoiceError::Expired(Box::new(rec.clone()))),
+                InvoiceStatus::Unpaid => Ok(None),
+            }
+            .map(|r| (r, rec.created.created_index))
+        })();
+        let rx = match now {
+            Ok((Some(rec), _)) => return Box::pin(async { Ok(rec) }),
+            Err(e) => return Box::pin(async { Err(e) }),
+            Ok((None, idx)) => {
+                let (tx, rx) = oneshot::channel();
+                let list = self.by_invoice.entry(idx).or_default();
+                list.retain(|t| !t.is_closed());
+                list.push(tx);
+                rx
+            }
+        };
+        Box::pin(async move { rx.await.unwrap_or(Err(WaitInvoiceError::Internal)) })
+    }
+}
+
+/// Query: the next paid invoice after `lastpay_index`, waiting up to `timeout` seconds.
+#[derive(Message)]
+#[rtype(result = "Result<InvoiceRecord, WaitAnyError>")]
+pub struct WaitAnyInvoice {
+    /// The last `pay_index` the caller saw (0 for none).
+    pub lastpay_index: u64,
+    /// Seconds to wait; `None` for ever.
+    pub timeout: Option<u64>,
+}
+
+impl Handler<WaitAnyInvoice> for Waiters {
+    type Result = ResponseFuture<Result<InvoiceRecord, WaitAnyError>>;
+    fn handle(&mut self, msg: WaitAnyInvoice, _: &mut Context<Self>) -> Self::Result {
+        let found = match self.state.read() {
+            Ok(s) => s.invoices.next_paid_after(msg.lastpay_index).cloned(),
+            Err(_) => return Box::pin(async { Err(WaitAnyError::Internal) }),
+        };
+        if let Some(rec) = found {
+            return Box::pin(async { Ok(rec) });
+        }
+        if msg.timeout == Some(0) {
+            return Box::pin(async { Err(WaitAnyError::Timeout) });
+        }
+        let (tx, rx) = oneshot::channel();
+        let list = self.any.entry(msg.lastpay_index).or_default();
+        list.retain(|t| !t.is_closed());
+        list.push(tx);
+        Box::pin(async move {
+            match msg.timeout {
+                Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), rx).await {
+                    Ok(Ok(rec)) => Ok(rec),
+                    Ok(Err(_)) => Err(WaitAnyError::Internal),
+                    Err(_) => Err(WaitAnyError::Timeout),
+                },
+                None => rx.await.map_err(|_| WaitAnyError::Internal),
+            }
+        })
+    }
+}
+
+/// Query: `wait invoices INDEX NEXTVALUE`.
+#[derive(Message)]
+#[rtype(result = "Result<IndexWake, WaitAnyError>")]
+pub struct WaitIndex {
+    /// Which counter.
+    pub index: IndexName,
+    /// Return once it is at least this.
+    pub nextvalue: u64,
+}
+
+impl Handler<WaitIndex> for Waiters {
+    type Result = ResponseFuture<Result<IndexWake, WaitAnyError>>;
+    fn handle(&mut self, msg: WaitIndex, _: &mut Context<Self>) -> Self::Result {
+        let current = match self.state.read() {
+            Ok(s) => match msg.index {
+                IndexName::Created => s.invoices.last_created_index(),
+                IndexName::Updated => s.invoices.last_updated_index(),
+                IndexName::Deleted => s.invoices.last_deleted_index(),
+            },
+            Err(_) => return Box::pin(async { Err(WaitAnyError::Internal) }),
+        };
+        if current >= msg.nextvalue {
+            let wake = IndexWake { index: msg.index, value: current, details: None };
+            return Box::pin(async { Ok(wake) });
+        }
+        let (tx, rx) = oneshot::channel();
+        let list = self.index[msg.index.slot()].entry(msg.nextvalue).or_default();
+        list.retain(|t| !t.is_closed());
+        list.push(tx);
+        Box::pin(async move { rx.await.map_err(|_| WaitAnyError::Internal) })
+    }
+}
