@@ -118,10 +118,10 @@ pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, 
     for (name, v) in bind(params, &WAIT_SPEC)? {
         match name {
             "subsystem" => {
-                subsystem = Some(match as_string(v).as_deref() {
-                    Some("invoices") => (),
-                    _ => return Err(RpcError::bad_param("subsystem", "should be one of invoices", v.get())),
-                })
+                if as_string(v).as_deref() != Some("invoices") {
+                    return Err(RpcError::bad_param("subsystem", "should be one of invoices", v.get()));
+                }
+                subsystem = Some(true);
             }
             "indexname" => {
                 index = Some(match as_string(v).as_deref() {

@@ -1,6 +1,6 @@
 //! The `listinvoices` method: lookups by label, invstring or payment hash, and paging by index.
 
-use invoiced_events::{Hash32, InvoiceRecord, Label};
+use invoiced_events::{Hash32, InvoiceBook, InvoiceRecord, Label};
 use lightning_invoice::SignedRawBolt11Invoice;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -83,9 +83,17 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
     if index.is_none() && limit.is_some() {
         return Err(RpcError::invalid_params("Can only specify {limit} with {index}"));
     }
-    let state = ctx.state.read().map_err(|_| RpcError::new(super::error::LIGHTNINGD, "invoice projection unavailable"))?;
-    let book = &state.invoices;
-    let found: Vec<InvoiceRecord> = match lookup {
+    let found = {
+        let state = ctx.state.read().map_err(|_| RpcError::new(super::error::LIGHTNINGD, "invoice projection unavailable"))?;
+        collect(&state.invoices, lookup, index, start, limit)
+    };
+    let invoices = invoices_json(ctx, &found).await?;
+    Ok(json!({ "invoices": invoices }))
+}
+
+/// The invoices a listing asks for, copied out of the projection.
+fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Option<u64>, limit: Option<u64>) -> Vec<InvoiceRecord> {
+    match lookup {
         Lookup::Nothing => vec![],
         Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().cloned().collect(),
         Lookup::Hash(h) => book.by_hash(&h).into_iter().cloned().collect(),
@@ -103,8 +111,5 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
                 }
             }
         }
-    };
-    drop(state);
-    let invoices = invoices_json(ctx, &found).await?;
-    Ok(json!({ "invoices": invoices }))
+    }
 }

@@ -6,5 +6,6 @@ mod cli;
 mod crash;
 mod harness;
 mod invoice;
+mod lifecycle;
 mod restart;
 mod rpc;
