@@ -5,6 +5,7 @@
 mod config;
 mod daemon;
 mod rpc;
+mod tools;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,39 @@ enum Command {
         #[arg(long, default_value = "info")]
         log_level: String,
     },
+    /// Print the event log, one JSON line a record.
+    Events {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// First sequence number to print.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Keep printing new records as the daemon writes them.
+        #[arg(long)]
+        follow: bool,
+        /// JSON lines (the default prints a short line a record).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the state from the log alone and print it (at a point, if asked).
+    Replay {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Stop after this sequence number.
+        #[arg(long, conflicts_with = "at")]
+        until: Option<u64>,
+        /// Stop at this UNIX time (records committed at or before it).
+        #[arg(long)]
+        at: Option<u64>,
+    },
+    /// Verify the log: chain, signatures, fields, uniqueness, indexes, checkpoint. Changes nothing.
+    Audit {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +95,18 @@ fn main() -> std::process::ExitCode {
             }
             daemon::run(cfg)
         }
+        Command::Events { data_dir, from, follow, json } => {
+            tools::events::run(&data_dir.unwrap_or_else(config::default_data_dir), from, follow, json)
+        }
+        Command::Replay { data_dir, until, at } => {
+            let until = match (until, at) {
+                (Some(n), _) => tools::replay::Until::Seq(n),
+                (None, Some(t)) => tools::replay::Until::Time(t),
+                (None, None) => tools::replay::Until::End,
+            };
+            tools::replay::run(&data_dir.unwrap_or_else(config::default_data_dir), until)
+        }
+        Command::Audit { data_dir } => return tools::audit::run(&data_dir.unwrap_or_else(config::default_data_dir)),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

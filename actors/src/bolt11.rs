@@ -159,6 +159,66 @@ pub fn build_raw(draft: &InvoiceDraft) -> Result<RawBolt11Invoice, DraftError> {
     Ok(RawBolt11Invoice { hrp, data: RawDataPart { timestamp, tagged_fields: fields } })
 }
 
+/// Checks a stored bolt11 against the event that recorded it: it parses, its signature recovers
+/// `node_id`, and it is exactly the invoice the event's fields lay out (every field, in order).
+///
+/// # Errors
+/// A sentence saying what differs.
+pub fn verify_against_event(
+    c: &invoiced_events::InvoiceCreated,
+    network: Network,
+    node_id: &PublicKey,
+) -> Result<(), String> {
+    let signed: lightning_invoice::SignedRawBolt11Invoice =
+        c.bolt11.parse().map_err(|e| format!("bolt11 does not parse: {e}"))?;
+    let payee = signed.recover_payee_pub_key().map_err(|e| format!("signature does not recover a key: {e}"))?;
+    if payee.0 != *node_id {
+        return Err(format!("signed by {}, not by node {node_id}", payee.0));
+    }
+    if !signed.check_signature() {
+        return Err("signature invalid".into());
+    }
+    let fallbacks = c
+        .fallbacks
+        .iter()
+        .map(|f| parse_fallback(f, network))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("event fallback: {e}"))?;
+    let draft = InvoiceDraft {
+        network,
+        amount_msat: c.amount_msat,
+        timestamp: c.created_at,
+        payment_secret: c.payment_secret,
+        payment_hash: c.payment_hash,
+        description: c.description.clone(),
+        deschashonly: c.deschashonly,
+        expiry: c.expiry,
+        cltv: c.cltv,
+        fallbacks,
+        route_hints: c.route_hints.clone(),
+    };
+    let expected = build_raw(&draft).map_err(|e| format!("event cannot be laid out: {e}"))?;
+    let actual = signed.raw_invoice();
+    if actual.hrp != expected.hrp {
+        return Err(format!("amount or network differs: bolt11 has {}, event says {}", actual.hrp, expected.hrp));
+    }
+    if actual.data.timestamp != expected.data.timestamp {
+        return Err("timestamp differs from created_at".into());
+    }
+    for (i, (a, e)) in actual.data.tagged_fields.iter().zip(&expected.data.tagged_fields).enumerate() {
+        if a != e {
+            return Err(format!("tagged field {i} differs from the event: {a:?} vs {e:?}"));
+        }
+    }
+    if actual.data.tagged_fields.len() != expected.data.tagged_fields.len() {
+        return Err("the bolt11 has a different number of fields than the event".into());
+    }
+    if c.expires_at != c.created_at.saturating_add(c.expiry) {
+        return Err("expires_at is not created_at + expiry".into());
+    }
+    Ok(())
+}
+
 /// Why a fallback address was refused (Core Lightning's two cases, both code -1).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FallbackError {

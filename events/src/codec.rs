@@ -97,6 +97,34 @@ pub fn decode_record(bytes: &[u8]) -> Result<EventRecord, CodecError> {
     Ok(record)
 }
 
+/// Encodes a projection checkpoint (version-prefixed, no size limit).
+///
+/// # Errors
+/// [`CodecError::Encode`] if serialisation fails.
+pub fn encode_snapshot(s: &crate::Snapshot) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![CURRENT_VERSION, MIN_READER_VERSION];
+    out.extend(bincode::serde::encode_to_vec(s, bincode::config::standard())?);
+    Ok(out)
+}
+
+/// Decodes a projection checkpoint.
+///
+/// # Errors
+/// [`CodecError`] for a short, newer or malformed checkpoint.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<crate::Snapshot, CodecError> {
+    let [version, min_reader, body @ ..] = bytes else {
+        return Err(CodecError::Truncated);
+    };
+    if *min_reader > CURRENT_VERSION {
+        return Err(CodecError::UnknownVersion { version: *version, min_reader: *min_reader });
+    }
+    let (s, used) = bincode::serde::decode_from_slice::<crate::Snapshot, _>(body, bincode::config::standard())?;
+    if used != body.len() {
+        return Err(CodecError::Trailing(body.len() - used));
+    }
+    Ok(s)
+}
+
 /// The chain hash of a stored record: SHA256 of its encoded bytes (which include `prev_hash`).
 pub fn record_hash(encoded: &[u8]) -> Hash32 {
     let mut engine = sha256::Hash::engine();

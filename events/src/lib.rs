@@ -29,7 +29,9 @@ pub use event::{
 pub use label::{Label, LabelError};
 pub use network::Network;
 pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
-pub use projection::{Admission, InvoiceBook, InvoiceRecord, InvoiceStatus, Payment, Projections, Rejection};
+pub use projection::{
+    Admission, ApplyError, InvoiceBook, InvoiceRecord, InvoiceStatus, Payment, Projections, Rejection, Snapshot,
+};
 pub use scid::{ScidError, ShortChannelId};
 
 /// A 32-byte payment hash (SHA256 of the preimage).

@@ -19,7 +19,7 @@ use crate::codec::{EventRecord, GENESIS_HASH};
 use crate::{Event, Hash32, InvoiceCreated, Label};
 
 /// How an invoice was paid.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     /// 1-based payment counter.
     pub pay_index: u64,
@@ -30,7 +30,7 @@ pub struct Payment {
 }
 
 /// An invoice as listed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRecord {
     /// What was decided at creation.
     pub created: InvoiceCreated,
@@ -138,6 +138,67 @@ pub enum ApplyError {
         /// The channel.
         key: String,
     },
+}
+
+/// A projection in a form that can be stored: a checkpoint. Indexes are rebuilt on load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Sequence number of the last record it includes.
+    pub head_seq: u64,
+    /// That record's chain hash.
+    pub head_hash: Hash32,
+    /// Live invoices, by created_index.
+    pub invoices: Vec<InvoiceRecord>,
+    /// Payment hashes of deleted invoices (still never to be reused).
+    pub retired_hashes: Vec<Hash32>,
+    /// Counters: created, pay, updated, deleted.
+    pub counters: [u64; 4],
+    /// Known channels.
+    pub channels: Vec<crate::ChannelInfo>,
+}
+
+impl From<&Projections> for Snapshot {
+    fn from(p: &Projections) -> Self {
+        let b = &p.invoices;
+        let mut retired: Vec<Hash32> = b.used_hashes.iter().filter(|h| !b.by_hash.contains_key(*h)).copied().collect();
+        retired.sort_unstable();
+        Snapshot {
+            head_seq: p.head_seq,
+            head_hash: p.head_hash,
+            invoices: b.invoices.values().cloned().collect(),
+            retired_hashes: retired,
+            counters: [b.last_created_index, b.last_pay_index, b.last_updated_index, b.last_deleted_index],
+            channels: p.channels.iter().cloned().collect(),
+        }
+    }
+}
+
+impl From<Snapshot> for Projections {
+    fn from(s: Snapshot) -> Self {
+        let mut b = InvoiceBook {
+            last_created_index: s.counters[0],
+            last_pay_index: s.counters[1],
+            last_updated_index: s.counters[2],
+            last_deleted_index: s.counters[3],
+            ..Default::default()
+        };
+        b.used_hashes.extend(s.retired_hashes);
+        for r in s.invoices {
+            let idx = r.created.created_index;
+            b.by_label.insert(r.created.label.clone(), idx);
+            b.by_hash.insert(r.created.payment_hash, idx);
+            b.used_hashes.insert(r.created.payment_hash);
+            if let Some(p) = &r.payment {
+                b.by_pay_index.insert(p.pay_index, idx);
+            }
+            b.invoices.insert(idx, r);
+        }
+        let mut channels = ChannelBook::default();
+        for c in &s.channels {
+            channels.upsert(c);
+        }
+        Projections { invoices: b, channels, head_seq: s.head_seq, head_hash: s.head_hash }
+    }
 }
 
 /// Everything the log says: invoices and channels, and the head of the chain.
@@ -659,6 +720,19 @@ mod tests {
         assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 4));
         assert_eq!(book.invoices.next_paid_after(0).unwrap().created.label.as_str(), "b");
         assert!(book.invoices.next_paid_after(1).is_none());
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
+        commit(&mut book, vec![paid(2)]).unwrap();
+        let del = Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: 1, deleted_index: 0, status: InvoiceStatus::Unpaid });
+        commit(&mut book, vec![del]).unwrap();
+        let back = Projections::from(Snapshot::from(&book));
+        assert_eq!(back, book);
+        assert!(back.invoices.hash_used(&[1; 32]));
     }
 
     #[test]

@@ -9,6 +9,9 @@ pub const META_NETWORK: &[u8] = b"network";
 /// Meta key: the head, `seq (8 bytes BE) ‖ hash (32 bytes)`, written in every batch.
 pub const META_HEAD: &[u8] = b"head";
 
+/// Meta key: the latest projection checkpoint (a versioned `Snapshot`, with its seq and hash).
+pub const META_CHECKPOINT: &[u8] = b"checkpoint";
+
 /// The key of record `seq`.
 pub fn event_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()

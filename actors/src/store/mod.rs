@@ -8,6 +8,7 @@
 //! and changes nothing.
 
 pub mod keys;
+pub mod reader;
 pub mod rocks;
 
 use std::sync::Arc;

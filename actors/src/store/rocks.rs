@@ -4,11 +4,11 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
-use invoiced_events::codec::{decode_record, encode_record, record_hash};
-use invoiced_events::{Event, EventRecord, Network, Projections};
+use invoiced_events::codec::{decode_record, decode_snapshot, encode_record, encode_snapshot, record_hash};
+use invoiced_events::{Event, EventRecord, Network, Projections, Snapshot};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
-use super::keys::{event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
+use super::keys::{event_key, CF_EVENTS, CF_META, META_CHECKPOINT, META_HEAD, META_NETWORK};
 use super::{AppendError, AppendRequest, Committed, CommittedBatch, LogHandle, StoreError, WriterMsg};
 use crate::clock::Clock;
 use crate::SharedState;
@@ -55,19 +55,44 @@ fn open_db(path: &Path, network: Network) -> Result<(DB, Projections), StoreErro
             db.put_cf_opt(meta, META_NETWORK, network.name(), &w)?;
         }
     }
-    let book = replay(&db)?;
+    let start = load_checkpoint(&db);
+    let from = start.head().0;
+    let book = replay_onto(&db, start)?;
+    tracing::info!("replayed records {}..={} onto the checkpoint at {from}", from + 1, book.head().0);
     Ok((db, book))
 }
 
-/// Folds every record of `db` into a new projection, checking the chain and the stored head.
+fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StoreError> {
+    db.cf_handle(name).ok_or_else(|| StoreError::Inconsistent(format!("no {name} column family")))
+}
+
+/// The checkpointed projections if the checkpoint is readable and matches the log (its record
+/// exists with its hash); otherwise an empty projection, so that the whole log is replayed.
+pub fn load_checkpoint(db: &DB) -> Projections {
+    let load = || -> Option<Snapshot> {
+        let meta = db.cf_handle(CF_META)?;
+        let bytes = db.get_cf(meta, META_CHECKPOINT).ok()??;
+        let snap = decode_snapshot(&bytes).map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}")).ok()?;
+        if snap.head_seq == 0 {
+            return Some(snap);
+        }
+        let record = db.get_cf(db.cf_handle(CF_EVENTS)?, event_key(snap.head_seq)).ok()??;
+        (record_hash(&record) == snap.head_hash).then_some(snap)
+    };
+    match load() {
+        Some(s) => Projections::from(s),
+        None => Projections::new(),
+    }
+}
+
+/// Folds every record after `start`'s head into it, checking the chain and the stored head.
 ///
 /// # Errors
 /// [`StoreError`] on an unreadable record or an inconsistent log.
-pub fn replay(db: &DB) -> Result<Projections, StoreError> {
-    let cf = db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
-    let mut book = Projections::new();
-    let mut it = db.raw_iterator_cf(cf);
-    it.seek_to_first();
+pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreError> {
+    let mut book = start;
+    let mut it = db.raw_iterator_cf(cf(db, CF_EVENTS)?);
+    it.seek(event_key(book.head().0 + 1));
     while let Some(value) = it.value() {
         let seq = it.key().and_then(|k| <[u8; 8]>::try_from(k).ok()).map(u64::from_be_bytes).unwrap_or(0);
         let record = decode_record(value).map_err(|source| StoreError::Codec { seq, source })?;
@@ -78,16 +103,33 @@ pub fn replay(db: &DB) -> Result<Projections, StoreError> {
         it.next();
     }
     it.status()?;
-    let meta = db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta column family".into()))?;
     let (seq, hash) = book.head();
-    if let Some(stored) = db.get_cf(meta, META_HEAD)? {
-        if stored.len() != 40 || stored[..8] != seq.to_be_bytes() || stored[8..] != hash {
-            return Err(StoreError::Inconsistent(format!("stored head differs from the replayed head at {seq}")));
-        }
-    } else if seq != 0 {
-        return Err(StoreError::Inconsistent("records but no head".into()));
+    match db.get_cf(cf(db, CF_META)?, META_HEAD)? {
+        Some(stored) if stored.len() == 40 && stored[..8] == seq.to_be_bytes() && stored[8..] == hash => {}
+        None if seq == 0 => {}
+        _ => return Err(StoreError::Inconsistent(format!("stored head differs from the replayed head at {seq}"))),
     }
     Ok(book)
+}
+
+/// Folds the whole log into a new projection.
+///
+/// # Errors
+/// As [`replay_onto`].
+pub fn replay(db: &DB) -> Result<Projections, StoreError> {
+    replay_onto(db, Projections::new())
+}
+
+/// Writes a checkpoint of `book` (synced).
+///
+/// # Errors
+/// [`StoreError`] when it cannot be encoded or written.
+pub fn write_checkpoint(db: &DB, book: &Projections) -> Result<(), StoreError> {
+    let bytes = encode_snapshot(&Snapshot::from(book)).map_err(|source| StoreError::Codec { seq: book.head().0, source })?;
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    db.put_cf_opt(cf(db, CF_META)?, META_CHECKPOINT, bytes, &w)?;
+    Ok(())
 }
 
 impl RocksEventLog {
@@ -158,6 +200,15 @@ impl Writer {
                 self.commit(&mut batch);
             }
             events = 0;
+        }
+        // Clean shutdown: checkpoint the projections so the next start replays nothing.
+        match self.book.read() {
+            Ok(book) => {
+                if let Err(e) = write_checkpoint(&self.db, &book) {
+                    tracing::error!("cannot write checkpoint: {e}");
+                }
+            }
+            Err(_) => tracing::error!("projection lock poisoned; no checkpoint written"),
         }
         let _ = self.db.flush_wal(true);
     }

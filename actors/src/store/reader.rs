@@ -1,0 +1,123 @@
+//! Reading a log without writing it: a RocksDB secondary instance, safe while a daemon runs.
+//!
+//! The offline tools (`invoiced events | replay | audit`) read through this. A secondary
+//! instance keeps its own small folder (a temporary one, removed on drop) and can catch up with
+//! the primary's new writes, which is how `events --follow` streams.
+
+use std::path::{Path, PathBuf};
+
+use invoiced_events::Hash32;
+use rocksdb::{DBRawIteratorWithThreadMode, Options, DB};
+
+use super::keys::{event_key, CF_EVENTS, CF_META, META_CHECKPOINT, META_HEAD, META_NETWORK};
+use super::StoreError;
+
+/// A read-only view of an event log.
+pub struct LogReader {
+    db: DB,
+    secondary: PathBuf,
+}
+
+impl core::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LogReader").finish_non_exhaustive()
+    }
+}
+
+impl LogReader {
+    /// Opens the log at `path` as a secondary instance.
+    ///
+    /// # Errors
+    /// [`StoreError`] when there is no log there or RocksDB refuses.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.join("CURRENT").exists() {
+            return Err(StoreError::Inconsistent(format!("no event log in {}", path.display())));
+        }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let secondary = std::env::temp_dir().join(format!("invoiced-reader-{}-{nanos}", std::process::id()));
+        let mut opts = Options::default();
+        opts.set_max_open_files(-1);
+        let db = DB::open_cf_as_secondary(&opts, path, &secondary, [CF_EVENTS, CF_META])?;
+        Ok(LogReader { db, secondary })
+    }
+
+    /// Catches up with what the daemon wrote since.
+    ///
+    /// # Errors
+    /// [`StoreError`] when RocksDB refuses.
+    pub fn catch_up(&self) -> Result<(), StoreError> {
+        self.db.try_catch_up_with_primary()?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta column family".into()))?;
+        Ok(self.db.get_cf(cf, key)?)
+    }
+
+    /// The network the log belongs to.
+    ///
+    /// # Errors
+    /// [`StoreError`] when RocksDB refuses.
+    pub fn network(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.meta(META_NETWORK)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// The head stored with the last batch, `(seq, hash)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when RocksDB refuses or the head is malformed.
+    pub fn stored_head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
+        let Some(b) = self.meta(META_HEAD)? else { return Ok(None) };
+        let bad = || StoreError::Inconsistent("malformed head".into());
+        let seq = u64::from_be_bytes(b.get(..8).and_then(|s| s.try_into().ok()).ok_or_else(bad)?);
+        let hash: Hash32 = b.get(8..).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
+        Ok(Some((seq, hash)))
+    }
+
+    /// The stored checkpoint's bytes.
+    ///
+    /// # Errors
+    /// [`StoreError`] when RocksDB refuses.
+    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(META_CHECKPOINT)
+    }
+
+    /// The stored records from `seq` on, as `(key seq, bytes)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when RocksDB refuses.
+    pub fn records_from(&self, seq: u64) -> Result<Records<'_>, StoreError> {
+        let cf = self.db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek(event_key(seq));
+        Ok(Records { it, started: false })
+    }
+}
+
+impl Drop for LogReader {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.secondary);
+    }
+}
+
+/// An iterator over stored records.
+pub struct Records<'a> {
+    it: DBRawIteratorWithThreadMode<'a, DB>,
+    started: bool,
+}
+
+impl Iterator for Records<'_> {
+    /// `(key as seq, record bytes)`; a key that is not 8 bytes yields seq 0.
+    type Item = (u64, Vec<u8>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.started {
+            self.it.next();
+        }
+        self.started = true;
+        let value = self.it.value()?.to_vec();
+        let seq = self.it.key().and_then(|k| <[u8; 8]>::try_from(k).ok()).map(u64::from_be_bytes).unwrap_or(0);
+        Some((seq, value))
+    }
+}
