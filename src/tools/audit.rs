@@ -74,9 +74,9 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
             return fail(key, format!("key {key} holds record {}", rec.seq));
         }
         if rec.prev_hash != prev_hash {
-            // The previous record changed, or this one was not written after it.
-            let bad = key.saturating_sub(1).max(1);
-            return fail(bad, format!("the chain breaks between records {bad} and {key}: a record was altered, removed or taken from another log"));
+            // This record was not written after the one before it: it was taken from another
+            // log or forged, or the one before it was altered.
+            return fail(key, format!("record {key} does not link to record {}: one of them was altered, or {key} comes from another log", key - 1));
         }
         if let Event::InvoiceCreated(c) = &rec.event {
             let id = match node_id {

@@ -9,3 +9,4 @@ mod invoice;
 mod lifecycle;
 mod restart;
 mod rpc;
+mod tools;
