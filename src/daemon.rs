@@ -47,6 +47,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
 
     let system = System::new();
     let served = system.block_on(async {
+        // Handlers first, so a SIGTERM that arrives as soon as the socket exists is a clean stop.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
         // The event log holds the RocksDB lock, so a stale socket here is from a dead daemon.
         if cfg.rpc_file.exists() {
             fs::remove_file(&cfg.rpc_file).with_context(|| format!("removing stale {}", cfg.rpc_file.display()))?;
@@ -74,8 +77,6 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             network: cfg.network,
             cltv_final: cfg.cltv_final,
         };
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
         tracing::info!("listening on {}", cfg.rpc_file.display());
         rpc::serve(listener, ctx, async move {
             tokio::select! {

@@ -7,6 +7,10 @@
 //!   lookups by label and payment hash.
 //! - `invoiced-bench channels --rpc-file PATH --count N`: feeds N synthetic public channels
 //!   (`syncchannels`), so that load runs choose route hints among them.
+//! - `invoiced-bench fill --data-dir DIR --count N`: appends N real signed invoices straight to
+//!   a stopped data dir's log (batches of 1,000), to measure replay and start-up at scale.
+//! - `invoiced-bench drop-checkpoint --data-dir DIR`: removes a stopped data dir's checkpoint,
+//!   so the next start replays the whole log.
 //! - `invoiced-bench limits --dir DIR`: the physical limits in the same run: raw in-process
 //!   build+sign+encode on 1 and 2 threads, raw fdatasync latency and RocksDB sync-write latency
 //!   on DIR's disk.
@@ -180,6 +184,70 @@ fn channels(args: &[String]) {
     println!("{}", json!({ "result": r["result"], "sync_ms": ms(t.elapsed()) }));
 }
 
+fn fill(args: &[String]) {
+    use invoiced_actors::clock::SystemClock;
+    use invoiced_actors::store::RocksEventLog;
+    use invoiced_events::{Event, InvoiceCreated, Label, Warning};
+    let dir = PathBuf::from(arg(args, "--data-dir").expect("--data-dir"));
+    let count: u64 = arg(args, "--count").map_or(1_000_000, |v| v.parse().expect("--count N"));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    let secret_path = dir.join("hsm_secret");
+    let secret = invoiced_actors::key_signer::load_or_create_hsm_secret(&secret_path, &mut OsEntropy).expect("hsm_secret");
+    let mut signer = KeySigner::new(&secret, Box::new(Seeded(7))).expect("key");
+    let log = RocksEventLog::open(&dir.join("events"), Network::Regtest, std::sync::Arc::new(SystemClock)).expect("log");
+    let handle = log.handle();
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let start = Instant::now();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut done = 0u64;
+    while done < count {
+        let n = (count - done).min(1000);
+        let batch: Vec<Event> = (done..done + n)
+            .map(|i| {
+                let keys = signer.derive_payment_keys(None);
+                let description = format!("fill invoice {i}");
+                let draft = InvoiceDraft {
+                    network: Network::Regtest,
+                    amount_msat: Some(1000 + i),
+                    timestamp: now,
+                    payment_secret: keys.payment_secret,
+                    payment_hash: keys.payment_hash,
+                    description: description.clone(),
+                    deschashonly: false,
+                    expiry: 604_800 * 52,
+                    cltv: 10,
+                    fallbacks: vec![],
+                    route_hints: vec![],
+                };
+                let bolt11 = signer.sign_invoice(build_raw(&draft).expect("draft")).to_string();
+                Event::InvoiceCreated(InvoiceCreated {
+                    created_index: 0,
+                    label: Label::new(format!("fill-{i}")).expect("label"),
+                    bolt11,
+                    payment_hash: keys.payment_hash,
+                    payment_secret: keys.payment_secret,
+                    preimage: keys.seal,
+                    amount_msat: Some(1000 + i),
+                    description,
+                    deschashonly: false,
+                    created_at: now,
+                    expiry: draft.expiry,
+                    expires_at: now + draft.expiry,
+                    cltv: 10,
+                    fallbacks: vec![],
+                    route_hints: vec![],
+                    warnings: vec![Warning::Capacity],
+                })
+            })
+            .collect();
+        rt.block_on(handle.append_all(batch)).expect("append");
+        done += n;
+    }
+    drop(handle);
+    log.close();
+    println!("{}", json!({ "filled": count, "seconds": start.elapsed().as_secs_f64() }));
+}
+
 struct Seeded(u64);
 impl EntropySource for Seeded {
     fn fill(&mut self, buf: &mut [u8]) {
@@ -283,6 +351,29 @@ fn main() {
         Some("list") => list(&args),
         Some("limits") => limits(&args),
         Some("channels") => channels(&args),
+        Some("fill") => fill(&args),
+        Some("raw-replay") => {
+            // The floor for replay: iterate the events column family and decode each record.
+            let dir = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"));
+            let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), dir.join("events"), ["events", "meta"], false)
+                .expect("open");
+            let t = Instant::now();
+            let mut it = db.raw_iterator_cf(db.cf_handle("events").expect("events"));
+            it.seek_to_first();
+            let mut n = 0u64;
+            while let Some(v) = it.value() {
+                std::hint::black_box(invoiced_events::codec::decode_record(v).expect("record"));
+                n += 1;
+                it.next();
+            }
+            let s = t.elapsed().as_secs_f64();
+            println!("{}", json!({ "records": n, "seconds": s, "records_per_s": n as f64 / s }));
+        }
+        Some("drop-checkpoint") => {
+            let dir = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"));
+            let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.join("events"), ["events", "meta"]).expect("open");
+            db.delete_cf(db.cf_handle("meta").expect("meta"), b"checkpoint").expect("delete");
+        }
         _ => {
             eprintln!("usage: invoiced-bench load --rpc-file PATH [--clients C] [--seconds S]");
             eprintln!("       invoiced-bench list --rpc-file PATH [--repeat N]");

@@ -210,7 +210,12 @@ impl Writer {
             }
             Err(_) => tracing::error!("projection lock poisoned; no checkpoint written"),
         }
+        // Move everything (the large checkpoint included) out of the WAL into table files, so the
+        // next open does not replay it from the WAL.
         let _ = self.db.flush_wal(true);
+        if let Err(e) = self.db.flush() {
+            tracing::warn!("flush at shutdown failed: {e}");
+        }
     }
 
     /// Admits what it can of `pending`, writes it as one batch with one fsync, applies it,
