@@ -139,6 +139,11 @@ impl Client {
         self.stream.write_all(bytes).unwrap();
     }
 
+    /// Sends what the daemon accepts of `bytes`; it may close the connection part-way.
+    pub fn send_raw_lossy(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
     /// Reads one response (a JSON object followed by a blank line); `None` on EOF.
     pub fn read_response(&mut self) -> Option<Value> {
         loop {

@@ -5,6 +5,7 @@ mod channels;
 mod cli;
 mod crash;
 mod harness;
+mod hostile;
 mod invoice;
 mod lifecycle;
 mod restart;
