@@ -202,16 +202,34 @@ async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight
     }
 }
 
+/// Most connections served at once; one more is told so and closed.
+pub const MAX_CONNECTIONS: usize = 4096;
+
 /// Serves `listener` until `shutdown` resolves, then waits (up to 10 s) for requests in flight.
+/// Each connection is its own task and handles one request at a time, so a client that sends
+/// slowly or never reads its answers holds up only itself.
 pub async fn serve(listener: UnixListener, ctx: RpcContext, shutdown: impl std::future::Future<Output = ()>) {
     let ctx = Rc::new(ctx);
     let in_flight = Rc::new(Cell::new(0usize));
+    let open = Rc::new(Cell::new(0usize));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((mut stream, _)) if open.get() >= MAX_CONNECTIONS => {
+                    tracing::warn!("refusing a connection: {MAX_CONNECTIONS} open");
+                    actix::spawn(async move {
+                        let e = RpcError::new(LIGHTNINGD, format!("Too many connections (at most {MAX_CONNECTIONS})"));
+                        let _ = stream.write_all(&response("null", Err(e))).await;
+                    });
+                }
                 Ok((stream, _)) => {
-                    actix::spawn(serve_connection(ctx.clone(), stream, in_flight.clone()));
+                    let (ctx, in_flight, open) = (ctx.clone(), in_flight.clone(), open.clone());
+                    open.set(open.get() + 1);
+                    actix::spawn(async move {
+                        serve_connection(ctx, stream, in_flight).await;
+                        open.set(open.get() - 1);
+                    });
                 }
                 Err(e) => tracing::warn!("accept failed: {e}"),
             },

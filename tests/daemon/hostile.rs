@@ -213,3 +213,35 @@ fn secrets_stay_out_of_the_data_dir() {
     }
     assert!(files > 3, "only {files} files searched");
 }
+
+#[test]
+fn slow_senders_and_clients_that_never_read_stall_nobody() {
+    let d = Daemon::start();
+    for i in 0..300 {
+        d.call("invoice", json!([1000, format!("fill{i}"), "x".repeat(600)])).unwrap();
+    }
+    // Never reads: asks for big answers (300 invoices, ~400 KB each) again and again.
+    let mut sink = d.client();
+    for _ in 0..40 {
+        sink.send_raw_lossy(&req("listinvoices", json!({})));
+    }
+    // Sends one byte at a time.
+    let slow_socket = d.socket();
+    let slow = std::thread::spawn(move || {
+        let mut c = Client::connect(&slow_socket);
+        for b in req("getinfo", json!([])) {
+            c.send_raw(&[b]);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        into_result(c.read_response().unwrap()).unwrap();
+    });
+    // Meanwhile everyone else is served promptly.
+    let t = std::time::Instant::now();
+    for i in 0..50 {
+        d.call("invoice", json!([1000, format!("meanwhile{i}"), "d"])).unwrap();
+    }
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "others were stalled: {:?}", t.elapsed());
+    slow.join().unwrap();
+    drop(sink);
+    assert_eq!(d.call("listinvoices", json!({"label": "meanwhile49"})).unwrap()["invoices"].as_array().unwrap().len(), 1);
+}
