@@ -18,6 +18,8 @@ pub struct Config {
     pub rpc_file: PathBuf,
     /// Default `cltv` for invoices.
     pub cltv_final: u32,
+    /// Free-space reserve of the event log.
+    pub min_free_bytes: u64,
 }
 
 impl Config {

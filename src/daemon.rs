@@ -13,7 +13,7 @@ use invoiced_actors::key_signer::{load_or_create_hsm_secret, KeySigner, OsEntrop
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::waiters::Waiters;
-use invoiced_actors::store::RocksEventLog;
+use invoiced_actors::store::{LogOptions, RocksEventLog};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -30,7 +30,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy))?;
     let node_id = signer.node_id();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let log = RocksEventLog::open(&cfg.event_log(), cfg.network, clock.clone())
+    let log = RocksEventLog::open_with(&cfg.event_log(), cfg.network, clock.clone(), LogOptions { min_free_bytes: cfg.min_free_bytes })
         .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
     let state = log.state();
     let channels;

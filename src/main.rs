@@ -38,6 +38,9 @@ enum Command {
         /// error, warn, info, debug or trace.
         #[arg(long, default_value = "info")]
         log_level: String,
+        /// Refuse writes (error -1) while the data dir's filesystem has less than this free.
+        #[arg(long, default_value_t = 128)]
+        min_free_disk_mb: u64,
     },
     /// Print the event log, one JSON line a record.
     Events {
@@ -77,7 +80,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level } => {
+        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb } => {
             let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -88,6 +91,7 @@ fn main() -> std::process::ExitCode {
                 data_dir,
                 network,
                 rpc_file,
+                min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
             };
             if cfg.cltv_final > invoiced_actors::bolt11::MAX_CLTV {
                 eprintln!("invoiced: --cltv-final must be at most {}", invoiced_actors::bolt11::MAX_CLTV);

@@ -20,6 +20,8 @@ pub const FIXTURE_NODE_ID: &str = "037d8d1109836a88daf2b86d6e52e12351f9c274f597b
 pub struct Daemon {
     pub dir: PathBuf,
     pub network: String,
+    /// More `serve` options.
+    pub args: Vec<String>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -31,14 +33,20 @@ impl Daemon {
         let dir = tmp.path().join("data");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("hsm_secret"), fixture_secret()).unwrap();
-        let mut d = Daemon { dir, network: "regtest".into(), child: None, _tmp: Some(tmp) };
+        let mut d = Daemon { dir, network: "regtest".into(), args: vec![], child: None, _tmp: Some(tmp) };
         d.spawn();
         d
     }
 
     /// A daemon on `dir`, which need not exist yet (the daemon creates it and its secret).
     pub fn start_in(dir: PathBuf) -> Daemon {
-        let mut d = Daemon { dir, network: "regtest".into(), child: None, _tmp: None };
+        Self::start_in_with(dir, &[])
+    }
+
+    /// As [`Daemon::start_in`], with more `serve` options.
+    pub fn start_in_with(dir: PathBuf, args: &[&str]) -> Daemon {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut d = Daemon { dir, network: "regtest".into(), args, child: None, _tmp: None };
         d.spawn();
         d
     }
@@ -50,8 +58,10 @@ impl Daemon {
             .args(["serve", "--data-dir"])
             .arg(&self.dir)
             .args(["--network", &self.network, "--log-level", "warn"])
+            .args(&self.args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // INVOICED_TEST_LOGS=1 shows the daemons' logs.
+            .stderr(if std::env::var_os("INVOICED_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
             .spawn()
             .unwrap();
         self.child = Some(child);

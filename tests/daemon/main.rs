@@ -4,6 +4,7 @@
 mod channels;
 mod cli;
 mod crash;
+mod disk;
 mod harness;
 mod hostile;
 mod invoice;

@@ -46,6 +46,28 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("event log writer has stopped")]
     WriterGone,
+    /// Too little disk space left to write safely.
+    #[error("disk nearly full: {free} bytes free, below the reserve of {reserve} bytes (--min-free-disk-mb); free some space")]
+    DiskFull {
+        /// Bytes free.
+        free: u64,
+        /// The reserve.
+        reserve: u64,
+    },
+}
+
+/// How the log is run.
+#[derive(Clone, Copy, Debug)]
+pub struct LogOptions {
+    /// Writes are refused (with a clear error) while the filesystem has less than this free, so
+    /// RocksDB never meets a full disk mid-write (its recovery from that is fragile).
+    pub min_free_bytes: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { min_free_bytes: 128 << 20 }
+    }
 }
 
 /// A committed event, as its caller and the subscribers get it (stamped, with its place in the

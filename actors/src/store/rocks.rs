@@ -9,7 +9,7 @@ use invoiced_events::{Event, EventRecord, Network, Projections, Snapshot};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
 use super::keys::{event_key, CF_EVENTS, CF_META, META_CHECKPOINT, META_HEAD, META_NETWORK};
-use super::{AppendError, AppendRequest, Committed, CommittedBatch, LogHandle, StoreError, WriterMsg};
+use super::{AppendError, AppendRequest, Committed, CommittedBatch, LogHandle, LogOptions, StoreError, WriterMsg};
 use crate::clock::Clock;
 use crate::SharedState;
 
@@ -139,13 +139,32 @@ impl RocksEventLog {
     /// [`StoreError`] when the database cannot be opened, belongs to another network or does not
     /// replay cleanly.
     pub fn open(path: &Path, network: Network, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Self::open_with(path, network, clock, LogOptions::default())
+    }
+
+    /// As [`RocksEventLog::open`], with options.
+    ///
+    /// # Errors
+    /// As [`RocksEventLog::open`].
+    pub fn open_with(path: &Path, network: Network, clock: Arc<dyn Clock>, options: LogOptions) -> Result<Self, StoreError> {
         let (db, book) = open_db(path, network)?;
         let book: SharedState = Arc::new(RwLock::new(book));
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_book = book.clone();
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
-            .spawn(move || Writer { db, book: writer_book, clock, subscribers: Vec::new() }.run(rx))
+            .spawn(move || {
+                Writer {
+                    path: db.path().to_path_buf(),
+                    db: Some(db),
+                    book: writer_book,
+                    clock,
+                    subscribers: Vec::new(),
+                    broken: None,
+                    min_free: options.min_free_bytes,
+                }
+                    .run(rx)
+            })
             .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
         Ok(RocksEventLog { handle: LogHandle { tx }, book, writer: Some(writer) })
     }
@@ -172,7 +191,13 @@ impl RocksEventLog {
 }
 
 struct Writer {
-    db: DB,
+    path: std::path::PathBuf,
+    /// `None` while the database is closed after a failed write and could not be reopened yet.
+    db: Option<DB>,
+    /// The error that broke the last write, until the database is reopened cleanly.
+    broken: Option<String>,
+    /// Free-space reserve below which writes are refused.
+    min_free: u64,
     book: SharedState,
     clock: Arc<dyn Clock>,
     subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
@@ -201,10 +226,14 @@ impl Writer {
             }
             events = 0;
         }
+        let Some(db) = &self.db else { return };
+        if self.broken.is_some() {
+            return;
+        }
         // Clean shutdown: checkpoint the projections so the next start replays nothing.
         match self.book.read() {
             Ok(book) => {
-                if let Err(e) = write_checkpoint(&self.db, &book) {
+                if let Err(e) = write_checkpoint(db, &book) {
                     tracing::error!("cannot write checkpoint: {e}");
                 }
             }
@@ -212,8 +241,8 @@ impl Writer {
         }
         // Move everything (the large checkpoint included) out of the WAL into table files, so the
         // next open does not replay it from the WAL.
-        let _ = self.db.flush_wal(true);
-        if let Err(e) = self.db.flush() {
+        let _ = db.flush_wal(true);
+        if let Err(e) = db.flush() {
             tracing::warn!("flush at shutdown failed: {e}");
         }
     }
@@ -221,6 +250,16 @@ impl Writer {
     /// Admits what it can of `pending`, writes it as one batch with one fsync, applies it,
     /// answers every caller and tells the subscribers.
     fn commit(&mut self, pending: &mut Vec<AppendRequest>) {
+        if let Some(cause) = self.broken.clone() {
+            if let Err(e) = self.recover() {
+                tracing::warn!("event log still unwritable ({cause}): {e}");
+                for req in pending.drain(..) {
+                    let _ = req.reply.send(Err(AppendError::Write(format!("{cause} (not recovered yet: {e})"))));
+                }
+                return;
+            }
+            tracing::info!("event log writable again after: {cause}");
+        }
         match self.write(pending) {
             Ok((outcomes, all)) => {
                 for (req, outcome) in pending.drain(..).zip(outcomes) {
@@ -234,6 +273,13 @@ impl Writer {
             Err(e) => {
                 tracing::error!("event log batch of {} requests failed: {e}", pending.len());
                 let msg = e.to_string();
+                if matches!(e, StoreError::Db(_)) {
+                    // RocksDB stays in its error state after a failed write, and its background
+                    // recovery can trip an assertion in Debian's build: close it now, and reopen
+                    // before the next write.
+                    self.broken = Some(msg.clone());
+                    self.db = None;
+                }
                 for req in pending.drain(..) {
                     let _ = req.reply.send(Err(AppendError::Write(msg.clone())));
                 }
@@ -254,8 +300,15 @@ impl Writer {
                 pending.iter_mut().map(|r| admission.admit(&mut r.events).map_err(AppendError::from)).collect();
             (admitted, book.head())
         };
-        let events_cf = self.db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events cf".into()))?;
-        let meta_cf = self.db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta cf".into()))?;
+        let db = self.db.as_ref().ok_or(StoreError::WriterGone)?;
+        if self.min_free > 0 {
+            let free = fs4::available_space(&self.path).map_err(|e| StoreError::Inconsistent(format!("cannot read free space: {e}")))?;
+            if free < self.min_free {
+                return Err(StoreError::DiskFull { free, reserve: self.min_free });
+            }
+        }
+        let events_cf = db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events cf".into()))?;
+        let meta_cf = db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta cf".into()))?;
         let time_ms = self.clock.now_ms();
         let mut batch = WriteBatch::default();
         let mut records = Vec::new();
@@ -280,7 +333,7 @@ impl Writer {
             batch.put_cf(meta_cf, META_HEAD, head);
             let mut opts = WriteOptions::default();
             opts.set_sync(true);
-            self.db.write_opt(batch, &opts)?;
+            db.write_opt(batch, &opts)?;
         }
 
         let mut all = Vec::with_capacity(records.len());
@@ -304,6 +357,38 @@ impl Writer {
             .map(|(req, ok)| ok.map(|()| it.by_ref().take(req.events.len()).cloned().collect()))
             .collect();
         Ok((outcomes, all))
+    }
+}
+
+impl Writer {
+    /// Closes and reopens the database after a failed write. A batch reported as failed must not
+    /// survive: if the reopened log holds records past the projection's head (the failed write
+    /// reached the WAL after all), they are removed again, so what callers were told stays true.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        self.db = None;
+        let cfs = [CF_EVENTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs)?;
+        let (seq, hash) = self.book.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
+        let (events_cf, meta_cf) = (cf(&db, CF_EVENTS)?, cf(&db, CF_META)?);
+        let stored = db.get_cf(meta_cf, META_HEAD)?;
+        let stored_seq = stored.as_ref().and_then(|b| b.get(..8)).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+        if stored_seq < seq {
+            return Err(StoreError::Inconsistent(format!("reopened log ends at {stored_seq}, before acknowledged record {seq}")));
+        }
+        if stored_seq > seq || db.get_cf(events_cf, event_key(seq + 1))?.is_some() {
+            let mut batch = WriteBatch::default();
+            batch.delete_range_cf(events_cf, event_key(seq + 1), event_key(u64::MAX));
+            let mut head = seq.to_be_bytes().to_vec();
+            head.extend_from_slice(&hash);
+            batch.put_cf(meta_cf, META_HEAD, head);
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            db.write_opt(batch, &opts)?;
+            tracing::warn!("removed records {}..={stored_seq} of a write reported as failed", seq + 1);
+        }
+        self.db = Some(db);
+        self.broken = None;
+        Ok(())
     }
 }
 
