@@ -2,10 +2,7 @@
 //!
 //! The only place for `anyhow`, exit codes and wiring.
 
-mod config;
-mod daemon;
-mod rpc;
-mod tools;
+use invoiced::{config, daemon, tools};
 
 use std::path::PathBuf;
 

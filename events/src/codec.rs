@@ -59,6 +59,9 @@ pub enum CodecError {
     /// Bytes left over after the body.
     #[error("{0} trailing bytes after record")]
     Trailing(usize),
+    /// A checkpoint whose body does not match its hash.
+    #[error("checkpoint damaged: its body does not match its hash")]
+    Damaged,
 }
 
 fn config() -> impl bincode::config::Config {
@@ -97,13 +100,18 @@ pub fn decode_record(bytes: &[u8]) -> Result<EventRecord, CodecError> {
     Ok(record)
 }
 
-/// Encodes a projection checkpoint (version-prefixed, no size limit).
+/// Encodes a projection checkpoint: `[version][min_reader][SHA256 of body][bincode body]`. The
+/// hash lets a damaged checkpoint be refused before decoding (a flipped length prefix could
+/// otherwise ask for gigabytes); the body has no size limit.
 ///
 /// # Errors
 /// [`CodecError::Encode`] if serialisation fails.
 pub fn encode_snapshot(s: &crate::Snapshot) -> Result<Vec<u8>, CodecError> {
-    let mut out = vec![CURRENT_VERSION, MIN_READER_VERSION];
-    out.extend(bincode::serde::encode_to_vec(s, bincode::config::standard())?);
+    let body = bincode::serde::encode_to_vec(s, bincode::config::standard())?;
+    let mut out = Vec::with_capacity(34 + body.len());
+    out.extend_from_slice(&[CURRENT_VERSION, MIN_READER_VERSION]);
+    out.extend_from_slice(&record_hash(&body));
+    out.extend_from_slice(&body);
     Ok(out)
 }
 
@@ -112,11 +120,15 @@ pub fn encode_snapshot(s: &crate::Snapshot) -> Result<Vec<u8>, CodecError> {
 /// # Errors
 /// [`CodecError`] for a short, newer or malformed checkpoint.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<crate::Snapshot, CodecError> {
-    let [version, min_reader, body @ ..] = bytes else {
+    let [version, min_reader, rest @ ..] = bytes else {
         return Err(CodecError::Truncated);
     };
     if *min_reader > CURRENT_VERSION {
         return Err(CodecError::UnknownVersion { version: *version, min_reader: *min_reader });
+    }
+    let (hash, body) = rest.split_at_checked(32).ok_or(CodecError::Truncated)?;
+    if record_hash(body) != hash {
+        return Err(CodecError::Damaged);
     }
     let (s, used) = bincode::serde::decode_from_slice::<crate::Snapshot, _>(body, bincode::config::standard())?;
     if used != body.len() {
@@ -259,6 +271,20 @@ mod tests {
         let mut extra = encode_record(&golden_record()).unwrap();
         extra.push(0);
         assert!(matches!(decode_record(&extra), Err(CodecError::Trailing(1))));
+    }
+
+    #[test]
+    fn damaged_checkpoints_are_refused_before_decoding() {
+        let snap = crate::Snapshot::from(&crate::Projections::new());
+        let mut bytes = encode_snapshot(&snap).unwrap();
+        assert_eq!(decode_snapshot(&bytes).unwrap(), snap);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(matches!(decode_snapshot(&bytes), Err(CodecError::Damaged)));
+        // Found by the fuzzer: a length prefix asking for 4 GiB (an out-of-memory before).
+        let oom: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fuzz_oom_snapshot.bin"));
+        assert!(decode_snapshot(oom).is_err());
+        assert!(decode_record(oom).is_err());
     }
 
     proptest! {

@@ -58,11 +58,10 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
     };
     let bar = progress(stored_head.map_or(0, |h| h.0), "audit");
     let mut state = Projections::new();
-    let mut expected_seq = 1u64;
     let mut prev_hash = GENESIS_HASH;
     let mut invoices_checked = 0u64;
     let mut checkpoint_seen = None;
-    for (key, bytes) in reader.records_from(1).map_err(|e| Err(e.into()))? {
+    for (expected_seq, (key, bytes)) in (1u64..).zip(reader.records_from(1).map_err(|e| Err(e.into()))?) {
         if key != expected_seq {
             return fail(expected_seq, format!("record {expected_seq} is missing (next stored key is {key})"));
         }
@@ -99,7 +98,6 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
             checkpoint_seen = Some(Snapshot::from(&state));
         }
         prev_hash = hash;
-        expected_seq += 1;
         bar.inc(1);
     }
     bar.finish_and_clear();
