@@ -148,3 +148,23 @@ def test_pyln_client_many_calls_one_connection_each(daemon):
         r = rpc.invoice(amount_msat=i + 1, label=f"bulk{i}", description=f"n{i}")
         assert r["created_index"] == i + 1
         check_with_foreign_decoders(r["bolt11"], i + 1)
+
+
+def test_pyln_client_lifecycle(daemon):
+    rpc = LightningRpc(daemon.socket)
+    preimage = "77" * 32
+    inv = rpc.invoice(amount_msat=5000, label="life", description="lifecycle", preimage=preimage)
+    paid = rpc.call("settleinvoice", {"payment_hash": inv["payment_hash"], "amount_msat": 5000,
+                                      "payment_secret": inv["payment_secret"]})
+    assert paid["status"] == "paid" and paid["payment_preimage"] == preimage
+    got = rpc.waitanyinvoice(0)
+    assert got["label"] == "life" and got["pay_index"] == 1
+    assert rpc.waitinvoice("life")["status"] == "paid"
+    with pytest.raises(RpcError) as e:
+        rpc.waitanyinvoice(1, 0)
+    assert e.value.error["code"] == 904
+    assert rpc.delinvoice("life", "paid")["label"] == "life"
+    with pytest.raises(RpcError) as e:
+        rpc.delinvoice("life", "paid")
+    assert e.value.error["code"] == 905
+    assert rpc.listinvoices("life")["invoices"] == []
