@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 
-use actix::{Actor as _, System};
+use actix::{Actor as _, SyncArbiter, System};
 use anyhow::Context as _;
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::{Clock, SystemClock};
@@ -58,7 +58,13 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", cfg.rpc_file.display()))?;
         fs::set_permissions(&cfg.rpc_file, fs::Permissions::from_mode(0o600))?;
 
-        let signer = signer.start();
+        // One signer per core: each holds the same keys (derived once more per thread).
+        drop(signer);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let signer = SyncArbiter::start(threads, move || {
+            #[allow(clippy::expect_used)]
+            KeySigner::new(&hsm_secret, Box::new(OsEntropy)).expect("the key was derived from this secret at start-up")
+        });
         let ledger = InvoiceLedger::new(state.clone(), log.handle(), signer.clone(), clock.clone()).start();
         let waiters = Waiters::new(state.clone(), log.handle()).start();
         let registry = LabelRegistry::new(state.clone()).start();

@@ -12,10 +12,10 @@ use invoiced_events::{
     AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, Rejection, Warning,
 };
 
-use crate::bolt11::{build_raw, parse_fallback, DraftError, FallbackError, InvoiceDraft};
+use crate::bolt11::{parse_fallback, DraftError, FallbackError, InvoiceDraft};
 use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
 use crate::clock::Clock;
-use crate::key_signer::{DerivePaymentKeys, KeySigner, SignInvoice};
+use crate::key_signer::{KeySigner, SignNewInvoice};
 use crate::label_registry::{LabelRegistry, ReleaseInvoice, ReserveError, ReserveInvoice};
 use crate::store::{AppendError, LogHandle};
 use crate::SharedState;
@@ -185,27 +185,28 @@ impl Handler<CreateInvoice> for InvoiceCreator {
             let choice = monitor
                 .send(GetRouteHints { amount_msat: req.amount.msat(), expose: req.expose.clone() })
                 .await??;
-            let keys = signer.send(DerivePaymentKeys { supplied: req.preimage }).await?;
+            let created_at = clock.now_secs();
+            let draft = InvoiceDraft {
+                network,
+                amount_msat: req.amount.msat(),
+                timestamp: created_at,
+                payment_secret: [0; 32],
+                payment_hash: [0; 32],
+                description: req.description.text().to_owned(),
+                deschashonly: req.description.hash_only(),
+                expiry: req.expiry,
+                cltv: req.cltv,
+                fallbacks,
+                route_hints: choice.hints.clone(),
+            };
+            // Core Lightning also signs first and checks the preimage and label after.
+            let signed = signer.send(SignNewInvoice { supplied: req.preimage, draft }).await??;
+            let keys = signed.keys;
             registry
                 .send(ReserveInvoice { label: req.label.clone(), payment_hash: keys.payment_hash })
                 .await??;
             let outcome = async {
-                let created_at = clock.now_secs();
-                let draft = InvoiceDraft {
-                    network,
-                    amount_msat: req.amount.msat(),
-                    timestamp: created_at,
-                    payment_secret: keys.payment_secret,
-                    payment_hash: keys.payment_hash,
-                    description: req.description.text().to_owned(),
-                    deschashonly: req.description.hash_only(),
-                    expiry: req.expiry,
-                    cltv: req.cltv,
-                    fallbacks,
-                    route_hints: choice.hints.clone(),
-                };
-                let raw = build_raw(&draft)?;
-                let bolt11 = signer.send(SignInvoice { raw }).await?.to_string();
+                let bolt11 = signed.bolt11;
                 let event = InvoiceCreated {
                     created_index: 0,
                     label: req.label.clone(),
@@ -214,8 +215,8 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     payment_secret: keys.payment_secret,
                     preimage: keys.seal,
                     amount_msat: req.amount.msat(),
-                    description: draft.description,
-                    deschashonly: draft.deschashonly,
+                    description: req.description.text().to_owned(),
+                    deschashonly: req.description.hash_only(),
                     created_at,
                     expiry: req.expiry,
                     expires_at: created_at.saturating_add(req.expiry),

@@ -196,8 +196,10 @@ impl KeySigner {
     }
 }
 
+/// The signer runs on a `SyncArbiter` (one instance per thread, each with the same keys), so
+/// signing, the CPU-heavy part of an invoice, uses every core while the RPC thread parses.
 impl Actor for KeySigner {
-    type Context = Context<Self>;
+    type Context = SyncContext<Self>;
 }
 
 /// The public keys of a new invoice's preimage.
@@ -218,38 +220,40 @@ pub struct GetNodeId;
 
 impl Handler<GetNodeId> for KeySigner {
     type Result = MessageResult<GetNodeId>;
-    fn handle(&mut self, _: GetNodeId, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: GetNodeId, _: &mut SyncContext<Self>) -> Self::Result {
         MessageResult(self.node_id)
     }
 }
 
-/// Command: make (or seal the supplied) preimage for a new invoice.
+/// The result of [`SignNewInvoice`].
+#[derive(Clone, Debug)]
+pub struct SignedNewInvoice {
+    /// The new preimage's hash, secret and seal.
+    pub keys: PaymentKeys,
+    /// The signed invoice.
+    pub bolt11: String,
+}
+
+/// Command: make the preimage of a new invoice (or seal the caller's), lay out `draft` with its
+/// hash and secret, sign and encode it — one message, so an invoice crosses threads once.
 #[derive(Message)]
-#[rtype(result = "PaymentKeys")]
-pub struct DerivePaymentKeys {
+#[rtype(result = "Result<SignedNewInvoice, crate::bolt11::DraftError>")]
+pub struct SignNewInvoice {
     /// The caller's preimage, if given.
     pub supplied: Option<Hash32>,
+    /// Everything but the payment hash and secret (which are filled in here).
+    pub draft: crate::bolt11::InvoiceDraft,
 }
 
-impl Handler<DerivePaymentKeys> for KeySigner {
-    type Result = MessageResult<DerivePaymentKeys>;
-    fn handle(&mut self, msg: DerivePaymentKeys, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.derive_payment_keys(msg.supplied))
-    }
-}
-
-/// Command: sign a raw invoice.
-#[derive(Message)]
-#[rtype(result = "SignedRawBolt11Invoice")]
-pub struct SignInvoice {
-    /// The invoice to sign (human-readable part and data).
-    pub raw: RawBolt11Invoice,
-}
-
-impl Handler<SignInvoice> for KeySigner {
-    type Result = MessageResult<SignInvoice>;
-    fn handle(&mut self, msg: SignInvoice, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.sign_invoice(msg.raw))
+impl Handler<SignNewInvoice> for KeySigner {
+    type Result = Result<SignedNewInvoice, crate::bolt11::DraftError>;
+    fn handle(&mut self, msg: SignNewInvoice, _: &mut SyncContext<Self>) -> Self::Result {
+        let keys = self.derive_payment_keys(msg.supplied);
+        let mut draft = msg.draft;
+        draft.payment_hash = keys.payment_hash;
+        draft.payment_secret = keys.payment_secret;
+        let raw = crate::bolt11::build_raw(&draft)?;
+        Ok(SignedNewInvoice { bolt11: self.sign_invoice(raw).to_string(), keys })
     }
 }
 
@@ -264,7 +268,7 @@ pub struct RevealPreimages {
 
 impl Handler<RevealPreimages> for KeySigner {
     type Result = MessageResult<RevealPreimages>;
-    fn handle(&mut self, msg: RevealPreimages, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: RevealPreimages, _: &mut SyncContext<Self>) -> Self::Result {
         MessageResult(msg.seals.iter().map(|(seal, hash)| self.open_seal(seal, hash).ok()).collect())
     }
 }
