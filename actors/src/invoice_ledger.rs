@@ -158,15 +158,7 @@ impl Actor for InvoiceLedger {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let mut rx = self.log.subscribe();
-        let me = ctx.address();
-        actix::spawn(async move {
-            while let Some(batch) = rx.recv().await {
-                if me.send(Observe(batch)).await.is_err() {
-                    break;
-                }
-            }
-        });
+        self.log.forward_to::<Observe>(ctx.address().recipient());
         self.expire_due(ctx);
     }
 }
@@ -175,6 +167,12 @@ impl Actor for InvoiceLedger {
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Observe(CommittedBatch);
+
+impl From<CommittedBatch> for Observe {
+    fn from(b: CommittedBatch) -> Self {
+        Observe(b)
+    }
+}
 
 impl Handler<Observe> for InvoiceLedger {
     type Result = ();

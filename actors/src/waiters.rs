@@ -132,15 +132,7 @@ impl Actor for Waiters {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let mut rx = self.log.subscribe();
-        let me = ctx.address();
-        actix::spawn(async move {
-            while let Some(batch) = rx.recv().await {
-                if me.send(Wake(batch)).await.is_err() {
-                    break;
-                }
-            }
-        });
+        self.log.forward_to::<Wake>(ctx.address().recipient());
     }
 }
 
@@ -148,6 +140,12 @@ impl Actor for Waiters {
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Wake(CommittedBatch);
+
+impl From<CommittedBatch> for Wake {
+    fn from(b: CommittedBatch) -> Self {
+        Wake(b)
+    }
+}
 
 impl Handler<Wake> for Waiters {
     type Result = ();

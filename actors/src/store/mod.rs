@@ -122,6 +122,22 @@ impl LogHandle {
         rx.await.map_err(|_| AppendError::WriterGone)?
     }
 
+    /// Sends every batch committed from now on to `recipient`, in commit order, until it is gone.
+    /// Call from within an actix system.
+    pub fn forward_to<M>(&self, recipient: actix::Recipient<M>)
+    where
+        M: actix::Message<Result = ()> + From<CommittedBatch> + Send + 'static,
+    {
+        let mut rx = self.subscribe();
+        actix::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                if recipient.send(M::from(batch)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     /// Receives every batch committed from now on.
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<CommittedBatch> {
         let (tx, rx) = mpsc::unbounded_channel();
