@@ -234,6 +234,14 @@ impl Projections {
     /// # Errors
     /// [`ApplyError`] when the record contradicts the state; the state is then unchanged.
     pub fn apply(&mut self, record: &EventRecord, hash: Hash32) -> Result<(), ApplyError> {
+        self.apply_owned(record.clone(), hash)
+    }
+
+    /// As [`Projections::apply`], taking the record (replay uses this: no copy of the invoice).
+    ///
+    /// # Errors
+    /// As [`Projections::apply`].
+    pub fn apply_owned(&mut self, record: EventRecord, hash: Hash32) -> Result<(), ApplyError> {
         if record.seq != self.head_seq + 1 {
             return Err(ApplyError::OutOfOrder { after: self.head_seq, got: record.seq });
         }
@@ -242,26 +250,26 @@ impl Projections {
         }
         let seq = record.seq;
         let channel_err = |what, key: &crate::channel::ChannelKey| ApplyError::Channel { seq, what, key: key.to_string() };
-        match &record.event {
+        match record.event {
             Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c)?,
             Event::ChannelOpened(info) => {
                 if self.channels.get(&info.key).is_some() {
                     return Err(channel_err("opens known", &info.key));
                 }
-                self.channels.upsert(info);
+                self.channels.upsert(&info);
             }
             Event::ChannelUpdated(info) => {
                 if self.channels.get(&info.key).is_none() {
                     return Err(channel_err("updates unknown", &info.key));
                 }
-                self.channels.upsert(info);
+                self.channels.upsert(&info);
             }
             Event::ChannelClosed(key) => {
-                if !self.channels.remove(key) {
-                    return Err(channel_err("closes unknown", key));
+                if !self.channels.remove(&key) {
+                    return Err(channel_err("closes unknown", &key));
                 }
             }
-            lifecycle => self.invoices.apply_lifecycle(seq, lifecycle)?,
+            lifecycle => self.invoices.apply_lifecycle(seq, &lifecycle)?,
         }
         self.head_seq = seq;
         self.head_hash = hash;
@@ -432,7 +440,7 @@ pub struct InvoiceBook {
 }
 
 impl InvoiceBook {
-    pub(crate) fn apply_created(&mut self, seq: u64, c: &InvoiceCreated) -> Result<(), ApplyError> {
+    pub(crate) fn apply_created(&mut self, seq: u64, c: InvoiceCreated) -> Result<(), ApplyError> {
         let want = self.last_created_index + 1;
         if c.created_index != want {
             return Err(ApplyError::CreatedIndex { seq, got: c.created_index, want });
@@ -450,7 +458,7 @@ impl InvoiceBook {
         self.invoices.insert(
             want,
             InvoiceRecord {
-                created: c.clone(),
+                created: c,
                 status: InvoiceStatus::Unpaid,
                 payment: None,
                 description_removed: false,

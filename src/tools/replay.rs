@@ -34,7 +34,7 @@ pub fn fold(data_dir: &Path, until: Until) -> anyhow::Result<Projections> {
             Until::Time(t) if rec.time_ms > t.saturating_mul(1000).saturating_add(999) => break,
             _ => {}
         }
-        state.apply(&rec, record_hash(&bytes)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        state.apply_owned(rec, record_hash(&bytes)).map_err(|e| anyhow::anyhow!("{e}"))?;
         bar.inc(1);
     }
     bar.finish_and_clear();

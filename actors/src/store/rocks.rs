@@ -99,7 +99,7 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
         if record.seq != seq {
             return Err(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq)));
         }
-        book.apply(&record, record_hash(value)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        book.apply_owned(record, record_hash(value)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
         it.next();
     }
     it.status()?;
