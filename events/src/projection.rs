@@ -160,7 +160,7 @@ pub struct Snapshot {
 impl From<&Projections> for Snapshot {
     fn from(p: &Projections) -> Self {
         let b = &p.invoices;
-        let mut retired: Vec<Hash32> = b.used_hashes.iter().filter(|h| !b.by_hash.contains_key(*h)).copied().collect();
+        let mut retired: Vec<Hash32> = b.retired_hashes.iter().copied().collect();
         retired.sort_unstable();
         Snapshot {
             head_seq: p.head_seq,
@@ -182,12 +182,11 @@ impl From<Snapshot> for Projections {
             last_deleted_index: s.counters[3],
             ..Default::default()
         };
-        b.used_hashes.extend(s.retired_hashes);
+        b.retired_hashes.extend(s.retired_hashes);
         for r in s.invoices {
             let idx = r.created.created_index;
             b.by_label.insert(r.created.label.clone(), idx);
             b.by_hash.insert(r.created.payment_hash, idx);
-            b.used_hashes.insert(r.created.payment_hash);
             if let Some(p) = &r.payment {
                 b.by_pay_index.insert(p.pay_index, idx);
             }
@@ -431,7 +430,8 @@ pub struct InvoiceBook {
     invoices: BTreeMap<u64, InvoiceRecord>,
     by_label: HashMap<Label, u64>,
     by_hash: HashMap<Hash32, u64>,
-    used_hashes: HashSet<Hash32>,
+    /// Payment hashes of deleted invoices: never to be used again (live ones are in `by_hash`).
+    retired_hashes: HashSet<Hash32>,
     by_pay_index: BTreeMap<u64, u64>,
     last_created_index: u64,
     last_pay_index: u64,
@@ -448,13 +448,12 @@ impl InvoiceBook {
         if self.by_label.contains_key(&c.label) {
             return Err(ApplyError::DuplicateLabel { seq, label: c.label.to_string() });
         }
-        if self.used_hashes.contains(&c.payment_hash) {
+        if self.hash_used(&c.payment_hash) {
             return Err(ApplyError::DuplicateHash(seq));
         }
         self.last_created_index = want;
         self.by_label.insert(c.label.clone(), want);
         self.by_hash.insert(c.payment_hash, want);
-        self.used_hashes.insert(c.payment_hash);
         self.invoices.insert(
             want,
             InvoiceRecord {
@@ -533,6 +532,7 @@ impl InvoiceBook {
                 if let Some(r) = self.invoices.remove(&d.created_index) {
                     self.by_label.remove(&r.created.label);
                     self.by_hash.remove(&r.created.payment_hash);
+                    self.retired_hashes.insert(r.created.payment_hash);
                     if let Some(p) = &r.payment {
                         self.by_pay_index.remove(&p.pay_index);
                     }
@@ -586,7 +586,7 @@ impl InvoiceBook {
 
     /// Whether a payment hash was ever used, even by a deleted invoice.
     pub fn hash_used(&self, hash: &Hash32) -> bool {
-        self.used_hashes.contains(hash)
+        self.by_hash.contains_key(hash) || self.retired_hashes.contains(hash)
     }
 
     /// Invoices with `created_index >= start`, ascending.
