@@ -33,6 +33,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let log = RocksEventLog::open_with(&cfg.event_log(), cfg.network, clock.clone(), LogOptions { min_free_bytes: cfg.min_free_bytes })
         .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
     let state = log.state();
+    let invoices = log.reader();
     let channels;
     {
         let b = state.read().map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
@@ -65,12 +66,12 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             #[allow(clippy::expect_used)]
             KeySigner::new(&hsm_secret, Box::new(OsEntropy)).expect("the key was derived from this secret at start-up")
         });
-        let ledger = InvoiceLedger::new(state.clone(), log.handle(), signer.clone(), clock.clone()).start();
-        let waiters = Waiters::new(state.clone(), log.handle()).start();
+        let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), signer.clone(), clock.clone()).start();
+        let waiters = Waiters::new(invoices.clone(), log.handle()).start();
         let registry = LabelRegistry::new(state.clone()).start();
         let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
         let creator =
-            InvoiceCreator::new(cfg.network, state.clone(), signer.clone(), registry, monitor.clone(), log.handle(), clock.clone())
+            InvoiceCreator::new(cfg.network, invoices.clone(), signer.clone(), registry, monitor.clone(), log.handle(), clock.clone())
                 .start();
         let ctx = RpcContext {
             creator,
@@ -78,7 +79,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             ledger,
             waiters,
             signer,
-            state: state.clone(),
+            invoices,
             node_id,
             network: cfg.network,
             cltv_final: cfg.cltv_final,

@@ -17,8 +17,7 @@ use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
 use crate::clock::Clock;
 use crate::key_signer::{KeySigner, SignNewInvoice};
 use crate::label_registry::{LabelRegistry, ReleaseInvoice, ReserveError, ReserveInvoice};
-use crate::store::{AppendError, LogHandle};
-use crate::SharedState;
+use crate::store::{AppendError, InvoiceReader, LogHandle};
 
 /// A validated `invoice` request.
 #[derive(Clone, Debug)]
@@ -130,7 +129,7 @@ impl From<ReserveError> for CreateError {
 /// The actor.
 pub struct InvoiceCreator {
     network: Network,
-    state: SharedState,
+    invoices: InvoiceReader,
     signer: Addr<KeySigner>,
     registry: Addr<LabelRegistry>,
     monitor: Addr<ChannelMonitor>,
@@ -142,14 +141,14 @@ impl InvoiceCreator {
     /// Wires the creator to its peers.
     pub fn new(
         network: Network,
-        state: SharedState,
+        invoices: InvoiceReader,
         signer: Addr<KeySigner>,
         registry: Addr<LabelRegistry>,
         monitor: Addr<ChannelMonitor>,
         log: LogHandle,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        InvoiceCreator { network, state, signer, registry, monitor, log, clock }
+        InvoiceCreator { network, invoices, signer, registry, monitor, log, clock }
     }
 }
 
@@ -167,9 +166,16 @@ impl Handler<CreateInvoice> for InvoiceCreator {
 
     fn handle(&mut self, CreateInvoice(req): CreateInvoice, _: &mut Context<Self>) -> Self::Result {
         if req.idempotent {
-            let existing = match self.state.read() {
-                Ok(state) => state.invoices.by_label(&req.label).map(|r| r.created.clone()),
-                Err(_) => return Box::pin(async { Err(CreateError::Unavailable) }),
+            let existing = self
+                .invoices
+                .pick(|s| s.invoices.by_label(&req.label).cloned())
+                .and_then(|entry| entry.map(|e| self.invoices.invoice(e)).transpose());
+            let existing = match existing {
+                Ok(found) => found.map(|r| r.created),
+                Err(e) => {
+                    tracing::error!("idempotent lookup of '{}': {e}", req.label);
+                    return Box::pin(async { Err(CreateError::Unavailable) });
+                }
             };
             if let Some(c) = existing {
                 let outcome = if req.matches(&c) { Ok(CreatedInvoice::from(c)) } else { Err(CreateError::DuplicateLabel(req.label)) };

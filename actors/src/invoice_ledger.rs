@@ -20,8 +20,7 @@ use invoiced_events::{
 
 use crate::clock::Clock;
 use crate::key_signer::{KeySigner, RevealPreimages};
-use crate::store::{AppendError, CommittedBatch, LogHandle};
-use crate::SharedState;
+use crate::store::{AppendError, CommittedBatch, InvoiceReader, LogHandle, StoreError};
 
 /// Why a payment was refused. Nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +94,7 @@ pub struct Settled {
 
 /// The ledger.
 pub struct InvoiceLedger {
-    state: SharedState,
+    invoices: InvoiceReader,
     log: LogHandle,
     signer: Addr<KeySigner>,
     clock: Arc<dyn Clock>,
@@ -106,18 +105,17 @@ pub struct InvoiceLedger {
 
 impl InvoiceLedger {
     /// A ledger over the live projection; it watches `committed` for changes.
-    pub fn new(state: SharedState, log: LogHandle, signer: Addr<KeySigner>, clock: Arc<dyn Clock>) -> Self {
-        let expiries = state
-            .read()
-            .map(|s| {
+    pub fn new(invoices: InvoiceReader, log: LogHandle, signer: Addr<KeySigner>, clock: Arc<dyn Clock>) -> Self {
+        let expiries = invoices
+            .pick(|s| {
                 s.invoices
                     .from_created_index(0)
                     .filter(|r| r.status == InvoiceStatus::Unpaid)
-                    .map(|r| (r.created.expires_at, r.created.created_index))
+                    .map(|r| (r.expires_at, r.created_index))
                     .collect()
             })
             .unwrap_or_default();
-        InvoiceLedger { state, log, signer, clock, expiries, timer: None }
+        InvoiceLedger { invoices, log, signer, clock, expiries, timer: None }
     }
 
     /// Arms the timer for the earliest unpaid expiry.
@@ -215,7 +213,7 @@ impl Handler<SettleInvoice> for InvoiceLedger {
     fn handle(&mut self, msg: SettleInvoice, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_secs();
         let checked = self.check_settle(&msg, now);
-        let (log, signer, state) = (self.log.clone(), self.signer.clone(), self.state.clone());
+        let (log, signer, invoices) = (self.log.clone(), self.signer.clone(), self.invoices.clone());
         Box::pin(async move {
             let rec = checked?;
             let c = &rec.created;
@@ -238,10 +236,8 @@ impl Handler<SettleInvoice> for InvoiceLedger {
                 AppendError::Rejected(Rejection::UnknownInvoice(_)) => SettleError::UnknownInvoice,
                 AppendError::Rejected(Rejection::Conflict(_)) => {
                     // Raced another change in the same batch: report what it became.
-                    let now_status = state
-                        .read()
-                        .ok()
-                        .and_then(|s| s.invoices.get(rec.created.created_index).map(|r| r.status));
+                    let now_status =
+                        invoices.pick(|s| s.invoices.get(rec.created.created_index).map(|r| r.status)).ok().flatten();
                     now_status.map_or(SettleError::UnknownInvoice, SettleError::NotUnpaid)
                 }
                 other => SettleError::Store(other),
@@ -254,11 +250,13 @@ impl Handler<SettleInvoice> for InvoiceLedger {
 
 impl InvoiceLedger {
     fn check_settle(&self, msg: &SettleInvoice, now: u64) -> Result<InvoiceRecord, SettleError> {
-        let state = self.state.read().map_err(|_| SettleError::Internal("projection unavailable".into()))?;
-        let rec = state.invoices.by_hash(&msg.payment_hash).ok_or(SettleError::UnknownInvoice)?;
-        if rec.status != InvoiceStatus::Unpaid {
-            return Err(SettleError::NotUnpaid(rec.status));
+        let internal = |e: StoreError| SettleError::Internal(e.to_string());
+        let entry = self.invoices.pick(|s| s.invoices.by_hash(&msg.payment_hash).cloned()).map_err(internal)?;
+        let entry = entry.ok_or(SettleError::UnknownInvoice)?;
+        if entry.status != InvoiceStatus::Unpaid {
+            return Err(SettleError::NotUnpaid(entry.status));
         }
+        let rec = self.invoices.invoice(entry).map_err(internal)?;
         if now >= rec.created.expires_at {
             return Err(SettleError::NotUnpaid(InvoiceStatus::Expired));
         }
@@ -273,7 +271,7 @@ impl InvoiceLedger {
                 return Err(SettleError::Overpaid { got: msg.amount_msat, want });
             }
         }
-        Ok(rec.clone())
+        Ok(rec)
     }
 }
 
@@ -294,15 +292,17 @@ impl Handler<DeleteInvoice> for InvoiceLedger {
 
     fn handle(&mut self, msg: DeleteInvoice, _: &mut Context<Self>) -> Self::Result {
         let checked = (|| {
-            let state = self.state.read().map_err(|_| DeleteError::Internal("projection unavailable".into()))?;
-            let rec = state.invoices.by_label(&msg.label).ok_or(DeleteError::UnknownInvoice)?;
-            if rec.status.as_str() != msg.status {
-                return Err(DeleteError::StatusMismatch { actual: rec.status.as_str().into(), expected: msg.status.clone() });
+            let internal = |e: StoreError| DeleteError::Internal(e.to_string());
+            let entry = self.invoices.pick(|s| s.invoices.by_label(&msg.label).cloned()).map_err(internal)?;
+            let entry = entry.ok_or(DeleteError::UnknownInvoice)?;
+            if entry.status.as_str() != msg.status {
+                return Err(DeleteError::StatusMismatch { actual: entry.status.as_str().into(), expected: msg.status.clone() });
             }
-            if msg.desconly && rec.description_removed {
+            if msg.desconly && entry.description_removed {
                 return Err(DeleteError::DescriptionAlreadyRemoved);
             }
-            Ok(rec.clone())
+            // Core Lightning answers with the invoice as it was before the change.
+            self.invoices.invoice(entry).map_err(internal)
         })();
         let log = self.log.clone();
         Box::pin(async move {
@@ -322,7 +322,6 @@ impl Handler<DeleteInvoice> for InvoiceLedger {
                 AppendError::Rejected(Rejection::UnknownInvoice(_)) => DeleteError::UnknownInvoice,
                 other => DeleteError::Store(other),
             })?;
-            // Core Lightning answers with the invoice as read before the change.
             Ok(rec)
         })
     }

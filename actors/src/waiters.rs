@@ -13,8 +13,7 @@ use actix::prelude::*;
 use invoiced_events::{Event, InvoiceRecord, InvoiceStatus, Label};
 use tokio::sync::oneshot;
 
-use crate::store::{CommittedBatch, LogHandle};
-use crate::SharedState;
+use crate::store::{CommittedBatch, InvoiceReader, LogHandle};
 
 /// How a `waitinvoice` ends.
 #[derive(Clone, Debug)]
@@ -92,7 +91,7 @@ type InvoiceOutcome = Result<InvoiceRecord, WaitInvoiceError>;
 
 /// The waiter registry.
 pub struct Waiters {
-    state: SharedState,
+    invoices: InvoiceReader,
     log: LogHandle,
     by_invoice: HashMap<u64, Vec<oneshot::Sender<InvoiceOutcome>>>,
     any: BTreeMap<u64, Vec<oneshot::Sender<InvoiceRecord>>>,
@@ -101,8 +100,8 @@ pub struct Waiters {
 
 impl Waiters {
     /// A registry over the live projection, fed by the log's committed batches.
-    pub fn new(state: SharedState, log: LogHandle) -> Self {
-        Waiters { state, log, by_invoice: HashMap::new(), any: BTreeMap::new(), index: Default::default() }
+    pub fn new(invoices: InvoiceReader, log: LogHandle) -> Self {
+        Waiters { invoices, log, by_invoice: HashMap::new(), any: BTreeMap::new(), index: Default::default() }
     }
 
     /// How many callers are waiting.
@@ -208,14 +207,15 @@ impl Handler<WaitInvoice> for Waiters {
     type Result = ResponseFuture<Result<InvoiceRecord, WaitInvoiceError>>;
     fn handle(&mut self, msg: WaitInvoice, _: &mut Context<Self>) -> Self::Result {
         let now = (|| {
-            let state = self.state.read().map_err(|_| WaitInvoiceError::Internal)?;
-            let rec = state.invoices.by_label(&msg.label).ok_or(WaitInvoiceError::LabelNotFound)?;
-            match rec.status {
-                InvoiceStatus::Paid => Ok(Some(rec.clone())),
-                InvoiceStatus::Expired => Err(WaitInvoiceError::Expired(Box::new(rec.clone()))),
-                InvoiceStatus::Unpaid => Ok(None),
+            let entry = self.invoices.pick(|s| s.invoices.by_label(&msg.label).cloned()).map_err(|_| WaitInvoiceError::Internal)?;
+            let entry = entry.ok_or(WaitInvoiceError::LabelNotFound)?;
+            let idx = entry.created_index;
+            let whole = |e| self.invoices.invoice(e).map_err(|_| WaitInvoiceError::Internal);
+            match entry.status {
+                InvoiceStatus::Paid => Ok((Some(whole(entry)?), idx)),
+                InvoiceStatus::Expired => Err(WaitInvoiceError::Expired(Box::new(whole(entry)?))),
+                InvoiceStatus::Unpaid => Ok((None, idx)),
             }
-            .map(|r| (r, rec.created.created_index))
         })();
         let rx = match now {
             Ok((Some(rec), _)) => return Box::pin(async { Ok(rec) }),
@@ -245,9 +245,16 @@ pub struct WaitAnyInvoice {
 impl Handler<WaitAnyInvoice> for Waiters {
     type Result = ResponseFuture<Result<InvoiceRecord, WaitAnyError>>;
     fn handle(&mut self, msg: WaitAnyInvoice, _: &mut Context<Self>) -> Self::Result {
-        let found = match self.state.read() {
-            Ok(s) => s.invoices.next_paid_after(msg.lastpay_index).cloned(),
-            Err(_) => return Box::pin(async { Err(WaitAnyError::Internal) }),
+        let found = self
+            .invoices
+            .pick(|s| s.invoices.next_paid_after(msg.lastpay_index).cloned())
+            .and_then(|entry| entry.map(|e| self.invoices.invoice(e)).transpose());
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!("waitanyinvoice: {e}");
+                return Box::pin(async { Err(WaitAnyError::Internal) });
+            }
         };
         if let Some(rec) = found {
             return Box::pin(async { Ok(rec) });
@@ -285,14 +292,12 @@ pub struct WaitIndex {
 impl Handler<WaitIndex> for Waiters {
     type Result = ResponseFuture<Result<IndexWake, WaitAnyError>>;
     fn handle(&mut self, msg: WaitIndex, _: &mut Context<Self>) -> Self::Result {
-        let current = match self.state.read() {
-            Ok(s) => match msg.index {
-                IndexName::Created => s.invoices.last_created_index(),
-                IndexName::Updated => s.invoices.last_updated_index(),
-                IndexName::Deleted => s.invoices.last_deleted_index(),
-            },
-            Err(_) => return Box::pin(async { Err(WaitAnyError::Internal) }),
-        };
+        let current = self.invoices.pick(|s| match msg.index {
+            IndexName::Created => s.invoices.last_created_index(),
+            IndexName::Updated => s.invoices.last_updated_index(),
+            IndexName::Deleted => s.invoices.last_deleted_index(),
+        });
+        let Ok(current) = current else { return Box::pin(async { Err(WaitAnyError::Internal) }) };
         if current >= msg.nextvalue {
             let wake = IndexWake { index: msg.index, value: current, details: None };
             return Box::pin(async { Ok(wake) });

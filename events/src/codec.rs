@@ -17,6 +17,10 @@ use crate::{Event, Hash32};
 pub const CURRENT_VERSION: u8 = 1;
 /// The oldest reader that can read what this code writes.
 pub const MIN_READER_VERSION: u8 = 1;
+/// The checkpoint layout this code writes and reads. A checkpoint is a cache of the log: one of
+/// any other version is not upcast but ignored (the log is replayed instead). Version 1 held whole
+/// invoices; version 2 holds [`InvoiceEntry`](crate::InvoiceEntry)s.
+pub const SNAPSHOT_VERSION: u8 = 2;
 /// The largest record body accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
@@ -100,7 +104,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<EventRecord, CodecError> {
     Ok(record)
 }
 
-/// Encodes a projection checkpoint: `[version][min_reader][SHA256 of body][bincode body]`. The
+/// Encodes a projection checkpoint: `[version][version][SHA256 of body][bincode body]`. The
 /// hash lets a damaged checkpoint be refused before decoding (a flipped length prefix could
 /// otherwise ask for gigabytes); the body has no size limit.
 ///
@@ -109,7 +113,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<EventRecord, CodecError> {
 pub fn encode_snapshot(s: &crate::Snapshot) -> Result<Vec<u8>, CodecError> {
     let body = bincode::serde::encode_to_vec(s, bincode::config::standard())?;
     let mut out = Vec::with_capacity(34 + body.len());
-    out.extend_from_slice(&[CURRENT_VERSION, MIN_READER_VERSION]);
+    out.extend_from_slice(&[SNAPSHOT_VERSION, SNAPSHOT_VERSION]);
     out.extend_from_slice(&record_hash(&body));
     out.extend_from_slice(&body);
     Ok(out)
@@ -118,12 +122,13 @@ pub fn encode_snapshot(s: &crate::Snapshot) -> Result<Vec<u8>, CodecError> {
 /// Decodes a projection checkpoint.
 ///
 /// # Errors
-/// [`CodecError`] for a short, newer or malformed checkpoint.
+/// [`CodecError`] for a short, damaged or malformed checkpoint, or one of another
+/// [`SNAPSHOT_VERSION`].
 pub fn decode_snapshot(bytes: &[u8]) -> Result<crate::Snapshot, CodecError> {
     let [version, min_reader, rest @ ..] = bytes else {
         return Err(CodecError::Truncated);
     };
-    if *min_reader > CURRENT_VERSION {
+    if *version != SNAPSHOT_VERSION {
         return Err(CodecError::UnknownVersion { version: *version, min_reader: *min_reader });
     }
     let (hash, body) = rest.split_at_checked(32).ok_or(CodecError::Truncated)?;
@@ -281,6 +286,9 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         assert!(matches!(decode_snapshot(&bytes), Err(CodecError::Damaged)));
+        let mut old = encode_snapshot(&snap).unwrap();
+        old[0] = 1;
+        assert!(matches!(decode_snapshot(&old), Err(CodecError::UnknownVersion { .. })), "a version 1 checkpoint is ignored");
         // Found by the fuzzer: a length prefix asking for 4 GiB (an out-of-memory before).
         let oom: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fuzz_oom_snapshot.bin"));
         assert!(decode_snapshot(oom).is_err());

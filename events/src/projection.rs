@@ -1,17 +1,24 @@
 //! The projections: a pure fold of the log into the listings.
 //!
 //! [`Projections::apply`] takes the records in log order, checks their sequence and chain, and
-//! hands each event to the [`InvoiceBook`] or the [`ChannelBook`]. The invoice book keeps the invoices by
-//! `created_index`, with indexes by label and payment hash, the set of every payment hash ever
-//! used (a hash is never reused, SPEC §9) and the counters (created, pay, updated, deleted).
+//! hands each event to the [`InvoiceBook`] or the [`ChannelBook`]. The invoice book keeps, per
+//! invoice, only an [`InvoiceEntry`]: what listings filter and sort on, what admission checks, and
+//! the `seq` of the record that holds the rest (bolt11, description, secrets, hints). Whoever
+//! shows an invoice joins the entry with that record ([`InvoiceEntry::join`]); so a million
+//! invoices cost about 200 bytes each in memory, not the whole invoice. The book indexes the
+//! entries by label, payment hash, `pay_index` and `updated_index`, keeps the set of every payment
+//! hash ever used (a hash is never reused, SPEC §9) and the counters (created, pay, updated,
+//! deleted).
 //!
 //! [`Admission`] is how the log writer decides, at commit time, whether a batch of new events
 //! may be written: it stamps the counters and checks each request against the state plus the
 //! requests admitted before it in the same batch, so two requests that race (a payment and an
 //! expiry, two labels) are decided in one place, in commit order.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelBook;
@@ -29,8 +36,45 @@ pub struct Payment {
     pub paid_at: u64,
 }
 
-/// An invoice as listed.
+/// What the projection keeps of one invoice (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceEntry {
+    /// The log record holding its [`InvoiceCreated`].
+    pub seq: u64,
+    /// Its `created_index`.
+    pub created_index: u64,
+    /// Its label.
+    pub label: Label,
+    /// Its payment hash.
+    pub payment_hash: Hash32,
+    /// When it expires, UNIX seconds.
+    pub expires_at: u64,
+    /// Unpaid, paid or expired.
+    pub status: InvoiceStatus,
+    /// Set once paid.
+    pub payment: Option<Payment>,
+    /// Whether `delinvoice … desconly` removed the description.
+    pub description_removed: bool,
+    /// 0 while never updated.
+    pub updated_index: u64,
+}
+
+impl InvoiceEntry {
+    /// The whole invoice, given the [`InvoiceCreated`] of record `self.seq`; `None` if that event
+    /// is not this invoice's (a log that contradicts the projection).
+    pub fn join(&self, created: InvoiceCreated) -> Option<InvoiceRecord> {
+        (created.created_index == self.created_index && created.payment_hash == self.payment_hash).then(|| InvoiceRecord {
+            created,
+            status: self.status,
+            payment: self.payment.clone(),
+            description_removed: self.description_removed,
+            updated_index: self.updated_index,
+        })
+    }
+}
+
+/// An invoice as shown: its entry joined with its creation event.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceRecord {
     /// What was decided at creation.
     pub created: InvoiceCreated,
@@ -148,7 +192,7 @@ pub struct Snapshot {
     /// That record's chain hash.
     pub head_hash: Hash32,
     /// Live invoices, by created_index.
-    pub invoices: Vec<InvoiceRecord>,
+    pub invoices: Vec<InvoiceEntry>,
     /// Payment hashes of deleted invoices (still never to be reused).
     pub retired_hashes: Vec<Hash32>,
     /// Counters: created, pay, updated, deleted.
@@ -165,38 +209,56 @@ impl From<&Projections> for Snapshot {
         Snapshot {
             head_seq: p.head_seq,
             head_hash: p.head_hash,
-            invoices: b.invoices.values().cloned().collect(),
+            invoices: b.slots.entries.iter().flatten().cloned().collect(),
             retired_hashes: retired,
-            counters: [b.last_created_index, b.last_pay_index, b.last_updated_index, b.last_deleted_index],
+            counters: [b.slots.last, b.last_pay_index, b.last_updated_index, b.last_deleted_index],
             channels: p.channels.iter().cloned().collect(),
         }
     }
 }
 
-impl From<Snapshot> for Projections {
-    fn from(s: Snapshot) -> Self {
+impl TryFrom<Snapshot> for Projections {
+    type Error = ApplyError;
+
+    /// Rebuilds the projections (and their indexes) from a checkpoint, refusing one whose
+    /// invoices are out of order or collide (it is then ignored and the log replayed).
+    fn try_from(s: Snapshot) -> Result<Self, ApplyError> {
+        let last = s.counters[0];
         let mut b = InvoiceBook {
-            last_created_index: s.counters[0],
             last_pay_index: s.counters[1],
             last_updated_index: s.counters[2],
             last_deleted_index: s.counters[3],
             ..Default::default()
         };
         b.retired_hashes.extend(s.retired_hashes);
-        for r in s.invoices {
-            let idx = r.created.created_index;
-            b.by_label.insert(r.created.label.clone(), idx);
-            b.by_hash.insert(r.created.payment_hash, idx);
-            if let Some(p) = &r.payment {
-                b.by_pay_index.insert(p.pay_index, idx);
+        // Slots start just before the first live invoice; holes are deleted invoices.
+        b.slots.last = s.invoices.first().map_or(last, |e| e.created_index.saturating_sub(1));
+        for e in s.invoices {
+            let seq = s.head_seq;
+            if e.created_index <= b.slots.last || e.created_index > last {
+                return Err(ApplyError::CreatedIndex { seq, got: e.created_index, want: b.slots.last + 1 });
             }
-            b.invoices.insert(idx, r);
+            if b.label_exists(&e.label) {
+                return Err(ApplyError::DuplicateLabel { seq, label: e.label.to_string() });
+            }
+            if b.hash_used(&e.payment_hash) {
+                return Err(ApplyError::DuplicateHash(seq));
+            }
+            while b.slots.last + 1 < e.created_index {
+                b.slots.entries.push_back(None);
+                b.slots.last += 1;
+            }
+            b.insert(e);
+        }
+        while b.slots.last < last {
+            b.slots.entries.push_back(None);
+            b.slots.last += 1;
         }
         let mut channels = ChannelBook::default();
         for c in &s.channels {
             channels.upsert(c);
         }
-        Projections { invoices: b, channels, head_seq: s.head_seq, head_hash: s.head_hash }
+        Ok(Projections { invoices: b, channels, head_seq: s.head_seq, head_hash: s.head_hash })
     }
 }
 
@@ -233,14 +295,6 @@ impl Projections {
     /// # Errors
     /// [`ApplyError`] when the record contradicts the state; the state is then unchanged.
     pub fn apply(&mut self, record: &EventRecord, hash: Hash32) -> Result<(), ApplyError> {
-        self.apply_owned(record.clone(), hash)
-    }
-
-    /// As [`Projections::apply`], taking the record (replay uses this: no copy of the invoice).
-    ///
-    /// # Errors
-    /// As [`Projections::apply`].
-    pub fn apply_owned(&mut self, record: EventRecord, hash: Hash32) -> Result<(), ApplyError> {
         if record.seq != self.head_seq + 1 {
             return Err(ApplyError::OutOfOrder { after: self.head_seq, got: record.seq });
         }
@@ -249,26 +303,26 @@ impl Projections {
         }
         let seq = record.seq;
         let channel_err = |what, key: &crate::channel::ChannelKey| ApplyError::Channel { seq, what, key: key.to_string() };
-        match record.event {
+        match &record.event {
             Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c)?,
             Event::ChannelOpened(info) => {
                 if self.channels.get(&info.key).is_some() {
                     return Err(channel_err("opens known", &info.key));
                 }
-                self.channels.upsert(&info);
+                self.channels.upsert(info);
             }
             Event::ChannelUpdated(info) => {
                 if self.channels.get(&info.key).is_none() {
                     return Err(channel_err("updates unknown", &info.key));
                 }
-                self.channels.upsert(&info);
+                self.channels.upsert(info);
             }
             Event::ChannelClosed(key) => {
-                if !self.channels.remove(&key) {
-                    return Err(channel_err("closes unknown", &key));
+                if !self.channels.remove(key) {
+                    return Err(channel_err("closes unknown", key));
                 }
             }
-            lifecycle => self.invoices.apply_lifecycle(seq, &lifecycle)?,
+            lifecycle => self.invoices.apply_lifecycle(seq, lifecycle)?,
         }
         self.head_seq = seq;
         self.head_hash = hash;
@@ -279,7 +333,7 @@ impl Projections {
     pub fn admission(&self) -> Admission<'_> {
         Admission {
             book: &self.invoices,
-            created: self.invoices.last_created_index,
+            created: self.invoices.slots.last,
             pay: self.invoices.last_pay_index,
             updated: self.invoices.last_updated_index,
             deleted: self.invoices.last_deleted_index,
@@ -403,7 +457,7 @@ impl Admission<'_> {
                     self.deleted += 1;
                     d.deleted_index = self.deleted;
                     if let Some(r) = self.book.get(d.created_index) {
-                        self.labels_freed.insert(r.created.label.clone());
+                        self.labels_freed.insert(r.label.clone());
                     }
                 }
                 Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => {}
@@ -424,46 +478,126 @@ fn lifecycle_target(e: &Event) -> u64 {
     }
 }
 
-/// All invoices, as the log says.
+/// The entries by `created_index`: slot `i` holds invoice `last - len + 1 + i`, `None` once
+/// deleted. Deleted invoices at the front are dropped, so a node that deletes its old invoices
+/// does not keep a slot for each.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Slots {
+    entries: VecDeque<Option<InvoiceEntry>>,
+    /// The highest `created_index` handed out.
+    last: u64,
+}
+
+impl Slots {
+    fn first(&self) -> u64 {
+        self.last + 1 - self.entries.len() as u64
+    }
+
+    fn get(&self, created_index: u64) -> Option<&InvoiceEntry> {
+        let i = usize::try_from(created_index.checked_sub(self.first())?).ok()?;
+        self.entries.get(i)?.as_ref()
+    }
+
+    fn get_mut(&mut self, created_index: u64) -> Option<&mut InvoiceEntry> {
+        let i = usize::try_from(created_index.checked_sub(self.first())?).ok()?;
+        self.entries.get_mut(i)?.as_mut()
+    }
+
+    fn take(&mut self, created_index: u64) -> Option<InvoiceEntry> {
+        let i = usize::try_from(created_index.checked_sub(self.first())?).ok()?;
+        let e = self.entries.get_mut(i)?.take();
+        while matches!(self.entries.front(), Some(None)) {
+            self.entries.pop_front();
+        }
+        e
+    }
+}
+
+/// All invoices, as the log says (see the module docs).
+#[derive(Clone, Default)]
 pub struct InvoiceBook {
-    invoices: BTreeMap<u64, InvoiceRecord>,
-    by_label: HashMap<Label, u64>,
-    by_hash: HashMap<Hash32, u64>,
+    slots: Slots,
+    /// `created_index` of each live invoice, hashed by label (the label lives in the entry).
+    by_label: HashTable<u64>,
+    /// `created_index` of each live invoice, hashed by payment hash.
+    by_hash: HashTable<u64>,
+    hasher: RandomState,
     /// Payment hashes of deleted invoices: never to be used again (live ones are in `by_hash`).
     retired_hashes: HashSet<Hash32>,
     by_pay_index: BTreeMap<u64, u64>,
-    last_created_index: u64,
+    /// `updated_index` → `created_index`, for invoices updated at least once.
+    by_updated: BTreeMap<u64, u64>,
     last_pay_index: u64,
     last_updated_index: u64,
     last_deleted_index: u64,
 }
 
+impl PartialEq for InvoiceBook {
+    /// Equal when they hold the same invoices and counters (the hash tables are derived).
+    fn eq(&self, other: &Self) -> bool {
+        self.slots == other.slots
+            && self.retired_hashes == other.retired_hashes
+            && self.by_pay_index == other.by_pay_index
+            && self.by_updated == other.by_updated
+            && (self.last_pay_index, self.last_updated_index, self.last_deleted_index)
+                == (other.last_pay_index, other.last_updated_index, other.last_deleted_index)
+    }
+}
+
+impl Eq for InvoiceBook {}
+
+impl core::fmt::Debug for InvoiceBook {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InvoiceBook")
+            .field("invoices", &self.len())
+            .field("last_created_index", &self.slots.last)
+            .field("last_pay_index", &self.last_pay_index)
+            .field("last_updated_index", &self.last_updated_index)
+            .field("last_deleted_index", &self.last_deleted_index)
+            .finish_non_exhaustive()
+    }
+}
+
 impl InvoiceBook {
-    pub(crate) fn apply_created(&mut self, seq: u64, c: InvoiceCreated) -> Result<(), ApplyError> {
-        let want = self.last_created_index + 1;
+    /// Appends `e` (the next `created_index`) and indexes it.
+    fn insert(&mut self, e: InvoiceEntry) {
+        let idx = e.created_index;
+        let (label_h, hash_h) = (self.hasher.hash_one(e.label.as_str()), self.hasher.hash_one(e.payment_hash));
+        if let Some(p) = &e.payment {
+            self.by_pay_index.insert(p.pay_index, idx);
+        }
+        if e.updated_index != 0 {
+            self.by_updated.insert(e.updated_index, idx);
+        }
+        self.slots.last = idx;
+        self.slots.entries.push_back(Some(e));
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_label.insert_unique(label_h, idx, |&i| slots.get(i).map_or(0, |e| hasher.hash_one(e.label.as_str())));
+        self.by_hash.insert_unique(hash_h, idx, |&i| slots.get(i).map_or(0, |e| hasher.hash_one(e.payment_hash)));
+    }
+
+    pub(crate) fn apply_created(&mut self, seq: u64, c: &InvoiceCreated) -> Result<(), ApplyError> {
+        let want = self.slots.last + 1;
         if c.created_index != want {
             return Err(ApplyError::CreatedIndex { seq, got: c.created_index, want });
         }
-        if self.by_label.contains_key(&c.label) {
+        if self.label_exists(&c.label) {
             return Err(ApplyError::DuplicateLabel { seq, label: c.label.to_string() });
         }
         if self.hash_used(&c.payment_hash) {
             return Err(ApplyError::DuplicateHash(seq));
         }
-        self.last_created_index = want;
-        self.by_label.insert(c.label.clone(), want);
-        self.by_hash.insert(c.payment_hash, want);
-        self.invoices.insert(
-            want,
-            InvoiceRecord {
-                created: c,
-                status: InvoiceStatus::Unpaid,
-                payment: None,
-                description_removed: false,
-                updated_index: 0,
-            },
-        );
+        self.insert(InvoiceEntry {
+            seq,
+            created_index: want,
+            label: c.label.clone(),
+            payment_hash: c.payment_hash,
+            expires_at: c.expires_at,
+            status: InvoiceStatus::Unpaid,
+            payment: None,
+            description_removed: false,
+            updated_index: 0,
+        });
         Ok(())
     }
 
@@ -476,7 +610,7 @@ impl InvoiceBook {
             Event::DescriptionRemoved(d) => (d.created_index, false),
             _ => return Ok(()),
         };
-        let rec = self.invoices.get(&idx).ok_or(Rejection::UnknownInvoice(idx))?;
+        let rec = self.get(idx).ok_or(Rejection::UnknownInvoice(idx))?;
         if want_unpaid && rec.status != InvoiceStatus::Unpaid {
             return Err(Rejection::NotUnpaid(rec.status));
         }
@@ -486,6 +620,18 @@ impl InvoiceBook {
             }
             Event::DescriptionRemoved(_) if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
             _ => Ok(()),
+        }
+    }
+
+    /// Marks invoice `idx` updated with `updated_index` and changes it with `change`.
+    fn update(&mut self, idx: u64, updated_index: u64, change: impl FnOnce(&mut InvoiceEntry)) {
+        if let Some(r) = self.slots.get_mut(idx) {
+            if r.updated_index != 0 {
+                self.by_updated.remove(&r.updated_index);
+            }
+            r.updated_index = updated_index;
+            change(r);
+            self.by_updated.insert(updated_index, idx);
         }
     }
 
@@ -503,49 +649,55 @@ impl InvoiceBook {
                 self.last_pay_index = counter("pay_index", p.pay_index, self.last_pay_index)?;
                 self.last_updated_index = counter("updated_index", p.updated_index, self.last_updated_index)?;
                 self.by_pay_index.insert(p.pay_index, p.created_index);
-                if let Some(r) = self.invoices.get_mut(&p.created_index) {
+                self.update(p.created_index, p.updated_index, |r| {
                     r.status = InvoiceStatus::Paid;
-                    r.updated_index = p.updated_index;
                     r.payment = Some(Payment {
                         pay_index: p.pay_index,
                         amount_received_msat: p.amount_received_msat,
                         paid_at: p.paid_at,
                     });
-                }
+                });
             }
             Event::InvoiceExpired(e) => {
                 self.last_updated_index = counter("updated_index", e.updated_index, self.last_updated_index)?;
-                if let Some(r) = self.invoices.get_mut(&e.created_index) {
-                    r.status = InvoiceStatus::Expired;
-                    r.updated_index = e.updated_index;
-                }
+                self.update(e.created_index, e.updated_index, |r| r.status = InvoiceStatus::Expired);
             }
             Event::DescriptionRemoved(d) => {
                 self.last_updated_index = counter("updated_index", d.updated_index, self.last_updated_index)?;
-                if let Some(r) = self.invoices.get_mut(&d.created_index) {
-                    r.description_removed = true;
-                    r.updated_index = d.updated_index;
-                }
+                self.update(d.created_index, d.updated_index, |r| r.description_removed = true);
             }
             Event::InvoiceDeleted(d) => {
                 self.last_deleted_index = counter("deleted_index", d.deleted_index, self.last_deleted_index)?;
-                if let Some(r) = self.invoices.remove(&d.created_index) {
-                    self.by_label.remove(&r.created.label);
-                    self.by_hash.remove(&r.created.payment_hash);
-                    self.retired_hashes.insert(r.created.payment_hash);
-                    if let Some(p) = &r.payment {
-                        self.by_pay_index.remove(&p.pay_index);
-                    }
-                }
+                self.remove(d.created_index);
             }
             _ => {}
         }
         Ok(())
     }
 
+    /// Removes a deleted invoice from the slots and every index; its hash stays used.
+    fn remove(&mut self, idx: u64) {
+        let Some(r) = self.slots.get(idx) else { return };
+        let (label_h, hash_h) = (self.hasher.hash_one(r.label.as_str()), self.hasher.hash_one(r.payment_hash));
+        if let Ok(found) = self.by_label.find_entry(label_h, |&i| i == idx) {
+            found.remove();
+        }
+        if let Ok(found) = self.by_hash.find_entry(hash_h, |&i| i == idx) {
+            found.remove();
+        }
+        let Some(r) = self.slots.take(idx) else { return };
+        self.retired_hashes.insert(r.payment_hash);
+        if let Some(p) = &r.payment {
+            self.by_pay_index.remove(&p.pay_index);
+        }
+        if r.updated_index != 0 {
+            self.by_updated.remove(&r.updated_index);
+        }
+    }
+
     /// The invoice with this `created_index`.
-    pub fn get(&self, created_index: u64) -> Option<&InvoiceRecord> {
-        self.invoices.get(&created_index)
+    pub fn get(&self, created_index: u64) -> Option<&InvoiceEntry> {
+        self.slots.get(created_index)
     }
 
     /// The highest `pay_index` (0 before the first payment).
@@ -564,49 +716,59 @@ impl InvoiceBook {
     }
 
     /// The paid invoice with the smallest `pay_index` above `after`.
-    pub fn next_paid_after(&self, after: u64) -> Option<&InvoiceRecord> {
+    pub fn next_paid_after(&self, after: u64) -> Option<&InvoiceEntry> {
         let (_, idx) = self.by_pay_index.range(after.checked_add(1)?..).next()?;
-        self.invoices.get(idx)
+        self.get(*idx)
     }
 
     /// The invoice with this label.
-    pub fn by_label(&self, label: &Label) -> Option<&InvoiceRecord> {
-        self.by_label.get(label).and_then(|i| self.invoices.get(i))
+    pub fn by_label(&self, label: &Label) -> Option<&InvoiceEntry> {
+        let h = self.hasher.hash_one(label.as_str());
+        let idx = self.by_label.find(h, |&i| self.slots.get(i).is_some_and(|e| e.label == *label))?;
+        self.get(*idx)
     }
 
     /// The invoice with this payment hash.
-    pub fn by_hash(&self, hash: &Hash32) -> Option<&InvoiceRecord> {
-        self.by_hash.get(hash).and_then(|i| self.invoices.get(i))
+    pub fn by_hash(&self, hash: &Hash32) -> Option<&InvoiceEntry> {
+        let h = self.hasher.hash_one(hash);
+        let idx = self.by_hash.find(h, |&i| self.slots.get(i).is_some_and(|e| e.payment_hash == *hash))?;
+        self.get(*idx)
     }
 
     /// Whether a label is taken by an existing invoice.
     pub fn label_exists(&self, label: &Label) -> bool {
-        self.by_label.contains_key(label)
+        self.by_label(label).is_some()
     }
 
     /// Whether a payment hash was ever used, even by a deleted invoice.
     pub fn hash_used(&self, hash: &Hash32) -> bool {
-        self.by_hash.contains_key(hash) || self.retired_hashes.contains(hash)
+        self.by_hash(hash).is_some() || self.retired_hashes.contains(hash)
     }
 
     /// Invoices with `created_index >= start`, ascending.
-    pub fn from_created_index(&self, start: u64) -> impl Iterator<Item = &InvoiceRecord> {
-        self.invoices.range(start..).map(|(_, r)| r)
+    pub fn from_created_index(&self, start: u64) -> impl Iterator<Item = &InvoiceEntry> {
+        let skip = usize::try_from(start.saturating_sub(self.slots.first())).unwrap_or(usize::MAX);
+        self.slots.entries.iter().skip(skip).flatten()
+    }
+
+    /// Invoices with `updated_index >= start`, by ascending `updated_index`.
+    pub fn from_updated_index(&self, start: u64) -> impl Iterator<Item = &InvoiceEntry> {
+        self.by_updated.range(start..).filter_map(|(_, idx)| self.get(*idx))
     }
 
     /// How many invoices exist.
     pub fn len(&self) -> usize {
-        self.invoices.len()
+        self.by_label.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.invoices.is_empty()
+        self.by_label.is_empty()
     }
 
     /// The highest `created_index` handed out (0 before the first invoice).
     pub fn last_created_index(&self) -> u64 {
-        self.last_created_index
+        self.slots.last
     }
 }
 
@@ -663,8 +825,8 @@ mod tests {
             Event::InvoiceCreated(created("a", 1)),
             Event::InvoiceCreated(created("b", 2)),
         ]).unwrap();
-        assert_eq!(book.invoices.by_label(&Label::new("b").unwrap()).unwrap().created.created_index, 2);
-        assert_eq!(book.invoices.by_hash(&[1; 32]).unwrap().created.label.as_str(), "a");
+        assert_eq!(book.invoices.by_label(&Label::new("b").unwrap()).unwrap().created_index, 2);
+        assert_eq!(book.invoices.by_hash(&[1; 32]).unwrap().label.as_str(), "a");
         assert_eq!(book.invoices.from_created_index(2).count(), 1);
         assert_eq!(book.head().0, 2);
     }
@@ -726,7 +888,7 @@ mod tests {
         // The label is free again and created_index keeps counting.
         let e = commit(&mut book, vec![Event::InvoiceCreated(created("a", 9))]).unwrap();
         assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 4));
-        assert_eq!(book.invoices.next_paid_after(0).unwrap().created.label.as_str(), "b");
+        assert_eq!(book.invoices.next_paid_after(0).unwrap().label.as_str(), "b");
         assert!(book.invoices.next_paid_after(1).is_none());
     }
 
@@ -738,9 +900,81 @@ mod tests {
         commit(&mut book, vec![paid(2)]).unwrap();
         let del = Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: 1, deleted_index: 0, status: InvoiceStatus::Unpaid });
         commit(&mut book, vec![del]).unwrap();
-        let back = Projections::from(Snapshot::from(&book));
+        let back = Projections::try_from(Snapshot::from(&book)).unwrap();
         assert_eq!(back, book);
         assert!(back.invoices.hash_used(&[1; 32]));
+    }
+
+    fn del(idx: u64, status: InvoiceStatus) -> Event {
+        Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: 0, status })
+    }
+
+    #[test]
+    fn indexes_follow_growth_deletion_and_checkpoints() {
+        let mut book = Projections::new();
+        // Enough invoices to make the hash tables grow (and rehash through the entries) a few times.
+        for i in 0..300u16 {
+            let mut c = created(&format!("l{i}"), 0);
+            c.payment_hash = [0; 32];
+            c.payment_hash[..2].copy_from_slice(&i.to_be_bytes());
+            commit(&mut book, vec![Event::InvoiceCreated(c)]).unwrap();
+        }
+        // Delete the first 100 and a hole at 150; pay 200, then 180.
+        for idx in (1..=100).chain([150]) {
+            commit(&mut book, vec![del(idx, InvoiceStatus::Unpaid)]).unwrap();
+        }
+        commit(&mut book, vec![paid(200)]).unwrap();
+        commit(&mut book, vec![paid(180)]).unwrap();
+        let inv = &book.invoices;
+        assert_eq!(inv.len(), 199);
+        assert_eq!(inv.slots.entries.len(), 200, "deleted invoices at the front take no slot");
+        assert!(inv.get(100).is_none() && inv.get(150).is_none() && inv.get(301).is_none());
+        assert_eq!(inv.by_label(&Label::new("l250").unwrap()).unwrap().created_index, 251);
+        assert!(inv.by_label(&Label::new("l0").unwrap()).is_none());
+        let mut h = [0; 32];
+        h[..2].copy_from_slice(&299u16.to_be_bytes());
+        assert_eq!(inv.by_hash(&h).unwrap().created_index, 300);
+        h[..2].copy_from_slice(&149u16.to_be_bytes());
+        assert!(inv.by_hash(&h).is_none() && inv.hash_used(&h));
+        assert_eq!(inv.from_created_index(0).next().unwrap().created_index, 101);
+        assert_eq!(inv.from_created_index(149).map(|e| e.created_index).take(2).collect::<Vec<_>>(), [149, 151]);
+        assert_eq!(inv.from_updated_index(0).map(|e| e.created_index).collect::<Vec<_>>(), [200, 180]);
+        assert_eq!(inv.from_updated_index(2).map(|e| e.created_index).collect::<Vec<_>>(), [180]);
+        let back = Projections::try_from(Snapshot::from(&book)).unwrap();
+        assert_eq!(back, book);
+        assert_eq!(back.invoices.by_label(&Label::new("l299").unwrap()).unwrap().created_index, 300);
+        // The restored book goes on counting from the same place.
+        let mut back = back;
+        let e = commit(&mut back, vec![Event::InvoiceCreated(created("new", 9))]).unwrap();
+        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 301));
+    }
+
+    #[test]
+    fn a_checkpoint_that_contradicts_itself_is_refused() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
+        let mut snap = Snapshot::from(&book);
+        snap.invoices[1].label = Label::new("a").unwrap();
+        assert!(matches!(Projections::try_from(snap), Err(ApplyError::DuplicateLabel { .. })));
+        let mut snap = Snapshot::from(&book);
+        snap.invoices.swap(0, 1);
+        assert!(matches!(Projections::try_from(snap), Err(ApplyError::CreatedIndex { .. })));
+        let mut snap = Snapshot::from(&book);
+        snap.counters[0] = 1;
+        assert!(Projections::try_from(snap).is_err(), "an invoice above the created counter");
+    }
+
+    #[test]
+    fn join_checks_the_record_is_the_invoices() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        let entry = book.invoices.get(1).unwrap();
+        let mut c = created("a", 1);
+        c.created_index = 1;
+        assert_eq!(entry.join(c.clone()).unwrap().created, c);
+        c.payment_hash = [2; 32];
+        assert!(entry.join(c).is_none());
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   a stopped data dir's log (batches of 1,000), to measure replay and start-up at scale.
 //! - `invoiced-bench drop-checkpoint --data-dir DIR`: removes a stopped data dir's checkpoint,
 //!   so the next start replays the whole log.
+//! - `invoiced-bench startup --data-dir DIR [--drop-checkpoint]`: starts `invoiced serve` (the
+//!   binary beside this one) on a stopped data dir, times until its socket accepts, reads its
+//!   peak and current RSS, then stops it with SIGTERM and times the clean shutdown.
 //! - `invoiced-bench limits --dir DIR`: the physical limits in the same run: raw in-process
 //!   build+sign+encode on 1 and 2 threads, raw fdatasync latency and RocksDB sync-write latency
 //!   on DIR's disk.
@@ -356,6 +359,56 @@ fn limits(args: &[String]) {
     }));
 }
 
+/// A `/proc/PID/status` field in MiB.
+fn proc_status_mib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    kib / 1024
+}
+
+fn startup(args: &[String]) {
+    let dir = PathBuf::from(arg(args, "--data-dir").expect("--data-dir"));
+    if args.iter().any(|a| a == "--drop-checkpoint") {
+        drop_checkpoint(&dir);
+    }
+    let exe = std::env::current_exe().expect("own path").with_file_name("invoiced");
+    let sock = dir.join("lightning-rpc");
+    let _ = std::fs::remove_file(&sock);
+    let t = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .args(["serve", "--data-dir"])
+        .arg(&dir)
+        .args(["--network", "regtest", "--log-level", "warn"])
+        .spawn()
+        .expect("start invoiced");
+    while UnixStream::connect(&sock).is_err() {
+        assert!(child.try_wait().expect("wait").is_none(), "invoiced exited during start-up");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let started = t.elapsed();
+    let (peak, rss) = (proc_status_mib(child.id(), "VmHWM"), proc_status_mib(child.id(), "VmRSS"));
+    let t = Instant::now();
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    child.wait().expect("wait");
+    println!("{}", json!({
+        "startup_s": started.as_secs_f64(),
+        "peak_rss_mib": peak,
+        "rss_mib": rss,
+        "shutdown_s": t.elapsed().as_secs_f64(),
+    }));
+}
+
+fn drop_checkpoint(dir: &Path) {
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.join("events"), ["events", "meta"]).expect("open");
+    db.delete_cf(db.cf_handle("meta").expect("meta"), b"checkpoint").expect("delete");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -381,16 +434,14 @@ fn main() {
             let s = t.elapsed().as_secs_f64();
             println!("{}", json!({ "records": n, "seconds": s, "records_per_s": n as f64 / s }));
         }
-        Some("drop-checkpoint") => {
-            let dir = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"));
-            let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.join("events"), ["events", "meta"]).expect("open");
-            db.delete_cf(db.cf_handle("meta").expect("meta"), b"checkpoint").expect("delete");
-        }
+        Some("drop-checkpoint") => drop_checkpoint(&PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"))),
+        Some("startup") => startup(&args),
         _ => {
             eprintln!("usage: invoiced-bench load --rpc-file PATH [--clients C] [--seconds S]");
             eprintln!("       invoiced-bench list --rpc-file PATH [--repeat N]");
             eprintln!("       invoiced-bench channels --rpc-file PATH [--count N]");
             eprintln!("       invoiced-bench limits --dir DIR [--seconds S]");
+            eprintln!("       invoiced-bench fill|raw-replay|drop-checkpoint|startup --data-dir DIR");
             std::process::exit(2);
         }
     }

@@ -1,11 +1,12 @@
 //! The `listinvoices` method: lookups by label, invstring or payment hash, and paging by index.
 
-use invoiced_events::{Hash32, InvoiceBook, InvoiceRecord, Label};
+use invoiced_actors::store::StoreError;
+use invoiced_events::{Hash32, InvoiceBook, InvoiceEntry, Label};
 use lightning_invoice::SignedRawBolt11Invoice;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::error::RpcError;
+use super::error::{RpcError, LIGHTNINGD};
 use super::object::invoices_json;
 use super::params::{as_string, bind, hex32, label_text, unsigned, ParamSpec};
 use super::RpcContext;
@@ -83,16 +84,20 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
     if index.is_none() && limit.is_some() {
         return Err(RpcError::invalid_params("Can only specify {limit} with {index}"));
     }
-    let found = {
-        let state = ctx.state.read().map_err(|_| RpcError::new(super::error::LIGHTNINGD, "invoice projection unavailable"))?;
-        collect(&state.invoices, lookup, index, start, limit)
-    };
+    let unavailable = |e: StoreError| RpcError::new(LIGHTNINGD, format!("invoices unavailable: {e}"));
+    let entries = ctx.invoices.pick(|s| collect(&s.invoices, lookup, index, start, limit)).map_err(unavailable)?;
+    // The records are read from the log off the RPC thread: a long listing holds nobody up.
+    let reader = ctx.invoices.clone();
+    let found = tokio::task::spawn_blocking(move || reader.invoices(entries))
+        .await
+        .map_err(|e| RpcError::new(LIGHTNINGD, format!("listing failed: {e}")))?
+        .map_err(unavailable)?;
     let invoices = invoices_json(ctx, &found).await?;
     Ok(json!({ "invoices": invoices }))
 }
 
-/// The invoices a listing asks for, copied out of the projection.
-fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Option<u64>, limit: Option<u64>) -> Vec<InvoiceRecord> {
+/// The entries a listing asks for, copied out of the projection.
+fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Option<u64>, limit: Option<u64>) -> Vec<InvoiceEntry> {
     match lookup {
         Lookup::Nothing => vec![],
         Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().cloned().collect(),
@@ -102,13 +107,12 @@ fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Opti
             let limit = limit.map_or(usize::MAX, |l| l as usize);
             match index {
                 None | Some(Index::Created) => book.from_created_index(start).take(limit).cloned().collect(),
-                Some(Index::Updated) => {
-                    let mut v: Vec<&InvoiceRecord> =
-                        book.from_created_index(0).filter(|r| r.updated_index >= start).collect();
-                    v.sort_by_key(|r| r.updated_index);
-                    v.truncate(limit);
-                    v.into_iter().cloned().collect()
+                // Never-updated invoices have updated_index 0: with start 0 they come first.
+                Some(Index::Updated) if start == 0 => {
+                    let never = book.from_created_index(0).filter(|e| e.updated_index == 0);
+                    never.chain(book.from_updated_index(1)).take(limit).cloned().collect()
                 }
+                Some(Index::Updated) => book.from_updated_index(start).take(limit).cloned().collect(),
             }
         }
     }

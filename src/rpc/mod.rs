@@ -25,7 +25,7 @@ use invoiced_actors::invoice_creator::InvoiceCreator;
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::KeySigner;
 use invoiced_actors::waiters::Waiters;
-use invoiced_actors::SharedState;
+use invoiced_actors::store::InvoiceReader;
 use invoiced_events::Network;
 use secp256k1::PublicKey;
 use serde::Deserialize;
@@ -50,8 +50,8 @@ pub struct RpcContext {
     pub waiters: Addr<Waiters>,
     /// The key holder (for revealing paid invoices' preimages).
     pub signer: Addr<KeySigner>,
-    /// The live projections.
-    pub state: SharedState,
+    /// The live projections, and whole invoices read from the log.
+    pub invoices: InvoiceReader,
     /// Our node id.
     pub node_id: PublicKey,
     /// Our network.
@@ -116,7 +116,7 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
 }
 
 fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
-    let book = ctx.state.read().map_err(|_| RpcError::new(LIGHTNINGD, "invoice projection unavailable"))?;
+    let book = ctx.invoices.state().read().map_err(|_| RpcError::new(LIGHTNINGD, "invoice projection unavailable"))?;
     let (seq, hash) = book.head();
     Ok(json!({
         "id": ctx.node_id.to_string(),

@@ -91,7 +91,7 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
             invoices_checked += 1;
         }
         let hash = record_hash(&bytes);
-        if let Err(e) = state.apply_owned(rec, hash) {
+        if let Err(e) = state.apply(&rec, hash) {
             return fail(key, e.to_string());
         }
         if checkpoint.as_ref().is_some_and(|c| c.head_seq == key) {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use invoiced_actors::store::reader::LogReader;
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{InvoiceStatus, Projections};
 use serde_json::{json, Value};
@@ -21,9 +22,8 @@ pub enum Until {
     Time(u64),
 }
 
-/// Folds the log of `data_dir` up to `until`.
-pub fn fold(data_dir: &Path, until: Until) -> anyhow::Result<Projections> {
-    let (reader, _) = open(data_dir)?;
+/// Folds the log of `reader` up to `until`.
+pub fn fold(reader: &LogReader, until: Until) -> anyhow::Result<Projections> {
     let total = reader.stored_head()?.map_or(0, |h| h.0);
     let bar = progress(total, "replay");
     let mut state = Projections::new();
@@ -34,7 +34,7 @@ pub fn fold(data_dir: &Path, until: Until) -> anyhow::Result<Projections> {
             Until::Time(t) if rec.time_ms > t.saturating_mul(1000).saturating_add(999) => break,
             _ => {}
         }
-        state.apply_owned(rec, record_hash(&bytes)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        state.apply(&rec, record_hash(&bytes)).map_err(|e| anyhow::anyhow!("{e}"))?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -42,11 +42,14 @@ pub fn fold(data_dir: &Path, until: Until) -> anyhow::Result<Projections> {
 }
 
 /// The state as JSON: head, counters, invoices (as `listinvoices`) and channels.
-pub fn state_json(state: &Projections, data_dir: &Path) -> Value {
+///
+/// # Errors
+/// When an invoice's record cannot be read.
+pub fn state_json(state: &Projections, reader: &LogReader, data_dir: &Path) -> anyhow::Result<Value> {
     let signer = signer(data_dir);
-    let invoices: Vec<Value> = state
-        .invoices
-        .from_created_index(0)
+    let records = reader.invoices(state.invoices.from_created_index(0).cloned().collect())?;
+    let invoices: Vec<Value> = records
+        .iter()
         .map(|r| {
             let preimage = match (&signer, r.status) {
                 (Some(s), InvoiceStatus::Paid) => s.open_seal(&r.created.preimage, &r.created.payment_hash).ok(),
@@ -72,7 +75,7 @@ pub fn state_json(state: &Projections, data_dir: &Path) -> Value {
         })
         .collect();
     let (seq, hash) = state.head();
-    json!({
+    Ok(json!({
         "head": { "seq": seq, "hash": hex::encode(hash) },
         "counters": {
             "created": state.invoices.last_created_index(),
@@ -82,12 +85,13 @@ pub fn state_json(state: &Projections, data_dir: &Path) -> Value {
         },
         "invoices": invoices,
         "channels": channels,
-    })
+    }))
 }
 
 /// Prints the state at `until`.
 pub fn run(data_dir: &Path, until: Until) -> anyhow::Result<()> {
-    let state = fold(data_dir, until)?;
-    println!("{}", serde_json::to_string_pretty(&state_json(&state, data_dir))?);
+    let (reader, _) = open(data_dir)?;
+    let state = fold(&reader, until)?;
+    println!("{}", serde_json::to_string_pretty(&state_json(&state, &reader, data_dir)?)?);
     Ok(())
 }

@@ -6,15 +6,23 @@
 //! RocksDB `WriteBatch` with one fsync, applies it to the [`SharedState`](crate::SharedState) and
 //! only then answers each caller. A failed write answers every caller of that batch with an error
 //! and changes nothing.
+//!
+//! The projection keeps only a lean entry per invoice; [`InvoiceReader`] joins entries with their
+//! creation records, read from the log beside the writer (the records are immutable once written,
+//! and every entry in the projection names a durable one).
 
 pub mod keys;
 pub mod reader;
 pub mod rocks;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use invoiced_events::{Event, EventRecord, Hash32, InvoiceRecord, Rejection};
+use invoiced_events::codec::decode_record;
+use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry, InvoiceRecord, Rejection};
+use rocksdb::DB;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::SharedState;
 
 pub use rocks::RocksEventLog;
 
@@ -145,6 +153,96 @@ impl LogHandle {
         let _ = self.tx.send(WriterMsg::Subscribe(tx));
         rx
     }
+}
+
+/// The open database, shared by the writer with readers. Empty while the writer reopens it after a
+/// failed write, and once the log is closed; a reader holds its `Arc` only for one read.
+pub(crate) type DbSlot = Arc<RwLock<Option<Arc<DB>>>>;
+
+/// Reads whole invoices: entries of the live projection joined with their creation records.
+#[derive(Clone)]
+pub struct InvoiceReader {
+    state: SharedState,
+    db: DbSlot,
+}
+
+impl core::fmt::Debug for InvoiceReader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InvoiceReader").finish_non_exhaustive()
+    }
+}
+
+impl InvoiceReader {
+    pub(crate) fn new(state: SharedState, db: DbSlot) -> Self {
+        InvoiceReader { state, db }
+    }
+
+    /// The live projections.
+    pub fn state(&self) -> &SharedState {
+        &self.state
+    }
+
+    /// Copies out of the live projection what `pick` chooses (under the read lock, briefly).
+    ///
+    /// # Errors
+    /// [`StoreError::Inconsistent`] if the lock is poisoned.
+    pub fn pick<T>(&self, pick: impl FnOnce(&invoiced_events::Projections) -> T) -> Result<T, StoreError> {
+        let state = self.state.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?;
+        Ok(pick(&state))
+    }
+
+    /// The whole invoices of `entries`, in their order. Blocks for the reads: call it off the
+    /// RPC thread for long listings.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the log is unreadable or reopening, or contradicts an entry.
+    pub fn invoices(&self, entries: Vec<InvoiceEntry>) -> Result<Vec<InvoiceRecord>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let db = self
+            .db
+            .read()
+            .map_err(|_| StoreError::Inconsistent("database lock poisoned".into()))?
+            .clone()
+            .ok_or(StoreError::WriterGone)?;
+        join_entries(&db, entries)
+    }
+
+    /// The whole invoice of one entry.
+    ///
+    /// # Errors
+    /// As [`InvoiceReader::invoices`].
+    pub fn invoice(&self, entry: InvoiceEntry) -> Result<InvoiceRecord, StoreError> {
+        self.invoices(vec![entry])?.pop().ok_or_else(|| StoreError::Inconsistent("no invoice read".into()))
+    }
+}
+
+/// Joins each entry with the `InvoiceCreated` of its record `seq`, read in one batched lookup.
+///
+/// # Errors
+/// [`StoreError`] when a record is missing, unreadable or not the entry's invoice.
+pub fn join_entries(db: &DB, entries: Vec<InvoiceEntry>) -> Result<Vec<InvoiceRecord>, StoreError> {
+    let events_cf = db.cf_handle(keys::CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_unstable_by_key(|&i| entries[i].seq);
+    let keys: Vec<[u8; 8]> = order.iter().map(|&i| keys::event_key(entries[i].seq)).collect();
+    let mut joined: Vec<Option<InvoiceRecord>> = vec![None; entries.len()];
+    for (&i, value) in order.iter().zip(db.batched_multi_get_cf(events_cf, &keys, true)) {
+        let entry = &entries[i];
+        let seq = entry.seq;
+        let bytes = value?.ok_or_else(|| StoreError::Inconsistent(format!("record {seq} of invoice {} is missing", entry.created_index)))?;
+        let record = decode_record(&bytes).map_err(|source| StoreError::Codec { seq, source })?;
+        let Event::InvoiceCreated(created) = record.event else {
+            return Err(StoreError::Inconsistent(format!("record {seq} does not create invoice {}", entry.created_index)));
+        };
+        joined[i] = Some(
+            entry
+                .join(created)
+                .ok_or_else(|| StoreError::Inconsistent(format!("record {seq} does not create invoice {}", entry.created_index)))?,
+        );
+    }
+    Ok(joined.into_iter().flatten().collect())
 }
 
 /// Why an append failed. Nothing of the request was written.

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use invoiced_events::Hash32;
+use invoiced_events::{Hash32, InvoiceEntry, InvoiceRecord};
 use rocksdb::{DBRawIteratorWithThreadMode, Options, DB};
 
 use super::keys::{event_key, CF_EVENTS, CF_META, META_CHECKPOINT, META_HEAD, META_NETWORK};
@@ -81,6 +81,14 @@ impl LogReader {
     /// [`StoreError`] when RocksDB refuses.
     pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.meta(META_CHECKPOINT)
+    }
+
+    /// The whole invoices of `entries` (of a projection folded from this log), in their order.
+    ///
+    /// # Errors
+    /// As [`super::join_entries`].
+    pub fn invoices(&self, entries: Vec<InvoiceEntry>) -> Result<Vec<InvoiceRecord>, StoreError> {
+        super::join_entries(&self.db, entries)
     }
 
     /// The stored records from `seq` on, as `(key seq, bytes)`.

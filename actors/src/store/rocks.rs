@@ -5,11 +5,14 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 use invoiced_events::codec::{decode_record, decode_snapshot, encode_record, encode_snapshot, record_hash};
-use invoiced_events::{Event, EventRecord, Network, Projections, Snapshot};
+use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry, Network, Projections, Snapshot};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
 use super::keys::{event_key, CF_EVENTS, CF_META, META_CHECKPOINT, META_HEAD, META_NETWORK};
-use super::{AppendError, AppendRequest, Committed, CommittedBatch, LogHandle, LogOptions, StoreError, WriterMsg};
+use super::{
+    join_entries, AppendError, AppendRequest, Committed, CommittedBatch, DbSlot, InvoiceReader, LogHandle, LogOptions, StoreError,
+    WriterMsg,
+};
 use crate::clock::Clock;
 use crate::SharedState;
 
@@ -20,6 +23,7 @@ const MAX_BATCH: usize = 1024;
 pub struct RocksEventLog {
     handle: LogHandle,
     book: SharedState,
+    db: DbSlot,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -79,10 +83,22 @@ pub fn load_checkpoint(db: &DB) -> Projections {
         let record = db.get_cf(db.cf_handle(CF_EVENTS)?, event_key(snap.head_seq)).ok()??;
         (record_hash(&record) == snap.head_hash).then_some(snap)
     };
-    match load() {
-        Some(s) => Projections::from(s),
+    match load().map(Projections::try_from) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            tracing::warn!("ignoring a checkpoint that contradicts itself: {e}");
+            Projections::new()
+        }
         None => Projections::new(),
     }
+}
+
+/// Opens the log at `path` read-only (no lock taken), as it is now.
+///
+/// # Errors
+/// [`StoreError::Db`] when RocksDB refuses.
+pub fn open_read_only(path: &Path) -> Result<DB, StoreError> {
+    Ok(DB::open_cf_for_read_only(&Options::default(), path, [CF_EVENTS, CF_META], false)?)
 }
 
 /// Folds every record after `start`'s head into it, checking the chain and the stored head.
@@ -99,7 +115,7 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
         if record.seq != seq {
             return Err(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq)));
         }
-        book.apply_owned(record, record_hash(value)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        book.apply(&record, record_hash(value)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
         it.next();
     }
     it.status()?;
@@ -148,15 +164,19 @@ impl RocksEventLog {
     /// As [`RocksEventLog::open`].
     pub fn open_with(path: &Path, network: Network, clock: Arc<dyn Clock>, options: LogOptions) -> Result<Self, StoreError> {
         let (db, book) = open_db(path, network)?;
+        let path = db.path().to_path_buf();
+        let db = Arc::new(db);
+        let slot: DbSlot = Arc::new(RwLock::new(Some(db.clone())));
         let book: SharedState = Arc::new(RwLock::new(book));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer_book = book.clone();
+        let (writer_book, writer_slot) = (book.clone(), slot.clone());
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
             .spawn(move || {
                 Writer {
-                    path: db.path().to_path_buf(),
+                    path,
                     db: Some(db),
+                    slot: writer_slot,
                     book: writer_book,
                     clock,
                     subscribers: Vec::new(),
@@ -166,7 +186,7 @@ impl RocksEventLog {
                     .run(rx)
             })
             .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
-        Ok(RocksEventLog { handle: LogHandle { tx }, book, writer: Some(writer) })
+        Ok(RocksEventLog { handle: LogHandle { tx }, book, db: slot, writer: Some(writer) })
     }
 
     /// A handle for appending.
@@ -177,6 +197,11 @@ impl RocksEventLog {
     /// The live projections.
     pub fn state(&self) -> SharedState {
         self.book.clone()
+    }
+
+    /// A reader of whole invoices.
+    pub fn reader(&self) -> InvoiceReader {
+        InvoiceReader::new(self.book.clone(), self.db.clone())
     }
 
     /// Stops accepting, lets the writer finish what is queued, and waits for it.
@@ -193,7 +218,9 @@ impl RocksEventLog {
 struct Writer {
     path: std::path::PathBuf,
     /// `None` while the database is closed after a failed write and could not be reopened yet.
-    db: Option<DB>,
+    db: Option<Arc<DB>>,
+    /// The same database, for readers.
+    slot: DbSlot,
     /// The error that broke the last write, until the database is reopened cleanly.
     broken: Option<String>,
     /// Free-space reserve below which writes are refused.
@@ -226,6 +253,12 @@ impl Writer {
             }
             events = 0;
         }
+        self.shut_down();
+        self.close_db();
+    }
+
+    /// At a clean shutdown: checkpoints the projections and flushes.
+    fn shut_down(&self) {
         let Some(db) = &self.db else { return };
         if self.broken.is_some() {
             return;
@@ -278,7 +311,8 @@ impl Writer {
                     // recovery can trip an assertion in Debian's build: close it now, and reopen
                     // before the next write.
                     self.broken = Some(msg.clone());
-                    self.db = None;
+                    self.close_db();
+                    self.serve_reads_read_only();
                 }
                 for req in pending.drain(..) {
                     let _ = req.reply.send(Err(AppendError::Write(msg.clone())));
@@ -336,7 +370,8 @@ impl Writer {
             db.write_opt(batch, &opts)?;
         }
 
-        let mut all = Vec::with_capacity(records.len());
+        // Apply under the lock; join the invoices with their creation records after it.
+        let mut applied = Vec::with_capacity(records.len());
         {
             let mut book = self.book.write().map_err(|_| poisoned())?;
             for (record, hash) in records {
@@ -346,10 +381,11 @@ impl Writer {
                     _ => None,
                 };
                 book.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
-                let invoice = before.or_else(|| target.and_then(|idx| book.invoices.get(idx).cloned()));
-                all.push(Committed { record, hash, invoice });
+                let entry = before.or_else(|| target.and_then(|idx| book.invoices.get(idx).cloned()));
+                applied.push((record, hash, entry));
             }
         }
+        let all = self.join_committed(db, applied);
         let mut it = all.iter();
         let outcomes = pending
             .iter()
@@ -361,11 +397,40 @@ impl Writer {
 }
 
 impl Writer {
+    /// The committed events with the invoice each concerns: a creation joins its own event, a
+    /// lifecycle event reads the creation record (one batched read for the whole batch). The
+    /// events are durable and applied already, so a failed read only leaves `invoice` empty.
+    fn join_committed(&self, db: &DB, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Committed> {
+        let lookups: Vec<InvoiceEntry> = applied
+            .iter()
+            .filter(|(r, ..)| !matches!(r.event, Event::InvoiceCreated(_)))
+            .filter_map(|(_, _, e)| e.clone())
+            .collect();
+        let mut read = match join_entries(db, lookups) {
+            Ok(v) => v.into_iter(),
+            Err(e) => {
+                tracing::error!("cannot read back the invoices of committed events: {e}");
+                Vec::new().into_iter()
+            }
+        };
+        applied
+            .into_iter()
+            .map(|(record, hash, entry)| {
+                let invoice = match (&record.event, entry) {
+                    (Event::InvoiceCreated(c), Some(e)) => e.join(c.clone()),
+                    (_, Some(_)) => read.next(),
+                    (_, None) => None,
+                };
+                Committed { record, hash, invoice }
+            })
+            .collect()
+    }
+
     /// Closes and reopens the database after a failed write. A batch reported as failed must not
     /// survive: if the reopened log holds records past the projection's head (the failed write
     /// reached the WAL after all), they are removed again, so what callers were told stays true.
     fn recover(&mut self) -> Result<(), StoreError> {
-        self.db = None;
+        self.close_db();
         let cfs = [CF_EVENTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs)?;
         let (seq, hash) = self.book.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
@@ -386,9 +451,49 @@ impl Writer {
             db.write_opt(batch, &opts)?;
             tracing::warn!("removed records {}..={stored_seq} of a write reported as failed", seq + 1);
         }
+        let db = Arc::new(db);
+        if let Ok(mut slot) = self.slot.write() {
+            *slot = Some(db.clone());
+        }
         self.db = Some(db);
         self.broken = None;
         Ok(())
+    }
+
+    /// While the log is closed after a failed write, readers are served by a read-only instance
+    /// (it takes no lock, so the primary can be reopened beside it).
+    fn serve_reads_read_only(&self) {
+        match open_read_only(&self.path) {
+            Ok(db) => {
+                if let Ok(mut slot) = self.slot.write() {
+                    *slot = Some(Arc::new(db));
+                }
+            }
+            Err(e) => tracing::warn!("cannot open the log read-only for readers: {e}"),
+        }
+    }
+
+    /// Takes the database away from readers and closes it, waiting (up to 10 s) for reads in
+    /// progress to let go of it, so that it can be reopened.
+    fn close_db(&mut self) {
+        if let Ok(mut slot) = self.slot.write() {
+            slot.take();
+        }
+        let Some(mut db) = self.db.take() else { return };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Arc::try_unwrap(db) {
+                Ok(db) => return drop(db),
+                Err(shared) if std::time::Instant::now() < deadline => {
+                    db = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(_) => {
+                    tracing::warn!("a reader still holds the database after 10 s; it closes when that read ends");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -401,5 +506,69 @@ fn invoice_of(event: &Event) -> Option<u64> {
         Event::InvoiceDeleted(d) => Some(d.created_index),
         Event::DescriptionRemoved(d) => Some(d.created_index),
         Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::clock::Clock;
+    use invoiced_events::{InvoiceCreated, Label, PreimageSeal};
+
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now_ms(&self) -> u64 {
+            1_700_000_000_000
+        }
+    }
+
+    fn created(label: &str, hash: u8) -> Event {
+        Event::InvoiceCreated(InvoiceCreated {
+            created_index: 0,
+            label: Label::new(label).unwrap(),
+            bolt11: format!("lnbcrt{label}"),
+            payment_hash: [hash; 32],
+            payment_secret: [0; 32],
+            preimage: PreimageSeal::Derived { nonce: [hash; 32] },
+            amount_msat: Some(7),
+            description: format!("for {label}"),
+            deschashonly: false,
+            created_at: 100,
+            expiry: 10,
+            expires_at: 110,
+            cltv: 18,
+            fallbacks: vec![],
+            route_hints: vec![],
+            warnings: vec![],
+        })
+    }
+
+    #[test]
+    fn readers_join_entries_live_and_from_a_read_only_instance() {
+        let dir = std::env::temp_dir().join(format!("invoiced-rocks-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let committed = rt.block_on(log.handle().append_all(vec![created("a", 1), created("b", 2)])).unwrap();
+        assert_eq!(committed[1].invoice.as_ref().unwrap().created.description, "for b");
+        let reader = log.reader();
+        let entries = reader.pick(|s| s.invoices.from_created_index(0).cloned().collect::<Vec<_>>()).unwrap();
+        let mut backwards = entries.clone();
+        backwards.reverse();
+        let whole = reader.invoices(backwards).unwrap();
+        assert_eq!(whole.iter().map(|r| r.created.label.as_str()).collect::<Vec<_>>(), ["b", "a"], "in the order asked");
+        assert_eq!(whole[0].created.bolt11, "lnbcrtb");
+        // A read-only instance beside the open primary serves the same joins.
+        let ro = open_read_only(&dir).unwrap();
+        assert_eq!(join_entries(&ro, entries.clone()).unwrap()[0].created.description, "for a");
+        // An entry that names the wrong record is refused, not joined.
+        let mut wrong = entries[0].clone();
+        wrong.seq = 2;
+        assert!(matches!(join_entries(&ro, vec![wrong]), Err(StoreError::Inconsistent(_))));
+        drop(ro);
+        log.close();
+        assert!(reader.invoices(entries).is_err(), "a closed log serves no reads");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
