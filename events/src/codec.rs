@@ -54,6 +54,9 @@ pub enum CodecError {
         /// The oldest reader it allows.
         min_reader: u8,
     },
+    /// A checkpoint of another layout (a cache: the log is replayed instead).
+    #[error("checkpoint version {0}, this reads version {SNAPSHOT_VERSION}")]
+    SnapshotVersion(u8),
     /// The body is not a valid record.
     #[error("bad record body: {0}")]
     Decode(#[from] bincode::error::DecodeError),
@@ -128,8 +131,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<crate::Snapshot, CodecError> {
     let [version, min_reader, rest @ ..] = bytes else {
         return Err(CodecError::Truncated);
     };
-    if *version != SNAPSHOT_VERSION {
-        return Err(CodecError::UnknownVersion { version: *version, min_reader: *min_reader });
+    if *version != SNAPSHOT_VERSION || *min_reader != SNAPSHOT_VERSION {
+        return Err(CodecError::SnapshotVersion(*version));
     }
     let (hash, body) = rest.split_at_checked(32).ok_or(CodecError::Truncated)?;
     if record_hash(body) != hash {
@@ -288,7 +291,7 @@ mod tests {
         assert!(matches!(decode_snapshot(&bytes), Err(CodecError::Damaged)));
         let mut old = encode_snapshot(&snap).unwrap();
         old[0] = 1;
-        assert!(matches!(decode_snapshot(&old), Err(CodecError::UnknownVersion { .. })), "a version 1 checkpoint is ignored");
+        assert!(matches!(decode_snapshot(&old), Err(CodecError::SnapshotVersion(1))), "a version 1 checkpoint is ignored");
         // Found by the fuzzer: a length prefix asking for 4 GiB (an out-of-memory before).
         let oom: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fuzz_oom_snapshot.bin"));
         assert!(decode_snapshot(oom).is_err());

@@ -16,9 +16,10 @@
 //! expiry, two labels) are decided in one place, in commit order.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelBook;
@@ -233,22 +234,20 @@ impl TryFrom<Snapshot> for Projections {
         b.retired_hashes.extend(s.retired_hashes);
         // Slots start just before the first live invoice; holes are deleted invoices.
         b.slots.last = s.invoices.first().map_or(last, |e| e.created_index.saturating_sub(1));
+        b.reserve(s.invoices.len());
+        let seq = s.head_seq;
         for e in s.invoices {
-            let seq = s.head_seq;
             if e.created_index <= b.slots.last || e.created_index > last {
                 return Err(ApplyError::CreatedIndex { seq, got: e.created_index, want: b.slots.last + 1 });
             }
-            if b.label_exists(&e.label) {
-                return Err(ApplyError::DuplicateLabel { seq, label: e.label.to_string() });
-            }
-            if b.hash_used(&e.payment_hash) {
+            if b.retired_hashes.contains(&e.payment_hash) {
                 return Err(ApplyError::DuplicateHash(seq));
             }
             while b.slots.last + 1 < e.created_index {
                 b.slots.entries.push_back(None);
                 b.slots.last += 1;
             }
-            b.insert(e);
+            b.insert(e, seq)?;
         }
         while b.slots.last < last {
             b.slots.entries.push_back(None);
@@ -342,6 +341,12 @@ impl Projections {
             hashes_added: HashSet::new(),
             touched: HashSet::new(),
         }
+    }
+
+    /// Makes room for `additional` more invoices, so that replaying a long log does not grow
+    /// (and rehash) the indexes step by step.
+    pub fn reserve_invoices(&mut self, additional: usize) {
+        self.invoices.reserve(additional);
     }
 
     /// The sequence number and hash of the last record applied.
@@ -521,7 +526,8 @@ pub struct InvoiceBook {
     by_label: HashTable<u64>,
     /// `created_index` of each live invoice, hashed by payment hash.
     by_hash: HashTable<u64>,
-    hasher: RandomState,
+    /// Randomly seeded per book (labels are chosen by clients).
+    hasher: DefaultHashBuilder,
     /// Payment hashes of deleted invoices: never to be used again (live ones are in `by_hash`).
     retired_hashes: HashSet<Hash32>,
     by_pay_index: BTreeMap<u64, u64>,
@@ -559,10 +565,38 @@ impl core::fmt::Debug for InvoiceBook {
 }
 
 impl InvoiceBook {
-    /// Appends `e` (the next `created_index`) and indexes it.
-    fn insert(&mut self, e: InvoiceEntry) {
+    fn reserve(&mut self, additional: usize) {
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_label.reserve(additional, |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.label.as_str())));
+        self.by_hash.reserve(additional, |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)));
+        self.slots.entries.reserve(additional);
+    }
+
+    /// Appends `e` (a `created_index` above every other) and indexes it, unless its label or
+    /// payment hash is taken by a live invoice (then nothing changes). `seq` names the record
+    /// in the error.
+    fn insert(&mut self, e: InvoiceEntry, seq: u64) -> Result<(), ApplyError> {
         let idx = e.created_index;
         let (label_h, hash_h) = (self.hasher.hash_one(e.label.as_str()), self.hasher.hash_one(e.payment_hash));
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        let by_label = self.by_label.entry(
+            label_h,
+            |&i| slots.get(i).is_some_and(|x| x.label == e.label),
+            |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.label.as_str())),
+        );
+        let Entry::Vacant(label_slot) = by_label else {
+            return Err(ApplyError::DuplicateLabel { seq, label: e.label.to_string() });
+        };
+        let by_hash = self.by_hash.entry(
+            hash_h,
+            |&i| slots.get(i).is_some_and(|x| x.payment_hash == e.payment_hash),
+            |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)),
+        );
+        let Entry::Vacant(hash_slot) = by_hash else {
+            return Err(ApplyError::DuplicateHash(seq));
+        };
+        label_slot.insert(idx);
+        hash_slot.insert(idx);
         if let Some(p) = &e.payment {
             self.by_pay_index.insert(p.pay_index, idx);
         }
@@ -571,9 +605,7 @@ impl InvoiceBook {
         }
         self.slots.last = idx;
         self.slots.entries.push_back(Some(e));
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.by_label.insert_unique(label_h, idx, |&i| slots.get(i).map_or(0, |e| hasher.hash_one(e.label.as_str())));
-        self.by_hash.insert_unique(hash_h, idx, |&i| slots.get(i).map_or(0, |e| hasher.hash_one(e.payment_hash)));
+        Ok(())
     }
 
     pub(crate) fn apply_created(&mut self, seq: u64, c: &InvoiceCreated) -> Result<(), ApplyError> {
@@ -581,13 +613,10 @@ impl InvoiceBook {
         if c.created_index != want {
             return Err(ApplyError::CreatedIndex { seq, got: c.created_index, want });
         }
-        if self.label_exists(&c.label) {
-            return Err(ApplyError::DuplicateLabel { seq, label: c.label.to_string() });
-        }
-        if self.hash_used(&c.payment_hash) {
+        if self.retired_hashes.contains(&c.payment_hash) {
             return Err(ApplyError::DuplicateHash(seq));
         }
-        self.insert(InvoiceEntry {
+        let entry = InvoiceEntry {
             seq,
             created_index: want,
             label: c.label.clone(),
@@ -597,8 +626,8 @@ impl InvoiceBook {
             payment: None,
             description_removed: false,
             updated_index: 0,
-        });
-        Ok(())
+        };
+        self.insert(entry, seq)
     }
 
     /// Checks a lifecycle event against the invoice it names (without changing anything).

@@ -4,12 +4,12 @@ use invoiced_actors::store::StoreError;
 use invoiced_events::{Hash32, InvoiceBook, InvoiceEntry, Label};
 use lightning_invoice::SignedRawBolt11Invoice;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::error::{RpcError, LIGHTNINGD};
-use super::object::invoices_json;
+use super::object::{reveal_preimages, InvoiceJson};
 use super::params::{as_string, bind, hex32, label_text, unsigned, ParamSpec};
-use super::RpcContext;
+use super::{to_raw, RpcContext};
 
 /// Declared parameters, in positional order.
 pub const SPEC: ParamSpec = ParamSpec {
@@ -45,8 +45,14 @@ fn invstring_hash(v: &RawValue) -> Result<Hash32, RpcError> {
     raw.raw_invoice().payment_hash().map(|h| *h.0.as_ref()).ok_or_else(bad)
 }
 
+/// The `listinvoices` result.
+#[derive(Serialize)]
+struct Listing<'a> {
+    invoices: Vec<InvoiceJson<'a>>,
+}
+
 /// Runs `listinvoices`.
-pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
     let mut lookups = 0;
     let (mut lookup, mut index, mut start, mut limit) = (Lookup::All, None, None, None);
     for (name, v) in bind(params, &SPEC)? {
@@ -92,8 +98,14 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
         .await
         .map_err(|e| RpcError::new(LIGHTNINGD, format!("listing failed: {e}")))?
         .map_err(unavailable)?;
-    let invoices = invoices_json(ctx, &found).await?;
-    Ok(json!({ "invoices": invoices }))
+    let preimages = reveal_preimages(ctx, &found).await?;
+    // Encoding thousands of invoices is work too: off the RPC thread as well.
+    tokio::task::spawn_blocking(move || {
+        let invoices = found.iter().zip(&preimages).map(|(r, p)| InvoiceJson::new(r, p.as_ref())).collect();
+        to_raw(&Listing { invoices })
+    })
+    .await
+    .map_err(|e| RpcError::new(LIGHTNINGD, format!("listing failed: {e}")))?
 }
 
 /// The entries a listing asks for, copied out of the projection.

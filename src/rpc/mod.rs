@@ -91,10 +91,11 @@ fn no_params(params: Option<&RawValue>) -> Result<(), RpcError> {
     bind(params, &ParamSpec { names: &[], aliases: &[], named_only: &[] }).map(|_| ())
 }
 
-async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    match method {
+async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
+    let value = match method {
         "invoice" => invoice::invoice(ctx, params).await,
-        "listinvoices" => listinvoices::listinvoices(ctx, params).await,
+        // Serialised straight to text (thousands of invoices, no `Value` tree).
+        "listinvoices" => return listinvoices::listinvoices(ctx, params).await,
         "settleinvoice" => lifecycle::settleinvoice(ctx, params).await,
         "delinvoice" => lifecycle::delinvoice(ctx, params).await,
         "waitinvoice" => lifecycle::waitinvoice(ctx, params).await,
@@ -112,7 +113,16 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         }
         "notifications" => Ok(json!({})),
         _ => Err(RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"))),
-    }
+    };
+    value.and_then(|v| to_raw(&v))
+}
+
+/// `value` as JSON text.
+///
+/// # Errors
+/// -1 if it cannot be serialised (not expected for results).
+pub fn to_raw<T: serde::Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, RpcError> {
+    serde_json::value::to_raw_value(value).map_err(|e| RpcError::new(LIGHTNINGD, format!("cannot encode the result: {e}")))
 }
 
 fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
@@ -130,14 +140,12 @@ fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
     }))
 }
 
-fn response(id: &str, outcome: Result<Value, RpcError>) -> Vec<u8> {
+fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Vec<u8> {
     let body = match outcome {
-        Ok(result) => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#),
-        Err(e) => format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, e.to_json()),
+        Ok(result) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}\n\n", result.get()),
+        Err(e) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{}}}\n\n", e.to_json()),
     };
-    let mut out = body.into_bytes();
-    out.extend_from_slice(b"\n\n");
-    out
+    body.into_bytes()
 }
 
 /// Answers one complete frame. Returns the bytes to send and whether to close afterwards.

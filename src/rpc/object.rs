@@ -1,48 +1,101 @@
 //! The invoice object of `listinvoices`, `delinvoice`, `settleinvoice` and the waits, in Core
 //! Lightning's key order. The preimage is shown only once paid, and comes from the KeySigner.
+//!
+//! [`InvoiceJson`] is the one definition of that object: small answers turn it into a `Value`,
+//! a listing serialises thousands of them straight to text.
+
+use core::fmt;
 
 use invoiced_actors::key_signer::RevealPreimages;
 use invoiced_events::{Hash32, InvoiceRecord, InvoiceStatus};
-use serde_json::{Map, Value};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use super::error::{RpcError, LIGHTNINGD};
 use super::RpcContext;
 
-/// The JSON of one invoice; `preimage` is shown only if it is paid.
-pub fn invoice_json(r: &InvoiceRecord, preimage: Option<&Hash32>) -> Value {
-    let c = &r.created;
-    let mut m = Map::new();
-    m.insert("label".into(), c.label.as_str().into());
-    m.insert("bolt11".into(), c.bolt11.clone().into());
-    m.insert("payment_hash".into(), hex::encode(c.payment_hash).into());
-    if let Some(a) = c.amount_msat {
-        m.insert("amount_msat".into(), a.into());
+/// Bytes written as lower-case hex, without an intermediate string.
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
-    m.insert("status".into(), r.status.as_str().into());
-    if let (InvoiceStatus::Paid, Some(p)) = (r.status, &r.payment) {
-        m.insert("pay_index".into(), p.pay_index.into());
-        m.insert("amount_received_msat".into(), p.amount_received_msat.into());
-        m.insert("paid_at".into(), p.paid_at.into());
-        if let Some(pre) = preimage {
-            m.insert("payment_preimage".into(), hex::encode(pre).into());
-        }
-    }
-    if let Some(d) = r.description() {
-        m.insert("description".into(), d.into());
-    }
-    m.insert("expires_at".into(), c.expires_at.into());
-    m.insert("created_index".into(), c.created_index.into());
-    if r.updated_index != 0 {
-        m.insert("updated_index".into(), r.updated_index.into());
-    }
-    Value::Object(m)
 }
 
-/// The JSON of several invoices, revealing the preimages of the paid ones in one round trip.
+impl Serialize for Hex<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// One invoice as the RPC shows it (fields in Core Lightning's order; absent ones skipped).
+#[derive(Serialize)]
+pub struct InvoiceJson<'a> {
+    label: &'a str,
+    bolt11: &'a str,
+    payment_hash: Hex<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_msat: Option<u64>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pay_index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_received_msat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paid_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_preimage: Option<Hex<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    expires_at: u64,
+    created_index: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    updated_index: u64,
+}
+
+impl<'a> InvoiceJson<'a> {
+    /// The object of `r`; `preimage` is shown only if it is paid.
+    pub fn new(r: &'a InvoiceRecord, preimage: Option<&'a Hash32>) -> Self {
+        let c = &r.created;
+        let payment = match (r.status, &r.payment) {
+            (InvoiceStatus::Paid, Some(p)) => Some(p),
+            _ => None,
+        };
+        InvoiceJson {
+            label: c.label.as_str(),
+            bolt11: &c.bolt11,
+            payment_hash: Hex(&c.payment_hash),
+            amount_msat: c.amount_msat,
+            status: r.status.as_str(),
+            pay_index: payment.map(|p| p.pay_index),
+            amount_received_msat: payment.map(|p| p.amount_received_msat),
+            paid_at: payment.map(|p| p.paid_at),
+            payment_preimage: payment.and(preimage).map(|p| Hex(p)),
+            description: r.description(),
+            expires_at: c.expires_at,
+            created_index: c.created_index,
+            updated_index: r.updated_index,
+        }
+    }
+}
+
+/// The JSON of one invoice; `preimage` is shown only if it is paid.
+pub fn invoice_json(r: &InvoiceRecord, preimage: Option<&Hash32>) -> Value {
+    // Serialising this struct to a Value cannot fail (no maps with non-string keys).
+    serde_json::to_value(InvoiceJson::new(r, preimage)).unwrap_or(Value::Null)
+}
+
+/// The preimages of the paid ones among `records` (`None` for the others), revealed by the
+/// KeySigner in one round trip.
 ///
 /// # Errors
 /// -1 when the KeySigner does not answer.
-pub async fn invoices_json(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Value>, RpcError> {
+pub async fn reveal_preimages(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Option<Hash32>>, RpcError> {
     let paid: Vec<usize> = records.iter().enumerate().filter(|(_, r)| r.status == InvoiceStatus::Paid).map(|(i, _)| i).collect();
     let mut preimages: Vec<Option<Hash32>> = vec![None; records.len()];
     if !paid.is_empty() {
@@ -56,5 +109,14 @@ pub async fn invoices_json(ctx: &RpcContext, records: &[InvoiceRecord]) -> Resul
             preimages[i] = p;
         }
     }
+    Ok(preimages)
+}
+
+/// The JSON of several invoices, with the paid ones' preimages.
+///
+/// # Errors
+/// -1 when the KeySigner does not answer.
+pub async fn invoices_json(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Value>, RpcError> {
+    let preimages = reveal_preimages(ctx, records).await?;
     Ok(records.iter().zip(&preimages).map(|(r, p)| invoice_json(r, p.as_ref())).collect())
 }
