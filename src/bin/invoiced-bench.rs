@@ -9,6 +9,8 @@
 //!   (`syncchannels`), so that load runs choose route hints among them.
 //! - `invoiced-bench fill --data-dir DIR --count N`: appends N real signed invoices straight to
 //!   a stopped data dir's log (batches of 1,000), to measure replay and start-up at scale.
+//! - `invoiced-bench raw-replay --data-dir DIR`: iterates and decodes a stopped data dir's
+//!   records (the floor for replay); `replay` runs the daemon's own replay of it, in process.
 //! - `invoiced-bench drop-checkpoint --data-dir DIR`: removes a stopped data dir's checkpoint,
 //!   so the next start replays the whole log.
 //! - `invoiced-bench startup --data-dir DIR [--drop-checkpoint]`: starts `invoiced serve` (the
@@ -17,6 +19,12 @@
 //! - `invoiced-bench limits --dir DIR`: the physical limits in the same run: raw in-process
 //!   build+sign+encode on 1 and 2 threads, raw fdatasync latency and RocksDB sync-write latency
 //!   on DIR's disk.
+
+
+/// mimalloc: the replay and the RPC path allocate on one thread and free on another, where
+/// glibc's malloc takes locks (measured in docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
@@ -80,6 +88,37 @@ impl Conn {
     }
 }
 
+/// One load client: its own connection, one `invoice` after another until `deadline`; returns
+/// the latencies and how many answers were errors.
+async fn client(path: PathBuf, prefix: String, deadline: Instant) -> (Vec<Duration>, u64) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::UnixStream::connect(&path).await.expect("connect to the daemon");
+    let (mut lat, mut errors, mut buf) = (Vec::new(), 0u64, Vec::with_capacity(4096));
+    let mut chunk = vec![0u8; 16384];
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        let req = json!({"jsonrpc": "2.0", "id": 1, "method": "invoice", "params": [1000 + i, format!("{prefix}-{i}"), "bench"]});
+        let t = Instant::now();
+        s.write_all(req.to_string().as_bytes()).await.expect("write");
+        let end = loop {
+            if let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
+                break pos;
+            }
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "daemon closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        lat.push(t.elapsed());
+        // The daemon writes `{"jsonrpc":"2.0","id":1,` then `"result"` or `"error"`.
+        if !buf[..end].starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#) {
+            errors += 1;
+        }
+        buf.drain(..end + 2);
+        i += 1;
+    }
+    (lat, errors)
+}
+
 fn load(args: &[String]) {
     let path = PathBuf::from(arg(args, "--rpc-file").expect("--rpc-file"));
     let clients: usize = arg(args, "--clients").map_or(1, |v| v.parse().expect("--clients N"));
@@ -88,31 +127,22 @@ fn load(args: &[String]) {
     let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
-    let handles: Vec<_> = (0..clients)
-        .map(|c| {
-            let (path, run) = (path.clone(), run.clone());
-            std::thread::spawn(move || {
-                let mut conn = Conn::new(&path);
-                let mut lat = Vec::new();
-                let mut errors = 0u64;
-                let mut i = 0u64;
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let r = conn.call("invoice", json!([1000 + i, format!("bench-{run}-{c}-{i}"), "bench"]));
-                    lat.push(t.elapsed());
-                    if r.get("result").is_none() {
-                        errors += 1;
-                    }
-                    i += 1;
-                }
-                (lat, errors)
-            })
-        })
-        .collect();
+    // One thread multiplexes every client's connection (epoll), so the load tool takes as
+    // little as it can of the cores the daemon runs on.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| tokio::spawn(client(path.clone(), format!("bench-{run}-{c}"), deadline)))
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.expect("client task"));
+        }
+        results
+    });
     let mut all = Vec::new();
     let mut errors = 0;
-    for h in handles {
-        let (l, e) = h.join().expect("client thread");
+    for (l, e) in results {
         all.extend(l);
         errors += e;
     }
@@ -443,6 +473,16 @@ fn main() {
             }
             let s = t.elapsed().as_secs_f64();
             println!("{}", json!({ "records": n, "seconds": s, "records_per_s": n as f64 / s }));
+        }
+        Some("replay") => {
+            // The daemon's own replay (chain checks, projection) of the whole log, in process.
+            let dir = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"));
+            let db = invoiced_actors::store::rocks::open_read_only(&dir.join("events")).expect("open");
+            let t = Instant::now();
+            let state = invoiced_actors::store::rocks::replay(&db).expect("replay");
+            let s = t.elapsed().as_secs_f64();
+            let n = state.head().0;
+            println!("{}", json!({ "records": n, "invoices": state.invoices.len(), "seconds": s, "records_per_s": n as f64 / s }));
         }
         Some("drop-checkpoint") => drop_checkpoint(&PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"))),
         Some("startup") => startup(&args),

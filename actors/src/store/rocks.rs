@@ -101,13 +101,21 @@ pub fn open_read_only(path: &Path) -> Result<DB, StoreError> {
     Ok(DB::open_cf_for_read_only(&Options::default(), path, [CF_EVENTS, CF_META], false)?)
 }
 
-/// Records decoded and hashed per step of a replay.
+/// Records per message from the replay's reading thread.
 const REPLAY_CHUNK: usize = 4096;
+
+/// A record as the replay's reading thread hands it over: decoded, with its stored bytes (for
+/// the chain hash).
+struct ReadRecord {
+    record: EventRecord,
+    bytes: Vec<u8>,
+}
 
 /// Folds every record after `start`'s head into it, checking the chain and the stored head.
 ///
-/// Records are read in chunks; each chunk is decoded and hashed on two threads (the two costly
-/// steps, independent per record), then applied in order on this one.
+/// Two threads share the work: one iterates the log and decodes (and checks each record's key),
+/// this one hashes each record for the chain check and applies it, in order. The stored head
+/// must then be the replayed one.
 ///
 /// # Errors
 /// [`StoreError`] on an unreadable record or an inconsistent log.
@@ -116,26 +124,17 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
     let stored_head = db.get_cf(cf(db, CF_META)?, META_HEAD)?;
     let stored_seq = stored_head.as_ref().and_then(|b| b.get(..8)).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
     book.reserve_invoices(usize::try_from(stored_seq.saturating_sub(book.head().0)).unwrap_or(0));
-    let mut it = db.raw_iterator_cf(cf(db, CF_EVENTS)?);
-    it.seek(event_key(book.head().0 + 1));
-    let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(REPLAY_CHUNK);
-    loop {
-        chunk.clear();
-        while chunk.len() < REPLAY_CHUNK {
-            let Some(value) = it.value() else { break };
-            let seq = it.key().and_then(|k| <[u8; 8]>::try_from(k).ok()).map(u64::from_be_bytes).unwrap_or(0);
-            chunk.push((seq, value.to_vec()));
-            it.next();
+    let from = book.head().0 + 1;
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        scope.spawn(move || read_and_decode(db, from, &tx));
+        for chunk in rx {
+            for r in chunk? {
+                book.apply(&r.record, record_hash(&r.bytes)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+            }
         }
-        it.status()?;
-        if chunk.is_empty() {
-            break;
-        }
-        for decoded in decode_in_parallel(&chunk) {
-            let (record, hash) = decoded?;
-            book.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
-        }
-    }
+        Ok(())
+    })?;
     let (seq, hash) = book.head();
     match stored_head {
         Some(stored) if stored.len() == 40 && stored[..8] == seq.to_be_bytes() && stored[8..] == hash => {}
@@ -145,33 +144,35 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
     Ok(book)
 }
 
-/// Decodes and hashes `(key seq, bytes)` records, the second half on a scoped thread.
-fn decode_in_parallel(chunk: &[(u64, Vec<u8>)]) -> Vec<Result<(EventRecord, Hash32), StoreError>> {
-    let decode = |part: &[(u64, Vec<u8>)]| -> Vec<Result<(EventRecord, Hash32), StoreError>> {
-        part.iter()
-            .map(|(seq, bytes)| {
-                let record = decode_record(bytes).map_err(|source| StoreError::Codec { seq: *seq, source })?;
-                if record.seq != *seq {
-                    return Err(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq)));
-                }
-                Ok((record, record_hash(bytes)))
-            })
-            .collect()
+/// The reading side of [`replay_onto`]: sends the records from `from` on in chunks, or the first
+/// error (and stops). Stops too when the receiver is gone.
+fn read_and_decode(db: &DB, from: u64, tx: &crossbeam_channel::Sender<Result<Vec<ReadRecord>, StoreError>>) {
+    let events = match cf(db, CF_EVENTS) {
+        Ok(events) => events,
+        Err(e) => return drop(tx.send(Err(e))),
     };
-    if chunk.len() < 64 {
-        return decode(chunk);
-    }
-    let (first, second) = chunk.split_at(chunk.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| decode(second));
-        let mut out = decode(first);
-        match other.join() {
-            Ok(rest) => out.extend(rest),
-            // The decoder does not panic on any input (it is fuzzed); were it to, replay stops here.
-            Err(_) => out.push(Err(StoreError::Inconsistent("the record decoder panicked".into()))),
+    let mut it = db.raw_iterator_cf(events);
+    it.seek(event_key(from));
+    loop {
+        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+        while chunk.len() < REPLAY_CHUNK {
+            let (Some(key), Some(value)) = (it.key(), it.value()) else { break };
+            let seq = <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes);
+            let record = match decode_record(value) {
+                Ok(record) if record.seq == seq => record,
+                Ok(record) => return drop(tx.send(Err(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq))))),
+                Err(source) => return drop(tx.send(Err(StoreError::Codec { seq, source }))),
+            };
+            chunk.push(ReadRecord { record, bytes: value.to_vec() });
+            it.next();
         }
-        out
-    })
+        if let Err(e) = it.status() {
+            return drop(tx.send(Err(e.into())));
+        }
+        if chunk.is_empty() || tx.send(Ok(chunk)).is_err() {
+            return;
+        }
+    }
 }
 
 /// Folds the whole log into a new projection.
