@@ -3,11 +3,6 @@
 //! The only place for `anyhow`, exit codes and wiring.
 
 
-/// mimalloc: the replay and the RPC path allocate on one thread and free on another, where
-/// glibc's malloc takes locks (measured in docs/PERFORMANCE.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use invoiced::{config, daemon, tools};
 
 use std::path::PathBuf;

@@ -19,8 +19,10 @@ pub const CURRENT_VERSION: u8 = 1;
 pub const MIN_READER_VERSION: u8 = 1;
 /// The checkpoint layout this code writes and reads. A checkpoint is a cache of the log: one of
 /// any other version is not upcast but ignored (the log is replayed instead). Version 1 held whole
-/// invoices; version 2 holds [`InvoiceEntry`](crate::InvoiceEntry)s.
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// invoices; version 2 held the live [`InvoiceEntry`](crate::InvoiceEntry)s; version 3 holds the
+/// projection's slots as they are (entries with `None` for deleted ones), so loading takes the
+/// decoded vector over without a copy.
+pub const SNAPSHOT_VERSION: u8 = 3;
 /// The largest record body accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 

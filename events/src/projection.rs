@@ -192,8 +192,9 @@ pub struct Snapshot {
     pub head_seq: u64,
     /// That record's chain hash.
     pub head_hash: Hash32,
-    /// Live invoices, by created_index.
-    pub invoices: Vec<InvoiceEntry>,
+    /// The invoices from `created_index` `counters[0] + 1 - invoices.len()` to `counters[0]`,
+    /// `None` where deleted (deleted ones before the first live one are left out).
+    pub invoices: Vec<Option<InvoiceEntry>>,
     /// Payment hashes of deleted invoices (still never to be reused).
     pub retired_hashes: Vec<Hash32>,
     /// Counters: created, pay, updated, deleted.
@@ -210,7 +211,7 @@ impl From<&Projections> for Snapshot {
         Snapshot {
             head_seq: p.head_seq,
             head_hash: p.head_hash,
-            invoices: b.slots.entries.iter().flatten().cloned().collect(),
+            invoices: b.slots.entries.iter().cloned().collect(),
             retired_hashes: retired,
             counters: [b.slots.last, b.last_pay_index, b.last_updated_index, b.last_deleted_index],
             channels: p.channels.iter().cloned().collect(),
@@ -232,26 +233,17 @@ impl TryFrom<Snapshot> for Projections {
             ..Default::default()
         };
         b.retired_hashes.extend(s.retired_hashes);
-        // Slots start just before the first live invoice; holes are deleted invoices.
-        b.slots.last = s.invoices.first().map_or(last, |e| e.created_index.saturating_sub(1));
-        b.reserve(s.invoices.len());
         let seq = s.head_seq;
-        for e in s.invoices {
-            if e.created_index <= b.slots.last || e.created_index > last {
-                return Err(ApplyError::CreatedIndex { seq, got: e.created_index, want: b.slots.last + 1 });
-            }
-            if b.retired_hashes.contains(&e.payment_hash) {
-                return Err(ApplyError::DuplicateHash(seq));
-            }
-            while b.slots.last + 1 < e.created_index {
-                b.slots.entries.push_back(None);
-                b.slots.last += 1;
-            }
-            b.insert(e, seq)?;
+        let len = s.invoices.len() as u64;
+        if len > last {
+            return Err(ApplyError::CreatedIndex { seq, got: len, want: last });
         }
-        while b.slots.last < last {
-            b.slots.entries.push_back(None);
-            b.slots.last += 1;
+        // The decoded vector becomes the slots as it is (no copy of a million entries).
+        b.slots = Slots { entries: VecDeque::from(s.invoices), last };
+        b.reserve(b.slots.entries.len());
+        let first = b.slots.first();
+        for i in 0..len {
+            b.index(first + i, seq)?;
         }
         let mut channels = ChannelBook::default();
         for c in &s.channels {
@@ -572,15 +564,33 @@ impl InvoiceBook {
         self.slots.entries.reserve(additional);
     }
 
-    /// Appends `e` (a `created_index` above every other) and indexes it, unless its label or
-    /// payment hash is taken by a live invoice (then nothing changes). `seq` names the record
-    /// in the error.
+    /// Appends `e` (the next `created_index`) and indexes it, unless its label or payment hash
+    /// is taken by a live invoice (then nothing changes). `seq` names the record in the error.
     fn insert(&mut self, e: InvoiceEntry, seq: u64) -> Result<(), ApplyError> {
         let idx = e.created_index;
-        let (label_h, hash_h) = (self.hasher.hash_one(e.label.as_str()), self.hasher.hash_one(e.payment_hash));
+        self.slots.entries.push_back(Some(e));
+        self.slots.last = idx;
+        if let Err(err) = self.index(idx, seq) {
+            self.slots.entries.pop_back();
+            self.slots.last -= 1;
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Indexes the entry in slot `idx` (none there: nothing to do), unless it is in the wrong
+    /// slot or its label or payment hash is taken (then nothing is indexed).
+    fn index(&mut self, idx: u64, seq: u64) -> Result<(), ApplyError> {
         let (slots, hasher) = (&self.slots, &self.hasher);
+        let Some(e) = slots.get(idx) else { return Ok(()) };
+        if e.created_index != idx {
+            return Err(ApplyError::CreatedIndex { seq, got: e.created_index, want: idx });
+        }
+        if self.retired_hashes.contains(&e.payment_hash) {
+            return Err(ApplyError::DuplicateHash(seq));
+        }
         let by_label = self.by_label.entry(
-            label_h,
+            hasher.hash_one(e.label.as_str()),
             |&i| slots.get(i).is_some_and(|x| x.label == e.label),
             |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.label.as_str())),
         );
@@ -588,7 +598,7 @@ impl InvoiceBook {
             return Err(ApplyError::DuplicateLabel { seq, label: e.label.to_string() });
         };
         let by_hash = self.by_hash.entry(
-            hash_h,
+            hasher.hash_one(e.payment_hash),
             |&i| slots.get(i).is_some_and(|x| x.payment_hash == e.payment_hash),
             |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)),
         );
@@ -603,8 +613,6 @@ impl InvoiceBook {
         if e.updated_index != 0 {
             self.by_updated.insert(e.updated_index, idx);
         }
-        self.slots.last = idx;
-        self.slots.entries.push_back(Some(e));
         Ok(())
     }
 
@@ -612,9 +620,6 @@ impl InvoiceBook {
         let want = self.slots.last + 1;
         if c.created_index != want {
             return Err(ApplyError::CreatedIndex { seq, got: c.created_index, want });
-        }
-        if self.retired_hashes.contains(&c.payment_hash) {
-            return Err(ApplyError::DuplicateHash(seq));
         }
         let entry = InvoiceEntry {
             seq,
@@ -984,7 +989,7 @@ mod tests {
         commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
         commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
         let mut snap = Snapshot::from(&book);
-        snap.invoices[1].label = Label::new("a").unwrap();
+        snap.invoices[1].as_mut().unwrap().label = Label::new("a").unwrap();
         assert!(matches!(Projections::try_from(snap), Err(ApplyError::DuplicateLabel { .. })));
         let mut snap = Snapshot::from(&book);
         snap.invoices.swap(0, 1);

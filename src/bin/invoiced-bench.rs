@@ -21,11 +21,6 @@
 //!   on DIR's disk.
 
 
-/// mimalloc: the replay and the RPC path allocate on one thread and free on another, where
-/// glibc's malloc takes locks (measured in docs/PERFORMANCE.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -445,8 +440,12 @@ fn startup(args: &[String]) {
 }
 
 fn drop_checkpoint(dir: &Path) {
-    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.join("events"), ["events", "meta"]).expect("open");
-    db.delete_cf(db.cf_handle("meta").expect("meta"), b"checkpoint").expect("delete");
+    let file = invoiced_actors::store::keys::checkpoint_path(&dir.join("events"));
+    match std::fs::remove_file(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("removing {}: {e}", file.display()),
+    }
 }
 
 fn main() {

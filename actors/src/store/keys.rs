@@ -9,8 +9,15 @@ pub const META_NETWORK: &[u8] = b"network";
 /// Meta key: the head, `seq (8 bytes BE) ‖ hash (32 bytes)`, written in every batch.
 pub const META_HEAD: &[u8] = b"head";
 
-/// Meta key: the latest projection checkpoint (a versioned `Snapshot`, with its seq and hash).
-pub const META_CHECKPOINT: &[u8] = b"checkpoint";
+/// Meta key where versions before checkpoint v3 kept the checkpoint (removed at open).
+pub const LEGACY_META_CHECKPOINT: &[u8] = b"checkpoint";
+
+/// The checkpoint of the log at `log` (a versioned `Snapshot` naming its seq and hash): a file
+/// beside the database, `DIR/events.checkpoint`, so that a projection of a million invoices
+/// never passes through RocksDB's WAL, memtable and compactions.
+pub fn checkpoint_path(log: &std::path::Path) -> std::path::PathBuf {
+    log.with_extension("checkpoint")
+}
 
 /// The key of record `seq`.
 pub fn event_key(seq: u64) -> [u8; 8] {

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use invoiced_events::{Hash32, InvoiceEntry, InvoiceRecord};
 use rocksdb::{DBRawIteratorWithThreadMode, Options, DB};
 
-use super::keys::{event_key, CF_EVENTS, CF_META, META_CHECKPOINT, META_HEAD, META_NETWORK};
+use super::keys::{checkpoint_path, event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
 use super::StoreError;
 
 /// A read-only view of an event log.
 pub struct LogReader {
     db: DB,
+    path: PathBuf,
     secondary: PathBuf,
 }
 
@@ -38,7 +39,7 @@ impl LogReader {
         let mut opts = Options::default();
         opts.set_max_open_files(-1);
         let db = DB::open_cf_as_secondary(&opts, path, &secondary, [CF_EVENTS, CF_META])?;
-        Ok(LogReader { db, secondary })
+        Ok(LogReader { db, path: path.to_path_buf(), secondary })
     }
 
     /// Catches up with what the daemon wrote since.
@@ -80,7 +81,12 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses.
     pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.meta(META_CHECKPOINT)
+        let file = checkpoint_path(&self.path);
+        match std::fs::read(&file) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Inconsistent(format!("reading {}: {e}", file.display()))),
+        }
     }
 
     /// The whole invoices of `entries` (of a projection folded from this log), in their order.

@@ -8,7 +8,7 @@ use invoiced_events::codec::{decode_record, decode_snapshot, encode_record, enco
 use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry, Network, Projections, Snapshot};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
-use super::keys::{event_key, CF_EVENTS, CF_META, META_CHECKPOINT, META_HEAD, META_NETWORK};
+use super::keys::{checkpoint_path, event_key, CF_EVENTS, CF_META, LEGACY_META_CHECKPOINT, META_HEAD, META_NETWORK};
 use super::{
     join_entries, AppendError, AppendRequest, Committed, CommittedBatch, DbSlot, InvoiceReader, LogHandle, LogOptions, StoreError,
     WriterMsg,
@@ -59,7 +59,10 @@ fn open_db(path: &Path, network: Network) -> Result<(DB, Projections), StoreErro
             db.put_cf_opt(meta, META_NETWORK, network.name(), &w)?;
         }
     }
-    let start = load_checkpoint(&db);
+    if db.get_pinned_cf(meta, LEGACY_META_CHECKPOINT)?.is_some() {
+        db.delete_cf(meta, LEGACY_META_CHECKPOINT)?;
+    }
+    let start = load_checkpoint(&db, &checkpoint_path(path));
     let from = start.head().0;
     let book = replay_onto(&db, start)?;
     tracing::info!("replayed records {}..={} onto the checkpoint at {from}", from + 1, book.head().0);
@@ -72,10 +75,16 @@ fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StoreErro
 
 /// The checkpointed projections if the checkpoint is readable and matches the log (its record
 /// exists with its hash); otherwise an empty projection, so that the whole log is replayed.
-pub fn load_checkpoint(db: &DB) -> Projections {
+pub fn load_checkpoint(db: &DB, file: &Path) -> Projections {
     let load = || -> Option<Snapshot> {
-        let meta = db.cf_handle(CF_META)?;
-        let bytes = db.get_pinned_cf(meta, META_CHECKPOINT).ok()??;
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!("ignoring unreadable checkpoint {}: {e}", file.display());
+                return None;
+            }
+        };
         let snap = decode_snapshot(&bytes).map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}")).ok()?;
         if snap.head_seq == 0 {
             return Some(snap);
@@ -127,11 +136,15 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
     let from = book.head().0 + 1;
     std::thread::scope(|scope| -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(4);
-        scope.spawn(move || read_and_decode(db, from, &tx));
+        let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
+        scope.spawn(move || read_and_decode(db, from, &tx, &spent_rx));
         for chunk in rx {
-            for r in chunk? {
+            let chunk = chunk?;
+            for r in &chunk {
                 book.apply(&r.record, record_hash(&r.bytes)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
             }
+            // Freed by the thread that allocated it: the allocator's fast path, no lock.
+            let _ = spent_tx.send(chunk);
         }
         Ok(())
     })?;
@@ -145,8 +158,13 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
 }
 
 /// The reading side of [`replay_onto`]: sends the records from `from` on in chunks, or the first
-/// error (and stops). Stops too when the receiver is gone.
-fn read_and_decode(db: &DB, from: u64, tx: &crossbeam_channel::Sender<Result<Vec<ReadRecord>, StoreError>>) {
+/// error (and stops). Stops too when the receiver is gone. Drops the chunks that come back spent.
+fn read_and_decode(
+    db: &DB,
+    from: u64,
+    tx: &crossbeam_channel::Sender<Result<Vec<ReadRecord>, StoreError>>,
+    spent: &crossbeam_channel::Receiver<Vec<ReadRecord>>,
+) {
     let events = match cf(db, CF_EVENTS) {
         Ok(events) => events,
         Err(e) => return drop(tx.send(Err(e))),
@@ -172,6 +190,7 @@ fn read_and_decode(db: &DB, from: u64, tx: &crossbeam_channel::Sender<Result<Vec
         if chunk.is_empty() || tx.send(Ok(chunk)).is_err() {
             return;
         }
+        spent.try_iter().for_each(drop);
     }
 }
 
@@ -183,15 +202,24 @@ pub fn replay(db: &DB) -> Result<Projections, StoreError> {
     replay_onto(db, Projections::new())
 }
 
-/// Writes a checkpoint of `book` (synced).
+/// Writes a checkpoint of `book` to `file` atomically: a temporary file, synced, renamed over
+/// the old one, and the directory synced.
 ///
 /// # Errors
 /// [`StoreError`] when it cannot be encoded or written.
-pub fn write_checkpoint(db: &DB, book: &Projections) -> Result<(), StoreError> {
+pub fn write_checkpoint(file: &Path, book: &Projections) -> Result<(), StoreError> {
+    use std::io::Write as _;
     let bytes = encode_snapshot(&Snapshot::from(book)).map_err(|source| StoreError::Codec { seq: book.head().0, source })?;
-    let mut w = WriteOptions::default();
-    w.set_sync(true);
-    db.put_cf_opt(cf(db, CF_META)?, META_CHECKPOINT, bytes, &w)?;
+    let io = |e: std::io::Error| StoreError::Inconsistent(format!("writing checkpoint {}: {e}", file.display()));
+    let tmp = file.with_extension("checkpoint.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(&bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, file).map_err(io)?;
+    if let Some(dir) = file.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
     Ok(())
 }
 
@@ -313,14 +341,13 @@ impl Writer {
         // Clean shutdown: checkpoint the projections so the next start replays nothing.
         match self.book.read() {
             Ok(book) => {
-                if let Err(e) = write_checkpoint(db, &book) {
+                if let Err(e) = write_checkpoint(&checkpoint_path(&self.path), &book) {
                     tracing::error!("cannot write checkpoint: {e}");
                 }
             }
             Err(_) => tracing::error!("projection lock poisoned; no checkpoint written"),
         }
-        // Move everything (the large checkpoint included) out of the WAL into table files, so the
-        // next open does not replay it from the WAL.
+        // Move everything out of the WAL into table files, so the next open does not replay it.
         let _ = db.flush_wal(true);
         if let Err(e) = db.flush() {
             tracing::warn!("flush at shutdown failed: {e}");
