@@ -22,7 +22,7 @@ for r in $(seq 1 "$rounds"); do
     pid=$!
     for _ in $(seq 1 200); do [ -S "$work/data/lightning-rpc" ] && break; sleep 0.05; done
     "$bin/invoiced-bench" load --rpc-file "$work/data/lightning-rpc" --clients 1 --seconds 3 | sed 's/^/{"kind":"load1","data":/; s/$/}/' >> "$results"
-    "$bin/invoiced-bench" load --rpc-file "$work/data/lightning-rpc" --clients 64 --seconds 5 | sed 's/^/{"kind":"load64","data":/; s/$/}/' >> "$results"
+    "$bin/invoiced-bench" load --rpc-file "$work/data/lightning-rpc" --clients 64 --seconds 5 --daemon-pid "$pid" | sed 's/^/{"kind":"load64","data":/; s/$/}/' >> "$results"
     kill -TERM "$pid"; wait "$pid"
 done
 python3 - "$results" <<'PY'
@@ -49,6 +49,14 @@ r64 = show("daemon, 64 clients: invoices/s", "load64", "invoices_per_s")
 show("daemon, 64 clients: p50 latency (ms)", "load64", "p50_ms", "{:.3f}")
 show("daemon, 64 clients: p99 latency (ms)", "load64", "p99_ms", "{:.3f}")
 show("daemon, 64 clients: max latency (ms)", "load64", "max_ms", "{:.3f}")
+def cpu(label, pick):
+    v = [pick(r["data"]["cpu"]) for r in rows if r["kind"] == "load64"]
+    print(f"| {label} | {statistics.median(v):.1f} | {min(v):.1f} - {max(v):.1f} |")
+cpu("64 clients: daemon CPU per invoice (us)", lambda c: c["daemon_us_per_invoice"])
+by = rows[-1]["data"]["cpu"]["daemon_us_per_invoice_by_thread"] if rows else {}
+for name in sorted(by):
+    cpu(f"64 clients: thread {name}, CPU per invoice (us)", lambda c, n=name: c["daemon_us_per_invoice_by_thread"].get(n, 0.0))
+cpu("64 clients: load tool CPU per invoice (us)", lambda c: c["load_tool_us_per_invoice"])
 print()
 print(f"- 64 clients / raw 2-thread sign rate: {r64 / s2:.0%}")
 print(f"- 64 clients / Core Lightning's 66 invoices/s: {r64 / 66:,.0f}x")

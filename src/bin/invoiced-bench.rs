@@ -1,8 +1,9 @@
 //! `invoiced-bench`: measures a running daemon over its socket, and the machine's limits.
 //!
-//! - `invoiced-bench load --rpc-file PATH --clients C --seconds S`: C clients, each on its own
-//!   connection, send `invoice` one after another for S seconds; prints invoices/s and latency
-//!   p50/p99/max.
+//! - `invoiced-bench load --rpc-file PATH --clients C --seconds S [--daemon-pid PID]`: C
+//!   clients, each on its own connection, send `invoice` one after another for S seconds; prints
+//!   invoices/s and latency p50/p99/max, and with `--daemon-pid` the CPU time per invoice of each
+//!   daemon thread and of the load tool itself.
 //! - `invoiced-bench list --rpc-file PATH --repeat N [--lookups-only]`: times `listinvoices` of
 //!   everything, and lookups by label and payment hash (of 200 invoices spread over the index).
 //! - `invoiced-bench channels --rpc-file PATH --count N`: feeds N synthetic public channels
@@ -83,6 +84,28 @@ impl Conn {
     }
 }
 
+/// CPU seconds (user + system) of each thread of process `pid`, with the thread's name. Threads
+/// that end during a run drop out of the sums; the daemon's threads live as long as it does.
+fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
+    let ticks = 100.0; // USER_HZ on Linux
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+    tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let main = dir.file_name().and_then(|n| n.to_str()) == Some(&pid.to_string());
+            // The main thread runs the RPC server and the actors; the daemon's unnamed others are
+            // the KeySigner threads.
+            let name = if main { "main".to_owned() } else { std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_owned() };
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let (u, s): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+            Some((name, (u + s) / ticks))
+        })
+        .collect()
+}
+
 /// One load client: its own connection, one `invoice` after another until `deadline`; returns
 /// the latencies and how many answers were errors.
 async fn client(path: PathBuf, prefix: String, deadline: Instant) -> (Vec<Duration>, u64) {
@@ -120,6 +143,9 @@ fn load(args: &[String]) {
     let seconds: f64 = arg(args, "--seconds").map_or(5.0, |v| v.parse().expect("--seconds S"));
     let run = format!("{:08x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
     let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let daemon_pid: Option<u32> = arg(args, "--daemon-pid").map(|v| v.parse().expect("--daemon-pid PID"));
+    let before = daemon_pid.map(thread_cpu);
+    let own_before = thread_cpu(std::process::id());
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     // One thread multiplexes every client's connection (epoll), so the load tool takes as
@@ -143,6 +169,25 @@ fn load(args: &[String]) {
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort();
+    // CPU per invoice, by thread name (summed over threads of one name), in microseconds.
+    let per_invoice = |before: &[(String, f64)], after: &[(String, f64)]| -> Value {
+        let mut by_name = serde_json::Map::new();
+        for (name, secs) in after {
+            let was: f64 = before.iter().filter(|(n, _)| n == name).map(|(_, s)| s).sum();
+            let entry = by_name.entry(name.clone()).or_insert(json!(0.0));
+            *entry = json!(entry.as_f64().unwrap_or(0.0) + (secs - was) * 1e6 / all.len().max(1) as f64);
+        }
+        Value::Object(by_name)
+    };
+    let sum_names = |v: &[(String, f64)]| -> Vec<(String, f64)> { vec![("total".into(), v.iter().map(|(_, s)| s).sum())] };
+    let cpu = daemon_pid.zip(before).map(|(pid, before)| {
+        let after = thread_cpu(pid);
+        json!({
+            "daemon_us_per_invoice_by_thread": per_invoice(&before, &after),
+            "daemon_us_per_invoice": per_invoice(&sum_names(&before), &sum_names(&after))["total"],
+            "load_tool_us_per_invoice": per_invoice(&sum_names(&own_before), &sum_names(&thread_cpu(std::process::id())))["total"],
+        })
+    });
     let out = json!({
         "clients": clients,
         "invoices": all.len(),
@@ -152,6 +197,7 @@ fn load(args: &[String]) {
         "p50_ms": ms(percentile(&all, 0.5)),
         "p99_ms": ms(percentile(&all, 0.99)),
         "max_ms": ms(all.last().copied().unwrap_or_default()),
+        "cpu": cpu,
     });
     println!("{out}");
 }

@@ -272,4 +272,17 @@ fn start_up_uses_the_checkpoint_and_survives_a_stale_or_missing_one() {
     d.spawn();
     assert_eq!(d.call("listinvoices", json!({})).unwrap(), now);
     assert_eq!(audit(&d.dir).0, 0);
+    // A damaged checkpoint (cut short, or garbage) is ignored: the whole log is replayed.
+    assert!(d.stop().success());
+    let file = d.dir.join("events.checkpoint");
+    let bytes = std::fs::read(&file).unwrap();
+    for damaged in [bytes[..bytes.len() / 2].to_vec(), vec![3, 3, 0xff, 0xff, 0xff]] {
+        std::fs::write(&file, damaged).unwrap();
+        d.spawn();
+        assert_eq!(d.call("listinvoices", json!({})).unwrap(), now);
+        assert!(d.stop().success());
+    }
+    // A clean stop always leaves a fresh checkpoint, and no temporary file.
+    assert!(std::fs::read(&file).unwrap().len() > 34);
+    assert!(!d.dir.join("events.checkpoint.tmp").exists());
 }

@@ -652,6 +652,25 @@ mod tests {
         assert!(matches!(replay(&db), Err(StoreError::Codec { seq: 7000, .. })));
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(checkpoint_path(&dir));
+    }
+
+    #[test]
+    fn a_checkpoint_left_in_the_meta_family_by_an_older_version_is_removed_at_open() {
+        let dir = std::env::temp_dir().join(format!("invoiced-rocks-legacy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap().close();
+        {
+            let db = DB::open_cf(&db_options(), &dir, [CF_EVENTS, CF_META]).unwrap();
+            db.put_cf(db.cf_handle(CF_META).unwrap(), LEGACY_META_CHECKPOINT, vec![1u8; 1000]).unwrap();
+        }
+        RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap().close();
+        let db = open_read_only(&dir).unwrap();
+        assert!(db.get_cf(db.cf_handle(CF_META).unwrap(), LEGACY_META_CHECKPOINT).unwrap().is_none());
+        assert!(checkpoint_path(&dir).exists(), "the clean close wrote the checkpoint file");
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(checkpoint_path(&dir));
     }
 
     #[test]
@@ -680,5 +699,6 @@ mod tests {
         log.close();
         assert!(reader.invoices(entries).is_err(), "a closed log serves no reads");
         let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(checkpoint_path(&dir));
     }
 }
