@@ -235,7 +235,7 @@ impl TryFrom<Snapshot> for Projections {
         b.retired_hashes.extend(s.retired_hashes);
         let seq = s.head_seq;
         let len = s.invoices.len() as u64;
-        if len > last {
+        if len > last || last == u64::MAX {
             return Err(ApplyError::CreatedIndex { seq, got: len, want: last });
         }
         // The decoded vector becomes the slots as it is (no copy of a million entries).
@@ -1026,5 +1026,44 @@ mod tests {
         assert_eq!(adm.admit(&mut same_label2), Err(Rejection::DuplicateLabel(Label::new("x").unwrap())));
         let mut same_hash = vec![Event::InvoiceCreated(created("y", 7))];
         assert_eq!(adm.admit(&mut same_hash), Err(Rejection::PreimageUsed));
+    }
+
+    proptest::proptest! {
+        /// Whatever a checkpoint holds, loading it does not panic, and what loads checkpoints
+        /// to itself.
+        #[test]
+        fn any_checkpoint_loads_or_is_refused(
+            last in proptest::prop_oneof![0u64..12, proptest::prelude::Just(u64::MAX)],
+            slots in proptest::collection::vec(proptest::option::of((0u64..14, 0u8..4, 0u8..4, 0u64..3, proptest::prelude::any::<bool>())), 0..10),
+            retired in proptest::collection::vec(0u8..4, 0..3),
+        ) {
+            let invoices = slots
+                .into_iter()
+                .map(|slot| {
+                    slot.map(|(idx, label, hash, updated, paid)| InvoiceEntry {
+                        seq: idx,
+                        created_index: idx,
+                        label: Label::new(format!("l{label}")).unwrap(),
+                        payment_hash: [hash; 32],
+                        expires_at: 1,
+                        status: if paid { InvoiceStatus::Paid } else { InvoiceStatus::Unpaid },
+                        payment: paid.then_some(Payment { pay_index: idx, amount_received_msat: 1, paid_at: 1 }),
+                        description_removed: false,
+                        updated_index: updated,
+                    })
+                })
+                .collect();
+            let snap = Snapshot {
+                head_seq: 1,
+                head_hash: [0; 32],
+                invoices,
+                retired_hashes: retired.into_iter().map(|h| [h; 32]).collect(),
+                counters: [last, 3, 3, 0],
+                channels: vec![],
+            };
+            if let Ok(p) = Projections::try_from(snap) {
+                proptest::prop_assert_eq!(Projections::try_from(Snapshot::from(&p)).unwrap(), p);
+            }
+        }
     }
 }
