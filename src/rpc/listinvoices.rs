@@ -92,20 +92,31 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
     }
     let unavailable = |e: StoreError| RpcError::new(LIGHTNINGD, format!("invoices unavailable: {e}"));
     let entries = ctx.invoices.pick(|s| collect(&s.invoices, lookup, index, start, limit)).map_err(unavailable)?;
-    // The records are read from the log off the RPC thread: a long listing holds nobody up.
+    // A long listing reads, decodes and encodes off the RPC thread, so it holds nobody up; a
+    // short one (a lookup) is done here, cheaper than two hops to the blocking pool.
+    let long = entries.len() > INLINE_LISTING;
     let reader = ctx.invoices.clone();
-    let found = tokio::task::spawn_blocking(move || reader.invoices(entries))
-        .await
-        .map_err(|e| RpcError::new(LIGHTNINGD, format!("listing failed: {e}")))?
-        .map_err(unavailable)?;
+    let found = off_thread_if(long, move || reader.invoices(entries).map_err(unavailable)).await?;
     let preimages = reveal_preimages(ctx, &found).await?;
-    // Encoding thousands of invoices is work too: off the RPC thread as well.
-    tokio::task::spawn_blocking(move || {
+    off_thread_if(long, move || {
         let invoices = found.iter().zip(&preimages).map(|(r, p)| InvoiceJson::new(r, p.as_ref())).collect();
         to_raw(&Listing { invoices })
     })
     .await
-    .map_err(|e| RpcError::new(LIGHTNINGD, format!("listing failed: {e}")))?
+}
+
+/// Listings of at most this many invoices are read and encoded on the RPC thread.
+const INLINE_LISTING: usize = 64;
+
+/// Runs `work` on tokio's blocking pool if `off`, else here.
+async fn off_thread_if<T: Send + 'static>(
+    off: bool,
+    work: impl FnOnce() -> Result<T, RpcError> + Send + 'static,
+) -> Result<T, RpcError> {
+    if !off {
+        return work();
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|e| RpcError::new(LIGHTNINGD, format!("listing failed: {e}")))?
 }
 
 /// The entries a listing asks for, copied out of the projection.
