@@ -130,6 +130,36 @@ fn listinvoices_lookups_and_paging() {
     assert_eq!(e.message, "index: unknown index: invalid token '\"paid\"'");
 }
 
+/// A listing longer than the inline limit (64) is read and encoded on the blocking pool: it must
+/// give exactly what lookups of the same invoices give, in created order, paid ones with their
+/// preimage, the description removed where it was.
+#[test]
+fn long_listings_equal_the_lookups_of_their_invoices() {
+    let d = Daemon::start();
+    let made: Vec<_> = (0..150).map(|i| d.call("invoice", json!([1000 + i, format!("long{i}"), format!("desc {i}")])).unwrap()).collect();
+    let paid = &made[3];
+    d.call("settleinvoice", json!({"payment_hash": paid["payment_hash"], "amount_msat": 1003, "payment_secret": paid["payment_secret"]})).unwrap();
+    d.call("delinvoice", json!({"label": "long7", "status": "unpaid", "desconly": true})).unwrap();
+    d.call("delinvoice", json!({"label": "long9", "status": "unpaid"})).unwrap();
+    let all = d.call("listinvoices", json!({})).unwrap()["invoices"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 149);
+    for (i, inv) in all.iter().enumerate() {
+        let one = d.call("listinvoices", json!({"label": inv["label"]})).unwrap()["invoices"][0].clone();
+        assert_eq!(inv, &one, "invoice {i}");
+    }
+    let created: Vec<u64> = all.iter().map(|i| i["created_index"].as_u64().unwrap()).collect();
+    assert!(created.windows(2).all(|w| w[0] < w[1]));
+    let long3 = all.iter().find(|i| i["label"] == "long3").unwrap();
+    assert_eq!(long3["status"], json!("paid"));
+    assert_eq!(long3["payment_preimage"].as_str().unwrap().len(), 64);
+    assert!(all.iter().find(|i| i["label"] == "long7").unwrap().get("description").is_none());
+    assert_eq!(all.iter().find(|i| i["label"] == "long8").unwrap()["description"], json!("desc 8"));
+    // Paged by the updated index, past the inline limit too: the two updated ones come last.
+    let upd = d.call("listinvoices", json!({"index": "updated", "start": 0})).unwrap()["invoices"].as_array().unwrap().clone();
+    let tail: Vec<&str> = upd[147..].iter().map(|i| i["label"].as_str().unwrap()).collect();
+    assert_eq!(tail, ["long3", "long7"]);
+}
+
 #[test]
 fn data_dir_modes() {
     let d = Daemon::start();
