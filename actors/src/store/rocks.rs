@@ -69,6 +69,11 @@ fn open_db(path: &Path, network: Network) -> Result<(DB, Projections), StoreErro
     Ok((db, book))
 }
 
+/// The seq of a stored head (`seq ‖ hash`), 0 when there is none or it is malformed.
+fn head_seq(stored: Option<&[u8]>) -> u64 {
+    stored.and_then(|b| b.get(..8)).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes)
+}
+
 fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StoreError> {
     db.cf_handle(name).ok_or_else(|| StoreError::Inconsistent(format!("no {name} column family")))
 }
@@ -131,7 +136,7 @@ struct ReadRecord {
 pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreError> {
     let mut book = start;
     let stored_head = db.get_cf(cf(db, CF_META)?, META_HEAD)?;
-    let stored_seq = stored_head.as_ref().and_then(|b| b.get(..8)).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+    let stored_seq = head_seq(stored_head.as_deref());
     book.reserve_invoices(usize::try_from(stored_seq.saturating_sub(book.head().0)).unwrap_or(0));
     let from = book.head().0 + 1;
     std::thread::scope(|scope| -> Result<(), StoreError> {
@@ -420,13 +425,15 @@ impl Writer {
         let time_ms = self.clock.now_ms();
         let mut batch = WriteBatch::default();
         let mut records = Vec::new();
-        for (req, ok) in pending.iter().zip(&admitted) {
+        // Each request's events move into its records (only their count is needed afterwards).
+        let counts: Vec<usize> = pending.iter().map(|r| r.events.len()).collect();
+        for (req, ok) in pending.iter_mut().zip(&admitted) {
             if ok.is_err() {
                 continue;
             }
-            for event in &req.events {
+            for event in std::mem::take(&mut req.events) {
                 seq += 1;
-                let record = EventRecord { seq, time_ms, prev_hash, event: event.clone() };
+                let record = EventRecord { seq, time_ms, prev_hash, event };
                 let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
                 let hash = record_hash(&bytes);
                 batch.put_cf(events_cf, event_key(seq), &bytes);
@@ -461,10 +468,10 @@ impl Writer {
         }
         let all = self.join_committed(db, applied);
         let mut it = all.iter();
-        let outcomes = pending
-            .iter()
+        let outcomes = counts
+            .into_iter()
             .zip(admitted)
-            .map(|(req, ok)| ok.map(|()| it.by_ref().take(req.events.len()).cloned().collect()))
+            .map(|(n, ok)| ok.map(|()| it.by_ref().take(n).cloned().collect()))
             .collect();
         Ok((outcomes, all))
     }
@@ -510,7 +517,7 @@ impl Writer {
         let (seq, hash) = self.book.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
         let (events_cf, meta_cf) = (cf(&db, CF_EVENTS)?, cf(&db, CF_META)?);
         let stored = db.get_cf(meta_cf, META_HEAD)?;
-        let stored_seq = stored.as_ref().and_then(|b| b.get(..8)).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+        let stored_seq = head_seq(stored.as_deref());
         if stored_seq < seq {
             return Err(StoreError::Inconsistent(format!("reopened log ends at {stored_seq}, before acknowledged record {seq}")));
         }
