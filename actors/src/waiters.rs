@@ -1,8 +1,10 @@
 //! Waiters: `waitinvoice`, `waitanyinvoice` and `wait`, woken by committed events.
 //!
 //! Owns the waiting callers, indexed so that an event wakes only those it concerns: by invoice
-//! for `waitinvoice`, by `lastpay_index` for `waitanyinvoice`, by index and next value for
-//! `wait`. A caller first checks the projection; since the writer updates the projection before
+//! for `waitinvoice`, by index and next value for `wait`. `waitanyinvoice` is Core Lightning's
+//! (`wallet/invoices.c`): the paid invoice with the smallest `pay_index` above `lastpay_index` if
+//! there is one, else the next invoice paid, whatever its `pay_index` — so a `lastpay_index`
+//! beyond the newest (BTCPay sends 99999999999) means "the next payment from now". A caller first checks the projection; since the writer updates the projection before
 //! it tells the subscribers, an event not yet visible there is still on its way here, and no
 //! wake-up is lost. Thousands of waiters cost a map entry each.
 
@@ -94,20 +96,22 @@ pub struct Waiters {
     invoices: InvoiceReader,
     log: LogHandle,
     by_invoice: HashMap<u64, Vec<oneshot::Sender<InvoiceOutcome>>>,
-    any: BTreeMap<u64, Vec<oneshot::Sender<InvoiceRecord>>>,
+    /// `waitanyinvoice` callers, each with the last `pay_index` committed when it registered:
+    /// only a later payment wakes it.
+    any: Vec<(u64, oneshot::Sender<InvoiceRecord>)>,
     index: [BTreeMap<u64, Vec<oneshot::Sender<IndexWake>>>; 3],
 }
 
 impl Waiters {
     /// A registry over the live projection, fed by the log's committed batches.
     pub fn new(invoices: InvoiceReader, log: LogHandle) -> Self {
-        Waiters { invoices, log, by_invoice: HashMap::new(), any: BTreeMap::new(), index: Default::default() }
+        Waiters { invoices, log, by_invoice: HashMap::new(), any: Vec::new(), index: Default::default() }
     }
 
     /// How many callers are waiting.
     pub fn len(&self) -> usize {
         self.by_invoice.values().map(Vec::len).sum::<usize>()
-            + self.any.values().map(Vec::len).sum::<usize>()
+            + self.any.len()
             + self.index.iter().flat_map(|m| m.values()).map(Vec::len).sum::<usize>()
     }
 
@@ -162,11 +166,10 @@ impl Handler<Wake> for Waiters {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Ok(inv.clone()));
                     }
-                    let due: Vec<u64> = self.any.range(..p.pay_index).map(|(k, _)| *k).collect();
-                    for k in due {
-                        for tx in self.any.remove(&k).unwrap_or_default() {
-                            let _ = tx.send(inv.clone());
-                        }
+                    let (due, waiting) = std::mem::take(&mut self.any).into_iter().partition(|(seen, _)| *seen < p.pay_index);
+                    self.any = waiting;
+                    for (_, tx) in due {
+                        let _ = tx.send(inv.clone());
                     }
                     let d = WakeDetails { label, status: Some("paid"), ..Default::default() };
                     self.wake_index(IndexName::Updated, p.updated_index, d);
@@ -247,9 +250,9 @@ impl Handler<WaitAnyInvoice> for Waiters {
     fn handle(&mut self, msg: WaitAnyInvoice, _: &mut Context<Self>) -> Self::Result {
         let found = self
             .invoices
-            .pick(|s| s.invoices.next_paid_after(msg.lastpay_index).cloned())
-            .and_then(|entry| entry.map(|e| self.invoices.invoice(e)).transpose());
-        let found = match found {
+            .pick(|s| (s.invoices.next_paid_after(msg.lastpay_index).cloned(), s.invoices.last_pay_index()))
+            .and_then(|(entry, last)| Ok((entry.map(|e| self.invoices.invoice(e)).transpose()?, last)));
+        let (found, last_pay_index) = match found {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!("waitanyinvoice: {e}");
@@ -263,9 +266,8 @@ impl Handler<WaitAnyInvoice> for Waiters {
             return Box::pin(async { Err(WaitAnyError::Timeout) });
         }
         let (tx, rx) = oneshot::channel();
-        let list = self.any.entry(msg.lastpay_index).or_default();
-        list.retain(|t| !t.is_closed());
-        list.push(tx);
+        self.any.retain(|(_, t)| !t.is_closed());
+        self.any.push((last_pay_index, tx));
         Box::pin(async move {
             match msg.timeout {
                 Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), rx).await {

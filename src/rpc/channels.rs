@@ -15,7 +15,7 @@ use super::params::{bind, required, ParamSpec};
 use super::RpcContext;
 
 /// `syncchannels` parameters (the shape of `listpeerchannels` output).
-pub const SYNC_SPEC: ParamSpec = ParamSpec { names: &["channels"], aliases: &[], named_only: &[] };
+pub const SYNC_SPEC: ParamSpec = ParamSpec { names: &["channels"], aliases: &[], named_only: &[], required: 1 };
 
 /// The largest amount accepted in an entry: 21,000,000 BTC.
 const MAX_MSAT: u64 = 2_100_000_000_000_000_000;
@@ -271,7 +271,7 @@ fn view_json(view: IncomingView) -> Value {
 
 /// Runs `listincoming`.
 pub async fn listincoming(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    bind(params, &ParamSpec { names: &[], aliases: &[], named_only: &[] })?;
+    bind(params, &ParamSpec::NONE)?;
     let view = ctx
         .monitor
         .send(ListIncoming)

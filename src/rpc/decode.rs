@@ -11,7 +11,7 @@ use super::listinvoices::normalise_invstring;
 use super::params::{as_string, bind, required, ParamSpec};
 
 /// Declared parameters.
-pub const SPEC: ParamSpec = ParamSpec { names: &["string"], aliases: &[], named_only: &[] };
+pub const SPEC: ParamSpec = ParamSpec { names: &["string"], aliases: &[], named_only: &[], required: 1 };
 
 fn currency_hrp(c: Currency) -> &'static str {
     match c {

@@ -18,6 +18,7 @@ pub const SPEC: ParamSpec = ParamSpec {
     ],
     aliases: &[("msatoshi", "amount_msat")],
     named_only: &["idempotent"],
+    required: 3,
 };
 
 /// Default relative expiry: one week.

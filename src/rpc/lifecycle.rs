@@ -17,7 +17,7 @@ fn mailbox(e: actix::MailboxError) -> RpcError {
 
 /// `settleinvoice` parameters.
 pub const SETTLE_SPEC: ParamSpec =
-    ParamSpec { names: &["payment_hash", "amount_msat", "payment_secret"], aliases: &[], named_only: &[] };
+    ParamSpec { names: &["payment_hash", "amount_msat", "payment_secret"], aliases: &[], named_only: &[], required: 3 };
 
 /// Runs `settleinvoice {payment_hash, amount_msat, payment_secret}`: a payment arrived.
 pub async fn settleinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
@@ -47,7 +47,7 @@ pub async fn settleinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resul
 }
 
 /// `delinvoice` parameters.
-pub const DEL_SPEC: ParamSpec = ParamSpec { names: &["label", "status", "desconly"], aliases: &[], named_only: &[] };
+pub const DEL_SPEC: ParamSpec = ParamSpec { names: &["label", "status", "desconly"], aliases: &[], named_only: &[], required: 2 };
 
 /// Runs `delinvoice label status [desconly]`.
 pub async fn delinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
@@ -75,7 +75,7 @@ pub async fn delinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<V
 }
 
 /// `waitinvoice` parameters.
-pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec { names: &["label"], aliases: &[], named_only: &[] };
+pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec { names: &["label"], aliases: &[], named_only: &[], required: 1 };
 
 /// Runs `waitinvoice label`.
 pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
@@ -92,7 +92,7 @@ pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<
 }
 
 /// `waitanyinvoice` parameters.
-pub const WAITANY_SPEC: ParamSpec = ParamSpec { names: &["lastpay_index", "timeout"], aliases: &[], named_only: &[] };
+pub const WAITANY_SPEC: ParamSpec = ParamSpec { names: &["lastpay_index", "timeout"], aliases: &[], named_only: &[], required: 0 };
 
 /// Runs `waitanyinvoice [lastpay_index] [timeout]`.
 pub async fn waitanyinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
@@ -110,7 +110,7 @@ pub async fn waitanyinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resu
 }
 
 /// `wait` parameters.
-pub const WAIT_SPEC: ParamSpec = ParamSpec { names: &["subsystem", "indexname", "nextvalue"], aliases: &[], named_only: &[] };
+pub const WAIT_SPEC: ParamSpec = ParamSpec { names: &["subsystem", "indexname", "nextvalue"], aliases: &[], named_only: &[], required: 3 };
 
 /// Runs `wait {subsystem: invoices, indexname, nextvalue}`.
 pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {

@@ -16,6 +16,7 @@ pub const SPEC: ParamSpec = ParamSpec {
     names: &["label", "invstring", "payment_hash", "offer_id", "index", "start", "limit"],
     aliases: &[],
     named_only: &[],
+    required: 0,
 };
 
 enum Lookup {

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod decode;
 pub mod error;
 pub mod framing;
+pub mod help;
 pub mod invoice;
 pub mod lifecycle;
 pub mod listinvoices;
@@ -60,24 +61,6 @@ pub struct RpcContext {
     pub cltv_final: u32,
 }
 
-/// The methods, with a one-line description each (for `help`).
-pub const METHODS: &[(&str, &str)] = &[
-    ("invoice", "Create an invoice for {amount_msat} with {label} and {description} [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]"),
-    ("listinvoices", "Show invoices [label | invstring | payment_hash | offer_id] or page them by [index] [start] [limit]"),
-    ("decode", "Decode a BOLT11 {string}"),
-    ("settleinvoice", "Record a payment that arrived: {payment_hash} {amount_msat} {payment_secret}"),
-    ("delinvoice", "Delete the invoice {label} if its status is {status} [desconly: only its description]"),
-    ("waitinvoice", "Wait until the invoice {label} is paid (903 if it expires)"),
-    ("waitanyinvoice", "Wait for the next paid invoice after [lastpay_index], for at most [timeout] seconds"),
-    ("wait", "Wait until the invoices {indexname} (created, updated, deleted) index reaches {nextvalue}"),
-    ("syncchannels", "Replace the known channels with the node's {channels} (listpeerchannels entries)"),
-    ("updatechannel", "Add or update one channel (a listpeerchannels entry)"),
-    ("listincoming", "Show every channel's incoming capacity and whether it can be a route hint, and why not"),
-    ("getinfo", "Show the node id, network, version, invoice count and event log head"),
-    ("help", "List the methods"),
-    ("notifications", "Accepted for pyln-client compatibility; does nothing"),
-];
-
 #[derive(Deserialize)]
 struct Request<'a> {
     #[serde(borrow)]
@@ -88,7 +71,7 @@ struct Request<'a> {
 }
 
 fn no_params(params: Option<&RawValue>) -> Result<(), RpcError> {
-    bind(params, &ParamSpec { names: &[], aliases: &[], named_only: &[] }).map(|_| ())
+    bind(params, &ParamSpec::NONE).map(|_| ())
 }
 
 async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
@@ -106,11 +89,7 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "updatechannel" => channels::updatechannel(ctx, params).await,
         "listincoming" => channels::listincoming(ctx, params).await,
         "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
-        "help" => {
-            no_params(params)?;
-            let help: Vec<Value> = METHODS.iter().map(|(c, d)| json!({ "command": c, "description": d })).collect();
-            Ok(json!({ "help": help }))
-        }
+        "help" => help::help(params),
         "notifications" => Ok(json!({})),
         _ => Err(RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"))),
     };

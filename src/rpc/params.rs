@@ -22,6 +22,26 @@ pub struct ParamSpec {
     pub aliases: &'static [(&'static str, &'static str)],
     /// Parameters accepted by name only (our extensions).
     pub named_only: &'static [&'static str],
+    /// How many of `names`, from the first, must be given (for `help`'s usage line; each
+    /// method reports a missing one itself, in Core Lightning's order).
+    pub required: usize,
+}
+
+impl ParamSpec {
+    /// No parameters.
+    pub const NONE: ParamSpec = ParamSpec { names: &[], aliases: &[], named_only: &[], required: 0 };
+
+    /// Core Lightning's usage line: the method, then each parameter in order, optional ones in
+    /// brackets (`getinfo ` keeps its space, as Core Lightning's does).
+    pub fn usage(&self, method: &str) -> String {
+        let params: Vec<String> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| if i < self.required { (*n).to_owned() } else { format!("[{n}]") })
+            .collect();
+        format!("{method} {}", params.join(" "))
+    }
 }
 
 /// The supplied values, each with its declared name, in order of appearance.
@@ -186,7 +206,7 @@ pub fn hex32(v: &RawValue, name: &str, reason: &str) -> Result<[u8; 32], RpcErro
 mod tests {
     use super::*;
 
-    const SPEC: ParamSpec = ParamSpec { names: &["a", "b", "c"], aliases: &[("alias_a", "a")], named_only: &[] };
+    const SPEC: ParamSpec = ParamSpec { names: &["a", "b", "c"], aliases: &[("alias_a", "a")], named_only: &[], required: 0 };
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_owned()).unwrap()

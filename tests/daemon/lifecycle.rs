@@ -279,11 +279,13 @@ fn a_thousand_waitany_callers_and_a_thousand_settles() {
     let d = Daemon::start();
     const N: usize = 1000;
     let invs: Vec<Value> = (0..N).map(|i| create(&d, &format!("n{i}"), json!(1000), json!({}))).collect();
-    // Waiter k waits for the payment after pay_index k.
+    // Nothing is paid yet, so each waiter, whatever its lastpay_index (BTCPay's 99999999999
+    // too), is woken by the next payment, as Core Lightning's any-waiters are.
     let mut waiters: Vec<Client> = (0..N)
         .map(|k| {
+            let last = if k % 10 == 9 { 99_999_999_999u64 } else { k as u64 };
             let mut c = d.client();
-            c.send_raw(json!({"jsonrpc": "2.0", "id": k, "method": "waitanyinvoice", "params": [k]}).to_string().as_bytes());
+            c.send_raw(json!({"jsonrpc": "2.0", "id": k, "method": "waitanyinvoice", "params": [last]}).to_string().as_bytes());
             c
         })
         .collect();
@@ -305,11 +307,19 @@ fn a_thousand_waitany_callers_and_a_thousand_settles() {
     for s in settlers {
         s.join().unwrap();
     }
-    let mut labels = std::collections::HashSet::new();
+    let first = d.call("waitanyinvoice", json!([0])).unwrap();
+    assert_eq!(first["pay_index"], json!(1));
     for (k, w) in waiters.iter_mut().enumerate() {
         let r = into_result(w.read_response().expect("every waiter is answered")).unwrap();
-        assert_eq!(r["pay_index"], json!(k + 1), "waiter {k} got the wrong payment");
+        assert_eq!(r["label"], first["label"], "waiter {k} was not woken by the first payment");
+    }
+    // Once paid, each lastpay_index gets exactly the payment after it, and none past the last.
+    let mut labels = std::collections::HashSet::new();
+    for k in 0..N {
+        let r = d.call("waitanyinvoice", json!([k])).unwrap();
+        assert_eq!(r["pay_index"], json!(k + 1), "lastpay_index {k} got the wrong payment");
         assert!(labels.insert(r["label"].as_str().unwrap().to_owned()), "a payment was delivered twice");
     }
     assert_eq!(labels.len(), N);
+    assert_eq!(d.call("waitanyinvoice", json!([N, 0])).unwrap_err().code, 904);
 }
