@@ -1,7 +1,9 @@
-//! The daemon's library: JSON-RPC server and methods, configuration, wiring and offline tools.
-//! The binaries (`invoiced`, `invoiced-cli`, `invoiced-bench`) and the fuzz targets use it.
+//! The daemon's library: JSON-RPC server and methods, configuration, wiring and offline tools,
+//! and the Core Lightning plugin. The binaries (`invoiced`, `invoiced-cli`, `invoiced-bench`,
+//! `invoiced-cln`) and the fuzz targets use it.
 
 pub mod config;
 pub mod daemon;
+pub mod plugin;
 pub mod rpc;
 pub mod tools;

@@ -1,0 +1,121 @@
+//! A JSON-RPC client of one unix socket (invoiced's or lightningd's), on `cln-rpc`, with a pool of
+//! open connections so that concurrent calls neither wait for each other nor reconnect each time.
+//!
+//! A call either gets the server's answer (`Ok` or [`CallError::Rpc`] with its error object,
+//! passed on unchanged) or fails to reach it ([`CallError::Unreachable`]). A pooled connection
+//! that the server closed fails when the request is written (a unix socket reports a gone peer
+//! at once), before anything was sent: that call is retried once on a fresh connection. A
+//! connection that fails after its request was written is dropped and the call reported
+//! unreachable, since the server may or may not have acted on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use cln_rpc::{ClnRpc, RpcError};
+use serde_json::{json, Value};
+
+/// Most idle connections kept.
+const MAX_IDLE: usize = 64;
+
+/// How a call failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallError {
+    /// The server answered with this error object (`code`, `message`, maybe `data`).
+    Rpc(Value),
+    /// The server could not be reached, or did not answer.
+    Unreachable(String),
+}
+
+impl CallError {
+    /// The error as a JSON-RPC error object: the server's own, or -1 naming the socket.
+    pub fn to_error_object(&self, what: &str, path: &Path) -> Value {
+        match self {
+            CallError::Rpc(e) => e.clone(),
+            CallError::Unreachable(why) => {
+                json!({ "code": -1, "message": format!("{what} is unreachable at {}: {why}", path.display()) })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Rpc(e) => write!(f, "{e}"),
+            CallError::Unreachable(why) => write!(f, "unreachable: {why}"),
+        }
+    }
+}
+
+/// Pooled connections to one socket.
+pub struct RpcPool {
+    path: PathBuf,
+    idle: Mutex<Vec<ClnRpc>>,
+}
+
+impl RpcPool {
+    /// A pool for the socket at `path` (nothing is opened until the first call).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RpcPool { path: path.into(), idle: Mutex::new(Vec::new()) }
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn take(&self) -> Option<ClnRpc> {
+        self.idle.lock().ok()?.pop()
+    }
+
+    fn put(&self, conn: ClnRpc) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+
+    /// Calls `method` with `params`.
+    ///
+    /// # Errors
+    /// [`CallError::Rpc`] with the server's error, or [`CallError::Unreachable`].
+    pub async fn call(&self, method: &str, params: &Value) -> Result<Value, CallError> {
+        if let Some(conn) = self.take() {
+            match self.call_on(conn, method, params).await {
+                Err(Attempt::NotSent) => {}
+                Err(Attempt::Failed(e)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+        }
+        let conn = ClnRpc::new(&self.path).await.map_err(|e| CallError::Unreachable(format!("{e:#}")))?;
+        self.call_on(conn, method, params).await.map_err(|a| match a {
+            Attempt::NotSent => CallError::Unreachable("the connection was closed".into()),
+            Attempt::Failed(e) => e,
+        })
+    }
+
+    async fn call_on(&self, mut conn: ClnRpc, method: &str, params: &Value) -> Result<Value, Attempt> {
+        match conn.call_raw::<Value, Value>(method, params).await {
+            Ok(v) => {
+                self.put(conn);
+                Ok(v)
+            }
+            Err(RpcError { code: Some(code), message, data }) => {
+                self.put(conn);
+                let mut e = json!({ "code": code, "message": message });
+                if let Some(d) = data {
+                    e["data"] = d;
+                }
+                Err(Attempt::Failed(CallError::Rpc(e)))
+            }
+            Err(e) if e.message.starts_with("Error passing request") => Err(Attempt::NotSent),
+            Err(e) => Err(Attempt::Failed(CallError::Unreachable(e.message))),
+        }
+    }
+}
+
+enum Attempt {
+    NotSent,
+    Failed(CallError),
+}

@@ -1,0 +1,482 @@
+//! The `htlc_accepted` hook: payments to invoiced's invoices, checked, held and settled.
+//!
+//! When a plugin resolves an HTLC, lightningd makes none of its own final-hop checks, so this
+//! module makes all of them, as Core Lightning's `invoice_check_payment` and `htlc_set` do: the
+//! payment secret, the amount (at least the invoice's, at most twice it; any for `any`), the
+//! HTLC's remaining CLTV against the invoice's `min_final_cltv_expiry`, expiry, and that the
+//! invoice is unpaid. Parts of a multi-part payment are held until they reach `total_msat`; then
+//! the payment is settled once in invoiced (its paid event durable first) and every part resolved
+//! with the preimage. A set that does not complete in time fails with `mpp_timeout`; every other
+//! failure is `incorrect_or_unknown_payment_details` with the part's amount and the block height.
+//!
+//! lightningd replays undecided HTLCs when it starts, so every step is idempotent: before the
+//! settle, the parts of the payment are written to the node's own datastore, and an HTLC for an
+//! invoice already paid is resolved again only if it is one of those parts. While invoiced cannot
+//! be reached, a payable HTLC is held and the call retried, until the HTLC comes within
+//! `cltv_safety` blocks of its expiry.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lightning_invoice::SignedRawBolt11Invoice;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::client::{CallError, RpcPool};
+
+/// BOLT 4 `mpp_timeout` (23), no data.
+pub const MPP_TIMEOUT: &str = "0017";
+
+/// The datastore key under which the parts of each settled payment are kept.
+const DATASTORE_ROOT: &str = "invoiced-cln";
+
+/// BOLT 4 `incorrect_or_unknown_payment_details` (PERM|15) with `htlc_msat` and `height`.
+pub fn incorrect_or_unknown(htlc_msat: u64, height: u32) -> String {
+    format!("400f{htlc_msat:016x}{height:08x}")
+}
+
+/// One incoming HTLC, from the hook's payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Htlc {
+    /// `short_channel_id/id`: which HTLC this is, stable across lightningd's replays.
+    pub key: String,
+    /// Its payment hash.
+    pub payment_hash: [u8; 32],
+    /// What this part carries.
+    pub amount_msat: u64,
+    /// The whole payment's amount (the onion's `total_msat`, or this part's for a single part).
+    pub total_msat: u64,
+    /// The onion's payment secret.
+    pub payment_secret: Option<[u8; 32]>,
+    /// Its absolute expiry.
+    pub cltv_expiry: u32,
+    /// Blocks left until then.
+    pub cltv_expiry_relative: u32,
+    /// Whether we are the final hop (no next channel in the onion).
+    pub final_hop: bool,
+}
+
+fn msat(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.strip_suffix("msat").unwrap_or(s).parse().ok(),
+        _ => None,
+    }
+}
+
+fn hash32(v: &Value) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(v.as_str()?, &mut out).ok()?;
+    Some(out)
+}
+
+impl Htlc {
+    /// Reads the hook payload (`schemas/hook/htlc_accepted.json`).
+    ///
+    /// # Errors
+    /// A message naming the missing or malformed field.
+    pub fn from_payload(p: &Value) -> Result<Htlc, String> {
+        let (h, onion) = (&p["htlc"], &p["onion"]);
+        let field = |name: &str| format!("htlc_accepted: bad or missing htlc.{name}");
+        let amount_msat = msat(&h["amount_msat"]).ok_or_else(|| field("amount_msat"))?;
+        let u32_of = |name: &str| h[name].as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| field(name));
+        Ok(Htlc {
+            key: format!(
+                "{}/{}",
+                h["short_channel_id"].as_str().ok_or_else(|| field("short_channel_id"))?,
+                h["id"].as_u64().ok_or_else(|| field("id"))?
+            ),
+            payment_hash: hash32(&h["payment_hash"]).ok_or_else(|| field("payment_hash"))?,
+            amount_msat,
+            total_msat: msat(&onion["total_msat"]).unwrap_or(amount_msat),
+            payment_secret: hash32(&onion["payment_secret"]),
+            cltv_expiry: u32_of("cltv_expiry")?,
+            cltv_expiry_relative: u32_of("cltv_expiry_relative")?,
+            final_hop: onion.get("short_channel_id").is_none() && onion.get("next_node_id").is_none(),
+        })
+    }
+
+    /// The block height when lightningd called the hook.
+    pub fn height(&self) -> u32 {
+        self.cltv_expiry.saturating_sub(self.cltv_expiry_relative)
+    }
+
+    fn fail(&self, height: u32) -> Value {
+        json!({ "result": "fail", "failure_message": incorrect_or_unknown(self.amount_msat, height) })
+    }
+}
+
+/// What the plugin needs of one of invoiced's invoices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OurInvoice {
+    /// `unpaid`, `paid` or `expired`.
+    pub status: String,
+    /// Its amount (`None` for `any`).
+    pub amount_msat: Option<u64>,
+    /// When it expires (UNIX seconds).
+    pub expires_at: u64,
+    /// The secret a payer must send.
+    pub payment_secret: [u8; 32],
+    /// Its `min_final_cltv_expiry`.
+    pub min_final_cltv: u32,
+    /// The preimage, once paid.
+    pub preimage: Option<String>,
+}
+
+impl OurInvoice {
+    /// Reads one invoice of a `listinvoices` answer; the secret and CLTV come from its bolt11.
+    ///
+    /// # Errors
+    /// A message if a field is missing or its bolt11 does not parse.
+    pub fn from_listed(inv: &Value) -> Result<OurInvoice, String> {
+        let bolt11 = inv["bolt11"].as_str().ok_or("listed invoice without bolt11")?;
+        let raw = SignedRawBolt11Invoice::from_str(bolt11).map_err(|e| format!("listed bolt11 does not parse: {e}"))?;
+        let raw = raw.raw_invoice();
+        let payment_secret = raw.payment_secret().ok_or("listed bolt11 has no payment secret")?.0;
+        let min_final_cltv = raw.min_final_cltv_expiry_delta().map_or(18, |c| c.0);
+        Ok(OurInvoice {
+            status: inv["status"].as_str().ok_or("listed invoice without status")?.to_owned(),
+            amount_msat: inv.get("amount_msat").and_then(msat),
+            expires_at: inv["expires_at"].as_u64().ok_or("listed invoice without expires_at")?,
+            payment_secret,
+            min_final_cltv: u32::try_from(min_final_cltv).unwrap_or(u32::MAX),
+            preimage: inv["payment_preimage"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+/// Why a part is refused (logged; the sender gets `incorrect_or_unknown_payment_details`).
+pub fn check_part(inv: &OurInvoice, htlc: &Htlc, now: u64) -> Result<(), String> {
+    if inv.status != "unpaid" {
+        return Err(format!("invoice is {}", inv.status));
+    }
+    if inv.expires_at <= now {
+        return Err("invoice expired".into());
+    }
+    match htlc.payment_secret {
+        None => return Err("no payment_secret".into()),
+        Some(s) if s != inv.payment_secret => return Err("wrong payment_secret".into()),
+        Some(_) => {}
+    }
+    if htlc.cltv_expiry_relative < inv.min_final_cltv {
+        return Err(format!("cltv_expiry_relative {} < min_final_cltv_expiry {}", htlc.cltv_expiry_relative, inv.min_final_cltv));
+    }
+    check_amount(inv, htlc.total_msat)
+}
+
+/// The amount of a whole payment against the invoice: at least it, at most twice it.
+pub fn check_amount(inv: &OurInvoice, paid: u64) -> Result<(), String> {
+    match inv.amount_msat {
+        Some(want) if paid < want => Err(format!("amount {paid} < {want}")),
+        Some(want) if paid > want.saturating_mul(2) => Err(format!("amount {paid} > twice {want}")),
+        _ => Ok(()),
+    }
+}
+
+struct HeldPart {
+    htlc: Htlc,
+    reply: oneshot::Sender<Value>,
+}
+
+struct PartSet {
+    total_msat: u64,
+    generation: u64,
+    parts: Vec<HeldPart>,
+}
+
+enum Added {
+    /// Wait for the answer; a new set needs its timeout started.
+    Held { new_set: Option<u64> },
+    /// This part completed the set: settle it.
+    Complete(Vec<HeldPart>),
+    /// Its `total_msat` differs from the set's.
+    Mismatch,
+}
+
+/// The plugin's payment state: the sets being held, and what it knows of the chain.
+pub struct Payments {
+    invoiced: Arc<RpcPool>,
+    node: Arc<RpcPool>,
+    sets: Mutex<HashMap<[u8; 32], PartSet>>,
+    generation: AtomicU64,
+    height: AtomicU32,
+    mpp_timeout: Duration,
+    cltv_safety: u32,
+}
+
+impl Payments {
+    /// Payments to invoiced's invoices, with the node's RPC for its datastore.
+    pub fn new(invoiced: Arc<RpcPool>, node: Arc<RpcPool>, mpp_timeout: Duration, cltv_safety: u32) -> Self {
+        Payments {
+            invoiced,
+            node,
+            sets: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            height: AtomicU32::new(0),
+            mpp_timeout,
+            cltv_safety,
+        }
+    }
+
+    /// Records the node's block height (from `getinfo`, `block_added` or an HTLC).
+    pub fn saw_height(&self, height: u32) {
+        self.height.fetch_max(height, Ordering::Relaxed);
+    }
+
+    fn height(&self) -> u32 {
+        self.height.load(Ordering::Relaxed)
+    }
+
+    /// The hook's answer for one `htlc_accepted` payload.
+    pub async fn htlc_accepted(self: &Arc<Self>, payload: &Value) -> Value {
+        let htlc = match Htlc::from_payload(payload) {
+            Ok(h) => h,
+            Err(e) => {
+                log::warn!("{e}; leaving it to lightningd");
+                return json!({ "result": "continue" });
+            }
+        };
+        if !htlc.final_hop {
+            return json!({ "result": "continue" });
+        }
+        self.saw_height(htlc.height());
+        let hash = hex::encode(htlc.payment_hash);
+        let lookup = json!({ "payment_hash": hash });
+        let listed = self.retrying(htlc.cltv_expiry, || self.invoiced.call("listinvoices", &lookup)).await;
+        let inv = match listed {
+            Ok(v) => match v["invoices"].as_array().and_then(|a| a.first()) {
+                None => return json!({ "result": "continue" }),
+                Some(inv) => match OurInvoice::from_listed(inv) {
+                    Ok(inv) => inv,
+                    Err(e) => {
+                        log::error!("HTLC {} for {hash}: {e}", htlc.key);
+                        return htlc.fail(self.height());
+                    }
+                },
+            },
+            Err(e) => {
+                log::warn!("HTLC {} for {hash}: invoiced gave no answer in time ({e}); failing it", htlc.key);
+                return htlc.fail(self.height());
+            }
+        };
+        if inv.status == "paid" {
+            return self.replayed(&htlc, &inv).await;
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if let Err(why) = check_part(&inv, &htlc, now) {
+            log::info!("failing HTLC {} for {hash}: {why}", htlc.key);
+            return htlc.fail(self.height());
+        }
+        let (tx, rx) = oneshot::channel();
+        match self.add(htlc.clone(), tx) {
+            Added::Mismatch => {
+                log::info!("failing HTLC {} for {hash}: total_msat differs from the other parts'", htlc.key);
+                return htlc.fail(self.height());
+            }
+            Added::Held { new_set: Some(generation) } => {
+                let me = Arc::clone(self);
+                tokio::spawn(async move { me.time_out(htlc.payment_hash, generation).await });
+            }
+            Added::Held { new_set: None } => {}
+            Added::Complete(parts) => self.settle(&inv, parts).await,
+        }
+        rx.await.unwrap_or_else(|_| htlc.fail(self.height()))
+    }
+
+    fn add(&self, htlc: Htlc, reply: oneshot::Sender<Value>) -> Added {
+        let Ok(mut sets) = self.sets.lock() else { return Added::Mismatch };
+        let mut new_set = None;
+        let set = sets.entry(htlc.payment_hash).or_insert_with(|| {
+            let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+            new_set = Some(generation);
+            PartSet { total_msat: htlc.total_msat, generation, parts: Vec::new() }
+        });
+        if set.total_msat != htlc.total_msat {
+            return Added::Mismatch;
+        }
+        // A replay of a part already held replaces it.
+        set.parts.retain(|p| p.htlc.key != htlc.key);
+        let hash = htlc.payment_hash;
+        set.parts.push(HeldPart { htlc, reply });
+        let sum: u64 = set.parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
+        if sum >= set.total_msat {
+            let parts = sets.remove(&hash).map(|s| s.parts).unwrap_or_default();
+            return Added::Complete(parts);
+        }
+        Added::Held { new_set }
+    }
+
+    async fn time_out(&self, hash: [u8; 32], generation: u64) {
+        tokio::time::sleep(self.mpp_timeout).await;
+        let expired = match self.sets.lock() {
+            Ok(mut sets) if sets.get(&hash).is_some_and(|s| s.generation == generation) => sets.remove(&hash),
+            _ => None,
+        };
+        if let Some(set) = expired {
+            log::info!("payment {}: parts did not reach total_msat within {:?}; mpp_timeout", hex::encode(hash), self.mpp_timeout);
+            for p in set.parts {
+                let _ = p.reply.send(json!({ "result": "fail", "failure_message": MPP_TIMEOUT }));
+            }
+        }
+    }
+
+    /// Settles a complete set: parts into the node's datastore, the payment into invoiced, then
+    /// every part resolved with the preimage.
+    async fn settle(&self, inv: &OurInvoice, parts: Vec<HeldPart>) {
+        let hash = hex::encode(parts.first().map(|p| p.htlc.payment_hash).unwrap_or_default());
+        let sum: u64 = parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
+        let earliest = parts.iter().map(|p| p.htlc.cltv_expiry).min().unwrap_or(0);
+        let fail_all = |parts: Vec<HeldPart>, height: u32| {
+            for p in parts {
+                let _ = p.reply.send(p.htlc.fail(height));
+            }
+        };
+        if let Err(why) = check_amount(inv, sum) {
+            log::info!("failing payment {hash}: {why}");
+            return fail_all(parts, self.height());
+        }
+        let keys: Vec<&str> = parts.iter().map(|p| p.htlc.key.as_str()).collect();
+        let record = json!({
+            "key": [DATASTORE_ROOT, "settled", hash],
+            "string": serde_json::to_string(&keys).unwrap_or_default(),
+            "mode": "create-or-replace",
+        });
+        if let Err(e) = self.retrying(earliest, || self.node.call("datastore", &record)).await {
+            log::error!("failing payment {hash}: cannot record its parts in the node's datastore: {e}");
+            return fail_all(parts, self.height());
+        }
+        let secret = hex::encode(inv.payment_secret);
+        let settle = json!({ "payment_hash": hash, "amount_msat": sum, "payment_secret": secret });
+        match self.retrying(earliest, || self.invoiced.call("settleinvoice", &settle)).await {
+            Ok(paid) => match paid["payment_preimage"].as_str() {
+                Some(preimage) => {
+                    log::info!("payment {hash} settled: {sum} msat in {} part(s)", parts.len());
+                    for p in parts {
+                        let _ = p.reply.send(json!({ "result": "resolve", "payment_key": preimage }));
+                    }
+                }
+                None => {
+                    log::error!("settleinvoice for {hash} answered without a preimage: {paid}");
+                    fail_all(parts, self.height());
+                }
+            },
+            Err(e) => {
+                log::info!("failing payment {hash}: invoiced refused to settle it: {e}");
+                fail_all(parts, self.height());
+            }
+        }
+    }
+
+    /// An HTLC for a paid invoice: one of the settled parts, replayed by lightningd, is resolved
+    /// again; anything else is a payment to a paid invoice and fails.
+    async fn replayed(&self, htlc: &Htlc, inv: &OurInvoice) -> Value {
+        let hash = hex::encode(htlc.payment_hash);
+        let key = json!({ "key": [DATASTORE_ROOT, "settled", hash] });
+        let stored = self.retrying(htlc.cltv_expiry, || self.node.call("listdatastore", &key)).await;
+        let parts: Vec<String> = stored
+            .ok()
+            .and_then(|v| v["datastore"].as_array()?.first()?.get("string")?.as_str().map(str::to_owned))
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        match (&inv.preimage, parts.contains(&htlc.key)) {
+            (Some(preimage), true) => {
+                log::info!("HTLC {} for {hash} was settled before this start: resolving it again", htlc.key);
+                json!({ "result": "resolve", "payment_key": preimage })
+            }
+            _ => {
+                log::info!("failing HTLC {} for {hash}: invoice already paid", htlc.key);
+                htlc.fail(self.height())
+            }
+        }
+    }
+
+    /// Runs `call` until it reaches its server, or until an HTLC expiring at `cltv_expiry` comes
+    /// within `cltv_safety` blocks of the node's height.
+    async fn retrying<F, Fut>(&self, cltv_expiry: u32, call: F) -> Result<Value, CallError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Value, CallError>>,
+    {
+        let mut warned = false;
+        loop {
+            match call().await {
+                Err(CallError::Unreachable(why)) if self.height().saturating_add(self.cltv_safety) < cltv_expiry => {
+                    if !warned {
+                        log::warn!("holding an HTLC while a server is unreachable ({why}); retrying every second");
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(amount: u64, total: Option<u64>, secret: &str, rel: u32) -> Value {
+        let mut onion = json!({ "payload": "00", "next_onion": "00", "shared_secret": "00".repeat(32), "payment_secret": secret });
+        if let Some(t) = total {
+            onion["total_msat"] = json!(t);
+        }
+        json!({
+            "onion": onion,
+            "htlc": { "short_channel_id": "103x1x0", "id": 7, "amount_msat": amount, "cltv_expiry": 1000 + rel,
+                      "cltv_expiry_relative": rel, "payment_hash": "11".repeat(32) }
+        })
+    }
+
+    fn invoice(amount: Option<u64>) -> OurInvoice {
+        OurInvoice { status: "unpaid".into(), amount_msat: amount, expires_at: 2000, payment_secret: [0x22; 32], min_final_cltv: 18, preimage: None }
+    }
+
+    #[test]
+    fn payload_fields() {
+        let h = Htlc::from_payload(&payload(1000, Some(3000), &"22".repeat(32), 40)).unwrap();
+        assert_eq!((h.key.as_str(), h.amount_msat, h.total_msat, h.height(), h.final_hop), ("103x1x0/7", 1000, 3000, 1000, true));
+        let single = Htlc::from_payload(&payload(1000, None, &"22".repeat(32), 40)).unwrap();
+        assert_eq!(single.total_msat, 1000);
+        let mut fwd = payload(1000, None, "", 40);
+        fwd["onion"]["short_channel_id"] = json!("1x2x3");
+        assert!(!Htlc::from_payload(&fwd).unwrap().final_hop);
+        let mut bad = payload(1000, None, "", 40);
+        bad["htlc"]["amount_msat"] = json!("lots");
+        assert_eq!(Htlc::from_payload(&bad).unwrap_err(), "htlc_accepted: bad or missing htlc.amount_msat");
+    }
+
+    #[test]
+    fn every_check_core_lightning_makes() {
+        let ok = Htlc::from_payload(&payload(1000, None, &"22".repeat(32), 18)).unwrap();
+        assert_eq!(check_part(&invoice(Some(1000)), &ok, 1999), Ok(()));
+        assert!(check_part(&invoice(Some(1000)), &ok, 2000).unwrap_err().contains("expired"));
+        let wrong = Htlc::from_payload(&payload(1000, None, &"23".repeat(32), 18)).unwrap();
+        assert_eq!(check_part(&invoice(Some(1000)), &wrong, 0).unwrap_err(), "wrong payment_secret");
+        let none = Htlc::from_payload(&payload(1000, None, "", 18)).unwrap();
+        assert_eq!(check_part(&invoice(Some(1000)), &none, 0).unwrap_err(), "no payment_secret");
+        let close = Htlc::from_payload(&payload(1000, None, &"22".repeat(32), 17)).unwrap();
+        assert!(check_part(&invoice(Some(1000)), &close, 0).unwrap_err().starts_with("cltv_expiry_relative 17"));
+        let little = Htlc::from_payload(&payload(999, None, &"22".repeat(32), 18)).unwrap();
+        assert_eq!(check_part(&invoice(Some(1000)), &little, 0).unwrap_err(), "amount 999 < 1000");
+        let much = Htlc::from_payload(&payload(2001, None, &"22".repeat(32), 18)).unwrap();
+        assert_eq!(check_part(&invoice(Some(1000)), &much, 0).unwrap_err(), "amount 2001 > twice 1000");
+        let twice = Htlc::from_payload(&payload(2000, None, &"22".repeat(32), 18)).unwrap();
+        assert_eq!(check_part(&invoice(Some(1000)), &twice, 0), Ok(()));
+        assert_eq!(check_part(&invoice(None), &much, 0), Ok(()));
+        let mut paid = invoice(Some(1000));
+        paid.status = "expired".into();
+        assert_eq!(check_part(&paid, &ok, 0).unwrap_err(), "invoice is expired");
+    }
+
+    #[test]
+    fn failure_messages_are_bolt4() {
+        // PERM|15, htlc_msat u64, height u32, all big-endian.
+        assert_eq!(incorrect_or_unknown(1000, 101), "400f00000000000003e800000065");
+        assert_eq!(MPP_TIMEOUT, "0017");
+    }
+}

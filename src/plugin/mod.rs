@@ -1,0 +1,144 @@
+//! `invoiced-cln`: the Core Lightning plugin that puts invoiced in front of a node.
+//!
+//! Started by lightningd (`plugin=/path/to/invoiced-cln` and `invoiced-rpc-file=PATH` in its
+//! config), it connects to a running invoiced and, once it has checked that invoiced signs with
+//! the node's own key on the node's network, takes over:
+//! - the invoice commands on the node's socket ([`forward`], the `rpc_command` hook),
+//! - payments to invoiced's invoices ([`htlc`], the `htlc_accepted` hook),
+//! - invoiced's view of the node's channels ([`channels`]).
+//!
+//! [`client`] is the pooled `cln-rpc` client both sides are reached with. The plugin keeps no
+//! state of its own on disk: invoices live in invoiced's log, the parts of settled payments in
+//! the node's datastore.
+
+pub mod channels;
+pub mod client;
+pub mod forward;
+pub mod htlc;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cln_plugin::options::{DefaultIntegerConfigOption, StringConfigOption};
+use cln_plugin::{Builder, HookBuilder, HookFilter, Plugin};
+use serde_json::{json, Value};
+
+use channels::ChannelFeed;
+use client::RpcPool;
+use htlc::Payments;
+
+/// Path of invoiced's JSON-RPC socket.
+pub const RPC_FILE: StringConfigOption<'static> =
+    StringConfigOption::new_str_no_default("invoiced-rpc-file", "Path of invoiced's JSON-RPC socket (required)");
+/// Seconds a multi-part payment may take to complete.
+pub const MPP_TIMEOUT: DefaultIntegerConfigOption<'static> =
+    DefaultIntegerConfigOption::new_i64_with_default("invoiced-mpp-timeout", 60, "Seconds the parts of a payment may take to reach its total");
+/// Blocks before an HTLC's expiry at which a held one is failed while invoiced is unreachable.
+pub const CLTV_SAFETY: DefaultIntegerConfigOption<'static> = DefaultIntegerConfigOption::new_i64_with_default(
+    "invoiced-cltv-safety",
+    6,
+    "While invoiced is unreachable, hold a payable HTLC until it is this many blocks from expiry",
+);
+/// How long start-up waits for invoiced to answer.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
+
+/// What every callback shares.
+#[derive(Clone)]
+pub struct State {
+    invoiced: Arc<RpcPool>,
+    payments: Arc<Payments>,
+    feed: Arc<ChannelFeed>,
+}
+
+async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
+    Ok(forward::rpc_command(&p.state().invoiced, &payload).await)
+}
+
+async fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
+    Ok(p.state().payments.htlc_accepted(&payload).await)
+}
+
+async fn on_channel_change(p: Plugin<State>, _: Value) -> Result<(), anyhow::Error> {
+    p.state().feed.poke();
+    Ok(())
+}
+
+async fn on_block_added(p: Plugin<State>, v: Value) -> Result<(), anyhow::Error> {
+    if let Some(h) = v["block_added"]["height"].as_u64().and_then(|h| u32::try_from(h).ok()) {
+        p.state().payments.saw_height(h);
+    }
+    Ok(())
+}
+
+/// The node's and invoiced's identities agree, or why not.
+async fn check_identity(node: &RpcPool, invoiced: &RpcPool) -> Result<u32, String> {
+    let ours = node.call("getinfo", &json!({})).await.map_err(|e| format!("the node's getinfo failed: {e}"))?;
+    let started = Instant::now();
+    let theirs = loop {
+        match invoiced.call("getinfo", &json!({})).await {
+            Ok(v) => break v,
+            Err(e) if started.elapsed() >= CONNECT_PATIENCE => {
+                return Err(format!("invoiced did not answer at {} within {CONNECT_PATIENCE:?}: {e}", invoiced.path().display()))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    };
+    if ours["id"] != theirs["id"] {
+        return Err(format!(
+            "invoiced signs as {} but this node is {}: its invoices would be unpayable; give invoiced this node's hsm_secret",
+            theirs["id"], ours["id"]
+        ));
+    }
+    if ours["network"] != theirs["network"] {
+        return Err(format!("invoiced runs on {} but this node on {}", theirs["network"], ours["network"]));
+    }
+    Ok(ours["blockheight"].as_u64().and_then(|h| u32::try_from(h).ok()).unwrap_or(0))
+}
+
+fn node_rpc_path(lightning_dir: &str, rpc_file: &str) -> PathBuf {
+    Path::new(lightning_dir).join(rpc_file)
+}
+
+/// Runs the plugin on stdin/stdout until lightningd stops it.
+///
+/// # Errors
+/// If the plugin protocol fails.
+pub async fn run() -> Result<(), anyhow::Error> {
+    let filters = forward::FORWARDED.iter().map(|m| HookFilter::Str((*m).to_owned())).collect();
+    let mut builder = Builder::new(tokio::io::stdin(), tokio::io::stdout())
+        .option(RPC_FILE)
+        .option(MPP_TIMEOUT)
+        .option(CLTV_SAFETY)
+        .hook_from_builder(HookBuilder::new("rpc_command", on_rpc_command).filters(filters))
+        .hook("htlc_accepted", on_htlc_accepted)
+        .subscribe("block_added", on_block_added);
+    for topic in channels::TOPICS {
+        builder = builder.subscribe(topic, on_channel_change);
+    }
+    let Some(configured) = builder.configure().await? else { return Ok(()) };
+    let Some(rpc_file) = configured.option(&RPC_FILE)?.filter(|f| !f.is_empty()) else {
+        configured.disable("invoiced-rpc-file is not set: give the path of invoiced's socket").await?;
+        return Ok(());
+    };
+    let config = configured.configuration();
+    let node = Arc::new(RpcPool::new(node_rpc_path(&config.lightning_dir, &config.rpc_file)));
+    let invoiced = Arc::new(RpcPool::new(rpc_file));
+    let height = match check_identity(&node, &invoiced).await {
+        Ok(h) => h,
+        Err(why) => {
+            log::error!("invoiced-cln refuses to start: {why}");
+            configured.disable(&why).await?;
+            return Ok(());
+        }
+    };
+    let mpp_timeout = Duration::from_secs(u64::try_from(configured.option(&MPP_TIMEOUT)?).unwrap_or(60).max(1));
+    let cltv_safety = u32::try_from(configured.option(&CLTV_SAFETY)?).unwrap_or(6);
+    let payments = Arc::new(Payments::new(Arc::clone(&invoiced), Arc::clone(&node), mpp_timeout, cltv_safety));
+    payments.saw_height(height);
+    let feed = Arc::new(ChannelFeed::new(node, Arc::clone(&invoiced)));
+    let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed) }).await?;
+    log::info!("invoiced-cln: invoices on this node are served by invoiced at {}", plugin.state().invoiced.path().display());
+    tokio::spawn(feed.run());
+    plugin.join().await
+}
