@@ -2,6 +2,9 @@
 //! Started by lightningd; see `docs/PLUGIN.md`.
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), anyhow::Error> {
-    invoiced::plugin::run().await
+async fn main() {
+    if let Err(e) = invoiced::plugin::run().await {
+        eprintln!("{e:#}");
+        std::process::exit(1);
+    }
 }

@@ -40,6 +40,8 @@ pub const CLTV_SAFETY: DefaultIntegerConfigOption<'static> = DefaultIntegerConfi
     6,
     "While invoiced is unreachable, hold a payable HTLC until it is this many blocks from expiry",
 );
+/// Time for a last log line to reach lightningd before the plugin exits.
+const LOG_FLUSH: Duration = Duration::from_millis(200);
 /// How long start-up waits for invoiced to answer.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -127,9 +129,11 @@ pub async fn run() -> Result<(), anyhow::Error> {
     let height = match check_identity(&node, &invoiced).await {
         Ok(h) => h,
         Err(why) => {
+            // Not a voluntary `disable`: exiting before init is answered makes lightningd stop
+            // when the plugin is important, instead of serving invoices from its own table.
             log::error!("invoiced-cln refuses to start: {why}");
-            configured.disable(&why).await?;
-            return Ok(());
+            tokio::time::sleep(LOG_FLUSH).await;
+            return Err(anyhow::anyhow!("invoiced-cln refuses to start: {why}"));
         }
     };
     let mpp_timeout = Duration::from_secs(u64::try_from(configured.option(&MPP_TIMEOUT)?).unwrap_or(60).max(1));
