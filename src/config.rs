@@ -20,6 +20,44 @@ pub struct Config {
     pub cltv_final: u32,
     /// Free-space reserve of the event log.
     pub min_free_bytes: u64,
+    /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.
+    pub hsm_passphrase: PassphraseSource,
+}
+
+/// Where the `hsm_secret` passphrase comes from: never the command line itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// None given (a plain or passphrase-less `hsm_secret`).
+    #[default]
+    None,
+    /// The first line of this file.
+    File(PathBuf),
+    /// Asked on the terminal, without echo.
+    Terminal,
+}
+
+impl PassphraseSource {
+    /// The passphrase, if one was asked for.
+    ///
+    /// # Errors
+    /// When the file or the terminal cannot be read.
+    pub fn read(&self) -> anyhow::Result<Option<String>> {
+        match self {
+            PassphraseSource::None => Ok(None),
+            PassphraseSource::File(path) => {
+                let text = fs::read_to_string(path).with_context(|| format!("reading hsm passphrase file {}", path.display()))?;
+                let mode = fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!("hsm passphrase file {} is readable by others (mode {:o})", path.display(), mode & 0o777);
+                }
+                Ok(Some(text.lines().next().unwrap_or_default().to_owned()))
+            }
+            PassphraseSource::Terminal => {
+                let p = rpassword::prompt_password("Enter hsm_secret passphrase: ").context("reading the hsm passphrase from the terminal")?;
+                Ok(Some(p))
+            }
+        }
+    }
 }
 
 impl Config {

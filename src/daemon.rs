@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::{Clock, SystemClock};
 use invoiced_actors::invoice_creator::InvoiceCreator;
-use invoiced_actors::key_signer::{load_or_create_hsm_secret, KeySigner, OsEntropy};
+use invoiced_actors::hsm_secret;
+use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::waiters::Waiters;
@@ -26,7 +27,9 @@ use crate::rpc::{self, RpcContext};
 /// When the data dir, keys, log or socket cannot be set up.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     prepare_data_dir(&cfg.data_dir)?;
-    let hsm_secret = load_or_create_hsm_secret(&cfg.hsm_secret(), &mut OsEntropy)?;
+    let passphrase = cfg.hsm_passphrase.read()?;
+    let hsm_secret = hsm_secret::load_or_create(&cfg.hsm_secret(), passphrase.as_deref(), &mut OsEntropy)?;
+    drop(passphrase);
     let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy))?;
     let node_id = signer.node_id();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -39,6 +39,12 @@ enum Command {
         /// Refuse writes (error -1) while the data dir's filesystem has less than this free.
         #[arg(long, default_value_t = 128)]
         min_free_disk_mb: u64,
+        /// Read the passphrase of an encrypted or passphrase-protected hsm_secret from this file.
+        #[arg(long, conflicts_with = "hsm_passphrase")]
+        hsm_passphrase_file: Option<PathBuf>,
+        /// Ask for the passphrase of the hsm_secret on the terminal.
+        #[arg(long)]
+        hsm_passphrase: bool,
     },
     /// Print the event log, one JSON line a record.
     Events {
@@ -78,7 +84,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb } => {
+        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase } => {
             let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -90,6 +96,11 @@ fn main() -> std::process::ExitCode {
                 network,
                 rpc_file,
                 min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
+                hsm_passphrase: match (hsm_passphrase_file, hsm_passphrase) {
+                    (Some(file), _) => config::PassphraseSource::File(file),
+                    (None, true) => config::PassphraseSource::Terminal,
+                    (None, false) => config::PassphraseSource::None,
+                },
             };
             if cfg.cltv_final > invoiced_actors::bolt11::MAX_CLTV {
                 eprintln!("invoiced: --cltv-final must be at most {}", invoiced_actors::bolt11::MAX_CLTV);

@@ -5,11 +5,6 @@
 //! with a random per-invoice nonce kept in the event; caller-supplied preimages are kept as
 //! preimage XOR HMAC(seal key, nonce). Neither key leaves this actor, and `Debug` shows no secret.
 
-use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-use std::path::Path;
-
 use actix::prelude::*;
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
 use invoiced_events::{Hash32, PreimageSeal};
@@ -18,50 +13,17 @@ use secp256k1::{PublicKey, Secp256k1, SecretKey, SignOnly};
 
 pub use crate::entropy::{EntropySource, OsEntropy};
 
-/// Size of `hsm_secret`.
-pub const HSM_SECRET_LEN: usize = 32;
+pub use crate::hsm_secret::HSM_SECRET_LEN;
 
 /// Errors of the key store.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// `hsm_secret` could not be read or created.
-    #[error("hsm_secret {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// `hsm_secret` is not 32 bytes.
-    #[error("hsm_secret {0} is not {HSM_SECRET_LEN} bytes")]
-    BadLength(String),
     /// No salt gave a valid key (practically impossible).
     #[error("hsm_secret gives no valid node key")]
     NoValidKey,
     /// A sealed preimage did not open to the payment hash.
     #[error("preimage seal does not match its payment hash")]
     SealMismatch,
-}
-
-/// Reads `hsm_secret` at `path`, creating it (mode 0400, 32 bytes from `entropy`) if absent.
-///
-/// # Errors
-/// [`KeyError`] when the file cannot be read or written or has the wrong size.
-pub fn load_or_create_hsm_secret(
-    path: &Path,
-    entropy: &mut dyn EntropySource,
-) -> Result<[u8; HSM_SECRET_LEN], KeyError> {
-    let io = |source| KeyError::Io { path: path.display().to_string(), source };
-    if !path.exists() {
-        let mut secret = [0u8; HSM_SECRET_LEN];
-        entropy.fill(&mut secret);
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(path).map_err(io)?;
-        f.write_all(&secret).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o400)).map_err(io)?;
-    }
-    let bytes = fs::read(path).map_err(io)?;
-    bytes.try_into().map_err(|_| KeyError::BadLength(path.display().to_string()))
 }
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Hash32 {

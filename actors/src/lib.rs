@@ -15,6 +15,7 @@ pub mod channel_monitor;
 pub mod clock;
 pub mod entropy;
 pub mod hint_policy;
+pub mod hsm_secret;
 pub mod invoice_creator;
 pub mod invoice_ledger;
 pub mod key_signer;

@@ -288,7 +288,7 @@ fn fill(args: &[String]) {
     let count: u64 = arg(args, "--count").map_or(1_000_000, |v| v.parse().expect("--count N"));
     std::fs::create_dir_all(&dir).expect("data dir");
     let secret_path = dir.join("hsm_secret");
-    let secret = invoiced_actors::key_signer::load_or_create_hsm_secret(&secret_path, &mut OsEntropy).expect("hsm_secret");
+    let secret = invoiced_actors::hsm_secret::load_or_create(&secret_path, None, &mut OsEntropy).expect("hsm_secret");
     let mut signer = KeySigner::new(&secret, Box::new(Seeded(7))).expect("key");
     let log = RocksEventLog::open(&dir.join("events"), Network::Regtest, std::sync::Arc::new(SystemClock)).expect("log");
     let handle = log.handle();

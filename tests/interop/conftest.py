@@ -54,14 +54,19 @@ class Invoiced:
     def socket(self):
         return os.path.join(self.data_dir, "lightning-rpc")
 
-    def start(self, extra=()):
+    def start(self, extra=(), check=True):
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data-dir", self.data_dir, "--network", self.network, "--log-level", "warn", *extra],
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.data_dir, "stderr.log"), "ab"),
         )
-        wait_for_socket(self.socket, self.proc, "invoiced")
+        if check:
+            wait_for_socket(self.socket, self.proc, "invoiced")
         return self
+
+    def stderr(self):
+        with open(os.path.join(self.data_dir, "stderr.log"), errors="replace") as f:
+            return f.read()
 
     def rpc(self):
         return LightningRpc(self.socket)
@@ -124,8 +129,13 @@ class Lightningd:
             f"--log-file={self.log_path}", "--log-level=debug", *extra,
         ]
 
-    def start(self, extra=()):
-        self.proc = subprocess.Popen(self.args(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start(self, extra=(), passphrase=None):
+        """Starts it; a `passphrase` is typed on its stdin, as at its --hsm-passphrase prompt."""
+        stdin = subprocess.PIPE if passphrase is not None else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.args(extra), stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if passphrase is not None:
+            self.proc.stdin.write(passphrase.encode() + b"\n")
+            self.proc.stdin.close()
         wait_for_socket(self.socket, self.proc, "lightningd")
         # The socket listens before plugins are initialised: wait until getinfo answers.
         deadline = time.time() + 30
@@ -136,6 +146,10 @@ class Lightningd:
             except Exception:
                 assert time.time() < deadline, "lightningd never answered getinfo"
                 time.sleep(0.1)
+
+    def hsm_secret(self):
+        with open(os.path.join(self.net_dir, "hsm_secret"), "rb") as f:
+            return f.read()
 
     def with_plugin(self, invoiced_socket, extra=()):
         return self.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={invoiced_socket}", *extra])
