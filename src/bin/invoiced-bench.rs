@@ -1,9 +1,11 @@
 //! `invoiced-bench`: measures a running daemon over its socket, and the machine's limits.
 //!
-//! - `invoiced-bench load --rpc-file PATH --clients C --seconds S [--daemon-pid PID]`: C
-//!   clients, each on its own connection, send `invoice` one after another for S seconds; prints
-//!   invoices/s and latency p50/p99/max, and with `--daemon-pid` the CPU time per invoice of each
-//!   daemon thread and of the load tool itself.
+//! - `invoiced-bench load --rpc-file PATH --clients C --seconds S [--daemon-pid PID]
+//!   [--method M] [--cpu NAME=PID ...]`: C clients, each on its own connection, send `invoice`
+//!   (or M with no params: a ceiling) one after another for S seconds, to any socket that speaks
+//!   Core Lightning's framing (invoiced's, or lightningd's); prints calls/s and latency
+//!   p50/p99/max, with `--daemon-pid` the CPU time per call of each daemon thread and of the load
+//!   tool itself, and with `--cpu` that of each named process (lightningd, the plugin, ...).
 //! - `invoiced-bench list --rpc-file PATH --repeat N [--lookups-only]`: times `listinvoices` of
 //!   everything, and lookups by label and payment hash (of 200 invoices spread over the index).
 //! - `invoiced-bench channels --rpc-file PATH --count N`: feeds N synthetic public channels
@@ -108,14 +110,18 @@ fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
 
 /// One load client: its own connection, one `invoice` after another until `deadline`; returns
 /// the latencies and how many answers were errors.
-async fn client(path: PathBuf, prefix: String, deadline: Instant) -> (Vec<Duration>, u64) {
+async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut s = tokio::net::UnixStream::connect(&path).await.expect("connect to the daemon");
     let (mut lat, mut errors, mut buf) = (Vec::new(), 0u64, Vec::with_capacity(4096));
     let mut chunk = vec![0u8; 16384];
     let mut i = 0u64;
     while Instant::now() < deadline {
-        let req = json!({"jsonrpc": "2.0", "id": 1, "method": "invoice", "params": [1000 + i, format!("{prefix}-{i}"), "bench"]});
+        let req = if method == "invoice" {
+            json!({"jsonrpc": "2.0", "id": 1, "method": "invoice", "params": [1000 + i, format!("{prefix}-{i}"), "bench"]})
+        } else {
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})
+        };
         let t = Instant::now();
         s.write_all(req.to_string().as_bytes()).await.expect("write");
         let end = loop {
@@ -127,8 +133,10 @@ async fn client(path: PathBuf, prefix: String, deadline: Instant) -> (Vec<Durati
             buf.extend_from_slice(&chunk[..n]);
         };
         lat.push(t.elapsed());
-        // The daemon writes `{"jsonrpc":"2.0","id":1,` then `"result"` or `"error"`.
-        if !buf[..end].starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#) {
+        // invoiced writes `{"jsonrpc":"2.0","id":1,` then `"result"` or `"error"`; others are parsed.
+        if !buf[..end].starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#)
+            && serde_json::from_slice::<Value>(&buf[..end]).map_or(true, |v| v.get("result").is_none())
+        {
             errors += 1;
         }
         buf.drain(..end + 2);
@@ -144,6 +152,17 @@ fn load(args: &[String]) {
     let run = format!("{:08x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
     let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     let daemon_pid: Option<u32> = arg(args, "--daemon-pid").map(|v| v.parse().expect("--daemon-pid PID"));
+    let method = arg(args, "--method").unwrap_or_else(|| "invoice".to_owned());
+    let processes: Vec<(String, u32)> = args
+        .windows(2)
+        .filter(|w| w[0] == "--cpu")
+        .map(|w| {
+            let (name, pid) = w[1].split_once('=').expect("--cpu NAME=PID");
+            (name.to_owned(), pid.parse().expect("--cpu NAME=PID"))
+        })
+        .collect();
+    let process_cpu = |pid: u32| thread_cpu(pid).iter().map(|(_, s)| s).sum::<f64>();
+    let processes_before: Vec<f64> = processes.iter().map(|(_, pid)| process_cpu(*pid)).collect();
     let before = daemon_pid.map(thread_cpu);
     let own_before = thread_cpu(std::process::id());
     let start = Instant::now();
@@ -153,7 +172,7 @@ fn load(args: &[String]) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let results = rt.block_on(async {
         let tasks: Vec<_> = (0..clients)
-            .map(|c| tokio::spawn(client(path.clone(), format!("bench-{run}-{c}"), deadline)))
+            .map(|c| tokio::spawn(client(path.clone(), format!("bench-{run}-{c}"), method.clone(), deadline)))
             .collect();
         let mut results = Vec::new();
         for t in tasks {
@@ -188,7 +207,14 @@ fn load(args: &[String]) {
             "load_tool_us_per_invoice": per_invoice(&sum_names(&own_before), &sum_names(&thread_cpu(std::process::id())))["total"],
         })
     });
+    let mut by_process = serde_json::Map::new();
+    for ((name, pid), was) in processes.iter().zip(&processes_before) {
+        by_process.insert(name.clone(), json!((process_cpu(*pid) - was) * 1e6 / all.len().max(1) as f64));
+    }
+    by_process.insert("load tool".into(), json!((process_cpu(std::process::id()) - own_before.iter().map(|(_, s)| s).sum::<f64>()) * 1e6 / all.len().max(1) as f64));
     let out = json!({
+        "method": method,
+        "cpu_us_per_call_by_process": by_process,
         "clients": clients,
         "invoices": all.len(),
         "errors": errors,
