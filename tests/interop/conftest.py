@@ -22,6 +22,8 @@ BIN = os.environ.get("INVOICED_BIN", os.path.join(ROOT, "target", "debug", "invo
 PLUGIN = os.path.join(os.path.dirname(BIN), "invoiced-cln")
 SHARED_CLN = os.path.join(os.path.dirname(ROOT), "shared", "tools", "cln")
 CLN_DIR = os.path.join(ROOT, "target", "cln")
+# LNbits writes a data folder (./data by default) when its settings are imported.
+os.environ.setdefault("LNBITS_DATA_FOLDER", tempfile.mkdtemp(prefix="lnbits-"))
 
 
 def wait_for_socket(path, proc, what, timeout=30):
