@@ -3,7 +3,7 @@
 # Sourced by scripts/run.sh and scripts/test.sh.
 #  - librocksdb-dev: RocksDB 7.8.3, linked instead of compiling RocksDB (~20 s instead of ~20 min)
 #  - libclang-dev:   bindgen in librocksdb-sys needs it even when linking a system RocksDB
-#  - python3-venv:   the interop tests' virtual environment (tests only)
+#  - python3-venv:   the interop tests' virtual environments (tests only)
 
 ensure_system_packages() {
     local missing=()
@@ -31,9 +31,10 @@ export_rocksdb_env() {
     fi
 }
 
-# Creates .venv with the interop test requirements (re-installed when the list changes).
+# Creates the virtual environment VENV (default ROOT/.venv) with the requirements file REQ
+# (default ROOT/tests/interop/requirements.txt), re-installed when the list changes.
 ensure_python_venv() {
-    local root=$1 req="$1/tests/interop/requirements.txt" venv="$1/.venv"
+    local root=$1 req=${2:-$1/tests/interop/requirements.txt} venv=${3:-$1/.venv}
     if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
         ensure_system_packages python3-venv
     fi

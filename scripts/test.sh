@@ -8,6 +8,9 @@ source scripts/setup.sh
 ensure_system_packages librocksdb-dev libclang-dev
 export_rocksdb_env
 ensure_python_venv "$root"
+ensure_python_venv "$root" "$root/tests/interop/requirements-lnbits.txt" "$root/.venv-lnbits"
 cargo build --workspace --bins
 cargo test --workspace
-INVOICED_BIN="$root/target/debug/invoiced" .venv/bin/python -m pytest -q tests/interop
+export INVOICED_BIN="$root/target/debug/invoiced"
+.venv/bin/python -m pytest -q tests/interop --ignore=tests/interop/test_lnbits.py
+.venv-lnbits/bin/python -m pytest -q tests/interop/test_lnbits.py
