@@ -86,7 +86,8 @@ def test_encrypted_hsm_secret(tmpdir_short):
     with open(path, "rb") as f:
         secret = f.read()
     assert len(secret) == 73
-    want = hsmtool("getnodeid", path, stdin=passphrase + "\n").strip().split()[-1]
+    want = node_id_from_lightningd(tmpdir_short, secret, passphrase)
+    assert hsmtool("getnodeid", path, stdin=passphrase + "\n").strip().endswith(want)
     assert node_id_from_invoiced(tmpdir_short, secret, passphrase) == want
     refused(tmpdir_short, secret, "wrong", "Wrong passphrase")
 
