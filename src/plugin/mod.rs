@@ -98,6 +98,27 @@ async fn check_identity(node: &RpcPool, invoiced: &RpcPool) -> Result<u32, Strin
     Ok(ours["blockheight"].as_u64().and_then(|h| u32::try_from(h).ok()).unwrap_or(0))
 }
 
+type Input = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type Output = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// stdin and stdout for the plugin protocol. lightningd gives a plugin pipes: they are read and
+/// written non-blocking on the runtime's own thread. `tokio::io::stdin()`/`stdout()` would hand
+/// every read and write to a blocking-pool thread, and those wake-ups were most of the plugin's
+/// CPU per invoice. Anything else (a terminal, a file) falls back to them.
+fn protocol_io() -> (Input, Output) {
+    use std::os::fd::AsFd as _;
+    use tokio::net::unix::pipe;
+    let input: Input = match std::io::stdin().as_fd().try_clone_to_owned().and_then(pipe::Receiver::from_owned_fd) {
+        Ok(rx) => Box::new(rx),
+        Err(_) => Box::new(tokio::io::stdin()),
+    };
+    let output: Output = match std::io::stdout().as_fd().try_clone_to_owned().and_then(pipe::Sender::from_owned_fd) {
+        Ok(tx) => Box::new(tx),
+        Err(_) => Box::new(tokio::io::stdout()),
+    };
+    (input, output)
+}
+
 fn node_rpc_path(lightning_dir: &str, rpc_file: &str) -> PathBuf {
     Path::new(lightning_dir).join(rpc_file)
 }
@@ -108,7 +129,8 @@ fn node_rpc_path(lightning_dir: &str, rpc_file: &str) -> PathBuf {
 /// If the plugin protocol fails.
 pub async fn run() -> Result<(), anyhow::Error> {
     let filters = forward::FORWARDED.iter().map(|m| HookFilter::Str((*m).to_owned())).collect();
-    let mut builder = Builder::new(tokio::io::stdin(), tokio::io::stdout())
+    let (input, output) = protocol_io();
+    let mut builder = Builder::new(input, output)
         .option(RPC_FILE)
         .option(MPP_TIMEOUT)
         .option(CLTV_SAFETY)
