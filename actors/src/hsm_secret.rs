@@ -170,7 +170,8 @@ fn decrypt(file: &[u8], passphrase: &str) -> Option<[u8; HSM_SECRET_LEN]> {
     let (body, mac) = rest.split_at(rest.len() - 16);
     let (tag_byte, ciphertext) = body.split_first()?;
     // The stream key: HChaCha20(key, header[..16]); the nonce: counter 1 ‖ header[16..24].
-    let subkey = chacha20::hchacha::<chacha20::cipher::consts::U10>(&key.into(), header[..16].try_into().ok()?);
+    let hchacha_input: [u8; 16] = header[..16].try_into().ok()?;
+    let subkey = chacha20::hchacha::<chacha20::cipher::consts::U10>(&key.into(), &hchacha_input.into());
     let mut nonce = [0u8; 12];
     nonce[0] = 1;
     nonce[4..].copy_from_slice(&header[16..24]);

@@ -119,3 +119,62 @@ enum Attempt {
     NotSent,
     Failed(CallError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::UnixListener;
+
+    /// Answers `answers` requests on one connection with `{"n": k}`, then closes it.
+    async fn serve_one(listener: &UnixListener, answers: usize, first: usize) {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        for k in 0..answers {
+            let req: Value = loop {
+                let mut de = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
+                if let Some(Ok(v)) = de.next() {
+                    let end = de.byte_offset();
+                    buf.drain(..end);
+                    break v;
+                }
+                let n = s.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            let out = if req["method"] == "fail" {
+                json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": 905, "message": "Unknown invoice", "data": {"x": 1}}})
+            } else {
+                json!({"jsonrpc": "2.0", "id": req["id"], "result": {"n": first + k}})
+            };
+            s.write_all(format!("{out}\n\n").as_bytes()).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_errors_and_a_closed_pooled_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let pool = RpcPool::new(&path);
+        let server = async {
+            serve_one(&listener, 2, 0).await;
+            // The first connection is closed now; the pool still holds it.
+            serve_one(&listener, 1, 10).await;
+        };
+        let client = async {
+            assert_eq!(pool.call("x", &json!({})).await, Ok(json!({"n": 0})));
+            let e = pool.call("fail", &json!([])).await.unwrap_err();
+            assert_eq!(e, CallError::Rpc(json!({"code": 905, "message": "Unknown invoice", "data": {"x": 1}})));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            // Written to the dead connection first (refused at once), then sent on a new one.
+            assert_eq!(pool.call("x", &json!({})).await, Ok(json!({"n": 10})));
+        };
+        tokio::join!(server, client);
+        drop(listener);
+        std::fs::remove_file(&path).unwrap();
+        let e = pool.call("x", &json!({})).await.unwrap_err();
+        assert!(matches!(e, CallError::Unreachable(_)), "{e:?}");
+        assert!(e.to_error_object("invoiced", &path)["message"].as_str().unwrap().starts_with("invoiced is unreachable at "));
+    }
+}

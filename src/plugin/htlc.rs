@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lightning_invoice::SignedRawBolt11Invoice;
@@ -136,6 +136,7 @@ impl OurInvoice {
         let raw = SignedRawBolt11Invoice::from_str(bolt11).map_err(|e| format!("listed bolt11 does not parse: {e}"))?;
         let raw = raw.raw_invoice();
         let payment_secret = raw.payment_secret().ok_or("listed bolt11 has no payment secret")?.0;
+        // BOLT 11: without a `c` field, min_final_cltv_expiry_delta is 18.
         let min_final_cltv = raw.min_final_cltv_expiry_delta().map_or(18, |c| c.0);
         Ok(OurInvoice {
             status: inv["status"].as_str().ok_or("listed invoice without status")?.to_owned(),
@@ -287,7 +288,7 @@ impl Payments {
     }
 
     fn add(&self, htlc: Htlc, reply: oneshot::Sender<Value>) -> Added {
-        let Ok(mut sets) = self.sets.lock() else { return Added::Mismatch };
+        let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
         let mut new_set = None;
         let set = sets.entry(htlc.payment_hash).or_insert_with(|| {
             let generation = self.generation.fetch_add(1, Ordering::Relaxed);
@@ -311,9 +312,12 @@ impl Payments {
 
     async fn time_out(&self, hash: [u8; 32], generation: u64) {
         tokio::time::sleep(self.mpp_timeout).await;
-        let expired = match self.sets.lock() {
-            Ok(mut sets) if sets.get(&hash).is_some_and(|s| s.generation == generation) => sets.remove(&hash),
-            _ => None,
+        let expired = {
+            let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+            match sets.get(&hash) {
+                Some(set) if set.generation == generation => sets.remove(&hash),
+                _ => None,
+            }
         };
         if let Some(set) = expired {
             log::info!("payment {}: parts did not reach total_msat within {:?}; mpp_timeout", hex::encode(hash), self.mpp_timeout);

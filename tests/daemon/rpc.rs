@@ -175,3 +175,26 @@ fn data_dir_modes() {
     assert_eq!(secret.len(), 32);
     assert_ne!(d2.call("getinfo", json!([])).unwrap()["id"], d.call("getinfo", json!([])).unwrap()["id"]);
 }
+
+#[test]
+fn help_lists_exactly_the_methods_that_answer() {
+    let d = Daemon::start();
+    let all = d.call("help", json!([])).unwrap();
+    assert_eq!(all["format-hint"], json!("simple"));
+    let listed = all["help"].as_array().unwrap();
+    assert!(listed.len() >= 14);
+    for entry in listed {
+        let usage = entry["command"].as_str().unwrap();
+        let method = usage.split(' ').next().unwrap();
+        // `help METHOD` answers with the same usage line.
+        let one = d.call("help", json!({ "command": method })).unwrap();
+        assert_eq!(one, json!({ "help": [{ "command": usage }], "format-hint": "simple" }));
+        // The method itself exists: too many parameters is a -32602, never -32601.
+        if method != "updatechannel" && method != "notifications" {
+            let e = d.call(method, json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])).unwrap_err();
+            assert_eq!(e.code, -32602, "{method}: {}", e.message);
+        }
+    }
+    let e = d.call("help", json!(["nosuch"])).unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (-32601, "Unknown command nosuch"));
+}
