@@ -6,9 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/setup.sh"
-ensure_system_packages librocksdb-dev libclang-dev
-export_rocksdb_env
-cargo build --release --manifest-path "$root/Cargo.toml" --bins >&2
+build_release "$root"
 [ -x "$root/target/cln/bin/lightningd" ] || bash "$root/../shared/tools/cln/install.sh" "$root/target/cln" >&2
 rounds=${1:-3}
 bin="$root/target/release"

@@ -10,9 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/setup.sh"
-ensure_system_packages librocksdb-dev libclang-dev
-export_rocksdb_env
-cargo build --release --manifest-path "$root/Cargo.toml" --bins >&2
+build_release "$root"
 rounds=${1:-5}
 bin="$root/target/release"
 work=${BENCH_DIR:-$root/target/bench-scale}

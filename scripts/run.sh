@@ -4,7 +4,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/setup.sh"
-ensure_system_packages librocksdb-dev libclang-dev
-export_rocksdb_env
-cargo build --release --manifest-path "$root/Cargo.toml" --bins >&2
+build_release "$root"
 exec "$root/target/release/invoiced" serve "$@"

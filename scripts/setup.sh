@@ -31,6 +31,13 @@ export_rocksdb_env() {
     fi
 }
 
+# Installs what the build needs and builds every binary in release mode (progress on stderr).
+build_release() {
+    ensure_system_packages librocksdb-dev libclang-dev
+    export_rocksdb_env
+    cargo build --release --manifest-path "$1/Cargo.toml" --bins >&2
+}
+
 # Creates the virtual environment VENV (default ROOT/.venv) with the requirements file REQ
 # (default ROOT/tests/interop/requirements.txt), re-installed when the list changes.
 ensure_python_venv() {
