@@ -477,6 +477,57 @@ mod tests {
         assert_eq!(check_part(&paid, &ok, 0).unwrap_err(), "invoice is expired");
     }
 
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[0-9a-fx/]{0,70}".prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            let keys = prop_oneof![
+                Just("htlc".to_owned()), Just("onion".to_owned()), Just("amount_msat".to_owned()),
+                Just("payment_hash".to_owned()), Just("cltv_expiry".to_owned()), Just("cltv_expiry_relative".to_owned()),
+                Just("short_channel_id".to_owned()), Just("id".to_owned()), Just("total_msat".to_owned()),
+                Just("payment_secret".to_owned()), "[a-z_]{1,8}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(keys, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever lightningd sends, reading it never panics, and what is read is consistent.
+        #[test]
+        fn any_payload_is_read_or_refused(payload in arbitrary_json()) {
+            if let Ok(h) = Htlc::from_payload(&payload) {
+                if payload["onion"].get("total_msat").is_none() {
+                    proptest::prop_assert_eq!(h.total_msat, h.amount_msat);
+                }
+                proptest::prop_assert!(h.height() <= h.cltv_expiry);
+                proptest::prop_assert_eq!(h.key.split('/').count(), 2);
+            }
+            let _ = OurInvoice::from_listed(&payload);
+        }
+
+        /// A well-formed payload keeps every field it carries.
+        #[test]
+        fn well_formed_payloads_round_trip(amount in 1u64..u64::MAX / 2, total in proptest::option::of(1u64..u64::MAX / 2),
+                                           rel in 0u32..100_000, height in 0u32..1_000_000, id in proptest::prelude::any::<u64>()) {
+            let mut p = payload(amount, total, &"22".repeat(32), rel);
+            p["htlc"]["cltv_expiry"] = json!(height + rel);
+            p["htlc"]["id"] = json!(id);
+            let h = Htlc::from_payload(&p).unwrap();
+            proptest::prop_assert_eq!((h.amount_msat, h.total_msat, h.height(), h.cltv_expiry_relative), (amount, total.unwrap_or(amount), height, rel));
+            proptest::prop_assert_eq!(h.key, format!("103x1x0/{id}"));
+        }
+    }
+
     #[test]
     fn failure_messages_are_bolt4() {
         // PERM|15, htlc_msat u64, height u32, all big-endian.

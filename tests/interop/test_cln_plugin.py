@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -85,17 +86,24 @@ def test_unreachable_invoiced_is_an_error_never_the_nodes_own_invoices(pair):
     assert [i["label"] for i in node.rpc().listinvoices()["invoices"]] == ["back"]
 
 
-def test_plugin_refuses_another_node_id(tmpdir_short):
-    inv = Invoiced(os.path.join(tmpdir_short, "inv"), os.urandom(32)).start()
-    node = Lightningd(os.path.join(tmpdir_short, "ln"), os.urandom(32))
+@pytest.mark.parametrize("mismatch", ["node id", "network"])
+def test_plugin_refuses_another_node_id_or_network(tmpdir_short, mismatch):
+    secret = os.urandom(32)
+    if mismatch == "node id":
+        inv = Invoiced(os.path.join(tmpdir_short, "inv"), os.urandom(32)).start()
+        expected = "its invoices would be unpayable"
+    else:
+        inv = Invoiced(os.path.join(tmpdir_short, "inv"), secret, network="testnet").start()
+        expected = 'invoiced runs on "testnet" but this node on "regtest"'
+    node = Lightningd(os.path.join(tmpdir_short, "ln"), secret)
     try:
         # As an important plugin, its refusal stops the node instead of leaving it half-served.
-        proc = __import__("subprocess").run(
+        proc = subprocess.run(
             node.args([f"--important-plugin={PLUGIN}", f"--invoiced-rpc-file={inv.socket}"]),
             capture_output=True, text=True, timeout=60,
         )
         assert proc.returncode != 0
-        assert "invoiced signs as" in node.log() and "its invoices would be unpayable" in node.log()
+        assert "invoiced-cln refuses to start" in node.log() and expected in node.log()
     finally:
         node.stop()
         inv.kill()
