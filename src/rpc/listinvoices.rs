@@ -35,7 +35,11 @@ enum Index {
 /// Strips a `lightning:` prefix (any case) and lower-cases, as Core Lightning does.
 pub fn normalise_invstring(s: &str) -> String {
     let s = s.trim();
-    let s = if s.len() >= 10 && s[..10].eq_ignore_ascii_case("lightning:") { &s[10..] } else { s };
+    // `get` keeps a client's text whose 10th byte is inside a character from panicking.
+    let s = match (s.get(..10), s.get(10..)) {
+        (Some(prefix), Some(rest)) if prefix.eq_ignore_ascii_case("lightning:") => rest,
+        _ => s,
+    };
     s.to_ascii_lowercase()
 }
 
@@ -67,6 +71,8 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
             }
             "index" => {
                 index = Some(match as_string(v).as_deref() {
+                    // Core Lightning accepts `deleted` and pages it as `created`
+                    // (`wallet/invoices.c`: invoices_first); tests/interop checks it against lightningd.
                     Some("created" | "deleted") => Index::Created,
                     Some("updated") => Index::Updated,
                     _ => return Err(RpcError::bad_param("index", "unknown index", v.get())),
@@ -139,5 +145,19 @@ fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Opti
                 Some(Index::Updated) => book.from_updated_index(start).take(limit).cloned().collect(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_invstring;
+
+    #[test]
+    fn the_prefix_is_cut_only_on_a_character_boundary() {
+        assert_eq!(normalise_invstring(" LIGHTNING:LNBC1X "), "lnbc1x");
+        assert_eq!(normalise_invstring("lightnin€xyz"), "lightnin€xyz");
+        assert_eq!(normalise_invstring("€€€€"), "€€€€");
+        assert_eq!(normalise_invstring("lightning:"), "");
+        assert_eq!(normalise_invstring("lightning"), "lightning");
     }
 }

@@ -127,8 +127,38 @@ fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Vec<u8> {
     body.into_bytes()
 }
 
+/// A count of something in progress that drops back when its guard does, also when the task
+/// holding it panics or is cancelled, so a stop never waits for work that no longer exists.
+#[derive(Clone, Default)]
+struct Counter(Rc<Cell<usize>>);
+
+struct Counted(Rc<Cell<usize>>);
+
+impl Counter {
+    fn enter(&self) -> Counted {
+        self.0.set(self.0.get() + 1);
+        Counted(self.0.clone())
+    }
+
+    fn get(&self) -> usize {
+        self.0.get()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// Methods that wait for something else to happen. They are not work in flight: a stop does
+/// not wait for them (their connections are closed, as Core Lightning's are).
+fn waits(method: &str) -> bool {
+    matches!(method, "waitinvoice" | "waitanyinvoice" | "wait")
+}
+
 /// Answers one complete frame. Returns the bytes to send and whether to close afterwards.
-async fn handle_frame(ctx: &RpcContext, frame: &[u8]) -> (Vec<u8>, bool) {
+async fn handle_frame(ctx: &RpcContext, frame: &[u8], in_flight: &Counter) -> (Vec<u8>, bool) {
     let text = match std::str::from_utf8(frame) {
         Ok(t) => t,
         Err(_) => return (response("null", Err(RpcError::new(PARSE_ERROR, "Invalid UTF-8 in request"))), true),
@@ -147,21 +177,20 @@ async fn handle_frame(ctx: &RpcContext, frame: &[u8]) -> (Vec<u8>, bool) {
     let Some(method) = req.method else {
         return (response(id, Err(RpcError::new(INVALID_REQUEST, "No method given"))), false);
     };
+    let _working = (!waits(&method)).then(|| in_flight.enter());
     (response(id, call(ctx, &method, req.params).await), false)
 }
 
-async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight: Rc<Cell<usize>>) {
+async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight: Counter) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         loop {
             match next_frame(&buf) {
                 Frame::Complete { start, end } => {
-                    in_flight.set(in_flight.get() + 1);
-                    let (out, close) = handle_frame(&ctx, &buf[start..end]).await;
+                    let (out, close) = handle_frame(&ctx, &buf[start..end], &in_flight).await;
                     buf.drain(..end);
                     let written = stream.write_all(&out).await;
-                    in_flight.set(in_flight.get() - 1);
                     if written.is_err() || close {
                         return;
                     }
@@ -192,13 +221,14 @@ async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight
 /// Most connections served at once; one more is told so and closed.
 pub const MAX_CONNECTIONS: usize = 4096;
 
-/// Serves `listener` until `shutdown` resolves, then waits (up to 10 s) for requests in flight.
+/// Serves `listener` until `shutdown` resolves, then waits (up to 10 s) for requests in flight
+/// (not for the waits, which may never end).
 /// Each connection is its own task and handles one request at a time, so a client that sends
 /// slowly or never reads its answers holds up only itself.
 pub async fn serve(listener: UnixListener, ctx: RpcContext, shutdown: impl std::future::Future<Output = ()>) {
     let ctx = Rc::new(ctx);
-    let in_flight = Rc::new(Cell::new(0usize));
-    let open = Rc::new(Cell::new(0usize));
+    let in_flight = Counter::default();
+    let open = Counter::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -211,11 +241,10 @@ pub async fn serve(listener: UnixListener, ctx: RpcContext, shutdown: impl std::
                     });
                 }
                 Ok((stream, _)) => {
-                    let (ctx, in_flight, open) = (ctx.clone(), in_flight.clone(), open.clone());
-                    open.set(open.get() + 1);
+                    let (ctx, in_flight, connection) = (ctx.clone(), in_flight.clone(), open.enter());
                     actix::spawn(async move {
+                        let _open = connection;
                         serve_connection(ctx, stream, in_flight).await;
-                        open.set(open.get() - 1);
                     });
                 }
                 Err(e) => tracing::warn!("accept failed: {e}"),

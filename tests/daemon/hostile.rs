@@ -124,6 +124,11 @@ fn sixty_plus_malformed_requests_get_their_codes_and_change_nothing() {
         (req("listinvoices", json!({"label": true})), -32602),
         (req("listinvoices", json!({"payment_hash": "zz"})), -32602),
         (req("listinvoices", json!({"invstring": "lnbc1garbage"})), -32602),
+        // A 10th byte inside a character (a byte-index slice of it once panicked the task).
+        (req("listinvoices", json!({"invstring": "lightnin€xyz"})), -32602),
+        (req("listinvoices", json!({"invstring": "€€€€€€"})), -32602),
+        (req("decode", json!(["€€€€€€€€€€€€"])), -32602),
+        (req("decode", json!(["lightnin€xyz"])), -32602),
         (req("listinvoices", json!({"index": "foo"})), -32602),
         (req("listinvoices", json!({"index": "created", "start": -1})), -32602),
         (req("listinvoices", json!({"index": "created", "limit": 8589934592u64})), -32602),
@@ -244,4 +249,38 @@ fn slow_senders_and_clients_that_never_read_stall_nobody() {
     slow.join().unwrap();
     drop(sink);
     assert_eq!(d.call("listinvoices", json!({"label": "meanwhile49"})).unwrap()["invoices"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_stop_is_prompt_after_bad_requests_and_with_waits_open() {
+    let mut d = Daemon::start();
+    d.call("invoice", json!([1000, "pending", "d"])).unwrap();
+    // Waits that would never end by themselves, and a request that never completes.
+    let mut open: Vec<Client> = Vec::new();
+    for r in [
+        req("waitanyinvoice", json!([99_999_999_999u64])),
+        req("waitinvoice", json!(["pending"])),
+        req("wait", json!(["invoices", "created", 1_000_000])),
+    ] {
+        let mut c = d.client();
+        c.send_raw(&r);
+        open.push(c);
+    }
+    let mut partial = d.client();
+    partial.send_raw(br#"{"jsonrpc":"2.0","id":1,"method":"getinfo""#);
+    for r in [
+        req("listinvoices", json!({"invstring": "lightnin€xyz"})),
+        req("decode", json!(["€€€€€€€€€€€€"])),
+        req("invoice", json!({"amount_msat": "10sats", "label": "x", "description": "d"})),
+        b"{not json".to_vec(),
+        req("nosuch", json!([])),
+    ] {
+        let mut c = d.client();
+        c.send_raw_lossy(&r);
+        let _ = c.read_response();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let t = std::time::Instant::now();
+    assert!(d.stop().success());
+    assert!(t.elapsed() < std::time::Duration::from_secs(3), "stop took {:?}", t.elapsed());
 }
