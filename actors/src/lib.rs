@@ -5,6 +5,12 @@
 //! - [`label_registry::LabelRegistry`]: label and payment-hash uniqueness with reservations.
 //! - [`channel_monitor::ChannelMonitor`]: the node's channels and route-hint choice.
 //! - [`invoice_creator::InvoiceCreator`]: runs one `invoice` request through the others.
+//! - [`invoice_ledger::InvoiceLedger`]: settle, delete, description removal, the expiry timer.
+//! - [`waiters::Waiters`]: `waitinvoice`, `waitanyinvoice` and `wait`, woken by committed events.
+//! - [`hsm_secret`]: every `hsm_secret` format Core Lightning writes, read into the KeySigner's
+//!   32 bytes.
+//! - Pure policy beside them: [`hint_policy`] (Core Lightning's route-hint rules) and [`bolt11`]
+//!   (the invoice's field layout).
 //! - [`store`]: the event log (one writer thread, group commit, hash chain) and the live
 //!   projection it feeds.
 #![deny(missing_docs)]

@@ -1,8 +1,8 @@
 #![no_main]
 //! JSON-RPC request handling without the daemon: framing, the request envelope, parameter
-//! binding and the `invoice` / `listinvoices`-style readers never panic on any bytes.
+//! binding and every method's parameter reader never panic on any bytes.
 use invoiced::rpc::framing::{next_frame, Frame};
-use invoiced::rpc::invoice::parse_request;
+use invoiced::rpc::{channels, decode, help, invoice, lifecycle, listinvoices};
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
 
@@ -18,7 +18,18 @@ fuzz_target!(|data: &[u8]| {
         assert!(start < end && end <= rest.len());
         if let Ok(text) = std::str::from_utf8(&rest[start..end]) {
             if let Ok(env) = serde_json::from_str::<Envelope<'_>>(text) {
-                let _ = parse_request(env.params, 10);
+                let p = env.params;
+                let _ = invoice::parse_request(p, 10);
+                let _ = listinvoices::parse_query(p);
+                let _ = lifecycle::parse_settle(p);
+                let _ = lifecycle::parse_delete(p);
+                let _ = lifecycle::parse_waitinvoice(p);
+                let _ = lifecycle::parse_waitany(p);
+                let _ = lifecycle::parse_wait(p);
+                let _ = channels::parse_sync(p);
+                let _ = channels::parse_update(p);
+                let _ = decode::decode(p);
+                let _ = help::help(p);
             }
         }
         rest = &rest[end..];

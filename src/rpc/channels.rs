@@ -200,6 +200,14 @@ async fn sync(ctx: &RpcContext, channels: Vec<ChannelInfo>, full: bool) -> Resul
 
 /// Runs `syncchannels {channels: [...]}`: the node's whole channel list.
 pub async fn syncchannels(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    sync(ctx, parse_sync(params)?, true).await
+}
+
+/// Reads `syncchannels` params: every entry checked.
+///
+/// # Errors
+/// -32602 naming the entry and its field.
+pub fn parse_sync(params: Option<&RawValue>) -> Result<Vec<ChannelInfo>, RpcError> {
     let mut list = None;
     for (_, v) in bind(params, &SYNC_SPEC)? {
         let items: Vec<Value> = serde_json::from_str(v.get())
@@ -212,11 +220,19 @@ pub async fn syncchannels(ctx: &RpcContext, params: Option<&RawValue>) -> Result
         .enumerate()
         .map(|(i, v)| parse_entry(v, &format!("channels[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    sync(ctx, channels, true).await
+    Ok(channels)
 }
 
 /// Runs `updatechannel {...}`: one entry, given as the params object (or as `{"channel": {...}}`).
 pub async fn updatechannel(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    sync(ctx, vec![parse_update(params)?], false).await
+}
+
+/// Reads `updatechannel` params: one entry, as the params object, `{"channel": {...}}` or `[{...}]`.
+///
+/// # Errors
+/// -32602 naming the field.
+pub fn parse_update(params: Option<&RawValue>) -> Result<ChannelInfo, RpcError> {
     let v: Value = params
         .map(|p| serde_json::from_str(p.get()))
         .transpose()
@@ -228,8 +244,7 @@ pub async fn updatechannel(ctx: &RpcContext, params: Option<&RawValue>) -> Resul
         Value::Object(_) => &v,
         _ => return Err(RpcError::invalid_params("Expected a channel entry object")),
     };
-    let info = parse_entry(entry, "channel")?;
-    sync(ctx, vec![info], false).await
+    parse_entry(entry, "channel")
 }
 
 fn view_json(view: IncomingView) -> Value {

@@ -1,10 +1,10 @@
 //! After creation: `settleinvoice`, `delinvoice`, `waitinvoice`, `waitanyinvoice`, `wait`.
 
 use invoiced_actors::invoice_ledger::{DeleteInvoice, SettleInvoice};
-use invoiced_actors::waiters::{IndexName, WaitAnyInvoice, WaitIndex, WaitInvoice};
+use invoiced_actors::waiters::{IndexName, IndexWake, WaitAnyInvoice, WaitIndex, WaitInvoice};
 use invoiced_events::{AmountOrAny, Label};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::error::{RpcError, LIGHTNINGD};
 use super::object::{invoice_json, invoices_json};
@@ -21,6 +21,15 @@ pub const SETTLE_SPEC: ParamSpec =
 
 /// Runs `settleinvoice {payment_hash, amount_msat, payment_secret}`: a payment arrived.
 pub async fn settleinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let settled = ctx.ledger.send(parse_settle(params)?).await.map_err(mailbox)??;
+    Ok(invoice_json(&settled.invoice, Some(&settled.preimage)))
+}
+
+/// Reads `settleinvoice` params.
+///
+/// # Errors
+/// -32602 naming the parameter.
+pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError> {
     let (mut hash, mut amount, mut secret) = (None, None, None);
     for (name, v) in bind(params, &SETTLE_SPEC)? {
         match name {
@@ -37,13 +46,11 @@ pub async fn settleinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resul
             other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
         }
     }
-    let msg = SettleInvoice {
+    Ok(SettleInvoice {
         payment_hash: required(hash, "payment_hash")?,
         amount_msat: required(amount, "amount_msat")?,
         payment_secret: required(secret, "payment_secret")?,
-    };
-    let settled = ctx.ledger.send(msg).await.map_err(mailbox)??;
-    Ok(invoice_json(&settled.invoice, Some(&settled.preimage)))
+    })
 }
 
 /// `delinvoice` parameters.
@@ -51,18 +58,7 @@ pub const DEL_SPEC: ParamSpec = ParamSpec { names: &["label", "status", "desconl
 
 /// Runs `delinvoice label status [desconly]`.
 pub async fn delinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let (mut label, mut status, mut desconly) = (None, None, None);
-    for (name, v) in bind(params, &DEL_SPEC)? {
-        match name {
-            "label" => label = Some(label_text(v, "label")?),
-            "status" => status = Some(as_string(v).ok_or_else(|| RpcError::bad_param("status", "should be a string", v.get()))?),
-            "desconly" => desconly = Some(boolean(v, "desconly")?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
-        }
-    }
-    let label = required(label, "label")?;
-    let status = required(status, "status")?;
-    let desconly = desconly.unwrap_or(false);
+    let DelQuery { label, status, desconly } = parse_delete(params)?;
     let Ok(label) = Label::new(label) else { return Err(RpcError::new(905, "Unknown invoice")) };
     let rec = ctx.ledger.send(DeleteInvoice { label, status, desconly }).await.map_err(mailbox)??;
     let mut out = invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null);
@@ -74,21 +70,56 @@ pub async fn delinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<V
     Ok(out)
 }
 
+/// A `delinvoice` request, read and checked.
+#[derive(Debug)]
+pub struct DelQuery {
+    /// The label (a label no invoice can have is 905, not a parameter error).
+    pub label: String,
+    /// The status it must have.
+    pub status: String,
+    /// Only remove its description.
+    pub desconly: bool,
+}
+
+/// Reads `delinvoice` params.
+///
+/// # Errors
+/// -32602 naming the parameter.
+pub fn parse_delete(params: Option<&RawValue>) -> Result<DelQuery, RpcError> {
+    let (mut label, mut status, mut desconly) = (None, None, None);
+    for (name, v) in bind(params, &DEL_SPEC)? {
+        match name {
+            "label" => label = Some(label_text(v, "label")?),
+            "status" => status = Some(as_string(v).ok_or_else(|| RpcError::bad_param("status", "should be a string", v.get()))?),
+            "desconly" => desconly = Some(boolean(v, "desconly")?),
+            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+        }
+    }
+    Ok(DelQuery { label: required(label, "label")?, status: required(status, "status")?, desconly: desconly.unwrap_or(false) })
+}
+
 /// `waitinvoice` parameters.
 pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec { names: &["label"], aliases: &[], named_only: &[], required: 1 };
 
 /// Runs `waitinvoice label`.
 pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let mut label = None;
-    for (_, v) in bind(params, &WAITINVOICE_SPEC)? {
-        label = Some(label_text(v, "label")?);
-    }
-    let label = required(label, "label")?;
-    let Ok(label) = Label::new(label) else { return Err(RpcError::new(LIGHTNINGD, "Label not found")) };
+    let Ok(label) = Label::new(parse_waitinvoice(params)?) else { return Err(RpcError::new(LIGHTNINGD, "Label not found")) };
     match ctx.waiters.send(WaitInvoice { label }).await.map_err(mailbox)? {
         Ok(rec) => Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null)),
         Err(e) => Err(RpcError::from_wait(e, ctx).await),
     }
+}
+
+/// Reads `waitinvoice` params: the label.
+///
+/// # Errors
+/// -32602 naming the parameter.
+pub fn parse_waitinvoice(params: Option<&RawValue>) -> Result<String, RpcError> {
+    let mut label = None;
+    for (_, v) in bind(params, &WAITINVOICE_SPEC)? {
+        label = Some(label_text(v, "label")?);
+    }
+    required(label, "label")
 }
 
 /// `waitanyinvoice` parameters.
@@ -96,6 +127,15 @@ pub const WAITANY_SPEC: ParamSpec = ParamSpec { names: &["lastpay_index", "timeo
 
 /// Runs `waitanyinvoice [lastpay_index] [timeout]`.
 pub async fn waitanyinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let rec = ctx.waiters.send(parse_waitany(params)?).await.map_err(mailbox)??;
+    Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null))
+}
+
+/// Reads `waitanyinvoice` params.
+///
+/// # Errors
+/// -32602 naming the parameter.
+pub fn parse_waitany(params: Option<&RawValue>) -> Result<WaitAnyInvoice, RpcError> {
     let (mut last, mut timeout) = (None, None);
     for (name, v) in bind(params, &WAITANY_SPEC)? {
         match name {
@@ -104,9 +144,7 @@ pub async fn waitanyinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resu
             other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
         }
     }
-    let msg = WaitAnyInvoice { lastpay_index: last.unwrap_or(0), timeout };
-    let rec = ctx.waiters.send(msg).await.map_err(mailbox)??;
-    Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null))
+    Ok(WaitAnyInvoice { lastpay_index: last.unwrap_or(0), timeout })
 }
 
 /// `wait` parameters.
@@ -114,6 +152,15 @@ pub const WAIT_SPEC: ParamSpec = ParamSpec { names: &["subsystem", "indexname", 
 
 /// Runs `wait {subsystem: invoices, indexname, nextvalue}`.
 pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let wake = ctx.waiters.send(parse_wait(params)?).await.map_err(mailbox)??;
+    Ok(wake_json(wake))
+}
+
+/// Reads `wait` params.
+///
+/// # Errors
+/// -32602 naming the parameter.
+pub fn parse_wait(params: Option<&RawValue>) -> Result<WaitIndex, RpcError> {
     let (mut subsystem, mut index, mut next) = (None, None, None);
     for (name, v) in bind(params, &WAIT_SPEC)? {
         match name {
@@ -136,9 +183,11 @@ pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, 
         }
     }
     required(subsystem, "subsystem")?;
-    let index = required(index, "indexname")?;
-    let nextvalue = required(next, "nextvalue")?;
-    let wake = ctx.waiters.send(WaitIndex { index, nextvalue }).await.map_err(mailbox)??;
+    Ok(WaitIndex { index: required(index, "indexname")?, nextvalue: required(next, "nextvalue")? })
+}
+
+/// A `wait` answer: the index's value and, when an event woke it, what changed.
+fn wake_json(wake: IndexWake) -> Value {
     let mut m = Map::new();
     m.insert("subsystem".into(), "invoices".into());
     m.insert(wake.index.as_str().into(), wake.value.into());
@@ -158,5 +207,5 @@ pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, 
         }
         m.insert("invoices".into(), Value::Object(inv));
     }
-    Ok(json!(m))
+    Value::Object(m)
 }

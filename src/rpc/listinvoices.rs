@@ -19,17 +19,39 @@ pub const SPEC: ParamSpec = ParamSpec {
     required: 0,
 };
 
-enum Lookup {
+/// Which invoices a `listinvoices` asks for.
+#[derive(Debug)]
+pub enum Lookup {
+    /// All of them (paged by `index`, `start`, `limit`).
     All,
+    /// The one with this label.
     Label(String),
+    /// The one with this payment hash (given, or from `invstring`).
     Hash(Hash32),
+    /// None (a BOLT12 `offer_id`: there are no offers here).
     Nothing,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Index {
+/// The index a listing pages by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// `created` (and `deleted`, as Core Lightning pages it).
     Created,
+    /// `updated`.
     Updated,
+}
+
+/// A `listinvoices` request, read and checked.
+#[derive(Debug)]
+pub struct ListQuery {
+    /// Which invoices.
+    pub lookup: Lookup,
+    /// The paging index, if any.
+    pub index: Option<Index>,
+    /// The first index value.
+    pub start: Option<u64>,
+    /// How many at most.
+    pub limit: Option<u64>,
 }
 
 /// Strips a `lightning:` prefix (any case) and lower-cases, as Core Lightning does.
@@ -58,6 +80,27 @@ struct Listing<'a> {
 
 /// Runs `listinvoices`.
 pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
+    let ListQuery { lookup, index, start, limit } = parse_query(params)?;
+    let unavailable = |e: StoreError| RpcError::new(LIGHTNINGD, format!("invoices unavailable: {e}"));
+    let entries = ctx.invoices.pick(|s| collect(&s.invoices, lookup, index, start, limit)).map_err(unavailable)?;
+    // A long listing reads, decodes and encodes off the RPC thread, so it holds nobody up; a
+    // short one (a lookup) is done here, cheaper than two hops to the blocking pool.
+    let long = entries.len() > INLINE_LISTING;
+    let reader = ctx.invoices.clone();
+    let found = off_thread_if(long, move || reader.invoices(entries).map_err(unavailable)).await?;
+    let preimages = reveal_preimages(ctx, &found).await?;
+    off_thread_if(long, move || {
+        let invoices = found.iter().zip(&preimages).map(|(r, p)| InvoiceJson::new(r, p.as_ref())).collect();
+        to_raw(&Listing { invoices })
+    })
+    .await
+}
+
+/// Reads `listinvoices` params.
+///
+/// # Errors
+/// -32602 naming the parameter, or the conflict, in Core Lightning's words.
+pub fn parse_query(params: Option<&RawValue>) -> Result<ListQuery, RpcError> {
     let mut lookups = 0;
     let (mut lookup, mut index, mut start, mut limit) = (Lookup::All, None, None, None);
     for (name, v) in bind(params, &SPEC)? {
@@ -97,19 +140,7 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
     if index.is_none() && limit.is_some() {
         return Err(RpcError::invalid_params("Can only specify {limit} with {index}"));
     }
-    let unavailable = |e: StoreError| RpcError::new(LIGHTNINGD, format!("invoices unavailable: {e}"));
-    let entries = ctx.invoices.pick(|s| collect(&s.invoices, lookup, index, start, limit)).map_err(unavailable)?;
-    // A long listing reads, decodes and encodes off the RPC thread, so it holds nobody up; a
-    // short one (a lookup) is done here, cheaper than two hops to the blocking pool.
-    let long = entries.len() > INLINE_LISTING;
-    let reader = ctx.invoices.clone();
-    let found = off_thread_if(long, move || reader.invoices(entries).map_err(unavailable)).await?;
-    let preimages = reveal_preimages(ctx, &found).await?;
-    off_thread_if(long, move || {
-        let invoices = found.iter().zip(&preimages).map(|(r, p)| InvoiceJson::new(r, p.as_ref())).collect();
-        to_raw(&Listing { invoices })
-    })
-    .await
+    Ok(ListQuery { lookup, index, start, limit })
 }
 
 /// Listings of at most this many invoices are read and encoded on the RPC thread.
