@@ -10,7 +10,7 @@ use invoiced_events::{ChannelInfo, ChannelKey, PeerPolicy, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use super::error::{RpcError, LIGHTNINGD};
+use super::error::RpcError;
 use super::params::{bind, required, ParamSpec};
 use super::RpcContext;
 
@@ -192,9 +192,7 @@ async fn sync(ctx: &RpcContext, channels: Vec<ChannelInfo>, full: bool) -> Resul
     let summary = ctx
         .monitor
         .send(SyncChannels { channels, full })
-        .await
-        .map_err(|e| RpcError::new(LIGHTNINGD, format!("internal actor unavailable: {e}")))?
-        .map_err(|e| RpcError::new(LIGHTNINGD, e.to_string()))?;
+        .await??;
     Ok(summary_json(summary))
 }
 
@@ -290,7 +288,6 @@ pub async fn listincoming(ctx: &RpcContext, params: Option<&RawValue>) -> Result
     let view = ctx
         .monitor
         .send(ListIncoming)
-        .await
-        .map_err(|e| RpcError::new(LIGHTNINGD, format!("internal actor unavailable: {e}")))?;
+        .await?;
     Ok(view_json(view))
 }

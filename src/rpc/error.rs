@@ -6,6 +6,7 @@
 
 use invoiced_actors::invoice_creator::CreateError;
 use invoiced_actors::invoice_ledger::{DeleteError, SettleError};
+use invoiced_actors::store::AppendError;
 use invoiced_actors::waiters::{WaitAnyError, WaitInvoiceError};
 use serde_json::{json, Value};
 
@@ -70,10 +71,99 @@ pub struct RpcError {
 /// The longest token echoed back in a message.
 const MAX_TOKEN_ECHO: usize = 200;
 
+/// What failed inside the daemon. The client is told which, in a stable message; the detail
+/// (a RocksDB or I/O error, a mailbox error) goes to the daemon's log, never into an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Internal {
+    /// An actor did not answer.
+    Actor,
+    /// The live projection or a read of the log failed.
+    Invoices,
+    /// A listing's worker failed.
+    Listing,
+    /// A result could not be encoded.
+    Encode,
+}
+
+impl Internal {
+    fn message(self) -> &'static str {
+        match self {
+            Internal::Actor => "internal actor unavailable",
+            Internal::Invoices => "invoices unavailable",
+            Internal::Listing => "listing failed",
+            Internal::Encode => "cannot encode the result",
+        }
+    }
+}
+
+/// The client's message for a failed append (the writer logged its cause already).
+fn append_message(e: &AppendError) -> String {
+    match e {
+        AppendError::Rejected(r) => r.to_string(),
+        AppendError::DiskFull => "event log write failed: disk nearly full; nothing was stored".into(),
+        AppendError::Write(_) => "event log write failed; nothing was stored".into(),
+        AppendError::WriterGone => "event log unavailable: the daemon is stopping".into(),
+    }
+}
+
 impl RpcError {
-    /// An error with `code` and `message`.
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
+    /// The one constructor: every error an answer can carry is made in this file.
+    fn new(code: i64, message: impl Into<String>) -> Self {
         RpcError { code, message: message.into(), data: None }
+    }
+
+    /// -32700: the request is not JSON.
+    pub fn parse_error(message: impl Into<String>) -> Self {
+        Self::new(PARSE_ERROR, message)
+    }
+
+    /// -32600: not a request object.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(INVALID_REQUEST, message)
+    }
+
+    /// -32600: over [`super::framing::MAX_REQUEST_BYTES`].
+    pub fn request_too_large() -> Self {
+        Self::invalid_request(format!("Request over {} bytes", super::framing::MAX_REQUEST_BYTES))
+    }
+
+    /// -32601 `Unknown command 'NAME'`, as Core Lightning words an unknown method.
+    pub fn unknown_method(name: &str) -> Self {
+        Self::new(METHOD_NOT_FOUND, format!("Unknown command '{name}'"))
+    }
+
+    /// -32601 `Unknown command NAME`, as Core Lightning's `help` words it.
+    pub fn unknown_help_command(name: &str) -> Self {
+        Self::new(METHOD_NOT_FOUND, format!("Unknown command {name}"))
+    }
+
+    /// -1: the connection limit.
+    pub fn too_many_connections(max: usize) -> Self {
+        Self::new(LIGHTNINGD, format!("Too many connections (at most {max})"))
+    }
+
+    /// 905 `Unknown invoice`.
+    pub fn unknown_invoice() -> Self {
+        Self::new(INVOICE_NOT_FOUND, "Unknown invoice")
+    }
+
+    /// -1 `Label not found` (`waitinvoice`).
+    pub fn label_not_found() -> Self {
+        Self::new(LIGHTNINGD, "Label not found")
+    }
+
+    /// -1: an internal failure, its detail logged.
+    pub fn internal(what: Internal, detail: impl core::fmt::Display) -> Self {
+        tracing::error!("{}: {detail}", what.message());
+        Self::new(LIGHTNINGD, what.message())
+    }
+
+    /// -1 or the rejection's own text: an append that did not happen.
+    pub fn append(e: &AppendError) -> Self {
+        if !matches!(e, AppendError::Rejected(_)) {
+            tracing::error!("append failed: {e}");
+        }
+        Self::new(LIGHTNINGD, append_message(e))
     }
 
     /// -32602 with a plain message.
@@ -126,11 +216,12 @@ impl RpcCode for CreateError {
 
 impl From<CreateError> for RpcError {
     fn from(e: CreateError) -> Self {
-        let code = e.rpc_code();
-        if code == LIGHTNINGD && !matches!(e, CreateError::Fallback(_)) {
-            tracing::error!("invoice failed: {e}");
+        match e {
+            CreateError::Store(a) => RpcError::append(&a),
+            CreateError::Mailbox(m) => RpcError::internal(Internal::Actor, m),
+            CreateError::Unavailable => RpcError::internal(Internal::Invoices, "projection lock poisoned"),
+            e => RpcError::new(e.rpc_code(), e.to_string()),
         }
-        RpcError::new(code, e.to_string())
     }
 }
 
@@ -147,14 +238,16 @@ impl RpcCode for SettleError {
 
 impl From<SettleError> for RpcError {
     fn from(e: SettleError) -> Self {
-        let mut err = RpcError::new(e.rpc_code(), e.to_string());
-        if let SettleError::NotUnpaid(s) = &e {
-            err.data = Some(json!({ "current_status": s.as_str(), "expected_status": "unpaid" }));
+        match e {
+            SettleError::Store(a) => RpcError::append(&a),
+            SettleError::Internal(detail) => RpcError::internal(Internal::Invoices, detail),
+            SettleError::NotUnpaid(s) => {
+                let mut err = RpcError::new(INVOICE_STATUS_UNEXPECTED, SettleError::NotUnpaid(s).to_string());
+                err.data = Some(json!({ "current_status": s.as_str(), "expected_status": "unpaid" }));
+                err
+            }
+            e => RpcError::new(e.rpc_code(), e.to_string()),
         }
-        if err.code == LIGHTNINGD {
-            tracing::error!("settleinvoice failed: {e}");
-        }
-        err
     }
 }
 
@@ -171,11 +264,29 @@ impl RpcCode for DeleteError {
 
 impl From<DeleteError> for RpcError {
     fn from(e: DeleteError) -> Self {
-        let mut err = RpcError::new(e.rpc_code(), e.to_string());
-        if let DeleteError::StatusMismatch { actual, expected } = &e {
-            err.data = Some(json!({ "current_status": actual, "expected_status": expected }));
+        match e {
+            DeleteError::Store(a) => RpcError::append(&a),
+            DeleteError::Internal(detail) => RpcError::internal(Internal::Invoices, detail),
+            e => {
+                let mut err = RpcError::new(e.rpc_code(), e.to_string());
+                if let DeleteError::StatusMismatch { actual, expected } = &e {
+                    err.data = Some(json!({ "current_status": actual, "expected_status": expected }));
+                }
+                err
+            }
         }
-        err
+    }
+}
+
+impl From<AppendError> for RpcError {
+    fn from(e: AppendError) -> Self {
+        RpcError::append(&e)
+    }
+}
+
+impl From<actix::MailboxError> for RpcError {
+    fn from(e: actix::MailboxError) -> Self {
+        RpcError::internal(Internal::Actor, e)
     }
 }
 
@@ -212,7 +323,7 @@ impl RpcError {
     pub async fn from_wait(e: WaitInvoiceError, ctx: &RpcContext) -> RpcError {
         let code = e.rpc_code();
         match e {
-            WaitInvoiceError::LabelNotFound => RpcError::new(code, "Label not found"),
+            WaitInvoiceError::LabelNotFound => RpcError::label_not_found(),
             WaitInvoiceError::Deleted => RpcError::new(code, "Invoice deleted during wait"),
             WaitInvoiceError::Internal => RpcError::new(code, "Daemon is shutting down"),
             WaitInvoiceError::Expired(rec) => {
@@ -228,11 +339,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docs_list_every_code() {
+    fn docs_list_exactly_the_codes_of_the_table() {
         let doc = include_str!("../../docs/ERRORS.md");
         for (code, _) in ALL_CODES {
             assert!(doc.contains(&format!("| {code} |")), "docs/ERRORS.md misses code {code}");
         }
+        let documented: Vec<i64> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| ")?.split(" |").next()?.trim().parse().ok())
+            .collect();
+        assert_eq!(documented.len(), ALL_CODES.len(), "docs/ERRORS.md lists {documented:?}");
+        for code in documented {
+            assert!(ALL_CODES.iter().any(|(c, _)| *c == code), "docs/ERRORS.md lists {code}, which no error has");
+        }
+    }
+
+    #[test]
+    fn internal_failures_never_show_their_detail() {
+        let e = RpcError::append(&AppendError::Write("IO error: No space left on device: /secret/path/000123.log".into()));
+        assert_eq!((e.code, e.message.as_str()), (-1, "event log write failed; nothing was stored"));
+        let e = RpcError::internal(Internal::Invoices, "database: Corruption: block checksum mismatch");
+        assert_eq!(e.message, "invoices unavailable");
+        assert!(RpcError::append(&AppendError::DiskFull).message.contains("disk nearly full"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::error::{RpcError, METHOD_NOT_FOUND};
+use super::error::RpcError;
 use super::params::{as_string, bind, ParamSpec};
 use super::{channels, decode, invoice, lifecycle, listinvoices};
 
@@ -61,7 +61,7 @@ pub fn help(params: Option<&RawValue>) -> Result<Value, RpcError> {
             let m = METHODS
                 .iter()
                 .find(|m| m.name == name)
-                .ok_or_else(|| RpcError::new(METHOD_NOT_FOUND, format!("Unknown command {name}")))?;
+                .ok_or_else(|| RpcError::unknown_help_command(&name))?;
             Ok(json!({ "help": [{ "command": m.spec.usage(m.name) }], "format-hint": "simple" }))
         }
         None => {

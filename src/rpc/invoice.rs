@@ -155,7 +155,6 @@ pub async fn invoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Valu
     let created = ctx
         .creator
         .send(CreateInvoice(req))
-        .await
-        .map_err(|e| RpcError::new(super::error::LIGHTNINGD, format!("internal actor unavailable: {e}")))??;
+        .await??;
     Ok(result_json(&created))
 }

@@ -6,14 +6,10 @@ use invoiced_events::{AmountOrAny, Label};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::error::{RpcError, LIGHTNINGD};
+use super::error::RpcError;
 use super::object::{invoice_json, invoices_json};
 use super::params::{as_string, bind, boolean, hex32, label_text, required, unsigned, ParamSpec};
 use super::RpcContext;
-
-fn mailbox(e: actix::MailboxError) -> RpcError {
-    RpcError::new(LIGHTNINGD, format!("internal actor unavailable: {e}"))
-}
 
 /// `settleinvoice` parameters.
 pub const SETTLE_SPEC: ParamSpec =
@@ -21,7 +17,7 @@ pub const SETTLE_SPEC: ParamSpec =
 
 /// Runs `settleinvoice {payment_hash, amount_msat, payment_secret}`: a payment arrived.
 pub async fn settleinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let settled = ctx.ledger.send(parse_settle(params)?).await.map_err(mailbox)??;
+    let settled = ctx.ledger.send(parse_settle(params)?).await??;
     Ok(invoice_json(&settled.invoice, Some(&settled.preimage)))
 }
 
@@ -59,8 +55,8 @@ pub const DEL_SPEC: ParamSpec = ParamSpec { names: &["label", "status", "desconl
 /// Runs `delinvoice label status [desconly]`.
 pub async fn delinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let DelQuery { label, status, desconly } = parse_delete(params)?;
-    let Ok(label) = Label::new(label) else { return Err(RpcError::new(905, "Unknown invoice")) };
-    let rec = ctx.ledger.send(DeleteInvoice { label, status, desconly }).await.map_err(mailbox)??;
+    let Ok(label) = Label::new(label) else { return Err(RpcError::unknown_invoice()) };
+    let rec = ctx.ledger.send(DeleteInvoice { label, status, desconly }).await??;
     let mut out = invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null);
     if desconly {
         if let Value::Object(m) = &mut out {
@@ -103,8 +99,8 @@ pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec { names: &["label"], aliases: 
 
 /// Runs `waitinvoice label`.
 pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let Ok(label) = Label::new(parse_waitinvoice(params)?) else { return Err(RpcError::new(LIGHTNINGD, "Label not found")) };
-    match ctx.waiters.send(WaitInvoice { label }).await.map_err(mailbox)? {
+    let Ok(label) = Label::new(parse_waitinvoice(params)?) else { return Err(RpcError::label_not_found()) };
+    match ctx.waiters.send(WaitInvoice { label }).await? {
         Ok(rec) => Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null)),
         Err(e) => Err(RpcError::from_wait(e, ctx).await),
     }
@@ -127,7 +123,7 @@ pub const WAITANY_SPEC: ParamSpec = ParamSpec { names: &["lastpay_index", "timeo
 
 /// Runs `waitanyinvoice [lastpay_index] [timeout]`.
 pub async fn waitanyinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let rec = ctx.waiters.send(parse_waitany(params)?).await.map_err(mailbox)??;
+    let rec = ctx.waiters.send(parse_waitany(params)?).await??;
     Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null))
 }
 
@@ -152,7 +148,7 @@ pub const WAIT_SPEC: ParamSpec = ParamSpec { names: &["subsystem", "indexname", 
 
 /// Runs `wait {subsystem: invoices, indexname, nextvalue}`.
 pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let wake = ctx.waiters.send(parse_wait(params)?).await.map_err(mailbox)??;
+    let wake = ctx.waiters.send(parse_wait(params)?).await??;
     Ok(wake_json(wake))
 }
 

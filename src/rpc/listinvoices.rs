@@ -6,7 +6,7 @@ use lightning_invoice::SignedRawBolt11Invoice;
 use serde_json::value::RawValue;
 use serde::Serialize;
 
-use super::error::{RpcError, LIGHTNINGD};
+use super::error::{Internal, RpcError};
 use super::object::{reveal_preimages, InvoiceJson};
 use super::params::{as_string, bind, hex32, label_text, unsigned, ParamSpec};
 use super::{to_raw, RpcContext};
@@ -81,7 +81,7 @@ struct Listing<'a> {
 /// Runs `listinvoices`.
 pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
     let ListQuery { lookup, index, start, limit } = parse_query(params)?;
-    let unavailable = |e: StoreError| RpcError::new(LIGHTNINGD, format!("invoices unavailable: {e}"));
+    let unavailable = |e: StoreError| RpcError::internal(Internal::Invoices, e);
     let entries = ctx.invoices.pick(|s| collect(&s.invoices, lookup, index, start, limit)).map_err(unavailable)?;
     // A long listing reads, decodes and encodes off the RPC thread, so it holds nobody up; a
     // short one (a lookup) is done here, cheaper than two hops to the blocking pool.
@@ -154,7 +154,7 @@ async fn off_thread_if<T: Send + 'static>(
     if !off {
         return work();
     }
-    tokio::task::spawn_blocking(work).await.map_err(|e| RpcError::new(LIGHTNINGD, format!("listing failed: {e}")))?
+    tokio::task::spawn_blocking(work).await.map_err(|e| RpcError::internal(Internal::Listing, e))?
 }
 
 /// The entries a listing asks for, copied out of the projection.

@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
 
-use error::{RpcError, INVALID_REQUEST, LIGHTNINGD, METHOD_NOT_FOUND, PARSE_ERROR};
+use error::{Internal, RpcError};
 use framing::{next_frame, Frame, MAX_REQUEST_BYTES};
 use params::{bind, ParamSpec};
 
@@ -91,7 +91,7 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
         "help" => help::help(params),
         "notifications" => Ok(json!({})),
-        _ => Err(RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"))),
+        _ => Err(RpcError::unknown_method(method)),
     };
     value.and_then(|v| to_raw(&v))
 }
@@ -101,11 +101,11 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
 /// # Errors
 /// -1 if it cannot be serialised (not expected for results).
 pub fn to_raw<T: serde::Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, RpcError> {
-    serde_json::value::to_raw_value(value).map_err(|e| RpcError::new(LIGHTNINGD, format!("cannot encode the result: {e}")))
+    serde_json::value::to_raw_value(value).map_err(|e| RpcError::internal(Internal::Encode, e))
 }
 
 fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
-    let book = ctx.invoices.state().read().map_err(|_| RpcError::new(LIGHTNINGD, "invoice projection unavailable"))?;
+    let book = ctx.invoices.state().read().map_err(|_| RpcError::internal(Internal::Invoices, "projection lock poisoned"))?;
     let (seq, hash) = book.head();
     Ok(json!({
         "id": ctx.node_id.to_string(),
@@ -161,21 +161,21 @@ fn waits(method: &str) -> bool {
 async fn handle_frame(ctx: &RpcContext, frame: &[u8], in_flight: &Counter) -> (Vec<u8>, bool) {
     let text = match std::str::from_utf8(frame) {
         Ok(t) => t,
-        Err(_) => return (response("null", Err(RpcError::new(PARSE_ERROR, "Invalid UTF-8 in request"))), true),
+        Err(_) => return (response("null", Err(RpcError::parse_error("Invalid UTF-8 in request"))), true),
     };
     if let Err(e) = serde_json::from_str::<&RawValue>(text) {
-        return (response("null", Err(RpcError::new(PARSE_ERROR, format!("Parse error: {e}")))), true);
+        return (response("null", Err(RpcError::parse_error(format!("Parse error: {e}")))), true);
     }
     if !text.trim_start().starts_with('{') {
-        return (response("null", Err(RpcError::new(INVALID_REQUEST, "Expected a JSON object"))), false);
+        return (response("null", Err(RpcError::invalid_request("Expected a JSON object"))), false);
     }
     let req: Request<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(_) => return (response("null", Err(RpcError::new(INVALID_REQUEST, "Expected string for method"))), false),
+        Err(_) => return (response("null", Err(RpcError::invalid_request("Expected string for method"))), false),
     };
     let id = req.id.map_or("null", |i| i.get());
     let Some(method) = req.method else {
-        return (response(id, Err(RpcError::new(INVALID_REQUEST, "No method given"))), false);
+        return (response(id, Err(RpcError::invalid_request("No method given"))), false);
     };
     let _working = (!waits(&method)).then(|| in_flight.enter());
     (response(id, call(ctx, &method, req.params).await), false)
@@ -196,7 +196,7 @@ async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight
                     }
                 }
                 Frame::Garbage => {
-                    let _ = stream.write_all(&response("null", Err(RpcError::new(PARSE_ERROR, "Parse error: expected a JSON object")))).await;
+                    let _ = stream.write_all(&response("null", Err(RpcError::parse_error("Parse error: expected a JSON object")))).await;
                     return;
                 }
                 Frame::Empty => {
@@ -207,7 +207,7 @@ async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight
             }
         }
         if buf.len() > MAX_REQUEST_BYTES {
-            let e = RpcError::new(INVALID_REQUEST, format!("Request over {MAX_REQUEST_BYTES} bytes"));
+            let e = RpcError::request_too_large();
             let _ = stream.write_all(&response("null", Err(e))).await;
             return;
         }
@@ -236,7 +236,7 @@ pub async fn serve(listener: UnixListener, ctx: RpcContext, shutdown: impl std::
                 Ok((mut stream, _)) if open.get() >= MAX_CONNECTIONS => {
                     tracing::warn!("refusing a connection: {MAX_CONNECTIONS} open");
                     actix::spawn(async move {
-                        let e = RpcError::new(LIGHTNINGD, format!("Too many connections (at most {MAX_CONNECTIONS})"));
+                        let e = RpcError::too_many_connections(MAX_CONNECTIONS);
                         let _ = stream.write_all(&response("null", Err(e))).await;
                     });
                 }

@@ -11,7 +11,7 @@ use invoiced_events::{Hash32, InvoiceRecord, InvoiceStatus};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::error::{RpcError, LIGHTNINGD};
+use super::error::RpcError;
 use super::RpcContext;
 
 /// Bytes written as lower-case hex, without an intermediate string.
@@ -100,11 +100,7 @@ pub async fn reveal_preimages(ctx: &RpcContext, records: &[InvoiceRecord]) -> Re
     let mut preimages: Vec<Option<Hash32>> = vec![None; records.len()];
     if !paid.is_empty() {
         let seals = paid.iter().map(|&i| (records[i].created.preimage.clone(), records[i].created.payment_hash)).collect();
-        let opened = ctx
-            .signer
-            .send(RevealPreimages { seals })
-            .await
-            .map_err(|e| RpcError::new(LIGHTNINGD, format!("internal actor unavailable: {e}")))?;
+        let opened = ctx.signer.send(RevealPreimages { seals }).await?;
         for (i, p) in paid.into_iter().zip(opened) {
             preimages[i] = p;
         }

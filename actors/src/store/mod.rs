@@ -251,7 +251,10 @@ pub enum AppendError {
     /// The writer refused it at commit time: it conflicts with the state.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// The batch write failed (disk full, I/O error); carries the database's message.
+    /// The filesystem is below the free-space reserve: nothing was written.
+    #[error("event log write failed: disk nearly full")]
+    DiskFull,
+    /// The batch write failed (an I/O error); carries the database's message, for the log.
     #[error("event log write failed: {0}")]
     Write(String),
     /// The writer thread has stopped.

@@ -393,8 +393,9 @@ impl Writer {
                     self.close_db();
                     self.serve_reads_read_only();
                 }
+                let refusal = if matches!(e, StoreError::DiskFull { .. }) { AppendError::DiskFull } else { AppendError::Write(msg) };
                 for req in pending.drain(..) {
-                    let _ = req.reply.send(Err(AppendError::Write(msg.clone())));
+                    let _ = req.reply.send(Err(refusal.clone()));
                 }
             }
         }
