@@ -114,6 +114,10 @@ pub enum CreateError {
     /// The projection is unavailable (-1).
     #[error("invoice projection unavailable")]
     Unavailable,
+    /// The log refused at commit what the LabelRegistry had claimed: a bug, never the caller's
+    /// error (-1, logged).
+    #[error("uniqueness broken at commit despite the claim: {0}")]
+    Invariant(Rejection),
 }
 
 impl From<ReserveError> for CreateError {
@@ -231,9 +235,9 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     route_hints: choice.hints,
                     warnings: choice.warnings,
                 };
+                // The claim decided uniqueness; a refusal here is the writer's assertion firing.
                 let committed = log.append(Event::InvoiceCreated(event)).await.map_err(|e| match e {
-                    AppendError::Rejected(Rejection::DuplicateLabel(l)) => CreateError::DuplicateLabel(l),
-                    AppendError::Rejected(Rejection::PreimageUsed) => CreateError::PreimageUsed,
+                    AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
                     other => CreateError::Store(other),
                 })?;
                 let Event::InvoiceCreated(c) = committed.record.event else {

@@ -1,10 +1,17 @@
-//! LabelRegistry: label and payment-hash uniqueness, with reservations.
+//! LabelRegistry: the one authority on label and payment-hash uniqueness (900 and 901).
 //!
-//! Owns the in-flight claims. A request reserves its payment hash and label before it signs; a
-//! second request for the same label (or hash) is refused while the first is in flight, so two
-//! concurrent requests can never both succeed. Committed invoices are looked up in the live
-//! projection, which the log writer updates before the first request is answered and so before
-//! its reservation is released: there is no window between the two.
+//! Owns the in-flight claims. A request claims its payment hash and label before anything is
+//! appended; a second request for the same label (or hash) is refused while the first is in
+//! flight, so two concurrent requests can never both succeed. Committed invoices are looked up
+//! in the live projection, which the log writer updates before the first request is answered and
+//! so before its claim is released: there is no window between the two.
+//!
+//! Two other places look at uniqueness, and neither decides it. The writer's commit-time
+//! admission (`events::projection::Admission`) refuses a batch that would break it, so that no
+//! bug can write a log that does not replay; and the replay fold refuses such a log. Since every
+//! `InvoiceCreated` reaches the writer only through a claim held here, a refusal there is an
+//! invariant broken — the creator reports it as an internal error (-1) and logs it, never as
+//! 900 or 901. [`ReserveError`] is the only source of those two codes.
 
 use std::collections::HashSet;
 

@@ -13,7 +13,10 @@
 //! [`Admission`] is how the log writer decides, at commit time, whether a batch of new events
 //! may be written: it stamps the counters and checks each request against the state plus the
 //! requests admitted before it in the same batch, so two requests that race (a payment and an
-//! expiry, two labels) are decided in one place, in commit order.
+//! expiry, a payment and a deletion) are decided in one place, in commit order. Label and
+//! payment-hash uniqueness is decided earlier, by the claims of the actors' LabelRegistry; here
+//! (and in the fold) it is only asserted, so that no log that breaks it is ever written or
+//! replayed.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::BuildHasher;

@@ -83,6 +83,8 @@ pub enum Internal {
     Listing,
     /// A result could not be encoded.
     Encode,
+    /// A rule the daemon keeps was found broken (a bug).
+    Invariant,
 }
 
 impl Internal {
@@ -92,6 +94,7 @@ impl Internal {
             Internal::Invoices => "invoices unavailable",
             Internal::Listing => "listing failed",
             Internal::Encode => "cannot encode the result",
+            Internal::Invariant => "internal error",
         }
     }
 }
@@ -209,7 +212,7 @@ impl RpcCode for CreateError {
             CreateError::PreimageUsed => INVOICE_PREIMAGE_ALREADY_EXISTS,
             CreateError::DuplicateLabel(_) => INVOICE_LABEL_ALREADY_EXISTS,
             CreateError::Encode(_) => LIGHTNINGD,
-            CreateError::Store(_) | CreateError::Mailbox(_) | CreateError::Unavailable => LIGHTNINGD,
+            CreateError::Store(_) | CreateError::Mailbox(_) | CreateError::Unavailable | CreateError::Invariant(_) => LIGHTNINGD,
         }
     }
 }
@@ -220,6 +223,7 @@ impl From<CreateError> for RpcError {
             CreateError::Store(a) => RpcError::append(&a),
             CreateError::Mailbox(m) => RpcError::internal(Internal::Actor, m),
             CreateError::Unavailable => RpcError::internal(Internal::Invoices, "projection lock poisoned"),
+            CreateError::Invariant(r) => RpcError::internal(Internal::Invariant, r),
             e => RpcError::new(e.rpc_code(), e.to_string()),
         }
     }
