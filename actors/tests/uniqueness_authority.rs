@@ -3,6 +3,7 @@
 //! duplicate through (simulated here by a registry that looks at a stale projection), the log
 //! refuses it and the creator reports a broken invariant, never 900 or 901, and nothing is
 //! appended.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, RwLock};
 
