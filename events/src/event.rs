@@ -9,7 +9,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelInfo, ChannelKey};
-use crate::projection::InvoiceStatus;
 use crate::{Hash32, Label};
 
 /// One state change.
@@ -214,4 +213,26 @@ pub struct DescriptionRemoved {
     pub created_index: u64,
     /// The shared update counter's new value.
     pub updated_index: u64,
+}
+
+/// The status of an invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InvoiceStatus {
+    /// Waiting for payment.
+    Unpaid,
+    /// Paid.
+    Paid,
+    /// Past its expiry without payment.
+    Expired,
+}
+
+impl InvoiceStatus {
+    /// The name in RPC results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Unpaid => "unpaid",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Expired => "expired",
+        }
+    }
 }

@@ -23,14 +23,14 @@ pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use expose::ExposePrivateChannels;
 pub use event::{
-    DescriptionRemoved, Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, PreimageSeal, RouteHintHop,
-    Warning,
+    DescriptionRemoved, Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
+    RouteHintHop, Warning,
 };
 pub use label::{Label, LabelError};
 pub use network::Network;
 pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use projection::{
-    Admission, ApplyError, InvoiceBook, InvoiceEntry, InvoiceRecord, InvoiceStatus, Payment, Projections, Rejection, Snapshot,
+    Admission, ApplyError, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
 };
 pub use scid::{ScidError, ShortChannelId};
 

@@ -1,0 +1,77 @@
+//! What the projection keeps of one invoice ([`InvoiceEntry`]), and an invoice as shown: the
+//! entry joined with the record of its creation ([`InvoiceRecord`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Hash32, InvoiceCreated, InvoiceStatus, Label};
+
+/// How an invoice was paid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// 1-based payment counter.
+    pub pay_index: u64,
+    /// What arrived, msat.
+    pub amount_received_msat: u64,
+    /// When, UNIX seconds.
+    pub paid_at: u64,
+}
+
+/// What the projection keeps of one invoice (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceEntry {
+    /// The log record holding its [`InvoiceCreated`].
+    pub seq: u64,
+    /// Its `created_index`.
+    pub created_index: u64,
+    /// Its label.
+    pub label: Label,
+    /// Its payment hash.
+    pub payment_hash: Hash32,
+    /// When it expires, UNIX seconds.
+    pub expires_at: u64,
+    /// Unpaid, paid or expired.
+    pub status: InvoiceStatus,
+    /// Set once paid.
+    pub payment: Option<Payment>,
+    /// Whether `delinvoice … desconly` removed the description.
+    pub description_removed: bool,
+    /// 0 while never updated.
+    pub updated_index: u64,
+}
+
+impl InvoiceEntry {
+    /// The whole invoice, given the [`InvoiceCreated`] of record `self.seq`; `None` if that event
+    /// is not this invoice's (a log that contradicts the projection).
+    pub fn join(&self, created: InvoiceCreated) -> Option<InvoiceRecord> {
+        (created.created_index == self.created_index && created.payment_hash == self.payment_hash).then(|| InvoiceRecord {
+            created,
+            status: self.status,
+            payment: self.payment.clone(),
+            description_removed: self.description_removed,
+            updated_index: self.updated_index,
+        })
+    }
+}
+
+/// An invoice as shown: its entry joined with its creation event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceRecord {
+    /// What was decided at creation.
+    pub created: InvoiceCreated,
+    /// Unpaid, paid or expired.
+    pub status: InvoiceStatus,
+    /// Set once paid.
+    pub payment: Option<Payment>,
+    /// Whether `delinvoice … desconly` removed the description.
+    pub description_removed: bool,
+    /// 0 while never updated.
+    pub updated_index: u64,
+}
+
+impl InvoiceRecord {
+    /// The stored description, unless removed.
+    pub fn description(&self) -> Option<&str> {
+        (!self.description_removed).then_some(self.created.description.as_str())
+    }
+}
+

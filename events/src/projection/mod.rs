@@ -1,0 +1,464 @@
+//! The projections: a pure fold of the log into the listings.
+//!
+//! [`Projections::apply`] takes the records in log order, checks their sequence and chain, and
+//! hands each event to the [`InvoiceBook`] or the [`ChannelBook`]. The invoice book keeps, per
+//! invoice, only an [`InvoiceEntry`]: what listings filter and sort on, what admission checks, and
+//! the `seq` of the record that holds the rest (bolt11, description, secrets, hints). Whoever
+//! shows an invoice joins the entry with that record ([`InvoiceEntry::join`]); so a million
+//! invoices cost about 200 bytes each in memory, not the whole invoice. The book indexes the
+//! entries by label, payment hash, `pay_index` and `updated_index`, keeps the set of every payment
+//! hash ever used (a hash is never reused, SPEC §9) and the counters (created, pay, updated,
+//! deleted).
+//!
+//! [`Admission`] is how the log writer decides, at commit time, whether a batch of new events
+//! may be written: it stamps the counters and checks each request against the state plus the
+//! requests admitted before it in the same batch, so two requests that race (a payment and an
+//! expiry, a payment and a deletion) are decided in one place, in commit order. Label and
+//! payment-hash uniqueness is decided earlier, by the claims of the actors' LabelRegistry; here
+//! (and in the fold) it is only asserted, so that no log that breaks it is ever written or
+//! replayed.
+//!
+//! Its rooms: [`entry`] (what is kept per invoice, and an invoice as shown), [`book`] (the
+//! invoices and their indexes), [`admission`] (the writer's commit-time rules), [`snapshot`]
+//! (the checkpoint form); this file holds the fold itself.
+
+mod admission;
+mod book;
+mod entry;
+mod snapshot;
+
+use std::collections::HashSet;
+
+use crate::channel::ChannelBook;
+use crate::codec::{EventRecord, GENESIS_HASH};
+use crate::{Event, Hash32};
+
+pub use admission::{Admission, Rejection};
+pub use book::InvoiceBook;
+pub use entry::{InvoiceEntry, InvoiceRecord, Payment};
+pub use snapshot::Snapshot;
+
+/// Why a record could not be applied: the log contradicts itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// Sequence numbers must follow each other.
+    #[error("record {got} follows record {after}")]
+    OutOfOrder {
+        /// The last applied sequence number.
+        after: u64,
+        /// The one offered.
+        got: u64,
+    },
+    /// The chain link does not match the previous record.
+    #[error("record {0} does not link to the previous record")]
+    BrokenChain(u64),
+    /// `created_index` must be the next one.
+    #[error("record {seq} has created_index {got}, expected {want}")]
+    CreatedIndex {
+        /// The record.
+        seq: u64,
+        /// Its created_index.
+        got: u64,
+        /// The expected one.
+        want: u64,
+    },
+    /// A label that exists was created again.
+    #[error("record {seq} creates label '{label}' which exists")]
+    DuplicateLabel {
+        /// The record.
+        seq: u64,
+        /// The label.
+        label: String,
+    },
+    /// A payment hash was used again.
+    #[error("record {0} reuses a payment hash")]
+    DuplicateHash(u64),
+    /// A lifecycle event contradicts the invoice it names.
+    #[error("record {seq}: {rejection}")]
+    Invoice {
+        /// The record.
+        seq: u64,
+        /// What is wrong.
+        rejection: Rejection,
+    },
+    /// A counter stamped in an event is not the next one.
+    #[error("record {seq} has {counter} {got}, expected {want}")]
+    Counter {
+        /// The record.
+        seq: u64,
+        /// Which counter.
+        counter: &'static str,
+        /// The stamped value.
+        got: u64,
+        /// The expected one.
+        want: u64,
+    },
+    /// A channel event contradicts the known channels.
+    #[error("record {seq}: {what} channel {key}")]
+    Channel {
+        /// The record.
+        seq: u64,
+        /// What was wrong ("opens known", "updates unknown", "closes unknown").
+        what: &'static str,
+        /// The channel.
+        key: String,
+    },
+}
+
+/// Everything the log says: invoices and channels, and the head of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Projections {
+    /// The invoices.
+    pub invoices: InvoiceBook,
+    /// The channels.
+    pub channels: ChannelBook,
+    head_seq: u64,
+    head_hash: Hash32,
+}
+
+impl Default for Projections {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Projections {
+    /// The state before the first record.
+    pub fn new() -> Self {
+        Projections {
+            invoices: InvoiceBook::default(),
+            channels: ChannelBook::default(),
+            head_seq: 0,
+            head_hash: GENESIS_HASH,
+        }
+    }
+
+    /// Folds one record in (given `hash`, its chain hash).
+    ///
+    /// # Errors
+    /// [`ApplyError`] when the record contradicts the state; the state is then unchanged.
+    pub fn apply(&mut self, record: &EventRecord, hash: Hash32) -> Result<(), ApplyError> {
+        if record.seq != self.head_seq + 1 {
+            return Err(ApplyError::OutOfOrder { after: self.head_seq, got: record.seq });
+        }
+        if record.prev_hash != self.head_hash {
+            return Err(ApplyError::BrokenChain(record.seq));
+        }
+        let seq = record.seq;
+        let channel_err = |what, key: &crate::channel::ChannelKey| ApplyError::Channel { seq, what, key: key.to_string() };
+        match &record.event {
+            Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c)?,
+            Event::ChannelOpened(info) => {
+                if self.channels.get(&info.key).is_some() {
+                    return Err(channel_err("opens known", &info.key));
+                }
+                self.channels.upsert(info);
+            }
+            Event::ChannelUpdated(info) => {
+                if self.channels.get(&info.key).is_none() {
+                    return Err(channel_err("updates unknown", &info.key));
+                }
+                self.channels.upsert(info);
+            }
+            Event::ChannelClosed(key) => {
+                if !self.channels.remove(key) {
+                    return Err(channel_err("closes unknown", key));
+                }
+            }
+            lifecycle => self.invoices.apply_lifecycle(seq, lifecycle)?,
+        }
+        self.head_seq = seq;
+        self.head_hash = hash;
+        Ok(())
+    }
+
+    /// Starts deciding which requests of a new batch may be committed.
+    pub fn admission(&self) -> Admission<'_> {
+        Admission {
+            book: &self.invoices,
+            created: self.invoices.slots.last,
+            pay: self.invoices.last_pay_index,
+            updated: self.invoices.last_updated_index,
+            deleted: self.invoices.last_deleted_index,
+            labels_added: HashSet::new(),
+            labels_freed: HashSet::new(),
+            hashes_added: HashSet::new(),
+            touched: HashSet::new(),
+        }
+    }
+
+    /// Makes room for `additional` more invoices, so that replaying a long log does not grow
+    /// (and rehash) the indexes step by step.
+    pub fn reserve_invoices(&mut self, additional: usize) {
+        self.invoices.reserve(additional);
+    }
+
+    /// The sequence number and hash of the last record applied.
+    pub fn head(&self) -> (u64, Hash32) {
+        (self.head_seq, self.head_hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{encode_record, record_hash};
+    use crate::event::PreimageSeal;
+    use crate::{InvoiceCreated, InvoiceStatus, Label};
+
+    fn created(label: &str, hash: u8) -> InvoiceCreated {
+        InvoiceCreated {
+            created_index: 0,
+            label: Label::new(label).unwrap(),
+            bolt11: format!("lnbcrt{label}"),
+            payment_hash: [hash; 32],
+            payment_secret: [0; 32],
+            preimage: PreimageSeal::Derived { nonce: [hash; 32] },
+            amount_msat: None,
+            description: String::new(),
+            deschashonly: false,
+            created_at: 100,
+            expiry: 10,
+            expires_at: 110,
+            cltv: 10,
+            fallbacks: vec![],
+            route_hints: vec![],
+            warnings: vec![],
+        }
+    }
+
+    /// Given a book, when `events` are stamped and appended, then the records it would store.
+    fn append(book: &mut Projections, mut events: Vec<Event>) -> Result<(), ApplyError> {
+        // Stamp without admission checks, so the fold's own checks are what is tested.
+        let mut created = book.invoices.last_created_index();
+        for e in &mut events {
+            if let Event::InvoiceCreated(c) = e {
+                created += 1;
+                c.created_index = created;
+            }
+        }
+        for event in events {
+            let (seq, prev_hash) = book.head();
+            let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
+            let hash = record_hash(&encode_record(&rec).unwrap());
+            book.apply(&rec, hash)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn created_index_counts_in_commit_order() {
+        let mut book = Projections::new();
+        append(&mut book, vec![
+            Event::InvoiceCreated(created("a", 1)),
+            Event::InvoiceCreated(created("b", 2)),
+        ]).unwrap();
+        assert_eq!(book.invoices.by_label(&Label::new("b").unwrap()).unwrap().created_index, 2);
+        assert_eq!(book.invoices.by_hash(&[1; 32]).unwrap().label.as_str(), "a");
+        assert_eq!(book.invoices.from_created_index(2).count(), 1);
+        assert_eq!(book.head().0, 2);
+    }
+
+    #[test]
+    fn refuses_contradictions_and_stays_unchanged() {
+        let mut book = Projections::new();
+        append(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        let before = book.clone();
+        assert!(matches!(
+            append(&mut book, vec![Event::InvoiceCreated(created("a", 2))]),
+            Err(ApplyError::DuplicateLabel { .. })
+        ));
+        assert!(matches!(
+            append(&mut book, vec![Event::InvoiceCreated(created("b", 1))]),
+            Err(ApplyError::DuplicateHash(2))
+        ));
+        assert_eq!(book, before);
+        let rec = EventRecord { seq: 2, time_ms: 0, prev_hash: [9; 32], event: Event::InvoiceCreated(created("c", 3)) };
+        assert_eq!(book.apply(&rec, [0; 32]), Err(ApplyError::BrokenChain(2)));
+    }
+
+    /// Admits and appends, as the writer does.
+    fn commit(book: &mut Projections, mut events: Vec<Event>) -> Result<Vec<Event>, Rejection> {
+        book.admission().admit(&mut events)?;
+        for event in events.clone() {
+            let (seq, prev_hash) = book.head();
+            let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
+            book.apply(&rec, record_hash(&encode_record(&rec).unwrap())).unwrap();
+        }
+        Ok(events)
+    }
+
+    fn paid(idx: u64) -> Event {
+        Event::InvoicePaid(crate::InvoicePaid { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 5, paid_at: 105 })
+    }
+
+    #[test]
+    fn lifecycle_counters_and_states() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("c", 3))]).unwrap();
+        let e = commit(&mut book, vec![paid(2)]).unwrap();
+        assert!(matches!(&e[0], Event::InvoicePaid(p) if p.pay_index == 1 && p.updated_index == 1));
+        assert_eq!(commit(&mut book, vec![paid(2)]), Err(Rejection::NotUnpaid(InvoiceStatus::Paid)));
+        commit(&mut book, vec![Event::InvoiceExpired(crate::InvoiceExpired { created_index: 1, updated_index: 0 })]).unwrap();
+        assert_eq!(commit(&mut book, vec![paid(1)]), Err(Rejection::NotUnpaid(InvoiceStatus::Expired)));
+        let rec = book.invoices.get(1).unwrap();
+        assert_eq!((rec.status, rec.updated_index), (InvoiceStatus::Expired, 2));
+        let del = |idx, status| Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: 0, status });
+        assert_eq!(
+            commit(&mut book, vec![del(1, InvoiceStatus::Unpaid)]),
+            Err(Rejection::StatusChanged { expected: InvoiceStatus::Unpaid, actual: InvoiceStatus::Expired })
+        );
+        commit(&mut book, vec![del(1, InvoiceStatus::Expired)]).unwrap();
+        assert!(book.invoices.by_label(&Label::new("a").unwrap()).is_none());
+        assert!(book.invoices.hash_used(&[1; 32]), "a deleted invoice's hash stays used");
+        // The label is free again and created_index keeps counting.
+        let e = commit(&mut book, vec![Event::InvoiceCreated(created("a", 9))]).unwrap();
+        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 4));
+        assert_eq!(book.invoices.next_paid_after(0).unwrap().label.as_str(), "b");
+        assert!(book.invoices.next_paid_after(1).is_none());
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
+        commit(&mut book, vec![paid(2)]).unwrap();
+        let del = Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: 1, deleted_index: 0, status: InvoiceStatus::Unpaid });
+        commit(&mut book, vec![del]).unwrap();
+        let back = Projections::try_from(Snapshot::from(&book)).unwrap();
+        assert_eq!(back, book);
+        assert!(back.invoices.hash_used(&[1; 32]));
+    }
+
+    fn del(idx: u64, status: InvoiceStatus) -> Event {
+        Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: 0, status })
+    }
+
+    #[test]
+    fn indexes_follow_growth_deletion_and_checkpoints() {
+        let mut book = Projections::new();
+        // Enough invoices to make the hash tables grow (and rehash through the entries) a few times.
+        for i in 0..300u16 {
+            let mut c = created(&format!("l{i}"), 0);
+            c.payment_hash = [0; 32];
+            c.payment_hash[..2].copy_from_slice(&i.to_be_bytes());
+            commit(&mut book, vec![Event::InvoiceCreated(c)]).unwrap();
+        }
+        // Delete the first 100 and a hole at 150; pay 200, then 180.
+        for idx in (1..=100).chain([150]) {
+            commit(&mut book, vec![del(idx, InvoiceStatus::Unpaid)]).unwrap();
+        }
+        commit(&mut book, vec![paid(200)]).unwrap();
+        commit(&mut book, vec![paid(180)]).unwrap();
+        let inv = &book.invoices;
+        assert_eq!(inv.len(), 199);
+        assert_eq!(inv.slots.entries.len(), 200, "deleted invoices at the front take no slot");
+        assert!(inv.get(100).is_none() && inv.get(150).is_none() && inv.get(301).is_none());
+        assert_eq!(inv.by_label(&Label::new("l250").unwrap()).unwrap().created_index, 251);
+        assert!(inv.by_label(&Label::new("l0").unwrap()).is_none());
+        let mut h = [0; 32];
+        h[..2].copy_from_slice(&299u16.to_be_bytes());
+        assert_eq!(inv.by_hash(&h).unwrap().created_index, 300);
+        h[..2].copy_from_slice(&149u16.to_be_bytes());
+        assert!(inv.by_hash(&h).is_none() && inv.hash_used(&h));
+        assert_eq!(inv.from_created_index(0).next().unwrap().created_index, 101);
+        assert_eq!(inv.from_created_index(149).map(|e| e.created_index).take(2).collect::<Vec<_>>(), [149, 151]);
+        assert_eq!(inv.from_updated_index(0).map(|e| e.created_index).collect::<Vec<_>>(), [200, 180]);
+        assert_eq!(inv.from_updated_index(2).map(|e| e.created_index).collect::<Vec<_>>(), [180]);
+        let back = Projections::try_from(Snapshot::from(&book)).unwrap();
+        assert_eq!(back, book);
+        assert_eq!(back.invoices.by_label(&Label::new("l299").unwrap()).unwrap().created_index, 300);
+        // The restored book goes on counting from the same place.
+        let mut back = back;
+        let e = commit(&mut back, vec![Event::InvoiceCreated(created("new", 9))]).unwrap();
+        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 301));
+    }
+
+    #[test]
+    fn a_checkpoint_that_contradicts_itself_is_refused() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
+        let mut snap = Snapshot::from(&book);
+        snap.invoices[1].as_mut().unwrap().label = Label::new("a").unwrap();
+        assert!(matches!(Projections::try_from(snap), Err(ApplyError::DuplicateLabel { .. })));
+        let mut snap = Snapshot::from(&book);
+        snap.invoices.swap(0, 1);
+        assert!(matches!(Projections::try_from(snap), Err(ApplyError::CreatedIndex { .. })));
+        let mut snap = Snapshot::from(&book);
+        snap.counters[0] = 1;
+        assert!(Projections::try_from(snap).is_err(), "an invoice above the created counter");
+    }
+
+    #[test]
+    fn join_checks_the_record_is_the_invoices() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        let entry = book.invoices.get(1).unwrap();
+        let mut c = created("a", 1);
+        c.created_index = 1;
+        assert_eq!(entry.join(c.clone()).unwrap().created, c);
+        c.payment_hash = [2; 32];
+        assert!(entry.join(c).is_none());
+    }
+
+    #[test]
+    fn admission_decides_races_within_a_batch() {
+        let mut book = Projections::new();
+        commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
+        let mut adm = book.admission();
+        let mut pay = vec![paid(1)];
+        let mut expire = vec![Event::InvoiceExpired(crate::InvoiceExpired { created_index: 1, updated_index: 0 })];
+        assert!(adm.admit(&mut pay).is_ok());
+        assert!(matches!(adm.admit(&mut expire), Err(Rejection::Conflict(_))));
+        let mut same_label = vec![Event::InvoiceCreated(created("x", 7))];
+        let mut same_label2 = vec![Event::InvoiceCreated(created("x", 8))];
+        assert!(adm.admit(&mut same_label).is_ok());
+        assert_eq!(adm.admit(&mut same_label2), Err(Rejection::DuplicateLabel(Label::new("x").unwrap())));
+        let mut same_hash = vec![Event::InvoiceCreated(created("y", 7))];
+        assert_eq!(adm.admit(&mut same_hash), Err(Rejection::PreimageUsed));
+    }
+
+    proptest::proptest! {
+        /// Whatever a checkpoint holds, loading it does not panic, and what loads checkpoints
+        /// to itself.
+        #[test]
+        fn any_checkpoint_loads_or_is_refused(
+            last in proptest::prop_oneof![0u64..12, proptest::prelude::Just(u64::MAX)],
+            slots in proptest::collection::vec(proptest::option::of((0u64..14, 0u8..4, 0u8..4, 0u64..3, proptest::prelude::any::<bool>())), 0..10),
+            retired in proptest::collection::vec(0u8..4, 0..3),
+        ) {
+            let invoices = slots
+                .into_iter()
+                .map(|slot| {
+                    slot.map(|(idx, label, hash, updated, paid)| InvoiceEntry {
+                        seq: idx,
+                        created_index: idx,
+                        label: Label::new(format!("l{label}")).unwrap(),
+                        payment_hash: [hash; 32],
+                        expires_at: 1,
+                        status: if paid { InvoiceStatus::Paid } else { InvoiceStatus::Unpaid },
+                        payment: paid.then_some(Payment { pay_index: idx, amount_received_msat: 1, paid_at: 1 }),
+                        description_removed: false,
+                        updated_index: updated,
+                    })
+                })
+                .collect();
+            let snap = Snapshot {
+                head_seq: 1,
+                head_hash: [0; 32],
+                invoices,
+                retired_hashes: retired.into_iter().map(|h| [h; 32]).collect(),
+                counters: [last, 3, 3, 0],
+                channels: vec![],
+            };
+            if let Ok(p) = Projections::try_from(snap) {
+                proptest::prop_assert_eq!(Projections::try_from(Snapshot::from(&p)).unwrap(), p);
+            }
+        }
+    }
+}
+
