@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use invoiced_actors::clock::FixedClock;
-use invoiced_actors::store::rocks::{replay, RocksEventLog};
+use invoiced_actors::store::replay::replay;
+use invoiced_actors::store::RocksEventLog;
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{
     ChannelInfo, ChannelKey, DescriptionRemoved, Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid,

@@ -548,9 +548,9 @@ fn main() {
         Some("replay") => {
             // The daemon's own replay (chain checks, projection) of the whole log, in process.
             let dir = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"));
-            let db = invoiced_actors::store::rocks::open_read_only(&dir.join("events")).expect("open");
+            let db = invoiced_actors::store::open::open_read_only(&dir.join("events")).expect("open");
             let t = Instant::now();
-            let state = invoiced_actors::store::rocks::replay(&db).expect("replay");
+            let state = invoiced_actors::store::replay::replay(&db).expect("replay");
             let s = t.elapsed().as_secs_f64();
             let n = state.head().0;
             println!("{}", json!({ "records": n, "invoices": state.invoices.len(), "seconds": s, "records_per_s": n as f64 / s }));

@@ -11,9 +11,13 @@
 //! creation records, read from the log beside the writer (the records are immutable once written,
 //! and every entry in the projection names a durable one).
 
+pub mod checkpoint;
 pub mod keys;
+pub mod open;
 pub mod reader;
+pub mod replay;
 pub mod rocks;
+mod writer;
 
 use std::sync::{Arc, RwLock};
 

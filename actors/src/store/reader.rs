@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use invoiced_events::{Hash32, InvoiceEntry, InvoiceRecord};
 use rocksdb::{DBRawIteratorWithThreadMode, Options, DB};
 
-use super::keys::{checkpoint_path, event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
+use super::keys::{checkpoint_path, decode_head, event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
 use super::StoreError;
 
 /// A read-only view of an event log.
@@ -70,10 +70,7 @@ impl LogReader {
     /// [`StoreError`] when RocksDB refuses or the head is malformed.
     pub fn stored_head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
         let Some(b) = self.meta(META_HEAD)? else { return Ok(None) };
-        let bad = || StoreError::Inconsistent("malformed head".into());
-        let seq = u64::from_be_bytes(b.get(..8).and_then(|s| s.try_into().ok()).ok_or_else(bad)?);
-        let hash: Hash32 = b.get(8..).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
-        Ok(Some((seq, hash)))
+        decode_head(&b).map(Some).ok_or_else(|| StoreError::Inconsistent("malformed head".into()))
     }
 
     /// The stored checkpoint's bytes.

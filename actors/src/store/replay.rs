@@ -1,0 +1,106 @@
+//! Replay: the log folded into a projection on two threads (one reads and decodes, this one
+//! hashes and applies), with the chain and the stored head checked.
+
+
+use invoiced_events::codec::{decode_record, record_hash};
+use invoiced_events::{EventRecord, Projections};
+use rocksdb::DB;
+
+use super::keys::{
+    decode_head, event_key, CF_EVENTS, CF_META, META_HEAD,
+};
+use super::open::{cf, head_seq};
+use super::StoreError;
+
+/// Records per message from the replay's reading thread.
+const REPLAY_CHUNK: usize = 4096;
+
+/// A record as the replay's reading thread hands it over: decoded, with its stored bytes (for
+/// the chain hash).
+struct ReadRecord {
+    record: EventRecord,
+    bytes: Vec<u8>,
+}
+
+/// Folds every record after `start`'s head into it, checking the chain and the stored head.
+///
+/// Two threads share the work: one iterates the log and decodes (and checks each record's key),
+/// this one hashes each record for the chain check and applies it, in order. The stored head
+/// must then be the replayed one.
+///
+/// # Errors
+/// [`StoreError`] on an unreadable record or an inconsistent log.
+pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreError> {
+    let mut book = start;
+    let stored_head = db.get_cf(cf(db, CF_META)?, META_HEAD)?;
+    let stored_seq = head_seq(stored_head.as_deref());
+    book.reserve_invoices(usize::try_from(stored_seq.saturating_sub(book.head().0)).unwrap_or(0));
+    let from = book.head().0 + 1;
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
+        scope.spawn(move || read_and_decode(db, from, &tx, &spent_rx));
+        for chunk in rx {
+            let chunk = chunk?;
+            for r in &chunk {
+                book.apply(&r.record, record_hash(&r.bytes)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+            }
+            // Freed by the thread that allocated it: the allocator's fast path, no lock.
+            let _ = spent_tx.send(chunk);
+        }
+        Ok(())
+    })?;
+    let (seq, hash) = book.head();
+    match stored_head {
+        Some(stored) if decode_head(&stored) == Some((seq, hash)) => {}
+        None if seq == 0 => {}
+        _ => return Err(StoreError::Inconsistent(format!("stored head differs from the replayed head at {seq}"))),
+    }
+    Ok(book)
+}
+
+/// The reading side of [`replay_onto`]: sends the records from `from` on in chunks, or the first
+/// error (and stops). Stops too when the receiver is gone. Drops the chunks that come back spent.
+fn read_and_decode(
+    db: &DB,
+    from: u64,
+    tx: &crossbeam_channel::Sender<Result<Vec<ReadRecord>, StoreError>>,
+    spent: &crossbeam_channel::Receiver<Vec<ReadRecord>>,
+) {
+    let events = match cf(db, CF_EVENTS) {
+        Ok(events) => events,
+        Err(e) => return drop(tx.send(Err(e))),
+    };
+    let mut it = db.raw_iterator_cf(events);
+    it.seek(event_key(from));
+    loop {
+        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+        while chunk.len() < REPLAY_CHUNK {
+            let (Some(key), Some(value)) = (it.key(), it.value()) else { break };
+            let seq = <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes);
+            let record = match decode_record(value) {
+                Ok(record) if record.seq == seq => record,
+                Ok(record) => return drop(tx.send(Err(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq))))),
+                Err(source) => return drop(tx.send(Err(StoreError::Codec { seq, source }))),
+            };
+            chunk.push(ReadRecord { record, bytes: value.to_vec() });
+            it.next();
+        }
+        if let Err(e) = it.status() {
+            return drop(tx.send(Err(e.into())));
+        }
+        if chunk.is_empty() || tx.send(Ok(chunk)).is_err() {
+            return;
+        }
+        spent.try_iter().for_each(drop);
+    }
+}
+
+/// Folds the whole log into a new projection.
+///
+/// # Errors
+/// As [`replay_onto`].
+pub fn replay(db: &DB) -> Result<Projections, StoreError> {
+    replay_onto(db, Projections::new())
+}
+

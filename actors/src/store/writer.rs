@@ -1,0 +1,325 @@
+//! The writer thread: group commit. It drains whatever appends are waiting, admits them against
+//! the projection, writes them as one batch with one fsync, applies them, answers each caller
+//! and tells the subscribers; after a failed write it closes the database and reopens it (rolling
+//! back what was not reported) before the next.
+
+use std::sync::Arc;
+
+
+use invoiced_events::codec::{encode_record, record_hash};
+use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry};
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+use super::keys::{
+    checkpoint_path, encode_head, event_key, CF_EVENTS, CF_META, META_HEAD,
+};
+use super::checkpoint::write_checkpoint;
+use super::open::{cf, db_options, head_seq, open_read_only};
+use super::{
+    join_entries, AppendError, AppendRequest, Committed, CommittedBatch, DbSlot, StoreError,
+    WriterMsg,
+};
+use crate::clock::Clock;
+use crate::SharedState;
+
+/// Most events written in one batch.
+const MAX_BATCH: usize = 1024;
+
+/// The writer thread's state; it owns the database's write side.
+pub(super) struct Writer {
+    path: std::path::PathBuf,
+    /// `None` while the database is closed after a failed write and could not be reopened yet.
+    db: Option<Arc<DB>>,
+    /// The same database, for readers.
+    slot: DbSlot,
+    /// The error that broke the last write, until the database is reopened cleanly.
+    broken: Option<String>,
+    /// Free-space reserve below which writes are refused.
+    min_free: u64,
+    book: SharedState,
+    clock: Arc<dyn Clock>,
+    subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
+}
+
+impl Writer {
+    /// A writer for the database at `path`, opened as `db` and shared with readers through `slot`.
+    pub(super) fn new(path: std::path::PathBuf, db: Arc<DB>, slot: DbSlot, book: SharedState, clock: Arc<dyn Clock>, min_free: u64) -> Self {
+        Writer { path, db: Some(db), slot, broken: None, min_free, book, clock, subscribers: Vec::new() }
+    }
+
+    /// Serves appends, subscriptions and the stop until the channel closes.
+    pub(super) fn run(mut self, rx: crossbeam_channel::Receiver<WriterMsg>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut events = 0usize;
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    WriterMsg::Append(req) => {
+                        events += req.events.len();
+                        batch.push(req);
+                    }
+                    WriterMsg::Subscribe(tx) => self.subscribers.push(tx),
+                }
+                if events < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            events = 0;
+        }
+        self.shut_down();
+        self.close_db();
+    }
+
+    /// At a clean shutdown: checkpoints the projections and flushes.
+    fn shut_down(&self) {
+        let Some(db) = &self.db else { return };
+        if self.broken.is_some() {
+            return;
+        }
+        // Clean shutdown: checkpoint the projections so the next start replays nothing.
+        match self.book.read() {
+            Ok(book) => {
+                if let Err(e) = write_checkpoint(&checkpoint_path(&self.path), &book) {
+                    tracing::error!("cannot write checkpoint: {e}");
+                }
+            }
+            Err(_) => tracing::error!("projection lock poisoned; no checkpoint written"),
+        }
+        // Move everything out of the WAL into table files, so the next open does not replay it.
+        let _ = db.flush_wal(true);
+        if let Err(e) = db.flush() {
+            tracing::warn!("flush at shutdown failed: {e}");
+        }
+    }
+
+    /// Admits what it can of `pending`, writes it as one batch with one fsync, applies it,
+    /// answers every caller and tells the subscribers.
+    fn commit(&mut self, pending: &mut Vec<AppendRequest>) {
+        if let Some(cause) = self.broken.clone() {
+            if let Err(e) = self.recover() {
+                tracing::warn!("event log still unwritable ({cause}): {e}");
+                for req in pending.drain(..) {
+                    let _ = req.reply.send(Err(AppendError::Write(format!("{cause} (not recovered yet: {e})"))));
+                }
+                return;
+            }
+            tracing::info!("event log writable again after: {cause}");
+        }
+        match self.write(pending) {
+            Ok((outcomes, all)) => {
+                for (req, outcome) in pending.drain(..).zip(outcomes) {
+                    let _ = req.reply.send(outcome);
+                }
+                if !all.is_empty() {
+                    let all = Arc::new(all);
+                    self.subscribers.retain(|s| s.send(all.clone()).is_ok());
+                }
+            }
+            Err(e) => {
+                tracing::error!("event log batch of {} requests failed: {e}", pending.len());
+                let msg = e.to_string();
+                if matches!(e, StoreError::Db(_)) {
+                    // RocksDB stays in its error state after a failed write, and its background
+                    // recovery can trip an assertion in Debian's build: close it now, and reopen
+                    // before the next write.
+                    self.broken = Some(msg.clone());
+                    self.close_db();
+                    self.serve_reads_read_only();
+                }
+                let refusal = if matches!(e, StoreError::DiskFull { .. }) { AppendError::DiskFull } else { AppendError::Write(msg) };
+                for req in pending.drain(..) {
+                    let _ = req.reply.send(Err(refusal.clone()));
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn write(
+        &self,
+        pending: &mut [AppendRequest],
+    ) -> Result<(Vec<Result<Vec<Committed>, AppendError>>, Vec<Committed>), StoreError> {
+        let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
+        let (admitted, (mut seq, mut prev_hash)) = {
+            let book = self.book.read().map_err(|_| poisoned())?;
+            let mut admission = book.admission();
+            let admitted: Vec<Result<(), AppendError>> =
+                pending.iter_mut().map(|r| admission.admit(&mut r.events).map_err(AppendError::from)).collect();
+            (admitted, book.head())
+        };
+        let db = self.db.as_ref().ok_or(StoreError::WriterGone)?;
+        if self.min_free > 0 {
+            let free = fs4::available_space(&self.path).map_err(|e| StoreError::Inconsistent(format!("cannot read free space: {e}")))?;
+            if free < self.min_free {
+                return Err(StoreError::DiskFull { free, reserve: self.min_free });
+            }
+        }
+        let events_cf = db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events cf".into()))?;
+        let meta_cf = db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta cf".into()))?;
+        let time_ms = self.clock.now_ms();
+        let mut batch = WriteBatch::default();
+        let mut records = Vec::new();
+        // Each request's events move into its records (only their count is needed afterwards).
+        let counts: Vec<usize> = pending.iter().map(|r| r.events.len()).collect();
+        for (req, ok) in pending.iter_mut().zip(&admitted) {
+            if ok.is_err() {
+                continue;
+            }
+            for event in std::mem::take(&mut req.events) {
+                seq += 1;
+                let record = EventRecord { seq, time_ms, prev_hash, event };
+                let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
+                let hash = record_hash(&bytes);
+                batch.put_cf(events_cf, event_key(seq), &bytes);
+                prev_hash = hash;
+                records.push((record, hash));
+            }
+        }
+        if !records.is_empty() {
+            batch.put_cf(meta_cf, META_HEAD, encode_head(seq, &prev_hash));
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            db.write_opt(batch, &opts)?;
+        }
+
+        // Apply under the lock; join the invoices with their creation records after it.
+        let mut applied = Vec::with_capacity(records.len());
+        {
+            let mut book = self.book.write().map_err(|_| poisoned())?;
+            for (record, hash) in records {
+                let target = invoice_of(&record.event);
+                let before = match (&record.event, target) {
+                    (Event::InvoiceDeleted(_), Some(idx)) => book.invoices.get(idx).cloned(),
+                    _ => None,
+                };
+                book.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+                let entry = before.or_else(|| target.and_then(|idx| book.invoices.get(idx).cloned()));
+                applied.push((record, hash, entry));
+            }
+        }
+        let all = self.join_committed(db, applied);
+        let mut it = all.iter();
+        let outcomes = counts
+            .into_iter()
+            .zip(admitted)
+            .map(|(n, ok)| ok.map(|()| it.by_ref().take(n).cloned().collect()))
+            .collect();
+        Ok((outcomes, all))
+    }
+}
+
+impl Writer {
+    /// The committed events with the invoice each concerns: a creation joins its own event, a
+    /// lifecycle event reads the creation record (one batched read for the whole batch). The
+    /// events are durable and applied already, so a failed read only leaves `invoice` empty.
+    fn join_committed(&self, db: &DB, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Committed> {
+        let lookups: Vec<InvoiceEntry> = applied
+            .iter()
+            .filter(|(r, ..)| !matches!(r.event, Event::InvoiceCreated(_)))
+            .filter_map(|(_, _, e)| e.clone())
+            .collect();
+        let mut read = match join_entries(db, lookups) {
+            Ok(v) => v.into_iter(),
+            Err(e) => {
+                tracing::error!("cannot read back the invoices of committed events: {e}");
+                Vec::new().into_iter()
+            }
+        };
+        applied
+            .into_iter()
+            .map(|(record, hash, entry)| {
+                let invoice = match (&record.event, entry) {
+                    (Event::InvoiceCreated(c), Some(e)) => e.join(c.clone()),
+                    (_, Some(_)) => read.next(),
+                    (_, None) => None,
+                };
+                Committed { record, hash, invoice }
+            })
+            .collect()
+    }
+
+    /// Closes and reopens the database after a failed write. A batch reported as failed must not
+    /// survive: if the reopened log holds records past the projection's head (the failed write
+    /// reached the WAL after all), they are removed again, so what callers were told stays true.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        self.close_db();
+        let cfs = [CF_EVENTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs)?;
+        let (seq, hash) = self.book.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
+        let (events_cf, meta_cf) = (cf(&db, CF_EVENTS)?, cf(&db, CF_META)?);
+        let stored = db.get_cf(meta_cf, META_HEAD)?;
+        let stored_seq = head_seq(stored.as_deref());
+        if stored_seq < seq {
+            return Err(StoreError::Inconsistent(format!("reopened log ends at {stored_seq}, before acknowledged record {seq}")));
+        }
+        if stored_seq > seq || db.get_cf(events_cf, event_key(seq + 1))?.is_some() {
+            let mut batch = WriteBatch::default();
+            batch.delete_range_cf(events_cf, event_key(seq + 1), event_key(u64::MAX));
+            batch.put_cf(meta_cf, META_HEAD, encode_head(seq, &hash));
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            db.write_opt(batch, &opts)?;
+            tracing::warn!("removed records {}..={stored_seq} of a write reported as failed", seq + 1);
+        }
+        let db = Arc::new(db);
+        if let Ok(mut slot) = self.slot.write() {
+            *slot = Some(db.clone());
+        }
+        self.db = Some(db);
+        self.broken = None;
+        Ok(())
+    }
+
+    /// While the log is closed after a failed write, readers are served by a read-only instance
+    /// (it takes no lock, so the primary can be reopened beside it).
+    fn serve_reads_read_only(&self) {
+        match open_read_only(&self.path) {
+            Ok(db) => {
+                if let Ok(mut slot) = self.slot.write() {
+                    *slot = Some(Arc::new(db));
+                }
+            }
+            Err(e) => tracing::warn!("cannot open the log read-only for readers: {e}"),
+        }
+    }
+
+    /// Takes the database away from readers and closes it, waiting (up to 10 s) for reads in
+    /// progress to let go of it, so that it can be reopened.
+    fn close_db(&mut self) {
+        if let Ok(mut slot) = self.slot.write() {
+            slot.take();
+        }
+        let Some(mut db) = self.db.take() else { return };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Arc::try_unwrap(db) {
+                Ok(db) => return drop(db),
+                Err(shared) if std::time::Instant::now() < deadline => {
+                    db = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(_) => {
+                    tracing::warn!("a reader still holds the database after 10 s; it closes when that read ends");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The `created_index` of the invoice an event concerns.
+fn invoice_of(event: &Event) -> Option<u64> {
+    match event {
+        Event::InvoiceCreated(c) => Some(c.created_index),
+        Event::InvoicePaid(p) => Some(p.created_index),
+        Event::InvoiceExpired(e) => Some(e.created_index),
+        Event::InvoiceDeleted(d) => Some(d.created_index),
+        Event::DescriptionRemoved(d) => Some(d.created_index),
+        Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => None,
+    }
+}
+
