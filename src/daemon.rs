@@ -33,7 +33,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy))?;
     let node_id = signer.node_id();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let log = RocksEventLog::open_with(&cfg.event_log(), cfg.network, clock.clone(), LogOptions { min_free_bytes: cfg.min_free_bytes })
+    let log = RocksEventLog::open_with(&cfg.event_log(), cfg.network, clock.clone(), LogOptions { min_free_bytes: cfg.min_free_bytes, ..LogOptions::default() })
         .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
     let state = log.state();
     let invoices = log.reader();

@@ -58,6 +58,9 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("event log writer has stopped")]
     WriterGone,
+    /// A fault injected by a test ([`Faults`]); handled as a failed database write.
+    #[error("injected fault: {0}")]
+    Injected(&'static str),
     /// Too little disk space left to write safely.
     #[error("disk nearly full: {free} bytes free, below the reserve of {reserve} bytes (--min-free-disk-mb); free some space")]
     DiskFull {
@@ -69,16 +72,40 @@ pub enum StoreError {
 }
 
 /// How the log is run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LogOptions {
     /// Writes are refused (with a clear error) while the filesystem has less than this free, so
     /// RocksDB never meets a full disk mid-write (its recovery from that is fragile).
     pub min_free_bytes: u64,
+    /// Faults to inject, for tests of the writer's recovery; none in the daemon.
+    pub faults: Faults,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { min_free_bytes: 128 << 20 }
+        LogOptions { min_free_bytes: 128 << 20, faults: Faults::default() }
+    }
+}
+
+/// Faults the writer injects into its own writes (a test seam: a real I/O error cannot be
+/// provoked on demand). Shared, so a test can arm one while the log runs.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// The next this-many batch writes reach the database and are then reported as failed, as
+    /// when RocksDB fails after its WAL append: the worst case for recovery, which must remove
+    /// them again before anything else is written.
+    pub fail_after_write: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Faults {
+    /// Arms `n` failures after write.
+    pub fn fail_next_writes(&self, n: usize) {
+        self.fail_after_write.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn take_failure_after_write(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.fail_after_write.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 }
 

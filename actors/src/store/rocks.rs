@@ -53,7 +53,7 @@ impl RocksEventLog {
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
             .spawn(move || {
-                Writer::new(path, db, writer_slot, writer_book, clock, options.min_free_bytes).run(rx)
+                Writer::new(path, db, writer_slot, writer_book, clock, options).run(rx)
             })
             .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
         Ok(RocksEventLog { handle: LogHandle { tx }, book, db: slot, writer: Some(writer) })
@@ -90,7 +90,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::clock::Clock;
-    use crate::store::join_entries;
+    use crate::store::{join_entries, AppendError};
     use crate::store::keys::{checkpoint_path, event_key, CF_EVENTS, CF_META, LEGACY_META_CHECKPOINT};
     use crate::store::open::{db_options, open_read_only};
     use crate::store::replay::replay;
@@ -205,6 +205,44 @@ mod tests {
         drop(ro);
         log.close();
         assert!(reader.invoices(entries).is_err(), "a closed log serves no reads");
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(checkpoint_path(&dir));
+    }
+
+    #[test]
+    fn a_write_reported_as_failed_is_rolled_back_before_the_next_one() {
+        let dir = std::env::temp_dir().join(format!("invoiced-rocks-recover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = LogOptions { min_free_bytes: 0, ..LogOptions::default() };
+        let faults = options.faults.clone();
+        let log = RocksEventLog::open_with(&dir, Network::Regtest, Arc::new(Fixed), options).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(log.handle().append(created("a", 1))).unwrap();
+        // "b" and "b2" reach the log, but their caller is told they failed.
+        faults.fail_next_writes(1);
+        let failed = rt.block_on(log.handle().append_all(vec![created("b", 2), created("b2", 4)]));
+        assert!(matches!(failed, Err(AppendError::Write(_))), "{failed:?}");
+        assert_eq!(log.state().read().unwrap().head().0, 1, "the projection never saw it");
+        // Meanwhile readers are served (by a read-only instance): "a" is there, "b" is not.
+        let reader = log.reader();
+        let listed = reader.pick(|s| s.invoices.from_created_index(0).cloned().collect::<Vec<_>>()).unwrap();
+        assert_eq!(reader.invoices(listed).unwrap().iter().map(|r| r.created.label.as_str()).collect::<Vec<_>>(), ["a"]);
+        // The next write first reopens the log and removes both (record 3 would otherwise stay
+        // behind "c", and break the chain); "c" takes record 2.
+        let c = rt.block_on(log.handle().append(created("c", 3))).unwrap();
+        assert_eq!((c.record.seq, c.invoice.as_ref().unwrap().created.created_index), (2, 2));
+        let live = log.state().read().unwrap().clone();
+        log.close();
+        let db = open_read_only(&dir).unwrap();
+        let replayed = replay(&db).unwrap();
+        assert_eq!(replayed, live, "the log on disk replays to what callers were told");
+        let labels: Vec<String> = replayed.invoices.from_created_index(0).map(|e| e.label.to_string()).collect();
+        assert_eq!(labels, ["a", "c"]);
+        drop(db);
+        // "b"'s label and hash are free: its caller was told it does not exist.
+        let log = RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap();
+        rt.block_on(log.handle().append(created("b", 2))).unwrap();
+        log.close();
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(checkpoint_path(&dir));
     }

@@ -15,10 +15,7 @@ use super::keys::{
 };
 use super::checkpoint::write_checkpoint;
 use super::open::{cf, db_options, head_seq, open_read_only};
-use super::{
-    join_entries, AppendError, AppendRequest, Committed, CommittedBatch, DbSlot, StoreError,
-    WriterMsg,
-};
+use super::{join_entries, AppendError, AppendRequest, Committed, CommittedBatch, DbSlot, Faults, LogOptions, StoreError, WriterMsg};
 use crate::clock::Clock;
 use crate::SharedState;
 
@@ -36,6 +33,8 @@ pub(super) struct Writer {
     broken: Option<String>,
     /// Free-space reserve below which writes are refused.
     min_free: u64,
+    /// Faults a test asked for.
+    faults: Faults,
     book: SharedState,
     clock: Arc<dyn Clock>,
     subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
@@ -43,8 +42,9 @@ pub(super) struct Writer {
 
 impl Writer {
     /// A writer for the database at `path`, opened as `db` and shared with readers through `slot`.
-    pub(super) fn new(path: std::path::PathBuf, db: Arc<DB>, slot: DbSlot, book: SharedState, clock: Arc<dyn Clock>, min_free: u64) -> Self {
-        Writer { path, db: Some(db), slot, broken: None, min_free, book, clock, subscribers: Vec::new() }
+    pub(super) fn new(path: std::path::PathBuf, db: Arc<DB>, slot: DbSlot, book: SharedState, clock: Arc<dyn Clock>, options: LogOptions) -> Self {
+        let LogOptions { min_free_bytes: min_free, faults } = options;
+        Writer { path, db: Some(db), slot, broken: None, min_free, faults, book, clock, subscribers: Vec::new() }
     }
 
     /// Serves appends, subscriptions and the stop until the channel closes.
@@ -122,7 +122,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!("event log batch of {} requests failed: {e}", pending.len());
                 let msg = e.to_string();
-                if matches!(e, StoreError::Db(_)) {
+                if matches!(e, StoreError::Db(_) | StoreError::Injected(_)) {
                     // RocksDB stays in its error state after a failed write, and its background
                     // recovery can trip an assertion in Debian's build: close it now, and reopen
                     // before the next write.
@@ -184,6 +184,9 @@ impl Writer {
             let mut opts = WriteOptions::default();
             opts.set_sync(true);
             db.write_opt(batch, &opts)?;
+            if self.faults.take_failure_after_write() {
+                return Err(StoreError::Injected("the batch reached the log but is reported as failed"));
+            }
         }
 
         // Apply under the lock; join the invoices with their creation records after it.
