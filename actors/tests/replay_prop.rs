@@ -1,9 +1,12 @@
 //! Property: for random command sequences (create, settle, expire, delete, description
 //! removal, channel changes, restarts), the live state equals a replay of the log, and the
-//! replay up to record N equals the live state as it was right after record N.
+//! replay up to record N equals the live state as it was right after record N. The oracle is a
+//! small model of the rules written plainly (maps of labels, hashes and states, no shared code
+//! with the projection): it predicts which commands the log accepts, and what every invoice and
+//! counter then is.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use invoiced_actors::clock::FixedClock;
@@ -110,6 +113,77 @@ fn to_event(c: &Cmd, state: &Projections) -> Option<Event> {
     })
 }
 
+/// The rules, plainly: what the log must accept and what the invoices then are.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Model {
+    /// created_index → (label, status, description removed, pay_index).
+    invoices: BTreeMap<u64, (String, InvoiceStatus, bool, Option<u64>)>,
+    hashes_ever: BTreeSet<u8>,
+    counters: [u64; 4],
+}
+
+impl Model {
+    /// Applies `c` if the rules allow it; says whether they did (channel commands always do).
+    fn apply(&mut self, c: &Cmd) -> bool {
+        let [created, pay, updated, deleted] = &mut self.counters;
+        match c {
+            Cmd::Create { label, hash } => {
+                let label = format!("l{label}");
+                if self.hashes_ever.contains(hash) || self.invoices.values().any(|i| i.0 == label) {
+                    return false;
+                }
+                self.hashes_ever.insert(*hash);
+                *created += 1;
+                self.invoices.insert(*created, (label, InvoiceStatus::Unpaid, false, None));
+            }
+            Cmd::Pay(i) | Cmd::Expire(i) => {
+                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else { return false };
+                if inv.1 != InvoiceStatus::Unpaid {
+                    return false;
+                }
+                *updated += 1;
+                if matches!(c, Cmd::Pay(_)) {
+                    *pay += 1;
+                    inv.1 = InvoiceStatus::Paid;
+                    inv.3 = Some(*pay);
+                } else {
+                    inv.1 = InvoiceStatus::Expired;
+                }
+            }
+            Cmd::Delete(i, s) => {
+                let want = [InvoiceStatus::Unpaid, InvoiceStatus::Paid, InvoiceStatus::Expired][usize::from(*s)];
+                match self.invoices.get(&u64::from(*i)) {
+                    Some(inv) if inv.1 == want => {}
+                    _ => return false,
+                }
+                self.invoices.remove(&u64::from(*i));
+                *deleted += 1;
+            }
+            Cmd::RemoveDescription(i) => {
+                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else { return false };
+                if inv.2 {
+                    return false;
+                }
+                inv.2 = true;
+                *updated += 1;
+            }
+            Cmd::OpenChannel(_) | Cmd::UpdateChannel(_) | Cmd::CloseChannel(_) | Cmd::Restart => {}
+        }
+        true
+    }
+
+    /// The same view of a projection.
+    fn of(p: &Projections) -> Model {
+        let b = &p.invoices;
+        let invoices = b
+            .from_created_index(0)
+            .map(|e| (e.created_index, (e.label.to_string(), e.status, e.description_removed, e.payment.as_ref().map(|p| p.pay_index))))
+            .collect();
+        let hashes_ever = BTreeSet::new();
+        Model { invoices, hashes_ever, counters: [b.last_created_index(), b.last_pay_index(), b.last_updated_index(), b.last_deleted_index()] }
+    }
+}
+
 fn replay_until(path: &std::path::Path, n: u64) -> Projections {
     let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, ["events", "meta"], false).unwrap();
     let cf = db.cf_handle("events").unwrap();
@@ -136,6 +210,7 @@ proptest! {
         let clock = Arc::new(FixedClock(1_000));
         let mut log = RocksEventLog::open(&path, Network::Regtest, clock.clone()).unwrap();
         let mut after: BTreeMap<u64, Projections> = BTreeMap::new();
+        let mut model = Model::default();
         for c in &cmds {
             if matches!(c, Cmd::Restart) {
                 let before = log.state().read().unwrap().clone();
@@ -147,13 +222,17 @@ proptest! {
             }
             let event = { let s = log.state(); let s = s.read().unwrap(); to_event(c, &s) };
             let Some(event) = event else { continue };
-            // Refusals are fine (admission decides); what was committed must replay.
-            if rt.block_on(log.handle().append(event)).is_ok() {
+            // The model says whether the log must accept it; what was committed must replay.
+            let accepted = rt.block_on(log.handle().append(event)).is_ok();
+            prop_assert_eq!(accepted, model.apply(c), "the log and the rules disagree on {:?}", c);
+            if accepted {
                 let s = log.state().read().unwrap().clone();
                 after.insert(s.head().0, s);
             }
         }
         let live = log.state().read().unwrap().clone();
+        let seen = Model { hashes_ever: BTreeSet::new(), ..std::mem::take(&mut model) };
+        prop_assert_eq!(Model::of(&live), seen, "the projection is not what the rules say");
         log.close();
         let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), &path, ["events", "meta"], false).unwrap();
         prop_assert_eq!(replay(&db).unwrap(), live.clone());
