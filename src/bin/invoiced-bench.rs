@@ -32,10 +32,115 @@ use std::time::{Duration, Instant};
 use invoiced_actors::bolt11::{build_raw, InvoiceDraft};
 use invoiced_actors::key_signer::{EntropySource, KeySigner, OsEntropy};
 use invoiced_events::Network;
+use clap::{Args, Parser, Subcommand};
+use invoiced_actors::store::keys::CF_EVENTS;
+use invoiced_actors::store::open::open_read_only;
 use serde_json::{json, Value};
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+#[derive(Parser)]
+#[command(name = "invoiced-bench", about = "Measures a running invoiced over its socket, and this machine's limits")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Clients send calls one after another for a while; calls/s, latency, CPU per call.
+    Load(LoadArgs),
+    /// Times `listinvoices` of everything, and lookups by label and payment hash.
+    List {
+        /// The socket.
+        #[arg(long)]
+        rpc_file: PathBuf,
+        /// Whole listings to time.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Only the lookups (of 200 invoices spread over the index), no whole listing.
+        #[arg(long)]
+        lookups_only: bool,
+    },
+    /// Feeds synthetic public channels (`syncchannels`).
+    Channels {
+        /// The socket.
+        #[arg(long)]
+        rpc_file: PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 1000)]
+        count: u32,
+    },
+    /// Appends real signed invoices straight to a stopped data dir's log.
+    Fill {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
+    /// Iterates and decodes a stopped data dir's records: the floor for replay.
+    RawReplay {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// The daemon's own replay of a stopped data dir, in process.
+    Replay {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Removes a stopped data dir's checkpoint.
+    DropCheckpoint {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Starts `invoiced serve` on a stopped data dir: time to the socket, RSS, shutdown time.
+    Startup {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Remove the checkpoint first (a full replay).
+        #[arg(long)]
+        drop_checkpoint: bool,
+    },
+    /// The machine's limits: raw sign+encode on 1 and 2 threads, fdatasync, RocksDB sync put.
+    Limits {
+        /// Where to probe the disk.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Seconds per signing measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// The socket (invoiced's, or lightningd's).
+    #[arg(long)]
+    rpc_file: PathBuf,
+    /// Concurrent clients, each on its own connection.
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// How long.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// invoiced's pid: report its CPU per call by thread.
+    #[arg(long)]
+    daemon_pid: Option<u32>,
+    /// The method (`invoice` by default; any other is sent with no params).
+    #[arg(long, default_value = "invoice")]
+    method: String,
+    /// NAME=PID: report that process's CPU per call too (repeatable).
+    #[arg(long = "cpu", value_parser = named_pid)]
+    cpu: Vec<(String, u32)>,
+}
+
+fn named_pid(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s.split_once('=').ok_or("expected NAME=PID")?;
+    Ok((name.to_owned(), pid.parse().map_err(|_| format!("not a pid: {pid}"))?))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -145,22 +250,10 @@ async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant
     (lat, errors)
 }
 
-fn load(args: &[String]) {
-    let path = PathBuf::from(arg(args, "--rpc-file").expect("--rpc-file"));
-    let clients: usize = arg(args, "--clients").map_or(1, |v| v.parse().expect("--clients N"));
-    let seconds: f64 = arg(args, "--seconds").map_or(5.0, |v| v.parse().expect("--seconds S"));
+fn load(args: LoadArgs) {
+    let LoadArgs { rpc_file: path, clients, seconds, daemon_pid, method, cpu: processes } = args;
     let run = format!("{:08x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
     let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    let daemon_pid: Option<u32> = arg(args, "--daemon-pid").map(|v| v.parse().expect("--daemon-pid PID"));
-    let method = arg(args, "--method").unwrap_or_else(|| "invoice".to_owned());
-    let processes: Vec<(String, u32)> = args
-        .windows(2)
-        .filter(|w| w[0] == "--cpu")
-        .map(|w| {
-            let (name, pid) = w[1].split_once('=').expect("--cpu NAME=PID");
-            (name.to_owned(), pid.parse().expect("--cpu NAME=PID"))
-        })
-        .collect();
     let process_cpu = |pid: u32| thread_cpu(pid).iter().map(|(_, s)| s).sum::<f64>();
     let processes_before: Vec<f64> = processes.iter().map(|(_, pid)| process_cpu(*pid)).collect();
     let before = daemon_pid.map(thread_cpu);
@@ -228,12 +321,10 @@ fn load(args: &[String]) {
     println!("{out}");
 }
 
-fn list(args: &[String]) {
-    let path = PathBuf::from(arg(args, "--rpc-file").expect("--rpc-file"));
-    let repeat: usize = arg(args, "--repeat").map_or(5, |v| v.parse().expect("--repeat N"));
-    let mut conn = Conn::new(&path);
+fn list(path: &Path, repeat: usize, lookups_only: bool) {
+    let mut conn = Conn::new(path);
     let mut list_times = Vec::new();
-    let invoices: Vec<Value> = if args.iter().any(|a| a == "--lookups-only") {
+    let invoices: Vec<Value> = if lookups_only {
         // Sample 200 invoices spread over the created index instead of listing them all.
         let info = conn.call("getinfo", json!([]));
         let n = info["result"]["last_created_index"].as_u64().unwrap_or(0);
@@ -274,9 +365,7 @@ fn list(args: &[String]) {
     }));
 }
 
-fn channels(args: &[String]) {
-    let path = PathBuf::from(arg(args, "--rpc-file").expect("--rpc-file"));
-    let count: u32 = arg(args, "--count").map_or(1000, |v| v.parse().expect("--count N"));
+fn channels(path: &Path, count: u32) {
     let secp = secp256k1::Secp256k1::signing_only();
     let list: Vec<Value> = (0..count)
         .map(|i| {
@@ -302,17 +391,15 @@ fn channels(args: &[String]) {
         })
         .collect();
     let t = Instant::now();
-    let r = Conn::new(&path).call("syncchannels", json!({ "channels": list }));
+    let r = Conn::new(path).call("syncchannels", json!({ "channels": list }));
     println!("{}", json!({ "result": r["result"], "sync_ms": ms(t.elapsed()) }));
 }
 
-fn fill(args: &[String]) {
+fn fill(dir: &Path, count: u64) {
     use invoiced_actors::clock::SystemClock;
     use invoiced_actors::store::RocksEventLog;
     use invoiced_events::{Event, InvoiceCreated, Label, Warning};
-    let dir = PathBuf::from(arg(args, "--data-dir").expect("--data-dir"));
-    let count: u64 = arg(args, "--count").map_or(1_000_000, |v| v.parse().expect("--count N"));
-    std::fs::create_dir_all(&dir).expect("data dir");
+    std::fs::create_dir_all(dir).expect("data dir");
     let secret_path = dir.join("hsm_secret");
     let secret = invoiced_actors::hsm_secret::load_or_create(&secret_path, None, &mut OsEntropy).expect("hsm_secret");
     let mut signer = KeySigner::new(&secret, Box::new(Seeded(7))).expect("key");
@@ -418,10 +505,8 @@ fn raw_sign_rate(threads: usize, secs: f64) -> f64 {
     counts.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64()
 }
 
-fn limits(args: &[String]) {
-    let dir = PathBuf::from(arg(args, "--dir").expect("--dir"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let secs: f64 = arg(args, "--seconds").map_or(3.0, |v| v.parse().expect("--seconds S"));
+fn limits(dir: &Path, secs: f64) {
+    std::fs::create_dir_all(dir).expect("dir");
     let one = raw_sign_rate(1, secs);
     let two = raw_sign_rate(2, secs);
 
@@ -478,10 +563,9 @@ fn proc_status_mib(pid: u32, field: &str) -> u64 {
     kib / 1024
 }
 
-fn startup(args: &[String]) {
-    let dir = PathBuf::from(arg(args, "--data-dir").expect("--data-dir"));
-    if args.iter().any(|a| a == "--drop-checkpoint") {
-        drop_checkpoint(&dir);
+fn startup(dir: &Path, drop_first: bool) {
+    if drop_first {
+        drop_checkpoint(dir);
     }
     let exe = std::env::current_exe().expect("own path").with_file_name("invoiced");
     let sock = dir.join("lightning-rpc");
@@ -489,7 +573,7 @@ fn startup(args: &[String]) {
     let t = Instant::now();
     let mut child = std::process::Command::new(exe)
         .args(["serve", "--data-dir"])
-        .arg(&dir)
+        .arg(dir)
         .args(["--network", "regtest", "--log-level", "warn"])
         .spawn()
         .expect("start invoiced");
@@ -520,50 +604,42 @@ fn drop_checkpoint(dir: &Path) {
     }
 }
 
+fn raw_replay(dir: &Path) {
+    // The floor for replay: iterate the events column family and decode each record.
+    let db = open_read_only(&dir.join("events")).expect("open");
+    let t = Instant::now();
+    let mut it = db.raw_iterator_cf(db.cf_handle(CF_EVENTS).expect("events"));
+    it.seek_to_first();
+    let mut n = 0u64;
+    while let Some(v) = it.value() {
+        std::hint::black_box(invoiced_events::codec::decode_record(v).expect("record"));
+        n += 1;
+        it.next();
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!("{}", json!({ "records": n, "seconds": s, "records_per_s": n as f64 / s }));
+}
+
+fn replay(dir: &Path) {
+    // The daemon's own replay (chain checks, projection) of the whole log, in process.
+    let db = open_read_only(&dir.join("events")).expect("open");
+    let t = Instant::now();
+    let state = invoiced_actors::store::replay::replay(&db).expect("replay");
+    let s = t.elapsed().as_secs_f64();
+    let n = state.head().0;
+    println!("{}", json!({ "records": n, "invoices": state.invoices.len(), "seconds": s, "records_per_s": n as f64 / s }));
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("load") => load(&args),
-        Some("list") => list(&args),
-        Some("limits") => limits(&args),
-        Some("channels") => channels(&args),
-        Some("fill") => fill(&args),
-        Some("raw-replay") => {
-            // The floor for replay: iterate the events column family and decode each record.
-            let dir = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"));
-            let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), dir.join("events"), ["events", "meta"], false)
-                .expect("open");
-            let t = Instant::now();
-            let mut it = db.raw_iterator_cf(db.cf_handle("events").expect("events"));
-            it.seek_to_first();
-            let mut n = 0u64;
-            while let Some(v) = it.value() {
-                std::hint::black_box(invoiced_events::codec::decode_record(v).expect("record"));
-                n += 1;
-                it.next();
-            }
-            let s = t.elapsed().as_secs_f64();
-            println!("{}", json!({ "records": n, "seconds": s, "records_per_s": n as f64 / s }));
-        }
-        Some("replay") => {
-            // The daemon's own replay (chain checks, projection) of the whole log, in process.
-            let dir = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"));
-            let db = invoiced_actors::store::open::open_read_only(&dir.join("events")).expect("open");
-            let t = Instant::now();
-            let state = invoiced_actors::store::replay::replay(&db).expect("replay");
-            let s = t.elapsed().as_secs_f64();
-            let n = state.head().0;
-            println!("{}", json!({ "records": n, "invoices": state.invoices.len(), "seconds": s, "records_per_s": n as f64 / s }));
-        }
-        Some("drop-checkpoint") => drop_checkpoint(&PathBuf::from(arg(&args, "--data-dir").expect("--data-dir"))),
-        Some("startup") => startup(&args),
-        _ => {
-            eprintln!("usage: invoiced-bench load --rpc-file PATH [--clients C] [--seconds S]");
-            eprintln!("       invoiced-bench list --rpc-file PATH [--repeat N]");
-            eprintln!("       invoiced-bench channels --rpc-file PATH [--count N]");
-            eprintln!("       invoiced-bench limits --dir DIR [--seconds S]");
-            eprintln!("       invoiced-bench fill|raw-replay|drop-checkpoint|startup --data-dir DIR");
-            std::process::exit(2);
-        }
+    match Cli::parse().command {
+        Command::Load(args) => load(args),
+        Command::List { rpc_file, repeat, lookups_only } => list(&rpc_file, repeat, lookups_only),
+        Command::Channels { rpc_file, count } => channels(&rpc_file, count),
+        Command::Fill { data_dir, count } => fill(&data_dir, count),
+        Command::RawReplay { data_dir } => raw_replay(&data_dir),
+        Command::Replay { data_dir } => replay(&data_dir),
+        Command::DropCheckpoint { data_dir } => drop_checkpoint(&data_dir),
+        Command::Startup { data_dir, drop_checkpoint } => startup(&data_dir, drop_checkpoint),
+        Command::Limits { dir, seconds } => limits(&dir, seconds),
     }
 }
