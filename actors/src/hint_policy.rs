@@ -269,10 +269,10 @@ impl RoundRobin {
 pub struct Pool {
     entries: Vec<PoolEntry>,
     by_key: HashMap<ChannelKey, usize>,
-    /// `a[k]` = Σ (capacity + 1) / size over the first k entries.
-    a: Vec<f64>,
-    /// `b[k]` = Σ 1 / size over the first k entries.
-    b: Vec<f64>,
+    /// `capacity_sums[k]` = Σ (capacity + 1) / size over the first k entries.
+    capacity_sums: Vec<f64>,
+    /// `inverse_size_sums[k]` = Σ 1 / size over the first k entries.
+    inverse_size_sums: Vec<f64>,
     tally: CapacityTally,
     has_public: bool,
 }
@@ -286,8 +286,8 @@ struct PoolEntry {
 
 impl Pool {
     /// The pool of an assessment.
-    pub fn new(a: &Assessment<'_>) -> Pool {
-        let mut entries: Vec<(PoolEntry, f64)> = a
+    pub fn new(assessment: &Assessment<'_>) -> Pool {
+        let mut entries: Vec<(PoolEntry, f64)> = assessment
             .pool
             .iter()
             .map(|c| {
@@ -297,14 +297,14 @@ impl Pool {
             })
             .collect();
         entries.sort_by_key(|e| core::cmp::Reverse(e.0.capacity));
-        let (mut sa, mut sb) = (vec![0.0], vec![0.0]);
+        let (mut capacity_sums, mut inverse_size_sums) = (vec![0.0], vec![0.0]);
         for (e, size) in &entries {
-            sa.push(sa[sa.len() - 1] + (e.capacity as f64 + 1.0) / size);
-            sb.push(sb[sb.len() - 1] + 1.0 / size);
+            capacity_sums.push(capacity_sums[capacity_sums.len() - 1] + (e.capacity as f64 + 1.0) / size);
+            inverse_size_sums.push(inverse_size_sums[inverse_size_sums.len() - 1] + 1.0 / size);
         }
         let entries: Vec<PoolEntry> = entries.into_iter().map(|(e, _)| e).collect();
         let by_key = entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
-        Pool { entries, by_key, a: sa, b: sb, tally: a.tally, has_public: a.has_public }
+        Pool { entries, by_key, capacity_sums, inverse_size_sums, tally: assessment.tally, has_public: assessment.has_public }
     }
 
     /// Whether no channel is a candidate.
@@ -319,7 +319,7 @@ impl Pool {
 
     /// Cumulative weight of the first `k` entries for `needed`.
     fn weight_prefix(&self, k: usize, needed: f64) -> f64 {
-        self.a[k] - needed * self.b[k]
+        self.capacity_sums[k] - needed * self.inverse_size_sums[k]
     }
 
     /// Weighted single pick among the channels that can take `needed` alone: each with

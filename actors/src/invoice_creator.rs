@@ -59,7 +59,7 @@ impl InvoiceRequest {
 
 /// The answer to a successful `invoice`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CreatedInvoice {
+pub struct IssuedInvoice {
     /// SHA256 of the preimage.
     pub payment_hash: Hash32,
     /// Absolute expiry, UNIX seconds.
@@ -74,9 +74,9 @@ pub struct CreatedInvoice {
     pub warnings: Vec<Warning>,
 }
 
-impl From<InvoiceCreated> for CreatedInvoice {
+impl From<InvoiceCreated> for IssuedInvoice {
     fn from(c: InvoiceCreated) -> Self {
-        CreatedInvoice {
+        IssuedInvoice {
             payment_hash: c.payment_hash,
             expires_at: c.expires_at,
             bolt11: c.bolt11,
@@ -162,11 +162,11 @@ impl Actor for InvoiceCreator {
 
 /// Command: create an invoice.
 #[derive(Message)]
-#[rtype(result = "Result<CreatedInvoice, CreateError>")]
+#[rtype(result = "Result<IssuedInvoice, CreateError>")]
 pub struct CreateInvoice(pub InvoiceRequest);
 
 impl Handler<CreateInvoice> for InvoiceCreator {
-    type Result = ResponseFuture<Result<CreatedInvoice, CreateError>>;
+    type Result = ResponseFuture<Result<IssuedInvoice, CreateError>>;
 
     fn handle(&mut self, CreateInvoice(req): CreateInvoice, _: &mut Context<Self>) -> Self::Result {
         if req.idempotent {
@@ -182,7 +182,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 }
             };
             if let Some(c) = existing {
-                let outcome = if req.matches(&c) { Ok(CreatedInvoice::from(c)) } else { Err(CreateError::DuplicateLabel(req.label)) };
+                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(c)) } else { Err(CreateError::DuplicateLabel(req.label)) };
                 return Box::pin(async move { outcome });
             }
         }
@@ -243,7 +243,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 let Event::InvoiceCreated(c) = committed.record.event else {
                     return Err(CreateError::Unavailable);
                 };
-                Ok(CreatedInvoice::from(c))
+                Ok(IssuedInvoice::from(c))
             }
             .await;
             registry.do_send(ReleaseInvoice { label: req.label, payment_hash: keys.payment_hash });

@@ -37,15 +37,15 @@ pub enum ReserveError {
 /// The registry.
 #[derive(Debug)]
 pub struct LabelRegistry {
-    book: SharedState,
+    state: SharedState,
     labels: HashSet<Label>,
     hashes: HashSet<Hash32>,
 }
 
 impl LabelRegistry {
-    /// A registry checking against `book`.
-    pub fn new(book: SharedState) -> Self {
-        LabelRegistry { book, labels: HashSet::new(), hashes: HashSet::new() }
+    /// A registry checking against `state`.
+    pub fn new(state: SharedState) -> Self {
+        LabelRegistry { state, labels: HashSet::new(), hashes: HashSet::new() }
     }
 
     /// Claims `label` and `payment_hash` for one request.
@@ -53,14 +53,14 @@ impl LabelRegistry {
     /// # Errors
     /// [`ReserveError`] when either is taken or in flight.
     pub fn reserve(&mut self, label: &Label, payment_hash: &Hash32) -> Result<(), ReserveError> {
-        let book = self.book.read().map_err(|_| ReserveError::Unavailable)?;
-        if self.hashes.contains(payment_hash) || book.invoices.hash_used(payment_hash) {
+        let state = self.state.read().map_err(|_| ReserveError::Unavailable)?;
+        if self.hashes.contains(payment_hash) || state.invoices.hash_used(payment_hash) {
             return Err(ReserveError::PreimageUsed);
         }
-        if self.labels.contains(label) || book.invoices.label_exists(label) {
+        if self.labels.contains(label) || state.invoices.label_exists(label) {
             return Err(ReserveError::DuplicateLabel(label.clone()));
         }
-        drop(book);
+        drop(state);
         self.labels.insert(label.clone());
         self.hashes.insert(*payment_hash);
         Ok(())

@@ -30,7 +30,7 @@ pub use label::{Label, LabelError};
 pub use network::Network;
 pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use projection::{
-    Admission, ApplyError, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
+    Admission, ApplyError, Counters, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
 };
 pub use scid::{ScidError, ShortChannelId};
 

@@ -1,7 +1,7 @@
 //! The `invoice` method: params → a validated [`InvoiceRequest`] → the creator → the result.
 
 use invoiced_actors::bolt11::{MAX_CLTV, MAX_EXPIRY, MAX_INVOICE_MSAT};
-use invoiced_actors::invoice_creator::{CreateInvoice, CreatedInvoice, InvoiceRequest};
+use invoiced_actors::invoice_creator::{CreateInvoice, IssuedInvoice, InvoiceRequest};
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -86,12 +86,12 @@ fn fallbacks(v: &RawValue) -> Result<Vec<String>, RpcError> {
 /// # Errors
 /// -32602 naming the first bad parameter in order of appearance, then the first missing one.
 pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<InvoiceRequest, RpcError> {
-    let (mut amt, mut label, mut desc, mut expiry, mut fb, mut preimage, mut exp, mut cltv, mut dho) =
+    let (mut amount_msat, mut label, mut desc, mut expiry, mut fallback_list, mut preimage, mut expose_private, mut cltv, mut deschashonly) =
         (None, None, None, None, None, None, None, None, None);
     let mut idem = None;
     for (name, v) in bind(params, &SPEC)? {
         match name {
-            "amount_msat" => amt = Some(amount(v)?),
+            "amount_msat" => amount_msat = Some(amount(v)?),
             "label" => label = Some(label_text(v, "label")?),
             "description" => desc = Some(description(v)?),
             "expiry" => {
@@ -101,9 +101,9 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<Inv
                 }
                 expiry = Some(e);
             }
-            "fallbacks" => fb = Some(fallbacks(v)?),
+            "fallbacks" => fallback_list = Some(fallbacks(v)?),
             "preimage" => preimage = Some(hex32(v, "preimage", "should be 64 hex digits")?),
-            "exposeprivatechannels" => exp = Some(expose(v)?),
+            "exposeprivatechannels" => expose_private = Some(expose(v)?),
             "cltv" => {
                 let c = unsigned(v, "cltv", "should be an integer", u64::from(u32::MAX))?;
                 if c > u64::from(MAX_CLTV) {
@@ -111,31 +111,31 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<Inv
                 }
                 cltv = Some(c as u32);
             }
-            "deschashonly" => dho = Some(boolean(v, "deschashonly")?),
+            "deschashonly" => deschashonly = Some(boolean(v, "deschashonly")?),
             "idempotent" => idem = Some(boolean(v, "idempotent")?),
             other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
         }
     }
-    let amount = required(amt, "amount_msat")?;
+    let amount = required(amount_msat, "amount_msat")?;
     let label = required(label, "label")?;
     let desc = required(desc, "description")?;
     let label = Label::new(label).map_err(|e| RpcError::invalid_params(e.to_string()))?;
-    let description = Description::new(desc, dho.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let description = Description::new(desc, deschashonly.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(InvoiceRequest {
         amount,
         label,
         description,
         expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
-        fallbacks: fb.unwrap_or_default(),
+        fallbacks: fallback_list.unwrap_or_default(),
         preimage,
-        expose: exp.unwrap_or_default(),
+        expose: expose_private.unwrap_or_default(),
         cltv: cltv.unwrap_or(default_cltv),
         idempotent: idem.unwrap_or(false),
     })
 }
 
 /// The result object, in Core Lightning's key order (plus `expiry_time`, the seed's name).
-pub fn result_json(c: &CreatedInvoice) -> Value {
+pub fn result_json(c: &IssuedInvoice) -> Value {
     let mut m = Map::new();
     m.insert("payment_hash".into(), hex::encode(c.payment_hash).into());
     m.insert("expires_at".into(), c.expires_at.into());

@@ -105,15 +105,15 @@ pub fn to_raw<T: serde::Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, 
 }
 
 fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
-    let book = ctx.invoices.state().read().map_err(|_| RpcError::internal(Internal::Invoices, "projection lock poisoned"))?;
-    let (seq, hash) = book.head();
+    let state = ctx.invoices.state().read().map_err(|_| RpcError::internal(Internal::Invoices, "projection lock poisoned"))?;
+    let (seq, hash) = state.head();
     Ok(json!({
         "id": ctx.node_id.to_string(),
         "network": ctx.network.name(),
         "version": env!("CARGO_PKG_VERSION"),
-        "num_invoices": book.invoices.len(),
-        "last_created_index": book.invoices.last_created_index(),
-        "num_channels": book.channels.len(),
+        "num_invoices": state.invoices.len(),
+        "last_created_index": state.invoices.last_created_index(),
+        "num_channels": state.channels.len(),
         "log_head_seq": seq,
         "log_head_hash": hex::encode(hash),
     }))

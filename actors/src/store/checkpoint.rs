@@ -41,14 +41,14 @@ pub fn load_checkpoint(db: &DB, file: &Path) -> Projections {
     }
 }
 
-/// Writes a checkpoint of `book` to `file` atomically: a temporary file, synced, renamed over
+/// Writes a checkpoint of `state` to `file` atomically: a temporary file, synced, renamed over
 /// the old one, and the directory synced.
 ///
 /// # Errors
 /// [`StoreError`] when it cannot be encoded or written.
-pub fn write_checkpoint(file: &Path, book: &Projections) -> Result<(), StoreError> {
+pub fn write_checkpoint(file: &Path, state: &Projections) -> Result<(), StoreError> {
     use std::io::Write as _;
-    let bytes = encode_snapshot(&Snapshot::from(book)).map_err(|source| StoreError::Codec { seq: book.head().0, source })?;
+    let bytes = encode_snapshot(&Snapshot::from(state)).map_err(|source| StoreError::Codec { seq: state.head().0, source })?;
     let io = |e: std::io::Error| StoreError::Inconsistent(format!("writing checkpoint {}: {e}", file.display()));
     let tmp = file.with_extension("checkpoint.tmp");
     let mut f = std::fs::File::create(&tmp).map_err(io)?;

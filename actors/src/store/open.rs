@@ -44,9 +44,9 @@ pub(super) fn open_db(path: &Path, network: Network) -> Result<(DB, Projections)
     }
     let start = load_checkpoint(&db, &checkpoint_path(path));
     let from = start.head().0;
-    let book = replay_onto(&db, start)?;
-    tracing::info!("replayed records {}..={} onto the checkpoint at {from}", from + 1, book.head().0);
-    Ok((db, book))
+    let state = replay_onto(&db, start)?;
+    tracing::info!("replayed records {}..={} onto the checkpoint at {from}", from + 1, state.head().0);
+    Ok((db, state))
 }
 
 /// The seq of a stored head, 0 when there is none or it is malformed.

@@ -31,11 +31,11 @@ struct ReadRecord {
 /// # Errors
 /// [`StoreError`] on an unreadable record or an inconsistent log.
 pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreError> {
-    let mut book = start;
+    let mut state = start;
     let stored_head = db.get_cf(cf(db, CF_META)?, META_HEAD)?;
     let stored_seq = head_seq(stored_head.as_deref());
-    book.reserve_invoices(usize::try_from(stored_seq.saturating_sub(book.head().0)).unwrap_or(0));
-    let from = book.head().0 + 1;
+    state.reserve_invoices(usize::try_from(stored_seq.saturating_sub(state.head().0)).unwrap_or(0));
+    let from = state.head().0 + 1;
     std::thread::scope(|scope| -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(4);
         let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
@@ -43,20 +43,20 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
         for chunk in rx {
             let chunk = chunk?;
             for r in &chunk {
-                book.apply(&r.record, record_hash(&r.bytes)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+                state.apply(&r.record, record_hash(&r.bytes)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
             }
             // Freed by the thread that allocated it: the allocator's fast path, no lock.
             let _ = spent_tx.send(chunk);
         }
         Ok(())
     })?;
-    let (seq, hash) = book.head();
+    let (seq, hash) = state.head();
     match stored_head {
         Some(stored) if decode_head(&stored) == Some((seq, hash)) => {}
         None if seq == 0 => {}
         _ => return Err(StoreError::Inconsistent(format!("stored head differs from the replayed head at {seq}"))),
     }
-    Ok(book)
+    Ok(state)
 }
 
 /// The reading side of [`replay_onto`]: sends the records from `from` on in chunks, or the first

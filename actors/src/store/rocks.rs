@@ -17,7 +17,7 @@ use crate::SharedState;
 /// An open event log: the live projection and the writer thread.
 pub struct RocksEventLog {
     handle: LogHandle,
-    book: SharedState,
+    state: SharedState,
     db: DbSlot,
     writer: Option<JoinHandle<()>>,
 }
@@ -43,20 +43,20 @@ impl RocksEventLog {
     /// # Errors
     /// As [`RocksEventLog::open`].
     pub fn open_with(path: &Path, network: Network, clock: Arc<dyn Clock>, options: LogOptions) -> Result<Self, StoreError> {
-        let (db, book) = open_db(path, network)?;
+        let (db, state) = open_db(path, network)?;
         let path = db.path().to_path_buf();
         let db = Arc::new(db);
         let slot: DbSlot = Arc::new(RwLock::new(Some(db.clone())));
-        let book: SharedState = Arc::new(RwLock::new(book));
+        let state: SharedState = Arc::new(RwLock::new(state));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (writer_book, writer_slot) = (book.clone(), slot.clone());
+        let (writer_state, writer_slot) = (state.clone(), slot.clone());
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
             .spawn(move || {
-                Writer::new(path, db, writer_slot, writer_book, clock, options).run(rx)
+                Writer::new(path, db, writer_slot, writer_state, clock, options).run(rx)
             })
             .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
-        Ok(RocksEventLog { handle: LogHandle { tx }, book, db: slot, writer: Some(writer) })
+        Ok(RocksEventLog { handle: LogHandle { tx }, state, db: slot, writer: Some(writer) })
     }
 
     /// A handle for appending.
@@ -66,12 +66,12 @@ impl RocksEventLog {
 
     /// The live projections.
     pub fn state(&self) -> SharedState {
-        self.book.clone()
+        self.state.clone()
     }
 
     /// A reader of whole invoices.
     pub fn reader(&self) -> InvoiceReader {
-        InvoiceReader::new(self.book.clone(), self.db.clone())
+        InvoiceReader::new(self.state.clone(), self.db.clone())
     }
 
     /// Stops accepting, lets the writer finish what is queued, and waits for it.

@@ -35,16 +35,16 @@ pub(super) struct Writer {
     min_free: u64,
     /// Faults a test asked for.
     faults: Faults,
-    book: SharedState,
+    state: SharedState,
     clock: Arc<dyn Clock>,
     subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
 }
 
 impl Writer {
     /// A writer for the database at `path`, opened as `db` and shared with readers through `slot`.
-    pub(super) fn new(path: std::path::PathBuf, db: Arc<DB>, slot: DbSlot, book: SharedState, clock: Arc<dyn Clock>, options: LogOptions) -> Self {
+    pub(super) fn new(path: std::path::PathBuf, db: Arc<DB>, slot: DbSlot, state: SharedState, clock: Arc<dyn Clock>, options: LogOptions) -> Self {
         let LogOptions { min_free_bytes: min_free, faults } = options;
-        Writer { path, db: Some(db), slot, broken: None, min_free, faults, book, clock, subscribers: Vec::new() }
+        Writer { path, db: Some(db), slot, broken: None, min_free, faults, state, clock, subscribers: Vec::new() }
     }
 
     /// Serves appends, subscriptions and the stop until the channel closes.
@@ -81,9 +81,9 @@ impl Writer {
             return;
         }
         // Clean shutdown: checkpoint the projections so the next start replays nothing.
-        match self.book.read() {
-            Ok(book) => {
-                if let Err(e) = write_checkpoint(&checkpoint_path(&self.path), &book) {
+        match self.state.read() {
+            Ok(state) => {
+                if let Err(e) = write_checkpoint(&checkpoint_path(&self.path), &state) {
                     tracing::error!("cannot write checkpoint: {e}");
                 }
             }
@@ -145,11 +145,11 @@ impl Writer {
     ) -> Result<(Vec<Result<Vec<Committed>, AppendError>>, Vec<Committed>), StoreError> {
         let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
         let (admitted, (mut seq, mut prev_hash)) = {
-            let book = self.book.read().map_err(|_| poisoned())?;
-            let mut admission = book.admission();
+            let state = self.state.read().map_err(|_| poisoned())?;
+            let mut admission = state.admission();
             let admitted: Vec<Result<(), AppendError>> =
                 pending.iter_mut().map(|r| admission.admit(&mut r.events).map_err(AppendError::from)).collect();
-            (admitted, book.head())
+            (admitted, state.head())
         };
         let db = self.db.as_ref().ok_or(StoreError::WriterGone)?;
         if self.min_free > 0 {
@@ -192,15 +192,15 @@ impl Writer {
         // Apply under the lock; join the invoices with their creation records after it.
         let mut applied = Vec::with_capacity(records.len());
         {
-            let mut book = self.book.write().map_err(|_| poisoned())?;
+            let mut state = self.state.write().map_err(|_| poisoned())?;
             for (record, hash) in records {
                 let target = invoice_of(&record.event);
                 let before = match (&record.event, target) {
-                    (Event::InvoiceDeleted(_), Some(idx)) => book.invoices.get(idx).cloned(),
+                    (Event::InvoiceDeleted(_), Some(idx)) => state.invoices.get(idx).cloned(),
                     _ => None,
                 };
-                book.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
-                let entry = before.or_else(|| target.and_then(|idx| book.invoices.get(idx).cloned()));
+                state.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+                let entry = before.or_else(|| target.and_then(|idx| state.invoices.get(idx).cloned()));
                 applied.push((record, hash, entry));
             }
         }
@@ -252,7 +252,7 @@ impl Writer {
         self.close_db();
         let cfs = [CF_EVENTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs)?;
-        let (seq, hash) = self.book.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
+        let (seq, hash) = self.state.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
         let (events_cf, meta_cf) = (cf(&db, CF_EVENTS)?, cf(&db, CF_META)?);
         let stored = db.get_cf(meta_cf, META_HEAD)?;
         let stored_seq = head_seq(stored.as_deref());

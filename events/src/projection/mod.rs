@@ -36,7 +36,7 @@ use crate::{Event, Hash32};
 pub use admission::{Admission, Rejection};
 pub use book::InvoiceBook;
 pub use entry::{InvoiceEntry, InvoiceRecord, Payment};
-pub use snapshot::Snapshot;
+pub use snapshot::{Counters, Snapshot};
 
 /// Why a record could not be applied: the log contradicts itself.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -389,7 +389,7 @@ mod tests {
         snap.invoices.swap(0, 1);
         assert!(matches!(Projections::try_from(snap), Err(ApplyError::CreatedIndex { .. })));
         let mut snap = Snapshot::from(&book);
-        snap.counters[0] = 1;
+        snap.counters.created = 1;
         assert!(Projections::try_from(snap).is_err(), "an invoice above the created counter");
     }
 
@@ -452,7 +452,7 @@ mod tests {
                 head_hash: [0; 32],
                 invoices,
                 retired_hashes: retired.into_iter().map(|h| [h; 32]).collect(),
-                counters: [last, 3, 3, 0],
+                counters: Counters { created: last, pay: 3, updated: 3, deleted: 0 },
                 channels: vec![],
             };
             if let Ok(p) = Projections::try_from(snap) {

@@ -10,6 +10,20 @@ use super::{ApplyError, InvoiceEntry, Projections};
 use crate::channel::ChannelBook;
 use crate::Hash32;
 
+/// The last value of each counter. Encoded as the four numbers in this order, as the array
+/// that held them before (checkpoint v3 is unchanged).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// `created_index`.
+    pub created: u64,
+    /// `pay_index`.
+    pub pay: u64,
+    /// `updated_index`.
+    pub updated: u64,
+    /// `deleted_index`.
+    pub deleted: u64,
+}
+
 /// A projection in a form that can be stored: a checkpoint. Indexes are rebuilt on load.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -22,8 +36,8 @@ pub struct Snapshot {
     pub invoices: Vec<Option<InvoiceEntry>>,
     /// Payment hashes of deleted invoices (still never to be reused).
     pub retired_hashes: Vec<Hash32>,
-    /// Counters: created, pay, updated, deleted.
-    pub counters: [u64; 4],
+    /// The counters' last values.
+    pub counters: Counters,
     /// Known channels.
     pub channels: Vec<crate::ChannelInfo>,
 }
@@ -38,7 +52,12 @@ impl From<&Projections> for Snapshot {
             head_hash: p.head_hash,
             invoices: b.slots.entries.iter().cloned().collect(),
             retired_hashes: retired,
-            counters: [b.slots.last, b.last_pay_index, b.last_updated_index, b.last_deleted_index],
+            counters: Counters {
+                created: b.slots.last,
+                pay: b.last_pay_index,
+                updated: b.last_updated_index,
+                deleted: b.last_deleted_index,
+            },
             channels: p.channels.iter().cloned().collect(),
         }
     }
@@ -50,11 +69,11 @@ impl TryFrom<Snapshot> for Projections {
     /// Rebuilds the projections (and their indexes) from a checkpoint, refusing one whose
     /// invoices are out of order or collide (it is then ignored and the log replayed).
     fn try_from(s: Snapshot) -> Result<Self, ApplyError> {
-        let last = s.counters[0];
+        let last = s.counters.created;
         let mut b = InvoiceBook {
-            last_pay_index: s.counters[1],
-            last_updated_index: s.counters[2],
-            last_deleted_index: s.counters[3],
+            last_pay_index: s.counters.pay,
+            last_updated_index: s.counters.updated,
+            last_deleted_index: s.counters.deleted,
             ..Default::default()
         };
         b.retired_hashes.extend(s.retired_hashes);
@@ -78,3 +97,19 @@ impl TryFrom<Snapshot> for Projections {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::Counters;
+
+    #[test]
+    fn counters_encode_as_the_array_they_replace() {
+        let config = bincode::config::standard();
+        let named = Counters { created: 300, pay: 2, updated: 70_000, deleted: 0 };
+        let array: [u64; 4] = [300, 2, 70_000, 0];
+        assert_eq!(
+            bincode::serde::encode_to_vec(named, config).unwrap(),
+            bincode::serde::encode_to_vec(array, config).unwrap()
+        );
+    }
+}
