@@ -102,8 +102,8 @@ fn main() -> std::process::ExitCode {
                     (None, false) => config::PassphraseSource::None,
                 },
             };
-            if cfg.cltv_final > invoiced_actors::bolt11::MAX_CLTV {
-                eprintln!("invoiced: --cltv-final must be at most {}", invoiced_actors::bolt11::MAX_CLTV);
+            if cfg.cltv_final > invoiced_actors::policy::bolt11::MAX_CLTV {
+                eprintln!("invoiced: --cltv-final must be at most {}", invoiced_actors::policy::bolt11::MAX_CLTV);
                 return std::process::ExitCode::from(2);
             }
             daemon::run(cfg)

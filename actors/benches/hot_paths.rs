@@ -4,9 +4,9 @@
 //! channels. Run: `cargo bench -p invoiced-actors --bench hot_paths`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use invoiced_actors::bolt11::{build_raw, InvoiceDraft};
+use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
 use invoiced_actors::entropy::SeededEntropy;
-use invoiced_actors::hint_policy::{assess, select, Pool, RoundRobin};
+use invoiced_actors::policy::hints::{assess, select, Pool, RoundRobin};
 use invoiced_actors::key_signer::KeySigner;
 use invoiced_events::codec::{encode_record, record_hash};
 use invoiced_events::{

@@ -4,13 +4,13 @@
 //! channels (`syncchannels`, `updatechannel`); the differences become channel events, appended
 //! to the log as one batch, and the working copy changes only once they are durable — so it
 //! always equals the channel projection that replay rebuilds. A sync runs as an atomic response:
-//! no hint is chosen from a half-applied set. The policy itself is [`crate::hint_policy`].
+//! no hint is chosen from a half-applied set. The policy itself is [`crate::policy::hints`].
 
 use actix::prelude::*;
 use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels};
 
 use crate::entropy::EntropySource;
-use crate::hint_policy::{assess, select, Exclusion, HintChoice, Pool, RoundRobin};
+use crate::policy::hints::{assess, select, Exclusion, HintChoice, Pool, RoundRobin};
 use crate::store::{AppendError, LogHandle};
 
 /// None of the channels named in `exposeprivatechannels` can be used (902).

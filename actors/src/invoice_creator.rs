@@ -12,7 +12,7 @@ use invoiced_events::{
     AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, Rejection, Warning,
 };
 
-use crate::bolt11::{parse_fallback, DraftError, FallbackError, InvoiceDraft};
+use crate::policy::bolt11::{parse_fallback, DraftError, FallbackError, InvoiceDraft};
 use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
 use crate::clock::Clock;
 use crate::key_signer::{KeySigner, SignNewInvoice};
@@ -28,7 +28,7 @@ pub struct InvoiceRequest {
     pub label: Label,
     /// The description.
     pub description: Description,
-    /// Relative expiry, seconds (bounded by [`crate::bolt11::MAX_EXPIRY`]).
+    /// Relative expiry, seconds (bounded by [`crate::policy::bolt11::MAX_EXPIRY`]).
     pub expiry: u64,
     /// Fallback addresses as given; checked here.
     pub fallbacks: Vec<String>,

@@ -199,22 +199,22 @@ pub struct SignedNewInvoice {
 /// Command: make the preimage of a new invoice (or seal the caller's), lay out `draft` with its
 /// hash and secret, sign and encode it — one message, so an invoice crosses threads once.
 #[derive(Message)]
-#[rtype(result = "Result<SignedNewInvoice, crate::bolt11::DraftError>")]
+#[rtype(result = "Result<SignedNewInvoice, crate::policy::bolt11::DraftError>")]
 pub struct SignNewInvoice {
     /// The caller's preimage, if given.
     pub supplied: Option<Hash32>,
     /// Everything but the payment hash and secret (which are filled in here).
-    pub draft: crate::bolt11::InvoiceDraft,
+    pub draft: crate::policy::bolt11::InvoiceDraft,
 }
 
 impl Handler<SignNewInvoice> for KeySigner {
-    type Result = Result<SignedNewInvoice, crate::bolt11::DraftError>;
+    type Result = Result<SignedNewInvoice, crate::policy::bolt11::DraftError>;
     fn handle(&mut self, msg: SignNewInvoice, _: &mut SyncContext<Self>) -> Self::Result {
         let keys = self.derive_payment_keys(msg.supplied);
         let mut draft = msg.draft;
         draft.payment_hash = keys.payment_hash;
         draft.payment_secret = keys.payment_secret;
-        let raw = crate::bolt11::build_raw(&draft)?;
+        let raw = crate::policy::bolt11::build_raw(&draft)?;
         Ok(SignedNewInvoice { bolt11: self.sign_invoice(raw).to_string(), keys })
     }
 }

@@ -9,22 +9,21 @@
 //! - [`waiters::Waiters`]: `waitinvoice`, `waitanyinvoice` and `wait`, woken by committed events.
 //! - [`hsm_secret`]: every `hsm_secret` format Core Lightning writes, read into the KeySigner's
 //!   32 bytes.
-//! - Pure policy beside them: [`hint_policy`] (Core Lightning's route-hint rules) and [`bolt11`]
-//!   (the invoice's field layout).
+//! - [`policy`]: pure rules beside them — [`policy::hints`] (Core Lightning's route-hint
+//!   rules) and [`policy::bolt11`] (the invoice's field layout).
 //! - [`store`]: the event log (one writer thread, group commit, hash chain) and the live
 //!   projection it feeds.
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
-pub mod bolt11;
 pub mod channel_monitor;
 pub mod clock;
 pub mod entropy;
-pub mod hint_policy;
 pub mod hsm_secret;
 pub mod invoice_creator;
 pub mod invoice_ledger;
 pub mod key_signer;
+pub mod policy;
 pub mod label_registry;
 pub mod store;
 pub mod waiters;

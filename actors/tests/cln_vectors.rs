@@ -1,7 +1,7 @@
 //! Core Lightning's own invoices, reproduced byte for byte: same key, same inputs, same second.
 #![allow(clippy::unwrap_used)]
 
-use invoiced_actors::bolt11::{build_raw, parse_fallback, InvoiceDraft};
+use invoiced_actors::policy::bolt11::{build_raw, parse_fallback, InvoiceDraft};
 use invoiced_actors::key_signer::{payment_secret_for, sha256, EntropySource, KeySigner};
 use invoiced_events::{AmountOrAny, Network};
 use serde_json::Value;

@@ -29,7 +29,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use invoiced_actors::bolt11::{build_raw, InvoiceDraft};
+use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
 use invoiced_actors::key_signer::{EntropySource, KeySigner, OsEntropy};
 use invoiced_events::Network;
 use clap::{Args, Parser, Subcommand};

@@ -1,6 +1,6 @@
 //! The `invoice` method: params → a validated [`InvoiceRequest`] → the creator → the result.
 
-use invoiced_actors::bolt11::{MAX_CLTV, MAX_EXPIRY, MAX_INVOICE_MSAT};
+use invoiced_actors::policy::bolt11::{MAX_CLTV, MAX_EXPIRY, MAX_INVOICE_MSAT};
 use invoiced_actors::invoice_creator::{CreateInvoice, IssuedInvoice, InvoiceRequest};
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
 use serde_json::value::RawValue;

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use invoiced_actors::bolt11::verify_against_event;
+use invoiced_actors::policy::bolt11::verify_against_event;
 use invoiced_events::codec::{decode_record, decode_snapshot, record_hash, GENESIS_HASH};
 use invoiced_events::{Event, Projections, Snapshot};
 use secp256k1::PublicKey;

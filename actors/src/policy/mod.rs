@@ -1,0 +1,10 @@
+//! Pure policy: rules with no actor, no I/O and no state of their own, which the actors apply.
+//! Everything here is a function of its inputs (randomness arrives as a drawn number), so it is
+//! tested directly and benchmarked alone.
+//!
+//! - [`bolt11`]: the invoice's field layout in Core Lightning's order, and the fallback rules.
+//! - [`hints`]: Core Lightning's route-hint candidate filter, the weighted single pick,
+//!   round-robin and the warnings.
+
+pub mod bolt11;
+pub mod hints;
