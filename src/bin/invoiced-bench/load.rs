@@ -1,0 +1,139 @@
+//! `load`: concurrent clients on one epoll thread, latencies, and CPU per call read from `/proc`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{ms, percentile, LoadArgs};
+
+/// CPU seconds (user + system) of each thread of process `pid`, with the thread's name. Threads
+/// that end during a run drop out of the sums; the daemon's threads live as long as it does.
+fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
+    let ticks = 100.0; // USER_HZ on Linux
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+    tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let main = dir.file_name().and_then(|n| n.to_str()) == Some(&pid.to_string());
+            // The main thread runs the RPC server and the actors; the daemon's unnamed others are
+            // the KeySigner threads.
+            let name = if main { "main".to_owned() } else { std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_owned() };
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let (u, s): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+            Some((name, (u + s) / ticks))
+        })
+        .collect()
+}
+
+/// One load client: its own connection, one `invoice` after another until `deadline`; returns
+/// the latencies and how many answers were errors.
+async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::UnixStream::connect(&path).await.expect("connect to the daemon");
+    let (mut lat, mut errors, mut buf) = (Vec::new(), 0u64, Vec::with_capacity(4096));
+    let mut chunk = vec![0u8; 16384];
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        let req = if method == "invoice" {
+            json!({"jsonrpc": "2.0", "id": 1, "method": "invoice", "params": [1000 + i, format!("{prefix}-{i}"), "bench"]})
+        } else {
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})
+        };
+        let t = Instant::now();
+        s.write_all(req.to_string().as_bytes()).await.expect("write");
+        let end = loop {
+            if let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
+                break pos;
+            }
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "daemon closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        lat.push(t.elapsed());
+        // invoiced writes `{"jsonrpc":"2.0","id":1,` then `"result"` or `"error"`; others are parsed.
+        if !buf[..end].starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#)
+            && serde_json::from_slice::<Value>(&buf[..end]).map_or(true, |v| v.get("result").is_none())
+        {
+            errors += 1;
+        }
+        buf.drain(..end + 2);
+        i += 1;
+    }
+    (lat, errors)
+}
+
+pub(crate) fn load(args: LoadArgs) {
+    let LoadArgs { rpc_file: path, clients, seconds, daemon_pid, method, cpu: processes } = args;
+    let run = format!("{:08x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
+    let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let process_cpu = |pid: u32| thread_cpu(pid).iter().map(|(_, s)| s).sum::<f64>();
+    let processes_before: Vec<f64> = processes.iter().map(|(_, pid)| process_cpu(*pid)).collect();
+    let before = daemon_pid.map(thread_cpu);
+    let own_before = thread_cpu(std::process::id());
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    // One thread multiplexes every client's connection (epoll), so the load tool takes as
+    // little as it can of the cores the daemon runs on.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| tokio::spawn(client(path.clone(), format!("bench-{run}-{c}"), method.clone(), deadline)))
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.expect("client task"));
+        }
+        results
+    });
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for (l, e) in results {
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    // CPU per invoice, by thread name (summed over threads of one name), in microseconds.
+    let per_invoice = |before: &[(String, f64)], after: &[(String, f64)]| -> Value {
+        let mut by_name = serde_json::Map::new();
+        for (name, secs) in after {
+            let was: f64 = before.iter().filter(|(n, _)| n == name).map(|(_, s)| s).sum();
+            let entry = by_name.entry(name.clone()).or_insert(json!(0.0));
+            *entry = json!(entry.as_f64().unwrap_or(0.0) + (secs - was) * 1e6 / all.len().max(1) as f64);
+        }
+        Value::Object(by_name)
+    };
+    let sum_names = |v: &[(String, f64)]| -> Vec<(String, f64)> { vec![("total".into(), v.iter().map(|(_, s)| s).sum())] };
+    let cpu = daemon_pid.zip(before).map(|(pid, before)| {
+        let after = thread_cpu(pid);
+        json!({
+            "daemon_us_per_invoice_by_thread": per_invoice(&before, &after),
+            "daemon_us_per_invoice": per_invoice(&sum_names(&before), &sum_names(&after))["total"],
+            "load_tool_us_per_invoice": per_invoice(&sum_names(&own_before), &sum_names(&thread_cpu(std::process::id())))["total"],
+        })
+    });
+    let mut by_process = serde_json::Map::new();
+    for ((name, pid), was) in processes.iter().zip(&processes_before) {
+        by_process.insert(name.clone(), json!((process_cpu(*pid) - was) * 1e6 / all.len().max(1) as f64));
+    }
+    by_process.insert("load tool".into(), json!((process_cpu(std::process::id()) - own_before.iter().map(|(_, s)| s).sum::<f64>()) * 1e6 / all.len().max(1) as f64));
+    let out = json!({
+        "method": method,
+        "cpu_us_per_call_by_process": by_process,
+        "clients": clients,
+        "invoices": all.len(),
+        "errors": errors,
+        "seconds": elapsed,
+        "invoices_per_s": all.len() as f64 / elapsed,
+        "p50_ms": ms(percentile(&all, 0.5)),
+        "p99_ms": ms(percentile(&all, 0.99)),
+        "max_ms": ms(all.last().copied().unwrap_or_default()),
+        "cpu": cpu,
+    });
+    println!("{out}");
+}
+
