@@ -83,8 +83,6 @@ fn benches(c: &mut Criterion) {
                 network: Network::Regtest,
                 amount_msat: Some(1000),
                 timestamp: 1_795_532_824,
-                payment_secret: keys.payment_secret,
-                payment_hash: keys.payment_hash,
                 description: "tea".into(),
                 deschashonly: false,
                 expiry: 604_800,
@@ -92,7 +90,7 @@ fn benches(c: &mut Criterion) {
                 fallbacks: vec![],
                 route_hints: vec![],
             };
-            signer.sign_invoice(build_raw(&draft).unwrap()).to_string()
+            signer.sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).unwrap()).to_string()
         })
     });
 
@@ -111,8 +109,6 @@ fn benches(c: &mut Criterion) {
                 network: Network::Regtest,
                 amount_msat: Some(1000),
                 timestamp: 1_795_532_824,
-                payment_secret: keys.payment_secret,
-                payment_hash: keys.payment_hash,
                 description: "tea".into(),
                 deschashonly: false,
                 expiry: 604_800,
@@ -120,7 +116,7 @@ fn benches(c: &mut Criterion) {
                 fallbacks: vec![],
                 route_hints: vec![hop.clone()],
             };
-            signer2.sign_invoice(build_raw(&draft).unwrap()).to_string()
+            signer2.sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).unwrap()).to_string()
         })
     });
 

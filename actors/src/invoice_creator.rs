@@ -200,8 +200,6 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 network,
                 amount_msat: req.amount.msat(),
                 timestamp: created_at,
-                payment_secret: [0; 32],
-                payment_hash: [0; 32],
                 description: req.description.text().to_owned(),
                 deschashonly: req.description.hash_only(),
                 expiry: req.expiry,

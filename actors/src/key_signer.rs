@@ -211,10 +211,7 @@ impl Handler<SignNewInvoice> for KeySigner {
     type Result = Result<SignedNewInvoice, crate::policy::bolt11::DraftError>;
     fn handle(&mut self, msg: SignNewInvoice, _: &mut SyncContext<Self>) -> Self::Result {
         let keys = self.derive_payment_keys(msg.supplied);
-        let mut draft = msg.draft;
-        draft.payment_hash = keys.payment_hash;
-        draft.payment_secret = keys.payment_secret;
-        let raw = crate::policy::bolt11::build_raw(&draft)?;
+        let raw = crate::policy::bolt11::build_raw(&msg.draft, &keys.payment_hash, &keys.payment_secret)?;
         Ok(SignedNewInvoice { bolt11: self.sign_invoice(raw).to_string(), keys })
     }
 }

@@ -40,10 +40,6 @@ pub struct InvoiceDraft {
     pub amount_msat: Option<u64>,
     /// Invoice timestamp, UNIX seconds.
     pub timestamp: u64,
-    /// `s`.
-    pub payment_secret: Hash32,
-    /// `p`.
-    pub payment_hash: Hash32,
     /// The description text.
     pub description: String,
     /// Put SHA256(description) in `h` instead of the text in `d`.
@@ -103,11 +99,12 @@ fn tagged(field: TaggedField) -> RawTaggedField {
     RawTaggedField::KnownSemantics(field)
 }
 
-/// Lays out the raw invoice in Core Lightning's field order.
+/// Lays out the raw invoice in Core Lightning's field order, with its payment hash (`p`) and
+/// payment secret (`s`), which only the KeySigner knows before the invoice exists.
 ///
 /// # Errors
 /// [`DraftError`] when a field cannot be represented.
-pub fn build_raw(draft: &InvoiceDraft) -> Result<RawBolt11Invoice, DraftError> {
+pub fn build_raw(draft: &InvoiceDraft, payment_hash: &Hash32, payment_secret: &Hash32) -> Result<RawBolt11Invoice, DraftError> {
     let (raw_amount, si_prefix) = match draft.amount_msat.map(hrp_amount) {
         Some((a, p)) => (Some(a), p),
         None => (None, None),
@@ -116,10 +113,8 @@ pub fn build_raw(draft: &InvoiceDraft) -> Result<RawBolt11Invoice, DraftError> {
     let timestamp = PositiveTimestamp::from_unix_timestamp(draft.timestamp).map_err(|_| DraftError::Timestamp)?;
 
     let mut fields = Vec::with_capacity(7 + draft.fallbacks.len() + draft.route_hints.len());
-    fields.push(tagged(TaggedField::PaymentSecret(PaymentSecret(draft.payment_secret))));
-    fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(
-        sha256::Hash::from_byte_array(draft.payment_hash),
-    ))));
+    fields.push(tagged(TaggedField::PaymentSecret(PaymentSecret(*payment_secret))));
+    fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(sha256::Hash::from_byte_array(*payment_hash)))));
     if draft.deschashonly {
         fields.push(tagged(TaggedField::DescriptionHash(lightning_invoice::Sha256(
             sha256::Hash::hash(draft.description.as_bytes()),
@@ -188,8 +183,6 @@ pub fn verify_against_event(
         network,
         amount_msat: c.amount_msat,
         timestamp: c.created_at,
-        payment_secret: c.payment_secret,
-        payment_hash: c.payment_hash,
         description: c.description.clone(),
         deschashonly: c.deschashonly,
         expiry: c.expiry,
@@ -197,7 +190,7 @@ pub fn verify_against_event(
         fallbacks,
         route_hints: c.route_hints.clone(),
     };
-    let expected = build_raw(&draft).map_err(|e| format!("event cannot be laid out: {e}"))?;
+    let expected = build_raw(&draft, &c.payment_hash, &c.payment_secret).map_err(|e| format!("event cannot be laid out: {e}"))?;
     let actual = signed.raw_invoice();
     if actual.hrp != expected.hrp {
         return Err(format!("amount or network differs: bolt11 has {}, event says {}", actual.hrp, expected.hrp));

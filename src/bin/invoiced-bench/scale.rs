@@ -113,8 +113,6 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     network: Network::Regtest,
                     amount_msat: Some(1000 + i),
                     timestamp: now,
-                    payment_secret: keys.payment_secret,
-                    payment_hash: keys.payment_hash,
                     description: description.clone(),
                     deschashonly: false,
                     expiry: 604_800 * 52,
@@ -122,7 +120,7 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     fallbacks: vec![],
                     route_hints: vec![],
                 };
-                let bolt11 = signer.sign_invoice(build_raw(&draft).expect("draft")).to_string();
+                let bolt11 = signer.sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).expect("draft")).to_string();
                 Event::InvoiceCreated(InvoiceCreated {
                     created_index: 0,
                     label: Label::new(format!("fill-{i}")).expect("label"),
