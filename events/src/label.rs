@@ -11,9 +11,24 @@ use serde::{Deserialize, Serialize};
 /// The longest label, in bytes.
 pub const MAX_LABEL_BYTES: usize = 128;
 
-/// A validated invoice label.
+/// A validated invoice label. Decoding one (from a record or a checkpoint) validates it as
+/// [`Label::new`] does: a stored label cannot bypass the rule.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Label(String);
+
+impl TryFrom<String> for Label {
+    type Error = LabelError;
+    fn try_from(text: String) -> Result<Self, LabelError> {
+        Label::new(text)
+    }
+}
+
+impl From<Label> for String {
+    fn from(l: Label) -> String {
+        l.0
+    }
+}
 
 /// Why a label was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -63,5 +78,17 @@ mod tests {
         // 43 three-byte characters are 129 bytes.
         assert!(Label::new("€".repeat(43)).is_err());
         assert!(Label::new("").is_ok());
+    }
+
+    #[test]
+    fn decoding_validates_and_encoding_is_the_plain_string() {
+        let config = bincode::config::standard();
+        let ok = Label::new("coffee").unwrap();
+        let bytes = bincode::serde::encode_to_vec(&ok, config).unwrap();
+        assert_eq!(bytes, bincode::serde::encode_to_vec("coffee", config).unwrap(), "same bytes as before");
+        let (back, _): (Label, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back, ok);
+        let too_long = bincode::serde::encode_to_vec("x".repeat(129), config).unwrap();
+        assert!(bincode::serde::decode_from_slice::<Label, _>(&too_long, config).is_err());
     }
 }

@@ -40,10 +40,9 @@ pub struct InvoiceDraft {
     pub amount_msat: Option<u64>,
     /// Invoice timestamp, UNIX seconds.
     pub timestamp: u64,
-    /// The description text.
-    pub description: String,
-    /// Put SHA256(description) in `h` instead of the text in `d`.
-    pub deschashonly: bool,
+    /// The description, checked once at the edge: its text goes in `d`, or its SHA256 in `h`
+    /// when it is hash-only.
+    pub description: invoiced_events::Description,
     /// Relative expiry in seconds.
     pub expiry: u64,
     /// `c`.
@@ -115,12 +114,13 @@ pub fn build_raw(draft: &InvoiceDraft, payment_hash: &Hash32, payment_secret: &H
     let mut fields = Vec::with_capacity(7 + draft.fallbacks.len() + draft.route_hints.len());
     fields.push(tagged(TaggedField::PaymentSecret(PaymentSecret(*payment_secret))));
     fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(sha256::Hash::from_byte_array(*payment_hash)))));
-    if draft.deschashonly {
+    if draft.description.hash_only() {
         fields.push(tagged(TaggedField::DescriptionHash(lightning_invoice::Sha256(
-            sha256::Hash::hash(draft.description.as_bytes()),
+            sha256::Hash::hash(draft.description.text().as_bytes()),
         ))));
     } else {
-        let d = Description::new(draft.description.clone()).map_err(|_| DraftError::Description)?;
+        // Both hold BOLT11's 639-byte rule: a `Description` that is not hash-only always fits.
+        let d = Description::new(draft.description.text().to_owned()).map_err(|_| DraftError::Description)?;
         fields.push(tagged(TaggedField::Description(d)));
     }
     if draft.expiry != DEFAULT_BOLT11_EXPIRY {
@@ -183,8 +183,8 @@ pub fn verify_against_event(
         network,
         amount_msat: c.amount_msat,
         timestamp: c.created_at,
-        description: c.description.clone(),
-        deschashonly: c.deschashonly,
+        description: invoiced_events::Description::new(c.description.clone(), c.deschashonly)
+            .map_err(|e| format!("event description: {e}"))?,
         expiry: c.expiry,
         cltv: c.cltv,
         fallbacks,
