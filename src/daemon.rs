@@ -8,7 +8,7 @@ use actix::{Actor as _, SyncArbiter, System};
 use anyhow::Context as _;
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::{Clock, SystemClock};
-use invoiced_actors::invoice_creator::InvoiceCreator;
+use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
 use invoiced_actors::hsm_secret;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
@@ -73,9 +73,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let waiters = Waiters::new(invoices.clone(), log.handle()).start();
         let registry = LabelRegistry::new(state.clone()).start();
         let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
-        let creator =
-            InvoiceCreator::new(cfg.network, invoices.clone(), signer.clone(), registry, monitor.clone(), log.handle(), clock.clone())
-                .start();
+        let peers = CreatorPeers::new(&monitor, &signer, &registry);
+        let creator = InvoiceCreator::new(cfg.network, invoices.clone(), peers, log.handle(), clock.clone()).start();
         let ctx = RpcContext {
             creator,
             monitor,

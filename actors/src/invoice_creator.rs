@@ -130,29 +130,46 @@ impl From<ReserveError> for CreateError {
     }
 }
 
+/// The creator's peers, as the messages it sends them: whatever answers these can stand in for
+/// the ChannelMonitor, the KeySigner and the LabelRegistry (the real actors in the daemon,
+/// mocks in the unit tests below).
+#[derive(Clone)]
+pub struct CreatorPeers {
+    /// Route hints (the ChannelMonitor).
+    pub hints: Recipient<GetRouteHints>,
+    /// Preimage, layout, signature (the KeySigner).
+    pub signer: Recipient<SignNewInvoice>,
+    /// Claims (the LabelRegistry).
+    pub reserve: Recipient<ReserveInvoice>,
+    /// Claims given back (the LabelRegistry).
+    pub release: Recipient<ReleaseInvoice>,
+}
+
+impl CreatorPeers {
+    /// The real actors.
+    pub fn new(monitor: &Addr<ChannelMonitor>, signer: &Addr<KeySigner>, registry: &Addr<LabelRegistry>) -> Self {
+        CreatorPeers {
+            hints: monitor.clone().recipient(),
+            signer: signer.clone().recipient(),
+            reserve: registry.clone().recipient(),
+            release: registry.clone().recipient(),
+        }
+    }
+}
+
 /// The actor.
 pub struct InvoiceCreator {
     network: Network,
     invoices: InvoiceReader,
-    signer: Addr<KeySigner>,
-    registry: Addr<LabelRegistry>,
-    monitor: Addr<ChannelMonitor>,
+    peers: CreatorPeers,
     log: LogHandle,
     clock: Arc<dyn Clock>,
 }
 
 impl InvoiceCreator {
     /// Wires the creator to its peers.
-    pub fn new(
-        network: Network,
-        invoices: InvoiceReader,
-        signer: Addr<KeySigner>,
-        registry: Addr<LabelRegistry>,
-        monitor: Addr<ChannelMonitor>,
-        log: LogHandle,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        InvoiceCreator { network, invoices, signer, registry, monitor, log, clock }
+    pub fn new(network: Network, invoices: InvoiceReader, peers: CreatorPeers, log: LogHandle, clock: Arc<dyn Clock>) -> Self {
+        InvoiceCreator { network, invoices, peers, log, clock }
     }
 }
 
@@ -187,12 +204,12 @@ impl Handler<CreateInvoice> for InvoiceCreator {
             }
         }
         let network = self.network;
-        let (signer, registry, monitor, log, clock) =
-            (self.signer.clone(), self.registry.clone(), self.monitor.clone(), self.log.clone(), self.clock.clone());
+        let (peers, log, clock) = (self.peers.clone(), self.log.clone(), self.clock.clone());
         let fallbacks: Result<Vec<_>, _> = req.fallbacks.iter().map(|f| parse_fallback(f, network)).collect();
         Box::pin(async move {
             let fallbacks = fallbacks?;
-            let choice = monitor
+            let choice = peers
+                .hints
                 .send(GetRouteHints { amount_msat: req.amount.msat(), expose: req.expose.clone() })
                 .await??;
             let created_at = clock.now_secs();
@@ -207,9 +224,10 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 route_hints: choice.hints.clone(),
             };
             // Core Lightning also signs first and checks the preimage and label after.
-            let signed = signer.send(SignNewInvoice { supplied: req.preimage, draft }).await??;
+            let signed = peers.signer.send(SignNewInvoice { supplied: req.preimage, draft }).await??;
             let keys = signed.keys;
-            registry
+            peers
+                .reserve
                 .send(ReserveInvoice { label: req.label.clone(), payment_hash: keys.payment_hash })
                 .await??;
             let outcome = async {
@@ -243,7 +261,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 Ok(IssuedInvoice::from(c))
             }
             .await;
-            registry.do_send(ReleaseInvoice { label: req.label, payment_hash: keys.payment_hash });
+            peers.release.do_send(ReleaseInvoice { label: req.label, payment_hash: keys.payment_hash });
             outcome
         })
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use actix::{Actor as _, SyncArbiter};
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::SystemClock;
-use invoiced_actors::invoice_creator::{CreateError, CreateInvoice, InvoiceCreator, InvoiceRequest};
+use invoiced_actors::invoice_creator::{CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest};
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::store::RocksEventLog;
@@ -40,7 +40,8 @@ fn outcomes(registry_view: Option<SharedState>) -> (Vec<Result<(), CreateError>>
         let signer = SyncArbiter::start(1, || KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap());
         let registry = LabelRegistry::new(registry_view.unwrap_or_else(|| log.state())).start();
         let monitor = ChannelMonitor::new(ChannelBook::default(), log.handle(), Box::new(OsEntropy)).start();
-        let creator = InvoiceCreator::new(Network::Regtest, log.reader(), signer, registry, monitor, log.handle(), Arc::new(SystemClock)).start();
+        let peers = CreatorPeers::new(&monitor, &signer, &registry);
+        let creator = InvoiceCreator::new(Network::Regtest, log.reader(), peers, log.handle(), Arc::new(SystemClock)).start();
         let mut out = vec![];
         for req in [request("x", None), request("x", None), request("y", Some([5; 32])), request("z", Some([5; 32]))] {
             out.push(creator.send(CreateInvoice(req)).await.unwrap().map(|_| ()));
