@@ -69,7 +69,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             #[allow(clippy::expect_used)]
             KeySigner::new(&hsm_secret, Box::new(OsEntropy)).expect("the key was derived from this secret at start-up")
         });
-        let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), signer.clone(), clock.clone()).start();
+        let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), signer.clone().recipient(), clock.clone()).start();
         let waiters = Waiters::new(invoices.clone(), log.handle()).start();
         let registry = LabelRegistry::new(state.clone()).start();
         let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();

@@ -19,7 +19,7 @@ use invoiced_events::{
 };
 
 use crate::clock::Clock;
-use crate::key_signer::{KeySigner, RevealPreimages};
+use crate::key_signer::RevealPreimages;
 use crate::store::{AppendError, CommittedBatch, InvoiceReader, LogHandle, StoreError};
 
 /// Why a payment was refused. Nothing changed.
@@ -96,7 +96,8 @@ pub struct Settled {
 pub struct InvoiceLedger {
     invoices: InvoiceReader,
     log: LogHandle,
-    signer: Addr<KeySigner>,
+    /// The KeySigner, as the one message the ledger sends it (a mock in unit tests).
+    signer: Recipient<RevealPreimages>,
     clock: Arc<dyn Clock>,
     /// Unpaid invoices by (expires_at, created_index).
     expiries: BTreeSet<(u64, u64)>,
@@ -105,7 +106,7 @@ pub struct InvoiceLedger {
 
 impl InvoiceLedger {
     /// A ledger over the live projection; it watches `committed` for changes.
-    pub fn new(invoices: InvoiceReader, log: LogHandle, signer: Addr<KeySigner>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(invoices: InvoiceReader, log: LogHandle, signer: Recipient<RevealPreimages>, clock: Arc<dyn Clock>) -> Self {
         let expiries = invoices
             .pick(|s| {
                 s.invoices

@@ -60,7 +60,7 @@ fn invoices_expire_on_time_in_virtual_time() {
         tokio::time::pause();
         let clock = Arc::new(VirtualClock { start_ms: START_S * 1000, origin: tokio::time::Instant::now() });
         let signer = SyncArbiter::start(1, || KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap());
-        let _ledger = InvoiceLedger::new(log.reader(), log.handle(), signer, clock).start();
+        let _ledger = InvoiceLedger::new(log.reader(), log.handle(), signer.recipient(), clock).start();
         tokio::task::yield_now().await;
         log.handle().append_all(vec![created("in5", 1, 5), created("in10", 2, 10), created("in3600", 3, 3600)]).await.unwrap();
         // The writer is a real thread: let its batch reach the ledger before time moves on.
