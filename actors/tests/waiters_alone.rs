@@ -1,0 +1,112 @@
+//! The Waiters alone, over a real log written directly: each kind of wait is answered by the
+//! event it waits for and by no other, `waitanyinvoice` as Core Lightning's any-waiter (the paid
+//! invoice after `lastpay_index` if there is one, else the next payment, whatever its index).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use invoiced_actors::clock::FixedClock;
+use invoiced_actors::store::RocksEventLog;
+use invoiced_actors::waiters::{IndexName, WaitAnyError, WaitAnyInvoice, WaitIndex, WaitInvoice, WaitInvoiceError, Waiters};
+use invoiced_events::{Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, Label, Network, PreimageSeal};
+
+fn created(label: &str, n: u8) -> Event {
+    Event::InvoiceCreated(InvoiceCreated {
+        created_index: 0,
+        label: Label::new(label).unwrap(),
+        bolt11: format!("lnbcrt{label}"),
+        payment_hash: [n; 32],
+        payment_secret: [n; 32],
+        preimage: PreimageSeal::Derived { nonce: [n; 32] },
+        amount_msat: Some(1000),
+        description: "d".into(),
+        deschashonly: false,
+        created_at: 1,
+        expiry: 3600,
+        expires_at: 3601,
+        cltv: 18,
+        fallbacks: vec![],
+        route_hints: vec![],
+        warnings: vec![],
+    })
+}
+
+fn paid(idx: u64) -> Event {
+    Event::InvoicePaid(InvoicePaid { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 1000, paid_at: 2 })
+}
+
+/// Whether `rx` has an answer within a moment.
+async fn answered<T>(rx: &mut tokio::sync::oneshot::Receiver<T>) -> Option<T> {
+    tokio::time::timeout(Duration::from_millis(300), rx).await.ok().map(Result::unwrap)
+}
+
+fn spawn_send<M>(addr: &Addr<Waiters>, msg: M) -> tokio::sync::oneshot::Receiver<M::Result>
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+    Waiters: Handler<M>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let addr = addr.clone();
+    actix::spawn(async move {
+        let _ = tx.send(addr.send(msg).await.unwrap());
+    });
+    rx
+}
+
+#[test]
+fn each_wait_is_answered_by_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = RocksEventLog::open(&dir.path().join("events"), Network::Regtest, Arc::new(FixedClock(10_000))).unwrap();
+    let sys = System::new();
+    sys.block_on(async {
+        let waiters = Waiters::new(log.reader(), log.handle()).start();
+        let handle = log.handle();
+        let append = |events: Vec<Event>| handle.append_all(events);
+        append(vec![created("a", 1), created("b", 2), created("c", 3), created("d", 4)]).await.unwrap();
+
+        // Nothing paid: timeout 0 answers at once; any lastpay_index waits for the next payment.
+        let e = waiters.send(WaitAnyInvoice { lastpay_index: 0, timeout: Some(0) }).await.unwrap().unwrap_err();
+        assert!(matches!(e, WaitAnyError::Timeout));
+        let mut any_far = spawn_send(&waiters, WaitAnyInvoice { lastpay_index: 99_999_999_999, timeout: None });
+        let mut on_a = spawn_send(&waiters, WaitInvoice { label: Label::new("a").unwrap() });
+        let mut on_c = spawn_send(&waiters, WaitInvoice { label: Label::new("c").unwrap() });
+        let mut on_d = spawn_send(&waiters, WaitInvoice { label: Label::new("d").unwrap() });
+        let mut created5 = spawn_send(&waiters, WaitIndex { index: IndexName::Created, nextvalue: 5 });
+        assert!(answered(&mut any_far).await.is_none() && answered(&mut on_a).await.is_none());
+
+        append(vec![paid(2)]).await.unwrap(); // "b" is paid
+        let got = answered(&mut any_far).await.expect("the next payment wakes it").unwrap();
+        assert_eq!((got.created.label.as_str(), got.payment.unwrap().pay_index), ("b", 1));
+        assert!(answered(&mut on_a).await.is_none(), "another invoice's payment does not wake it");
+
+        // Paid ones are found without waiting; a far lastpay_index now waits for the next one.
+        let first = waiters.send(WaitAnyInvoice { lastpay_index: 0, timeout: None }).await.unwrap().unwrap();
+        assert_eq!(first.created.label.as_str(), "b");
+        let mut any_after = spawn_send(&waiters, WaitAnyInvoice { lastpay_index: 99_999_999_999, timeout: None });
+        assert!(answered(&mut any_after).await.is_none(), "the payment before it registered does not wake it");
+
+        append(vec![paid(1)]).await.unwrap(); // "a"
+        assert_eq!(answered(&mut on_a).await.unwrap().unwrap().status, InvoiceStatus::Paid);
+        assert_eq!(answered(&mut any_after).await.unwrap().unwrap().payment.unwrap().pay_index, 2);
+
+        append(vec![Event::InvoiceExpired(InvoiceExpired { created_index: 3, updated_index: 0 })]).await.unwrap();
+        assert!(matches!(answered(&mut on_c).await.unwrap(), Err(WaitInvoiceError::Expired(_))));
+        append(vec![Event::InvoiceDeleted(InvoiceDeleted { created_index: 4, deleted_index: 0, status: InvoiceStatus::Unpaid })])
+            .await
+            .unwrap();
+        assert!(matches!(answered(&mut on_d).await.unwrap(), Err(WaitInvoiceError::Deleted)));
+
+        assert!(answered(&mut created5).await.is_none());
+        append(vec![created("e", 5)]).await.unwrap();
+        let woke = answered(&mut created5).await.unwrap().unwrap();
+        assert_eq!((woke.value, woke.details.unwrap().label.as_deref()), (5, Some("e")));
+        let e = waiters.send(WaitInvoice { label: Label::new("nosuch").unwrap() }).await.unwrap().unwrap_err();
+        assert!(matches!(e, WaitInvoiceError::LabelNotFound));
+        System::current().stop();
+    });
+    sys.run().unwrap();
+    log.close();
+}
