@@ -1,0 +1,112 @@
+//! The ChannelMonitor alone, over a real log: a sync becomes channel events (only for what
+//! changed), its working set changes only once they are durable, route hints come from the
+//! channels it knows, and a monitor rebuilt from the log after a restart chooses the same.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use invoiced_actors::channel_monitor::{ChannelMonitor, GetRouteHints, ListIncoming, NoSuitableHints, SyncChannels};
+use invoiced_actors::clock::FixedClock;
+use invoiced_actors::entropy::EntropySource;
+use invoiced_actors::store::RocksEventLog;
+use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, Network, PeerPolicy, ShortChannelId};
+
+/// Always the same draw, so two monitors choose alike.
+struct Fixed;
+impl EntropySource for Fixed {
+    fn fill(&mut self, out: &mut [u8]) {
+        out.iter_mut().for_each(|b| *b = 7);
+    }
+}
+
+fn channel(block: u32, receivable_msat: u64, private: bool) -> ChannelInfo {
+    let scid = ShortChannelId::new(block, 1, 0).unwrap();
+    ChannelInfo {
+        key: ChannelKey::Scid(scid),
+        peer_id: {
+            let mut id = vec![2u8; 33];
+            id[32] = block as u8;
+            id
+        },
+        peer_connected: true,
+        state: "CHANNELD_NORMAL".into(),
+        short_channel_id: Some(scid),
+        alias_local: None,
+        alias_remote: None,
+        private,
+        scid_alias_only: false,
+        total_msat: 1_000_000_000,
+        to_us_msat: 1_000_000_000 - receivable_msat,
+        receivable_msat,
+        our_reserve_msat: 0,
+        their_reserve_msat: 0,
+        remote_policy: Some(PeerPolicy {
+            fee_base_msat: 1000,
+            fee_proportional_millionths: 10,
+            cltv_expiry_delta: 40,
+            htlc_minimum_msat: 1,
+            htlc_maximum_msat: 1_000_000_000,
+        }),
+        incoming_capacity_msat: None,
+    }
+}
+
+#[test]
+fn syncs_become_events_and_hints_follow_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events");
+    let log = RocksEventLog::open(&path, Network::Regtest, Arc::new(FixedClock(10_000))).unwrap();
+    let sys = System::new();
+    let first_choice = sys.block_on(async {
+        let monitor = ChannelMonitor::new(log.state().read().unwrap().channels.clone(), log.handle(), Box::new(Fixed)).start();
+        let hints = |expose| GetRouteHints { amount_msat: Some(50_000_000), expose };
+        // No channel: no hint, and naming one that does not exist is 902.
+        assert!(monitor.send(hints(ExposePrivateChannels::Unset)).await.unwrap().unwrap().hints.is_empty());
+        let named = ExposePrivateChannels::Only(vec![ShortChannelId::new(9, 9, 9).unwrap()]);
+        assert_eq!(monitor.send(hints(named)).await.unwrap().unwrap_err(), NoSuitableHints);
+
+        let full = vec![channel(101, 400_000_000, false), channel(102, 300_000_000, false), channel(103, 200_000_000, true)];
+        let s = monitor.send(SyncChannels { channels: full.clone(), full: true }).await.unwrap().unwrap();
+        assert_eq!((s.opened, s.updated, s.closed, s.total), (3, 0, 0, 3));
+        assert_eq!(log.state().read().unwrap().head().0, 3, "one event per new channel");
+        // The same list again changes nothing and appends nothing.
+        let s = monitor.send(SyncChannels { channels: full.clone(), full: true }).await.unwrap().unwrap();
+        assert_eq!((s.opened, s.updated, s.closed), (0, 0, 0));
+        assert_eq!(log.state().read().unwrap().head().0, 3);
+        // One changes, one goes away.
+        let changed = vec![channel(101, 100_000_000, false), channel(103, 200_000_000, true)];
+        let s = monitor.send(SyncChannels { channels: changed, full: true }).await.unwrap().unwrap();
+        assert_eq!((s.opened, s.updated, s.closed, s.total), (0, 1, 1, 2));
+        assert_eq!(log.state().read().unwrap().head().0, 5, "an update and a close");
+
+        // With an announced channel, the private one is not used unless named.
+        let choice = monitor.send(hints(ExposePrivateChannels::Unset)).await.unwrap().unwrap();
+        assert_eq!(choice.hints.len(), 1);
+        assert_eq!(choice.hints[0].short_channel_id, ShortChannelId::new(101, 1, 0).unwrap().to_u64());
+        let private = ExposePrivateChannels::Only(vec![ShortChannelId::new(103, 1, 0).unwrap()]);
+        let named = monitor.send(hints(private)).await.unwrap().unwrap();
+        assert_eq!(named.hints[0].short_channel_id, ShortChannelId::new(103, 1, 0).unwrap().to_u64());
+        let view = monitor.send(ListIncoming).await.unwrap();
+        assert!(view.has_public);
+        assert_eq!(view.channels.len(), 2);
+        System::current().stop();
+        choice
+    });
+    sys.run().unwrap();
+    let live_channels = log.state().read().unwrap().channels.clone();
+    log.close();
+    // After a restart the channels come back from the log, and the same draw chooses the same.
+    let log = RocksEventLog::open(&path, Network::Regtest, Arc::new(FixedClock(10_000))).unwrap();
+    assert_eq!(log.state().read().unwrap().channels, live_channels);
+    let sys = System::new();
+    let again = sys.block_on(async {
+        let monitor = ChannelMonitor::new(log.state().read().unwrap().channels.clone(), log.handle(), Box::new(Fixed)).start();
+        let choice = monitor.send(GetRouteHints { amount_msat: Some(50_000_000), expose: ExposePrivateChannels::Unset }).await.unwrap().unwrap();
+        System::current().stop();
+        choice
+    });
+    sys.run().unwrap();
+    assert_eq!(again, first_choice);
+    log.close();
+}
