@@ -7,7 +7,7 @@
 //! no hint is chosen from a half-applied set. The policy itself is [`crate::policy::hints`].
 
 use actix::prelude::*;
-use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels};
+use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels, Proposal};
 
 use crate::entropy::EntropySource;
 use crate::policy::hints::{assess, select, Exclusion, HintChoice, Pool, RoundRobin};
@@ -61,24 +61,24 @@ impl ChannelMonitor {
         Ok(select(pool, needed, draw, &mut self.round_robin))
     }
 
-    /// The events that turn the known set into `reported` (`full`: channels not reported close).
-    fn diff(&self, reported: &[ChannelInfo], full: bool) -> Vec<Event> {
-        let mut events = Vec::new();
+    /// The changes that turn the known set into `reported` (`full`: channels not reported close).
+    fn diff(&self, reported: &[ChannelInfo], full: bool) -> Vec<Proposal> {
+        let mut changes = Vec::new();
         for info in reported {
             match self.channels.get(&info.key) {
-                None => events.push(Event::ChannelOpened(info.clone())),
-                Some(known) if known != info => events.push(Event::ChannelUpdated(info.clone())),
+                None => changes.push(Proposal::ChannelOpened(info.clone())),
+                Some(known) if known != info => changes.push(Proposal::ChannelUpdated(info.clone())),
                 Some(_) => {}
             }
         }
         if full {
             for known in self.channels.iter() {
                 if !reported.iter().any(|r| r.key == known.key) {
-                    events.push(Event::ChannelClosed(known.key.clone()));
+                    changes.push(Proposal::ChannelClosed(known.key.clone()));
                 }
             }
         }
-        events
+        changes
     }
 
     fn apply(&mut self, events: &[Event]) {
@@ -150,22 +150,23 @@ impl Handler<SyncChannels> for ChannelMonitor {
     type Result = AtomicResponse<Self, Result<SyncSummary, AppendError>>;
 
     fn handle(&mut self, msg: SyncChannels, _: &mut Context<Self>) -> Self::Result {
-        let events = self.diff(&msg.channels, msg.full);
+        let changes = self.diff(&msg.channels, msg.full);
         let mut summary = SyncSummary::default();
-        for e in &events {
-            match e {
-                Event::ChannelOpened(_) => summary.opened += 1,
-                Event::ChannelUpdated(_) => summary.updated += 1,
-                Event::ChannelClosed(_) => summary.closed += 1,
+        for c in &changes {
+            match c {
+                Proposal::ChannelOpened(_) => summary.opened += 1,
+                Proposal::ChannelUpdated(_) => summary.updated += 1,
+                Proposal::ChannelClosed(_) => summary.closed += 1,
                 _ => {}
             }
         }
         let log = self.log.clone();
+        // The working set changes by what was recorded, once it is durable.
         let append = async move {
-            if !events.is_empty() {
-                log.append_all(events.clone()).await?;
+            if changes.is_empty() {
+                return Ok(Vec::new());
             }
-            Ok(events)
+            Ok(log.append_all(changes).await?.into_iter().map(|c| c.record.event).collect())
         };
         AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(append).map(
             move |res: Result<Vec<Event>, AppendError>, act, _| {

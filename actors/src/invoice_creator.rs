@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, Rejection, Warning,
+    AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, NewInvoice, Proposal, Rejection,
+    Warning,
 };
 
 use crate::policy::bolt11::{parse_fallback, DraftError, FallbackError, InvoiceDraft};
@@ -232,8 +233,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 .await??;
             let outcome = async {
                 let bolt11 = signed.bolt11;
-                let event = InvoiceCreated {
-                    created_index: 0,
+                let invoice = NewInvoice {
                     label: req.label.clone(),
                     bolt11,
                     payment_hash: keys.payment_hash,
@@ -251,7 +251,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     warnings: choice.warnings,
                 };
                 // The claim decided uniqueness; a refusal here is the writer's assertion firing.
-                let committed = log.append(Event::InvoiceCreated(event)).await.map_err(|e| match e {
+                let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
                     AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
                     other => CreateError::Store(other),
                 })?;

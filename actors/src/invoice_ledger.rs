@@ -13,10 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{
-    DescriptionRemoved, Event, Hash32, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceRecord, InvoiceStatus, Label,
-    Rejection,
-};
+use invoiced_events::{Event, Hash32, InvoiceRecord, InvoiceStatus, Label, Proposal, Rejection};
 
 use crate::clock::Clock;
 use crate::key_signer::RevealPreimages;
@@ -139,10 +136,9 @@ impl InvoiceLedger {
         for key in due {
             self.expiries.remove(&key);
             let log = self.log.clone();
-            let event = Event::InvoiceExpired(InvoiceExpired { created_index: key.1, updated_index: 0 });
             // A refusal means it was paid or deleted first: nothing to do.
             ctx.spawn(actix::fut::wrap_future(async move {
-                if let Err(e) = log.append(event).await {
+                if let Err(e) = log.append(Proposal::Expired { created_index: key.1 }).await {
                     if !matches!(e, AppendError::Rejected(_)) {
                         tracing::error!("cannot record expiry of invoice {}: {e}", key.1);
                     }
@@ -225,14 +221,8 @@ impl Handler<SettleInvoice> for InvoiceLedger {
                 .pop()
                 .flatten()
                 .ok_or_else(|| SettleError::Internal("preimage seal does not open".into()))?;
-            let event = Event::InvoicePaid(InvoicePaid {
-                created_index: c.created_index,
-                pay_index: 0,
-                updated_index: 0,
-                amount_received_msat: msg.amount_msat,
-                paid_at: now,
-            });
-            let committed = log.append(event).await.map_err(|e| match e {
+            let paid = Proposal::Paid { created_index: c.created_index, amount_received_msat: msg.amount_msat, paid_at: now };
+            let committed = log.append(paid).await.map_err(|e| match e {
                 AppendError::Rejected(Rejection::NotUnpaid(s)) => SettleError::NotUnpaid(s),
                 AppendError::Rejected(Rejection::UnknownInvoice(_)) => SettleError::UnknownInvoice,
                 AppendError::Rejected(Rejection::Conflict(_)) => {
@@ -309,12 +299,12 @@ impl Handler<DeleteInvoice> for InvoiceLedger {
         Box::pin(async move {
             let rec = checked?;
             let created_index = rec.created.created_index;
-            let event = if msg.desconly {
-                Event::DescriptionRemoved(DescriptionRemoved { created_index, updated_index: 0 })
+            let change = if msg.desconly {
+                Proposal::DescriptionRemoved { created_index }
             } else {
-                Event::InvoiceDeleted(InvoiceDeleted { created_index, deleted_index: 0, status: rec.status })
+                Proposal::Deleted { created_index, status: rec.status }
             };
-            log.append(event).await.map_err(|e| match e {
+            log.append(change).await.map_err(|e| match e {
                 AppendError::Rejected(Rejection::StatusChanged { actual, expected }) => DeleteError::StatusMismatch {
                     actual: actual.as_str().into(),
                     expected: expected.as_str().into(),

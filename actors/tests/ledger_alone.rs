@@ -10,7 +10,7 @@ use invoiced_actors::clock::FixedClock;
 use invoiced_actors::invoice_ledger::{InvoiceLedger, SettleError, SettleInvoice, Settled};
 use invoiced_actors::key_signer::RevealPreimages;
 use invoiced_actors::store::RocksEventLog;
-use invoiced_events::{Event, Hash32, InvoiceCreated, InvoiceStatus, Label, Network, PreimageSeal};
+use invoiced_events::{Hash32, InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
 
 const NOW_S: u64 = 1_800_000_000;
 
@@ -30,9 +30,8 @@ impl Handler<RevealPreimages> for Signer {
     }
 }
 
-fn created(label: &str, n: u8, amount: Option<u64>, expires_at: u64) -> Event {
-    Event::InvoiceCreated(InvoiceCreated {
-        created_index: 0,
+fn created(label: &str, n: u8, amount: Option<u64>, expires_at: u64) -> Proposal {
+    Proposal::Invoice(NewInvoice {
         label: Label::new(label).unwrap(),
         bolt11: format!("lnbcrt{label}"),
         payment_hash: [n; 32],

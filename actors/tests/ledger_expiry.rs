@@ -10,7 +10,7 @@ use invoiced_actors::clock::{Clock, FixedClock};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::store::RocksEventLog;
-use invoiced_events::{Event, InvoiceCreated, InvoiceStatus, Label, Network, PreimageSeal};
+use invoiced_events::{InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
 
 /// Now = a fixed start plus tokio's (paused, virtual) time since the clock was made.
 struct VirtualClock {
@@ -26,9 +26,8 @@ impl Clock for VirtualClock {
 
 const START_S: u64 = 1_800_000_000;
 
-fn created(label: &str, hash: u8, expires_in: u64) -> Event {
-    Event::InvoiceCreated(InvoiceCreated {
-        created_index: 0,
+fn created(label: &str, hash: u8, expires_in: u64) -> Proposal {
+    Proposal::Invoice(NewInvoice {
         label: Label::new(label).unwrap(),
         bolt11: format!("lnbcrt{label}"),
         payment_hash: [hash; 32],

@@ -14,8 +14,7 @@ use invoiced_actors::store::replay::replay;
 use invoiced_actors::store::RocksEventLog;
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{
-    ChannelInfo, ChannelKey, DescriptionRemoved, Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid,
-    InvoiceStatus, Label, Network, PreimageSeal, Projections, ShortChannelId,
+    ChannelInfo, ChannelKey, InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Projections, Proposal, ShortChannelId,
 };
 use proptest::prelude::*;
 
@@ -67,11 +66,10 @@ fn channel(n: u8, receivable: u64) -> ChannelInfo {
     }
 }
 
-fn to_event(c: &Cmd, state: &Projections) -> Option<Event> {
+fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
     let status = |i: u8| [InvoiceStatus::Unpaid, InvoiceStatus::Paid, InvoiceStatus::Expired][usize::from(i)];
     Some(match c {
-        Cmd::Create { label, hash } => Event::InvoiceCreated(InvoiceCreated {
-            created_index: 0,
+        Cmd::Create { label, hash } => Proposal::Invoice(NewInvoice {
             label: Label::new(format!("l{label}")).unwrap(),
             bolt11: format!("lnbcrt-{label}-{hash}"),
             payment_hash: [*hash; 32],
@@ -88,26 +86,26 @@ fn to_event(c: &Cmd, state: &Projections) -> Option<Event> {
             route_hints: vec![],
             warnings: vec![],
         }),
-        Cmd::Pay(i) => Event::InvoicePaid(InvoicePaid { created_index: u64::from(*i), pay_index: 0, updated_index: 0, amount_received_msat: 1000, paid_at: 5 }),
-        Cmd::Expire(i) => Event::InvoiceExpired(InvoiceExpired { created_index: u64::from(*i), updated_index: 0 }),
-        Cmd::Delete(i, s) => Event::InvoiceDeleted(InvoiceDeleted { created_index: u64::from(*i), deleted_index: 0, status: status(*s) }),
-        Cmd::RemoveDescription(i) => Event::DescriptionRemoved(DescriptionRemoved { created_index: u64::from(*i), updated_index: 0 }),
+        Cmd::Pay(i) => Proposal::Paid { created_index: u64::from(*i), amount_received_msat: 1000, paid_at: 5 },
+        Cmd::Expire(i) => Proposal::Expired { created_index: u64::from(*i) },
+        Cmd::Delete(i, s) => Proposal::Deleted { created_index: u64::from(*i), status: status(*s) },
+        Cmd::RemoveDescription(i) => Proposal::DescriptionRemoved { created_index: u64::from(*i) },
         Cmd::OpenChannel(n) => {
             let c = channel(*n, 500);
             if state.channels.get(&c.key).is_some() {
                 return None;
             }
-            Event::ChannelOpened(c)
+            Proposal::ChannelOpened(c)
         }
         Cmd::UpdateChannel(n) => {
             let c = channel(*n, 700);
             state.channels.get(&c.key)?;
-            Event::ChannelUpdated(c)
+            Proposal::ChannelUpdated(c)
         }
         Cmd::CloseChannel(n) => {
             let key = channel(*n, 0).key;
             state.channels.get(&key)?;
-            Event::ChannelClosed(key)
+            Proposal::ChannelClosed(key)
         }
         Cmd::Restart => return None,
     })
@@ -220,10 +218,10 @@ proptest! {
                 prop_assert_eq!(reopened, before, "restart changed the state");
                 continue;
             }
-            let event = { let s = log.state(); let s = s.read().unwrap(); to_event(c, &s) };
-            let Some(event) = event else { continue };
+            let proposal = { let s = log.state(); let s = s.read().unwrap(); to_proposal(c, &s) };
+            let Some(proposal) = proposal else { continue };
             // The model says whether the log must accept it; what was committed must replay.
-            let accepted = rt.block_on(log.handle().append(event)).is_ok();
+            let accepted = rt.block_on(log.handle().append(proposal)).is_ok();
             prop_assert_eq!(accepted, model.apply(c), "the log and the rules disagree on {:?}", c);
             if accepted {
                 let s = log.state().read().unwrap().clone();

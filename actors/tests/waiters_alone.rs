@@ -10,11 +10,10 @@ use actix::prelude::*;
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::store::RocksEventLog;
 use invoiced_actors::waiters::{IndexName, WaitAnyError, WaitAnyInvoice, WaitIndex, WaitInvoice, WaitInvoiceError, Waiters};
-use invoiced_events::{Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, Label, Network, PreimageSeal};
+use invoiced_events::{InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
 
-fn created(label: &str, n: u8) -> Event {
-    Event::InvoiceCreated(InvoiceCreated {
-        created_index: 0,
+fn created(label: &str, n: u8) -> Proposal {
+    Proposal::Invoice(NewInvoice {
         label: Label::new(label).unwrap(),
         bolt11: format!("lnbcrt{label}"),
         payment_hash: [n; 32],
@@ -33,8 +32,8 @@ fn created(label: &str, n: u8) -> Event {
     })
 }
 
-fn paid(idx: u64) -> Event {
-    Event::InvoicePaid(InvoicePaid { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 1000, paid_at: 2 })
+fn paid(idx: u64) -> Proposal {
+    Proposal::Paid { created_index: idx, amount_received_msat: 1000, paid_at: 2 }
 }
 
 /// Whether `rx` has an answer within a moment.
@@ -64,7 +63,7 @@ fn each_wait_is_answered_by_its_event() {
     sys.block_on(async {
         let waiters = Waiters::new(log.reader(), log.handle()).start();
         let handle = log.handle();
-        let append = |events: Vec<Event>| handle.append_all(events);
+        let append = |proposals: Vec<Proposal>| handle.append_all(proposals);
         append(vec![created("a", 1), created("b", 2), created("c", 3), created("d", 4)]).await.unwrap();
 
         // Nothing paid: timeout 0 answers at once; any lastpay_index waits for the next payment.
@@ -92,11 +91,9 @@ fn each_wait_is_answered_by_its_event() {
         assert_eq!(answered(&mut on_a).await.unwrap().unwrap().status, InvoiceStatus::Paid);
         assert_eq!(answered(&mut any_after).await.unwrap().unwrap().payment.unwrap().pay_index, 2);
 
-        append(vec![Event::InvoiceExpired(InvoiceExpired { created_index: 3, updated_index: 0 })]).await.unwrap();
+        append(vec![Proposal::Expired { created_index: 3 }]).await.unwrap();
         assert!(matches!(answered(&mut on_c).await.unwrap(), Err(WaitInvoiceError::Expired(_))));
-        append(vec![Event::InvoiceDeleted(InvoiceDeleted { created_index: 4, deleted_index: 0, status: InvoiceStatus::Unpaid })])
-            .await
-            .unwrap();
+        append(vec![Proposal::Deleted { created_index: 4, status: InvoiceStatus::Unpaid }]).await.unwrap();
         assert!(matches!(answered(&mut on_d).await.unwrap(), Err(WaitInvoiceError::Deleted)));
 
         assert!(answered(&mut created5).await.is_none());

@@ -16,6 +16,7 @@ pub mod expose;
 pub mod label;
 pub mod network;
 pub mod projection;
+pub mod proposal;
 pub mod scid;
 
 pub use amount::{AmountError, AmountOrAny, Msat};
@@ -32,6 +33,7 @@ pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use projection::{
     Admission, ApplyError, Counters, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
 };
+pub use proposal::{NewInvoice, Proposal, Stamp};
 pub use scid::{ScidError, ShortChannelId};
 
 /// A 32-byte payment hash (SHA256 of the preimage).

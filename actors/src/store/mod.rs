@@ -22,7 +22,7 @@ mod writer;
 use std::sync::{Arc, RwLock};
 
 use invoiced_events::codec::decode_record;
-use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry, InvoiceRecord, Rejection};
+use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry, InvoiceRecord, Proposal, Rejection};
 use rocksdb::DB;
 use tokio::sync::{mpsc, oneshot};
 
@@ -124,9 +124,9 @@ pub struct Committed {
 /// Every committed batch, in commit order, for subscribers (waiters, the expiry timer).
 pub type CommittedBatch = Arc<Vec<Committed>>;
 
-/// A request to the writer: events that are committed together or not at all.
+/// A request to the writer: proposals that are committed together or not at all.
 pub(crate) struct AppendRequest {
-    pub(crate) events: Vec<Event>,
+    pub(crate) proposals: Vec<Proposal>,
     pub(crate) reply: oneshot::Sender<Result<Vec<Committed>, AppendError>>,
 }
 
@@ -147,17 +147,18 @@ impl LogHandle {
     ///
     /// # Errors
     /// [`AppendError`] when the write failed or the writer is gone.
-    pub async fn append(&self, event: Event) -> Result<Committed, AppendError> {
-        self.append_all(vec![event]).await?.pop().ok_or(AppendError::WriterGone)
+    pub async fn append(&self, proposal: Proposal) -> Result<Committed, AppendError> {
+        self.append_all(vec![proposal]).await?.pop().ok_or(AppendError::WriterGone)
     }
 
-    /// Appends `events` atomically (one batch, in order), returning once all are durable.
+    /// Appends `proposals` atomically (one batch, in order; the writer stamps their counters),
+    /// returning the committed events once all are durable.
     ///
     /// # Errors
     /// [`AppendError`] when the write failed (none was written) or the writer is gone.
-    pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Committed>, AppendError> {
+    pub async fn append_all(&self, proposals: Vec<Proposal>) -> Result<Vec<Committed>, AppendError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(WriterMsg::Append(AppendRequest { events, reply })).map_err(|_| AppendError::WriterGone)?;
+        self.tx.send(WriterMsg::Append(AppendRequest { proposals, reply })).map_err(|_| AppendError::WriterGone)?;
         rx.await.map_err(|_| AppendError::WriterGone)?
     }
 

@@ -94,7 +94,7 @@ mod tests {
     use crate::store::keys::{checkpoint_path, event_key, CF_EVENTS, CF_META, LEGACY_META_CHECKPOINT};
     use crate::store::open::{db_options, open_read_only};
     use crate::store::replay::replay;
-    use invoiced_events::{Event, InvoiceCreated, Label, PreimageSeal};
+    use invoiced_events::{Label, NewInvoice, PreimageSeal, Proposal};
     use rocksdb::DB;
 
     struct Fixed;
@@ -104,9 +104,8 @@ mod tests {
         }
     }
 
-    fn created(label: &str, hash: u8) -> Event {
-        Event::InvoiceCreated(InvoiceCreated {
-            created_index: 0,
+    fn created(label: &str, hash: u8) -> Proposal {
+        Proposal::Invoice(NewInvoice {
             label: Label::new(label).unwrap(),
             bolt11: format!("lnbcrt{label}"),
             payment_hash: [hash; 32],
@@ -137,13 +136,13 @@ mod tests {
             for i in 0..1000u32 {
                 let n = batch * 1000 + i;
                 let mut e = created(&format!("l{n}"), 0);
-                if let Event::InvoiceCreated(c) = &mut e {
+                if let Proposal::Invoice(c) = &mut e {
                     c.payment_hash[..4].copy_from_slice(&n.to_be_bytes());
                 }
                 events.push(e);
             }
             rt.block_on(log.handle().append_all(events)).unwrap();
-            let expire = Event::InvoiceExpired(invoiced_events::InvoiceExpired { created_index: u64::from(batch) * 1000 + 7, updated_index: 0 });
+            let expire = Proposal::Expired { created_index: u64::from(batch) * 1000 + 7 };
             rt.block_on(log.handle().append(expire)).unwrap();
         }
         let live = log.state().read().unwrap().clone();

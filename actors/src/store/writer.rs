@@ -56,7 +56,7 @@ impl Writer {
             while let Some(msg) = next.take() {
                 match msg {
                     WriterMsg::Append(req) => {
-                        events += req.events.len();
+                        events += req.proposals.len();
                         batch.push(req);
                     }
                     WriterMsg::Subscribe(tx) => self.subscribers.push(tx),
@@ -144,11 +144,14 @@ impl Writer {
         pending: &mut [AppendRequest],
     ) -> Result<(Vec<Result<Vec<Committed>, AppendError>>, Vec<Committed>), StoreError> {
         let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
+        // Each request's proposals become its stamped events (or its refusal).
         let (admitted, (mut seq, mut prev_hash)) = {
             let state = self.state.read().map_err(|_| poisoned())?;
             let mut admission = state.admission();
-            let admitted: Vec<Result<(), AppendError>> =
-                pending.iter_mut().map(|r| admission.admit(&mut r.events).map_err(AppendError::from)).collect();
+            let admitted: Vec<Result<Vec<Event>, AppendError>> = pending
+                .iter_mut()
+                .map(|r| admission.admit(std::mem::take(&mut r.proposals)).map_err(AppendError::from))
+                .collect();
             (admitted, state.head())
         };
         let db = self.db.as_ref().ok_or(StoreError::WriterGone)?;
@@ -164,20 +167,15 @@ impl Writer {
         let mut batch = WriteBatch::default();
         let mut records = Vec::new();
         // Each request's events move into its records (only their count is needed afterwards).
-        let counts: Vec<usize> = pending.iter().map(|r| r.events.len()).collect();
-        for (req, ok) in pending.iter_mut().zip(&admitted) {
-            if ok.is_err() {
-                continue;
-            }
-            for event in std::mem::take(&mut req.events) {
-                seq += 1;
-                let record = EventRecord { seq, time_ms, prev_hash, event };
-                let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
-                let hash = record_hash(&bytes);
-                batch.put_cf(events_cf, event_key(seq), &bytes);
-                prev_hash = hash;
-                records.push((record, hash));
-            }
+        let counts: Vec<Result<usize, AppendError>> = admitted.iter().map(|a| a.as_ref().map(Vec::len).map_err(Clone::clone)).collect();
+        for event in admitted.into_iter().flatten().flatten() {
+            seq += 1;
+            let record = EventRecord { seq, time_ms, prev_hash, event };
+            let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
+            let hash = record_hash(&bytes);
+            batch.put_cf(events_cf, event_key(seq), &bytes);
+            prev_hash = hash;
+            records.push((record, hash));
         }
         if !records.is_empty() {
             batch.put_cf(meta_cf, META_HEAD, encode_head(seq, &prev_hash));
@@ -206,11 +204,7 @@ impl Writer {
         }
         let all = self.join_committed(db, applied);
         let mut it = all.iter();
-        let outcomes = counts
-            .into_iter()
-            .zip(admitted)
-            .map(|(n, ok)| ok.map(|()| it.by_ref().take(n).cloned().collect()))
-            .collect();
+        let outcomes = counts.into_iter().map(|n| n.map(|n| it.by_ref().take(n).cloned().collect())).collect();
         Ok((outcomes, all))
     }
 }

@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 
+use super::book::Change;
 use super::InvoiceBook;
+use crate::proposal::{Proposal, Stamp};
 use crate::{Event, Hash32, InvoiceStatus, Label};
 
 /// Why the writer refused to commit a request. Nothing of that request was written.
@@ -55,84 +57,76 @@ pub struct Admission<'a> {
 }
 
 impl Admission<'_> {
-    /// Admits one request's events (all or none), stamping their counters.
+    /// Admits one request's proposals (all or none) and stamps them into the events to record.
     ///
     /// # Errors
-    /// [`Rejection`] when an event conflicts with the state or with an admitted request; the
-    /// events are then not stamped and nothing is recorded.
-    pub fn admit(&mut self, events: &mut [Event]) -> Result<(), Rejection> {
+    /// [`Rejection`] when a proposal conflicts with the state or with an admitted request;
+    /// nothing of the request is then recorded here.
+    pub fn admit(&mut self, proposals: Vec<Proposal>) -> Result<Vec<Event>, Rejection> {
         let mut local_labels = HashSet::new();
         let mut local_touched = HashSet::new();
-        for e in events.iter() {
-            match e {
-                Event::InvoiceCreated(c) => {
-                    if self.hashes_added.contains(&c.payment_hash) || self.book.hash_used(&c.payment_hash) {
-                        return Err(Rejection::PreimageUsed);
-                    }
-                    let taken = self.labels_added.contains(&c.label)
-                        || (self.book.label_exists(&c.label) && !self.labels_freed.contains(&c.label));
-                    if taken || !local_labels.insert(c.label.clone()) {
-                        return Err(Rejection::DuplicateLabel(c.label.clone()));
-                    }
+        for p in &proposals {
+            if let Proposal::Invoice(n) = p {
+                if self.hashes_added.contains(&n.payment_hash) || self.book.hash_used(&n.payment_hash) {
+                    return Err(Rejection::PreimageUsed);
                 }
-                Event::InvoicePaid(_) | Event::InvoiceExpired(_) | Event::InvoiceDeleted(_) | Event::DescriptionRemoved(_) => {
-                    let idx = lifecycle_target(e);
-                    if self.touched.contains(&idx) {
-                        // Changed earlier in this batch: its status is no longer what the book says.
-                        return Err(Rejection::Conflict(idx.to_string()));
-                    }
-                    if !local_touched.insert(idx) {
-                        return Err(Rejection::Conflict(idx.to_string()));
-                    }
-                    self.book.check_lifecycle(e)?;
+                let taken =
+                    self.labels_added.contains(&n.label) || (self.book.label_exists(&n.label) && !self.labels_freed.contains(&n.label));
+                if taken || !local_labels.insert(n.label.clone()) {
+                    return Err(Rejection::DuplicateLabel(n.label.clone()));
                 }
-                Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => {}
+            }
+            if let (Some(idx), Some(change)) = (p.target(), change_of(p)) {
+                // Changed earlier in this batch (or twice in this request): its status is no
+                // longer what the book says.
+                if self.touched.contains(&idx) || !local_touched.insert(idx) {
+                    return Err(Rejection::Conflict(idx.to_string()));
+                }
+                self.book.check_change(idx, change)?;
             }
         }
-        for e in events.iter_mut() {
-            match e {
-                Event::InvoiceCreated(c) => {
+        let mut events = Vec::with_capacity(proposals.len());
+        for p in proposals {
+            let mut stamp = Stamp::default();
+            match &p {
+                Proposal::Invoice(n) => {
                     self.created += 1;
-                    c.created_index = self.created;
-                    self.labels_added.insert(c.label.clone());
-                    self.hashes_added.insert(c.payment_hash);
+                    stamp.created = self.created;
+                    self.labels_added.insert(n.label.clone());
+                    self.hashes_added.insert(n.payment_hash);
                 }
-                Event::InvoicePaid(p) => {
+                Proposal::Paid { .. } => {
                     self.pay += 1;
                     self.updated += 1;
-                    p.pay_index = self.pay;
-                    p.updated_index = self.updated;
+                    (stamp.pay, stamp.updated) = (self.pay, self.updated);
                 }
-                Event::InvoiceExpired(x) => {
+                Proposal::Expired { .. } | Proposal::DescriptionRemoved { .. } => {
                     self.updated += 1;
-                    x.updated_index = self.updated;
+                    stamp.updated = self.updated;
                 }
-                Event::DescriptionRemoved(d) => {
-                    self.updated += 1;
-                    d.updated_index = self.updated;
-                }
-                Event::InvoiceDeleted(d) => {
+                Proposal::Deleted { created_index, .. } => {
                     self.deleted += 1;
-                    d.deleted_index = self.deleted;
-                    if let Some(r) = self.book.get(d.created_index) {
+                    stamp.deleted = self.deleted;
+                    if let Some(r) = self.book.get(*created_index) {
                         self.labels_freed.insert(r.label.clone());
                     }
                 }
-                Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => {}
+                Proposal::ChannelOpened(_) | Proposal::ChannelUpdated(_) | Proposal::ChannelClosed(_) => {}
             }
+            events.push(p.stamp(stamp));
         }
         self.touched.extend(local_touched);
-        Ok(())
+        Ok(events)
     }
 }
 
-fn lifecycle_target(e: &Event) -> u64 {
-    match e {
-        Event::InvoicePaid(p) => p.created_index,
-        Event::InvoiceExpired(x) => x.created_index,
-        Event::InvoiceDeleted(d) => d.created_index,
-        Event::DescriptionRemoved(d) => d.created_index,
-        _ => 0,
+/// The change a lifecycle proposal makes to its invoice.
+fn change_of(p: &Proposal) -> Option<Change> {
+    match p {
+        Proposal::Paid { .. } => Some(Change::Pay),
+        Proposal::Expired { .. } => Some(Change::Expire),
+        Proposal::Deleted { status, .. } => Some(Change::Delete(*status)),
+        Proposal::DescriptionRemoved { .. } => Some(Change::RemoveDescription),
+        _ => None,
     }
 }
-

@@ -47,6 +47,19 @@ impl Slots {
     }
 }
 
+/// A change to one invoice, as [`InvoiceBook::check_change`] checks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Change {
+    /// Paid: it must be unpaid.
+    Pay,
+    /// Expired: it must be unpaid.
+    Expire,
+    /// Deleted: it must have this status.
+    Delete(InvoiceStatus),
+    /// Its description removed: once only.
+    RemoveDescription,
+}
+
 /// All invoices, as the log says (see the module docs).
 #[derive(Clone, Default)]
 pub struct InvoiceBook {
@@ -172,24 +185,14 @@ impl InvoiceBook {
         self.insert(entry, seq)
     }
 
-    /// Checks a lifecycle event against the invoice it names (without changing anything).
-    pub(super) fn check_lifecycle(&self, event: &Event) -> Result<(), Rejection> {
-        let (idx, want_unpaid) = match event {
-            Event::InvoicePaid(p) => (p.created_index, true),
-            Event::InvoiceExpired(e) => (e.created_index, true),
-            Event::InvoiceDeleted(d) => (d.created_index, false),
-            Event::DescriptionRemoved(d) => (d.created_index, false),
-            _ => return Ok(()),
-        };
+    /// Checks a change to invoice `idx` against it (without changing anything): the one rule
+    /// that admission (on proposals) and the fold (on records) both apply.
+    pub(super) fn check_change(&self, idx: u64, change: Change) -> Result<(), Rejection> {
         let rec = self.get(idx).ok_or(Rejection::UnknownInvoice(idx))?;
-        if want_unpaid && rec.status != InvoiceStatus::Unpaid {
-            return Err(Rejection::NotUnpaid(rec.status));
-        }
-        match event {
-            Event::InvoiceDeleted(d) if d.status != rec.status => {
-                Err(Rejection::StatusChanged { expected: d.status, actual: rec.status })
-            }
-            Event::DescriptionRemoved(_) if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
+        match change {
+            Change::Pay | Change::Expire if rec.status != InvoiceStatus::Unpaid => Err(Rejection::NotUnpaid(rec.status)),
+            Change::Delete(expected) if expected != rec.status => Err(Rejection::StatusChanged { expected, actual: rec.status }),
+            Change::RemoveDescription if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
             _ => Ok(()),
         }
     }
@@ -207,7 +210,14 @@ impl InvoiceBook {
     }
 
     pub(super) fn apply_lifecycle(&mut self, seq: u64, event: &Event) -> Result<(), ApplyError> {
-        self.check_lifecycle(event).map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
+        let (idx, change) = match event {
+            Event::InvoicePaid(p) => (p.created_index, Change::Pay),
+            Event::InvoiceExpired(e) => (e.created_index, Change::Expire),
+            Event::InvoiceDeleted(d) => (d.created_index, Change::Delete(d.status)),
+            Event::DescriptionRemoved(d) => (d.created_index, Change::RemoveDescription),
+            _ => return Ok(()),
+        };
+        self.check_change(idx, change).map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
         let counter = |counter: &'static str, got: u64, last: u64| {
             if got == last + 1 {
                 Ok(got)

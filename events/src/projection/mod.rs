@@ -277,9 +277,42 @@ mod tests {
         assert_eq!(book.apply(&rec, [0; 32]), Err(ApplyError::BrokenChain(2)));
     }
 
+    /// The proposal a test's (unstamped) event stands for.
+    fn propose(e: Event) -> crate::Proposal {
+        use crate::Proposal;
+        match e {
+            Event::InvoiceCreated(c) => Proposal::Invoice(crate::NewInvoice {
+                label: c.label,
+                bolt11: c.bolt11,
+                payment_hash: c.payment_hash,
+                payment_secret: c.payment_secret,
+                preimage: c.preimage,
+                amount_msat: c.amount_msat,
+                description: c.description,
+                deschashonly: c.deschashonly,
+                created_at: c.created_at,
+                expiry: c.expiry,
+                expires_at: c.expires_at,
+                cltv: c.cltv,
+                fallbacks: c.fallbacks,
+                route_hints: c.route_hints,
+                warnings: c.warnings,
+            }),
+            Event::InvoicePaid(p) => {
+                Proposal::Paid { created_index: p.created_index, amount_received_msat: p.amount_received_msat, paid_at: p.paid_at }
+            }
+            Event::InvoiceExpired(x) => Proposal::Expired { created_index: x.created_index },
+            Event::InvoiceDeleted(d) => Proposal::Deleted { created_index: d.created_index, status: d.status },
+            Event::DescriptionRemoved(d) => Proposal::DescriptionRemoved { created_index: d.created_index },
+            Event::ChannelOpened(c) => Proposal::ChannelOpened(c),
+            Event::ChannelUpdated(c) => Proposal::ChannelUpdated(c),
+            Event::ChannelClosed(k) => Proposal::ChannelClosed(k),
+        }
+    }
+
     /// Admits and appends, as the writer does.
-    fn commit(book: &mut Projections, mut events: Vec<Event>) -> Result<Vec<Event>, Rejection> {
-        book.admission().admit(&mut events)?;
+    fn commit(book: &mut Projections, events: Vec<Event>) -> Result<Vec<Event>, Rejection> {
+        let events = book.admission().admit(events.into_iter().map(propose).collect())?;
         for event in events.clone() {
             let (seq, prev_hash) = book.head();
             let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
@@ -410,16 +443,17 @@ mod tests {
         let mut book = Projections::new();
         commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
         let mut adm = book.admission();
-        let mut pay = vec![paid(1)];
-        let mut expire = vec![Event::InvoiceExpired(crate::InvoiceExpired { created_index: 1, updated_index: 0 })];
-        assert!(adm.admit(&mut pay).is_ok());
-        assert!(matches!(adm.admit(&mut expire), Err(Rejection::Conflict(_))));
-        let mut same_label = vec![Event::InvoiceCreated(created("x", 7))];
-        let mut same_label2 = vec![Event::InvoiceCreated(created("x", 8))];
-        assert!(adm.admit(&mut same_label).is_ok());
-        assert_eq!(adm.admit(&mut same_label2), Err(Rejection::DuplicateLabel(Label::new("x").unwrap())));
-        let mut same_hash = vec![Event::InvoiceCreated(created("y", 7))];
-        assert_eq!(adm.admit(&mut same_hash), Err(Rejection::PreimageUsed));
+        let pay = vec![propose(paid(1))];
+        let expire = vec![crate::Proposal::Expired { created_index: 1 }];
+        let stamped = adm.admit(pay).unwrap();
+        assert!(matches!(&stamped[..], [Event::InvoicePaid(p)] if p.pay_index == 1 && p.updated_index == 1));
+        assert!(matches!(adm.admit(expire), Err(Rejection::Conflict(_))));
+        let same_label = vec![propose(Event::InvoiceCreated(created("x", 7)))];
+        let same_label2 = vec![propose(Event::InvoiceCreated(created("x", 8)))];
+        assert!(matches!(&adm.admit(same_label).unwrap()[..], [Event::InvoiceCreated(c)] if c.created_index == 2));
+        assert_eq!(adm.admit(same_label2), Err(Rejection::DuplicateLabel(Label::new("x").unwrap())));
+        let same_hash = vec![propose(Event::InvoiceCreated(created("y", 7)))];
+        assert_eq!(adm.admit(same_hash), Err(Rejection::PreimageUsed));
     }
 
     proptest::proptest! {

@@ -92,7 +92,7 @@ pub(crate) fn channels(path: &Path, count: u32) {
 pub(crate) fn fill(dir: &Path, count: u64) {
     use invoiced_actors::clock::SystemClock;
     use invoiced_actors::store::RocksEventLog;
-    use invoiced_events::{Event, InvoiceCreated, Label, Warning};
+    use invoiced_events::{Label, NewInvoice, Proposal, Warning};
     std::fs::create_dir_all(dir).expect("data dir");
     let secret_path = dir.join("hsm_secret");
     let secret = invoiced_actors::hsm_secret::load_or_create(&secret_path, None, &mut OsEntropy).expect("hsm_secret");
@@ -105,7 +105,7 @@ pub(crate) fn fill(dir: &Path, count: u64) {
     let mut done = 0u64;
     while done < count {
         let n = (count - done).min(1000);
-        let batch: Vec<Event> = (done..done + n)
+        let batch: Vec<Proposal> = (done..done + n)
             .map(|i| {
                 let keys = signer.derive_payment_keys(None);
                 let description = format!("fill invoice {i}");
@@ -120,8 +120,7 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     route_hints: vec![],
                 };
                 let bolt11 = signer.sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).expect("draft")).to_string();
-                Event::InvoiceCreated(InvoiceCreated {
-                    created_index: 0,
+                Proposal::Invoice(NewInvoice {
                     label: Label::new(format!("fill-{i}")).expect("label"),
                     bolt11,
                     payment_hash: keys.payment_hash,

@@ -1,0 +1,179 @@
+//! What a request asks the log to record, before the writer has decided where it goes.
+//!
+//! An [`Event`] is a record's content: it carries the counters (`created_index`, `pay_index`,
+//! `updated_index`, `deleted_index`) that the writer's admission stamps in commit order. A
+//! [`Proposal`] is the same change as a request makes it, with no counter at all, so no request
+//! can carry a placeholder and no record can lack a counter: the only way from one to the other
+//! is [`Proposal::stamp`], which admission calls with the counters it assigns.
+
+use crate::channel::{ChannelInfo, ChannelKey};
+use crate::event::{
+    DescriptionRemoved, Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
+    RouteHintHop, Warning,
+};
+use crate::{Hash32, Label};
+
+/// A new invoice, as the creator makes it: an [`InvoiceCreated`] without its `created_index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInvoice {
+    /// The caller's label.
+    pub label: Label,
+    /// The signed BOLT11 string.
+    pub bolt11: String,
+    /// SHA256 of the preimage.
+    pub payment_hash: Hash32,
+    /// The payment secret (`s` field).
+    pub payment_secret: Hash32,
+    /// How the key holder recovers the preimage.
+    pub preimage: PreimageSeal,
+    /// The amount asked for, msat; `None` for `any`.
+    pub amount_msat: Option<u64>,
+    /// The full description (also with `deschashonly`).
+    pub description: String,
+    /// Whether only the description's hash is in the invoice.
+    pub deschashonly: bool,
+    /// The invoice timestamp, UNIX seconds.
+    pub created_at: u64,
+    /// Relative expiry, seconds.
+    pub expiry: u64,
+    /// `created_at + expiry`.
+    pub expires_at: u64,
+    /// `min_final_cltv_expiry` written in the `c` field.
+    pub cltv: u32,
+    /// The fallback addresses, as given.
+    pub fallbacks: Vec<String>,
+    /// The route hints chosen, one hop each.
+    pub route_hints: Vec<RouteHintHop>,
+    /// The warnings returned to the caller.
+    pub warnings: Vec<Warning>,
+}
+
+impl NewInvoice {
+    /// The event, with the `created_index` admission assigned.
+    pub fn stamp(self, created_index: u64) -> InvoiceCreated {
+        let NewInvoice {
+            label,
+            bolt11,
+            payment_hash,
+            payment_secret,
+            preimage,
+            amount_msat,
+            description,
+            deschashonly,
+            created_at,
+            expiry,
+            expires_at,
+            cltv,
+            fallbacks,
+            route_hints,
+            warnings,
+        } = self;
+        InvoiceCreated {
+            created_index,
+            label,
+            bolt11,
+            payment_hash,
+            payment_secret,
+            preimage,
+            amount_msat,
+            description,
+            deschashonly,
+            created_at,
+            expiry,
+            expires_at,
+            cltv,
+            fallbacks,
+            route_hints,
+            warnings,
+        }
+    }
+}
+
+/// One change a request asks for (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Proposal {
+    /// A new invoice.
+    Invoice(NewInvoice),
+    /// Invoice `created_index` was paid.
+    Paid {
+        /// The invoice.
+        created_index: u64,
+        /// What arrived, msat.
+        amount_received_msat: u64,
+        /// When, UNIX seconds.
+        paid_at: u64,
+    },
+    /// Invoice `created_index` expired.
+    Expired {
+        /// The invoice.
+        created_index: u64,
+    },
+    /// Invoice `created_index` is deleted, if its status is still `status`.
+    Deleted {
+        /// The invoice.
+        created_index: u64,
+        /// The status the caller expects it to have.
+        status: InvoiceStatus,
+    },
+    /// Invoice `created_index` loses its description.
+    DescriptionRemoved {
+        /// The invoice.
+        created_index: u64,
+    },
+    /// The node reported a channel we did not know.
+    ChannelOpened(ChannelInfo),
+    /// A known channel changed.
+    ChannelUpdated(ChannelInfo),
+    /// A known channel is no longer reported.
+    ChannelClosed(ChannelKey),
+}
+
+/// The counters admission assigns to one proposal (each used by the kinds that have it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// `created_index` of a new invoice.
+    pub created: u64,
+    /// `pay_index` of a payment.
+    pub pay: u64,
+    /// `updated_index` of a payment, expiry or description removal.
+    pub updated: u64,
+    /// `deleted_index` of a deletion.
+    pub deleted: u64,
+}
+
+impl Proposal {
+    /// The invoice a lifecycle proposal names (`None` for a new invoice or a channel).
+    pub fn target(&self) -> Option<u64> {
+        match self {
+            Proposal::Paid { created_index, .. }
+            | Proposal::Expired { created_index }
+            | Proposal::Deleted { created_index, .. }
+            | Proposal::DescriptionRemoved { created_index } => Some(*created_index),
+            _ => None,
+        }
+    }
+
+    /// The event to record, with its counters.
+    pub fn stamp(self, s: Stamp) -> Event {
+        match self {
+            Proposal::Invoice(n) => Event::InvoiceCreated(n.stamp(s.created)),
+            Proposal::Paid { created_index, amount_received_msat, paid_at } => Event::InvoicePaid(InvoicePaid {
+                created_index,
+                pay_index: s.pay,
+                updated_index: s.updated,
+                amount_received_msat,
+                paid_at,
+            }),
+            Proposal::Expired { created_index } => Event::InvoiceExpired(InvoiceExpired { created_index, updated_index: s.updated }),
+            Proposal::Deleted { created_index, status } => {
+                Event::InvoiceDeleted(InvoiceDeleted { created_index, deleted_index: s.deleted, status })
+            }
+            Proposal::DescriptionRemoved { created_index } => {
+                Event::DescriptionRemoved(DescriptionRemoved { created_index, updated_index: s.updated })
+            }
+            Proposal::ChannelOpened(c) => Event::ChannelOpened(c),
+            Proposal::ChannelUpdated(c) => Event::ChannelUpdated(c),
+            Proposal::ChannelClosed(k) => Event::ChannelClosed(k),
+        }
+    }
+}
