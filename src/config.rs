@@ -17,7 +17,7 @@ pub struct Config {
     /// The JSON-RPC socket.
     pub rpc_file: PathBuf,
     /// Default `cltv` for invoices.
-    pub cltv_final: u32,
+    pub cltv_final: invoiced_actors::policy::bolt11::Cltv,
     /// Free-space reserve of the event log.
     pub min_free_bytes: u64,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.

@@ -90,8 +90,13 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
             let data_dir = data_dir.unwrap_or_else(config::default_data_dir);
             let rpc_file = rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc"));
+            let cltv = u64::from(cltv_final.unwrap_or(network.default_cltv_final()));
+            let Ok(cltv_final) = invoiced_actors::policy::bolt11::Cltv::new(cltv) else {
+                eprintln!("invoiced: --cltv-final must be at most {}", invoiced_actors::policy::bolt11::MAX_CLTV);
+                return std::process::ExitCode::from(2);
+            };
             let cfg = config::Config {
-                cltv_final: cltv_final.unwrap_or(network.default_cltv_final()),
+                cltv_final,
                 data_dir,
                 network,
                 rpc_file,
@@ -102,10 +107,6 @@ fn main() -> std::process::ExitCode {
                     (None, false) => config::PassphraseSource::None,
                 },
             };
-            if cfg.cltv_final > invoiced_actors::policy::bolt11::MAX_CLTV {
-                eprintln!("invoiced: --cltv-final must be at most {}", invoiced_actors::policy::bolt11::MAX_CLTV);
-                return std::process::ExitCode::from(2);
-            }
             daemon::run(cfg)
         }
         Command::Events { data_dir, from, follow, json } => {

@@ -81,11 +81,11 @@ fn benches(c: &mut Criterion) {
             let keys = signer.derive_payment_keys(None);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount_msat: Some(1000),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000)).expect("amount"),
                 timestamp: 1_795_532_824,
                 description: invoiced_events::Description::new("tea".into(), false).expect("description"),
-                expiry: 604_800,
-                cltv: 10,
+                expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800).expect("expiry"),
+                cltv: invoiced_actors::policy::bolt11::Cltv::new(10).expect("cltv"),
                 fallbacks: vec![],
                 route_hints: vec![],
             };
@@ -106,11 +106,11 @@ fn benches(c: &mut Criterion) {
             let keys = signer2.derive_payment_keys(None);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount_msat: Some(1000),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000)).expect("amount"),
                 timestamp: 1_795_532_824,
                 description: invoiced_events::Description::new("tea".into(), false).expect("description"),
-                expiry: 604_800,
-                cltv: 10,
+                expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800).expect("expiry"),
+                cltv: invoiced_actors::policy::bolt11::Cltv::new(10).expect("cltv"),
                 fallbacks: vec![],
                 route_hints: vec![hop.clone()],
             };

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    AmountOrAny, Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, NewInvoice, Proposal, Rejection,
+    Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, NewInvoice, Proposal, Rejection,
     Warning,
 };
 
-use crate::policy::bolt11::{parse_fallback, DraftError, FallbackError, InvoiceDraft};
+use crate::policy::bolt11::{parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft};
 use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
 use crate::clock::Clock;
 use crate::key_signer::{KeySigner, SignNewInvoice};
@@ -23,14 +23,14 @@ use crate::store::{AppendError, InvoiceReader, LogHandle};
 /// A validated `invoice` request.
 #[derive(Clone, Debug)]
 pub struct InvoiceRequest {
-    /// What to ask for.
-    pub amount: AmountOrAny,
+    /// What to ask for (one an invoice can carry).
+    pub amount: InvoiceAmount,
     /// The caller's label.
     pub label: Label,
     /// The description.
     pub description: Description,
-    /// Relative expiry, seconds (bounded by [`crate::policy::bolt11::MAX_EXPIRY`]).
-    pub expiry: u64,
+    /// Relative expiry.
+    pub expiry: Expiry,
     /// Fallback addresses as given; checked here.
     pub fallbacks: Vec<String>,
     /// The caller's preimage.
@@ -38,7 +38,7 @@ pub struct InvoiceRequest {
     /// Route-hint policy.
     pub expose: ExposePrivateChannels,
     /// `min_final_cltv_expiry`.
-    pub cltv: u32,
+    pub cltv: Cltv,
     /// Our extension: an existing invoice with this label and the same parameters is returned
     /// instead of refused (a safe retry).
     pub idempotent: bool,
@@ -51,8 +51,8 @@ impl InvoiceRequest {
         c.amount_msat == self.amount.msat()
             && c.description == self.description.text()
             && c.deschashonly == self.description.hash_only()
-            && c.expiry == self.expiry
-            && c.cltv == self.cltv
+            && c.expiry == self.expiry.secs()
+            && c.cltv == self.cltv.blocks()
             && c.fallbacks == self.fallbacks
             && self.preimage.is_none_or(|p| crate::key_signer::sha256(&p) == c.payment_hash)
     }
@@ -216,7 +216,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
             let created_at = clock.now_secs();
             let draft = InvoiceDraft {
                 network,
-                amount_msat: req.amount.msat(),
+                amount: req.amount,
                 timestamp: created_at,
                 description: req.description.clone(),
                 expiry: req.expiry,
@@ -243,9 +243,9 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     description: req.description.text().to_owned(),
                     deschashonly: req.description.hash_only(),
                     created_at,
-                    expiry: req.expiry,
-                    expires_at: created_at.saturating_add(req.expiry),
-                    cltv: req.cltv,
+                    expiry: req.expiry.secs(),
+                    expires_at: created_at.saturating_add(req.expiry.secs()),
+                    cltv: req.cltv.blocks(),
                     fallbacks: req.fallbacks,
                     route_hints: choice.hints,
                     warnings: choice.warnings,

@@ -34,11 +34,11 @@ fn reproduces_every_core_lightning_invoice() {
             .unwrap_or_default();
         let draft = InvoiceDraft {
             network: Network::Regtest,
-            amount_msat: amount.msat(),
+            amount: invoiced_actors::policy::bolt11::InvoiceAmount::new(amount).unwrap(),
             timestamp: case["decode"]["created_at"].as_u64().unwrap(),
             description: invoiced_events::Description::new(p["description"].as_str().unwrap().to_owned(), p["deschashonly"].as_bool().unwrap_or(false)).unwrap(),
-            expiry: p["expiry"].as_u64().unwrap_or(604_800),
-            cltv: p["cltv"].as_u64().unwrap_or(10) as u32,
+            expiry: invoiced_actors::policy::bolt11::Expiry::new(p["expiry"].as_u64().unwrap_or(604_800)).unwrap(),
+            cltv: invoiced_actors::policy::bolt11::Cltv::new(p["cltv"].as_u64().unwrap_or(10)).unwrap(),
             fallbacks,
             route_hints: vec![],
         };

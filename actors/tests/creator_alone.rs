@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use invoiced_actors::channel_monitor::{GetRouteHints, NoSuitableHints};
 use invoiced_actors::clock::FixedClock;
+use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::invoice_creator::{CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest, IssuedInvoice};
 use invoiced_actors::key_signer::{PaymentKeys, SignNewInvoice, SignedNewInvoice};
 use invoiced_actors::label_registry::{ReleaseInvoice, ReserveError, ReserveInvoice};
@@ -64,14 +65,14 @@ impl Handler<ReleaseInvoice> for Registry {
 
 fn request(label: &str, fallbacks: Vec<String>) -> InvoiceRequest {
     InvoiceRequest {
-        amount: AmountOrAny::Fixed(Msat::from_msat(1000).unwrap()),
+        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000).unwrap())).unwrap(),
         label: Label::new(label).unwrap(),
         description: Description::new(format!("for {label}"), false).unwrap(),
-        expiry: 3600,
+        expiry: Expiry::new(3600).unwrap(),
         fallbacks,
         preimage: None,
         expose: ExposePrivateChannels::default(),
-        cltv: 18,
+        cltv: Cltv::new(18).unwrap(),
         idempotent: false,
     }
 }

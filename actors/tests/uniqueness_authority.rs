@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use actix::{Actor as _, SyncArbiter};
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::SystemClock;
+use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::invoice_creator::{CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest};
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::label_registry::LabelRegistry;
@@ -19,14 +20,14 @@ use invoiced_events::{AmountOrAny, ChannelBook, Description, ExposePrivateChanne
 
 fn request(label: &str, preimage: Option<[u8; 32]>) -> InvoiceRequest {
     InvoiceRequest {
-        amount: AmountOrAny::Fixed(Msat::from_msat(1000).unwrap()),
+        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000).unwrap())).unwrap(),
         label: Label::new(label).unwrap(),
         description: Description::new("d".into(), false).unwrap(),
-        expiry: 3600,
+        expiry: Expiry::new(3600).unwrap(),
         fallbacks: vec![],
         preimage,
         expose: ExposePrivateChannels::default(),
-        cltv: 18,
+        cltv: Cltv::new(18).unwrap(),
         idempotent: false,
     }
 }

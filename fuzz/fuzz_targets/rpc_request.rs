@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(text) = std::str::from_utf8(&rest[start..end]) {
             if let Ok(env) = serde_json::from_str::<Envelope<'_>>(text) {
                 let p = env.params;
-                let _ = invoice::parse_request(p, 10);
+                let _ = invoice::parse_request(p, invoiced_actors::policy::bolt11::Cltv::new(10).expect("10 fits"));
                 let _ = listinvoices::parse_query(p);
                 let _ = lifecycle::parse_settle(p);
                 let _ = lifecycle::parse_delete(p);

@@ -1,6 +1,6 @@
 //! The `invoice` method: params → a validated [`InvoiceRequest`] → the creator → the result.
 
-use invoiced_actors::policy::bolt11::{MAX_CLTV, MAX_EXPIRY, MAX_INVOICE_MSAT};
+use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::invoice_creator::{CreateInvoice, IssuedInvoice, InvoiceRequest};
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
 use serde_json::value::RawValue;
@@ -22,9 +22,9 @@ pub const SPEC: ParamSpec = ParamSpec {
 };
 
 /// Default relative expiry: one week.
-const DEFAULT_EXPIRY: u64 = 604_800;
+const DEFAULT_EXPIRY: Expiry = Expiry::WEEK;
 
-fn amount(v: &RawValue) -> Result<AmountOrAny, RpcError> {
+fn amount(v: &RawValue) -> Result<InvoiceAmount, RpcError> {
     let bad = || RpcError::bad_param("amount_msat", "should be positive msat or 'any'", v.get());
     let text = match v.get().as_bytes().first() {
         Some(b'"') => as_string(v).ok_or_else(bad)?,
@@ -32,11 +32,7 @@ fn amount(v: &RawValue) -> Result<AmountOrAny, RpcError> {
         _ => return Err(bad()),
     };
     let amount: AmountOrAny = text.parse().map_err(|_| bad())?;
-    if amount.msat().is_some_and(|m| m > MAX_INVOICE_MSAT) {
-        let reason = format!("should be at most {MAX_INVOICE_MSAT}msat, the largest amount a BOLT11 invoice can carry");
-        return Err(RpcError::bad_param("amount_msat", &reason, v.get()));
-    }
-    Ok(amount)
+    InvoiceAmount::new(amount).map_err(|e| RpcError::bad_param("amount_msat", &e.to_string(), v.get()))
 }
 
 fn description(v: &RawValue) -> Result<String, RpcError> {
@@ -85,7 +81,7 @@ fn fallbacks(v: &RawValue) -> Result<Vec<String>, RpcError> {
 ///
 /// # Errors
 /// -32602 naming the first bad parameter in order of appearance, then the first missing one.
-pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<InvoiceRequest, RpcError> {
+pub fn parse_request(params: Option<&RawValue>, default_cltv: Cltv) -> Result<InvoiceRequest, RpcError> {
     let (mut amount_msat, mut label, mut desc, mut expiry, mut fallback_list, mut preimage, mut expose_private, mut cltv, mut deschashonly) =
         (None, None, None, None, None, None, None, None, None);
     let mut idem = None;
@@ -96,20 +92,14 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: u32) -> Result<Inv
             "description" => desc = Some(description(v)?),
             "expiry" => {
                 let e = unsigned(v, "expiry", "should be an unsigned 64 bit integer", u64::MAX)?;
-                if e > MAX_EXPIRY {
-                    return Err(RpcError::bad_param("expiry", &format!("should be at most {MAX_EXPIRY} seconds"), v.get()));
-                }
-                expiry = Some(e);
+                expiry = Some(Expiry::new(e).map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?);
             }
             "fallbacks" => fallback_list = Some(fallbacks(v)?),
             "preimage" => preimage = Some(hex32(v, "preimage", "should be 64 hex digits")?),
             "exposeprivatechannels" => expose_private = Some(expose(v)?),
             "cltv" => {
                 let c = unsigned(v, "cltv", "should be an integer", u64::from(u32::MAX))?;
-                if c > u64::from(MAX_CLTV) {
-                    return Err(RpcError::bad_param("cltv", &format!("should be at most {MAX_CLTV}"), v.get()));
-                }
-                cltv = Some(c as u32);
+                cltv = Some(Cltv::new(c).map_err(|e| RpcError::bad_param("cltv", &e.to_string(), v.get()))?);
             }
             "deschashonly" => deschashonly = Some(boolean(v, "deschashonly")?),
             "idempotent" => idem = Some(boolean(v, "idempotent")?),

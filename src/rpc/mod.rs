@@ -58,7 +58,7 @@ pub struct RpcContext {
     /// Our network.
     pub network: Network,
     /// Default `cltv` for invoices.
-    pub cltv_final: u32,
+    pub cltv_final: invoiced_actors::policy::bolt11::Cltv,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@
 
 use bitcoin::hashes::{sha256, Hash as _};
 use bitcoin::{PubkeyHash, ScriptHash, WitnessVersion};
-use invoiced_events::{Hash32, Network, RouteHintHop};
+use invoiced_events::{AmountOrAny, Hash32, Network, RouteHintHop};
 use lightning_invoice::{
     Currency, Description, ExpiryTime, Fallback, MinFinalCltvExpiryDelta,
     PositiveTimestamp, PrivateRoute, RawBolt11Invoice, RawDataPart, RawHrp, RawTaggedField,
@@ -31,22 +31,114 @@ pub const MAX_CLTV: u32 = u16::MAX as u32;
 /// Core Lightning's feature bits, little-endian bytes: 8 and 14 compulsory, 17 and 25 optional.
 const FEATURES_LE: [u8; 4] = [0x00, 0x41, 0x02, 0x02];
 
+/// Why a value cannot go into a BOLT11 invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// Above [`MAX_INVOICE_MSAT`].
+    #[error("should be at most {MAX_INVOICE_MSAT}msat, the largest amount a BOLT11 invoice can carry")]
+    Amount,
+    /// Above [`MAX_EXPIRY`].
+    #[error("should be at most {MAX_EXPIRY} seconds")]
+    Expiry,
+    /// Above [`MAX_CLTV`].
+    #[error("should be at most {MAX_CLTV}")]
+    Cltv,
+}
+
+/// An amount a BOLT11 invoice can carry, or any: checked once, at the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvoiceAmount(Option<u64>);
+
+impl InvoiceAmount {
+    /// The payer chooses.
+    pub const ANY: InvoiceAmount = InvoiceAmount(None);
+
+    /// `amount`, if an invoice can carry it.
+    ///
+    /// # Errors
+    /// [`LimitError::Amount`] above [`MAX_INVOICE_MSAT`].
+    pub fn new(amount: AmountOrAny) -> Result<Self, LimitError> {
+        Self::from_msat(amount.msat())
+    }
+
+    /// `msat` (`None` for any), if an invoice can carry it.
+    ///
+    /// # Errors
+    /// [`LimitError::Amount`] above [`MAX_INVOICE_MSAT`].
+    pub fn from_msat(msat: Option<u64>) -> Result<Self, LimitError> {
+        match msat {
+            Some(m) if m > MAX_INVOICE_MSAT => Err(LimitError::Amount),
+            m => Ok(InvoiceAmount(m)),
+        }
+    }
+
+    /// The amount in msat, `None` for any.
+    pub fn msat(self) -> Option<u64> {
+        self.0
+    }
+}
+
+/// A relative expiry BOLT11 can encode, seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry(u64);
+
+impl Expiry {
+    /// One week, Core Lightning's default.
+    pub const WEEK: Expiry = Expiry(604_800);
+
+    /// `secs`, if it fits.
+    ///
+    /// # Errors
+    /// [`LimitError::Expiry`] above [`MAX_EXPIRY`].
+    pub fn new(secs: u64) -> Result<Self, LimitError> {
+        if secs > MAX_EXPIRY {
+            Err(LimitError::Expiry)
+        } else {
+            Ok(Expiry(secs))
+        }
+    }
+
+    /// Seconds.
+    pub fn secs(self) -> u64 {
+        self.0
+    }
+}
+
+/// A `min_final_cltv_expiry` BOLT11 (as Core Lightning writes it) can encode, blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cltv(u16);
+
+impl Cltv {
+    /// `blocks`, if it fits.
+    ///
+    /// # Errors
+    /// [`LimitError::Cltv`] above [`MAX_CLTV`].
+    pub fn new(blocks: u64) -> Result<Self, LimitError> {
+        u16::try_from(blocks).map(Cltv).map_err(|_| LimitError::Cltv)
+    }
+
+    /// Blocks.
+    pub fn blocks(self) -> u32 {
+        u32::from(self.0)
+    }
+}
+
 /// Everything an invoice says, before signing.
 #[derive(Clone, Debug)]
 pub struct InvoiceDraft {
     /// Network (selects the HRP).
     pub network: Network,
-    /// Amount in msat, `None` for any.
-    pub amount_msat: Option<u64>,
+    /// The amount (or any).
+    pub amount: InvoiceAmount,
     /// Invoice timestamp, UNIX seconds.
     pub timestamp: u64,
     /// The description, checked once at the edge: its text goes in `d`, or its SHA256 in `h`
     /// when it is hash-only.
     pub description: invoiced_events::Description,
-    /// Relative expiry in seconds.
-    pub expiry: u64,
+    /// Relative expiry (`x`, left out at BOLT11's default).
+    pub expiry: Expiry,
     /// `c`.
-    pub cltv: u32,
+    pub cltv: Cltv,
     /// `f` fields, in order.
     pub fallbacks: Vec<Fallback>,
     /// `r` fields, one hop each.
@@ -77,8 +169,9 @@ pub fn currency(network: Network) -> Currency {
     }
 }
 
-/// The shortest HRP amount for `msat`, as Core Lightning writes it.
-pub fn hrp_amount(msat: u64) -> (u64, Option<SiPrefix>) {
+/// The shortest HRP amount for `msat`, as Core Lightning writes it. Only an [`InvoiceAmount`]'s
+/// msat come here, so the pico-BTC form (×10) always fits.
+fn hrp_amount(msat: u64) -> (u64, Option<SiPrefix>) {
     const MSAT_PER_BTC: u64 = 100_000_000_000;
     if msat.is_multiple_of(MSAT_PER_BTC) {
         (msat / MSAT_PER_BTC, None)
@@ -89,8 +182,7 @@ pub fn hrp_amount(msat: u64) -> (u64, Option<SiPrefix>) {
     } else if msat.is_multiple_of(100) {
         (msat / 100, Some(SiPrefix::Nano))
     } else {
-        // Callers keep msat <= MAX_INVOICE_MSAT; saturate rather than wrap if one does not.
-        (msat.saturating_mul(10), Some(SiPrefix::Pico))
+        (msat * 10, Some(SiPrefix::Pico))
     }
 }
 
@@ -104,7 +196,7 @@ fn tagged(field: TaggedField) -> RawTaggedField {
 /// # Errors
 /// [`DraftError`] when a field cannot be represented.
 pub fn build_raw(draft: &InvoiceDraft, payment_hash: &Hash32, payment_secret: &Hash32) -> Result<RawBolt11Invoice, DraftError> {
-    let (raw_amount, si_prefix) = match draft.amount_msat.map(hrp_amount) {
+    let (raw_amount, si_prefix) = match draft.amount.msat().map(hrp_amount) {
         Some((a, p)) => (Some(a), p),
         None => (None, None),
     };
@@ -123,12 +215,10 @@ pub fn build_raw(draft: &InvoiceDraft, payment_hash: &Hash32, payment_secret: &H
         let d = Description::new(draft.description.text().to_owned()).map_err(|_| DraftError::Description)?;
         fields.push(tagged(TaggedField::Description(d)));
     }
-    if draft.expiry != DEFAULT_BOLT11_EXPIRY {
-        fields.push(tagged(TaggedField::ExpiryTime(ExpiryTime::from_seconds(draft.expiry))));
+    if draft.expiry.secs() != DEFAULT_BOLT11_EXPIRY {
+        fields.push(tagged(TaggedField::ExpiryTime(ExpiryTime::from_seconds(draft.expiry.secs()))));
     }
-    fields.push(tagged(TaggedField::MinFinalCltvExpiryDelta(MinFinalCltvExpiryDelta(u64::from(
-        draft.cltv,
-    )))));
+    fields.push(tagged(TaggedField::MinFinalCltvExpiryDelta(MinFinalCltvExpiryDelta(u64::from(draft.cltv.blocks())))));
     for f in &draft.fallbacks {
         fields.push(tagged(TaggedField::Fallback(f.clone())));
     }
@@ -181,12 +271,12 @@ pub fn verify_against_event(
         .map_err(|e| format!("event fallback: {e}"))?;
     let draft = InvoiceDraft {
         network,
-        amount_msat: c.amount_msat,
+        amount: InvoiceAmount::from_msat(c.amount_msat).map_err(|e| format!("event amount: {e}"))?,
         timestamp: c.created_at,
         description: invoiced_events::Description::new(c.description.clone(), c.deschashonly)
             .map_err(|e| format!("event description: {e}"))?,
-        expiry: c.expiry,
-        cltv: c.cltv,
+        expiry: Expiry::new(c.expiry).map_err(|e| format!("event expiry: {e}"))?,
+        cltv: Cltv::new(u64::from(c.cltv)).map_err(|e| format!("event cltv: {e}"))?,
         fallbacks,
         route_hints: c.route_hints.clone(),
     };
@@ -253,6 +343,20 @@ pub fn parse_fallback(addr: &str, network: Network) -> Result<Fallback, Fallback
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limits_are_in_the_types() {
+        assert_eq!(InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT)).unwrap().msat(), Some(MAX_INVOICE_MSAT));
+        assert_eq!(InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT + 1)), Err(LimitError::Amount));
+        assert_eq!(InvoiceAmount::new(AmountOrAny::Any), Ok(InvoiceAmount::ANY));
+        // The largest amount still lays out without overflow (pico-BTC × 10 fits a u64).
+        let (a, p) = hrp_amount(MAX_INVOICE_MSAT);
+        assert_eq!((a, p), (MAX_INVOICE_MSAT * 10, Some(SiPrefix::Pico)));
+        assert_eq!(Expiry::new(MAX_EXPIRY).unwrap().secs(), MAX_EXPIRY);
+        assert_eq!(Expiry::new(MAX_EXPIRY + 1), Err(LimitError::Expiry));
+        assert_eq!(Cltv::new(u64::from(MAX_CLTV)).unwrap().blocks(), MAX_CLTV);
+        assert_eq!(Cltv::new(u64::from(MAX_CLTV) + 1), Err(LimitError::Cltv));
+    }
 
     #[test]
     fn amount_multipliers_are_the_shortest() {

@@ -37,11 +37,11 @@ fn raw_sign_rate(threads: usize, secs: f64) -> f64 {
                     let keys = signer.derive_payment_keys(None);
                     let draft = InvoiceDraft {
                         network: Network::Regtest,
-                        amount_msat: Some(1000 + n),
+                        amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000 + n)).expect("amount"),
                         timestamp: 1_795_532_824,
                         description: invoiced_events::Description::new("bench".into(), false).expect("description"),
-                        expiry: 604_800,
-                        cltv: 10,
+                        expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800).expect("expiry"),
+                        cltv: invoiced_actors::policy::bolt11::Cltv::new(10).expect("cltv"),
                         fallbacks: vec![],
                         route_hints: vec![],
                     };

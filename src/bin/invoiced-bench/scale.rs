@@ -111,11 +111,11 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                 let description = format!("fill invoice {i}");
                 let draft = InvoiceDraft {
                     network: Network::Regtest,
-                    amount_msat: Some(1000 + i),
+                    amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000 + i)).expect("amount"),
                     timestamp: now,
                     description: invoiced_events::Description::new(description.clone(), false).expect("description"),
-                    expiry: 604_800 * 52,
-                    cltv: 10,
+                    expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800 * 52).expect("expiry"),
+                    cltv: invoiced_actors::policy::bolt11::Cltv::new(10).expect("cltv"),
                     fallbacks: vec![],
                     route_hints: vec![],
                 };
@@ -130,8 +130,8 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     description,
                     deschashonly: false,
                     created_at: now,
-                    expiry: draft.expiry,
-                    expires_at: now + draft.expiry,
+                    expiry: draft.expiry.secs(),
+                    expires_at: now + draft.expiry.secs(),
                     cltv: 10,
                     fallbacks: vec![],
                     route_hints: vec![],
