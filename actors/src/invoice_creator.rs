@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Description, Event, ExposePrivateChannels, Hash32, InvoiceCreated, Label, Network, NewInvoice, Proposal, Rejection,
+    Description, Event, ExposePrivateChannels, InvoiceCreated, Label, Network, NewInvoice, Proposal, Rejection,
     Warning,
 };
 
 use crate::policy::bolt11::{parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft};
 use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
 use crate::clock::Clock;
-use crate::key_signer::{KeySigner, SignNewInvoice};
+use crate::key_signer::{KeySigner, PaymentHash, PaymentPreimage, PaymentSecret, SignNewInvoice};
 use crate::label_registry::{LabelRegistry, ReleaseInvoice, ReserveError, ReserveInvoice};
 use crate::store::{AppendError, InvoiceReader, LogHandle};
 
@@ -34,7 +34,7 @@ pub struct InvoiceRequest {
     /// Fallback addresses as given; checked here.
     pub fallbacks: Vec<String>,
     /// The caller's preimage.
-    pub preimage: Option<Hash32>,
+    pub preimage: Option<PaymentPreimage>,
     /// Route-hint policy.
     pub expose: ExposePrivateChannels,
     /// `min_final_cltv_expiry`.
@@ -54,7 +54,7 @@ impl InvoiceRequest {
             && c.expiry == self.expiry.secs()
             && c.cltv == self.cltv.blocks()
             && c.fallbacks == self.fallbacks
-            && self.preimage.is_none_or(|p| crate::key_signer::sha256(&p) == c.payment_hash)
+            && self.preimage.is_none_or(|p| crate::key_signer::sha256(&p.0) == c.payment_hash)
     }
 }
 
@@ -62,13 +62,13 @@ impl InvoiceRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedInvoice {
     /// SHA256 of the preimage.
-    pub payment_hash: Hash32,
+    pub payment_hash: PaymentHash,
     /// Absolute expiry, UNIX seconds.
     pub expires_at: u64,
     /// The signed invoice.
     pub bolt11: String,
     /// The `s` field.
-    pub payment_secret: Hash32,
+    pub payment_secret: PaymentSecret,
     /// The creation counter.
     pub created_index: u64,
     /// Warnings, in emission order.
@@ -78,10 +78,10 @@ pub struct IssuedInvoice {
 impl From<InvoiceCreated> for IssuedInvoice {
     fn from(c: InvoiceCreated) -> Self {
         IssuedInvoice {
-            payment_hash: c.payment_hash,
+            payment_hash: PaymentHash(c.payment_hash),
             expires_at: c.expires_at,
             bolt11: c.bolt11,
-            payment_secret: c.payment_secret,
+            payment_secret: PaymentSecret(c.payment_secret),
             created_index: c.created_index,
             warnings: c.warnings,
         }
@@ -236,8 +236,8 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 let invoice = NewInvoice {
                     label: req.label.clone(),
                     bolt11,
-                    payment_hash: keys.payment_hash,
-                    payment_secret: keys.payment_secret,
+                    payment_hash: keys.payment_hash.0,
+                    payment_secret: keys.payment_secret.0,
                     preimage: keys.seal,
                     amount_msat: req.amount.msat(),
                     description: req.description.text().to_owned(),

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{Event, Hash32, InvoiceRecord, InvoiceStatus, Label, Proposal, Rejection};
+use invoiced_events::{Event, InvoiceRecord, InvoiceStatus, Label, Proposal, Rejection};
 
 use crate::clock::Clock;
-use crate::key_signer::RevealPreimages;
+use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
 use crate::store::{AppendError, CommittedBatch, InvoiceReader, LogHandle, StoreError};
 
 /// Why a payment was refused. Nothing changed.
@@ -86,7 +86,7 @@ pub struct Settled {
     /// The invoice after payment.
     pub invoice: InvoiceRecord,
     /// The preimage, now revealed to the payer.
-    pub preimage: Hash32,
+    pub preimage: PaymentPreimage,
 }
 
 /// The ledger.
@@ -197,11 +197,11 @@ impl Handler<Observe> for InvoiceLedger {
 #[rtype(result = "Result<Settled, SettleError>")]
 pub struct SettleInvoice {
     /// The invoice's payment hash.
-    pub payment_hash: Hash32,
+    pub payment_hash: PaymentHash,
     /// What arrived, msat.
     pub amount_msat: u64,
     /// The secret the payer sent.
-    pub payment_secret: Hash32,
+    pub payment_secret: PaymentSecret,
 }
 
 impl Handler<SettleInvoice> for InvoiceLedger {
@@ -215,7 +215,7 @@ impl Handler<SettleInvoice> for InvoiceLedger {
             let rec = checked?;
             let c = &rec.created;
             let preimage = signer
-                .send(RevealPreimages { seals: vec![(c.preimage.clone(), c.payment_hash)] })
+                .send(RevealPreimages { seals: vec![(c.preimage.clone(), PaymentHash(c.payment_hash))] })
                 .await
                 .map_err(|e| SettleError::Internal(e.to_string()))?
                 .pop()
@@ -242,7 +242,7 @@ impl Handler<SettleInvoice> for InvoiceLedger {
 impl InvoiceLedger {
     fn check_settle(&self, msg: &SettleInvoice, now: u64) -> Result<InvoiceRecord, SettleError> {
         let internal = |e: StoreError| SettleError::Internal(e.to_string());
-        let entry = self.invoices.pick(|s| s.invoices.by_hash(&msg.payment_hash).cloned()).map_err(internal)?;
+        let entry = self.invoices.pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned()).map_err(internal)?;
         let entry = entry.ok_or(SettleError::UnknownInvoice)?;
         if entry.status != InvoiceStatus::Unpaid {
             return Err(SettleError::NotUnpaid(entry.status));
@@ -251,7 +251,7 @@ impl InvoiceLedger {
         if now >= rec.created.expires_at {
             return Err(SettleError::NotUnpaid(InvoiceStatus::Expired));
         }
-        if msg.payment_secret != rec.created.payment_secret {
+        if msg.payment_secret.0 != rec.created.payment_secret {
             return Err(SettleError::WrongSecret);
         }
         if let Some(want) = rec.created.amount_msat {

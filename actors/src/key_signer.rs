@@ -8,6 +8,7 @@
 use actix::prelude::*;
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
 use invoiced_events::{Hash32, PreimageSeal};
+pub use lightning_types::payment::{PaymentHash, PaymentPreimage, PaymentSecret};
 use lightning_invoice::{RawBolt11Invoice, SignedRawBolt11Invoice};
 use secp256k1::{PublicKey, Secp256k1, SecretKey, SignOnly};
 
@@ -107,12 +108,12 @@ impl KeySigner {
     }
 
     /// Makes the preimage of a new invoice (or seals the caller's), returning its keys.
-    pub fn derive_payment_keys(&mut self, supplied: Option<Hash32>) -> PaymentKeys {
+    pub fn derive_payment_keys(&mut self, supplied: Option<PaymentPreimage>) -> PaymentKeys {
         let mut nonce = [0u8; 32];
         self.entropy.fill(&mut nonce);
         let (preimage, seal) = match supplied {
             None => (hmac_sha256(&self.preimage_key, &[&nonce]), PreimageSeal::Derived { nonce }),
-            Some(p) => {
+            Some(PaymentPreimage(p)) => {
                 let pad = hmac_sha256(&self.seal_key, &[&nonce]);
                 let mut ciphertext = [0u8; 32];
                 for (c, (a, b)) in ciphertext.iter_mut().zip(p.iter().zip(pad.iter())) {
@@ -121,14 +122,18 @@ impl KeySigner {
                 (p, PreimageSeal::Sealed { nonce, ciphertext })
             }
         };
-        PaymentKeys { payment_hash: sha256(&preimage), payment_secret: payment_secret_for(&preimage), seal }
+        PaymentKeys {
+            payment_hash: PaymentHash(sha256(&preimage)),
+            payment_secret: PaymentSecret(payment_secret_for(&preimage)),
+            seal,
+        }
     }
 
     /// Recovers the preimage behind a seal, checking it against the payment hash.
     ///
     /// # Errors
     /// [`KeyError::SealMismatch`] if the seal does not open to `payment_hash`.
-    pub fn open_seal(&self, seal: &PreimageSeal, payment_hash: &Hash32) -> Result<Hash32, KeyError> {
+    pub fn open_seal(&self, seal: &PreimageSeal, payment_hash: &PaymentHash) -> Result<PaymentPreimage, KeyError> {
         let preimage = match seal {
             PreimageSeal::Derived { nonce } => hmac_sha256(&self.preimage_key, &[nonce]),
             PreimageSeal::Sealed { nonce, ciphertext } => {
@@ -140,8 +145,8 @@ impl KeySigner {
                 p
             }
         };
-        if sha256(&preimage) == *payment_hash {
-            Ok(preimage)
+        if sha256(&preimage) == payment_hash.0 {
+            Ok(PaymentPreimage(preimage))
         } else {
             Err(KeyError::SealMismatch)
         }
@@ -168,9 +173,9 @@ impl Actor for KeySigner {
 #[derive(Clone, Debug)]
 pub struct PaymentKeys {
     /// SHA256 of the preimage.
-    pub payment_hash: Hash32,
+    pub payment_hash: PaymentHash,
     /// The `s` field.
-    pub payment_secret: Hash32,
+    pub payment_secret: PaymentSecret,
     /// How the preimage is recovered later.
     pub seal: PreimageSeal,
 }
@@ -202,7 +207,7 @@ pub struct SignedNewInvoice {
 #[rtype(result = "Result<SignedNewInvoice, crate::policy::bolt11::DraftError>")]
 pub struct SignNewInvoice {
     /// The caller's preimage, if given.
-    pub supplied: Option<Hash32>,
+    pub supplied: Option<PaymentPreimage>,
     /// Everything but the payment hash and secret (which are filled in here).
     pub draft: crate::policy::bolt11::InvoiceDraft,
 }
@@ -219,10 +224,10 @@ impl Handler<SignNewInvoice> for KeySigner {
 /// Query: the preimages behind seals (for invoices once paid). `None` where a seal does not open
 /// to its payment hash.
 #[derive(Message)]
-#[rtype(result = "Vec<Option<Hash32>>")]
+#[rtype(result = "Vec<Option<PaymentPreimage>>")]
 pub struct RevealPreimages {
     /// Each seal with its payment hash.
-    pub seals: Vec<(PreimageSeal, Hash32)>,
+    pub seals: Vec<(PreimageSeal, PaymentHash)>,
 }
 
 impl Handler<RevealPreimages> for KeySigner {
@@ -271,15 +276,15 @@ mod tests {
     fn seals_open_to_the_preimage_and_hide_it() {
         let mut signer = KeySigner::new(&secret(), Box::new(Counter(0))).unwrap();
         let supplied = [7u8; 32];
-        let keys = signer.derive_payment_keys(Some(supplied));
-        assert_eq!(keys.payment_hash, sha256(&supplied));
+        let keys = signer.derive_payment_keys(Some(PaymentPreimage(supplied)));
+        assert_eq!(keys.payment_hash.0, sha256(&supplied));
         let PreimageSeal::Sealed { ciphertext, .. } = &keys.seal else { panic!("not sealed") };
         assert_ne!(*ciphertext, supplied);
-        assert_eq!(signer.open_seal(&keys.seal, &keys.payment_hash).unwrap(), supplied);
+        assert_eq!(signer.open_seal(&keys.seal, &keys.payment_hash).unwrap(), PaymentPreimage(supplied));
 
         let generated = signer.derive_payment_keys(None);
         let preimage = signer.open_seal(&generated.seal, &generated.payment_hash).unwrap();
-        assert_eq!(generated.payment_secret, payment_secret_for(&preimage));
+        assert_eq!(generated.payment_secret.0, payment_secret_for(&preimage.0));
         assert!(signer.open_seal(&generated.seal, &keys.payment_hash).is_err());
         // Another hsm_secret cannot open it.
         let other = KeySigner::new(&[9; 32], Box::new(Counter(0))).unwrap();

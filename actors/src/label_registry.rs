@@ -16,7 +16,8 @@
 use std::collections::HashSet;
 
 use actix::prelude::*;
-use invoiced_events::{Hash32, Label};
+use invoiced_events::Label;
+use lightning_types::payment::PaymentHash;
 
 use crate::SharedState;
 
@@ -39,7 +40,7 @@ pub enum ReserveError {
 pub struct LabelRegistry {
     state: SharedState,
     labels: HashSet<Label>,
-    hashes: HashSet<Hash32>,
+    hashes: HashSet<PaymentHash>,
 }
 
 impl LabelRegistry {
@@ -52,9 +53,9 @@ impl LabelRegistry {
     ///
     /// # Errors
     /// [`ReserveError`] when either is taken or in flight.
-    pub fn reserve(&mut self, label: &Label, payment_hash: &Hash32) -> Result<(), ReserveError> {
+    pub fn reserve(&mut self, label: &Label, payment_hash: &PaymentHash) -> Result<(), ReserveError> {
         let state = self.state.read().map_err(|_| ReserveError::Unavailable)?;
-        if self.hashes.contains(payment_hash) || state.invoices.hash_used(payment_hash) {
+        if self.hashes.contains(payment_hash) || state.invoices.hash_used(&payment_hash.0) {
             return Err(ReserveError::PreimageUsed);
         }
         if self.labels.contains(label) || state.invoices.label_exists(label) {
@@ -67,7 +68,7 @@ impl LabelRegistry {
     }
 
     /// Gives a claim back (after commit, or after any failure).
-    pub fn release(&mut self, label: &Label, payment_hash: &Hash32) {
+    pub fn release(&mut self, label: &Label, payment_hash: &PaymentHash) {
         self.labels.remove(label);
         self.hashes.remove(payment_hash);
     }
@@ -89,7 +90,7 @@ pub struct ReserveInvoice {
     /// The label.
     pub label: Label,
     /// The payment hash.
-    pub payment_hash: Hash32,
+    pub payment_hash: PaymentHash,
 }
 
 impl Handler<ReserveInvoice> for LabelRegistry {
@@ -106,7 +107,7 @@ pub struct ReleaseInvoice {
     /// The label.
     pub label: Label,
     /// The payment hash.
-    pub payment_hash: Hash32,
+    pub payment_hash: PaymentHash,
 }
 
 impl Handler<ReleaseInvoice> for LabelRegistry {
@@ -126,12 +127,12 @@ mod tests {
     fn one_claim_per_label_and_hash_until_released() {
         let mut r = LabelRegistry::new(Arc::new(RwLock::new(Projections::new())));
         let a = Label::new("a").unwrap();
-        r.reserve(&a, &[1; 32]).unwrap();
-        assert_eq!(r.reserve(&a, &[2; 32]), Err(ReserveError::DuplicateLabel(a.clone())));
+        r.reserve(&a, &PaymentHash([1; 32])).unwrap();
+        assert_eq!(r.reserve(&a, &PaymentHash([2; 32])), Err(ReserveError::DuplicateLabel(a.clone())));
         // The hash is checked first.
-        assert_eq!(r.reserve(&a, &[1; 32]), Err(ReserveError::PreimageUsed));
-        r.release(&a, &[1; 32]);
-        r.reserve(&a, &[2; 32]).unwrap();
+        assert_eq!(r.reserve(&a, &PaymentHash([1; 32])), Err(ReserveError::PreimageUsed));
+        r.release(&a, &PaymentHash([1; 32]));
+        r.reserve(&a, &PaymentHash([2; 32])).unwrap();
         assert_eq!(r.in_flight(), 1);
     }
 }

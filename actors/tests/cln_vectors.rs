@@ -42,7 +42,7 @@ fn reproduces_every_core_lightning_invoice() {
             fallbacks,
             route_hints: vec![],
         };
-        let bolt11 = signer.sign_invoice(build_raw(&draft, &sha256(&preimage), &payment_secret_for(&preimage)).unwrap()).to_string();
+        let bolt11 = signer.sign_invoice(build_raw(&draft, &invoiced_actors::key_signer::PaymentHash(sha256(&preimage)), &invoiced_actors::key_signer::PaymentSecret(payment_secret_for(&preimage))).unwrap()).to_string();
         assert_eq!(bolt11, case["result"]["bolt11"].as_str().unwrap(), "case {}", p["label"]);
         assert_eq!(hex::encode(payment_secret_for(&preimage)), case["result"]["payment_secret"].as_str().unwrap());
         // lightning-invoice's own parser accepts it and recovers our node id.

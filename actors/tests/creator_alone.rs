@@ -11,7 +11,7 @@ use invoiced_actors::channel_monitor::{GetRouteHints, NoSuitableHints};
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::invoice_creator::{CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest, IssuedInvoice};
-use invoiced_actors::key_signer::{PaymentKeys, SignNewInvoice, SignedNewInvoice};
+use invoiced_actors::key_signer::{PaymentHash, PaymentKeys, PaymentSecret, SignNewInvoice, SignedNewInvoice};
 use invoiced_actors::label_registry::{ReleaseInvoice, ReserveError, ReserveInvoice};
 use invoiced_actors::policy::bolt11::DraftError;
 use invoiced_actors::policy::hints::HintChoice;
@@ -40,7 +40,7 @@ impl Handler<SignNewInvoice> for Signer {
     type Result = Result<SignedNewInvoice, DraftError>;
     fn handle(&mut self, msg: SignNewInvoice, _: &mut Context<Self>) -> Self::Result {
         self.0.lock().unwrap().push(format!("sign {}", msg.draft.description.text()));
-        let keys = PaymentKeys { payment_hash: [1; 32], payment_secret: [2; 32], seal: PreimageSeal::Derived { nonce: [3; 32] } };
+        let keys = PaymentKeys { payment_hash: PaymentHash([1; 32]), payment_secret: PaymentSecret([2; 32]), seal: PreimageSeal::Derived { nonce: [3; 32] } };
         Ok(SignedNewInvoice { keys, bolt11: format!("lnbcrt-mock-{}", msg.draft.description.text()) })
     }
 }

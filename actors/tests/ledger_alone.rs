@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::invoice_ledger::{InvoiceLedger, SettleError, SettleInvoice, Settled};
-use invoiced_actors::key_signer::RevealPreimages;
+use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
 use invoiced_actors::store::RocksEventLog;
-use invoiced_events::{Hash32, InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
+use invoiced_events::{InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
 
 const NOW_S: u64 = 1_800_000_000;
 
@@ -24,7 +24,7 @@ impl Handler<RevealPreimages> for Signer {
     fn handle(&mut self, msg: RevealPreimages, _: &mut Context<Self>) -> Self::Result {
         *self.0.lock().unwrap() += msg.seals.len();
         MessageResult(msg.seals.iter().map(|(seal, _)| match seal {
-            PreimageSeal::Derived { nonce } => Some([nonce[0]; 32]),
+            PreimageSeal::Derived { nonce } => Some(PaymentPreimage([nonce[0]; 32])),
             PreimageSeal::Sealed { .. } => None,
         }).collect())
     }
@@ -51,8 +51,7 @@ fn created(label: &str, n: u8, amount: Option<u64>, expires_at: u64) -> Proposal
 }
 
 fn settle(n: u8, amount_msat: u64, secret: u8) -> SettleInvoice {
-    let hash: Hash32 = [n; 32];
-    SettleInvoice { payment_hash: hash, amount_msat, payment_secret: [secret; 32] }
+    SettleInvoice { payment_hash: PaymentHash([n; 32]), amount_msat, payment_secret: PaymentSecret([secret; 32]) }
 }
 
 #[test]
@@ -96,7 +95,7 @@ fn settle_checks_then_pays() {
     assert!(matches!(results[3], Err(SettleError::Overpaid { got: 2001, want: 1000 })));
     assert!(matches!(results[4], Err(SettleError::NotUnpaid(InvoiceStatus::Expired))));
     let paid = results[5].as_ref().unwrap();
-    assert_eq!(paid.preimage, [51; 32], "the preimage the signer opened");
+    assert_eq!(paid.preimage, PaymentPreimage([51; 32]), "the preimage the signer opened");
     let payment = paid.invoice.payment.clone().unwrap();
     assert_eq!((payment.pay_index, payment.amount_received_msat, payment.paid_at), (1, 2000, NOW_S));
     assert!(matches!(results[6], Err(SettleError::NotUnpaid(InvoiceStatus::Paid))));

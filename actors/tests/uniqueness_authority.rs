@@ -25,7 +25,7 @@ fn request(label: &str, preimage: Option<[u8; 32]>) -> InvoiceRequest {
         description: Description::new("d".into(), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),
         fallbacks: vec![],
-        preimage,
+        preimage: preimage.map(invoiced_actors::key_signer::PaymentPreimage),
         expose: ExposePrivateChannels::default(),
         cltv: Cltv::new(18).unwrap(),
         idempotent: false,

@@ -2,6 +2,7 @@
 
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::invoice_creator::{CreateInvoice, IssuedInvoice, InvoiceRequest};
+use invoiced_actors::key_signer::PaymentPreimage;
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -95,7 +96,7 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: Cltv) -> Result<In
                 expiry = Some(Expiry::new(e).map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?);
             }
             "fallbacks" => fallback_list = Some(fallbacks(v)?),
-            "preimage" => preimage = Some(hex32(v, "preimage", "should be 64 hex digits")?),
+            "preimage" => preimage = Some(PaymentPreimage(hex32(v, "preimage", "should be 64 hex digits")?)),
             "exposeprivatechannels" => expose_private = Some(expose(v)?),
             "cltv" => {
                 let c = unsigned(v, "cltv", "should be an integer", u64::from(u32::MAX))?;
@@ -127,11 +128,11 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: Cltv) -> Result<In
 /// The result object, in Core Lightning's key order (plus `expiry_time`, the seed's name).
 pub fn result_json(c: &IssuedInvoice) -> Value {
     let mut m = Map::new();
-    m.insert("payment_hash".into(), hex::encode(c.payment_hash).into());
+    m.insert("payment_hash".into(), hex::encode(c.payment_hash.0).into());
     m.insert("expires_at".into(), c.expires_at.into());
     m.insert("expiry_time".into(), c.expires_at.into());
     m.insert("bolt11".into(), c.bolt11.clone().into());
-    m.insert("payment_secret".into(), hex::encode(c.payment_secret).into());
+    m.insert("payment_secret".into(), hex::encode(c.payment_secret.0).into());
     m.insert("created_index".into(), c.created_index.into());
     for w in &c.warnings {
         m.insert(w.field().into(), w.text().into());

@@ -1,6 +1,7 @@
 //! After creation: `settleinvoice`, `delinvoice`, `waitinvoice`, `waitanyinvoice`, `wait`.
 
 use invoiced_actors::invoice_ledger::{DeleteInvoice, SettleInvoice};
+use invoiced_actors::key_signer::{PaymentHash, PaymentSecret};
 use invoiced_actors::waiters::{IndexName, IndexWake, WaitAnyInvoice, WaitIndex, WaitInvoice};
 use invoiced_events::{AmountOrAny, Label};
 use serde_json::value::RawValue;
@@ -29,7 +30,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
     let (mut hash, mut amount, mut secret) = (None, None, None);
     for (name, v) in bind(params, &SETTLE_SPEC)? {
         match name {
-            "payment_hash" => hash = Some(hex32(v, "payment_hash", "should be a 32 byte hex value")?),
+            "payment_hash" => hash = Some(PaymentHash(hex32(v, "payment_hash", "should be a 32 byte hex value")?)),
             "amount_msat" => {
                 let text = as_string(v).unwrap_or_else(|| v.get().to_owned());
                 let bad = || RpcError::bad_param("amount_msat", "should be a positive amount in msat", v.get());
@@ -38,7 +39,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
                     AmountOrAny::Any => return Err(bad()),
                 };
             }
-            "payment_secret" => secret = Some(hex32(v, "payment_secret", "should be a 32 byte hex value")?),
+            "payment_secret" => secret = Some(PaymentSecret(hex32(v, "payment_secret", "should be a 32 byte hex value")?)),
             other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
         }
     }

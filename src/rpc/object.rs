@@ -6,8 +6,8 @@
 
 use core::fmt;
 
-use invoiced_actors::key_signer::RevealPreimages;
-use invoiced_events::{Hash32, InvoiceRecord, InvoiceStatus};
+use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, RevealPreimages};
+use invoiced_events::{InvoiceRecord, InvoiceStatus};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -60,7 +60,7 @@ pub struct InvoiceJson<'a> {
 
 impl<'a> InvoiceJson<'a> {
     /// The object of `r`; `preimage` is shown only if it is paid.
-    pub fn new(r: &'a InvoiceRecord, preimage: Option<&'a Hash32>) -> Self {
+    pub fn new(r: &'a InvoiceRecord, preimage: Option<&'a PaymentPreimage>) -> Self {
         let c = &r.created;
         let payment = match (r.status, &r.payment) {
             (InvoiceStatus::Paid, Some(p)) => Some(p),
@@ -75,7 +75,7 @@ impl<'a> InvoiceJson<'a> {
             pay_index: payment.map(|p| p.pay_index),
             amount_received_msat: payment.map(|p| p.amount_received_msat),
             paid_at: payment.map(|p| p.paid_at),
-            payment_preimage: payment.and(preimage).map(|p| Hex(p)),
+            payment_preimage: payment.and(preimage).map(|p| Hex(&p.0)),
             description: r.description(),
             expires_at: c.expires_at,
             created_index: c.created_index,
@@ -85,7 +85,7 @@ impl<'a> InvoiceJson<'a> {
 }
 
 /// The JSON of one invoice; `preimage` is shown only if it is paid.
-pub fn invoice_json(r: &InvoiceRecord, preimage: Option<&Hash32>) -> Value {
+pub fn invoice_json(r: &InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Value {
     // Serialising this struct to a Value cannot fail (no maps with non-string keys).
     serde_json::to_value(InvoiceJson::new(r, preimage)).unwrap_or(Value::Null)
 }
@@ -95,11 +95,11 @@ pub fn invoice_json(r: &InvoiceRecord, preimage: Option<&Hash32>) -> Value {
 ///
 /// # Errors
 /// -1 when the KeySigner does not answer.
-pub async fn reveal_preimages(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Option<Hash32>>, RpcError> {
+pub async fn reveal_preimages(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Option<PaymentPreimage>>, RpcError> {
     let paid: Vec<usize> = records.iter().enumerate().filter(|(_, r)| r.status == InvoiceStatus::Paid).map(|(i, _)| i).collect();
-    let mut preimages: Vec<Option<Hash32>> = vec![None; records.len()];
+    let mut preimages: Vec<Option<PaymentPreimage>> = vec![None; records.len()];
     if !paid.is_empty() {
-        let seals = paid.iter().map(|&i| (records[i].created.preimage.clone(), records[i].created.payment_hash)).collect();
+        let seals = paid.iter().map(|&i| (records[i].created.preimage.clone(), PaymentHash(records[i].created.payment_hash))).collect();
         let opened = ctx.signer.send(RevealPreimages { seals }).await?;
         for (i, p) in paid.into_iter().zip(opened) {
             preimages[i] = p;

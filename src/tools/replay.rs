@@ -52,7 +52,7 @@ pub fn state_json(state: &Projections, reader: &LogReader, data_dir: &Path) -> a
         .iter()
         .map(|r| {
             let preimage = match (&signer, r.status) {
-                (Some(s), InvoiceStatus::Paid) => s.open_seal(&r.created.preimage, &r.created.payment_hash).ok(),
+                (Some(s), InvoiceStatus::Paid) => s.open_seal(&r.created.preimage, &invoiced_actors::key_signer::PaymentHash(r.created.payment_hash)).ok(),
                 _ => None,
             };
             invoice_json(r, preimage.as_ref())

@@ -7,14 +7,14 @@
 
 use bitcoin::hashes::{sha256, Hash as _};
 use bitcoin::{PubkeyHash, ScriptHash, WitnessVersion};
-use invoiced_events::{AmountOrAny, Hash32, Network, RouteHintHop};
+use invoiced_events::{AmountOrAny, Network, RouteHintHop};
 use lightning_invoice::{
     Currency, Description, ExpiryTime, Fallback, MinFinalCltvExpiryDelta,
     PositiveTimestamp, PrivateRoute, RawBolt11Invoice, RawDataPart, RawHrp, RawTaggedField,
     SiPrefix, TaggedField,
 };
 use lightning_types::features::Bolt11InvoiceFeatures;
-use lightning_types::payment::PaymentSecret;
+use lightning_types::payment::{PaymentHash, PaymentSecret};
 use lightning_types::routing::{RouteHint, RouteHintHop as LdkHop, RoutingFees};
 use secp256k1::PublicKey;
 
@@ -195,7 +195,11 @@ fn tagged(field: TaggedField) -> RawTaggedField {
 ///
 /// # Errors
 /// [`DraftError`] when a field cannot be represented.
-pub fn build_raw(draft: &InvoiceDraft, payment_hash: &Hash32, payment_secret: &Hash32) -> Result<RawBolt11Invoice, DraftError> {
+pub fn build_raw(
+    draft: &InvoiceDraft,
+    payment_hash: &lightning_types::payment::PaymentHash,
+    payment_secret: &lightning_types::payment::PaymentSecret,
+) -> Result<RawBolt11Invoice, DraftError> {
     let (raw_amount, si_prefix) = match draft.amount.msat().map(hrp_amount) {
         Some((a, p)) => (Some(a), p),
         None => (None, None),
@@ -204,8 +208,8 @@ pub fn build_raw(draft: &InvoiceDraft, payment_hash: &Hash32, payment_secret: &H
     let timestamp = PositiveTimestamp::from_unix_timestamp(draft.timestamp).map_err(|_| DraftError::Timestamp)?;
 
     let mut fields = Vec::with_capacity(7 + draft.fallbacks.len() + draft.route_hints.len());
-    fields.push(tagged(TaggedField::PaymentSecret(PaymentSecret(*payment_secret))));
-    fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(sha256::Hash::from_byte_array(*payment_hash)))));
+    fields.push(tagged(TaggedField::PaymentSecret(*payment_secret)));
+    fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(sha256::Hash::from_byte_array(payment_hash.0)))));
     if draft.description.hash_only() {
         fields.push(tagged(TaggedField::DescriptionHash(lightning_invoice::Sha256(
             sha256::Hash::hash(draft.description.text().as_bytes()),
@@ -280,7 +284,7 @@ pub fn verify_against_event(
         fallbacks,
         route_hints: c.route_hints.clone(),
     };
-    let expected = build_raw(&draft, &c.payment_hash, &c.payment_secret).map_err(|e| format!("event cannot be laid out: {e}"))?;
+    let expected = build_raw(&draft, &PaymentHash(c.payment_hash), &PaymentSecret(c.payment_secret)).map_err(|e| format!("event cannot be laid out: {e}"))?;
     let actual = signed.raw_invoice();
     if actual.hrp != expected.hrp {
         return Err(format!("amount or network differs: bolt11 has {}, event says {}", actual.hrp, expected.hrp));

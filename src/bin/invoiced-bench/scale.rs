@@ -123,8 +123,8 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                 Proposal::Invoice(NewInvoice {
                     label: Label::new(format!("fill-{i}")).expect("label"),
                     bolt11,
-                    payment_hash: keys.payment_hash,
-                    payment_secret: keys.payment_secret,
+                    payment_hash: keys.payment_hash.0,
+                    payment_secret: keys.payment_secret.0,
                     preimage: keys.seal,
                     amount_msat: Some(1000 + i),
                     description,
