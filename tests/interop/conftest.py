@@ -154,7 +154,14 @@ class Lightningd:
             return f.read()
 
     def with_plugin(self, invoiced_socket, extra=()):
-        return self.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={invoiced_socket}", *extra])
+        """Starts it with invoiced-cln, and waits until the plugin has checked invoiced and
+        taken over (lightningd answers other commands while a plugin is still initialising)."""
+        self.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={invoiced_socket}", *extra])
+        deadline = time.time() + 30
+        while "invoices on this node are served by invoiced" not in self.log():
+            assert time.time() < deadline, "invoiced-cln never finished its start-up"
+            time.sleep(0.05)
+        return self
 
     def rpc(self):
         return LightningRpc(self.socket)
