@@ -10,7 +10,19 @@ use invoiced_actors::clock::FixedClock;
 use invoiced_actors::invoice_ledger::{InvoiceLedger, SettleError, SettleInvoice, Settled};
 use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
 use invoiced_actors::store::RocksEventLog;
-use invoiced_events::{InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
+use invoiced_events::{InvoiceStatus, Label, Network, PreimageSeal, Proposal};
+
+mod common;
+
+/// Payment secret `[n + 100; 32]`, preimage nonce `[n + 50; 32]` (so the mock signer's preimage
+/// differs from both), created ten seconds ago.
+fn created(label: &str, n: u8, amount: Option<u64>, expires_at: u64) -> Proposal {
+    let mut invoice = common::new_invoice(label, n, NOW_S - 10, expires_at);
+    invoice.payment_secret = [n + 100; 32];
+    invoice.preimage = PreimageSeal::Derived { nonce: [n + 50; 32] };
+    invoice.amount_msat = amount;
+    Proposal::Invoice(invoice)
+}
 
 const NOW_S: u64 = 1_800_000_000;
 
@@ -28,26 +40,6 @@ impl Handler<RevealPreimages> for Signer {
             PreimageSeal::Sealed { .. } => None,
         }).collect())
     }
-}
-
-fn created(label: &str, n: u8, amount: Option<u64>, expires_at: u64) -> Proposal {
-    Proposal::Invoice(NewInvoice {
-        label: Label::new(label).unwrap(),
-        bolt11: format!("lnbcrt{label}"),
-        payment_hash: [n; 32],
-        payment_secret: [n + 100; 32],
-        preimage: PreimageSeal::Derived { nonce: [n + 50; 32] },
-        amount_msat: amount,
-        description: "d".into(),
-        deschashonly: false,
-        created_at: NOW_S - 10,
-        expiry: expires_at - (NOW_S - 10),
-        expires_at,
-        cltv: 18,
-        fallbacks: vec![],
-        route_hints: vec![],
-        warnings: vec![],
-    })
 }
 
 fn settle(n: u8, amount_msat: u64, secret: u8) -> SettleInvoice {

@@ -10,7 +10,13 @@ use invoiced_actors::clock::{Clock, FixedClock};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::store::RocksEventLog;
-use invoiced_events::{InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
+use invoiced_events::{InvoiceStatus, Label, Network, Proposal};
+
+mod common;
+
+fn created(label: &str, n: u8, expires_in: u64) -> Proposal {
+    common::created(label, n, START_S, START_S + expires_in)
+}
 
 /// Now = a fixed start plus tokio's (paused, virtual) time since the clock was made.
 struct VirtualClock {
@@ -25,26 +31,6 @@ impl Clock for VirtualClock {
 }
 
 const START_S: u64 = 1_800_000_000;
-
-fn created(label: &str, hash: u8, expires_in: u64) -> Proposal {
-    Proposal::Invoice(NewInvoice {
-        label: Label::new(label).unwrap(),
-        bolt11: format!("lnbcrt{label}"),
-        payment_hash: [hash; 32],
-        payment_secret: [0; 32],
-        preimage: PreimageSeal::Derived { nonce: [hash; 32] },
-        amount_msat: Some(1000),
-        description: "d".into(),
-        deschashonly: false,
-        created_at: START_S,
-        expiry: expires_in,
-        expires_at: START_S + expires_in,
-        cltv: 18,
-        fallbacks: vec![],
-        route_hints: vec![],
-        warnings: vec![],
-    })
-}
 
 #[test]
 fn invoices_expire_on_time_in_virtual_time() {

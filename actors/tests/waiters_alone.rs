@@ -10,26 +10,12 @@ use actix::prelude::*;
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::store::RocksEventLog;
 use invoiced_actors::waiters::{IndexName, WaitAnyError, WaitAnyInvoice, WaitIndex, WaitInvoice, WaitInvoiceError, Waiters};
-use invoiced_events::{InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Proposal};
+use invoiced_events::{InvoiceStatus, Label, Network, Proposal};
+
+mod common;
 
 fn created(label: &str, n: u8) -> Proposal {
-    Proposal::Invoice(NewInvoice {
-        label: Label::new(label).unwrap(),
-        bolt11: format!("lnbcrt{label}"),
-        payment_hash: [n; 32],
-        payment_secret: [n; 32],
-        preimage: PreimageSeal::Derived { nonce: [n; 32] },
-        amount_msat: Some(1000),
-        description: "d".into(),
-        deschashonly: false,
-        created_at: 1,
-        expiry: 3600,
-        expires_at: 3601,
-        cltv: 18,
-        fallbacks: vec![],
-        route_hints: vec![],
-        warnings: vec![],
-    })
+    common::created(label, n, 1, 3601)
 }
 
 fn paid(idx: u64) -> Proposal {

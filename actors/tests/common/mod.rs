@@ -1,0 +1,31 @@
+//! What the actor tests share: a new invoice to propose, with its fields derived from one byte.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use invoiced_events::{Label, NewInvoice, PreimageSeal, Proposal};
+
+/// Invoice `label` for 1000 msat: payment hash, secret and preimage nonce all `[n; 32]`,
+/// created at `created_at`, expiring at `expires_at`.
+pub fn new_invoice(label: &str, n: u8, created_at: u64, expires_at: u64) -> NewInvoice {
+    NewInvoice {
+        label: Label::new(label).unwrap(),
+        bolt11: format!("lnbcrt{label}"),
+        payment_hash: [n; 32],
+        payment_secret: [n; 32],
+        preimage: PreimageSeal::Derived { nonce: [n; 32] },
+        amount_msat: Some(1000),
+        description: "d".into(),
+        deschashonly: false,
+        created_at,
+        expiry: expires_at - created_at,
+        expires_at,
+        cltv: 18,
+        fallbacks: vec![],
+        route_hints: vec![],
+        warnings: vec![],
+    }
+}
+
+/// The same, as a proposal.
+pub fn created(label: &str, n: u8, created_at: u64, expires_at: u64) -> Proposal {
+    Proposal::Invoice(new_invoice(label, n, created_at, expires_at))
+}
