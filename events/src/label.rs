@@ -13,20 +13,22 @@ pub const MAX_LABEL_BYTES: usize = 128;
 
 /// A validated invoice label. Decoding one (from a record or a checkpoint) validates it as
 /// [`Label::new`] does: a stored label cannot bypass the rule.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Label(String);
+
+/// Written as the plain string, borrowed: no copy on the writer's path (`into = "String"` would
+/// clone every label it encodes).
+impl Serialize for Label {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl TryFrom<String> for Label {
     type Error = LabelError;
     fn try_from(text: String) -> Result<Self, LabelError> {
         Label::new(text)
-    }
-}
-
-impl From<Label> for String {
-    fn from(l: Label) -> String {
-        l.0
     }
 }
 

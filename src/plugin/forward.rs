@@ -28,11 +28,14 @@ pub fn is_ours(method: &str, params: &Value) -> bool {
     }
 }
 
-/// The hook's answer for one `rpc_command` payload.
-pub async fn rpc_command(invoiced: &RpcPool, payload: &Value) -> Value {
-    let cmd = &payload["rpc_command"];
+/// The hook's answer for one `rpc_command` payload (its params are moved on, not copied).
+pub async fn rpc_command(invoiced: &RpcPool, mut payload: Value) -> Value {
+    let cmd = &mut payload["rpc_command"];
+    let params = match cmd["params"].take() {
+        Value::Null => json!({}),
+        p => p,
+    };
     let method = cmd["method"].as_str().unwrap_or_default();
-    let params = cmd.get("params").cloned().unwrap_or_else(|| json!({}));
     if !is_ours(method, &params) {
         return json!({ "result": "continue" });
     }
@@ -66,10 +69,10 @@ mod tests {
     async fn an_unreachable_invoiced_is_a_clear_error_never_a_fallback() {
         let dir = tempfile::tempdir().unwrap();
         let pool = RpcPool::new(dir.path().join("nothing-here"));
-        let out = rpc_command(&pool, &json!({"rpc_command": {"id": 1, "method": "invoice", "params": [1000, "l", "d"]}})).await;
+        let out = rpc_command(&pool, json!({"rpc_command": {"id": 1, "method": "invoice", "params": [1000, "l", "d"]}})).await;
         assert_eq!(out["return"]["error"]["code"], json!(-1));
         assert!(out["return"]["error"]["message"].as_str().unwrap().starts_with("invoiced is unreachable at "));
-        let out = rpc_command(&pool, &json!({"rpc_command": {"id": 1, "method": "getinfo", "params": {}}})).await;
+        let out = rpc_command(&pool, json!({"rpc_command": {"id": 1, "method": "getinfo", "params": {}}})).await;
         assert_eq!(out, json!({"result": "continue"}));
     }
 }

@@ -54,7 +54,7 @@ pub struct State {
 }
 
 async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
-    Ok(forward::rpc_command(&p.state().invoiced, &payload).await)
+    Ok(forward::rpc_command(&p.state().invoiced, payload).await)
 }
 
 async fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {

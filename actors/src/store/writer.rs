@@ -167,15 +167,25 @@ impl Writer {
         let mut batch = WriteBatch::default();
         let mut records = Vec::new();
         // Each request's events move into its records (only their count is needed afterwards).
-        let counts: Vec<Result<usize, AppendError>> = admitted.iter().map(|a| a.as_ref().map(Vec::len).map_err(Clone::clone)).collect();
-        for event in admitted.into_iter().flatten().flatten() {
-            seq += 1;
-            let record = EventRecord { seq, time_ms, prev_hash, event };
-            let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
-            let hash = record_hash(&bytes);
-            batch.put_cf(events_cf, event_key(seq), &bytes);
-            prev_hash = hash;
-            records.push((record, hash));
+        let mut counts: Vec<Result<usize, AppendError>> = Vec::with_capacity(admitted.len());
+        for request in admitted {
+            let events = match request {
+                Ok(events) => events,
+                Err(refused) => {
+                    counts.push(Err(refused));
+                    continue;
+                }
+            };
+            counts.push(Ok(events.len()));
+            for event in events {
+                seq += 1;
+                let record = EventRecord { seq, time_ms, prev_hash, event };
+                let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
+                let hash = record_hash(&bytes);
+                batch.put_cf(events_cf, event_key(seq), &bytes);
+                prev_hash = hash;
+                records.push((record, hash));
+            }
         }
         if !records.is_empty() {
             batch.put_cf(meta_cf, META_HEAD, encode_head(seq, &prev_hash));
