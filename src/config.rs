@@ -20,6 +20,8 @@ pub struct Config {
     pub cltv_final: invoiced_actors::policy::bolt11::Cltv,
     /// Free-space reserve of the event log.
     pub min_free_bytes: u64,
+    /// How far the daemon's clock is moved from the system's (`--dev-clock-offset`, tests only).
+    pub clock_offset_ms: i64,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.
     pub hsm_passphrase: PassphraseSource,
 }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use actix::{Actor as _, SyncArbiter, System};
 use anyhow::Context as _;
 use invoiced_actors::channel_monitor::ChannelMonitor;
-use invoiced_actors::clock::{Clock, SystemClock};
+use invoiced_actors::clock::{Clock, OffsetClock};
 use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
 use invoiced_actors::hsm_secret;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::waiters::Waiters;
-use invoiced_actors::store::{LogOptions, RocksEventLog};
+use invoiced_actors::store::{EventLog, LogOptions, RocksStorage};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -32,8 +32,11 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     drop(passphrase);
     let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy))?;
     let node_id = signer.node_id();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let log = RocksEventLog::open_with(&cfg.event_log(), cfg.network, clock.clone(), LogOptions { min_free_bytes: cfg.min_free_bytes, ..LogOptions::default() })
+    if cfg.clock_offset_ms != 0 {
+        tracing::warn!("--dev-clock-offset: the clock runs {} s from the system's", cfg.clock_offset_ms / 1000);
+    }
+    let clock: Arc<dyn Clock> = Arc::new(OffsetClock { offset_ms: cfg.clock_offset_ms });
+    let log = EventLog::open_on(Arc::new(RocksStorage::new(cfg.event_log())), cfg.network, clock.clone(), LogOptions { min_free_bytes: cfg.min_free_bytes, ..LogOptions::default() })
         .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
     let state = log.state();
     let invoices = log.reader();

@@ -45,6 +45,9 @@ enum Command {
         /// Ask for the passphrase of the hsm_secret on the terminal.
         #[arg(long)]
         hsm_passphrase: bool,
+        /// For tests: run as if the time were this many seconds later (earlier if negative).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
+        dev_clock_offset: i64,
     },
     /// Print the event log, one JSON line a record.
     Events {
@@ -84,7 +87,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase } => {
+        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset } => {
             let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -101,6 +104,7 @@ fn main() -> std::process::ExitCode {
                 network,
                 rpc_file,
                 min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
+                clock_offset_ms: dev_clock_offset.saturating_mul(1000),
                 hsm_passphrase: match (hsm_passphrase_file, hsm_passphrase) {
                     (Some(file), _) => config::PassphraseSource::File(file),
                     (None, true) => config::PassphraseSource::Terminal,

@@ -23,6 +23,20 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a fixed offset: the daemon's `--dev-clock-offset`, with which tests
+/// reach a time (an invoice's expiry) by restarting instead of waiting for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OffsetClock {
+    /// Added to the system's time, ms (negative: earlier).
+    pub offset_ms: i64,
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> u64 {
+        SystemClock.now_ms().saturating_add_signed(self.offset_ms)
+    }
+}
+
 /// A clock that always says the same time.
 #[derive(Clone, Copy, Debug)]
 pub struct FixedClock(pub u64);

@@ -9,8 +9,10 @@ use actix::prelude::*;
 use invoiced_actors::channel_monitor::{ChannelMonitor, GetRouteHints, ListIncoming, NoSuitableHints, SyncChannels};
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::entropy::EntropySource;
-use invoiced_actors::store::RocksEventLog;
+use invoiced_actors::store::MemStorage;
 use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, Network, PeerPolicy, ShortChannelId};
+
+mod common;
 
 /// Always the same draw, so two monitors choose alike.
 struct Fixed;
@@ -54,9 +56,8 @@ fn channel(block: u32, receivable_msat: u64, private: bool) -> ChannelInfo {
 
 #[test]
 fn syncs_become_events_and_hints_follow_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events");
-    let log = RocksEventLog::open(&path, Network::Regtest, Arc::new(FixedClock(10_000))).unwrap();
+    let storage = MemStorage::new();
+    let log = common::memory_log_on(&storage, 10_000);
     let sys = System::new();
     let first_choice = sys.block_on(async {
         let monitor = ChannelMonitor::new(log.state().read().unwrap().channels.clone(), log.handle(), Box::new(Fixed)).start();
@@ -97,7 +98,7 @@ fn syncs_become_events_and_hints_follow_them() {
     let live_channels = log.state().read().unwrap().channels.clone();
     log.close();
     // After a restart the channels come back from the log, and the same draw chooses the same.
-    let log = RocksEventLog::open(&path, Network::Regtest, Arc::new(FixedClock(10_000))).unwrap();
+    let log = common::memory_log_on(&storage, 10_000);
     assert_eq!(log.state().read().unwrap().channels, live_channels);
     let sys = System::new();
     let again = sys.block_on(async {

@@ -15,7 +15,7 @@ use invoiced_actors::key_signer::{PaymentHash, PaymentKeys, PaymentSecret, SignN
 use invoiced_actors::label_registry::{ReleaseInvoice, ReserveError, ReserveInvoice};
 use invoiced_actors::policy::bolt11::DraftError;
 use invoiced_actors::policy::hints::HintChoice;
-use invoiced_actors::store::{LogOptions, RocksEventLog};
+use invoiced_actors::store::{EventLog, LogOptions, MemStorage};
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, Msat, Network, PreimageSeal};
 
 type Journal = Arc<Mutex<Vec<String>>>;
@@ -87,12 +87,11 @@ struct Case {
 /// Runs one request through a creator with mock peers; returns its outcome, what the peers were
 /// asked, and the labels in the log afterwards.
 fn run(case: Case) -> (Result<IssuedInvoice, CreateError>, Vec<String>, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let options = LogOptions { min_free_bytes: 0, ..LogOptions::default() };
+    let options = LogOptions::default();
     if case.fail_write {
         options.faults.fail_next_writes(1);
     }
-    let log = RocksEventLog::open_with(&dir.path().join("events"), Network::Regtest, Arc::new(FixedClock(1_800_000_000_000)), options).unwrap();
+    let log = EventLog::open_on(Arc::new(MemStorage::new()), Network::Regtest, Arc::new(FixedClock(1_800_000_000_000)), options).unwrap();
     let journal: Journal = Arc::default();
     let sys = System::new();
     let outcome = sys.block_on(async {

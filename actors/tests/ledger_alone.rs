@@ -9,7 +9,6 @@ use actix::prelude::*;
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::invoice_ledger::{InvoiceLedger, SettleError, SettleInvoice, Settled};
 use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
-use invoiced_actors::store::RocksEventLog;
 use invoiced_events::{InvoiceStatus, Label, Network, PreimageSeal, Proposal};
 
 mod common;
@@ -48,9 +47,8 @@ fn settle(n: u8, amount_msat: u64, secret: u8) -> SettleInvoice {
 
 #[test]
 fn settle_checks_then_pays() {
-    let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FixedClock(NOW_S * 1000));
-    let log = RocksEventLog::open(&dir.path().join("events"), Network::Regtest, clock.clone()).unwrap();
+    let log = common::memory_log(NOW_S * 1000);
     let asked = Arc::new(Mutex::new(0));
     let sys = System::new();
     let results: Vec<Result<Settled, SettleError>> = sys.block_on(async {

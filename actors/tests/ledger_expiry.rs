@@ -9,7 +9,6 @@ use actix::{Actor as _, SyncArbiter};
 use invoiced_actors::clock::{Clock, FixedClock};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
-use invoiced_actors::store::RocksEventLog;
 use invoiced_events::{InvoiceStatus, Label, Network, Proposal};
 
 mod common;
@@ -34,9 +33,8 @@ const START_S: u64 = 1_800_000_000;
 
 #[test]
 fn invoices_expire_on_time_in_virtual_time() {
-    let dir = tempfile::tempdir().unwrap();
     // The log stamps records with a clock of its own (its writer is an OS thread).
-    let log = RocksEventLog::open(&dir.path().join("events"), Network::Regtest, Arc::new(FixedClock(START_S * 1000))).unwrap();
+    let log = common::memory_log(START_S * 1000);
     let state = log.state();
     let status = |label: &str| state.read().unwrap().invoices.by_label(&Label::new(label).unwrap()).map(|e| e.status);
     let wall = Instant::now();

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::store::replay::replay;
-use invoiced_actors::store::RocksEventLog;
+use invoiced_actors::store::engine::Column;
+use invoiced_actors::store::{EventLog, LogOptions, MemStorage, RocksStorage, Storage};
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{
     ChannelInfo, ChannelKey, InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Projections, Proposal, ShortChannelId,
@@ -182,61 +183,77 @@ impl Model {
     }
 }
 
-fn replay_until(path: &std::path::Path, n: u64) -> Projections {
-    let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, ["events", "meta"], false).unwrap();
-    let cf = db.cf_handle("events").unwrap();
+fn replay_until(storage: &dyn Storage, n: u64) -> Projections {
+    let engine = storage.open_read_only().unwrap();
     let mut p = Projections::new();
-    for kv in db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
-        let (_, v) = kv.unwrap();
-        let rec = decode_record(&v).unwrap();
-        if rec.seq > n {
-            break;
-        }
-        p.apply(&rec, record_hash(&v)).unwrap();
-    }
+    engine
+        .scan(Column::Events, &[], &mut |_, v| {
+            let rec = decode_record(v).unwrap();
+            if rec.seq > n {
+                return false;
+            }
+            p.apply(&rec, record_hash(v)).unwrap();
+            true
+        })
+        .unwrap();
     p
 }
 
+/// The property on one storage; `storage()` gives the same log at every call.
+fn live_state_equals_replay_on(cmds: &[Cmd], storage: impl Fn() -> Arc<dyn Storage>) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let clock = Arc::new(FixedClock(1_000));
+    let open = || EventLog::open_on(storage(), Network::Regtest, clock.clone(), LogOptions { min_free_bytes: 0, ..LogOptions::default() }).unwrap();
+    let mut log = open();
+    let mut after: BTreeMap<u64, Projections> = BTreeMap::new();
+    let mut model = Model::default();
+    for c in cmds {
+        if matches!(c, Cmd::Restart) {
+            let before = log.state().read().unwrap().clone();
+            log.close();
+            log = open();
+            let reopened = log.state().read().unwrap().clone();
+            prop_assert_eq!(reopened, before, "restart changed the state");
+            continue;
+        }
+        let proposal = { let s = log.state(); let s = s.read().unwrap(); to_proposal(c, &s) };
+        let Some(proposal) = proposal else { continue };
+        // The model says whether the log must accept it; what was committed must replay.
+        let accepted = rt.block_on(log.handle().append(proposal)).is_ok();
+        prop_assert_eq!(accepted, model.apply(c), "the log and the rules disagree on {:?}", c);
+        if accepted {
+            let s = log.state().read().unwrap().clone();
+            after.insert(s.head().0, s);
+        }
+    }
+    let live = log.state().read().unwrap().clone();
+    let seen = Model { hashes_ever: BTreeSet::new(), ..std::mem::take(&mut model) };
+    prop_assert_eq!(Model::of(&live), seen, "the projection is not what the rules say");
+    log.close();
+    prop_assert_eq!(replay(storage().open_read_only().unwrap().as_ref()).unwrap(), live.clone());
+    for (n, state) in &after {
+        prop_assert_eq!(&replay_until(storage().as_ref(), *n), state, "replay --until {}", n);
+    }
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn live_state_equals_replay(cmds in proptest::collection::vec(cmd(), 1..40)) {
+    fn live_state_equals_replay_in_memory(cmds in proptest::collection::vec(cmd(), 1..40)) {
+        let memory = MemStorage::new();
+        live_state_equals_replay_on(&cmds, || Arc::new(memory.clone()))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn live_state_equals_replay_on_rocksdb(cmds in proptest::collection::vec(cmd(), 1..40)) {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("events");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let clock = Arc::new(FixedClock(1_000));
-        let mut log = RocksEventLog::open(&path, Network::Regtest, clock.clone()).unwrap();
-        let mut after: BTreeMap<u64, Projections> = BTreeMap::new();
-        let mut model = Model::default();
-        for c in &cmds {
-            if matches!(c, Cmd::Restart) {
-                let before = log.state().read().unwrap().clone();
-                log.close();
-                log = RocksEventLog::open(&path, Network::Regtest, clock.clone()).unwrap();
-                let reopened = log.state().read().unwrap().clone();
-                prop_assert_eq!(reopened, before, "restart changed the state");
-                continue;
-            }
-            let proposal = { let s = log.state(); let s = s.read().unwrap(); to_proposal(c, &s) };
-            let Some(proposal) = proposal else { continue };
-            // The model says whether the log must accept it; what was committed must replay.
-            let accepted = rt.block_on(log.handle().append(proposal)).is_ok();
-            prop_assert_eq!(accepted, model.apply(c), "the log and the rules disagree on {:?}", c);
-            if accepted {
-                let s = log.state().read().unwrap().clone();
-                after.insert(s.head().0, s);
-            }
-        }
-        let live = log.state().read().unwrap().clone();
-        let seen = Model { hashes_ever: BTreeSet::new(), ..std::mem::take(&mut model) };
-        prop_assert_eq!(Model::of(&live), seen, "the projection is not what the rules say");
-        log.close();
-        let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), &path, ["events", "meta"], false).unwrap();
-        prop_assert_eq!(replay(&db).unwrap(), live.clone());
-        drop(db);
-        for (n, state) in &after {
-            prop_assert_eq!(&replay_until(&path, *n), state, "replay --until {}", n);
-        }
+        live_state_equals_replay_on(&cmds, || Arc::new(RocksStorage::new(&path)))?;
     }
 }

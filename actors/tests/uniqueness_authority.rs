@@ -14,7 +14,7 @@ use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::invoice_creator::{CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest};
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::label_registry::LabelRegistry;
-use invoiced_actors::store::RocksEventLog;
+use invoiced_actors::store::{EventLog, LogOptions, MemStorage};
 use invoiced_actors::SharedState;
 use invoiced_events::{AmountOrAny, ChannelBook, Description, ExposePrivateChannels, Label, Msat, Network, Projections, Rejection};
 
@@ -34,8 +34,7 @@ fn request(label: &str, preimage: Option<[u8; 32]>) -> InvoiceRequest {
 
 /// A creator over a fresh log whose registry reads `registry_view` (the log's own state if None).
 fn outcomes(registry_view: Option<SharedState>) -> (Vec<Result<(), CreateError>>, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = RocksEventLog::open(&dir.path().join("events"), Network::Regtest, Arc::new(SystemClock)).unwrap();
+    let log = EventLog::open_on(Arc::new(MemStorage::new()), Network::Regtest, Arc::new(SystemClock), LogOptions::default()).unwrap();
     let sys = actix::System::new();
     let results = sys.block_on(async {
         let signer = SyncArbiter::start(1, || KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap());

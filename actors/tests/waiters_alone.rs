@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use invoiced_actors::clock::FixedClock;
-use invoiced_actors::store::RocksEventLog;
 use invoiced_actors::waiters::{IndexName, WaitAnyError, WaitAnyInvoice, WaitIndex, WaitInvoice, WaitInvoiceError, Waiters};
 use invoiced_events::{InvoiceStatus, Label, Network, Proposal};
 
@@ -48,8 +47,7 @@ where
 
 #[test]
 fn each_wait_is_answered_by_its_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = RocksEventLog::open(&dir.path().join("events"), Network::Regtest, Arc::new(FixedClock(10_000))).unwrap();
+    let log = common::memory_log(10_000);
     let sys = System::new();
     sys.block_on(async {
         let waiters = Waiters::new(log.reader(), log.handle()).start();

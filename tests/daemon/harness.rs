@@ -108,6 +108,15 @@ impl Daemon {
         self.spawn();
     }
 
+    /// Restarts it with its clock `secs` later than the system's (`--dev-clock-offset`): the way
+    /// to reach an expiry without waiting for it.
+    pub fn restart_at_offset(&mut self, secs: i64) {
+        assert!(self.stop().success());
+        self.args.retain(|a| !a.starts_with("--dev-clock-offset"));
+        self.args.push(format!("--dev-clock-offset={secs}"));
+        self.spawn();
+    }
+
     /// The log head sequence number from `getinfo`.
     pub fn head(&self) -> u64 {
         self.call("getinfo", json!([])).unwrap()["log_head_seq"].as_u64().unwrap()
@@ -199,4 +208,14 @@ pub fn check_bolt11(bolt11: &str, node_id: &str) -> lightning_invoice::Bolt11Inv
     inv.check_signature().expect("signature valid");
     assert_eq!(inv.recover_payee_pub_key().to_string(), node_id);
     inv
+}
+
+/// Polls `check` until it holds, for at most `secs` seconds: for what the daemon does on its own
+/// after answering (a sweep at start-up, a timer).
+pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use bitcoin::hashes::{sha256, Hash as _};
 use serde_json::{json, Value};
 
-use crate::harness::{into_result, Client, Daemon};
+use crate::harness::{eventually, into_result, Client, Daemon};
 
 fn create(d: &Daemon, label: &str, amount: Value, extra: Value) -> Value {
     let mut p = json!({"amount_msat": amount, "label": label, "description": format!("for {label}")});
@@ -73,7 +73,8 @@ fn settle_checks_and_paid_fields() {
 fn expiry_delete_and_description() {
     let d = Daemon::start();
     let inv = create(&d, "exp", json!(123000), json!({"expiry": 1}));
-    std::thread::sleep(Duration::from_millis(2100));
+    // The live timer (tested in virtual time in actors/tests/ledger_expiry.rs), wired for real.
+    eventually(3, "exp expired by the timer", || listed(&d, "exp")["status"] == json!("expired"));
     let l = listed(&d, "exp");
     assert_eq!(l["status"], json!("expired"));
     assert_eq!(l["updated_index"], json!(1));
@@ -232,7 +233,7 @@ fn idempotent_invoice() {
 
 #[test]
 fn paging_by_updated_index_and_restart_in_the_middle() {
-    let mut d = Daemon::start();
+    let d = Daemon::start();
     let mut invs = Vec::new();
     for i in 1..=99 {
         invs.push(create(&d, &i.to_string(), json!(1000), json!({})));
@@ -255,8 +256,11 @@ fn paging_by_updated_index_and_restart_in_the_middle() {
     create(&d, "soon", json!(1000), json!({"expiry": 1}));
     create(&d, "later", json!(1000), json!({"expiry": 3600}));
     d.call("delinvoice", json!(["5", "unpaid"])).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(listed(&d, "soon")["status"], json!("expired"));
+    // A minute on, "soon" is overdue: it expires at start-up, "later" does not.
+    let mut d = d;
+    d.restart_at_offset(60);
+    eventually(5, "soon expired at start-up", || listed(&d, "soon")["status"] == json!("expired"));
+    assert_eq!(listed(&d, "later")["status"], json!("unpaid"));
     let all_before = d.call("listinvoices", json!({})).unwrap();
     let info_before = d.call("getinfo", json!({})).unwrap();
     d.restart();
@@ -266,11 +270,8 @@ fn paging_by_updated_index_and_restart_in_the_middle() {
     // An invoice that expired while the daemon was down is expired on start-up.
     let mut d2 = d;
     create(&d2, "while-down", json!(1000), json!({"expiry": 2}));
-    assert!(d2.stop().success());
-    std::thread::sleep(Duration::from_millis(2200));
-    d2.spawn();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(listed(&d2, "while-down")["status"], json!("expired"));
+    d2.restart_at_offset(120);
+    eventually(5, "while-down expired at start-up", || listed(&d2, "while-down")["status"] == json!("expired"));
     let _ = Client::connect(&d2.socket());
 }
 

@@ -32,7 +32,10 @@ fn real_data_dir() -> (Daemon, Vec<Value>) {
     d.call("settleinvoice", json!({"payment_hash": a["payment_hash"], "amount_msat": 1000, "payment_secret": a["payment_secret"]})).unwrap();
     d.call("delinvoice", json!(["c", "unpaid"])).unwrap();
     d.call("invoice", json!({"amount_msat": 7, "label": "d", "description": "short", "expiry": 1})).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1300));
+    d.restart_at_offset(60);
+    crate::harness::eventually(5, "d expired at start-up", || {
+        d.call("listinvoices", json!({"label": "d"})).unwrap()["invoices"][0]["status"] == json!("expired")
+    });
     states.push(d.call("listinvoices", json!({})).unwrap());
     assert!(d.stop().success());
     (d, states)

@@ -1,34 +1,24 @@
-//! The checkpoint: the projection written beside the log at a clean stop, and read back at
-//! start-up only if it matches the log (see docs/EVENTS.md).
-
-use std::path::Path;
+//! The checkpoint: the projection saved beside the log at a clean stop, and read back at
+//! start-up only if it matches the log (see docs/EVENTS.md). Where it is kept is the
+//! storage's business ([`Storage::save_checkpoint`]).
 
 use invoiced_events::codec::{decode_snapshot, encode_snapshot, record_hash};
 use invoiced_events::{Projections, Snapshot};
-use rocksdb::DB;
 
-use super::keys::{
-    event_key, CF_EVENTS,
-};
+use super::engine::{Column, Engine, Storage};
+use super::keys::event_key;
 use super::StoreError;
 
 /// The checkpointed projections if the checkpoint is readable and matches the log (its record
 /// exists with its hash); otherwise an empty projection, so that the whole log is replayed.
-pub fn load_checkpoint(db: &DB, file: &Path) -> Projections {
+pub fn load_checkpoint(storage: &dyn Storage, engine: &dyn Engine) -> Projections {
     let load = || -> Option<Snapshot> {
-        let bytes = match std::fs::read(file) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                tracing::warn!("ignoring unreadable checkpoint {}: {e}", file.display());
-                return None;
-            }
-        };
+        let bytes = storage.load_checkpoint().map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}")).ok()??;
         let snap = decode_snapshot(&bytes).map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}")).ok()?;
         if snap.head_seq == 0 {
             return Some(snap);
         }
-        let record = db.get_cf(db.cf_handle(CF_EVENTS)?, event_key(snap.head_seq)).ok()??;
+        let record = engine.get(Column::Events, &event_key(snap.head_seq)).ok()??;
         (record_hash(&record) == snap.head_hash).then_some(snap)
     };
     match load().map(Projections::try_from) {
@@ -41,24 +31,11 @@ pub fn load_checkpoint(db: &DB, file: &Path) -> Projections {
     }
 }
 
-/// Writes a checkpoint of `state` to `file` atomically: a temporary file, synced, renamed over
-/// the old one, and the directory synced.
+/// Saves a checkpoint of `state` on `storage`.
 ///
 /// # Errors
-/// [`StoreError`] when it cannot be encoded or written.
-pub fn write_checkpoint(file: &Path, state: &Projections) -> Result<(), StoreError> {
-    use std::io::Write as _;
+/// [`StoreError`] when it cannot be encoded or saved.
+pub fn save_checkpoint(storage: &dyn Storage, state: &Projections) -> Result<(), StoreError> {
     let bytes = encode_snapshot(&Snapshot::from(state)).map_err(|source| StoreError::Codec { seq: state.head().0, source })?;
-    let io = |e: std::io::Error| StoreError::Inconsistent(format!("writing checkpoint {}: {e}", file.display()));
-    let tmp = file.with_extension("checkpoint.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(&bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, file).map_err(io)?;
-    if let Some(dir) = file.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    }
-    Ok(())
+    storage.save_checkpoint(&bytes)
 }
-

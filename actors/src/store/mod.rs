@@ -2,18 +2,25 @@
 //!
 //! Owns the path from "an actor wants this event recorded" to "it is on disk and in the live
 //! projection". Appends go through a crossbeam channel to one writer thread
-//! ([`rocks::RocksEventLog`]), which takes everything waiting, stamps it, writes it as one
-//! RocksDB `WriteBatch` with one fsync, applies it to the [`SharedState`](crate::SharedState) and
-//! only then answers each caller. A failed write answers every caller of that batch with an error
-//! and changes nothing.
+//! ([`log::EventLog`]), which takes everything waiting, stamps it, writes it as one atomic batch
+//! with one fsync, applies it to the [`SharedState`](crate::SharedState) and only then answers
+//! each caller. A failed write answers every caller of that batch with an error and changes
+//! nothing.
+//!
+//! The log runs on any [`engine::Storage`]: RocksDB on disk ([`rocks`]) in the daemon, or
+//! memory ([`memory`]) in tests of the log and the actors; the offline tools read RocksDB
+//! directly ([`reader`]).
 //!
 //! The projection keeps only a lean entry per invoice; [`InvoiceReader`] joins entries with their
 //! creation records, read from the log beside the writer (the records are immutable once written,
 //! and every entry in the projection names a durable one).
 
 pub mod checkpoint;
+pub mod engine;
 pub mod keys;
-pub mod open;
+pub mod log;
+pub mod memory;
+mod open;
 pub mod reader;
 pub mod replay;
 pub mod rocks;
@@ -23,12 +30,15 @@ use std::sync::{Arc, RwLock};
 
 use invoiced_events::codec::decode_record;
 use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry, InvoiceRecord, Proposal, Rejection};
-use rocksdb::DB;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SharedState;
+use engine::{Column, Engine};
 
-pub use rocks::RocksEventLog;
+pub use engine::Storage;
+pub use log::EventLog;
+pub use memory::MemStorage;
+pub use rocks::RocksStorage;
 
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
@@ -187,15 +197,15 @@ impl LogHandle {
     }
 }
 
-/// The open database, shared by the writer with readers. Empty while the writer reopens it after a
+/// The open engine, shared by the writer with readers. Empty while the writer reopens it after a
 /// failed write, and once the log is closed; a reader holds its `Arc` only for one read.
-pub(crate) type DbSlot = Arc<RwLock<Option<Arc<DB>>>>;
+pub(crate) type EngineSlot = Arc<RwLock<Option<Arc<dyn Engine>>>>;
 
 /// Reads whole invoices: entries of the live projection joined with their creation records.
 #[derive(Clone)]
 pub struct InvoiceReader {
     state: SharedState,
-    db: DbSlot,
+    engine: EngineSlot,
 }
 
 impl core::fmt::Debug for InvoiceReader {
@@ -205,8 +215,8 @@ impl core::fmt::Debug for InvoiceReader {
 }
 
 impl InvoiceReader {
-    pub(crate) fn new(state: SharedState, db: DbSlot) -> Self {
-        InvoiceReader { state, db }
+    pub(crate) fn new(state: SharedState, engine: EngineSlot) -> Self {
+        InvoiceReader { state, engine }
     }
 
     /// The live projections.
@@ -232,13 +242,13 @@ impl InvoiceReader {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let db = self
-            .db
+        let engine = self
+            .engine
             .read()
-            .map_err(|_| StoreError::Inconsistent("database lock poisoned".into()))?
+            .map_err(|_| StoreError::Inconsistent("engine lock poisoned".into()))?
             .clone()
             .ok_or(StoreError::WriterGone)?;
-        join_entries(&db, entries)
+        join_entries(engine.as_ref(), entries)
     }
 
     /// The whole invoice of one entry.
@@ -254,26 +264,22 @@ impl InvoiceReader {
 ///
 /// # Errors
 /// [`StoreError`] when a record is missing, unreadable or not the entry's invoice.
-pub fn join_entries(db: &DB, entries: Vec<InvoiceEntry>) -> Result<Vec<InvoiceRecord>, StoreError> {
-    let events_cf = db.cf_handle(keys::CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
+pub fn join_entries(engine: &dyn Engine, entries: Vec<InvoiceEntry>) -> Result<Vec<InvoiceRecord>, StoreError> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by_key(|&i| entries[i].seq);
     let keys: Vec<[u8; 8]> = order.iter().map(|&i| keys::event_key(entries[i].seq)).collect();
     let mut joined: Vec<Option<InvoiceRecord>> = vec![None; entries.len()];
-    for (&i, value) in order.iter().zip(db.batched_multi_get_cf(events_cf, &keys, true)) {
+    engine.get_sorted(Column::Events, &keys, &mut |k, value| {
+        let i = order[k];
         let entry = &entries[i];
         let seq = entry.seq;
-        let bytes = value?.ok_or_else(|| StoreError::Inconsistent(format!("record {seq} of invoice {} is missing", entry.created_index)))?;
-        let record = decode_record(&bytes).map_err(|source| StoreError::Codec { seq, source })?;
-        let Event::InvoiceCreated(created) = record.event else {
-            return Err(StoreError::Inconsistent(format!("record {seq} does not create invoice {}", entry.created_index)));
-        };
-        joined[i] = Some(
-            entry
-                .join(created)
-                .ok_or_else(|| StoreError::Inconsistent(format!("record {seq} does not create invoice {}", entry.created_index)))?,
-        );
-    }
+        let not_its_record = || StoreError::Inconsistent(format!("record {seq} does not create invoice {}", entry.created_index));
+        let bytes = value.ok_or_else(|| StoreError::Inconsistent(format!("record {seq} of invoice {} is missing", entry.created_index)))?;
+        let record = decode_record(bytes).map_err(|source| StoreError::Codec { seq, source })?;
+        let Event::InvoiceCreated(created) = record.event else { return Err(not_its_record()) };
+        joined[i] = Some(entry.join(created).ok_or_else(not_its_record)?);
+        Ok(())
+    })?;
     Ok(joined.into_iter().flatten().collect())
 }
 

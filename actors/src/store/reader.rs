@@ -7,15 +7,17 @@
 use std::path::{Path, PathBuf};
 
 use invoiced_events::{Hash32, InvoiceEntry, InvoiceRecord};
-use rocksdb::{DBRawIteratorWithThreadMode, Options, DB};
+use rocksdb::{DBRawIteratorWithThreadMode, DB};
 
-use super::keys::{checkpoint_path, decode_head, event_key, CF_EVENTS, CF_META, META_HEAD, META_NETWORK};
+use super::engine::{Column, Engine as _, Storage as _};
+use super::keys::{decode_head, event_key, META_HEAD, META_NETWORK};
+use super::rocks::{RocksEngine, RocksStorage};
 use super::StoreError;
 
 /// A read-only view of an event log.
 pub struct LogReader {
-    db: DB,
-    path: PathBuf,
+    engine: RocksEngine,
+    storage: RocksStorage,
     secondary: PathBuf,
 }
 
@@ -36,10 +38,9 @@ impl LogReader {
         }
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let secondary = std::env::temp_dir().join(format!("invoiced-reader-{}-{nanos}", std::process::id()));
-        let mut opts = Options::default();
-        opts.set_max_open_files(-1);
-        let db = DB::open_cf_as_secondary(&opts, path, &secondary, [CF_EVENTS, CF_META])?;
-        Ok(LogReader { db, path: path.to_path_buf(), secondary })
+        let storage = RocksStorage::new(path);
+        let engine = storage.secondary(&secondary)?;
+        Ok(LogReader { engine, storage, secondary })
     }
 
     /// Catches up with what the daemon wrote since.
@@ -47,13 +48,12 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses.
     pub fn catch_up(&self) -> Result<(), StoreError> {
-        self.db.try_catch_up_with_primary()?;
+        self.engine.db().try_catch_up_with_primary()?;
         Ok(())
     }
 
     fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let cf = self.db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta column family".into()))?;
-        Ok(self.db.get_cf(cf, key)?)
+        self.engine.get(Column::Meta, key)
     }
 
     /// The network the log belongs to.
@@ -76,14 +76,9 @@ impl LogReader {
     /// The stored checkpoint's bytes.
     ///
     /// # Errors
-    /// [`StoreError`] when RocksDB refuses.
+    /// [`StoreError`] when it exists but cannot be read.
     pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let file = checkpoint_path(&self.path);
-        match std::fs::read(&file) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Inconsistent(format!("reading {}: {e}", file.display()))),
-        }
+        self.storage.load_checkpoint()
     }
 
     /// The whole invoices of `entries` (of a projection folded from this log), in their order.
@@ -91,7 +86,7 @@ impl LogReader {
     /// # Errors
     /// As [`super::join_entries`].
     pub fn invoices(&self, entries: Vec<InvoiceEntry>) -> Result<Vec<InvoiceRecord>, StoreError> {
-        super::join_entries(&self.db, entries)
+        super::join_entries(&self.engine, entries)
     }
 
     /// The stored records from `seq` on, as `(key seq, bytes)`.
@@ -99,8 +94,9 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses.
     pub fn records_from(&self, seq: u64) -> Result<Records<'_>, StoreError> {
-        let cf = self.db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
-        let mut it = self.db.raw_iterator_cf(cf);
+        let db = self.engine.db();
+        let cf = db.cf_handle(Column::Events.name()).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
+        let mut it = db.raw_iterator_cf(cf);
         it.seek(event_key(seq));
         Ok(Records { it, started: false })
     }

@@ -4,12 +4,10 @@
 
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{EventRecord, Projections};
-use rocksdb::DB;
 
-use super::keys::{
-    decode_head, event_key, CF_EVENTS, CF_META, META_HEAD,
-};
-use super::open::{cf, head_seq};
+use super::engine::{Column, Engine};
+use super::keys::{decode_head, event_key, META_HEAD};
+use super::open::head_seq;
 use super::StoreError;
 
 /// Records per message from the replay's reading thread.
@@ -30,16 +28,16 @@ struct ReadRecord {
 ///
 /// # Errors
 /// [`StoreError`] on an unreadable record or an inconsistent log.
-pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreError> {
+pub fn replay_onto(engine: &dyn Engine, start: Projections) -> Result<Projections, StoreError> {
     let mut state = start;
-    let stored_head = db.get_cf(cf(db, CF_META)?, META_HEAD)?;
+    let stored_head = engine.get(Column::Meta, META_HEAD)?;
     let stored_seq = head_seq(stored_head.as_deref());
     state.reserve_invoices(usize::try_from(stored_seq.saturating_sub(state.head().0)).unwrap_or(0));
     let from = state.head().0 + 1;
     std::thread::scope(|scope| -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(4);
         let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
-        scope.spawn(move || read_and_decode(db, from, &tx, &spent_rx));
+        scope.spawn(move || read_and_decode(engine, from, &tx, &spent_rx));
         for chunk in rx {
             let chunk = chunk?;
             for r in &chunk {
@@ -62,37 +60,47 @@ pub fn replay_onto(db: &DB, start: Projections) -> Result<Projections, StoreErro
 /// The reading side of [`replay_onto`]: sends the records from `from` on in chunks, or the first
 /// error (and stops). Stops too when the receiver is gone. Drops the chunks that come back spent.
 fn read_and_decode(
-    db: &DB,
+    engine: &dyn Engine,
     from: u64,
     tx: &crossbeam_channel::Sender<Result<Vec<ReadRecord>, StoreError>>,
     spent: &crossbeam_channel::Receiver<Vec<ReadRecord>>,
 ) {
-    let events = match cf(db, CF_EVENTS) {
-        Ok(events) => events,
-        Err(e) => return drop(tx.send(Err(e))),
-    };
-    let mut it = db.raw_iterator_cf(events);
-    it.seek(event_key(from));
-    loop {
-        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
-        while chunk.len() < REPLAY_CHUNK {
-            let (Some(key), Some(value)) = (it.key(), it.value()) else { break };
-            let seq = <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes);
-            let record = match decode_record(value) {
-                Ok(record) if record.seq == seq => record,
-                Ok(record) => return drop(tx.send(Err(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq))))),
-                Err(source) => return drop(tx.send(Err(StoreError::Codec { seq, source }))),
-            };
-            chunk.push(ReadRecord { record, bytes: value.to_vec() });
-            it.next();
+    let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+    let mut failed = None;
+    let mut receiver_gone = false;
+    let scanned = engine.scan(Column::Events, &event_key(from), &mut |key, value| {
+        let seq = <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes);
+        match decode_record(value) {
+            Ok(record) if record.seq == seq => chunk.push(ReadRecord { record, bytes: value.to_vec() }),
+            Ok(record) => {
+                failed = Some(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq)));
+                return false;
+            }
+            Err(source) => {
+                failed = Some(StoreError::Codec { seq, source });
+                return false;
+            }
         }
-        if let Err(e) = it.status() {
-            return drop(tx.send(Err(e.into())));
+        if chunk.len() == REPLAY_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
+            if tx.send(Ok(full)).is_err() {
+                receiver_gone = true;
+                return false;
+            }
+            spent.try_iter().for_each(drop);
         }
-        if chunk.is_empty() || tx.send(Ok(chunk)).is_err() {
-            return;
-        }
-        spent.try_iter().for_each(drop);
+        true
+    });
+    if receiver_gone {
+        return;
+    }
+    // The records before a failure are sent first, so the error names the first bad record
+    // after everything good has been applied.
+    if !chunk.is_empty() && tx.send(Ok(chunk)).is_err() {
+        return;
+    }
+    if let Some(e) = failed.or(scanned.err()) {
+        let _ = tx.send(Err(e));
     }
 }
 
@@ -100,7 +108,7 @@ fn read_and_decode(
 ///
 /// # Errors
 /// As [`replay_onto`].
-pub fn replay(db: &DB) -> Result<Projections, StoreError> {
-    replay_onto(db, Projections::new())
+pub fn replay(engine: &dyn Engine) -> Result<Projections, StoreError> {
+    replay_onto(engine, Projections::new())
 }
 

@@ -1,249 +1,167 @@
-//! [`RocksEventLog`]: the open event log — the live projection, the shared database handle and
-//! the writer thread — and how it is opened and closed. Its rooms: [`super::open`],
-//! [`super::replay`], [`super::checkpoint`], [`super::writer`].
+//! The RocksDB [`Storage`]: a log is a database directory with two column families, and its
+//! checkpoint a file beside it (`DIR/events.checkpoint`).
 
-use std::path::Path;
-use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use invoiced_events::Network;
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
-use super::open::open_db;
-use super::writer::Writer;
-use super::{DbSlot, InvoiceReader, LogHandle, LogOptions, StoreError};
-use crate::clock::Clock;
-use crate::SharedState;
+use super::engine::{Batch, Column, Engine, Op, Storage, VisitPair, VisitValue};
+use super::keys::checkpoint_path;
+use super::StoreError;
 
-/// An open event log: the live projection and the writer thread.
-pub struct RocksEventLog {
-    handle: LogHandle,
-    state: SharedState,
-    db: DbSlot,
-    writer: Option<JoinHandle<()>>,
+/// A log's directory on disk.
+#[derive(Clone, Debug)]
+pub struct RocksStorage {
+    path: PathBuf,
 }
 
-impl core::fmt::Debug for RocksEventLog {
+impl RocksStorage {
+    /// The log at `path` (a directory, created at the first [`Storage::open`]).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RocksStorage { path: path.into() }
+    }
+
+    /// Its directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens it read-only as a concrete engine (for tools that iterate RocksDB directly).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when RocksDB refuses.
+    pub fn read_only(&self) -> Result<RocksEngine, StoreError> {
+        let db = DB::open_cf_for_read_only(&Options::default(), &self.path, Column::ALL.map(Column::name), false)?;
+        Ok(RocksEngine { db })
+    }
+
+    /// Opens it as a secondary instance keeping its own files in `secondary`: read-only, and able
+    /// to catch up with a primary that keeps writing.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when RocksDB refuses.
+    pub fn secondary(&self, secondary: &Path) -> Result<RocksEngine, StoreError> {
+        let mut opts = Options::default();
+        opts.set_max_open_files(-1);
+        let db = DB::open_cf_as_secondary(&opts, &self.path, &secondary.to_path_buf(), Column::ALL.map(Column::name))?;
+        Ok(RocksEngine { db })
+    }
+}
+
+/// The options the log's database is opened with.
+pub(super) fn db_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts
+}
+
+impl Storage for RocksStorage {
+    fn open(&self) -> Result<Arc<dyn Engine>, StoreError> {
+        let cfs = Column::ALL.map(|c| ColumnFamilyDescriptor::new(c.name(), Options::default()));
+        let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs)?;
+        Ok(Arc::new(RocksEngine { db }))
+    }
+
+    fn open_read_only(&self) -> Result<Arc<dyn Engine>, StoreError> {
+        Ok(Arc::new(self.read_only()?))
+    }
+
+    fn free_bytes(&self) -> Result<Option<u64>, StoreError> {
+        let free = fs4::available_space(&self.path).map_err(|e| StoreError::Inconsistent(format!("cannot read free space: {e}")))?;
+        Ok(Some(free))
+    }
+
+    fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let file = checkpoint_path(&self.path);
+        match std::fs::read(&file) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Inconsistent(format!("reading {}: {e}", file.display()))),
+        }
+    }
+
+    /// A temporary file, synced, renamed over the old one, and the directory synced.
+    fn save_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        use std::io::Write as _;
+        let file = checkpoint_path(&self.path);
+        let io = |e: std::io::Error| StoreError::Inconsistent(format!("writing checkpoint {}: {e}", file.display()));
+        let tmp = file.with_extension("checkpoint.tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, &file).map_err(io)?;
+        if let Some(dir) = file.parent() {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// An open RocksDB database of a log.
+pub struct RocksEngine {
+    db: DB,
+}
+
+impl core::fmt::Debug for RocksEngine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RocksEventLog").finish_non_exhaustive()
+        f.debug_struct("RocksEngine").field("path", &self.db.path()).finish()
     }
 }
 
-impl RocksEventLog {
-    /// Opens the log at `path`, replays it and starts the writer thread.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database cannot be opened, belongs to another network or does not
-    /// replay cleanly.
-    pub fn open(path: &Path, network: Network, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        Self::open_with(path, network, clock, LogOptions::default())
+impl RocksEngine {
+    /// The database itself, for what only RocksDB does (catching up, raw iteration).
+    pub fn db(&self) -> &DB {
+        &self.db
     }
 
-    /// As [`RocksEventLog::open`], with options.
-    ///
-    /// # Errors
-    /// As [`RocksEventLog::open`].
-    pub fn open_with(path: &Path, network: Network, clock: Arc<dyn Clock>, options: LogOptions) -> Result<Self, StoreError> {
-        let (db, state) = open_db(path, network)?;
-        let path = db.path().to_path_buf();
-        let db = Arc::new(db);
-        let slot: DbSlot = Arc::new(RwLock::new(Some(db.clone())));
-        let state: SharedState = Arc::new(RwLock::new(state));
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let (writer_state, writer_slot) = (state.clone(), slot.clone());
-        let writer = std::thread::Builder::new()
-            .name("event-log-writer".into())
-            .spawn(move || {
-                Writer::new(path, db, writer_slot, writer_state, clock, options).run(rx)
-            })
-            .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
-        Ok(RocksEventLog { handle: LogHandle { tx }, state, db: slot, writer: Some(writer) })
-    }
-
-    /// A handle for appending.
-    pub fn handle(&self) -> LogHandle {
-        self.handle.clone()
-    }
-
-    /// The live projections.
-    pub fn state(&self) -> SharedState {
-        self.state.clone()
-    }
-
-    /// A reader of whole invoices.
-    pub fn reader(&self) -> InvoiceReader {
-        InvoiceReader::new(self.state.clone(), self.db.clone())
-    }
-
-    /// Stops accepting, lets the writer finish what is queued, and waits for it.
-    /// Every other clone of the handle must be dropped first, or this waits for them.
-    pub fn close(self) {
-        let RocksEventLog { handle, writer, .. } = self;
-        drop(handle);
-        if let Some(w) = writer {
-            let _ = w.join();
-        }
+    fn cf(&self, column: Column) -> Result<&ColumnFamily, StoreError> {
+        self.db.cf_handle(column.name()).ok_or_else(|| StoreError::Inconsistent(format!("no {} column family", column.name())))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use crate::clock::Clock;
-    use crate::store::{join_entries, AppendError};
-    use crate::store::keys::{checkpoint_path, event_key, CF_EVENTS, CF_META, LEGACY_META_CHECKPOINT};
-    use crate::store::open::{db_options, open_read_only};
-    use crate::store::replay::replay;
-    use invoiced_events::{Label, NewInvoice, PreimageSeal, Proposal};
-    use rocksdb::DB;
+impl Engine for RocksEngine {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(column)?, key)?)
+    }
 
-    struct Fixed;
-    impl Clock for Fixed {
-        fn now_ms(&self) -> u64 {
-            1_700_000_000_000
+    fn get_sorted(&self, column: Column, keys: &[[u8; 8]], visit: &mut VisitValue<'_>) -> Result<(), StoreError> {
+        for (i, value) in self.db.batched_multi_get_cf(self.cf(column)?, keys, true).into_iter().enumerate() {
+            visit(i, value?.as_deref())?;
         }
+        Ok(())
     }
 
-    fn created(label: &str, hash: u8) -> Proposal {
-        Proposal::Invoice(NewInvoice {
-            label: Label::new(label).unwrap(),
-            bolt11: format!("lnbcrt{label}"),
-            payment_hash: [hash; 32],
-            payment_secret: [0; 32],
-            preimage: PreimageSeal::Derived { nonce: [hash; 32] },
-            amount_msat: Some(7),
-            description: format!("for {label}"),
-            deschashonly: false,
-            created_at: 100,
-            expiry: 10,
-            expires_at: 110,
-            cltv: 18,
-            fallbacks: vec![],
-            route_hints: vec![],
-            warnings: vec![],
-        })
-    }
-
-    #[test]
-    fn a_long_log_replays_in_parallel_chunks_to_the_live_state() {
-        let dir = std::env::temp_dir().join(format!("invoiced-rocks-chunks-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let log = RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        // 2.5 chunks of records, with lifecycle events between the creations.
-        for batch in 0..10u32 {
-            let mut events = vec![];
-            for i in 0..1000u32 {
-                let n = batch * 1000 + i;
-                let mut e = created(&format!("l{n}"), 0);
-                if let Proposal::Invoice(c) = &mut e {
-                    c.payment_hash[..4].copy_from_slice(&n.to_be_bytes());
-                }
-                events.push(e);
+    fn scan(&self, column: Column, from: &[u8], visit: &mut VisitPair<'_>) -> Result<(), StoreError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(column)?);
+        it.seek(from);
+        while let (Some(key), Some(value)) = (it.key(), it.value()) {
+            if !visit(key, value) {
+                return Ok(());
             }
-            rt.block_on(log.handle().append_all(events)).unwrap();
-            let expire = Proposal::Expired { created_index: u64::from(batch) * 1000 + 7 };
-            rt.block_on(log.handle().append(expire)).unwrap();
+            it.next();
         }
-        let live = log.state().read().unwrap().clone();
-        log.close();
-        let db = open_read_only(&dir).unwrap();
-        let replayed = replay(&db).unwrap();
-        assert_eq!(replayed.head().0, 10_010);
-        assert_eq!(replayed, live);
-        // A damaged record in the middle of a chunk's second half stops the replay, naming it.
-        drop(db);
-        let db = DB::open_cf(&db_options(), &dir, [CF_EVENTS, CF_META]).unwrap();
-        db.put_cf(db.cf_handle(CF_EVENTS).unwrap(), event_key(7000), b"\x01\x01garbage").unwrap();
-        assert!(matches!(replay(&db), Err(StoreError::Codec { seq: 7000, .. })));
-        drop(db);
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_file(checkpoint_path(&dir));
+        Ok(it.status()?)
     }
 
-    #[test]
-    fn a_checkpoint_left_in_the_meta_family_by_an_older_version_is_removed_at_open() {
-        let dir = std::env::temp_dir().join(format!("invoiced-rocks-legacy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap().close();
-        {
-            let db = DB::open_cf(&db_options(), &dir, [CF_EVENTS, CF_META]).unwrap();
-            db.put_cf(db.cf_handle(CF_META).unwrap(), LEGACY_META_CHECKPOINT, vec![1u8; 1000]).unwrap();
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut rocks = WriteBatch::default();
+        for op in batch.into_ops() {
+            match op {
+                Op::Put(c, key, value) => rocks.put_cf(self.cf(c)?, key, value),
+                Op::Delete(c, key) => rocks.delete_cf(self.cf(c)?, key),
+                Op::DeleteRange(c, from, to) => rocks.delete_range_cf(self.cf(c)?, from, to),
+            }
         }
-        RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap().close();
-        let db = open_read_only(&dir).unwrap();
-        assert!(db.get_cf(db.cf_handle(CF_META).unwrap(), LEGACY_META_CHECKPOINT).unwrap().is_none());
-        assert!(checkpoint_path(&dir).exists(), "the clean close wrote the checkpoint file");
-        drop(db);
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_file(checkpoint_path(&dir));
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        Ok(self.db.write_opt(rocks, &opts)?)
     }
 
-    #[test]
-    fn readers_join_entries_live_and_from_a_read_only_instance() {
-        let dir = std::env::temp_dir().join(format!("invoiced-rocks-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let log = RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let committed = rt.block_on(log.handle().append_all(vec![created("a", 1), created("b", 2)])).unwrap();
-        assert_eq!(committed[1].invoice.as_ref().unwrap().created.description, "for b");
-        let reader = log.reader();
-        let entries = reader.pick(|s| s.invoices.from_created_index(0).cloned().collect::<Vec<_>>()).unwrap();
-        let mut backwards = entries.clone();
-        backwards.reverse();
-        let whole = reader.invoices(backwards).unwrap();
-        assert_eq!(whole.iter().map(|r| r.created.label.as_str()).collect::<Vec<_>>(), ["b", "a"], "in the order asked");
-        assert_eq!(whole[0].created.bolt11, "lnbcrtb");
-        // A read-only instance beside the open primary serves the same joins.
-        let ro = open_read_only(&dir).unwrap();
-        assert_eq!(join_entries(&ro, entries.clone()).unwrap()[0].created.description, "for a");
-        // An entry that names the wrong record is refused, not joined.
-        let mut wrong = entries[0].clone();
-        wrong.seq = 2;
-        assert!(matches!(join_entries(&ro, vec![wrong]), Err(StoreError::Inconsistent(_))));
-        drop(ro);
-        log.close();
-        assert!(reader.invoices(entries).is_err(), "a closed log serves no reads");
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_file(checkpoint_path(&dir));
-    }
-
-    #[test]
-    fn a_write_reported_as_failed_is_rolled_back_before_the_next_one() {
-        let dir = std::env::temp_dir().join(format!("invoiced-rocks-recover-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let options = LogOptions { min_free_bytes: 0, ..LogOptions::default() };
-        let faults = options.faults.clone();
-        let log = RocksEventLog::open_with(&dir, Network::Regtest, Arc::new(Fixed), options).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(log.handle().append(created("a", 1))).unwrap();
-        // "b" and "b2" reach the log, but their caller is told they failed.
-        faults.fail_next_writes(1);
-        let failed = rt.block_on(log.handle().append_all(vec![created("b", 2), created("b2", 4)]));
-        assert!(matches!(failed, Err(AppendError::Write(_))), "{failed:?}");
-        assert_eq!(log.state().read().unwrap().head().0, 1, "the projection never saw it");
-        // Meanwhile readers are served (by a read-only instance): "a" is there, "b" is not.
-        let reader = log.reader();
-        let listed = reader.pick(|s| s.invoices.from_created_index(0).cloned().collect::<Vec<_>>()).unwrap();
-        assert_eq!(reader.invoices(listed).unwrap().iter().map(|r| r.created.label.as_str()).collect::<Vec<_>>(), ["a"]);
-        // The next write first reopens the log and removes both (record 3 would otherwise stay
-        // behind "c", and break the chain); "c" takes record 2.
-        let c = rt.block_on(log.handle().append(created("c", 3))).unwrap();
-        assert_eq!((c.record.seq, c.invoice.as_ref().unwrap().created.created_index), (2, 2));
-        let live = log.state().read().unwrap().clone();
-        log.close();
-        let db = open_read_only(&dir).unwrap();
-        let replayed = replay(&db).unwrap();
-        assert_eq!(replayed, live, "the log on disk replays to what callers were told");
-        let labels: Vec<String> = replayed.invoices.from_created_index(0).map(|e| e.label.to_string()).collect();
-        assert_eq!(labels, ["a", "c"]);
-        drop(db);
-        // "b"'s label and hash are free: its caller was told it does not exist.
-        let log = RocksEventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap();
-        rt.block_on(log.handle().append(created("b", 2))).unwrap();
-        log.close();
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_file(checkpoint_path(&dir));
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true)?;
+        Ok(self.db.flush()?)
     }
 }
-

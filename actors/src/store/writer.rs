@@ -8,14 +8,12 @@ use std::sync::Arc;
 
 use invoiced_events::codec::{encode_record, record_hash};
 use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry};
-use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
-use super::keys::{
-    checkpoint_path, encode_head, event_key, CF_EVENTS, CF_META, META_HEAD,
-};
-use super::checkpoint::write_checkpoint;
-use super::open::{cf, db_options, head_seq, open_read_only};
-use super::{join_entries, AppendError, AppendRequest, Committed, CommittedBatch, DbSlot, Faults, LogOptions, StoreError, WriterMsg};
+use super::checkpoint::save_checkpoint;
+use super::engine::{Batch, Column, Engine, Storage};
+use super::keys::{encode_head, event_key, META_HEAD};
+use super::open::head_seq;
+use super::{join_entries, AppendError, AppendRequest, Committed, CommittedBatch, EngineSlot, Faults, LogOptions, StoreError, WriterMsg};
 use crate::clock::Clock;
 use crate::SharedState;
 
@@ -24,11 +22,11 @@ const MAX_BATCH: usize = 1024;
 
 /// The writer thread's state; it owns the database's write side.
 pub(super) struct Writer {
-    path: std::path::PathBuf,
-    /// `None` while the database is closed after a failed write and could not be reopened yet.
-    db: Option<Arc<DB>>,
-    /// The same database, for readers.
-    slot: DbSlot,
+    storage: Arc<dyn Storage>,
+    /// `None` while the engine is closed after a failed write and could not be reopened yet.
+    engine: Option<Arc<dyn Engine>>,
+    /// The same engine, for readers.
+    slot: EngineSlot,
     /// The error that broke the last write, until the database is reopened cleanly.
     broken: Option<String>,
     /// Free-space reserve below which writes are refused.
@@ -41,10 +39,17 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// A writer for the database at `path`, opened as `db` and shared with readers through `slot`.
-    pub(super) fn new(path: std::path::PathBuf, db: Arc<DB>, slot: DbSlot, state: SharedState, clock: Arc<dyn Clock>, options: LogOptions) -> Self {
+    /// A writer for the log on `storage`, opened as `engine` and shared with readers through `slot`.
+    pub(super) fn new(
+        storage: Arc<dyn Storage>,
+        engine: Arc<dyn Engine>,
+        slot: EngineSlot,
+        state: SharedState,
+        clock: Arc<dyn Clock>,
+        options: LogOptions,
+    ) -> Self {
         let LogOptions { min_free_bytes: min_free, faults } = options;
-        Writer { path, db: Some(db), slot, broken: None, min_free, faults, state, clock, subscribers: Vec::new() }
+        Writer { storage, engine: Some(engine), slot, broken: None, min_free, faults, state, clock, subscribers: Vec::new() }
     }
 
     /// Serves appends, subscriptions and the stop until the channel closes.
@@ -71,27 +76,26 @@ impl Writer {
             events = 0;
         }
         self.shut_down();
-        self.close_db();
+        self.close_engine();
     }
 
     /// At a clean shutdown: checkpoints the projections and flushes.
     fn shut_down(&self) {
-        let Some(db) = &self.db else { return };
+        let Some(engine) = &self.engine else { return };
         if self.broken.is_some() {
             return;
         }
         // Clean shutdown: checkpoint the projections so the next start replays nothing.
         match self.state.read() {
             Ok(state) => {
-                if let Err(e) = write_checkpoint(&checkpoint_path(&self.path), &state) {
+                if let Err(e) = save_checkpoint(self.storage.as_ref(), &state) {
                     tracing::error!("cannot write checkpoint: {e}");
                 }
             }
             Err(_) => tracing::error!("projection lock poisoned; no checkpoint written"),
         }
         // Move everything out of the WAL into table files, so the next open does not replay it.
-        let _ = db.flush_wal(true);
-        if let Err(e) = db.flush() {
+        if let Err(e) = engine.flush() {
             tracing::warn!("flush at shutdown failed: {e}");
         }
     }
@@ -127,7 +131,7 @@ impl Writer {
                     // recovery can trip an assertion in Debian's build: close it now, and reopen
                     // before the next write.
                     self.broken = Some(msg.clone());
-                    self.close_db();
+                    self.close_engine();
                     self.serve_reads_read_only();
                 }
                 let refusal = if matches!(e, StoreError::DiskFull { .. }) { AppendError::DiskFull } else { AppendError::Write(msg) };
@@ -154,17 +158,16 @@ impl Writer {
                 .collect();
             (admitted, state.head())
         };
-        let db = self.db.as_ref().ok_or(StoreError::WriterGone)?;
+        let engine = self.engine.as_ref().ok_or(StoreError::WriterGone)?;
         if self.min_free > 0 {
-            let free = fs4::available_space(&self.path).map_err(|e| StoreError::Inconsistent(format!("cannot read free space: {e}")))?;
-            if free < self.min_free {
-                return Err(StoreError::DiskFull { free, reserve: self.min_free });
+            if let Some(free) = self.storage.free_bytes()? {
+                if free < self.min_free {
+                    return Err(StoreError::DiskFull { free, reserve: self.min_free });
+                }
             }
         }
-        let events_cf = db.cf_handle(CF_EVENTS).ok_or_else(|| StoreError::Inconsistent("no events cf".into()))?;
-        let meta_cf = db.cf_handle(CF_META).ok_or_else(|| StoreError::Inconsistent("no meta cf".into()))?;
         let time_ms = self.clock.now_ms();
-        let mut batch = WriteBatch::default();
+        let mut batch = Batch::new();
         let mut records = Vec::new();
         // Each request's events move into its records (only their count is needed afterwards).
         let mut counts: Vec<Result<usize, AppendError>> = Vec::with_capacity(admitted.len());
@@ -182,16 +185,14 @@ impl Writer {
                 let record = EventRecord { seq, time_ms, prev_hash, event };
                 let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
                 let hash = record_hash(&bytes);
-                batch.put_cf(events_cf, event_key(seq), &bytes);
+                batch.put(Column::Events, event_key(seq), bytes);
                 prev_hash = hash;
                 records.push((record, hash));
             }
         }
         if !records.is_empty() {
-            batch.put_cf(meta_cf, META_HEAD, encode_head(seq, &prev_hash));
-            let mut opts = WriteOptions::default();
-            opts.set_sync(true);
-            db.write_opt(batch, &opts)?;
+            batch.put(Column::Meta, META_HEAD, encode_head(seq, &prev_hash));
+            engine.write(batch)?;
             if self.faults.take_failure_after_write() {
                 return Err(StoreError::Injected("the batch reached the log but is reported as failed"));
             }
@@ -212,7 +213,7 @@ impl Writer {
                 applied.push((record, hash, entry));
             }
         }
-        let all = self.join_committed(db, applied);
+        let all = self.join_committed(engine.as_ref(), applied);
         let mut it = all.iter();
         let outcomes = counts.into_iter().map(|n| n.map(|n| it.by_ref().take(n).cloned().collect())).collect();
         Ok((outcomes, all))
@@ -223,13 +224,13 @@ impl Writer {
     /// The committed events with the invoice each concerns: a creation joins its own event, a
     /// lifecycle event reads the creation record (one batched read for the whole batch). The
     /// events are durable and applied already, so a failed read only leaves `invoice` empty.
-    fn join_committed(&self, db: &DB, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Committed> {
+    fn join_committed(&self, engine: &dyn Engine, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Committed> {
         let lookups: Vec<InvoiceEntry> = applied
             .iter()
             .filter(|(r, ..)| !matches!(r.event, Event::InvoiceCreated(_)))
             .filter_map(|(_, _, e)| e.clone())
             .collect();
-        let mut read = match join_entries(db, lookups) {
+        let mut read = match join_entries(engine, lookups) {
             Ok(v) => v.into_iter(),
             Err(e) => {
                 tracing::error!("cannot read back the invoices of committed events: {e}");
@@ -249,72 +250,62 @@ impl Writer {
             .collect()
     }
 
-    /// Closes and reopens the database after a failed write. A batch reported as failed must not
+    /// Closes and reopens the engine after a failed write. A batch reported as failed must not
     /// survive: if the reopened log holds records past the projection's head (the failed write
     /// reached the WAL after all), they are removed again, so what callers were told stays true.
     fn recover(&mut self) -> Result<(), StoreError> {
-        self.close_db();
-        let cfs = [CF_EVENTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
-        let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs)?;
+        self.close_engine();
+        let engine = self.storage.open()?;
         let (seq, hash) = self.state.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
-        let (events_cf, meta_cf) = (cf(&db, CF_EVENTS)?, cf(&db, CF_META)?);
-        let stored = db.get_cf(meta_cf, META_HEAD)?;
-        let stored_seq = head_seq(stored.as_deref());
+        let stored_seq = head_seq(engine.get(Column::Meta, META_HEAD)?.as_deref());
         if stored_seq < seq {
             return Err(StoreError::Inconsistent(format!("reopened log ends at {stored_seq}, before acknowledged record {seq}")));
         }
-        if stored_seq > seq || db.get_cf(events_cf, event_key(seq + 1))?.is_some() {
-            let mut batch = WriteBatch::default();
-            batch.delete_range_cf(events_cf, event_key(seq + 1), event_key(u64::MAX));
-            batch.put_cf(meta_cf, META_HEAD, encode_head(seq, &hash));
-            let mut opts = WriteOptions::default();
-            opts.set_sync(true);
-            db.write_opt(batch, &opts)?;
+        if stored_seq > seq || engine.get(Column::Events, &event_key(seq + 1))?.is_some() {
+            let mut batch = Batch::new();
+            batch.delete_range(Column::Events, event_key(seq + 1), event_key(u64::MAX));
+            batch.put(Column::Meta, META_HEAD, encode_head(seq, &hash));
+            engine.write(batch)?;
             tracing::warn!("removed records {}..={stored_seq} of a write reported as failed", seq + 1);
         }
-        let db = Arc::new(db);
         if let Ok(mut slot) = self.slot.write() {
-            *slot = Some(db.clone());
+            *slot = Some(engine.clone());
         }
-        self.db = Some(db);
+        self.engine = Some(engine);
         self.broken = None;
         Ok(())
     }
 
-    /// While the log is closed after a failed write, readers are served by a read-only instance
+    /// While the log is closed after a failed write, readers are served by a read-only engine
     /// (it takes no lock, so the primary can be reopened beside it).
     fn serve_reads_read_only(&self) {
-        match open_read_only(&self.path) {
-            Ok(db) => {
+        match self.storage.open_read_only() {
+            Ok(engine) => {
                 if let Ok(mut slot) = self.slot.write() {
-                    *slot = Some(Arc::new(db));
+                    *slot = Some(engine);
                 }
             }
             Err(e) => tracing::warn!("cannot open the log read-only for readers: {e}"),
         }
     }
 
-    /// Takes the database away from readers and closes it, waiting (up to 10 s) for reads in
+    /// Takes the engine away from readers and closes it, waiting (up to 10 s) for reads in
     /// progress to let go of it, so that it can be reopened.
-    fn close_db(&mut self) {
+    fn close_engine(&mut self) {
         if let Ok(mut slot) = self.slot.write() {
             slot.take();
         }
-        let Some(mut db) = self.db.take() else { return };
+        let Some(engine) = self.engine.take() else { return };
+        // The slot is empty, so no reader takes a new reference: wait for the ones in use.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match Arc::try_unwrap(db) {
-                Ok(db) => return drop(db),
-                Err(shared) if std::time::Instant::now() < deadline => {
-                    db = shared;
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                Err(_) => {
-                    tracing::warn!("a reader still holds the database after 10 s; it closes when that read ends");
-                    return;
-                }
+        while Arc::strong_count(&engine) > 1 {
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!("a reader still holds the engine after 10 s; it closes when that read ends");
+                return;
             }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        drop(engine);
     }
 }
 

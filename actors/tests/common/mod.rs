@@ -29,3 +29,16 @@ pub fn new_invoice(label: &str, n: u8, created_at: u64, expires_at: u64) -> NewI
 pub fn created(label: &str, n: u8, created_at: u64, expires_at: u64) -> Proposal {
     Proposal::Invoice(new_invoice(label, n, created_at, expires_at))
 }
+
+/// A log in memory, as the actor tests run it: no disk, no temporary folder.
+pub fn memory_log(clock: u64) -> invoiced_actors::store::EventLog {
+    memory_log_on(&invoiced_actors::store::MemStorage::new(), clock)
+}
+
+/// A log on `storage` (clone it to keep the data across a restart), stamping records at `clock`.
+pub fn memory_log_on(storage: &invoiced_actors::store::MemStorage, clock: u64) -> invoiced_actors::store::EventLog {
+    use std::sync::Arc;
+    let options = invoiced_actors::store::LogOptions::default();
+    let clock = Arc::new(invoiced_actors::clock::FixedClock(clock));
+    invoiced_actors::store::EventLog::open_on(Arc::new(storage.clone()), invoiced_events::Network::Regtest, clock, options).unwrap()
+}

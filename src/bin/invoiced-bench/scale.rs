@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
-use invoiced_actors::store::keys::CF_EVENTS;
-use invoiced_actors::store::open::open_read_only;
+use invoiced_actors::store::engine::Column;
+use invoiced_actors::store::RocksStorage;
 use invoiced_events::Network;
 use serde_json::{json, Value};
 
@@ -91,13 +91,13 @@ pub(crate) fn channels(path: &Path, count: u32) {
 
 pub(crate) fn fill(dir: &Path, count: u64) {
     use invoiced_actors::clock::SystemClock;
-    use invoiced_actors::store::RocksEventLog;
+    use invoiced_actors::store::EventLog;
     use invoiced_events::{Label, NewInvoice, Proposal, Warning};
     std::fs::create_dir_all(dir).expect("data dir");
     let secret_path = dir.join("hsm_secret");
     let secret = invoiced_actors::hsm_secret::load_or_create(&secret_path, None, &mut OsEntropy).expect("hsm_secret");
     let mut signer = KeySigner::new(&secret, Box::new(Seeded(7))).expect("key");
-    let log = RocksEventLog::open(&dir.join("events"), Network::Regtest, std::sync::Arc::new(SystemClock)).expect("log");
+    let log = EventLog::open(&dir.join("events"), Network::Regtest, std::sync::Arc::new(SystemClock)).expect("log");
     let handle = log.handle();
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let start = Instant::now();
@@ -202,9 +202,10 @@ pub(crate) fn drop_checkpoint(dir: &Path) {
 
 pub(crate) fn raw_replay(dir: &Path) {
     // The floor for replay: iterate the events column family and decode each record.
-    let db = open_read_only(&dir.join("events")).expect("open");
+    let engine = RocksStorage::new(dir.join("events")).read_only().expect("open");
+    let db = engine.db();
     let t = Instant::now();
-    let mut it = db.raw_iterator_cf(db.cf_handle(CF_EVENTS).expect("events"));
+    let mut it = db.raw_iterator_cf(db.cf_handle(Column::Events.name()).expect("events"));
     it.seek_to_first();
     let mut n = 0u64;
     while let Some(v) = it.value() {
@@ -218,9 +219,9 @@ pub(crate) fn raw_replay(dir: &Path) {
 
 pub(crate) fn replay(dir: &Path) {
     // The daemon's own replay (chain checks, projection) of the whole log, in process.
-    let db = open_read_only(&dir.join("events")).expect("open");
+    let engine = RocksStorage::new(dir.join("events")).read_only().expect("open");
     let t = Instant::now();
-    let state = invoiced_actors::store::replay::replay(&db).expect("replay");
+    let state = invoiced_actors::store::replay::replay(&engine).expect("replay");
     let s = t.elapsed().as_secs_f64();
     let n = state.head().0;
     println!("{}", json!({ "records": n, "invoices": state.invoices.len(), "seconds": s, "records_per_s": n as f64 / s }));
