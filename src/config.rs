@@ -22,6 +22,8 @@ pub struct Config {
     pub min_free_bytes: u64,
     /// How far the daemon's clock is moved from the system's (`--dev-clock-offset`, tests only).
     pub clock_offset_ms: i64,
+    /// Retention (`--autoclean-*`).
+    pub autoclean: invoiced_actors::autoclean::AutocleanConfig,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.
     pub hsm_passphrase: PassphraseSource,
 }

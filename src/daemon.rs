@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix::{Actor as _, SyncArbiter, System};
 use anyhow::Context as _;
+use invoiced_actors::autoclean::Autoclean;
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::{Clock, OffsetClock};
 use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
@@ -75,6 +76,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), signer.clone().recipient(), clock.clone()).start();
         let waiters = Waiters::new(invoices.clone(), log.handle()).start();
         let registry = LabelRegistry::new(state.clone()).start();
+        let autoclean = Autoclean::new(state.clone(), log.handle(), clock.clone(), cfg.autoclean).start();
         let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
         let peers = CreatorPeers::new(&monitor, &signer, &registry);
         let creator = InvoiceCreator::new(cfg.network, invoices.clone(), peers, log.handle(), clock.clone()).start();
@@ -83,6 +85,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             monitor,
             ledger,
             waiters,
+            autoclean,
             signer,
             invoices,
             node_id,

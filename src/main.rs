@@ -45,6 +45,15 @@ enum Command {
         /// Ask for the passphrase of the hsm_secret on the terminal.
         #[arg(long)]
         hsm_passphrase: bool,
+        /// Clean paid invoices this many seconds after payment (0 = never), as Core Lightning.
+        #[arg(long, default_value_t = 0)]
+        autoclean_paidinvoices_age: u64,
+        /// Clean expired invoices this many seconds after expiry (0 = never), as Core Lightning.
+        #[arg(long, default_value_t = 0)]
+        autoclean_expiredinvoices_age: u64,
+        /// How often autoclean runs, seconds.
+        #[arg(long, default_value_t = 3600)]
+        autoclean_cycle: u64,
         /// For tests: run as if the time were this many seconds later (earlier if negative).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
         dev_clock_offset: i64,
@@ -87,7 +96,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset } => {
+        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle } => {
             let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -105,6 +114,11 @@ fn main() -> std::process::ExitCode {
                 rpc_file,
                 min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
                 clock_offset_ms: dev_clock_offset.saturating_mul(1000),
+                autoclean: invoiced_actors::autoclean::AutocleanConfig {
+                    paid_age_s: autoclean_paidinvoices_age,
+                    expired_age_s: autoclean_expiredinvoices_age,
+                    cycle_s: autoclean_cycle,
+                },
                 hsm_passphrase: match (hsm_passphrase_file, hsm_passphrase) {
                     (Some(file), _) => config::PassphraseSource::File(file),
                     (None, true) => config::PassphraseSource::Terminal,

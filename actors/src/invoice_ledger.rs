@@ -180,7 +180,7 @@ impl Handler<Observe> for InvoiceLedger {
                 Event::InvoiceCreated(_) => {
                     self.expiries.insert(key);
                 }
-                Event::InvoicePaid(_) | Event::InvoiceExpired(_) | Event::InvoiceDeleted(_) => {
+                Event::InvoicePaid(_) | Event::InvoiceExpired(_) | Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_) => {
                     self.expiries.remove(&key);
                 }
                 _ => {}

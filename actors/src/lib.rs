@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod autoclean;
 pub mod channel_monitor;
 pub mod clock;
 pub mod entropy;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{Event, InvoiceRecord, InvoiceStatus, Label};
+use invoiced_events::{Event, InvoiceCleaned, InvoiceDeleted, InvoiceRecord, InvoiceStatus, Label};
 use tokio::sync::oneshot;
 
 use crate::store::{CommittedBatch, InvoiceReader, LogHandle};
@@ -185,12 +185,14 @@ impl Handler<Wake> for Waiters {
                     let details = WakeDetails { label, description: Some(inv.created.description.clone()), ..Default::default() };
                     self.wake_index(IndexName::Updated, d.updated_index, details);
                 }
-                Event::InvoiceDeleted(d) => {
+                // A clean is a deletion to waiters, as Core Lightning's autoclean deletes.
+                Event::InvoiceDeleted(InvoiceDeleted { deleted_index, status, .. })
+                | Event::InvoiceCleaned(InvoiceCleaned { deleted_index, status, .. }) => {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Err(WaitInvoiceError::Deleted));
                     }
-                    let details = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some(d.status.as_str()), description: None };
-                    self.wake_index(IndexName::Deleted, d.deleted_index, details);
+                    let details = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some(status.as_str()), description: None };
+                    self.wake_index(IndexName::Deleted, *deleted_index, details);
                 }
                 _ => {}
             }

@@ -30,6 +30,8 @@ pub enum Event {
     InvoiceDeleted(InvoiceDeleted),
     /// An invoice's description was removed (tag 7).
     DescriptionRemoved(DescriptionRemoved),
+    /// An old paid or expired invoice was cleaned by retention (tag 8; codec version 2).
+    InvoiceCleaned(InvoiceCleaned),
 }
 
 impl Event {
@@ -44,6 +46,17 @@ impl Event {
             Event::InvoiceExpired(_) => "invoice_expired",
             Event::InvoiceDeleted(_) => "invoice_deleted",
             Event::DescriptionRemoved(_) => "description_removed",
+            Event::InvoiceCleaned(_) => "invoice_cleaned",
+        }
+    }
+
+    /// The codec version that introduced this kind of event: its records are written with it
+    /// as both version and oldest reader, so an older invoiced stops at them with a clear error
+    /// instead of failing to decode (and the records of older kinds stay byte for byte).
+    pub fn format_version(&self) -> u8 {
+        match self {
+            Event::InvoiceCleaned(_) => 2,
+            _ => 1,
         }
     }
 }
@@ -213,6 +226,24 @@ pub struct DescriptionRemoved {
     pub created_index: u64,
     /// The shared update counter's new value.
     pub updated_index: u64,
+}
+
+/// An old invoice cleaned by retention (`autoclean`): it leaves the listings like a deleted one
+/// (and takes a `deleted_index`, as Core Lightning's autoclean deletes), its payment hash stays
+/// used, and the record says by which rule, so an audit can check that it was old enough.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceCleaned {
+    /// The invoice.
+    pub created_index: u64,
+    /// 1-based deletion counter.
+    pub deleted_index: u64,
+    /// Its status: `Paid` or `Expired`.
+    pub status: InvoiceStatus,
+    /// The rule: at least this many seconds since it was paid (`paid_at`) or expired
+    /// (`expires_at`)…
+    pub age_s: u64,
+    /// …at this time, UNIX seconds.
+    pub now_s: u64,
 }
 
 /// The status of an invoice.

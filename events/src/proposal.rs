@@ -8,7 +8,7 @@
 
 use crate::channel::{ChannelInfo, ChannelKey};
 use crate::event::{
-    DescriptionRemoved, Event, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
+    DescriptionRemoved, Event, InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
     RouteHintHop, Warning,
 };
 use crate::{Hash32, Label};
@@ -115,6 +115,18 @@ pub enum Proposal {
         /// The status the caller expects it to have.
         status: InvoiceStatus,
     },
+    /// Invoice `created_index` is cleaned by retention, if it still has `status` and is at
+    /// least `age_s` old at `now_s`.
+    Cleaned {
+        /// The invoice.
+        created_index: u64,
+        /// `Paid` or `Expired`.
+        status: InvoiceStatus,
+        /// The age rule, seconds.
+        age_s: u64,
+        /// Now, UNIX seconds.
+        now_s: u64,
+    },
     /// Invoice `created_index` loses its description.
     DescriptionRemoved {
         /// The invoice.
@@ -148,6 +160,7 @@ impl Proposal {
             Proposal::Paid { created_index, .. }
             | Proposal::Expired { created_index }
             | Proposal::Deleted { created_index, .. }
+            | Proposal::Cleaned { created_index, .. }
             | Proposal::DescriptionRemoved { created_index } => Some(*created_index),
             _ => None,
         }
@@ -167,6 +180,9 @@ impl Proposal {
             Proposal::Expired { created_index } => Event::InvoiceExpired(InvoiceExpired { created_index, updated_index: s.updated }),
             Proposal::Deleted { created_index, status } => {
                 Event::InvoiceDeleted(InvoiceDeleted { created_index, deleted_index: s.deleted, status })
+            }
+            Proposal::Cleaned { created_index, status, age_s, now_s } => {
+                Event::InvoiceCleaned(InvoiceCleaned { created_index, deleted_index: s.deleted, status, age_s, now_s })
             }
             Proposal::DescriptionRemoved { created_index } => {
                 Event::DescriptionRemoved(DescriptionRemoved { created_index, updated_index: s.updated })

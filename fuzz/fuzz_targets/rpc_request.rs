@@ -2,7 +2,7 @@
 //! JSON-RPC request handling without the daemon: framing, the request envelope, parameter
 //! binding and every method's parameter reader never panic on any bytes.
 use invoiced::rpc::framing::{next_frame, Frame};
-use invoiced::rpc::{channels, decode, help, invoice, lifecycle, listinvoices};
+use invoiced::rpc::{autoclean, channels, decode, help, invoice, lifecycle, listinvoices};
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
 
@@ -28,6 +28,8 @@ fuzz_target!(|data: &[u8]| {
                 let _ = lifecycle::parse_wait(p);
                 let _ = channels::parse_sync(p);
                 let _ = channels::parse_update(p);
+                let _ = autoclean::parse_once(p);
+                let _ = autoclean::parse_status(p);
                 let _ = decode::decode(p);
                 let _ = help::help(p);
             }

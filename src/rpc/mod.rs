@@ -5,6 +5,7 @@
 //! answered with an error and the connection is closed. Connections are independent tasks on the
 //! actix arbiter; a slow one holds nobody else up.
 
+pub mod autoclean;
 pub mod channels;
 pub mod decode;
 pub mod error;
@@ -21,6 +22,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix::Addr;
+use invoiced_actors::autoclean::Autoclean;
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::invoice_creator::InvoiceCreator;
 use invoiced_actors::invoice_ledger::InvoiceLedger;
@@ -49,6 +51,8 @@ pub struct RpcContext {
     pub ledger: Addr<InvoiceLedger>,
     /// The waiter registry.
     pub waiters: Addr<Waiters>,
+    /// Retention.
+    pub autoclean: Addr<Autoclean>,
     /// The key holder (for revealing paid invoices' preimages).
     pub signer: Addr<KeySigner>,
     /// The live projections, and whole invoices read from the log.
@@ -85,6 +89,8 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "waitanyinvoice" => lifecycle::waitanyinvoice(ctx, params).await,
         "wait" => lifecycle::wait(ctx, params).await,
         "decode" => decode::decode(params),
+        "autoclean-once" => autoclean::once(ctx, params).await,
+        "autoclean-status" => autoclean::status(ctx, params).await,
         "syncchannels" => channels::syncchannels(ctx, params).await,
         "updatechannel" => channels::updatechannel(ctx, params).await,
         "listincoming" => channels::listincoming(ctx, params).await,

@@ -10,5 +10,6 @@ mod hostile;
 mod invoice;
 mod lifecycle;
 mod restart;
+mod retention;
 mod rpc;
 mod tools;

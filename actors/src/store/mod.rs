@@ -172,6 +172,29 @@ impl LogHandle {
         rx.await.map_err(|_| AppendError::WriterGone)?
     }
 
+    /// Appends each proposal as a request of its own (one refused takes no other with it), all
+    /// sent before any answer is awaited so the writer commits them together; the outcomes in
+    /// order.
+    pub async fn append_each(&self, proposals: Vec<Proposal>) -> Vec<Result<Committed, AppendError>> {
+        let pending: Vec<_> = proposals
+            .into_iter()
+            .map(|p| {
+                let (reply, rx) = oneshot::channel();
+                let sent = self.tx.send(WriterMsg::Append(AppendRequest { proposals: vec![p], reply }));
+                (sent.is_ok(), rx)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        for (sent, rx) in pending {
+            let outcome = match (sent, rx.await) {
+                (true, Ok(result)) => result.and_then(|mut v| v.pop().ok_or(AppendError::WriterGone)),
+                _ => Err(AppendError::WriterGone),
+            };
+            out.push(outcome);
+        }
+        out
+    }
+
     /// Sends every batch committed from now on to `recipient`, in commit order, until it is gone.
     /// Call from within an actix system.
     pub fn forward_to<M>(&self, recipient: actix::Recipient<M>)

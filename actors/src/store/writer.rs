@@ -205,7 +205,7 @@ impl Writer {
             for (record, hash) in records {
                 let target = invoice_of(&record.event);
                 let before = match (&record.event, target) {
-                    (Event::InvoiceDeleted(_), Some(idx)) => state.invoices.get(idx).cloned(),
+                    (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => state.invoices.get(idx).cloned(),
                     _ => None,
                 };
                 state.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
@@ -316,6 +316,7 @@ fn invoice_of(event: &Event) -> Option<u64> {
         Event::InvoicePaid(p) => Some(p.created_index),
         Event::InvoiceExpired(e) => Some(e.created_index),
         Event::InvoiceDeleted(d) => Some(d.created_index),
+        Event::InvoiceCleaned(c) => Some(c.created_index),
         Event::DescriptionRemoved(d) => Some(d.created_index),
         Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => None,
     }

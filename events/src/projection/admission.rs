@@ -36,6 +36,9 @@ pub enum Rejection {
     /// The description was removed already.
     #[error("Invoice description already removed")]
     DescriptionAlreadyRemoved,
+    /// A clean of an invoice that is not paid or expired, or not old enough for its rule.
+    #[error("invoice {0} is not old enough to clean")]
+    NotCleanable(u64),
     /// Two events of one request name the same invoice, label or hash.
     #[error("request names invoice {0} twice")]
     Conflict(String),
@@ -104,7 +107,7 @@ impl Admission<'_> {
                     self.updated += 1;
                     stamp.updated = self.updated;
                 }
-                Proposal::Deleted { created_index, .. } => {
+                Proposal::Deleted { created_index, .. } | Proposal::Cleaned { created_index, .. } => {
                     self.deleted += 1;
                     stamp.deleted = self.deleted;
                     if let Some(r) = self.book.get(*created_index) {
@@ -126,6 +129,7 @@ fn change_of(p: &Proposal) -> Option<Change> {
         Proposal::Paid { .. } => Some(Change::Pay),
         Proposal::Expired { .. } => Some(Change::Expire),
         Proposal::Deleted { status, .. } => Some(Change::Delete(*status)),
+        Proposal::Cleaned { status, age_s, now_s, .. } => Some(Change::Clean { status: *status, age_s: *age_s, now_s: *now_s }),
         Proposal::DescriptionRemoved { .. } => Some(Change::RemoveDescription),
         _ => None,
     }

@@ -58,6 +58,16 @@ pub(super) enum Change {
     Delete(InvoiceStatus),
     /// Its description removed: once only.
     RemoveDescription,
+    /// Cleaned by retention: it must have this status (paid or expired) and have had it for
+    /// at least `age_s` at `now_s`.
+    Clean {
+        /// `Paid` or `Expired`.
+        status: InvoiceStatus,
+        /// The age rule, seconds.
+        age_s: u64,
+        /// Now, UNIX seconds.
+        now_s: u64,
+    },
 }
 
 /// All invoices, as the log says (see the module docs).
@@ -78,6 +88,18 @@ pub struct InvoiceBook {
     pub(super) last_pay_index: u64,
     pub(super) last_updated_index: u64,
     pub(super) last_deleted_index: u64,
+    /// Invoices cleaned by retention so far, paid and expired (Core Lightning's `autoclean`
+    /// totals, here derived from the log).
+    pub(super) cleaned: Cleaned,
+}
+
+/// How many invoices retention has cleaned, by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cleaned {
+    /// Paid ones.
+    pub paid: u64,
+    /// Expired ones.
+    pub expired: u64,
 }
 
 impl PartialEq for InvoiceBook {
@@ -89,6 +111,7 @@ impl PartialEq for InvoiceBook {
             && self.by_updated == other.by_updated
             && (self.last_pay_index, self.last_updated_index, self.last_deleted_index)
                 == (other.last_pay_index, other.last_updated_index, other.last_deleted_index)
+            && self.cleaned == other.cleaned
     }
 }
 
@@ -193,6 +216,17 @@ impl InvoiceBook {
             Change::Pay | Change::Expire if rec.status != InvoiceStatus::Unpaid => Err(Rejection::NotUnpaid(rec.status)),
             Change::Delete(expected) if expected != rec.status => Err(Rejection::StatusChanged { expected, actual: rec.status }),
             Change::RemoveDescription if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
+            Change::Clean { status, age_s, now_s } => {
+                let since = match (rec.status, status, &rec.payment) {
+                    (InvoiceStatus::Paid, InvoiceStatus::Paid, Some(p)) => p.paid_at,
+                    (InvoiceStatus::Expired, InvoiceStatus::Expired, _) => rec.expires_at,
+                    _ => return Err(Rejection::NotCleanable(idx)),
+                };
+                if age_s == 0 || since > now_s.saturating_sub(age_s) {
+                    return Err(Rejection::NotCleanable(idx));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -215,6 +249,7 @@ impl InvoiceBook {
             Event::InvoiceExpired(e) => (e.created_index, Change::Expire),
             Event::InvoiceDeleted(d) => (d.created_index, Change::Delete(d.status)),
             Event::DescriptionRemoved(d) => (d.created_index, Change::RemoveDescription),
+            Event::InvoiceCleaned(c) => (c.created_index, Change::Clean { status: c.status, age_s: c.age_s, now_s: c.now_s }),
             _ => return Ok(()),
         };
         self.check_change(idx, change).map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
@@ -250,6 +285,14 @@ impl InvoiceBook {
             Event::InvoiceDeleted(d) => {
                 self.last_deleted_index = counter("deleted_index", d.deleted_index, self.last_deleted_index)?;
                 self.remove(d.created_index);
+            }
+            Event::InvoiceCleaned(c) => {
+                self.last_deleted_index = counter("deleted_index", c.deleted_index, self.last_deleted_index)?;
+                self.remove(c.created_index);
+                match c.status {
+                    InvoiceStatus::Paid => self.cleaned.paid += 1,
+                    _ => self.cleaned.expired += 1,
+                }
             }
             _ => {}
         }
@@ -289,6 +332,11 @@ impl InvoiceBook {
     /// The highest `updated_index`.
     pub fn last_updated_index(&self) -> u64 {
         self.last_updated_index
+    }
+
+    /// How many invoices retention has cleaned.
+    pub fn cleaned(&self) -> Cleaned {
+        self.cleaned
     }
 
     /// The highest `deleted_index`.

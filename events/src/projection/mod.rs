@@ -34,7 +34,7 @@ use crate::codec::{EventRecord, GENESIS_HASH};
 use crate::{Event, Hash32};
 
 pub use admission::{Admission, Rejection};
-pub use book::InvoiceBook;
+pub use book::{Cleaned, InvoiceBook};
 pub use entry::{InvoiceEntry, InvoiceRecord, Payment};
 pub use snapshot::{Counters, Snapshot};
 
@@ -247,6 +247,47 @@ mod tests {
     }
 
     #[test]
+    fn a_clean_removes_only_an_old_enough_paid_or_expired_invoice_and_keeps_its_hash_used() {
+        use crate::{InvoiceCleaned, InvoiceExpired, InvoicePaid};
+        let clean = |created_index, deleted_index, status, age_s, now_s| {
+            Event::InvoiceCleaned(InvoiceCleaned { created_index, deleted_index, status, age_s, now_s })
+        };
+        let mut book = Projections::new();
+        append(&mut book, vec![
+            Event::InvoiceCreated(created("paid", 1)),
+            Event::InvoiceCreated(created("expired", 2)),
+            Event::InvoiceCreated(created("unpaid", 3)),
+            Event::InvoicePaid(InvoicePaid { created_index: 1, pay_index: 1, updated_index: 1, amount_received_msat: 5, paid_at: 105 }),
+            Event::InvoiceExpired(InvoiceExpired { created_index: 2, updated_index: 2 }),
+        ]).unwrap();
+        let before = book.clone();
+        // Paid at 105: not 100 s old at 204, nor cleanable as expired, nor with age 0.
+        for refused in [
+            clean(1, 1, InvoiceStatus::Paid, 100, 204),
+            clean(1, 1, InvoiceStatus::Expired, 10, 1000),
+            clean(1, 1, InvoiceStatus::Paid, 0, 1000),
+            clean(3, 1, InvoiceStatus::Expired, 10, 1000),
+            clean(9, 1, InvoiceStatus::Paid, 10, 1000),
+        ] {
+            assert!(matches!(append(&mut book, vec![refused.clone()]), Err(ApplyError::Invoice { .. })), "{refused:?}");
+            assert_eq!(book, before);
+        }
+        // Expired at 110 (its expires_at): 100 s old at 210.
+        append(&mut book, vec![clean(1, 1, InvoiceStatus::Paid, 100, 205), clean(2, 2, InvoiceStatus::Expired, 100, 210)]).unwrap();
+        assert_eq!(book.invoices.len(), 1);
+        assert_eq!(book.invoices.last_deleted_index(), 2, "a clean takes a deleted_index");
+        assert_eq!(book.invoices.cleaned(), crate::Cleaned { paid: 1, expired: 1 });
+        assert!(book.invoices.hash_used(&[1; 32]) && book.invoices.hash_used(&[2; 32]), "their hashes stay used");
+        assert!(!book.invoices.label_exists(&Label::new("paid").unwrap()), "their labels are free");
+        // The checkpoint keeps the totals.
+        let again = Projections::try_from(Snapshot::from(&book)).unwrap();
+        assert_eq!(again, book);
+        // The admission refuses the same rules before anything is written.
+        let mut admission = book.admission();
+        assert!(admission.admit(vec![propose(clean(3, 0, InvoiceStatus::Expired, 1, 1000))]).is_err());
+    }
+
+    #[test]
     fn created_index_counts_in_commit_order() {
         let mut book = Projections::new();
         append(&mut book, vec![
@@ -304,6 +345,9 @@ mod tests {
             Event::InvoiceExpired(x) => Proposal::Expired { created_index: x.created_index },
             Event::InvoiceDeleted(d) => Proposal::Deleted { created_index: d.created_index, status: d.status },
             Event::DescriptionRemoved(d) => Proposal::DescriptionRemoved { created_index: d.created_index },
+            Event::InvoiceCleaned(c) => {
+                Proposal::Cleaned { created_index: c.created_index, status: c.status, age_s: c.age_s, now_s: c.now_s }
+            }
             Event::ChannelOpened(c) => Proposal::ChannelOpened(c),
             Event::ChannelUpdated(c) => Proposal::ChannelUpdated(c),
             Event::ChannelClosed(k) => Proposal::ChannelClosed(k),
@@ -488,6 +532,7 @@ mod tests {
                 retired_hashes: retired.into_iter().map(|h| [h; 32]).collect(),
                 counters: Counters { created: last, pay: 3, updated: 3, deleted: 0 },
                 channels: vec![],
+                cleaned: crate::Cleaned::default(),
             };
             if let Ok(p) = Projections::try_from(snap) {
                 proptest::prop_assert_eq!(Projections::try_from(Snapshot::from(&p)).unwrap(), p);

@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub counters: Counters,
     /// Known channels.
     pub channels: Vec<crate::ChannelInfo>,
+    /// Invoices cleaned by retention (since checkpoint v4).
+    pub cleaned: super::book::Cleaned,
 }
 
 impl From<&Projections> for Snapshot {
@@ -59,6 +61,7 @@ impl From<&Projections> for Snapshot {
                 deleted: b.last_deleted_index,
             },
             channels: p.channels.iter().cloned().collect(),
+            cleaned: b.cleaned,
         }
     }
 }
@@ -74,6 +77,7 @@ impl TryFrom<Snapshot> for Projections {
             last_pay_index: s.counters.pay,
             last_updated_index: s.counters.updated,
             last_deleted_index: s.counters.deleted,
+            cleaned: s.cleaned,
             ..Default::default()
         };
         b.retired_hashes.extend(s.retired_hashes);
