@@ -1,16 +1,13 @@
-//! The ChannelMonitor alone, over a real log: a sync becomes channel events (only for what
+//! The ChannelMonitor alone, over a log in memory: a sync becomes channel events (only for what
 //! changed), its working set changes only once they are durable, route hints come from the
 //! channels it knows, and a monitor rebuilt from the log after a restart chooses the same.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use actix::prelude::*;
 use invoiced_actors::channel_monitor::{ChannelMonitor, GetRouteHints, ListIncoming, NoSuitableHints, SyncChannels};
-use invoiced_actors::clock::FixedClock;
 use invoiced_actors::entropy::EntropySource;
 use invoiced_actors::store::MemStorage;
-use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, Network, PeerPolicy, ShortChannelId};
+use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, PeerPolicy, ShortChannelId};
 
 mod common;
 

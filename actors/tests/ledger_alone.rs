@@ -9,7 +9,7 @@ use actix::prelude::*;
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::invoice_ledger::{InvoiceLedger, SettleError, SettleInvoice, Settled};
 use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
-use invoiced_events::{InvoiceStatus, Label, Network, PreimageSeal, Proposal};
+use invoiced_events::{InvoiceStatus, Label, PreimageSeal, Proposal};
 
 mod common;
 

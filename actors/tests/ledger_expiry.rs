@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor as _, SyncArbiter};
-use invoiced_actors::clock::{Clock, FixedClock};
+use invoiced_actors::clock::Clock;
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
-use invoiced_events::{InvoiceStatus, Label, Network, Proposal};
+use invoiced_events::{InvoiceStatus, Label, Proposal};
 
 mod common;
 

@@ -1,15 +1,13 @@
-//! The Waiters alone, over a real log written directly: each kind of wait is answered by the
+//! The Waiters alone, over a log in memory written directly: each kind of wait is answered by the
 //! event it waits for and by no other, `waitanyinvoice` as Core Lightning's any-waiter (the paid
 //! invoice after `lastpay_index` if there is one, else the next payment, whatever its index).
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_actors::clock::FixedClock;
 use invoiced_actors::waiters::{IndexName, WaitAnyError, WaitAnyInvoice, WaitIndex, WaitInvoice, WaitInvoiceError, Waiters};
-use invoiced_events::{InvoiceStatus, Label, Network, Proposal};
+use invoiced_events::{InvoiceStatus, Label, Proposal};
 
 mod common;
 
