@@ -234,11 +234,7 @@ impl Sweeper {
             for e in state.invoices.from_created_index(from).take(SCAN_CHUNK) {
                 seen += 1;
                 from = e.created_index + 1;
-                let since = match (e.status, &e.payment) {
-                    (s, Some(p)) if s == status && s == InvoiceStatus::Paid => p.paid_at,
-                    (s, _) if s == status && s == InvoiceStatus::Expired => e.expires_at,
-                    _ => continue,
-                };
+                let Some(since) = e.since(status) else { continue };
                 if since <= cutoff {
                     doomed.push(e.created_index);
                 } else {

@@ -217,11 +217,7 @@ impl InvoiceBook {
             Change::Delete(expected) if expected != rec.status => Err(Rejection::StatusChanged { expected, actual: rec.status }),
             Change::RemoveDescription if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
             Change::Clean { status, age_s, now_s } => {
-                let since = match (rec.status, status, &rec.payment) {
-                    (InvoiceStatus::Paid, InvoiceStatus::Paid, Some(p)) => p.paid_at,
-                    (InvoiceStatus::Expired, InvoiceStatus::Expired, _) => rec.expires_at,
-                    _ => return Err(Rejection::NotCleanable(idx)),
-                };
+                let since = rec.since(status).ok_or(Rejection::NotCleanable(idx))?;
                 if age_s == 0 || since > now_s.saturating_sub(age_s) {
                     return Err(Rejection::NotCleanable(idx));
                 }

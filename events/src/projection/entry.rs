@@ -40,6 +40,16 @@ pub struct InvoiceEntry {
 }
 
 impl InvoiceEntry {
+    /// When it took `status`, if it has it and that time is known: `paid_at` when paid,
+    /// `expires_at` when expired (the times retention measures an invoice's age from).
+    pub fn since(&self, status: InvoiceStatus) -> Option<u64> {
+        match (self.status, status, &self.payment) {
+            (InvoiceStatus::Paid, InvoiceStatus::Paid, Some(p)) => Some(p.paid_at),
+            (InvoiceStatus::Expired, InvoiceStatus::Expired, _) => Some(self.expires_at),
+            _ => None,
+        }
+    }
+
     /// The whole invoice, given the [`InvoiceCreated`] of record `self.seq`; `None` if that event
     /// is not this invoice's (a log that contradicts the projection).
     pub fn join(&self, created: InvoiceCreated) -> Option<InvoiceRecord> {
