@@ -24,6 +24,8 @@ pub struct Config {
     pub clock_offset_ms: i64,
     /// Retention (`--autoclean-*`).
     pub autoclean: invoiced_actors::autoclean::AutocleanConfig,
+    /// Hold invoices (`--hold-cancel-before-htlc-expiry`).
+    pub hold: invoiced_actors::hold_keeper::HoldConfig,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.
     pub hsm_passphrase: PassphraseSource,
 }

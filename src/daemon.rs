@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::{Actor as _, SyncArbiter, System};
 use anyhow::Context as _;
 use invoiced_actors::autoclean::Autoclean;
+use invoiced_actors::hold_keeper::HoldKeeper;
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::{Clock, OffsetClock};
 use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
@@ -77,6 +78,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let waiters = Waiters::new(invoices.clone(), log.handle()).start();
         let registry = LabelRegistry::new(state.clone()).start();
         let autoclean = Autoclean::new(state.clone(), log.handle(), clock.clone(), cfg.autoclean).start();
+        let holds = HoldKeeper::new(invoices.clone(), log.handle(), signer.clone().recipient(), clock.clone(), cfg.hold).start();
         let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
         let peers = CreatorPeers::new(&monitor, &signer, &registry);
         let creator = InvoiceCreator::new(cfg.network, invoices.clone(), peers, log.handle(), clock.clone()).start();
@@ -86,6 +88,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             ledger,
             waiters,
             autoclean,
+            holds,
             signer,
             invoices,
             node_id,

@@ -78,7 +78,7 @@ fn benches(c: &mut Criterion) {
     let mut signer = KeySigner::new(&[7; 32], Box::new(SeededEntropy(1))).unwrap();
     c.bench_function("bolt11_derive_build_sign_encode", |b| {
         b.iter(|| {
-            let keys = signer.derive_payment_keys(None);
+            let keys = signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
                 amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000)).expect("amount"),
@@ -103,7 +103,7 @@ fn benches(c: &mut Criterion) {
     let mut signer2 = KeySigner::new(&[7; 32], Box::new(SeededEntropy(2))).unwrap();
     c.bench_function("bolt11_derive_build_sign_encode_with_one_hint", |b| {
         b.iter(|| {
-            let keys = signer2.derive_payment_keys(None);
+            let keys = signer2.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
                 amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000)).expect("amount"),

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Description, Event, ExposePrivateChannels, InvoiceCreated, Label, Network, NewInvoice, Proposal, Rejection,
-    Warning,
+    Description, Event, ExposePrivateChannels, InvoiceCreated, InvoiceRecord, Label, Network, NewInvoice, PreimageSeal, Proposal,
+    Rejection, Warning,
 };
 
 use crate::policy::bolt11::{parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft};
 use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
 use crate::clock::Clock;
-use crate::key_signer::{KeySigner, PaymentHash, PaymentPreimage, PaymentSecret, SignNewInvoice};
+use crate::key_signer::{KeySigner, PaymentHash, PaymentSecret, PreimageSource, SignNewInvoice};
 use crate::label_registry::{LabelRegistry, ReleaseInvoice, ReserveError, ReserveInvoice};
 use crate::store::{AppendError, InvoiceReader, LogHandle};
 
@@ -33,8 +33,8 @@ pub struct InvoiceRequest {
     pub expiry: Expiry,
     /// Fallback addresses as given; checked here.
     pub fallbacks: Vec<String>,
-    /// The caller's preimage.
-    pub preimage: Option<PaymentPreimage>,
+    /// Where the preimage comes from.
+    pub preimage: PreimageSource,
     /// Route-hint policy.
     pub expose: ExposePrivateChannels,
     /// `min_final_cltv_expiry`.
@@ -42,19 +42,27 @@ pub struct InvoiceRequest {
     /// Our extension: an existing invoice with this label and the same parameters is returned
     /// instead of refused (a safe retry).
     pub idempotent: bool,
+    /// A hold invoice: its payments are held until settled or canceled.
+    pub hold: bool,
 }
 
 impl InvoiceRequest {
     /// Whether `c` is what this request would create (for `idempotent`). Route hints are the
     /// node's choice, not a parameter, so `exposeprivatechannels` is not compared.
-    fn matches(&self, c: &InvoiceCreated) -> bool {
-        c.amount_msat == self.amount.msat()
+    fn matches(&self, r: &InvoiceRecord) -> bool {
+        let c = &r.created;
+        r.hold.is_some() == self.hold
+            && c.amount_msat == self.amount.msat()
             && c.description == self.description.text()
             && c.deschashonly == self.description.hash_only()
             && c.expiry == self.expiry.secs()
             && c.cltv == self.cltv.blocks()
             && c.fallbacks == self.fallbacks
-            && self.preimage.is_none_or(|p| crate::key_signer::sha256(&p.0) == c.payment_hash)
+            && match self.preimage {
+                PreimageSource::Generate => true,
+                PreimageSource::Supplied(p) => crate::key_signer::sha256(&p.0) == c.payment_hash,
+                PreimageSource::Withheld(h) => h.0 == c.payment_hash,
+            }
     }
 }
 
@@ -73,6 +81,8 @@ pub struct IssuedInvoice {
     pub created_index: u64,
     /// Warnings, in emission order.
     pub warnings: Vec<Warning>,
+    /// How its preimage is recovered (what a hold invoice's answer reveals).
+    pub seal: PreimageSeal,
 }
 
 impl From<InvoiceCreated> for IssuedInvoice {
@@ -84,6 +94,7 @@ impl From<InvoiceCreated> for IssuedInvoice {
             payment_secret: PaymentSecret(c.payment_secret),
             created_index: c.created_index,
             warnings: c.warnings,
+            seal: c.preimage,
         }
     }
 }
@@ -193,14 +204,14 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 .pick(|s| s.invoices.by_label(&req.label).cloned())
                 .and_then(|entry| entry.map(|e| self.invoices.invoice(e)).transpose());
             let existing = match existing {
-                Ok(found) => found.map(|r| r.created),
+                Ok(found) => found,
                 Err(e) => {
                     tracing::error!("idempotent lookup of '{}': {e}", req.label);
                     return Box::pin(async { Err(CreateError::Unavailable) });
                 }
             };
             if let Some(c) = existing {
-                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(c)) } else { Err(CreateError::DuplicateLabel(req.label)) };
+                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(c.created)) } else { Err(CreateError::DuplicateLabel(req.label)) };
                 return Box::pin(async move { outcome });
             }
         }
@@ -225,7 +236,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 route_hints: choice.hints.clone(),
             };
             // Core Lightning also signs first and checks the preimage and label after.
-            let signed = peers.signer.send(SignNewInvoice { supplied: req.preimage, draft }).await??;
+            let signed = peers.signer.send(SignNewInvoice { preimage: req.preimage, draft }).await??;
             let keys = signed.keys;
             peers
                 .reserve
@@ -249,13 +260,14 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     fallbacks: req.fallbacks,
                     route_hints: choice.hints,
                     warnings: choice.warnings,
+                    hold: req.hold,
                 };
                 // The claim decided uniqueness; a refusal here is the writer's assertion firing.
                 let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
                     AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
                     other => CreateError::Store(other),
                 })?;
-                let Event::InvoiceCreated(c) = committed.record.event else {
+                let (Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c)) = committed.record.event else {
                     return Err(CreateError::Unavailable);
                 };
                 Ok(IssuedInvoice::from(c))

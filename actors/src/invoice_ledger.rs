@@ -31,6 +31,9 @@ pub enum SettleError {
     /// The payment secret does not match.
     #[error("payment_secret: does not match the invoice's payment secret")]
     WrongSecret,
+    /// A hold invoice: its parts are held (`holdaccept`), not settled at once.
+    #[error("payment_hash: a hold invoice's payment is accepted with holdaccept and settled with holdinvoicesettle")]
+    IsHold,
     /// Less than the invoice asks.
     #[error("amount_msat: {got}msat is less than the invoice's {want}msat")]
     Underpaid {
@@ -177,10 +180,17 @@ impl Handler<Observe> for InvoiceLedger {
             let Some(inv) = &c.invoice else { continue };
             let key = (inv.created.expires_at, inv.created.created_index);
             match &c.record.event {
-                Event::InvoiceCreated(_) => {
+                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) => {
                     self.expiries.insert(key);
                 }
-                Event::InvoicePaid(_) | Event::InvoiceExpired(_) | Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_) => {
+                // Held parts are bounded by their CLTV, not the invoice's expiry (HoldKeeper).
+                Event::InvoicePaid(_)
+                | Event::InvoiceExpired(_)
+                | Event::InvoiceDeleted(_)
+                | Event::InvoiceCleaned(_)
+                | Event::HoldAccepted(_)
+                | Event::HoldSettled(_)
+                | Event::HoldCanceled(_) => {
                     self.expiries.remove(&key);
                 }
                 _ => {}
@@ -225,6 +235,7 @@ impl Handler<SettleInvoice> for InvoiceLedger {
             let committed = log.append(paid).await.map_err(|e| match e {
                 AppendError::Rejected(Rejection::NotUnpaid(s)) => SettleError::NotUnpaid(s),
                 AppendError::Rejected(Rejection::UnknownInvoice(_)) => SettleError::UnknownInvoice,
+                AppendError::Rejected(Rejection::IsHold(_)) => SettleError::IsHold,
                 AppendError::Rejected(Rejection::Conflict(_)) => {
                     // Raced another change in the same batch: report what it became.
                     let now_status =
@@ -246,6 +257,9 @@ impl InvoiceLedger {
         let entry = entry.ok_or(SettleError::UnknownInvoice)?;
         if entry.status != InvoiceStatus::Unpaid {
             return Err(SettleError::NotUnpaid(entry.status));
+        }
+        if entry.hold.is_some() {
+            return Err(SettleError::IsHold);
         }
         let rec = self.invoices.invoice(entry).map_err(internal)?;
         if now >= rec.created.expires_at {

@@ -25,6 +25,20 @@ pub enum KeyError {
     /// A sealed preimage did not open to the payment hash.
     #[error("preimage seal does not match its payment hash")]
     SealMismatch,
+    /// The preimage was withheld by the caller (a hold invoice made from its hash).
+    #[error("the preimage was withheld")]
+    Withheld,
+}
+
+/// Where a new invoice's preimage comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreimageSource {
+    /// Generated here.
+    Generate,
+    /// The caller's, kept sealed.
+    Supplied(PaymentPreimage),
+    /// Only its hash is known: the caller reveals the preimage when settling (hold invoices).
+    Withheld(PaymentHash),
 }
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Hash32 {
@@ -107,19 +121,16 @@ impl KeySigner {
         self.node_id
     }
 
-    /// Makes the preimage of a new invoice (or seals the caller's), returning its keys.
-    pub fn derive_payment_keys(&mut self, supplied: Option<PaymentPreimage>) -> PaymentKeys {
+    /// Makes the preimage of a new invoice (or seals the caller's), returning its keys. For a
+    /// withheld preimage the payment secret is random: no preimage exists here to derive it from.
+    pub fn derive_payment_keys(&mut self, source: PreimageSource) -> PaymentKeys {
         let mut nonce = [0u8; 32];
         self.entropy.fill(&mut nonce);
-        let (preimage, seal) = match supplied {
-            None => (hmac_sha256(&self.preimage_key, &[&nonce]), PreimageSeal::Derived { nonce }),
-            Some(PaymentPreimage(p)) => {
-                let pad = hmac_sha256(&self.seal_key, &[&nonce]);
-                let mut ciphertext = [0u8; 32];
-                for (c, (a, b)) in ciphertext.iter_mut().zip(p.iter().zip(pad.iter())) {
-                    *c = a ^ b;
-                }
-                (p, PreimageSeal::Sealed { nonce, ciphertext })
+        let (preimage, seal) = match source {
+            PreimageSource::Generate => (hmac_sha256(&self.preimage_key, &[&nonce]), PreimageSeal::Derived { nonce }),
+            PreimageSource::Supplied(p) => (p.0, self.seal_with(p, nonce)),
+            PreimageSource::Withheld(hash) => {
+                return PaymentKeys { payment_hash: hash, payment_secret: PaymentSecret(nonce), seal: PreimageSeal::Withheld };
             }
         };
         PaymentKeys {
@@ -127,6 +138,22 @@ impl KeySigner {
             payment_secret: PaymentSecret(payment_secret_for(&preimage)),
             seal,
         }
+    }
+
+    fn seal_with(&self, PaymentPreimage(p): PaymentPreimage, nonce: Hash32) -> PreimageSeal {
+        let pad = hmac_sha256(&self.seal_key, &[&nonce]);
+        let mut ciphertext = [0u8; 32];
+        for (c, (a, b)) in ciphertext.iter_mut().zip(p.iter().zip(pad.iter())) {
+            *c = a ^ b;
+        }
+        PreimageSeal::Sealed { nonce, ciphertext }
+    }
+
+    /// Seals a preimage revealed later (the settle of a hold invoice made from its hash).
+    pub fn seal(&mut self, preimage: PaymentPreimage) -> PreimageSeal {
+        let mut nonce = [0u8; 32];
+        self.entropy.fill(&mut nonce);
+        self.seal_with(preimage, nonce)
     }
 
     /// Recovers the preimage behind a seal, checking it against the payment hash.
@@ -144,6 +171,7 @@ impl KeySigner {
                 }
                 p
             }
+            PreimageSeal::Withheld => return Err(KeyError::Withheld),
         };
         if sha256(&preimage) == payment_hash.0 {
             Ok(PaymentPreimage(preimage))
@@ -206,8 +234,8 @@ pub struct SignedNewInvoice {
 #[derive(Message)]
 #[rtype(result = "Result<SignedNewInvoice, crate::policy::bolt11::DraftError>")]
 pub struct SignNewInvoice {
-    /// The caller's preimage, if given.
-    pub supplied: Option<PaymentPreimage>,
+    /// Where the preimage comes from.
+    pub preimage: PreimageSource,
     /// Everything but the payment hash and secret (which are filled in here).
     pub draft: crate::policy::bolt11::InvoiceDraft,
 }
@@ -215,9 +243,21 @@ pub struct SignNewInvoice {
 impl Handler<SignNewInvoice> for KeySigner {
     type Result = Result<SignedNewInvoice, crate::policy::bolt11::DraftError>;
     fn handle(&mut self, msg: SignNewInvoice, _: &mut SyncContext<Self>) -> Self::Result {
-        let keys = self.derive_payment_keys(msg.supplied);
+        let keys = self.derive_payment_keys(msg.preimage);
         let raw = crate::policy::bolt11::build_raw(&msg.draft, &keys.payment_hash, &keys.payment_secret)?;
         Ok(SignedNewInvoice { bolt11: self.sign_invoice(raw).to_string(), keys })
+    }
+}
+
+/// Command: seal a preimage the caller revealed (SPEC §6: never stored in plaintext).
+#[derive(Message)]
+#[rtype(result = "PreimageSeal")]
+pub struct SealPreimage(pub PaymentPreimage);
+
+impl Handler<SealPreimage> for KeySigner {
+    type Result = MessageResult<SealPreimage>;
+    fn handle(&mut self, SealPreimage(p): SealPreimage, _: &mut SyncContext<Self>) -> Self::Result {
+        MessageResult(self.seal(p))
     }
 }
 
@@ -276,13 +316,13 @@ mod tests {
     fn seals_open_to_the_preimage_and_hide_it() {
         let mut signer = KeySigner::new(&secret(), Box::new(Counter(0))).unwrap();
         let supplied = [7u8; 32];
-        let keys = signer.derive_payment_keys(Some(PaymentPreimage(supplied)));
+        let keys = signer.derive_payment_keys(PreimageSource::Supplied(PaymentPreimage(supplied)));
         assert_eq!(keys.payment_hash.0, sha256(&supplied));
         let PreimageSeal::Sealed { ciphertext, .. } = &keys.seal else { panic!("not sealed") };
         assert_ne!(*ciphertext, supplied);
         assert_eq!(signer.open_seal(&keys.seal, &keys.payment_hash).unwrap(), PaymentPreimage(supplied));
 
-        let generated = signer.derive_payment_keys(None);
+        let generated = signer.derive_payment_keys(PreimageSource::Generate);
         let preimage = signer.open_seal(&generated.seal, &generated.payment_hash).unwrap();
         assert_eq!(generated.payment_secret.0, payment_secret_for(&preimage.0));
         assert!(signer.open_seal(&generated.seal, &keys.payment_hash).is_err());
@@ -290,5 +330,13 @@ mod tests {
         let other = KeySigner::new(&[9; 32], Box::new(Counter(0))).unwrap();
         assert!(other.open_seal(&keys.seal, &keys.payment_hash).is_err());
         assert!(!format!("{signer:?}").contains("node_key"));
+        // Withheld: the caller's hash, a random secret, nothing to open until a seal is revealed.
+        let hash = PaymentHash(sha256(&[9; 32]));
+        let withheld = signer.derive_payment_keys(PreimageSource::Withheld(hash));
+        assert_eq!((withheld.payment_hash, &withheld.seal), (hash, &PreimageSeal::Withheld));
+        assert_ne!(withheld.payment_secret, signer.derive_payment_keys(PreimageSource::Withheld(hash)).payment_secret);
+        assert!(matches!(signer.open_seal(&withheld.seal, &hash), Err(KeyError::Withheld)));
+        let revealed = signer.seal(PaymentPreimage([9; 32]));
+        assert_eq!(signer.open_seal(&revealed, &hash).unwrap(), PaymentPreimage([9; 32]));
     }
 }

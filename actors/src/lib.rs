@@ -6,6 +6,8 @@
 //! - [`channel_monitor::ChannelMonitor`]: the node's channels and route-hint choice.
 //! - [`invoice_creator::InvoiceCreator`]: runs one `invoice` request through the others.
 //! - [`invoice_ledger::InvoiceLedger`]: settle, delete, description removal, the expiry timer.
+//! - [`hold_keeper::HoldKeeper`]: hold invoices' accept, settle, cancel, and the safety cancel
+//!   by block height.
 //! - [`waiters::Waiters`]: `waitinvoice`, `waitanyinvoice` and `wait`, woken by committed events.
 //! - [`hsm_secret`]: every `hsm_secret` format Core Lightning writes, read into the KeySigner's
 //!   32 bytes.
@@ -20,6 +22,7 @@ pub mod autoclean;
 pub mod channel_monitor;
 pub mod clock;
 pub mod entropy;
+pub mod hold_keeper;
 pub mod hsm_secret;
 pub mod invoice_creator;
 pub mod invoice_ledger;

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{Event, InvoiceCleaned, InvoiceDeleted, InvoiceRecord, InvoiceStatus, Label};
+use invoiced_events::{
+    Event, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceRecord, InvoiceStatus, Label,
+};
 use tokio::sync::oneshot;
 
 use crate::store::{CommittedBatch, InvoiceReader, LogHandle};
@@ -158,28 +160,37 @@ impl Handler<Wake> for Waiters {
             let idx = inv.created.created_index;
             let label = Some(inv.created.label.to_string());
             match &c.record.event {
-                Event::InvoiceCreated(_) => {
+                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) => {
                     let d = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some("unpaid"), description: None };
                     self.wake_index(IndexName::Created, idx, d);
                 }
-                Event::InvoicePaid(p) => {
+                // A settled hold invoice is paid, to waiters as to listings.
+                Event::InvoicePaid(InvoicePaid { pay_index, updated_index, .. })
+                | Event::HoldSettled(HoldSettled { pay_index, updated_index, .. }) => {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Ok(inv.clone()));
                     }
-                    let (due, waiting) = std::mem::take(&mut self.any).into_iter().partition(|(seen, _)| *seen < p.pay_index);
+                    let (due, waiting) = std::mem::take(&mut self.any).into_iter().partition(|(seen, _)| seen < pay_index);
                     self.any = waiting;
                     for (_, tx) in due {
                         let _ = tx.send(inv.clone());
                     }
                     let d = WakeDetails { label, status: Some("paid"), ..Default::default() };
-                    self.wake_index(IndexName::Updated, p.updated_index, d);
+                    self.wake_index(IndexName::Updated, *updated_index, d);
                 }
-                Event::InvoiceExpired(e) => {
+                // A canceled hold invoice takes no payment: it is expired to its waiters.
+                Event::InvoiceExpired(InvoiceExpired { updated_index, .. })
+                | Event::HoldCanceled(HoldCanceled { updated_index, .. }) => {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Err(WaitInvoiceError::Expired(Box::new(inv.clone()))));
                     }
                     let d = WakeDetails { status: Some("expired"), ..Default::default() };
-                    self.wake_index(IndexName::Updated, e.updated_index, d);
+                    self.wake_index(IndexName::Updated, *updated_index, d);
+                }
+                // Accepted parts are an update; the invoice stays unpaid until settled.
+                Event::HoldAccepted(a) => {
+                    let d = WakeDetails { label, status: Some("unpaid"), ..Default::default() };
+                    self.wake_index(IndexName::Updated, a.updated_index, d);
                 }
                 Event::DescriptionRemoved(d) => {
                     let details = WakeDetails { label, description: Some(inv.created.description.clone()), ..Default::default() };

@@ -70,10 +70,11 @@ fn request(label: &str, fallbacks: Vec<String>) -> InvoiceRequest {
         description: Description::new(format!("for {label}"), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),
         fallbacks,
-        preimage: None,
+        preimage: invoiced_actors::key_signer::PreimageSource::Generate,
         expose: ExposePrivateChannels::default(),
         cltv: Cltv::new(18).unwrap(),
         idempotent: false,
+        hold: false,
     }
 }
 

@@ -36,7 +36,7 @@ impl Handler<RevealPreimages> for Signer {
         *self.0.lock().unwrap() += msg.seals.len();
         MessageResult(msg.seals.iter().map(|(seal, _)| match seal {
             PreimageSeal::Derived { nonce } => Some(PaymentPreimage([nonce[0]; 32])),
-            PreimageSeal::Sealed { .. } => None,
+            PreimageSeal::Sealed { .. } | PreimageSeal::Withheld => None,
         }).collect())
     }
 }

@@ -1,5 +1,5 @@
 //! Property: for random command sequences (create, settle, expire, delete, description
-//! removal, channel changes, restarts), the live state equals a replay of the log, and the
+//! removal, hold invoices accepted, settled and canceled, channel changes, restarts), the live state equals a replay of the log, and the
 //! replay up to record N equals the live state as it was right after record N. The oracle is a
 //! small model of the rules written plainly (maps of labels, hashes and states, no shared code
 //! with the projection): it predicts which commands the log accepts, and what every invoice and
@@ -15,14 +15,18 @@ use invoiced_actors::store::engine::Column;
 use invoiced_actors::store::{EventLog, LogOptions, MemStorage, RocksStorage, Storage};
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{
-    ChannelInfo, ChannelKey, InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Projections, Proposal, ShortChannelId,
+    CancelReason, ChannelInfo, ChannelKey, HeldPart, HoldState, InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Projections,
+    Proposal, ShortChannelId,
 };
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Cmd {
-    Create { label: u8, hash: u8 },
+    Create { label: u8, hash: u8, hold: bool },
     Pay(u8),
+    Accept(u8),
+    Settle(u8),
+    Cancel(u8),
     Expire(u8),
     Delete(u8, u8),
     RemoveDescription(u8),
@@ -34,8 +38,11 @@ enum Cmd {
 
 fn cmd() -> impl Strategy<Value = Cmd> {
     prop_oneof![
-        4 => (0u8..6, 0u8..10).prop_map(|(label, hash)| Cmd::Create { label, hash }),
+        4 => (0u8..6, 0u8..10, any::<bool>()).prop_map(|(label, hash, hold)| Cmd::Create { label, hash, hold }),
         2 => (1u8..8).prop_map(Cmd::Pay),
+        1 => (1u8..8).prop_map(Cmd::Accept),
+        1 => (1u8..8).prop_map(Cmd::Settle),
+        1 => (1u8..8).prop_map(Cmd::Cancel),
         1 => (1u8..8).prop_map(Cmd::Expire),
         1 => (1u8..8, 0u8..3).prop_map(|(i, s)| Cmd::Delete(i, s)),
         1 => (1u8..8).prop_map(Cmd::RemoveDescription),
@@ -70,7 +77,7 @@ fn channel(n: u8, receivable: u64) -> ChannelInfo {
 fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
     let status = |i: u8| [InvoiceStatus::Unpaid, InvoiceStatus::Paid, InvoiceStatus::Expired][usize::from(i)];
     Some(match c {
-        Cmd::Create { label, hash } => Proposal::Invoice(NewInvoice {
+        Cmd::Create { label, hash, hold } => Proposal::Invoice(NewInvoice {
             label: Label::new(format!("l{label}")).unwrap(),
             bolt11: format!("lnbcrt-{label}-{hash}"),
             payment_hash: [*hash; 32],
@@ -86,7 +93,15 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
             fallbacks: vec![],
             route_hints: vec![],
             warnings: vec![],
+            hold: *hold,
         }),
+        Cmd::Accept(i) => Proposal::HoldAccepted {
+            created_index: u64::from(*i),
+            parts: vec![HeldPart { htlc: format!("1x1x1/{i}"), amount_msat: 1000, cltv_expiry: 500 }],
+            height: 400,
+        },
+        Cmd::Settle(i) => Proposal::HoldSettled { created_index: u64::from(*i), amount_received_msat: 1000, paid_at: 6, revealed: None },
+        Cmd::Cancel(i) => Proposal::HoldCanceled { created_index: u64::from(*i), reason: CancelReason::Requested },
         Cmd::Pay(i) => Proposal::Paid { created_index: u64::from(*i), amount_received_msat: 1000, paid_at: 5 },
         Cmd::Expire(i) => Proposal::Expired { created_index: u64::from(*i) },
         Cmd::Delete(i, s) => Proposal::Deleted { created_index: u64::from(*i), status: status(*s) },
@@ -112,11 +127,14 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
     })
 }
 
+/// What the model knows of one invoice: label, status, description removed, pay_index, hold state.
+type ModelInvoice = (String, InvoiceStatus, bool, Option<u64>, Option<HoldState>);
+
 /// The rules, plainly: what the log must accept and what the invoices then are.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Model {
-    /// created_index → (label, status, description removed, pay_index).
-    invoices: BTreeMap<u64, (String, InvoiceStatus, bool, Option<u64>)>,
+    /// created_index → (label, status, description removed, pay_index, hold state).
+    invoices: BTreeMap<u64, ModelInvoice>,
     hashes_ever: BTreeSet<u8>,
     counters: [u64; 4],
 }
@@ -126,18 +144,19 @@ impl Model {
     fn apply(&mut self, c: &Cmd) -> bool {
         let [created, pay, updated, deleted] = &mut self.counters;
         match c {
-            Cmd::Create { label, hash } => {
+            Cmd::Create { label, hash, hold } => {
                 let label = format!("l{label}");
                 if self.hashes_ever.contains(hash) || self.invoices.values().any(|i| i.0 == label) {
                     return false;
                 }
                 self.hashes_ever.insert(*hash);
                 *created += 1;
-                self.invoices.insert(*created, (label, InvoiceStatus::Unpaid, false, None));
+                self.invoices.insert(*created, (label, InvoiceStatus::Unpaid, false, None, hold.then_some(HoldState::Open)));
             }
             Cmd::Pay(i) | Cmd::Expire(i) => {
                 let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else { return false };
-                if inv.1 != InvoiceStatus::Unpaid {
+                // A hold invoice is never paid at once; an accepted one waits for its parts' CLTV.
+                if inv.1 != InvoiceStatus::Unpaid || (matches!(c, Cmd::Pay(_)) && inv.4.is_some()) || inv.4 == Some(HoldState::Accepted) {
                     return false;
                 }
                 *updated += 1;
@@ -147,6 +166,29 @@ impl Model {
                     inv.3 = Some(*pay);
                 } else {
                     inv.1 = InvoiceStatus::Expired;
+                    inv.4 = inv.4.map(|_| HoldState::Canceled);
+                }
+            }
+            Cmd::Accept(i) | Cmd::Settle(i) | Cmd::Cancel(i) => {
+                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else { return false };
+                let (from, to): (&[HoldState], HoldState) = match c {
+                    Cmd::Accept(_) => (&[HoldState::Open], HoldState::Accepted),
+                    Cmd::Settle(_) => (&[HoldState::Accepted], HoldState::Settled),
+                    _ => (&[HoldState::Open, HoldState::Accepted], HoldState::Canceled),
+                };
+                if !inv.4.is_some_and(|s| from.contains(&s)) || inv.1 != InvoiceStatus::Unpaid {
+                    return false;
+                }
+                *updated += 1;
+                inv.4 = Some(to);
+                match to {
+                    HoldState::Settled => {
+                        *pay += 1;
+                        inv.1 = InvoiceStatus::Paid;
+                        inv.3 = Some(*pay);
+                    }
+                    HoldState::Canceled => inv.1 = InvoiceStatus::Expired,
+                    _ => {}
                 }
             }
             Cmd::Delete(i, s) => {
@@ -176,7 +218,10 @@ impl Model {
         let b = &p.invoices;
         let invoices = b
             .from_created_index(0)
-            .map(|e| (e.created_index, (e.label.to_string(), e.status, e.description_removed, e.payment.as_ref().map(|p| p.pay_index))))
+            .map(|e| {
+                let view = (e.label.to_string(), e.status, e.description_removed, e.payment.as_ref().map(|p| p.pay_index), e.hold_state());
+                (e.created_index, view)
+            })
             .collect();
         let hashes_ever = BTreeSet::new();
         Model { invoices, hashes_ever, counters: [b.last_created_index(), b.last_pay_index(), b.last_updated_index(), b.last_deleted_index()] }

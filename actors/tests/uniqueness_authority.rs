@@ -11,6 +11,7 @@ use actix::{Actor as _, SyncArbiter};
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::clock::SystemClock;
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
+use invoiced_actors::key_signer::{PaymentPreimage, PreimageSource};
 use invoiced_actors::invoice_creator::{CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest};
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::label_registry::LabelRegistry;
@@ -25,10 +26,11 @@ fn request(label: &str, preimage: Option<[u8; 32]>) -> InvoiceRequest {
         description: Description::new("d".into(), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),
         fallbacks: vec![],
-        preimage: preimage.map(invoiced_actors::key_signer::PaymentPreimage),
+        preimage: preimage.map_or(PreimageSource::Generate, |p| PreimageSource::Supplied(PaymentPreimage(p))),
         expose: ExposePrivateChannels::default(),
         cltv: Cltv::new(18).unwrap(),
         idempotent: false,
+        hold: false,
     }
 }
 

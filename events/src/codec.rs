@@ -13,15 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Event, Hash32};
 
-/// The newest version this code writes and reads. Version 2 added [`Event::InvoiceCleaned`];
-/// a record is written with the version of its event's kind ([`Event::format_version`]).
-pub const CURRENT_VERSION: u8 = 2;
+/// The newest version this code writes and reads. Version 2 added [`Event::InvoiceCleaned`],
+/// version 3 the hold invoice events; a record is written with the version of its event's kind
+/// ([`Event::format_version`]).
+pub const CURRENT_VERSION: u8 = 3;
 /// The checkpoint layout this code writes and reads. A checkpoint is a cache of the log: one of
 /// any other version is not upcast but ignored (the log is replayed instead). Version 1 held whole
 /// invoices; version 2 held the live [`InvoiceEntry`](crate::InvoiceEntry)s; version 3 holds the
 /// projection's slots as they are (entries with `None` for deleted ones), so loading takes the
-/// decoded vector over without a copy; version 4 adds the retention totals.
-pub const SNAPSHOT_VERSION: u8 = 4;
+/// decoded vector over without a copy; version 4 adds the retention totals; version 5 the hold
+/// state of hold invoices.
+pub const SNAPSHOT_VERSION: u8 = 5;
 /// The largest record body accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
@@ -239,6 +241,15 @@ mod tests {
         let (m, n) = golden!("record_v1_invoice_deleted.bin");
         let (o, p) = golden!("record_v1_description_removed.bin");
         let (q, r) = golden!("record_v2_invoice_cleaned.bin");
+        let (s, t) = golden!("record_v3_hold_invoice_created.bin");
+        let (u, v) = golden!("record_v3_hold_accepted.bin");
+        let (w, x) = golden!("record_v3_hold_settled.bin");
+        let (y, z) = golden!("record_v3_hold_canceled.bin");
+        let parts = vec![
+            crate::HeldPart { htlc: "103x1x0/7".into(), amount_msat: 600, cltv_expiry: 180 },
+            crate::HeldPart { htlc: "104x2x1/0".into(), amount_msat: 400, cltv_expiry: 176 },
+        ];
+        let Event::InvoiceCreated(created) = golden_record().event else { unreachable!() };
         vec![
             (a, b, golden_record()),
             (c, d, with(Event::ChannelOpened(channel_info()))),
@@ -249,6 +260,10 @@ mod tests {
             (m, n, with(Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: 3, deleted_index: 1, status: crate::InvoiceStatus::Paid }))),
             (o, p, with(Event::DescriptionRemoved(crate::DescriptionRemoved { created_index: 3, updated_index: 7 }))),
             (q, r, with(Event::InvoiceCleaned(crate::InvoiceCleaned { created_index: 3, deleted_index: 2, status: crate::InvoiceStatus::Expired, age_s: 86_400, now_s: 1_796_300_000 }))),
+            (s, t, with(Event::HoldInvoiceCreated(InvoiceCreated { preimage: PreimageSeal::Withheld, ..created }))),
+            (u, v, with(Event::HoldAccepted(crate::HoldAccepted { created_index: 3, updated_index: 8, parts, height: 150 }))),
+            (w, x, with(Event::HoldSettled(crate::HoldSettled { created_index: 3, pay_index: 3, updated_index: 9, amount_received_msat: 1000, paid_at: 1_795_533_000, revealed: Some(PreimageSeal::Sealed { nonce: [5; 32], ciphertext: [6; 32] }) }))),
+            (y, z, with(Event::HoldCanceled(crate::HoldCanceled { created_index: 3, updated_index: 10, reason: crate::CancelReason::HtlcExpiry { height: 170, blocks_before: 6 } }))),
         ]
     }
 

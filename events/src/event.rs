@@ -32,6 +32,16 @@ pub enum Event {
     DescriptionRemoved(DescriptionRemoved),
     /// An old paid or expired invoice was cleaned by retention (tag 8; codec version 2).
     InvoiceCleaned(InvoiceCleaned),
+    /// A hold invoice was created: its payments are held until settled or canceled (tag 9;
+    /// codec version 3).
+    HoldInvoiceCreated(InvoiceCreated),
+    /// A hold invoice's parts reached its amount and are held (tag 10; codec version 3).
+    HoldAccepted(HoldAccepted),
+    /// A held payment was settled with the preimage (tag 11; codec version 3).
+    HoldSettled(HoldSettled),
+    /// A hold invoice was canceled: held parts are failed, no payment is taken (tag 12; codec
+    /// version 3).
+    HoldCanceled(HoldCanceled),
 }
 
 impl Event {
@@ -47,6 +57,34 @@ impl Event {
             Event::InvoiceDeleted(_) => "invoice_deleted",
             Event::DescriptionRemoved(_) => "description_removed",
             Event::InvoiceCleaned(_) => "invoice_cleaned",
+            Event::HoldInvoiceCreated(_) => "hold_invoice_created",
+            Event::HoldAccepted(_) => "hold_accepted",
+            Event::HoldSettled(_) => "hold_settled",
+            Event::HoldCanceled(_) => "hold_canceled",
+        }
+    }
+
+    /// The creation an event records, plain or hold.
+    pub fn created(&self) -> Option<&InvoiceCreated> {
+        match self {
+            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The `created_index` of the invoice an event concerns (`None` for a channel event).
+    pub fn invoice_index(&self) -> Option<u64> {
+        match self {
+            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c.created_index),
+            Event::InvoicePaid(p) => Some(p.created_index),
+            Event::InvoiceExpired(e) => Some(e.created_index),
+            Event::InvoiceDeleted(d) => Some(d.created_index),
+            Event::InvoiceCleaned(c) => Some(c.created_index),
+            Event::DescriptionRemoved(d) => Some(d.created_index),
+            Event::HoldAccepted(a) => Some(a.created_index),
+            Event::HoldSettled(s) => Some(s.created_index),
+            Event::HoldCanceled(c) => Some(c.created_index),
+            Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => None,
         }
     }
 
@@ -56,6 +94,7 @@ impl Event {
     pub fn format_version(&self) -> u8 {
         match self {
             Event::InvoiceCleaned(_) => 2,
+            Event::HoldInvoiceCreated(_) | Event::HoldAccepted(_) | Event::HoldSettled(_) | Event::HoldCanceled(_) => 3,
             _ => 1,
         }
     }
@@ -77,6 +116,9 @@ pub enum PreimageSeal {
         /// The encrypted preimage.
         ciphertext: Hash32,
     },
+    /// Withheld: a hold invoice made from a payment hash alone. The preimage is not known until
+    /// the caller settles; the settle's event then carries it sealed ([`HoldSettled::revealed`]).
+    Withheld,
 }
 
 impl core::fmt::Debug for PreimageSeal {
@@ -84,6 +126,7 @@ impl core::fmt::Debug for PreimageSeal {
         match self {
             PreimageSeal::Derived { .. } => f.write_str("PreimageSeal::Derived(..)"),
             PreimageSeal::Sealed { .. } => f.write_str("PreimageSeal::Sealed(..)"),
+            PreimageSeal::Withheld => f.write_str("PreimageSeal::Withheld"),
         }
     }
 }
@@ -244,6 +287,112 @@ pub struct InvoiceCleaned {
     pub age_s: u64,
     /// …at this time, UNIX seconds.
     pub now_s: u64,
+}
+
+/// One HTLC of a held payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldPart {
+    /// Which HTLC: `short_channel_id/id`, stable across the node's replays.
+    pub htlc: String,
+    /// What it carries, msat.
+    pub amount_msat: u64,
+    /// Its absolute CLTV expiry (block height).
+    pub cltv_expiry: u32,
+}
+
+/// A hold invoice's parts reached its amount: they are held, the invoice is `ACCEPTED`.
+/// `updated_index` is stamped in commit order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldAccepted {
+    /// The invoice.
+    pub created_index: u64,
+    /// The shared update counter's new value.
+    pub updated_index: u64,
+    /// The parts held.
+    pub parts: Vec<HeldPart>,
+    /// The node's block height when they were accepted.
+    pub height: u32,
+}
+
+impl HoldAccepted {
+    /// The earliest CLTV expiry of the parts (what the automatic cancel guards).
+    pub fn htlc_expiry(&self) -> Option<u32> {
+        earliest_expiry(&self.parts)
+    }
+}
+
+/// The earliest CLTV expiry of some held parts.
+pub fn earliest_expiry(parts: &[HeldPart]) -> Option<u32> {
+    parts.iter().map(|p| p.cltv_expiry).min()
+}
+
+/// A held payment was settled: the hold invoice is paid (`pay_index`, `updated_index`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldSettled {
+    /// The invoice.
+    pub created_index: u64,
+    /// 1-based payment counter.
+    pub pay_index: u64,
+    /// The shared update counter's new value.
+    pub updated_index: u64,
+    /// What the held parts carry, msat.
+    pub amount_received_msat: u64,
+    /// When, UNIX seconds.
+    pub paid_at: u64,
+    /// For an invoice made from its hash alone, the preimage the caller revealed, sealed
+    /// ([`PreimageSeal::Sealed`]); `None` when the creation's seal holds it.
+    pub revealed: Option<PreimageSeal>,
+}
+
+/// Why a hold invoice was canceled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CancelReason {
+    /// `holdinvoicecancel`.
+    Requested,
+    /// Automatically: at block `height` its earliest held part was within `blocks_before`
+    /// blocks of its CLTV expiry, and neither settle nor cancel had come.
+    HtlcExpiry {
+        /// The node's block height.
+        height: u32,
+        /// The safety margin in force, blocks.
+        blocks_before: u32,
+    },
+}
+
+/// A hold invoice was canceled. `updated_index` is stamped in commit order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldCanceled {
+    /// The invoice.
+    pub created_index: u64,
+    /// The shared update counter's new value.
+    pub updated_index: u64,
+    /// By whom, or by which rule.
+    pub reason: CancelReason,
+}
+
+/// Where a hold invoice is: holdinvoice 5.x's `Holdstate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HoldState {
+    /// Waiting for parts that reach its amount.
+    Open,
+    /// Parts that reach its amount are held.
+    Accepted,
+    /// Settled with the preimage: paid.
+    Settled,
+    /// Canceled (or expired while open): no payment will be taken.
+    Canceled,
+}
+
+impl HoldState {
+    /// The name holdinvoice uses (upper case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Open => "OPEN",
+            HoldState::Accepted => "ACCEPTED",
+            HoldState::Settled => "SETTLED",
+            HoldState::Canceled => "CANCELED",
+        }
+    }
 }
 
 /// The status of an invoice.

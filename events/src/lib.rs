@@ -24,14 +24,14 @@ pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use expose::ExposePrivateChannels;
 pub use event::{
-    DescriptionRemoved, Event, InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
-    RouteHintHop, Warning,
+    earliest_expiry, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
+    InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 pub use label::{Label, LabelError};
 pub use network::Network;
 pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use projection::{
-    Admission, ApplyError, Cleaned, Counters, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
+    Admission, ApplyError, Cleaned, Counters, Hold, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
 };
 pub use proposal::{NewInvoice, Proposal, Stamp};
 pub use scid::{ScidError, ShortChannelId};

@@ -8,8 +8,8 @@
 
 use crate::channel::{ChannelInfo, ChannelKey};
 use crate::event::{
-    DescriptionRemoved, Event, InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
-    RouteHintHop, Warning,
+    CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
+    InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 use crate::{Hash32, Label};
 
@@ -46,6 +46,8 @@ pub struct NewInvoice {
     pub route_hints: Vec<RouteHintHop>,
     /// The warnings returned to the caller.
     pub warnings: Vec<Warning>,
+    /// A hold invoice (recorded as [`Event::HoldInvoiceCreated`]).
+    pub hold: bool,
 }
 
 impl NewInvoice {
@@ -67,6 +69,7 @@ impl NewInvoice {
             fallbacks,
             route_hints,
             warnings,
+            hold: _,
         } = self;
         InvoiceCreated {
             created_index,
@@ -132,6 +135,33 @@ pub enum Proposal {
         /// The invoice.
         created_index: u64,
     },
+    /// Hold invoice `created_index` holds `parts`, which reach its amount.
+    HoldAccepted {
+        /// The invoice.
+        created_index: u64,
+        /// The parts.
+        parts: Vec<HeldPart>,
+        /// The node's block height.
+        height: u32,
+    },
+    /// Hold invoice `created_index` is settled.
+    HoldSettled {
+        /// The invoice.
+        created_index: u64,
+        /// What the held parts carry, msat.
+        amount_received_msat: u64,
+        /// When, UNIX seconds.
+        paid_at: u64,
+        /// The revealed preimage, sealed, for an invoice made from its hash alone.
+        revealed: Option<PreimageSeal>,
+    },
+    /// Hold invoice `created_index` is canceled.
+    HoldCanceled {
+        /// The invoice.
+        created_index: u64,
+        /// Why.
+        reason: CancelReason,
+    },
     /// The node reported a channel we did not know.
     ChannelOpened(ChannelInfo),
     /// A known channel changed.
@@ -161,7 +191,10 @@ impl Proposal {
             | Proposal::Expired { created_index }
             | Proposal::Deleted { created_index, .. }
             | Proposal::Cleaned { created_index, .. }
-            | Proposal::DescriptionRemoved { created_index } => Some(*created_index),
+            | Proposal::DescriptionRemoved { created_index }
+            | Proposal::HoldAccepted { created_index, .. }
+            | Proposal::HoldSettled { created_index, .. }
+            | Proposal::HoldCanceled { created_index, .. } => Some(*created_index),
             _ => None,
         }
     }
@@ -169,6 +202,7 @@ impl Proposal {
     /// The event to record, with its counters.
     pub fn stamp(self, s: Stamp) -> Event {
         match self {
+            Proposal::Invoice(n) if n.hold => Event::HoldInvoiceCreated(n.stamp(s.created)),
             Proposal::Invoice(n) => Event::InvoiceCreated(n.stamp(s.created)),
             Proposal::Paid { created_index, amount_received_msat, paid_at } => Event::InvoicePaid(InvoicePaid {
                 created_index,
@@ -186,6 +220,20 @@ impl Proposal {
             }
             Proposal::DescriptionRemoved { created_index } => {
                 Event::DescriptionRemoved(DescriptionRemoved { created_index, updated_index: s.updated })
+            }
+            Proposal::HoldAccepted { created_index, parts, height } => {
+                Event::HoldAccepted(HoldAccepted { created_index, updated_index: s.updated, parts, height })
+            }
+            Proposal::HoldSettled { created_index, amount_received_msat, paid_at, revealed } => Event::HoldSettled(HoldSettled {
+                created_index,
+                pay_index: s.pay,
+                updated_index: s.updated,
+                amount_received_msat,
+                paid_at,
+                revealed,
+            }),
+            Proposal::HoldCanceled { created_index, reason } => {
+                Event::HoldCanceled(HoldCanceled { created_index, updated_index: s.updated, reason })
             }
             Proposal::ChannelOpened(c) => Event::ChannelOpened(c),
             Proposal::ChannelUpdated(c) => Event::ChannelUpdated(c),

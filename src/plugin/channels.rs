@@ -1,9 +1,11 @@
 //! Keeps invoiced's view of the node's channels current, so route hints reflect them.
 //!
 //! The node's whole `listpeerchannels` answer is fed to invoiced's `syncchannels` at start, after
-//! channel and peer notifications (several within [`DEBOUNCE`] make one sync), and every
-//! [`PERIOD`] in case a change came without a notification.
+//! channel and peer notifications and new blocks (several within [`DEBOUNCE`] make one sync), and
+//! every [`PERIOD`] in case a change came without a notification. The node's block height goes
+//! with it: invoiced cancels a forgotten hold before its HTLCs' expiry by it.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,13 +25,15 @@ pub const TOPICS: &[&str] = &["channel_opened", "channel_state_changed", "connec
 pub struct ChannelFeed {
     node: Arc<RpcPool>,
     invoiced: Arc<RpcPool>,
+    /// The node's block height, sent with the channels (0: not known yet, not sent).
+    height: Arc<AtomicU32>,
     changed: Notify,
 }
 
 impl ChannelFeed {
-    /// A feed from the node's RPC to invoiced's.
-    pub fn new(node: Arc<RpcPool>, invoiced: Arc<RpcPool>) -> Self {
-        ChannelFeed { node, invoiced, changed: Notify::new() }
+    /// A feed from the node's RPC to invoiced's, with the block height `height` holds.
+    pub fn new(node: Arc<RpcPool>, invoiced: Arc<RpcPool>, height: Arc<AtomicU32>) -> Self {
+        ChannelFeed { node, invoiced, height, changed: Notify::new() }
     }
 
     /// A notification said the channels may have changed.
@@ -45,7 +49,12 @@ impl ChannelFeed {
         let listed = self.node.call("listpeerchannels", &json!({})).await.map_err(|e| format!("listpeerchannels: {e}"))?;
         let channels = listed.get("channels").cloned().unwrap_or_else(|| json!([]));
         let n = channels.as_array().map_or(0, Vec::len);
-        self.invoiced.call("syncchannels", &json!({ "channels": channels })).await.map_err(|e| format!("syncchannels: {e}"))?;
+        let mut params = json!({ "channels": channels });
+        match self.height.load(Ordering::Relaxed) {
+            0 => {}
+            h => params["blockheight"] = json!(h),
+        }
+        self.invoiced.call("syncchannels", &params).await.map_err(|e| format!("syncchannels: {e}"))?;
         Ok(n)
     }
 

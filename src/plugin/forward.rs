@@ -13,6 +13,26 @@ use super::client::RpcPool;
 /// The commands this hook takes over.
 pub const FORWARDED: &[&str] = &["invoice", "listinvoices", "delinvoice", "waitinvoice", "waitanyinvoice", "wait"];
 
+/// The hold invoice commands (holdinvoice 5.x's), which the node does not have: the plugin
+/// registers them as its own methods and answers each with invoiced's answer.
+pub const HOLD_METHODS: &[(&str, &str)] = &[
+    ("holdinvoice", "Create a hold invoice (amount_msat, description, [expiry], [payment_hash], [preimage], [cltv], [deschashonly], [exposeprivatechannels], [label])"),
+    ("holdinvoicesettle", "Settle an ACCEPTED hold invoice ([payment_hash], [preimage])"),
+    ("holdinvoicecancel", "Cancel a hold invoice (payment_hash): its held HTLCs fail"),
+    ("holdinvoicelookup", "Show every hold invoice, or the one with [payment_hash]"),
+    ("holdinvoice-version", "Show the holdinvoice interface version"),
+];
+
+/// One of [`HOLD_METHODS`], called on the node: invoiced's answer, or its error object passed
+/// through unchanged (cln-plugin keeps an error whose text is a JSON-RPC error object).
+///
+/// # Errors
+/// invoiced's error, or -1 naming its socket when it cannot be reached.
+pub async fn hold_method(invoiced: &RpcPool, method: &str, params: Value) -> Result<Value, anyhow::Error> {
+    let params = if params.is_null() { json!({}) } else { params };
+    invoiced.call(method, &params).await.map_err(|e| anyhow::anyhow!(e.to_error_object("invoiced", invoiced.path()).to_string()))
+}
+
 /// Whether `method` with `params` belongs to invoiced.
 pub fn is_ours(method: &str, params: &Value) -> bool {
     match method {

@@ -14,10 +14,18 @@
 //! invoice already paid is resolved again only if it is one of those parts. While invoiced cannot
 //! be reached, a payable HTLC is held and the call retried, until the HTLC comes within
 //! `cltv_safety` blocks of its expiry.
+//!
+//! A hold invoice's complete set is reported to invoiced (`holdaccept`, which records the parts)
+//! and kept unanswered: one watcher task follows invoiced's `wait invoices updated` index and,
+//! when a held invoice is settled or canceled (by its owner, or by invoiced's safety cancel
+//! before the parts' CLTV expiry), resolves every part with the preimage or fails it. After a
+//! restart the replayed parts are reported again; invoiced recognises them (the same HTLC ids)
+//! and they are held, or resolved at once if the invoice was settled meanwhile.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use tokio::sync::Notify;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +37,9 @@ use super::client::{CallError, RpcPool};
 
 /// BOLT 4 `mpp_timeout` (23), no data.
 pub const MPP_TIMEOUT: &str = "0017";
+
+/// How long the hold watcher waits on invoiced before looking at the held invoices anyway.
+const HOLD_RECHECK: Duration = Duration::from_secs(30);
 
 /// The datastore key under which the parts of each settled payment are kept.
 const DATASTORE_ROOT: &str = "invoiced-cln";
@@ -124,6 +135,8 @@ pub struct OurInvoice {
     pub min_final_cltv: u32,
     /// The preimage, once paid.
     pub preimage: Option<String>,
+    /// For a hold invoice, its state (`OPEN`, `ACCEPTED`, `SETTLED`, `CANCELED`).
+    pub hold: Option<String>,
 }
 
 impl OurInvoice {
@@ -145,6 +158,7 @@ impl OurInvoice {
             payment_secret,
             min_final_cltv: u32::try_from(min_final_cltv).unwrap_or(u32::MAX),
             preimage: inv["payment_preimage"].as_str().map(str::to_owned),
+            hold: inv["hold_state"].as_str().map(str::to_owned),
         })
     }
 }
@@ -154,7 +168,9 @@ pub fn check_part(inv: &OurInvoice, htlc: &Htlc, now: u64) -> Result<(), String>
     if inv.status != "unpaid" {
         return Err(format!("invoice is {}", inv.status));
     }
-    if inv.expires_at <= now {
+    // Parts of an accepted hold invoice (replayed after a restart) are bound by their CLTV, not by
+    // the invoice's expiry.
+    if inv.expires_at <= now && inv.hold.as_deref() != Some("ACCEPTED") {
         return Err("invoice expired".into());
     }
     match htlc.payment_secret {
@@ -202,8 +218,12 @@ pub struct Payments {
     invoiced: Arc<RpcPool>,
     node: Arc<RpcPool>,
     sets: Mutex<HashMap<[u8; 32], PartSet>>,
+    /// The parts of accepted hold invoices, unanswered until settled or canceled.
+    held: Mutex<HashMap<[u8; 32], Vec<HeldPart>>>,
+    /// Wakes the hold watcher when parts are added.
+    holding: Notify,
     generation: AtomicU64,
-    height: AtomicU32,
+    height: Arc<AtomicU32>,
     mpp_timeout: Duration,
     cltv_safety: u32,
 }
@@ -215,8 +235,10 @@ impl Payments {
             invoiced,
             node,
             sets: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+            holding: Notify::new(),
             generation: AtomicU64::new(0),
-            height: AtomicU32::new(0),
+            height: Arc::new(AtomicU32::new(0)),
             mpp_timeout,
             cltv_safety,
         }
@@ -229,6 +251,11 @@ impl Payments {
 
     fn height(&self) -> u32 {
         self.height.load(Ordering::Relaxed)
+    }
+
+    /// The block height as it is learnt, for the channel feed to pass on.
+    pub fn height_source(&self) -> Arc<AtomicU32> {
+        Arc::clone(&self.height)
     }
 
     /// The hook's answer for one `htlc_accepted` payload.
@@ -264,6 +291,9 @@ impl Payments {
             }
         };
         if inv.status == "paid" {
+            if inv.hold.is_some() {
+                return self.hold_replayed(&htlc, &inv).await;
+            }
             return self.replayed(&htlc, &inv).await;
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -282,6 +312,7 @@ impl Payments {
                 tokio::spawn(async move { me.time_out(htlc.payment_hash, generation).await });
             }
             Added::Held { new_set: None } => {}
+            Added::Complete(parts) if inv.hold.is_some() => self.hold(&inv, parts).await,
             Added::Complete(parts) => self.settle(&inv, parts).await,
         }
         rx.await.unwrap_or_else(|_| htlc.fail(self.height()))
@@ -374,6 +405,119 @@ impl Payments {
         }
     }
 
+    /// A complete set for a hold invoice: reported to invoiced, then held (or resolved at once
+    /// if invoiced says it was settled already, as after a restart).
+    async fn hold(&self, inv: &OurInvoice, parts: Vec<HeldPart>) {
+        let Some(first) = parts.first() else { return };
+        let (hash, secret) = (first.htlc.payment_hash, hex::encode(inv.payment_secret));
+        let earliest = parts.iter().map(|p| p.htlc.cltv_expiry).min().unwrap_or(0);
+        let sum: u64 = parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
+        if let Err(why) = check_amount(inv, sum) {
+            log::info!("failing payment {}: {why}", hex::encode(hash));
+            return self.resolve(parts, None);
+        }
+        let listed: Vec<Value> = parts
+            .iter()
+            .map(|p| json!({ "htlc": p.htlc.key, "amount_msat": p.htlc.amount_msat, "cltv_expiry": p.htlc.cltv_expiry }))
+            .collect();
+        let accept = json!({ "payment_hash": hex::encode(hash), "payment_secret": secret, "parts": listed, "blockheight": self.height() });
+        match self.retrying(earliest, || self.invoiced.call("holdaccept", &accept)).await {
+            Ok(v) if v["state"] == "ACCEPTED" => {
+                log::info!("hold invoice {}: {sum} msat in {} part(s) held", hex::encode(hash), parts.len());
+                self.held.lock().unwrap_or_else(PoisonError::into_inner).entry(hash).or_default().extend(parts);
+                self.holding.notify_one();
+            }
+            Ok(v) if v["state"] == "SETTLED" => self.resolve(parts, v["preimage"].as_str()),
+            Ok(v) => {
+                log::info!("failing payment {}: the hold invoice is {}", hex::encode(hash), v["state"]);
+                self.resolve(parts, None);
+            }
+            Err(e) => {
+                log::info!("failing payment {}: invoiced refused to hold it: {e}", hex::encode(hash));
+                self.resolve(parts, None);
+            }
+        }
+    }
+
+    /// An HTLC for a settled hold invoice: resolved again if invoiced recorded it among the
+    /// settled parts, failed otherwise.
+    async fn hold_replayed(&self, htlc: &Htlc, inv: &OurInvoice) -> Value {
+        let accept = json!({
+            "payment_hash": hex::encode(htlc.payment_hash), "payment_secret": hex::encode(inv.payment_secret),
+            "parts": [{ "htlc": htlc.key, "amount_msat": htlc.amount_msat, "cltv_expiry": htlc.cltv_expiry }],
+            "blockheight": self.height(),
+        });
+        match self.retrying(htlc.cltv_expiry, || self.invoiced.call("holdaccept", &accept)).await {
+            Ok(v) if v["state"] == "SETTLED" && v["preimage"].is_string() => json!({ "result": "resolve", "payment_key": v["preimage"] }),
+            _ => htlc.fail(self.height()),
+        }
+    }
+
+    /// Answers every part: resolved with `preimage`, or failed.
+    fn resolve(&self, parts: Vec<HeldPart>, preimage: Option<&str>) {
+        let height = self.height();
+        for p in parts {
+            let answer = match preimage {
+                Some(preimage) => json!({ "result": "resolve", "payment_key": preimage }),
+                None => p.htlc.fail(height),
+            };
+            let _ = p.reply.send(answer);
+        }
+    }
+
+    /// Follows invoiced's `updated` index for as long as the plugin runs, and answers the held
+    /// parts of every hold invoice that was settled or canceled.
+    pub async fn watch_holds(self: Arc<Self>) {
+        let mut next = 0u64;
+        loop {
+            if self.held.lock().unwrap_or_else(PoisonError::into_inner).is_empty() {
+                self.holding.notified().await;
+            }
+            let wait = json!({ "subsystem": "invoices", "indexname": "updated", "nextvalue": next });
+            match tokio::time::timeout(HOLD_RECHECK, self.invoiced.call("wait", &wait)).await {
+                Ok(Ok(v)) => next = v["updated"].as_u64().map_or(next, |u| u + 1),
+                Ok(Err(e)) => {
+                    log::debug!("hold watcher: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                // Nothing changed for a while: look anyway (the height may have moved).
+                Err(_) => {}
+            }
+            self.answer_decided_holds().await;
+        }
+    }
+
+    async fn answer_decided_holds(&self) {
+        let hashes: Vec<[u8; 32]> = self.held.lock().unwrap_or_else(PoisonError::into_inner).keys().copied().collect();
+        for hash in hashes {
+            let looked = self.invoiced.call("holdinvoicelookup", &json!({ "payment_hash": hex::encode(hash) })).await;
+            let decision = match &looked {
+                Ok(v) => match v["holdinvoices"][0]["state"].as_str() {
+                    Some("ACCEPTED") => continue,
+                    Some("SETTLED") => Some(v["holdinvoices"][0]["preimage"].as_str().map(str::to_owned)),
+                    _ => Some(None),
+                },
+                // Gone (deleted): nothing will settle it.
+                Err(CallError::Rpc(_)) => Some(None),
+                Err(CallError::Unreachable(_)) => None,
+            };
+            let parts = {
+                let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+                let earliest = held.get(&hash).and_then(|ps| ps.iter().map(|p| p.htlc.cltv_expiry).min()).unwrap_or(0);
+                match decision {
+                    Some(_) => held.remove(&hash),
+                    // invoiced is unreachable: hold on, unless the parts near their expiry.
+                    None if self.height().saturating_add(self.cltv_safety) >= earliest => held.remove(&hash),
+                    None => None,
+                }
+            };
+            let Some(parts) = parts else { continue };
+            let preimage = decision.flatten();
+            log::info!("hold invoice {}: {} part(s) {}", hex::encode(hash), parts.len(), if preimage.is_some() { "settled" } else { "failed" });
+            self.resolve(parts, preimage.as_deref());
+        }
+    }
+
     /// An HTLC for a paid invoice: one of the settled parts, replayed by lightningd, is resolved
     /// again; anything else is a payment to a paid invoice and fails.
     async fn replayed(&self, htlc: &Htlc, inv: &OurInvoice) -> Value {
@@ -437,7 +581,7 @@ mod tests {
     }
 
     fn invoice(amount: Option<u64>) -> OurInvoice {
-        OurInvoice { status: "unpaid".into(), amount_msat: amount, expires_at: 2000, payment_secret: [0x22; 32], min_final_cltv: 18, preimage: None }
+        OurInvoice { status: "unpaid".into(), amount_msat: amount, expires_at: 2000, payment_secret: [0x22; 32], min_final_cltv: 18, preimage: None, hold: None }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! config), it connects to a running invoiced and, once it has checked that invoiced signs with
 //! the node's own key on the node's network, takes over:
 //! - the invoice commands on the node's socket ([`forward`], the `rpc_command` hook),
-//! - payments to invoiced's invoices ([`htlc`], the `htlc_accepted` hook),
+//! - payments to invoiced's invoices ([`htlc`], the `htlc_accepted` hook), hold invoices' HTLCs
+//!   held until settled or canceled, and holdinvoice's commands ([`forward::HOLD_METHODS`]),
 //! - invoiced's view of the node's channels ([`channels`]).
 //!
 //! [`client`] is the pooled `cln-rpc` client both sides are reached with. The plugin keeps no
@@ -61,6 +62,10 @@ async fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, any
     Ok(p.state().payments.htlc_accepted(&payload).await)
 }
 
+async fn on_hold_method(p: Plugin<State>, method: &'static str, params: Value) -> Result<Value, anyhow::Error> {
+    forward::hold_method(&p.state().invoiced, method, params).await
+}
+
 async fn on_channel_change(p: Plugin<State>, _: Value) -> Result<(), anyhow::Error> {
     p.state().feed.poke();
     Ok(())
@@ -69,6 +74,8 @@ async fn on_channel_change(p: Plugin<State>, _: Value) -> Result<(), anyhow::Err
 async fn on_block_added(p: Plugin<State>, v: Value) -> Result<(), anyhow::Error> {
     if let Some(h) = v["block_added"]["height"].as_u64().and_then(|h| u32::try_from(h).ok()) {
         p.state().payments.saw_height(h);
+        // The height reaches invoiced with the channels: the hold invoices' safety cancel runs on it.
+        p.state().feed.poke();
     }
     Ok(())
 }
@@ -140,6 +147,9 @@ pub async fn run() -> Result<(), anyhow::Error> {
     for topic in channels::TOPICS {
         builder = builder.subscribe(topic, on_channel_change);
     }
+    for &(method, description) in forward::HOLD_METHODS {
+        builder = builder.rpcmethod(method, description, move |p, params| on_hold_method(p, method, params));
+    }
     let Some(configured) = builder.configure().await? else { return Ok(()) };
     let Some(rpc_file) = configured.option(&RPC_FILE)?.filter(|f| !f.is_empty()) else {
         configured.disable("invoiced-rpc-file is not set: give the path of invoiced's socket").await?;
@@ -162,9 +172,10 @@ pub async fn run() -> Result<(), anyhow::Error> {
     let cltv_safety = u32::try_from(configured.option(&CLTV_SAFETY)?).unwrap_or(6);
     let payments = Arc::new(Payments::new(Arc::clone(&invoiced), Arc::clone(&node), mpp_timeout, cltv_safety));
     payments.saw_height(height);
-    let feed = Arc::new(ChannelFeed::new(node, Arc::clone(&invoiced)));
+    let feed = Arc::new(ChannelFeed::new(node, Arc::clone(&invoiced), payments.height_source()));
     let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed) }).await?;
     log::info!("invoiced-cln: invoices on this node are served by invoiced at {}", plugin.state().invoiced.path().display());
     tokio::spawn(feed.run());
+    tokio::spawn(Arc::clone(&plugin.state().payments).watch_holds());
     plugin.join().await
 }

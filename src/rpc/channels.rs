@@ -5,17 +5,18 @@
 //! fed in as it is. Every entry is checked before anything changes; a bad one is refused with
 //! -32602 naming the entry and the field.
 
+use invoiced_actors::hold_keeper::BlockHeight;
 use invoiced_actors::channel_monitor::{duplicate_key, IncomingView, ListIncoming, SyncChannels, SyncSummary};
 use invoiced_events::{ChannelInfo, ChannelKey, PeerPolicy, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::RpcError;
-use super::params::{bind, required, ParamSpec};
+use super::params::{bind, required, unsigned, ParamSpec};
 use super::RpcContext;
 
 /// `syncchannels` parameters (the shape of `listpeerchannels` output).
-pub const SYNC_SPEC: ParamSpec = ParamSpec { names: &["channels"], aliases: &[], named_only: &[], required: 1 };
+pub const SYNC_SPEC: ParamSpec = ParamSpec { names: &["channels", "blockheight"], aliases: &[], named_only: &[], required: 1 };
 
 /// The largest amount accepted in an entry: 21,000,000 BTC.
 const MAX_MSAT: u64 = 2_100_000_000_000_000_000;
@@ -198,16 +199,26 @@ async fn sync(ctx: &RpcContext, channels: Vec<ChannelInfo>, full: bool) -> Resul
 
 /// Runs `syncchannels {channels: [...]}`: the node's whole channel list.
 pub async fn syncchannels(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    sync(ctx, parse_sync(params)?, true).await
+    let (channels, height) = parse_sync(params)?;
+    // The node's block height comes with its channels: the hold invoices' safety cancel runs on it.
+    if let Some(h) = height {
+        ctx.holds.do_send(BlockHeight(h));
+    }
+    sync(ctx, channels, true).await
 }
 
-/// Reads `syncchannels` params: every entry checked.
+/// Reads `syncchannels` params: every entry checked, and the node's block height if given.
 ///
 /// # Errors
 /// -32602 naming the entry and its field.
-pub fn parse_sync(params: Option<&RawValue>) -> Result<Vec<ChannelInfo>, RpcError> {
-    let mut list = None;
-    for (_, v) in bind(params, &SYNC_SPEC)? {
+pub fn parse_sync(params: Option<&RawValue>) -> Result<(Vec<ChannelInfo>, Option<u32>), RpcError> {
+    let (mut list, mut height) = (None, None);
+    for (name, v) in bind(params, &SYNC_SPEC)? {
+        if name == "blockheight" {
+            let h = unsigned(v, "blockheight", "should be a block height", u64::from(u32::MAX))?;
+            height = u32::try_from(h).ok();
+            continue;
+        }
         let items: Vec<Value> = serde_json::from_str(v.get())
             .map_err(|_| RpcError::bad_param("channels", "should be an array", v.get()))?;
         list = Some(items);
@@ -218,7 +229,7 @@ pub fn parse_sync(params: Option<&RawValue>) -> Result<Vec<ChannelInfo>, RpcErro
         .enumerate()
         .map(|(i, v)| parse_entry(v, &format!("channels[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(channels)
+    Ok((channels, height))
 }
 
 /// Runs `updatechannel {...}`: one entry, given as the params object (or as `{"channel": {...}}`).

@@ -4,6 +4,7 @@
 //! (`common/jsonrpc_errors.h`); `docs/ERRORS.md` lists them and a test checks that it lists every
 //! code of [`ALL_CODES`].
 
+use invoiced_actors::hold_keeper::HoldError;
 use invoiced_actors::invoice_creator::CreateError;
 use invoiced_actors::invoice_ledger::{DeleteError, SettleError};
 use invoiced_actors::store::AppendError;
@@ -45,7 +46,7 @@ pub const ALL_CODES: &[(i64, &str)] = &[
     (PARSE_ERROR, "the request is not valid JSON (or not UTF-8); the connection is closed"),
     (INVALID_REQUEST, "the request is not a JSON object, or has no string `method`"),
     (METHOD_NOT_FOUND, "unknown method"),
-    (INVALID_PARAMS, "a parameter is missing, unknown, repeated, of the wrong type or out of range; the message names it"),
+    (INVALID_PARAMS, "a parameter is missing, unknown, repeated, of the wrong type or out of range; the message names it; a hold invoice transition its state refuses (`Holdinvoice is in wrong state: `STATE``) or an unknown hold invoice (`payment_hash `H` not found`), in holdinvoice's words"),
     (LIGHTNINGD, "fallback address not valid or of another network; the event log could not write; an internal actor failed"),
     (INVOICE_LABEL_ALREADY_EXISTS, "`invoice`: an invoice with this label exists (`Duplicate label 'L'`)"),
     (INVOICE_PREIMAGE_ALREADY_EXISTS, "`invoice`: the preimage's payment hash was used before, even by a deleted invoice"),
@@ -234,7 +235,7 @@ impl RpcCode for SettleError {
         match self {
             SettleError::UnknownInvoice => INVOICE_NOT_FOUND,
             SettleError::NotUnpaid(_) => INVOICE_STATUS_UNEXPECTED,
-            SettleError::WrongSecret | SettleError::Underpaid { .. } | SettleError::Overpaid { .. } => INVALID_PARAMS,
+            SettleError::WrongSecret | SettleError::Underpaid { .. } | SettleError::Overpaid { .. } | SettleError::IsHold => INVALID_PARAMS,
             SettleError::Store(_) | SettleError::Internal(_) => LIGHTNINGD,
         }
     }
@@ -250,6 +251,25 @@ impl From<SettleError> for RpcError {
                 err.data = Some(json!({ "current_status": s.as_str(), "expected_status": "unpaid" }));
                 err
             }
+            e => RpcError::new(e.rpc_code(), e.to_string()),
+        }
+    }
+}
+
+impl RpcCode for HoldError {
+    fn rpc_code(&self) -> i64 {
+        match self {
+            HoldError::Store(_) | HoldError::Internal(_) => LIGHTNINGD,
+            _ => INVALID_PARAMS,
+        }
+    }
+}
+
+impl From<HoldError> for RpcError {
+    fn from(e: HoldError) -> Self {
+        match e {
+            HoldError::Store(a) => RpcError::append(&a),
+            HoldError::Internal(detail) => RpcError::internal(Internal::Invoices, detail),
             e => RpcError::new(e.rpc_code(), e.to_string()),
         }
     }

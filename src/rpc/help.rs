@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::RpcError;
 use super::params::{as_string, bind, ParamSpec};
-use super::{autoclean, channels, decode, invoice, lifecycle, listinvoices};
+use super::{autoclean, channels, decode, hold, invoice, lifecycle, listinvoices};
 
 /// `help` parameters.
 pub const SPEC: ParamSpec = ParamSpec { names: &["command"], aliases: &[], named_only: &[], required: 0 };
@@ -39,12 +39,18 @@ pub const METHODS: &[Method] = &[
     Method { name: "delinvoice", spec: &lifecycle::DEL_SPEC, category: "payment", description: "Delete the invoice {label} if its status is {status} [desconly: only its description]" },
     Method { name: "getinfo", spec: &ParamSpec::NONE, category: "utility", description: "Show the node id, network, version, invoice count and event log head" },
     Method { name: "help", spec: &SPEC, category: "utility", description: "List the methods, or show one [command]'s usage" },
+    Method { name: "holdaccept", spec: &hold::ACCEPT_SPEC, category: "invoiced", description: "Hold the {parts} of a payment to the hold invoice {payment_hash} with {payment_secret} at {blockheight}: ACCEPTED" },
+    Method { name: "holdinvoice", spec: &hold::SPEC, category: "payment", description: "Create a hold invoice for {amount_msat} with {description}; [payment_hash] alone withholds the preimage until settle" },
+    Method { name: "holdinvoice-version", spec: &ParamSpec::NONE, category: "payment", description: "Show the holdinvoice interface version" },
+    Method { name: "holdinvoicecancel", spec: &hold::CANCEL_SPEC, category: "payment", description: "Cancel the hold invoice {payment_hash}: its held parts fail" },
+    Method { name: "holdinvoicelookup", spec: &hold::LOOKUP_SPEC, category: "payment", description: "Show every hold invoice, or the one with [payment_hash]" },
+    Method { name: "holdinvoicesettle", spec: &hold::SETTLE_SPEC, category: "payment", description: "Settle the ACCEPTED hold invoice [payment_hash] with its [preimage]" },
     Method { name: "invoice", spec: &invoice::SPEC, category: "payment", description: "Create an invoice for {amount_msat} with {label} and {description}" },
     Method { name: "listincoming", spec: &ParamSpec::NONE, category: "invoiced", description: "Show every channel's incoming capacity and whether it can be a route hint, and why not" },
     Method { name: "listinvoices", spec: &listinvoices::SPEC, category: "payment", description: "Show invoices [label | invstring | payment_hash] or page them by [index] [start] [limit]" },
     Method { name: "notifications", spec: &ParamSpec::NONE, category: "utility", description: "Accepted for pyln-client compatibility; does nothing" },
     Method { name: "settleinvoice", spec: &lifecycle::SETTLE_SPEC, category: "invoiced", description: "Record a payment that arrived: {payment_hash} {amount_msat} {payment_secret}" },
-    Method { name: "syncchannels", spec: &channels::SYNC_SPEC, category: "invoiced", description: "Replace the known channels with the node's {channels} (listpeerchannels entries)" },
+    Method { name: "syncchannels", spec: &channels::SYNC_SPEC, category: "invoiced", description: "Replace the known channels with the node's {channels} (listpeerchannels entries) at [blockheight]" },
     Method { name: "updatechannel", spec: &UPDATECHANNEL_SPEC, category: "invoiced", description: "Add or update one channel (a listpeerchannels entry)" },
     Method { name: "wait", spec: &lifecycle::WAIT_SPEC, category: "utility", description: "Wait until the invoices {indexname} (created, updated, deleted) index reaches {nextvalue}" },
     Method { name: "waitanyinvoice", spec: &lifecycle::WAITANY_SPEC, category: "payment", description: "Wait for the next paid invoice after [lastpay_index], for at most [timeout] seconds" },

@@ -2,7 +2,7 @@
 
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::invoice_creator::{CreateInvoice, IssuedInvoice, InvoiceRequest};
-use invoiced_actors::key_signer::PaymentPreimage;
+use invoiced_actors::key_signer::{PaymentPreimage, PreimageSource};
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -23,9 +23,9 @@ pub const SPEC: ParamSpec = ParamSpec {
 };
 
 /// Default relative expiry: one week.
-const DEFAULT_EXPIRY: Expiry = Expiry::WEEK;
+pub(super) const DEFAULT_EXPIRY: Expiry = Expiry::WEEK;
 
-fn amount(v: &RawValue) -> Result<InvoiceAmount, RpcError> {
+pub(super) fn amount(v: &RawValue) -> Result<InvoiceAmount, RpcError> {
     let bad = || RpcError::bad_param("amount_msat", "should be positive msat or 'any'", v.get());
     let text = match v.get().as_bytes().first() {
         Some(b'"') => as_string(v).ok_or_else(bad)?,
@@ -36,7 +36,7 @@ fn amount(v: &RawValue) -> Result<InvoiceAmount, RpcError> {
     InvoiceAmount::new(amount).map_err(|e| RpcError::bad_param("amount_msat", &e.to_string(), v.get()))
 }
 
-fn description(v: &RawValue) -> Result<String, RpcError> {
+pub(super) fn description(v: &RawValue) -> Result<String, RpcError> {
     let raw = v.get();
     let bad = || RpcError::bad_param("description", "should be a string (without \\u)", raw);
     if has_unicode_escape(raw) {
@@ -51,7 +51,7 @@ fn scid(v: &RawValue, reason: &str) -> Result<ShortChannelId, RpcError> {
         .ok_or_else(|| RpcError::bad_param("exposeprivatechannels", reason, v.get()))
 }
 
-fn expose(v: &RawValue) -> Result<ExposePrivateChannels, RpcError> {
+pub(super) fn expose(v: &RawValue) -> Result<ExposePrivateChannels, RpcError> {
     match v.get() {
         "true" => Ok(ExposePrivateChannels::Always),
         "false" => Ok(ExposePrivateChannels::Never),
@@ -118,10 +118,11 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: Cltv) -> Result<In
         description,
         expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
         fallbacks: fallback_list.unwrap_or_default(),
-        preimage,
+        preimage: preimage.map_or(PreimageSource::Generate, PreimageSource::Supplied),
         expose: expose_private.unwrap_or_default(),
         cltv: cltv.unwrap_or(default_cltv),
         idempotent: idem.unwrap_or(false),
+        hold: false,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod error;
 pub mod framing;
 pub mod help;
+pub mod hold;
 pub mod invoice;
 pub mod lifecycle;
 pub mod listinvoices;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use actix::Addr;
 use invoiced_actors::autoclean::Autoclean;
 use invoiced_actors::channel_monitor::ChannelMonitor;
+use invoiced_actors::hold_keeper::HoldKeeper;
 use invoiced_actors::invoice_creator::InvoiceCreator;
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::KeySigner;
@@ -53,6 +55,8 @@ pub struct RpcContext {
     pub waiters: Addr<Waiters>,
     /// Retention.
     pub autoclean: Addr<Autoclean>,
+    /// Hold invoices' transitions.
+    pub holds: Addr<HoldKeeper>,
     /// The key holder (for revealing paid invoices' preimages).
     pub signer: Addr<KeySigner>,
     /// The live projections, and whole invoices read from the log.
@@ -89,6 +93,12 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "waitanyinvoice" => lifecycle::waitanyinvoice(ctx, params).await,
         "wait" => lifecycle::wait(ctx, params).await,
         "decode" => decode::decode(params),
+        "holdinvoice" => hold::holdinvoice(ctx, params).await,
+        "holdinvoicesettle" => hold::holdinvoicesettle(ctx, params).await,
+        "holdinvoicecancel" => hold::holdinvoicecancel(ctx, params).await,
+        "holdinvoicelookup" => hold::holdinvoicelookup(ctx, params).await,
+        "holdinvoice-version" => hold::version(params),
+        "holdaccept" => hold::holdaccept(ctx, params).await,
         "autoclean-once" => autoclean::once(ctx, params).await,
         "autoclean-status" => autoclean::status(ctx, params).await,
         "syncchannels" => channels::syncchannels(ctx, params).await,

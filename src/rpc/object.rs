@@ -7,7 +7,7 @@
 use core::fmt;
 
 use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, RevealPreimages};
-use invoiced_events::{InvoiceRecord, InvoiceStatus};
+use invoiced_events::{InvoiceRecord, InvoiceStatus, PreimageSeal};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -56,6 +56,9 @@ pub struct InvoiceJson<'a> {
     created_index: u64,
     #[serde(skip_serializing_if = "is_zero")]
     updated_index: u64,
+    /// Our extension, for hold invoices only: holdinvoice's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hold_state: Option<&'static str>,
 }
 
 impl<'a> InvoiceJson<'a> {
@@ -80,6 +83,7 @@ impl<'a> InvoiceJson<'a> {
             expires_at: c.expires_at,
             created_index: c.created_index,
             updated_index: r.updated_index,
+            hold_state: r.hold.as_ref().map(|h| h.state.as_str()),
         }
     }
 }
@@ -96,10 +100,25 @@ pub fn invoice_json(r: &InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Va
 /// # Errors
 /// -1 when the KeySigner does not answer.
 pub async fn reveal_preimages(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Option<PaymentPreimage>>, RpcError> {
-    let paid: Vec<usize> = records.iter().enumerate().filter(|(_, r)| r.status == InvoiceStatus::Paid).map(|(i, _)| i).collect();
+    let paid: Vec<(usize, &PreimageSeal)> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status == InvoiceStatus::Paid)
+        .filter_map(|(i, r)| Some((i, r.preimage_seal()?)))
+        .collect();
+    reveal(ctx, records, paid).await
+}
+
+/// The preimages behind `seals` (index into `records`, seal), in one round trip to the
+/// KeySigner; `None` for the records not named.
+///
+/// # Errors
+/// -1 when the KeySigner does not answer.
+pub async fn reveal(ctx: &RpcContext, records: &[InvoiceRecord], seals: Vec<(usize, &PreimageSeal)>) -> Result<Vec<Option<PaymentPreimage>>, RpcError> {
     let mut preimages: Vec<Option<PaymentPreimage>> = vec![None; records.len()];
+    let paid: Vec<usize> = seals.iter().map(|(i, _)| *i).collect();
     if !paid.is_empty() {
-        let seals = paid.iter().map(|&i| (records[i].created.preimage.clone(), PaymentHash(records[i].created.payment_hash))).collect();
+        let seals = seals.into_iter().map(|(i, seal)| (seal.clone(), PaymentHash(records[i].created.payment_hash))).collect();
         let opened = ctx.signer.send(RevealPreimages { seals }).await?;
         for (i, p) in paid.into_iter().zip(opened) {
             preimages[i] = p;

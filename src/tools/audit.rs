@@ -11,7 +11,7 @@ use std::path::Path;
 
 use invoiced_actors::policy::bolt11::verify_against_event;
 use invoiced_events::codec::{decode_record, decode_snapshot, record_hash, GENESIS_HASH};
-use invoiced_events::{Event, Projections, Snapshot};
+use invoiced_events::{Projections, Snapshot};
 use secp256k1::PublicKey;
 
 use super::{open, progress, signer};
@@ -77,7 +77,7 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
             // log or forged, or the one before it was altered.
             return fail(key, format!("record {key} does not link to record {}: one of them was altered, or {key} comes from another log", key - 1));
         }
-        if let Event::InvoiceCreated(c) = &rec.event {
+        if let Some(c) = rec.event.created() {
             let id = match node_id {
                 Some(id) => id,
                 None => match c.bolt11.parse::<lightning_invoice::SignedRawBolt11Invoice>().ok().and_then(|s| s.recover_payee_pub_key().ok()) {

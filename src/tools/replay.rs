@@ -51,8 +51,8 @@ pub fn state_json(state: &Projections, reader: &LogReader, data_dir: &Path) -> a
     let invoices: Vec<Value> = records
         .iter()
         .map(|r| {
-            let preimage = match (&signer, r.status) {
-                (Some(s), InvoiceStatus::Paid) => s.open_seal(&r.created.preimage, &invoiced_actors::key_signer::PaymentHash(r.created.payment_hash)).ok(),
+            let preimage = match (&signer, r.status, r.preimage_seal()) {
+                (Some(s), InvoiceStatus::Paid, Some(seal)) => s.open_seal(seal, &invoiced_actors::key_signer::PaymentHash(r.created.payment_hash)).ok(),
                 _ => None,
             };
             invoice_json(r, preimage.as_ref())

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod disk;
 mod harness;
+mod hold;
 mod hostile;
 mod invoice;
 mod lifecycle;

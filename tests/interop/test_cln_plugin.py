@@ -272,6 +272,105 @@ def test_invoiced_down_then_up_holds_the_htlc(hook):
     assert answer == incorrect(7000)
 
 
+# ---------------------------------------------------------------- hold invoices
+
+
+# Hold invoices ask a cltv of 144 (holdinvoice's default): the parts carry more.
+HOLD_REL = 150
+
+
+def lookup(inv, made):
+    return inv.rpc().call("holdinvoicelookup", {"payment_hash": made["payment_hash"]})["holdinvoices"][0]
+
+
+def wait_state(inv, made, state, timeout=10):
+    deadline = time.time() + timeout
+    while lookup(inv, made)["state"] != state:
+        assert time.time() < deadline, f"not {state}: {lookup(inv, made)}"
+        time.sleep(0.05)
+
+
+def test_hold_invoice_parts_are_held_until_settled_through_the_plugins_methods(hook):
+    inv, node, start = hook
+    p = start()
+    # holdinvoice's commands are the plugin's own methods on the node.
+    assert p.request("holdinvoice-version", {})["version"] == "5.0.0"
+    made = p.request("holdinvoice", {"amount_msat": 9000, "description": "swap"})
+    assert made["state"] == "OPEN" and bolt11.decode(made["bolt11"]).payment_hash == made["payment_hash"]
+    error = p.request("holdinvoicesettle", {"payment_hash": made["payment_hash"]})
+    assert (error["code"], error["message"]) == (-32602, "Holdinvoice is in wrong state: `OPEN`"), "invoiced's error passes through"
+    ids = [p.send("htlc_accepted", htlc(made, a, scid=f"10{i}x1x0", htlc_id=i, total=9000, rel=HOLD_REL)) for i, a in [(0, 5000), (1, 4000)]]
+    wait_state(inv, made, "ACCEPTED")
+    held = lookup(inv, made)
+    assert held["htlc_expiry"] == 100 + HOLD_REL
+    time.sleep(0.5)
+    assert inv.rpc().listinvoices(payment_hash=made["payment_hash"])["invoices"][0]["status"] == "unpaid"
+    # Settled: every held part is resolved with the preimage.
+    assert p.request("holdinvoicesettle", {"payment_hash": made["payment_hash"]}) == {"state": "SETTLED"}
+    answers = p.read_all(ids, timeout=40)
+    for a in answers.values():
+        assert_resolves(a, made)
+    paid = inv.rpc().listinvoices(payment_hash=made["payment_hash"])["invoices"][0]
+    assert paid["status"] == "paid" and paid["amount_received_msat"] == 9000 and paid["hold_state"] == "SETTLED"
+    # lightningd replays a settled part after a restart: resolved again; a stranger is failed.
+    p = start()
+    again = p.request("htlc_accepted", htlc(made, 5000, scid="100x1x0", htlc_id=0, total=9000, rel=HOLD_REL))
+    assert again == {"result": "resolve", "payment_key": made["preimage"]}
+    assert p.request("htlc_accepted", htlc(made, 9000, scid="109x1x0", htlc_id=9, rel=HOLD_REL)) == incorrect(9000)
+
+
+def test_hold_invoice_canceled_or_forgotten_fails_its_parts_and_survives_a_plugin_restart(hook):
+    inv, node, start = hook
+    p = start()
+    rpc = inv.rpc()
+    secret = "63e67a1d4b428024e60b262b2573ee17adf2d4e645128713d73c88d4fa086c4e"
+    payment_hash = hashlib.sha256(bytes.fromhex(secret)).hexdigest()
+    made = rpc.call("holdinvoice", {"amount_msat": 3000, "description": "escrow", "payment_hash": payment_hash})
+    first = p.send("htlc_accepted", htlc(made, 3000, htlc_id=1, rel=HOLD_REL))
+    wait_state(inv, made, "ACCEPTED")
+    # lightningd restarts with the HTLC undecided: the new plugin holds the replayed part again.
+    p = start()
+    head = rpc.getinfo()["log_head_seq"]
+    again = p.send("htlc_accepted", htlc(made, 3000, htlc_id=1, rel=HOLD_REL))
+    time.sleep(1)
+    assert rpc.getinfo()["log_head_seq"] == head, "a replayed part is recognised, not recorded twice"
+    assert p.request("holdinvoicesettle", {"preimage": secret}) == {"state": "SETTLED"}
+    assert_resolves(p.read_all([again], timeout=40)[again], made)
+    del first  # the first plugin's answer died with it: lightningd replays the HTLC instead
+
+    canceled = rpc.call("holdinvoice", {"amount_msat": 2000, "description": "refund"})
+    waiting = p.send("htlc_accepted", htlc(canceled, 2000, htlc_id=2, rel=HOLD_REL))
+    wait_state(inv, canceled, "ACCEPTED")
+    assert p.request("holdinvoicecancel", {"payment_hash": canceled["payment_hash"]}) == {"state": "CANCELED"}
+    assert p.read_all([waiting], timeout=40)[waiting] == incorrect(2000)
+
+    # Forgotten: the node's height, passed with the channels, reaches 6 blocks before the part's
+    # expiry (250): invoiced cancels and the plugin fails the part, before any force-close.
+    forgotten = rpc.call("holdinvoice", {"amount_msat": 1000, "description": "forgotten"})
+    waiting = p.send("htlc_accepted", htlc(forgotten, 1000, htlc_id=3, rel=HOLD_REL))
+    wait_state(inv, forgotten, "ACCEPTED")
+    rpc.call("syncchannels", {"channels": [], "blockheight": 100 + HOLD_REL - 6})
+    answer = p.read_all([waiting], timeout=40)[waiting]
+    assert answer["result"] == "fail" and answer["failure_message"].startswith(INCORRECT_DETAILS)
+    assert lookup(inv, forgotten)["state"] == "CANCELED"
+
+
+def test_hold_commands_on_the_nodes_socket(pair):
+    inv, node = pair
+    node.with_plugin(inv.socket)
+    code, out = node.cli("-k", "holdinvoice", "amount_msat=1000", "description=held by lightning-cli")
+    assert code == 0 and json.loads(out)["state"] == "OPEN", out
+    made = node.rpc().call("holdinvoice", {"amount_msat": 1000, "description": "held on the node"})
+    assert node.rpc().decode(made["bolt11"])["payee"] == node.rpc().getinfo()["id"]
+    listed = node.rpc().call("holdinvoicelookup", {})["holdinvoices"]
+    assert [h["payment_hash"] for h in listed][-1] == made["payment_hash"] and len(listed) == 2
+    code, out = node.cli("-k", "holdinvoicecancel", f"payment_hash={made['payment_hash']}")
+    assert code == 0 and json.loads(out) == {"state": "CANCELED"}, out
+    with pytest.raises(RpcError) as e:
+        node.rpc().call("holdinvoicesettle", {"payment_hash": made["payment_hash"]})
+    assert e.value.error["message"] == "Holdinvoice is in wrong state: `CANCELED`"
+
+
 # ---------------------------------------------------------------- the channel feed
 
 

@@ -124,6 +124,7 @@ mod tests {
             fallbacks: vec![],
             route_hints: vec![],
             warnings: vec![],
+            hold: false,
         })
     }
 

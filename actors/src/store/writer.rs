@@ -203,7 +203,7 @@ impl Writer {
         {
             let mut state = self.state.write().map_err(|_| poisoned())?;
             for (record, hash) in records {
-                let target = invoice_of(&record.event);
+                let target = record.event.invoice_index();
                 let before = match (&record.event, target) {
                     (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => state.invoices.get(idx).cloned(),
                     _ => None,
@@ -227,7 +227,7 @@ impl Writer {
     fn join_committed(&self, engine: &dyn Engine, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Committed> {
         let lookups: Vec<InvoiceEntry> = applied
             .iter()
-            .filter(|(r, ..)| !matches!(r.event, Event::InvoiceCreated(_)))
+            .filter(|(r, ..)| r.event.created().is_none())
             .filter_map(|(_, _, e)| e.clone())
             .collect();
         let mut read = match join_entries(engine, lookups) {
@@ -240,9 +240,9 @@ impl Writer {
         applied
             .into_iter()
             .map(|(record, hash, entry)| {
-                let invoice = match (&record.event, entry) {
-                    (Event::InvoiceCreated(c), Some(e)) => e.join(c.clone()),
-                    (_, Some(_)) => read.next(),
+                let invoice = match (record.event.created(), entry) {
+                    (Some(c), Some(e)) => e.join(c.clone()),
+                    (None, Some(_)) => read.next(),
                     (_, None) => None,
                 };
                 Committed { record, hash, invoice }
@@ -309,16 +309,4 @@ impl Writer {
     }
 }
 
-/// The `created_index` of the invoice an event concerns.
-fn invoice_of(event: &Event) -> Option<u64> {
-    match event {
-        Event::InvoiceCreated(c) => Some(c.created_index),
-        Event::InvoicePaid(p) => Some(p.created_index),
-        Event::InvoiceExpired(e) => Some(e.created_index),
-        Event::InvoiceDeleted(d) => Some(d.created_index),
-        Event::InvoiceCleaned(c) => Some(c.created_index),
-        Event::DescriptionRemoved(d) => Some(d.created_index),
-        Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => None,
-    }
-}
 

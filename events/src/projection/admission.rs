@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::book::Change;
 use super::InvoiceBook;
 use crate::proposal::{Proposal, Stamp};
-use crate::{Event, Hash32, InvoiceStatus, Label};
+use crate::{Event, Hash32, HoldState, InvoiceStatus, Label};
 
 /// Why the writer refused to commit a request. Nothing of that request was written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +39,22 @@ pub enum Rejection {
     /// A clean of an invoice that is not paid or expired, or not old enough for its rule.
     #[error("invoice {0} is not old enough to clean")]
     NotCleanable(u64),
+    /// A hold operation on an invoice that is not a hold invoice (or a withheld preimage on a
+    /// plain one).
+    #[error("invoice {0} is not a hold invoice")]
+    NotHold(u64),
+    /// A plain payment (`settleinvoice`) of a hold invoice: its parts must be held.
+    #[error("invoice {0} is a hold invoice: its payments are held, not settled at once")]
+    IsHold(u64),
+    /// A hold transition its state does not allow (holdinvoice's words).
+    #[error("Holdinvoice is in wrong state: `{}`", .0.as_str())]
+    HoldState(HoldState),
+    /// A settle that reveals a preimage the invoice already has, or lacks one it needs.
+    #[error("invoice {0}: the settle's preimage does not fit how the invoice was made")]
+    Preimage(u64),
+    /// An automatic cancel whose block rule does not hold yet.
+    #[error("invoice {0}: its held parts are not yet within the cancel margin")]
+    NotDue(u64),
     /// Two events of one request name the same invoice, label or hash.
     #[error("request names invoice {0} twice")]
     Conflict(String),
@@ -98,12 +114,15 @@ impl Admission<'_> {
                     self.labels_added.insert(n.label.clone());
                     self.hashes_added.insert(n.payment_hash);
                 }
-                Proposal::Paid { .. } => {
+                Proposal::Paid { .. } | Proposal::HoldSettled { .. } => {
                     self.pay += 1;
                     self.updated += 1;
                     (stamp.pay, stamp.updated) = (self.pay, self.updated);
                 }
-                Proposal::Expired { .. } | Proposal::DescriptionRemoved { .. } => {
+                Proposal::Expired { .. }
+                | Proposal::DescriptionRemoved { .. }
+                | Proposal::HoldAccepted { .. }
+                | Proposal::HoldCanceled { .. } => {
                     self.updated += 1;
                     stamp.updated = self.updated;
                 }
@@ -131,6 +150,9 @@ fn change_of(p: &Proposal) -> Option<Change> {
         Proposal::Deleted { status, .. } => Some(Change::Delete(*status)),
         Proposal::Cleaned { status, age_s, now_s, .. } => Some(Change::Clean { status: *status, age_s: *age_s, now_s: *now_s }),
         Proposal::DescriptionRemoved { .. } => Some(Change::RemoveDescription),
+        Proposal::HoldAccepted { .. } => Some(Change::Accept),
+        Proposal::HoldSettled { revealed, .. } => Some(Change::Settle { reveals: revealed.is_some() }),
+        Proposal::HoldCanceled { reason, .. } => Some(Change::Cancel(*reason)),
         _ => None,
     }
 }

@@ -9,8 +9,8 @@ use std::hash::BuildHasher;
 use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::{ApplyError, InvoiceEntry, Payment, Rejection};
-use crate::{Event, Hash32, InvoiceCreated, InvoiceStatus, Label};
+use super::{ApplyError, Hold, InvoiceEntry, Payment, Rejection};
+use crate::{CancelReason, Event, Hash32, HoldState, InvoiceCreated, InvoiceStatus, Label, PreimageSeal};
 
 /// The entries by `created_index`: slot `i` holds invoice `last - len + 1 + i`, `None` once
 /// deleted. Deleted invoices at the front are dropped, so a node that deletes its old invoices
@@ -50,10 +50,21 @@ impl Slots {
 /// A change to one invoice, as [`InvoiceBook::check_change`] checks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Change {
-    /// Paid: it must be unpaid.
+    /// Paid: it must be unpaid and not a hold invoice.
     Pay,
-    /// Expired: it must be unpaid.
+    /// Expired: it must be unpaid, and not hold parts (`ACCEPTED`).
     Expire,
+    /// A hold invoice accepts parts: it must be `OPEN` (and unpaid).
+    Accept,
+    /// A hold invoice is settled: it must be `ACCEPTED`, and the preimage revealed exactly when
+    /// it was withheld.
+    Settle {
+        /// Whether the settle reveals a preimage.
+        reveals: bool,
+    },
+    /// A hold invoice is canceled: it must be `OPEN` or `ACCEPTED`; by the block rule, only
+    /// `ACCEPTED` with its earliest part within `blocks_before` of `height`.
+    Cancel(CancelReason),
     /// Deleted: it must have this status.
     Delete(InvoiceStatus),
     /// Its description removed: once only.
@@ -189,10 +200,14 @@ impl InvoiceBook {
         Ok(())
     }
 
-    pub(crate) fn apply_created(&mut self, seq: u64, c: &InvoiceCreated) -> Result<(), ApplyError> {
+    pub(crate) fn apply_created(&mut self, seq: u64, c: &InvoiceCreated, hold: bool) -> Result<(), ApplyError> {
         let want = self.slots.last + 1;
         if c.created_index != want {
             return Err(ApplyError::CreatedIndex { seq, got: c.created_index, want });
+        }
+        let withheld = c.preimage == PreimageSeal::Withheld;
+        if withheld && !hold {
+            return Err(ApplyError::Invoice { seq, rejection: Rejection::NotHold(want) });
         }
         let entry = InvoiceEntry {
             seq,
@@ -204,6 +219,7 @@ impl InvoiceBook {
             payment: None,
             description_removed: false,
             updated_index: 0,
+            hold: hold.then(|| Box::new(Hold { state: HoldState::Open, withheld, parts: Vec::new(), revealed: None })),
         };
         self.insert(entry, seq)
     }
@@ -212,8 +228,36 @@ impl InvoiceBook {
     /// that admission (on proposals) and the fold (on records) both apply.
     pub(super) fn check_change(&self, idx: u64, change: Change) -> Result<(), Rejection> {
         let rec = self.get(idx).ok_or(Rejection::UnknownInvoice(idx))?;
+        let hold = rec.hold.as_deref();
         match change {
             Change::Pay | Change::Expire if rec.status != InvoiceStatus::Unpaid => Err(Rejection::NotUnpaid(rec.status)),
+            Change::Pay if hold.is_some() => Err(Rejection::IsHold(idx)),
+            Change::Expire => match hold.map(|h| h.state) {
+                Some(s @ HoldState::Accepted) => Err(Rejection::HoldState(s)),
+                _ => Ok(()),
+            },
+            Change::Accept | Change::Settle { .. } | Change::Cancel(_) => {
+                let h = hold.ok_or(Rejection::NotHold(idx))?;
+                let allowed = match change {
+                    Change::Accept => h.state == HoldState::Open,
+                    Change::Settle { .. } => h.state == HoldState::Accepted,
+                    Change::Cancel(CancelReason::Requested) => matches!(h.state, HoldState::Open | HoldState::Accepted),
+                    _ => h.state == HoldState::Accepted,
+                };
+                if !allowed || rec.status != InvoiceStatus::Unpaid {
+                    return Err(Rejection::HoldState(h.state));
+                }
+                match change {
+                    Change::Settle { reveals } if reveals != h.withheld => Err(Rejection::Preimage(idx)),
+                    Change::Cancel(CancelReason::HtlcExpiry { height, blocks_before }) => {
+                        match h.htlc_expiry() {
+                            Some(expiry) if height.saturating_add(blocks_before) >= expiry => Ok(()),
+                            _ => Err(Rejection::NotDue(idx)),
+                        }
+                    }
+                    _ => Ok(()),
+                }
+            }
             Change::Delete(expected) if expected != rec.status => Err(Rejection::StatusChanged { expected, actual: rec.status }),
             Change::RemoveDescription if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
             Change::Clean { status, age_s, now_s } => {
@@ -246,6 +290,9 @@ impl InvoiceBook {
             Event::InvoiceDeleted(d) => (d.created_index, Change::Delete(d.status)),
             Event::DescriptionRemoved(d) => (d.created_index, Change::RemoveDescription),
             Event::InvoiceCleaned(c) => (c.created_index, Change::Clean { status: c.status, age_s: c.age_s, now_s: c.now_s }),
+            Event::HoldAccepted(a) => (a.created_index, Change::Accept),
+            Event::HoldSettled(s) => (s.created_index, Change::Settle { reveals: s.revealed.is_some() }),
+            Event::HoldCanceled(c) => (c.created_index, Change::Cancel(c.reason)),
             _ => return Ok(()),
         };
         self.check_change(idx, change).map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
@@ -272,7 +319,44 @@ impl InvoiceBook {
             }
             Event::InvoiceExpired(e) => {
                 self.last_updated_index = counter("updated_index", e.updated_index, self.last_updated_index)?;
-                self.update(e.created_index, e.updated_index, |r| r.status = InvoiceStatus::Expired);
+                self.update(e.created_index, e.updated_index, |r| {
+                    r.status = InvoiceStatus::Expired;
+                    // An open hold invoice that expires takes no payment any more.
+                    if let Some(h) = r.hold.as_deref_mut() {
+                        h.state = HoldState::Canceled;
+                    }
+                });
+            }
+            Event::HoldAccepted(a) => {
+                self.last_updated_index = counter("updated_index", a.updated_index, self.last_updated_index)?;
+                self.update(a.created_index, a.updated_index, |r| {
+                    if let Some(h) = r.hold.as_deref_mut() {
+                        h.state = HoldState::Accepted;
+                        h.parts.clone_from(&a.parts);
+                    }
+                });
+            }
+            Event::HoldSettled(s) => {
+                self.last_pay_index = counter("pay_index", s.pay_index, self.last_pay_index)?;
+                self.last_updated_index = counter("updated_index", s.updated_index, self.last_updated_index)?;
+                self.by_pay_index.insert(s.pay_index, s.created_index);
+                self.update(s.created_index, s.updated_index, |r| {
+                    r.status = InvoiceStatus::Paid;
+                    r.payment = Some(Payment { pay_index: s.pay_index, amount_received_msat: s.amount_received_msat, paid_at: s.paid_at });
+                    if let Some(h) = r.hold.as_deref_mut() {
+                        h.state = HoldState::Settled;
+                        h.revealed.clone_from(&s.revealed);
+                    }
+                });
+            }
+            Event::HoldCanceled(c) => {
+                self.last_updated_index = counter("updated_index", c.updated_index, self.last_updated_index)?;
+                self.update(c.created_index, c.updated_index, |r| {
+                    r.status = InvoiceStatus::Expired;
+                    if let Some(h) = r.hold.as_deref_mut() {
+                        h.state = HoldState::Canceled;
+                    }
+                });
             }
             Event::DescriptionRemoved(d) => {
                 self.last_updated_index = counter("updated_index", d.updated_index, self.last_updated_index)?;

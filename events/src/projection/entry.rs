@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Hash32, InvoiceCreated, InvoiceStatus, Label};
+use crate::{earliest_expiry, Hash32, HeldPart, HoldState, InvoiceCreated, InvoiceStatus, Label, PreimageSeal};
 
 /// How an invoice was paid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,26 @@ pub struct Payment {
     pub amount_received_msat: u64,
     /// When, UNIX seconds.
     pub paid_at: u64,
+}
+
+/// What a hold invoice adds to its entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Where it is.
+    pub state: HoldState,
+    /// Made from its payment hash alone: the settle must reveal the preimage.
+    pub withheld: bool,
+    /// The parts held since it was accepted (kept once settled or canceled, for the record).
+    pub parts: Vec<HeldPart>,
+    /// The revealed preimage, sealed, once a withheld one is settled.
+    pub revealed: Option<PreimageSeal>,
+}
+
+impl Hold {
+    /// The earliest CLTV expiry of the held parts, while they are held (`ACCEPTED`).
+    pub fn htlc_expiry(&self) -> Option<u32> {
+        (self.state == HoldState::Accepted).then(|| earliest_expiry(&self.parts)).flatten()
+    }
 }
 
 /// What the projection keeps of one invoice (see the module docs).
@@ -37,9 +57,16 @@ pub struct InvoiceEntry {
     pub description_removed: bool,
     /// 0 while never updated.
     pub updated_index: u64,
+    /// Set for a hold invoice (boxed: most invoices are not).
+    pub hold: Option<Box<Hold>>,
 }
 
 impl InvoiceEntry {
+    /// Its hold state, for a hold invoice.
+    pub fn hold_state(&self) -> Option<HoldState> {
+        self.hold.as_ref().map(|h| h.state)
+    }
+
     /// When it took `status`, if it has it and that time is known: `paid_at` when paid,
     /// `expires_at` when expired (the times retention measures an invoice's age from).
     pub fn since(&self, status: InvoiceStatus) -> Option<u64> {
@@ -59,6 +86,7 @@ impl InvoiceEntry {
             payment: self.payment.clone(),
             description_removed: self.description_removed,
             updated_index: self.updated_index,
+            hold: self.hold.as_deref().cloned(),
         })
     }
 }
@@ -76,9 +104,21 @@ pub struct InvoiceRecord {
     pub description_removed: bool,
     /// 0 while never updated.
     pub updated_index: u64,
+    /// Set for a hold invoice.
+    pub hold: Option<Hold>,
 }
 
 impl InvoiceRecord {
+    /// The seal that opens to its preimage: the creation's, or for a withheld hold invoice the
+    /// one its settle revealed (`None` until then).
+    pub fn preimage_seal(&self) -> Option<&PreimageSeal> {
+        match (&self.created.preimage, &self.hold) {
+            (PreimageSeal::Withheld, Some(h)) => h.revealed.as_ref(),
+            (PreimageSeal::Withheld, None) => None,
+            (seal, _) => Some(seal),
+        }
+    }
+
     /// The stored description, unless removed.
     pub fn description(&self) -> Option<&str> {
         (!self.description_removed).then_some(self.created.description.as_str())

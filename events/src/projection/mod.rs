@@ -35,7 +35,7 @@ use crate::{Event, Hash32};
 
 pub use admission::{Admission, Rejection};
 pub use book::{Cleaned, InvoiceBook};
-pub use entry::{InvoiceEntry, InvoiceRecord, Payment};
+pub use entry::{Hold, InvoiceEntry, InvoiceRecord, Payment};
 pub use snapshot::{Counters, Snapshot};
 
 /// Why a record could not be applied: the log contradicts itself.
@@ -147,7 +147,8 @@ impl Projections {
         let seq = record.seq;
         let channel_err = |what, key: &crate::channel::ChannelKey| ApplyError::Channel { seq, what, key: key.to_string() };
         match &record.event {
-            Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c)?,
+            Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c, false)?,
+            Event::HoldInvoiceCreated(c) => self.invoices.apply_created(seq, c, true)?,
             Event::ChannelOpened(info) => {
                 if self.channels.get(&info.key).is_some() {
                     return Err(channel_err("opens known", &info.key));
@@ -232,7 +233,7 @@ mod tests {
         // Stamp without admission checks, so the fold's own checks are what is tested.
         let mut created = book.invoices.last_created_index();
         for e in &mut events {
-            if let Event::InvoiceCreated(c) = e {
+            if let Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) = e {
                 created += 1;
                 c.created_index = created;
             }
@@ -321,8 +322,9 @@ mod tests {
     /// The proposal a test's (unstamped) event stands for.
     fn propose(e: Event) -> crate::Proposal {
         use crate::Proposal;
+        let hold = matches!(e, Event::HoldInvoiceCreated(_));
         match e {
-            Event::InvoiceCreated(c) => Proposal::Invoice(crate::NewInvoice {
+            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Proposal::Invoice(crate::NewInvoice {
                 label: c.label,
                 bolt11: c.bolt11,
                 payment_hash: c.payment_hash,
@@ -338,6 +340,7 @@ mod tests {
                 fallbacks: c.fallbacks,
                 route_hints: c.route_hints,
                 warnings: c.warnings,
+                hold,
             }),
             Event::InvoicePaid(p) => {
                 Proposal::Paid { created_index: p.created_index, amount_received_msat: p.amount_received_msat, paid_at: p.paid_at }
@@ -348,6 +351,14 @@ mod tests {
             Event::InvoiceCleaned(c) => {
                 Proposal::Cleaned { created_index: c.created_index, status: c.status, age_s: c.age_s, now_s: c.now_s }
             }
+            Event::HoldAccepted(a) => Proposal::HoldAccepted { created_index: a.created_index, parts: a.parts, height: a.height },
+            Event::HoldSettled(s) => Proposal::HoldSettled {
+                created_index: s.created_index,
+                amount_received_msat: s.amount_received_msat,
+                paid_at: s.paid_at,
+                revealed: s.revealed,
+            },
+            Event::HoldCanceled(c) => Proposal::HoldCanceled { created_index: c.created_index, reason: c.reason },
             Event::ChannelOpened(c) => Proposal::ChannelOpened(c),
             Event::ChannelUpdated(c) => Proposal::ChannelUpdated(c),
             Event::ChannelClosed(k) => Proposal::ChannelClosed(k),
@@ -367,6 +378,73 @@ mod tests {
 
     fn paid(idx: u64) -> Event {
         Event::InvoicePaid(crate::InvoicePaid { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 5, paid_at: 105 })
+    }
+
+    #[test]
+    fn hold_invoices_move_only_as_their_state_allows_and_the_fold_agrees_with_admission() {
+        use crate::{CancelReason, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceExpired};
+        let hold = |label, hash, seal| Event::HoldInvoiceCreated(InvoiceCreated { preimage: seal, ..created(label, hash) });
+        let parts = vec![
+            HeldPart { htlc: "1x1x1/0".into(), amount_msat: 3, cltv_expiry: 200 },
+            HeldPart { htlc: "1x1x1/1".into(), amount_msat: 2, cltv_expiry: 190 },
+        ];
+        let accept = |idx| Event::HoldAccepted(HoldAccepted { created_index: idx, updated_index: 0, parts: parts.clone(), height: 150 });
+        let settle = |idx, revealed| {
+            Event::HoldSettled(HoldSettled { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 5, paid_at: 120, revealed })
+        };
+        let cancel = |idx, reason| Event::HoldCanceled(HoldCanceled { created_index: idx, updated_index: 0, reason });
+        let sealed = PreimageSeal::Sealed { nonce: [7; 32], ciphertext: [8; 32] };
+        let state = |b: &Projections, idx| b.invoices.get(idx).and_then(InvoiceEntry::hold_state);
+        let wrong = |s| Err(Rejection::HoldState(s));
+
+        let mut book = Projections::new();
+        commit(&mut book, vec![
+            hold("known", 1, PreimageSeal::Derived { nonce: [1; 32] }),
+            hold("withheld", 2, PreimageSeal::Withheld),
+            Event::InvoiceCreated(created("plain", 3)),
+            hold("open", 4, PreimageSeal::Derived { nonce: [4; 32] }),
+        ]).unwrap();
+        // A plain invoice never carries a withheld preimage, nor takes hold transitions.
+        assert!(matches!(
+            append(&mut book.clone(), vec![Event::InvoiceCreated(InvoiceCreated { preimage: PreimageSeal::Withheld, ..created("x", 9) })]),
+            Err(ApplyError::Invoice { rejection: Rejection::NotHold(5), .. })
+        ));
+        assert_eq!(commit(&mut book, vec![accept(3)]), Err(Rejection::NotHold(3)));
+        // OPEN: no settle, no plain payment; accept, then no second accept.
+        assert_eq!(state(&book, 1), Some(HoldState::Open));
+        assert_eq!(commit(&mut book, vec![settle(1, None)]), wrong(HoldState::Open));
+        assert_eq!(commit(&mut book, vec![paid(1)]), Err(Rejection::IsHold(1)));
+        commit(&mut book, vec![accept(1), accept(2)]).unwrap();
+        assert_eq!(commit(&mut book, vec![accept(1)]), wrong(HoldState::Accepted));
+        let e = book.invoices.get(1).unwrap();
+        assert_eq!((e.status, e.updated_index, e.hold.as_ref().unwrap().htlc_expiry()), (InvoiceStatus::Unpaid, 1, Some(190)));
+        // ACCEPTED does not expire with the invoice: the parts' CLTV bounds it.
+        assert_eq!(commit(&mut book, vec![Event::InvoiceExpired(InvoiceExpired { created_index: 1, updated_index: 0 })]), wrong(HoldState::Accepted));
+        // The preimage is revealed exactly when it was withheld.
+        assert_eq!(commit(&mut book, vec![settle(1, Some(sealed.clone()))]), Err(Rejection::Preimage(1)));
+        assert_eq!(commit(&mut book, vec![settle(2, None)]), Err(Rejection::Preimage(2)));
+        // The block rule: due only once the earliest part (190) is within the margin.
+        let by_blocks = |height| CancelReason::HtlcExpiry { height, blocks_before: 6 };
+        assert_eq!(commit(&mut book, vec![cancel(2, by_blocks(183))]), Err(Rejection::NotDue(2)));
+        assert_eq!(commit(&mut book, vec![cancel(4, by_blocks(500))]), wrong(HoldState::Open), "an open one has no parts to guard");
+        commit(&mut book, vec![settle(1, None), cancel(2, by_blocks(184))]).unwrap();
+        let settled = book.invoices.get(1).unwrap();
+        assert_eq!((settled.status, settled.hold_state(), settled.payment.as_ref().map(|p| p.pay_index)), (InvoiceStatus::Paid, Some(HoldState::Settled), Some(1)));
+        assert_eq!(book.invoices.next_paid_after(0).map(|e| e.created_index), Some(1), "a settle is a payment for waitanyinvoice");
+        assert_eq!((book.invoices.get(2).unwrap().status, state(&book, 2)), (InvoiceStatus::Expired, Some(HoldState::Canceled)));
+        // Nothing moves a settled or canceled one.
+        assert_eq!(commit(&mut book, vec![settle(1, None)]), wrong(HoldState::Settled));
+        assert_eq!(commit(&mut book, vec![cancel(1, CancelReason::Requested)]), wrong(HoldState::Settled));
+        assert_eq!(commit(&mut book, vec![settle(2, Some(sealed))]), wrong(HoldState::Canceled));
+        assert_eq!(commit(&mut book, vec![cancel(2, CancelReason::Requested)]), wrong(HoldState::Canceled));
+        // An OPEN one can be canceled by request, or expires (and is then canceled).
+        commit(&mut book, vec![Event::InvoiceExpired(InvoiceExpired { created_index: 4, updated_index: 0 })]).unwrap();
+        assert_eq!(state(&book, 4), Some(HoldState::Canceled));
+        // The fold refuses what admission refuses, and a checkpoint keeps the hold states.
+        let before = book.clone();
+        assert!(append(&mut book, vec![settle(2, None)]).is_err());
+        assert_eq!(book, before);
+        assert_eq!(Projections::try_from(Snapshot::from(&book)).unwrap(), book);
     }
 
     #[test]
@@ -522,6 +600,7 @@ mod tests {
                         payment: paid.then_some(Payment { pay_index: idx, amount_received_msat: 1, paid_at: 1 }),
                         description_removed: false,
                         updated_index: updated,
+                        hold: None,
                     })
                 })
                 .collect();

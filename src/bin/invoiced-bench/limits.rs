@@ -34,7 +34,7 @@ fn raw_sign_rate(threads: usize, secs: f64) -> f64 {
                 let mut signer = KeySigner::new(&secret, Box::new(Seeded(t as u64))).expect("key");
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    let keys = signer.derive_payment_keys(None);
+                    let keys = signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
                     let draft = InvoiceDraft {
                         network: Network::Regtest,
                         amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000 + n)).expect("amount"),

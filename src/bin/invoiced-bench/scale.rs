@@ -107,7 +107,7 @@ pub(crate) fn fill(dir: &Path, count: u64) {
         let n = (count - done).min(1000);
         let batch: Vec<Proposal> = (done..done + n)
             .map(|i| {
-                let keys = signer.derive_payment_keys(None);
+                let keys = signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
                 let description = format!("fill invoice {i}");
                 let draft = InvoiceDraft {
                     network: Network::Regtest,
@@ -136,6 +136,7 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     fallbacks: vec![],
                     route_hints: vec![],
                     warnings: vec![Warning::Capacity],
+                    hold: false,
                 })
             })
             .collect();

@@ -1,0 +1,326 @@
+//! Hold invoices with the interface of daywalker90/holdinvoice 5.x — `holdinvoice`,
+//! `holdinvoicesettle`, `holdinvoicecancel`, `holdinvoicelookup`, `holdinvoice-version` — and
+//! the node's side, `holdaccept`, by which the plugin (or any node without it) reports parts
+//! that reach a hold invoice's amount.
+//!
+//! Names, fields, states and messages are holdinvoice's; its codes are not (5.x answers every
+//! error with -32700, the code of malformed JSON): here a bad parameter or a refused transition
+//! is -32602 as in holdinvoice 4.x, a storage failure -1. Additions: `label` (unique like any
+//! label; `hold-<payment_hash>` when absent), `idempotent`, and `created_index` in the answer.
+
+use invoiced_actors::entropy::{EntropySource as _, OsEntropy};
+use invoiced_actors::hold_keeper::{AcceptHold, CancelHold, SettleHold};
+use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
+use invoiced_actors::key_signer::{sha256, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource};
+use invoiced_actors::policy::bolt11::{Cltv, Expiry};
+use invoiced_events::{Description, HeldPart, HoldState, InvoiceRecord, Label, PreimageSeal};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::error::RpcError;
+use super::invoice::{amount, description, expose, DEFAULT_EXPIRY};
+use super::object::reveal;
+use super::params::{bind, boolean, hex32, label_text, required, unsigned, ParamSpec};
+use super::RpcContext;
+
+/// The interface version answered by `holdinvoice-version`.
+pub const HOLDINVOICE_VERSION: &str = "5.0.0";
+
+/// holdinvoice's default `cltv` (not the node's `cltv-final`).
+const DEFAULT_HOLD_CLTV: u64 = 144;
+
+/// `holdinvoice` parameters, in holdinvoice 5.x's positional order, then ours.
+pub const SPEC: ParamSpec = ParamSpec {
+    names: &[
+        "amount_msat", "description", "expiry", "payment_hash", "preimage", "cltv", "deschashonly", "exposeprivatechannels", "label",
+    ],
+    aliases: &[("msatoshi", "amount_msat")],
+    named_only: &["idempotent"],
+    required: 2,
+};
+
+/// `holdinvoicesettle` parameters (give one; `preimage` is needed for an invoice made from its
+/// hash alone).
+pub const SETTLE_SPEC: ParamSpec = ParamSpec { names: &["payment_hash", "preimage"], aliases: &[], named_only: &[], required: 0 };
+/// `holdinvoicecancel` parameters.
+pub const CANCEL_SPEC: ParamSpec = ParamSpec { names: &["payment_hash"], aliases: &[], named_only: &[], required: 1 };
+/// `holdinvoicelookup` parameters.
+pub const LOOKUP_SPEC: ParamSpec = ParamSpec { names: &["payment_hash"], aliases: &[], named_only: &[], required: 0 };
+/// `holdaccept` parameters (the node's side).
+pub const ACCEPT_SPEC: ParamSpec =
+    ParamSpec { names: &["payment_hash", "payment_secret", "parts", "blockheight"], aliases: &[], named_only: &[], required: 4 };
+
+fn hash_param(v: &RawValue, name: &str) -> Result<[u8; 32], RpcError> {
+    hex32(v, name, "should be a 32 byte hex value")
+}
+
+/// Reads `holdinvoice` params into an invoice request.
+///
+/// # Errors
+/// -32602 naming the first bad parameter, then the first missing one; a `payment_hash` that is
+/// not the `preimage`'s in holdinvoice's words.
+pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcError> {
+    let (mut amount_msat, mut desc, mut expiry, mut hash, mut preimage, mut cltv, mut hash_only, mut expose_private, mut label, mut idem) =
+        (None, None, None, None, None, None, None, None, None, None);
+    for (name, v) in bind(params, &SPEC)? {
+        match name {
+            "amount_msat" => amount_msat = Some(amount(v)?),
+            "description" => desc = Some(description(v)?),
+            "expiry" => {
+                let e = unsigned(v, "expiry", "should be an unsigned 64 bit integer", u64::MAX)?;
+                expiry = Some(Expiry::new(e).map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?);
+            }
+            "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
+            "preimage" => preimage = Some(hash_param(v, "preimage")?),
+            "cltv" => {
+                let c = unsigned(v, "cltv", "should be an unsigned 64 bit integer", u64::from(u32::MAX))?;
+                cltv = Some(Cltv::new(c).map_err(|e| RpcError::bad_param("cltv", &e.to_string(), v.get()))?);
+            }
+            "deschashonly" => hash_only = Some(boolean(v, "deschashonly")?),
+            "exposeprivatechannels" => expose_private = Some(expose(v)?),
+            "label" => label = Some(label_text(v, "label")?),
+            "idempotent" => idem = Some(boolean(v, "idempotent")?),
+            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+        }
+    }
+    let amount = required(amount_msat, "amount_msat")?;
+    let desc = required(desc, "description")?;
+    let source = match (hash, preimage) {
+        (Some(h), Some(p)) if sha256(&p) != h => {
+            return Err(RpcError::invalid_params(format!(
+                "payment_hash: `{}` does not match preimage: `{}`",
+                hex::encode(h),
+                hex::encode(p)
+            )))
+        }
+        (_, Some(p)) => PreimageSource::Supplied(PaymentPreimage(p)),
+        (Some(h), None) => PreimageSource::Withheld(PaymentHash(h)),
+        (None, None) => PreimageSource::Generate,
+    };
+    let label = match (label, &source) {
+        (Some(l), _) => l,
+        (None, PreimageSource::Supplied(p)) => format!("hold-{}", hex::encode(sha256(&p.0))),
+        (None, PreimageSource::Withheld(h)) => format!("hold-{}", hex::encode(h.0)),
+        // The hash is drawn by the signer: a fresh label now, as unique as the hash would be.
+        (None, PreimageSource::Generate) => {
+            let mut nonce = [0u8; 16];
+            OsEntropy.fill(&mut nonce);
+            format!("hold-{}", hex::encode(nonce))
+        }
+    };
+    let default_cltv = Cltv::new(DEFAULT_HOLD_CLTV).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    Ok(InvoiceRequest {
+        amount,
+        label: Label::new(label).map_err(|e| RpcError::invalid_params(e.to_string()))?,
+        description: Description::new(desc, hash_only.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?,
+        expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
+        fallbacks: Vec::new(),
+        preimage: source,
+        expose: expose_private.unwrap_or_default(),
+        cltv: cltv.unwrap_or(default_cltv),
+        idempotent: idem.unwrap_or(false),
+        hold: true,
+    })
+}
+
+/// One hold invoice as holdinvoice 5.x shows it (its `HoldInvoiceResponse`), plus ours.
+#[derive(Serialize)]
+struct HoldJson<'a> {
+    bolt11: &'a str,
+    payment_hash: String,
+    payment_secret: String,
+    expires_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preimage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description_hash: Option<String>,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    htlc_expiry: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paid_at: Option<u64>,
+    label: &'a str,
+    created_index: u64,
+}
+
+fn hold_json<'a>(r: &'a InvoiceRecord, preimage: Option<&PaymentPreimage>) -> HoldJson<'a> {
+    let c = &r.created;
+    let hold = r.hold.as_ref();
+    HoldJson {
+        bolt11: &c.bolt11,
+        payment_hash: hex::encode(c.payment_hash),
+        payment_secret: hex::encode(c.payment_secret),
+        expires_at: c.expires_at,
+        preimage: preimage.map(|p| hex::encode(p.0)),
+        description_hash: c.deschashonly.then(|| hex::encode(sha256(c.description.as_bytes()))),
+        state: hold.map_or(HoldState::Canceled, |h| h.state).as_str(),
+        htlc_expiry: hold.and_then(|h| h.htlc_expiry()),
+        paid_at: r.payment.as_ref().map(|p| p.paid_at),
+        label: c.label.as_str(),
+        created_index: c.created_index,
+    }
+}
+
+/// The hold objects of `records`, with every preimage the daemon knows (the caller's own
+/// secret: holdinvoice shows it, unlike `listinvoices`, which shows a preimage only once paid).
+async fn holds_json(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Value>, RpcError> {
+    let seals: Vec<(usize, &PreimageSeal)> = records.iter().enumerate().filter_map(|(i, r)| Some((i, r.preimage_seal()?))).collect();
+    let preimages = reveal(ctx, records, seals).await?;
+    records
+        .iter()
+        .zip(&preimages)
+        .map(|(r, p)| serde_json::to_value(hold_json(r, p.as_ref())).map_err(|e| RpcError::internal(super::error::Internal::Encode, e)))
+        .collect()
+}
+
+async fn hold_value(ctx: &RpcContext, record: InvoiceRecord) -> Result<Value, RpcError> {
+    let mut v = holds_json(ctx, std::slice::from_ref(&record)).await?;
+    Ok(v.pop().unwrap_or(Value::Null))
+}
+
+/// Runs `holdinvoice`.
+pub async fn holdinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let req = parse_request(params)?;
+    let issued = ctx.creator.send(CreateInvoice(req)).await??;
+    let record = ctx.invoices.pick(|s| s.invoices.by_hash(&issued.payment_hash.0).cloned());
+    let record = record
+        .ok()
+        .flatten()
+        .ok_or_else(|| RpcError::internal(super::error::Internal::Invoices, "created hold invoice not in the projection"))?;
+    let record = ctx.invoices.invoice(record).map_err(|e| RpcError::internal(super::error::Internal::Invoices, e))?;
+    let mut v = hold_value(ctx, record).await?;
+    for w in &issued.warnings {
+        v[w.field()] = w.text().into();
+    }
+    Ok(v)
+}
+
+/// Runs `holdinvoicesettle payment_hash | preimage`.
+pub async fn holdinvoicesettle(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let (mut hash, mut preimage) = (None, None);
+    for (name, v) in bind(params, &SETTLE_SPEC)? {
+        match name {
+            "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
+            _ => preimage = Some(PaymentPreimage(hash_param(v, "preimage")?)),
+        }
+    }
+    let hash = match (hash, preimage) {
+        (Some(h), _) => h,
+        (None, Some(p)) => sha256(&p.0),
+        (None, None) => return Err(super::params::missing("payment_hash|preimage")),
+    };
+    let settled = ctx.holds.send(SettleHold { payment_hash: PaymentHash(hash), preimage }).await??;
+    Ok(json!({ "state": state_of(&settled) }))
+}
+
+/// Runs `holdinvoicecancel payment_hash`.
+pub async fn holdinvoicecancel(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let mut hash = None;
+    for (_, v) in bind(params, &CANCEL_SPEC)? {
+        hash = Some(hash_param(v, "payment_hash")?);
+    }
+    let hash = required(hash, "payment_hash")?;
+    let canceled = ctx.holds.send(CancelHold { payment_hash: PaymentHash(hash) }).await??;
+    Ok(json!({ "state": state_of(&canceled) }))
+}
+
+fn state_of(r: &InvoiceRecord) -> &'static str {
+    r.hold.as_ref().map_or(HoldState::Canceled, |h| h.state).as_str()
+}
+
+/// Runs `holdinvoicelookup [payment_hash]`: `{holdinvoices: [...]}`, every hold invoice or the
+/// one asked for.
+pub async fn holdinvoicelookup(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let mut hash = None;
+    for (_, v) in bind(params, &LOOKUP_SPEC)? {
+        hash = Some(hash_param(v, "payment_hash")?);
+    }
+    let unavailable = |e| RpcError::internal(super::error::Internal::Invoices, e);
+    let entries = ctx
+        .invoices
+        .pick(|s| match hash {
+            Some(h) => s.invoices.by_hash(&h).filter(|e| e.hold.is_some()).cloned().into_iter().collect(),
+            None => s.invoices.from_created_index(0).filter(|e| e.hold.is_some()).cloned().collect::<Vec<_>>(),
+        })
+        .map_err(unavailable)?;
+    if let (Some(h), true) = (hash, entries.is_empty()) {
+        return Err(RpcError::invalid_params(format!("payment_hash `{}` not found", hex::encode(h))));
+    }
+    let records = ctx.invoices.invoices(entries).map_err(unavailable)?;
+    Ok(json!({ "holdinvoices": holds_json(ctx, &records).await? }))
+}
+
+/// Runs `holdinvoice-version`.
+pub fn version(params: Option<&RawValue>) -> Result<Value, RpcError> {
+    bind(params, &ParamSpec::NONE)?;
+    Ok(json!({ "version": HOLDINVOICE_VERSION, "invoiced": env!("CARGO_PKG_VERSION") }))
+}
+
+fn part(v: &Value, at: &str) -> Result<HeldPart, RpcError> {
+    let bad = |field: &str, reason: &str| RpcError::bad_param(&format!("{at}.{field}"), reason, &v[field].to_string());
+    let htlc = v["htlc"].as_str().filter(|s| !s.is_empty() && s.len() <= 64).ok_or_else(|| bad("htlc", "should be an HTLC id (scid/id)"))?;
+    Ok(HeldPart {
+        htlc: htlc.to_owned(),
+        amount_msat: v["amount_msat"].as_u64().filter(|a| *a > 0).ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
+        cltv_expiry: v["cltv_expiry"].as_u64().and_then(|c| u32::try_from(c).ok()).ok_or_else(|| bad("cltv_expiry", "should be a block height"))?,
+    })
+}
+
+/// Runs `holdaccept {payment_hash, payment_secret, parts, blockheight}` (the node's side): the
+/// parts are held; answers the hold invoice as `holdinvoicelookup` shows it.
+pub async fn holdaccept(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let (mut hash, mut secret, mut parts, mut height) = (None, None, None, None);
+    for (name, v) in bind(params, &ACCEPT_SPEC)? {
+        match name {
+            "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
+            "payment_secret" => secret = Some(hash_param(v, "payment_secret")?),
+            "parts" => {
+                let items: Vec<Value> = serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param("parts", "should be an array", v.get()))?;
+                parts = Some(items.iter().enumerate().map(|(i, p)| part(p, &format!("parts[{i}]"))).collect::<Result<Vec<_>, _>>()?);
+            }
+            _ => height = Some(u32::try_from(unsigned(v, "blockheight", "should be a block height", u64::from(u32::MAX))?).unwrap_or(u32::MAX)),
+        }
+    }
+    let accept = AcceptHold {
+        payment_hash: PaymentHash(required(hash, "payment_hash")?),
+        payment_secret: PaymentSecret(required(secret, "payment_secret")?),
+        parts: required(parts, "parts")?,
+        height: required(height, "blockheight")?,
+    };
+    let record = ctx.holds.send(accept).await??;
+    hold_value(ctx, record).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn holdinvoice_params_as_holdinvoice_reads_them() {
+        let r = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d"}"#))).unwrap();
+        assert_eq!((r.cltv.blocks(), r.hold, r.preimage), (144, true, PreimageSource::Generate));
+        assert!(r.label.as_str().starts_with("hold-"));
+        let h = "2a".repeat(32);
+        let r = parse_request(Some(&raw(&format!(r#"{{"amount_msat": 1000, "description": "d", "payment_hash": "{h}"}}"#)))).unwrap();
+        assert_eq!(r.label.as_str(), format!("hold-{h}"));
+        assert_eq!(r.preimage, PreimageSource::Withheld(PaymentHash([0x2a; 32])));
+        let e = parse_request(Some(&raw(&format!(r#"{{"amount_msat": 1000, "description": "d", "payment_hash": "{h}", "preimage": "{h}"}}"#))))
+            .unwrap_err();
+        assert_eq!(e.message, format!("payment_hash: `{h}` does not match preimage: `{h}`"));
+        let e = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d", "payment_hash": "2a2a"}"#))).unwrap_err();
+        assert!(e.message.starts_with("payment_hash: should be a 32 byte hex value"), "{}", e.message);
+        let e = parse_request(Some(&raw(r#"{"description": "d"}"#))).unwrap_err();
+        assert_eq!(e.message, "missing required parameter: amount_msat");
+        let e = parse_request(Some(&raw(r#"{"amount_msat": 1000}"#))).unwrap_err();
+        assert_eq!(e.message, "missing required parameter: description");
+        let e = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d", "cltv": -144}"#))).unwrap_err();
+        assert!(e.message.starts_with("cltv: should be an unsigned 64 bit integer"), "{}", e.message);
+        let r = parse_request(Some(&raw(r#"[1000, "d", 60, null, null, 40, true, false, "mine"]"#))).unwrap();
+        assert_eq!((r.expiry.secs(), r.cltv.blocks(), r.description.hash_only(), r.label.as_str()), (60, 40, true, "mine"));
+    }
+}
