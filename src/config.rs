@@ -26,6 +26,8 @@ pub struct Config {
     pub autoclean: invoiced_actors::autoclean::AutocleanConfig,
     /// Hold invoices (`--hold-cancel-before-htlc-expiry`).
     pub hold: invoiced_actors::hold_keeper::HoldConfig,
+    /// Webhook receivers (`--webhook-url`, repeatable).
+    pub webhook_urls: Vec<String>,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.
     pub hsm_passphrase: PassphraseSource,
 }

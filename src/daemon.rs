@@ -21,6 +21,7 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{prepare_data_dir, Config};
+use crate::webhooks;
 use crate::rpc::{self, RpcContext};
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -55,6 +56,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     }
 
     let system = System::new();
+    let mut hooks = None;
     let served = system.block_on(async {
         // Handlers first, so a SIGTERM that arrives as soon as the socket exists is a clean stop.
         let mut term = signal(SignalKind::terminate())?;
@@ -82,6 +84,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
         let peers = CreatorPeers::new(&monitor, &signer, &registry);
         let creator = InvoiceCreator::new(cfg.network, invoices.clone(), peers, log.handle(), clock.clone()).start();
+        hooks = Some(webhooks::start(&cfg.webhook_urls, &cfg.data_dir, &invoices, &log.handle())?);
         let ctx = RpcContext {
             creator,
             monitor,
@@ -109,6 +112,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     });
     drop(system);
     let _ = fs::remove_file(&cfg.rpc_file);
+    if let Some(h) = hooks {
+        h.stop();
+    }
     log.close();
     served
 }

@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod plugin;
 pub mod rpc;
 pub mod tools;
+pub mod webhooks;

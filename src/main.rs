@@ -58,6 +58,9 @@ enum Command {
         /// expiry (holdinvoice's `holdinvoice-cancel-before-htlc-expiry`).
         #[arg(long, default_value_t = 6)]
         hold_cancel_before_htlc_expiry: u32,
+        /// POST every invoice event to this URL, signed (repeat for several receivers).
+        #[arg(long = "webhook-url")]
+        webhook_urls: Vec<String>,
         /// For tests: run as if the time were this many seconds later (earlier if negative).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
         dev_clock_offset: i64,
@@ -100,7 +103,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry } => {
+        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls } => {
             let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -124,6 +127,7 @@ fn main() -> std::process::ExitCode {
                     cycle_s: autoclean_cycle,
                 },
                 hold: invoiced_actors::hold_keeper::HoldConfig { cancel_before_blocks: hold_cancel_before_htlc_expiry },
+                webhook_urls,
                 hsm_passphrase: match (hsm_passphrase_file, hsm_passphrase) {
                     (Some(file), _) => config::PassphraseSource::File(file),
                     (None, true) => config::PassphraseSource::Terminal,

@@ -67,18 +67,23 @@ fn humanise(v: Value, key: Option<&str>) -> Value {
     }
 }
 
-/// One record as a JSON line: seq, time, kind, the event's fields, and the chain hashes.
-pub fn record_json(rec: &EventRecord, hash: &[u8; 32]) -> Value {
-    let fields = match serde_json::to_value(&rec.event) {
+/// An event's fields as JSON, hashes in hex and scids as `NxNxN`.
+pub fn event_fields(event: &invoiced_events::Event) -> Value {
+    let fields = match serde_json::to_value(event) {
         Ok(Value::Object(m)) => m.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
         Ok(v) => v,
         Err(_) => Value::Null,
     };
+    humanise(fields, None)
+}
+
+/// One record as a JSON line: seq, time, kind, the event's fields, and the chain hashes.
+pub fn record_json(rec: &EventRecord, hash: &[u8; 32]) -> Value {
     json!({
         "seq": rec.seq,
         "time_ms": rec.time_ms,
         "kind": rec.event.kind(),
-        "event": humanise(fields, None),
+        "event": event_fields(&rec.event),
         "hash": hex::encode(hash),
         "prev_hash": hex::encode(rec.prev_hash),
     })

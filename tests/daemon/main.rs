@@ -14,3 +14,4 @@ mod restart;
 mod retention;
 mod rpc;
 mod tools;
+mod webhooks;

@@ -29,7 +29,7 @@ mod writer;
 use std::sync::{Arc, RwLock};
 
 use invoiced_events::codec::decode_record;
-use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry, InvoiceRecord, Proposal, Rejection};
+use invoiced_events::{Event, EventRecord, Hash32, InvoiceCreated, InvoiceEntry, InvoiceRecord, Proposal, Rejection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SharedState;
@@ -280,6 +280,67 @@ impl InvoiceReader {
     /// As [`InvoiceReader::invoices`].
     pub fn invoice(&self, entry: InvoiceEntry) -> Result<InvoiceRecord, StoreError> {
         self.invoices(vec![entry])?.pop().ok_or_else(|| StoreError::Inconsistent("no invoice read".into()))
+    }
+
+    fn engine(&self) -> Result<Arc<dyn Engine>, StoreError> {
+        self.engine.read().map_err(|_| StoreError::Inconsistent("engine lock poisoned".into()))?.clone().ok_or(StoreError::WriterGone)
+    }
+
+    /// Up to `max` records from `from` on, in log order (for followers of the log: webhooks).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the log is unreadable or reopening.
+    pub fn records_from(&self, from: u64, max: usize) -> Result<Vec<EventRecord>, StoreError> {
+        let engine = self.engine()?;
+        let mut out = Vec::new();
+        let mut failed = None;
+        engine.scan(Column::Events, &keys::event_key(from), &mut |key, value| {
+            let seq = key.try_into().map(u64::from_be_bytes).unwrap_or(0);
+            match decode_record(value) {
+                Ok(r) => out.push(r),
+                Err(source) => failed = Some(StoreError::Codec { seq, source }),
+            }
+            failed.is_none() && out.len() < max
+        })?;
+        failed.map_or(Ok(out), Err)
+    }
+
+    /// The creation of invoice `created_index` as the log recorded it, also once deleted: the
+    /// live entry names its record; for a deleted one, creations are found by bisecting the log,
+    /// since `created_index` grows with `seq`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the log is unreadable or reopening.
+    pub fn creation(&self, created_index: u64) -> Result<Option<InvoiceCreated>, StoreError> {
+        let (live, head) = self.pick(|s| (s.invoices.get(created_index).map(|e| e.seq), s.head().0))?;
+        if let Some(seq) = live {
+            return Ok(self.records_from(seq, 1)?.pop().and_then(|r| r.event.created().cloned()));
+        }
+        // The first creation at or after `seq`, with its own seq.
+        let first_creation = |seq: u64| -> Result<Option<(u64, InvoiceCreated)>, StoreError> {
+            let mut at = seq;
+            while at <= head {
+                let batch = self.records_from(at, 64)?;
+                let Some(last) = batch.last().map(|r| r.seq) else { return Ok(None) };
+                if let Some(r) = batch.into_iter().find(|r| r.event.created().is_some()) {
+                    return Ok(r.event.created().cloned().map(|c| (r.seq, c)));
+                }
+                at = last + 1;
+            }
+            Ok(None)
+        };
+        // Its record is at or after seq `created_index` (one creation per record at most).
+        let (mut lo, mut hi) = (created_index, head);
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            match first_creation(mid)? {
+                None => hi = mid.saturating_sub(1),
+                Some((_, c)) if c.created_index == created_index => return Ok(Some(c)),
+                Some((_, c)) if c.created_index > created_index => hi = mid.saturating_sub(1),
+                Some((seq, _)) => lo = seq + 1,
+            }
+        }
+        Ok(None)
     }
 }
 
