@@ -330,14 +330,14 @@ impl InvoiceReader {
             Ok(None)
         };
         // Its record is at or after seq `created_index` (one creation per record at most).
-        let (mut lo, mut hi) = (created_index, head);
+        let (mut lo, mut hi) = (created_index.max(1), head);
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
             match first_creation(mid)? {
-                None => hi = mid.saturating_sub(1),
                 Some((_, c)) if c.created_index == created_index => return Ok(Some(c)),
-                Some((_, c)) if c.created_index > created_index => hi = mid.saturating_sub(1),
-                Some((seq, _)) => lo = seq + 1,
+                Some((seq, c)) if c.created_index < created_index => lo = seq + 1,
+                // No creation at or after `mid`, or a later one: it is before `mid` (lo >= 1).
+                _ => hi = mid - 1,
             }
         }
         Ok(None)
