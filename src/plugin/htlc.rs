@@ -193,6 +193,17 @@ pub fn check_amount(inv: &OurInvoice, paid: u64) -> Result<(), String> {
     }
 }
 
+/// A payment the plugin settled, for the `invoiced_invoice_payment` notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paid {
+    /// The invoice's label.
+    pub label: String,
+    /// What its parts carried, msat.
+    pub msat: u64,
+    /// Its preimage, hex.
+    pub preimage: String,
+}
+
 struct HeldPart {
     htlc: Htlc,
     reply: oneshot::Sender<Value>,
@@ -226,11 +237,13 @@ pub struct Payments {
     height: Arc<AtomicU32>,
     mpp_timeout: Duration,
     cltv_safety: u32,
+    paid: tokio::sync::mpsc::UnboundedSender<Paid>,
 }
 
 impl Payments {
-    /// Payments to invoiced's invoices, with the node's RPC for its datastore.
-    pub fn new(invoiced: Arc<RpcPool>, node: Arc<RpcPool>, mpp_timeout: Duration, cltv_safety: u32) -> Self {
+    /// Payments to invoiced's invoices, with the node's RPC for its datastore; every payment
+    /// settled is reported on `paid`.
+    pub fn new(invoiced: Arc<RpcPool>, node: Arc<RpcPool>, mpp_timeout: Duration, cltv_safety: u32, paid: tokio::sync::mpsc::UnboundedSender<Paid>) -> Self {
         Payments {
             invoiced,
             node,
@@ -241,6 +254,7 @@ impl Payments {
             height: Arc::new(AtomicU32::new(0)),
             mpp_timeout,
             cltv_safety,
+            paid,
         }
     }
 
@@ -389,6 +403,8 @@ impl Payments {
             Ok(paid) => match paid["payment_preimage"].as_str() {
                 Some(preimage) => {
                     log::info!("payment {hash} settled: {sum} msat in {} part(s)", parts.len());
+                    let label = paid["label"].as_str().unwrap_or_default().to_owned();
+                    let _ = self.paid.send(Paid { label, msat: sum, preimage: preimage.to_owned() });
                     for p in parts {
                         let _ = p.reply.send(json!({ "result": "resolve", "payment_key": preimage }));
                     }
@@ -491,10 +507,14 @@ impl Payments {
         let hashes: Vec<[u8; 32]> = self.held.lock().unwrap_or_else(PoisonError::into_inner).keys().copied().collect();
         for hash in hashes {
             let looked = self.invoiced.call("holdinvoicelookup", &json!({ "payment_hash": hex::encode(hash) })).await;
+            let mut label = None;
             let decision = match &looked {
                 Ok(v) => match v["holdinvoices"][0]["state"].as_str() {
                     Some("ACCEPTED") => continue,
-                    Some("SETTLED") => Some(v["holdinvoices"][0]["preimage"].as_str().map(str::to_owned)),
+                    Some("SETTLED") => {
+                        label = v["holdinvoices"][0]["label"].as_str().map(str::to_owned);
+                        Some(v["holdinvoices"][0]["preimage"].as_str().map(str::to_owned))
+                    }
                     _ => Some(None),
                 },
                 // Gone (deleted): nothing will settle it.
@@ -514,6 +534,10 @@ impl Payments {
             let Some(parts) = parts else { continue };
             let preimage = decision.flatten();
             log::info!("hold invoice {}: {} part(s) {}", hex::encode(hash), parts.len(), if preimage.is_some() { "settled" } else { "failed" });
+            if let (Some(preimage), Some(label)) = (&preimage, label) {
+                let msat = parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
+                let _ = self.paid.send(Paid { label, msat, preimage: preimage.clone() });
+            }
             self.resolve(parts, preimage.as_deref());
         }
     }

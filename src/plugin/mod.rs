@@ -54,8 +54,44 @@ pub struct State {
     feed: Arc<ChannelFeed>,
 }
 
+/// The topic announced for each invoice created through the node: Core Lightning's
+/// `invoice_creation` may be sent only by lightningd itself (it refuses a plugin that announces a
+/// native topic), so ours carries the same fields under its own name.
+pub const CREATION_TOPIC: &str = "invoiced_invoice_creation";
+/// The same for each payment the node received for invoiced (`invoice_payment`'s fields).
+pub const PAYMENT_TOPIC: &str = "invoiced_invoice_payment";
+
 async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
-    Ok(forward::rpc_command(&p.state().invoiced, payload).await)
+    let creates = payload["rpc_command"]["method"] == "invoice";
+    let answer = forward::rpc_command(&p.state().invoiced, payload).await;
+    if let (true, Some(hash)) = (creates, answer["return"]["result"]["payment_hash"].as_str()) {
+        tokio::spawn(notify_creation(p, hash.to_owned()));
+    }
+    Ok(answer)
+}
+
+/// Announces an invoice created through the node (`msat` if it has an amount, `label`; never its
+/// preimage, which invoiced shows only once paid).
+async fn notify_creation(p: Plugin<State>, payment_hash: String) {
+    let listed = p.state().invoiced.call("listinvoices", &json!({ "payment_hash": payment_hash })).await;
+    let Some(inv) = listed.ok().and_then(|v| v["invoices"].get(0).cloned()) else { return };
+    let mut payload = json!({ "label": inv["label"] });
+    if let Some(msat) = inv.get("amount_msat") {
+        payload["msat"] = msat.clone();
+    }
+    if let Err(e) = p.send_custom_notification(CREATION_TOPIC.to_owned(), payload).await {
+        log::warn!("cannot send {CREATION_TOPIC}: {e}");
+    }
+}
+
+/// Announces every payment the plugin settled, in the order settled.
+async fn notify_payments(p: Plugin<State>, mut paid: tokio::sync::mpsc::UnboundedReceiver<htlc::Paid>) {
+    while let Some(pay) = paid.recv().await {
+        let payload = json!({ "msat": pay.msat, "preimage": pay.preimage, "label": pay.label });
+        if let Err(e) = p.send_custom_notification(PAYMENT_TOPIC.to_owned(), payload).await {
+            log::warn!("cannot send {PAYMENT_TOPIC}: {e}");
+        }
+    }
 }
 
 async fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
@@ -63,7 +99,11 @@ async fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, any
 }
 
 async fn on_hold_method(p: Plugin<State>, method: &'static str, params: Value) -> Result<Value, anyhow::Error> {
-    forward::hold_method(&p.state().invoiced, method, params).await
+    let answer = forward::hold_method(&p.state().invoiced, method, params).await;
+    if let (true, Some(hash)) = (method == "holdinvoice", answer.as_ref().ok().and_then(|v| v["payment_hash"].as_str())) {
+        tokio::spawn(notify_creation(p, hash.to_owned()));
+    }
+    answer
 }
 
 async fn on_channel_change(p: Plugin<State>, _: Value) -> Result<(), anyhow::Error> {
@@ -143,6 +183,8 @@ pub async fn run() -> Result<(), anyhow::Error> {
         .option(CLTV_SAFETY)
         .hook_from_builder(HookBuilder::new("rpc_command", on_rpc_command).filters(filters))
         .hook("htlc_accepted", on_htlc_accepted)
+        .notification(cln_plugin::messages::NotificationTopic::new(CREATION_TOPIC))
+        .notification(cln_plugin::messages::NotificationTopic::new(PAYMENT_TOPIC))
         .subscribe("block_added", on_block_added);
     for topic in channels::TOPICS {
         builder = builder.subscribe(topic, on_channel_change);
@@ -170,12 +212,14 @@ pub async fn run() -> Result<(), anyhow::Error> {
     };
     let mpp_timeout = Duration::from_secs(u64::try_from(configured.option(&MPP_TIMEOUT)?).unwrap_or(60).max(1));
     let cltv_safety = u32::try_from(configured.option(&CLTV_SAFETY)?).unwrap_or(6);
-    let payments = Arc::new(Payments::new(Arc::clone(&invoiced), Arc::clone(&node), mpp_timeout, cltv_safety));
+    let (paid_tx, paid_rx) = tokio::sync::mpsc::unbounded_channel();
+    let payments = Arc::new(Payments::new(Arc::clone(&invoiced), Arc::clone(&node), mpp_timeout, cltv_safety, paid_tx));
     payments.saw_height(height);
     let feed = Arc::new(ChannelFeed::new(node, Arc::clone(&invoiced), payments.height_source()));
     let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed) }).await?;
     log::info!("invoiced-cln: invoices on this node are served by invoiced at {}", plugin.state().invoiced.path().display());
     tokio::spawn(feed.run());
     tokio::spawn(Arc::clone(&plugin.state().payments).watch_holds());
+    tokio::spawn(notify_payments(plugin.clone(), paid_rx));
     plugin.join().await
 }

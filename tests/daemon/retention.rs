@@ -90,3 +90,59 @@ fn the_age_options_clean_every_cycle() {
     assert_eq!(status["autoclean"]["expiredinvoices"], json!({"enabled": true, "age": 60, "cleaned": 1}));
     assert_eq!(status["autoclean"]["paidinvoices"], json!({"enabled": false, "cleaned": 0}));
 }
+
+#[test]
+fn cleaning_while_clients_create_and_list_loses_nothing_and_the_audit_agrees() {
+    let mut d = Daemon::start();
+    // 1,500 invoices that will have expired, and a few paid ones that stay (too recent).
+    let mut c = d.client();
+    for i in 0..1500 {
+        c.call("invoice", json!({"amount_msat": 5, "label": format!("old-{i}"), "description": "o", "expiry": 1})).unwrap();
+    }
+    d.restart_at_offset(7200);
+    eventually(10, "the old ones expired", || {
+        d.call("listinvoices", json!({"label": "old-1499"})).unwrap()["invoices"][0]["status"] == json!("expired")
+    });
+    // Four clients create and list while the expired ones are cleaned, in several rounds.
+    let sock = d.socket();
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let mut c = crate::harness::Client::connect(&sock);
+                let mut made = Vec::new();
+                for i in 0..150 {
+                    let label = format!("new-{t}-{i}");
+                    c.call("invoice", json!({"amount_msat": 5, "label": label, "description": "n"})).unwrap();
+                    made.push(label);
+                    if i % 10 == 0 {
+                        let all = c.call("listinvoices", json!({})).unwrap();
+                        let listed: Vec<&str> = all["invoices"].as_array().unwrap().iter().map(|v| v["label"].as_str().unwrap()).collect();
+                        let unique: std::collections::HashSet<&&str> = listed.iter().collect();
+                        assert_eq!(unique.len(), listed.len(), "a listing never shows an invoice twice");
+                        for m in &made {
+                            assert!(listed.contains(&m.as_str()), "{m} made by this client is listed");
+                        }
+                    }
+                }
+                made
+            })
+        })
+        .collect();
+    let mut cleaned = 0;
+    while cleaned < 1500 {
+        let once = d.call("autoclean-once", json!(["expiredinvoices", 3600])).unwrap();
+        cleaned += once["autoclean"]["expiredinvoices"]["cleaned"].as_u64().unwrap();
+    }
+    let made: Vec<String> = clients.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert_eq!(cleaned, 1500);
+    let mut left = labels(&d);
+    left.sort();
+    let mut want = made.clone();
+    want.sort();
+    assert_eq!(left, want, "every client invoice is there, every old one is gone");
+    assert_eq!(d.call("autoclean-status", json!(["expiredinvoices"])).unwrap()["autoclean"]["expiredinvoices"]["cleaned"], json!(1500));
+    assert!(d.stop().success());
+    let (ok, out) = tool(&d, &["audit"]);
+    assert!(ok, "{out}");
+}

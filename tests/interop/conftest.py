@@ -199,7 +199,8 @@ class PluginProcess:
         self.buf = b""
         self.next_id = 100
         self.logs = []
-        self.request("getmanifest", {"allow-deprecated-apis": False})
+        self.notifications = []
+        self.manifest = self.request("getmanifest", {"allow-deprecated-apis": False})
         opts = {"invoiced-rpc-file": invoiced_socket, **(options or {})}
         config = {
             "lightning-dir": node_dir, "rpc-file": "lightning-rpc", "startup": True, "network": "regtest",
@@ -230,6 +231,9 @@ class PluginProcess:
                 msg = json.loads(raw)
                 if msg.get("method") == "log":
                     self.logs.append(msg["params"].get("message", ""))
+                    continue
+                if "id" not in msg and "method" in msg:
+                    self.notifications.append(msg)
                     continue
                 if "id" in msg:
                     return msg

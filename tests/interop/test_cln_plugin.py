@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -157,6 +158,20 @@ def assert_resolves(answer, made):
     assert hashlib.sha256(bytes.fromhex(answer["payment_key"])).hexdigest() == made["payment_hash"]
 
 
+def wait_notification(p, method, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        found = [n for n in p.notifications if n["method"] == method]
+        if found:
+            p.notifications.remove(found[0])
+            return found[0]
+        assert time.time() < deadline, f"no {method} notification: {p.notifications}"
+        try:
+            p.read(timeout=0.2)
+        except AssertionError:
+            pass
+
+
 def test_single_part_is_settled_in_invoiced_and_resolved(hook):
     inv, node, start = hook
     p = start()
@@ -166,6 +181,11 @@ def test_single_part_is_settled_in_invoiced_and_resolved(hook):
     paid = inv.rpc().listinvoices("single")["invoices"][0]
     assert paid["status"] == "paid" and paid["amount_received_msat"] == 5000
     assert paid["payment_preimage"] == answer["payment_key"]
+    # Announced with invoice_payment's fields, under the plugin's own topic (lightningd refuses a
+    # plugin that announces its native one).
+    assert {"method": "invoiced_invoice_payment"} in p.manifest["notifications"]
+    note = wait_notification(p, "invoiced_invoice_payment")
+    assert note["params"]["invoiced_invoice_payment"] == {"msat": 5000, "preimage": answer["payment_key"], "label": "single"}
     # A hash that is not invoiced's is left to lightningd.
     other = dict(made, payment_hash="ab" * 32)
     assert p.request("htlc_accepted", htlc(other, 5000)) == {"result": "continue"}
@@ -312,6 +332,11 @@ def test_hold_invoice_parts_are_held_until_settled_through_the_plugins_methods(h
         assert_resolves(a, made)
     paid = inv.rpc().listinvoices(payment_hash=made["payment_hash"])["invoices"][0]
     assert paid["status"] == "paid" and paid["amount_received_msat"] == 9000 and paid["hold_state"] == "SETTLED"
+    # Created through the plugin's method and paid through the node: both announced.
+    created = wait_notification(p, "invoiced_invoice_creation")["params"]["invoiced_invoice_creation"]
+    assert created == {"msat": 9000, "label": made["label"]}
+    note = wait_notification(p, "invoiced_invoice_payment")["params"]["invoiced_invoice_payment"]
+    assert note == {"msat": 9000, "preimage": made["preimage"], "label": made["label"]}
     # lightningd replays a settled part after a restart: resolved again; a stranger is failed.
     p = start()
     again = p.request("htlc_accepted", htlc(made, 5000, scid="100x1x0", htlc_id=0, total=9000, rel=HOLD_REL))
@@ -369,6 +394,38 @@ def test_hold_commands_on_the_nodes_socket(pair):
     with pytest.raises(RpcError) as e:
         node.rpc().call("holdinvoicesettle", {"payment_hash": made["payment_hash"]})
     assert e.value.error["message"] == "Holdinvoice is in wrong state: `CANCELED`"
+
+
+SUBSCRIBER = """#!{python}
+import json
+from pyln.client import Plugin
+
+plugin = Plugin()
+
+
+@plugin.subscribe("invoiced_invoice_creation")
+def on_creation(plugin, **kwargs):
+    plugin.log("subscriber got invoiced_invoice_creation " + json.dumps(kwargs, sort_keys=True))
+
+
+plugin.run()
+"""
+
+
+def test_plugins_on_the_node_hear_of_invoices_created_through_it(pair, tmpdir_short):
+    inv, node = pair
+    path = os.path.join(tmpdir_short, "subscriber.py")
+    with open(path, "w") as f:
+        f.write(SUBSCRIBER.format(python=sys.executable))
+    os.chmod(path, 0o755)
+    node.with_plugin(inv.socket, extra=[f"--plugin={path}"])
+    node.rpc().invoice(amount_msat=4242, label="announced", description="to other plugins")
+    deadline = time.time() + 20
+    while "subscriber got invoiced_invoice_creation" not in node.log():
+        assert time.time() < deadline, node.log()[-3000:]
+        time.sleep(0.1)
+    line = [l for l in node.log().splitlines() if "subscriber got invoiced_invoice_creation" in l][0]
+    assert '"label": "announced"' in line and "4242" in line, line
 
 
 # ---------------------------------------------------------------- the channel feed

@@ -54,6 +54,7 @@ pub fn replay_onto(engine: &dyn Engine, start: Projections) -> Result<Projection
         None if seq == 0 => {}
         _ => return Err(StoreError::Inconsistent(format!("stored head differs from the replayed head at {seq}"))),
     }
+    state.shrink_to_fit();
     Ok(state)
 }
 

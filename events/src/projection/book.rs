@@ -148,6 +148,16 @@ impl InvoiceBook {
         self.slots.entries.reserve(additional);
     }
 
+    /// Gives back what a replay reserved beyond what it holds (it reserves a slot per record, and
+    /// a log with many cleaned or deleted invoices holds far fewer).
+    pub(super) fn shrink_to_fit(&mut self) {
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_label.shrink_to_fit(|&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.label.as_str())));
+        self.by_hash.shrink_to_fit(|&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)));
+        self.slots.entries.shrink_to_fit();
+        self.retired_hashes.shrink_to_fit();
+    }
+
     /// Appends `e` (the next `created_index`) and indexes it, unless its label or payment hash
     /// is taken by a live invoice (then nothing changes). `seq` names the record in the error.
     fn insert(&mut self, e: InvoiceEntry, seq: u64) -> Result<(), ApplyError> {

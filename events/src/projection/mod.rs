@@ -194,6 +194,11 @@ impl Projections {
         self.invoices.reserve(additional);
     }
 
+    /// Gives back memory reserved by [`Projections::reserve_invoices`] and not used.
+    pub fn shrink_to_fit(&mut self) {
+        self.invoices.shrink_to_fit();
+    }
+
     /// The sequence number and hash of the last record applied.
     pub fn head(&self) -> (u64, Hash32) {
         (self.head_seq, self.head_hash)

@@ -10,6 +10,8 @@
 //!   everything, and lookups by label and payment hash (of 200 invoices spread over the index).
 //! - `invoiced-bench channels --rpc-file PATH --count N`: feeds N synthetic public channels
 //!   (`syncchannels`), so that load runs choose route hints among them.
+//! - `invoiced-bench retire --data-dir DIR --count N`: pays and cleans the oldest N of them, as
+//!   retention would.
 //! - `invoiced-bench fill --data-dir DIR --count N`: appends N real signed invoices straight to
 //!   a stopped data dir's log (batches of 1,000), to measure replay and start-up at scale.
 //! - `invoiced-bench raw-replay --data-dir DIR`: iterates and decodes a stopped data dir's
@@ -77,6 +79,15 @@ enum Command {
         data_dir: PathBuf,
         /// How many.
         #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
+    /// Pays and cleans (retention) the oldest invoices of a stopped, filled data dir.
+    Retire {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 900_000)]
         count: u64,
     },
     /// Iterates and decodes a stopped data dir's records: the floor for replay.
@@ -198,6 +209,7 @@ fn main() {
         Command::List { rpc_file, repeat, lookups_only } => scale::list(&rpc_file, repeat, lookups_only),
         Command::Channels { rpc_file, count } => scale::channels(&rpc_file, count),
         Command::Fill { data_dir, count } => scale::fill(&data_dir, count),
+        Command::Retire { data_dir, count } => scale::retire(&data_dir, count),
         Command::RawReplay { data_dir } => scale::raw_replay(&data_dir),
         Command::Replay { data_dir } => scale::replay(&data_dir),
         Command::DropCheckpoint { data_dir } => scale::drop_checkpoint(&data_dir),

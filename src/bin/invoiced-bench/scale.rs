@@ -160,6 +160,34 @@ fn proc_status_mib(pid: u32, field: &str) -> u64 {
     kib / 1024
 }
 
+/// Pays the first `count` invoices of a stopped, filled data dir two days ago and cleans them as
+/// `autoclean-once paidinvoices 86400` would: the events a node that keeps only its recent
+/// invoices has in its log.
+pub(crate) fn retire(dir: &Path, count: u64) {
+    use invoiced_actors::clock::SystemClock;
+    use invoiced_actors::store::EventLog;
+    use invoiced_events::{InvoiceStatus, Proposal};
+    let log = EventLog::open(&dir.join("events"), Network::Regtest, std::sync::Arc::new(SystemClock)).expect("log");
+    let handle = log.handle();
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let start = Instant::now();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let first = log.reader().pick(|s| s.invoices.from_created_index(0).next().map(|e| e.created_index)).expect("state").unwrap_or(1);
+    let mut done = 0u64;
+    while done < count {
+        let n = (count - done).min(1000);
+        let range = first + done..first + done + n;
+        let paid = range.clone().map(|i| Proposal::Paid { created_index: i, amount_received_msat: 1000 + i, paid_at: now - 2 * 86_400 });
+        rt.block_on(handle.append_all(paid.collect())).expect("pay");
+        let cleaned = range.map(|i| Proposal::Cleaned { created_index: i, status: InvoiceStatus::Paid, age_s: 86_400, now_s: now });
+        rt.block_on(handle.append_all(cleaned.collect())).expect("clean");
+        done += n;
+    }
+    drop(handle);
+    log.close();
+    println!("{}", json!({ "cleaned": count, "seconds": start.elapsed().as_secs_f64() }));
+}
+
 pub(crate) fn startup(dir: &Path, drop_first: bool) {
     if drop_first {
         drop_checkpoint(dir);
