@@ -4,6 +4,8 @@
 #  - librocksdb-dev: RocksDB 7.8.3, linked instead of compiling RocksDB (~20 s instead of ~20 min)
 #  - libclang-dev:   bindgen in librocksdb-sys needs it even when linking a system RocksDB
 #  - python3-venv:   the interop tests' virtual environments (tests only)
+#  - postgresql:     PostgreSQL 15, whose clusters the replication tests start and stop in
+#                    temporary directories (tests only; a primary only needs a reachable server)
 
 ensure_system_packages() {
     local missing=()

@@ -28,6 +28,10 @@ pub struct Config {
     pub hold: invoiced_actors::hold_keeper::HoldConfig,
     /// Webhook receivers (`--webhook-url`, repeatable).
     pub webhook_urls: Vec<String>,
+    /// Ship every batch to this PostgreSQL before acknowledging it (`--replicate-to`).
+    pub replicate_to: Option<String>,
+    /// Tests only: exit just before shipping the batch after this many (`--dev-crash-before-ship`).
+    pub dev_crash_before_ship: Option<u64>,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.
     pub hsm_passphrase: PassphraseSource,
 }

@@ -21,7 +21,7 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{prepare_data_dir, Config};
-use crate::webhooks;
+use crate::{replication, webhooks};
 use crate::rpc::{self, RpcContext};
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -39,7 +39,19 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::warn!("--dev-clock-offset: the clock runs {} s from the system's", cfg.clock_offset_ms / 1000);
     }
     let clock: Arc<dyn Clock> = Arc::new(OffsetClock { offset_ms: cfg.clock_offset_ms });
-    let log = EventLog::open_on(Arc::new(RocksStorage::new(cfg.event_log())), cfg.network, clock.clone(), LogOptions { min_free_bytes: cfg.min_free_bytes, ..LogOptions::default() })
+    let mut options = LogOptions { min_free_bytes: cfg.min_free_bytes, ..LogOptions::default() };
+    let replication = match &cfg.replicate_to {
+        Some(url) => {
+            let (replica, status) = replication::prepare(url, &cfg.data_dir, &cfg.event_log(), &node_id.to_string(), cfg.dev_crash_before_ship)?;
+            options.replica = Some(Box::new(replica));
+            Some(status)
+        }
+        None => {
+            replication::refuse_if_replicated(&cfg.event_log())?;
+            None
+        }
+    };
+    let log = EventLog::open_on(Arc::new(RocksStorage::new(cfg.event_log())), cfg.network, clock.clone(), options)
         .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
     let state = log.state();
     let invoices = log.reader();
@@ -97,6 +109,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             node_id,
             network: cfg.network,
             cltv_final: cfg.cltv_final,
+            replication,
         };
         tracing::info!("listening on {}", cfg.rpc_file.display());
         rpc::serve(listener, ctx, async move {

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod daemon;
 pub mod plugin;
+pub mod replication;
 pub mod rpc;
 pub mod tools;
 pub mod webhooks;

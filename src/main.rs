@@ -61,6 +61,12 @@ enum Command {
         /// POST every invoice event to this URL, signed (repeat for several receivers).
         #[arg(long = "webhook-url")]
         webhook_urls: Vec<String>,
+        /// Commit every batch of the log to this PostgreSQL (postgres://…) before acknowledging it.
+        #[arg(long)]
+        replicate_to: Option<String>,
+        /// For tests: exit just before shipping the batch after this many.
+        #[arg(long, hide = true)]
+        dev_crash_before_ship: Option<u64>,
         /// For tests: run as if the time were this many seconds later (earlier if negative).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
         dev_clock_offset: i64,
@@ -103,7 +109,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls } => {
+        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls, replicate_to, dev_crash_before_ship } => {
             let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -128,6 +134,8 @@ fn main() -> std::process::ExitCode {
                 },
                 hold: invoiced_actors::hold_keeper::HoldConfig { cancel_before_blocks: hold_cancel_before_htlc_expiry },
                 webhook_urls,
+                replicate_to,
+                dev_crash_before_ship,
                 hsm_passphrase: match (hsm_passphrase_file, hsm_passphrase) {
                     (Some(file), _) => config::PassphraseSource::File(file),
                     (None, true) => config::PassphraseSource::Terminal,

@@ -22,7 +22,7 @@ use invoiced_events::{CancelReason, Event, HeldPart, HoldState, InvoiceRecord, P
 
 use crate::clock::Clock;
 use crate::key_signer::{sha256, PaymentHash, PaymentPreimage, PaymentSecret, SealPreimage};
-use crate::store::{AppendError, CommittedBatch, InvoiceReader, LogHandle, StoreError};
+use crate::store::{AppendError, InvoiceReader, LogHandle, Observe, StoreError};
 
 /// Why a hold operation was refused. Nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -162,17 +162,6 @@ impl Actor for HoldKeeper {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.log.forward_to::<Observe>(ctx.address().recipient());
-    }
-}
-
-/// Internal: a committed batch to learn from.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Observe(CommittedBatch);
-
-impl From<CommittedBatch> for Observe {
-    fn from(b: CommittedBatch) -> Self {
-        Observe(b)
     }
 }
 

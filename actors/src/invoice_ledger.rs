@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{Event, InvoiceRecord, InvoiceStatus, Label, Proposal, Rejection};
+use invoiced_events::{Event, HoldState, InvoiceRecord, InvoiceStatus, Label, Proposal, Rejection};
 
 use crate::clock::Clock;
 use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
-use crate::store::{AppendError, CommittedBatch, InvoiceReader, LogHandle, StoreError};
+use crate::store::{AppendError, InvoiceReader, LogHandle, Observe, StoreError};
 
 /// Why a payment was refused. Nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +111,8 @@ impl InvoiceLedger {
             .pick(|s| {
                 s.invoices
                     .from_created_index(0)
-                    .filter(|r| r.status == InvoiceStatus::Unpaid)
+                    // An accepted hold invoice is bound by its parts' CLTV (the HoldKeeper's).
+                    .filter(|r| r.status == InvoiceStatus::Unpaid && r.hold_state() != Some(HoldState::Accepted))
                     .map(|r| (r.expires_at, r.created_index))
                     .collect()
             })
@@ -158,17 +159,6 @@ impl Actor for InvoiceLedger {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.log.forward_to::<Observe>(ctx.address().recipient());
         self.expire_due(ctx);
-    }
-}
-
-/// Internal: a committed batch to learn from.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Observe(CommittedBatch);
-
-impl From<CommittedBatch> for Observe {
-    fn from(b: CommittedBatch) -> Self {
-        Observe(b)
     }
 }
 

@@ -17,7 +17,7 @@ use invoiced_events::{
 };
 use tokio::sync::oneshot;
 
-use crate::store::{CommittedBatch, InvoiceReader, LogHandle};
+use crate::store::{InvoiceReader, LogHandle, Observe};
 
 /// How a `waitinvoice` ends.
 #[derive(Clone, Debug)]
@@ -137,24 +137,13 @@ impl Actor for Waiters {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.log.forward_to::<Wake>(ctx.address().recipient());
+        self.log.forward_to::<Observe>(ctx.address().recipient());
     }
 }
 
-/// Internal: a committed batch.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Wake(CommittedBatch);
-
-impl From<CommittedBatch> for Wake {
-    fn from(b: CommittedBatch) -> Self {
-        Wake(b)
-    }
-}
-
-impl Handler<Wake> for Waiters {
+impl Handler<Observe> for Waiters {
     type Result = ();
-    fn handle(&mut self, Wake(batch): Wake, _: &mut Context<Self>) {
+    fn handle(&mut self, Observe(batch): Observe, _: &mut Context<Self>) {
         for c in batch.iter() {
             let Some(inv) = &c.invoice else { continue };
             let idx = inv.created.created_index;

@@ -107,6 +107,7 @@ fn append_message(e: &AppendError) -> String {
         AppendError::DiskFull => "event log write failed: disk nearly full; nothing was stored".into(),
         AppendError::Write(_) => "event log write failed; nothing was stored".into(),
         AppendError::WriterGone => "event log unavailable: the daemon is stopping".into(),
+        AppendError::Replica(why) => format!("event log write failed: replication: {why}"),
     }
 }
 

@@ -67,6 +67,8 @@ pub struct RpcContext {
     pub network: Network,
     /// Default `cltv` for invoices.
     pub cltv_final: invoiced_actors::policy::bolt11::Cltv,
+    /// Replication to PostgreSQL, when on.
+    pub replication: Option<std::sync::Arc<crate::replication::Status>>,
 }
 
 #[derive(Deserialize)]
@@ -123,7 +125,7 @@ pub fn to_raw<T: serde::Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, 
 fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
     let state = ctx.invoices.state().read().map_err(|_| RpcError::internal(Internal::Invoices, "projection lock poisoned"))?;
     let (seq, hash) = state.head();
-    Ok(json!({
+    let mut info = json!({
         "id": ctx.node_id.to_string(),
         "network": ctx.network.name(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -132,7 +134,11 @@ fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
         "num_channels": state.channels.len(),
         "log_head_seq": seq,
         "log_head_hash": hex::encode(hash),
-    }))
+    });
+    if let Some(r) = &ctx.replication {
+        info["replication"] = r.json();
+    }
+    Ok(info)
 }
 
 fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Vec<u8> {

@@ -21,6 +21,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Records read from the log at a time.
 const READ_BATCH: usize = 256;
+/// While a backlog is delivered, the cursor is saved at least this often (and whenever the
+/// endpoint has caught up): a crash redelivers at most this much, at least once still holds.
+const SAVE_EVERY: Duration = Duration::from_millis(200);
 
 /// An endpoint and where its delivery stands.
 pub struct Endpoint {
@@ -28,6 +31,8 @@ pub struct Endpoint {
     cursor_path: PathBuf,
     /// The last record delivered (or passed over: not an invoice event).
     cursor: u64,
+    /// The cursor as last saved, and when.
+    saved: (u64, std::time::Instant),
     secret: [u8; 32],
     agent: ureq::Agent,
     reader: InvoiceReader,
@@ -57,8 +62,9 @@ impl Endpoint {
             Err(e) => return Err(e).with_context(|| format!("reading {}", cursor_path.display())),
         };
         let agent = ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT).user_agent(concat!("invoiced/", env!("CARGO_PKG_VERSION"))).build();
-        let ep = Endpoint { url: url.to_owned(), cursor_path, cursor, secret, agent, reader, head: signal };
+        let mut ep = Endpoint { url: url.to_owned(), cursor_path, cursor, saved: (cursor, std::time::Instant::now()), secret, agent, reader, head: signal };
         ep.save_cursor()?;
+        ep.saved.0 = cursor;
         Ok(ep)
     }
 
@@ -84,7 +90,7 @@ impl Endpoint {
     /// Delivers the log to the endpoint until the daemon stops.
     pub fn run(mut self) {
         loop {
-            let Some(head) = self.head.wait_beyond(self.cursor, Duration::from_secs(5)) else { return };
+            let Some(head) = self.head.wait_beyond(self.cursor, Duration::from_secs(5)) else { return self.persist() };
             if head <= self.cursor {
                 continue;
             }
@@ -98,30 +104,32 @@ impl Endpoint {
                     continue;
                 }
             };
-            let mut passed_over = false;
+            let caught_up = records.len() < READ_BATCH;
             for rec in records {
                 if let Some(body) = self.body(&rec) {
                     if !self.deliver(&rec, &body) {
-                        return;
+                        return self.persist();
                     }
-                    self.cursor = rec.seq;
+                }
+                self.cursor = rec.seq;
+                if self.saved.1.elapsed() >= SAVE_EVERY {
                     self.persist();
-                    passed_over = false;
-                } else {
-                    self.cursor = rec.seq;
-                    passed_over = true;
                 }
             }
-            if passed_over {
+            if caught_up {
                 self.persist();
             }
         }
     }
 
-    fn persist(&self) {
-        if let Err(e) = self.save_cursor() {
-            // Only costs a redelivery after a restart: at least once still holds.
-            tracing::warn!("webhook {}: cannot save its cursor {}: {e}", self.url, self.cursor);
+    /// Saves the cursor if it moved. A failure only costs a redelivery after a restart.
+    fn persist(&mut self) {
+        if self.saved.0 == self.cursor {
+            return;
+        }
+        match self.save_cursor() {
+            Ok(()) => self.saved = (self.cursor, std::time::Instant::now()),
+            Err(e) => tracing::warn!("webhook {}: cannot save its cursor {}: {e}", self.url, self.cursor),
         }
     }
 

@@ -38,6 +38,31 @@ impl Daemon {
         d
     }
 
+    /// A daemon on a new data dir holding the fixture secret, on regtest, with more `serve`
+    /// options.
+    pub fn start_with(args: &[String]) -> Daemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("hsm_secret"), fixture_secret()).unwrap();
+        let mut d = Daemon { dir, network: "regtest".into(), args: args.to_vec(), child: None, _tmp: Some(tmp) };
+        d.spawn();
+        d
+    }
+
+    /// `serve` on this data dir with `args`, expected to refuse to start: its exit status and
+    /// what it printed.
+    pub fn refused_start(&self, args: &[String]) -> (std::process::ExitStatus, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+            .args(["serve", "--data-dir"])
+            .arg(&self.dir)
+            .args(["--network", &self.network, "--log-level", "warn"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+
     /// A daemon on `dir`, which need not exist yet (the daemon creates it and its secret).
     pub fn start_in(dir: PathBuf) -> Daemon {
         Self::start_in_with(dir, &[])

@@ -7,6 +7,7 @@ mod crash;
 mod disk;
 mod harness;
 mod hold;
+mod pg;
 mod hostile;
 mod invoice;
 mod lifecycle;

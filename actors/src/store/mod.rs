@@ -22,6 +22,7 @@ pub mod log;
 pub mod memory;
 mod open;
 pub mod reader;
+pub mod replica;
 pub mod replay;
 pub mod rocks;
 mod writer;
@@ -71,6 +72,9 @@ pub enum StoreError {
     /// A fault injected by a test ([`Faults`]); handled as a failed database write.
     #[error("injected fault: {0}")]
     Injected(&'static str),
+    /// The replica did not take the batch; it is rolled back locally.
+    #[error("replication: {0}")]
+    Replica(#[from] replica::ReplicaError),
     /// Too little disk space left to write safely.
     #[error("disk nearly full: {free} bytes free, below the reserve of {reserve} bytes (--min-free-disk-mb); free some space")]
     DiskFull {
@@ -82,18 +86,25 @@ pub enum StoreError {
 }
 
 /// How the log is run.
-#[derive(Clone, Debug)]
 pub struct LogOptions {
     /// Writes are refused (with a clear error) while the filesystem has less than this free, so
     /// RocksDB never meets a full disk mid-write (its recovery from that is fragile).
     pub min_free_bytes: u64,
     /// Faults to inject, for tests of the writer's recovery; none in the daemon.
     pub faults: Faults,
+    /// Where every batch must also be committed before it is acknowledged (none: local only).
+    pub replica: Option<Box<dyn replica::Replica>>,
+}
+
+impl core::fmt::Debug for LogOptions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LogOptions").field("min_free_bytes", &self.min_free_bytes).field("replica", &self.replica.is_some()).finish()
+    }
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { min_free_bytes: 128 << 20, faults: Faults::default() }
+        LogOptions { min_free_bytes: 128 << 20, faults: Faults::default(), replica: None }
     }
 }
 
@@ -133,6 +144,18 @@ pub struct Committed {
 
 /// Every committed batch, in commit order, for subscribers (waiters, the expiry timer).
 pub type CommittedBatch = Arc<Vec<Committed>>;
+
+/// A committed batch as the message an actor that follows the log receives
+/// ([`LogHandle::forward_to`]).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Observe(pub CommittedBatch);
+
+impl From<CommittedBatch> for Observe {
+    fn from(b: CommittedBatch) -> Self {
+        Observe(b)
+    }
+}
 
 /// A request to the writer: proposals that are committed together or not at all.
 pub(crate) struct AppendRequest {
@@ -379,6 +402,10 @@ pub enum AppendError {
     /// The batch write failed (an I/O error); carries the database's message, for the log.
     #[error("event log write failed: {0}")]
     Write(String),
+    /// The replica did not take the batch (unreachable, or this process was deposed); it was
+    /// rolled back locally. The message names the reason.
+    #[error("event log write failed: {0}")]
+    Replica(String),
     /// The writer thread has stopped.
     #[error("event log writer has stopped")]
     WriterGone,

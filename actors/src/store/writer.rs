@@ -13,6 +13,7 @@ use super::checkpoint::save_checkpoint;
 use super::engine::{Batch, Column, Engine, Storage};
 use super::keys::{encode_head, event_key, META_HEAD};
 use super::open::head_seq;
+use super::replica::{Replica, ShippedRecord};
 use super::{join_entries, AppendError, AppendRequest, Committed, CommittedBatch, EngineSlot, Faults, LogOptions, StoreError, WriterMsg};
 use crate::clock::Clock;
 use crate::SharedState;
@@ -33,6 +34,8 @@ pub(super) struct Writer {
     min_free: u64,
     /// Faults a test asked for.
     faults: Faults,
+    /// Where each batch is also committed before it is acknowledged.
+    replica: Option<Box<dyn Replica>>,
     state: SharedState,
     clock: Arc<dyn Clock>,
     subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
@@ -48,8 +51,8 @@ impl Writer {
         clock: Arc<dyn Clock>,
         options: LogOptions,
     ) -> Self {
-        let LogOptions { min_free_bytes: min_free, faults } = options;
-        Writer { storage, engine: Some(engine), slot, broken: None, min_free, faults, state, clock, subscribers: Vec::new() }
+        let LogOptions { min_free_bytes: min_free, faults, replica } = options;
+        Writer { storage, engine: Some(engine), slot, broken: None, min_free, faults, replica, state, clock, subscribers: Vec::new() }
     }
 
     /// Serves appends, subscriptions and the stop until the channel closes.
@@ -126,15 +129,20 @@ impl Writer {
             Err(e) => {
                 tracing::error!("event log batch of {} requests failed: {e}", pending.len());
                 let msg = e.to_string();
-                if matches!(e, StoreError::Db(_) | StoreError::Injected(_)) {
+                if matches!(e, StoreError::Db(_) | StoreError::Injected(_) | StoreError::Replica(_)) {
                     // RocksDB stays in its error state after a failed write, and its background
                     // recovery can trip an assertion in Debian's build: close it now, and reopen
-                    // before the next write.
+                    // before the next write. A batch the replica refused is in RocksDB already:
+                    // the reopening removes it (it was never acknowledged).
                     self.broken = Some(msg.clone());
                     self.close_engine();
                     self.serve_reads_read_only();
                 }
-                let refusal = if matches!(e, StoreError::DiskFull { .. }) { AppendError::DiskFull } else { AppendError::Write(msg) };
+                let refusal = match e {
+                    StoreError::DiskFull { .. } => AppendError::DiskFull,
+                    StoreError::Replica(r) => AppendError::Replica(r.to_string()),
+                    _ => AppendError::Write(msg),
+                };
                 for req in pending.drain(..) {
                     let _ = req.reply.send(Err(refusal.clone()));
                 }
@@ -144,7 +152,7 @@ impl Writer {
 
     #[allow(clippy::type_complexity)]
     fn write(
-        &self,
+        &mut self,
         pending: &mut [AppendRequest],
     ) -> Result<(Vec<Result<Vec<Committed>, AppendError>>, Vec<Committed>), StoreError> {
         let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
@@ -169,6 +177,7 @@ impl Writer {
         let time_ms = self.clock.now_ms();
         let mut batch = Batch::new();
         let mut records = Vec::new();
+        let mut shipped_bytes: Vec<Vec<u8>> = Vec::new();
         // Each request's events move into its records (only their count is needed afterwards).
         let mut counts: Vec<Result<usize, AppendError>> = Vec::with_capacity(admitted.len());
         for request in admitted {
@@ -185,6 +194,9 @@ impl Writer {
                 let record = EventRecord { seq, time_ms, prev_hash, event };
                 let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
                 let hash = record_hash(&bytes);
+                if self.replica.is_some() {
+                    shipped_bytes.push(bytes.clone());
+                }
                 batch.put(Column::Events, event_key(seq), bytes);
                 prev_hash = hash;
                 records.push((record, hash));
@@ -195,6 +207,14 @@ impl Writer {
             engine.write(batch)?;
             if self.faults.take_failure_after_write() {
                 return Err(StoreError::Injected("the batch reached the log but is reported as failed"));
+            }
+            if let Some(replica) = self.replica.as_mut() {
+                let shipped: Vec<ShippedRecord<'_>> = records
+                    .iter()
+                    .zip(&shipped_bytes)
+                    .map(|((r, hash), bytes)| ShippedRecord { seq: r.seq, prev_hash: &r.prev_hash, hash, bytes })
+                    .collect();
+                replica.ship(&shipped)?;
             }
         }
 

@@ -31,6 +31,7 @@
 mod load;
 mod limits;
 mod scale;
+mod sink;
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
@@ -116,6 +117,15 @@ enum Command {
         /// Remove the checkpoint first (a full replay).
         #[arg(long)]
         drop_checkpoint: bool,
+    },
+    /// A webhook receiver: answers every POST 200, its count and last arrival in COUNT_FILE.
+    WebhookSink {
+        /// The port on 127.0.0.1.
+        #[arg(long)]
+        port: u16,
+        /// Where to keep `{"received": N, "last_ms": T}`.
+        #[arg(long)]
+        count_file: PathBuf,
     },
     /// The machine's limits: raw sign+encode on 1 and 2 threads, fdatasync, RocksDB sync put.
     Limits {
@@ -215,5 +225,6 @@ fn main() {
         Command::DropCheckpoint { data_dir } => scale::drop_checkpoint(&data_dir),
         Command::Startup { data_dir, drop_checkpoint } => scale::startup(&data_dir, drop_checkpoint),
         Command::Limits { dir, seconds } => limits::limits(&dir, seconds),
+        Command::WebhookSink { port, count_file } => sink::sink(port, &count_file),
     }
 }

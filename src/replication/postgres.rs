@@ -1,0 +1,224 @@
+//! The PostgreSQL side of replication: the schema, the lease (one writer per node id, fenced
+//! by an epoch), and [`PgReplica`], which commits each batch of the log in one transaction that
+//! also checks the epoch, so a deposed primary's next append fails instead of forking the log.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use invoiced_actors::store::replica::{Replica, ReplicaError, ShippedRecord};
+use invoiced_events::Hash32;
+use postgres::{Client, NoTls};
+
+/// The tables, created if missing (under an advisory lock: two processes may start at once).
+const SCHEMA: &str = "
+    SELECT pg_advisory_xact_lock(7263540117);
+    CREATE TABLE IF NOT EXISTS invoiced_log (
+        node_id text NOT NULL,
+        seq bigint NOT NULL,
+        prev_hash bytea NOT NULL,
+        hash bytea NOT NULL,
+        record bytea NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    );
+    CREATE TABLE IF NOT EXISTS invoiced_lease (
+        node_id text PRIMARY KEY,
+        epoch bigint NOT NULL,
+        holder text NOT NULL,
+        renewed_at timestamptz NOT NULL DEFAULT now()
+    );";
+
+/// How long a lease lasts without renewal.
+pub const LEASE: Duration = Duration::from_secs(10);
+/// How often the primary renews it.
+pub const RENEW_EVERY: Duration = Duration::from_secs(3);
+
+/// Connects, with timeouts that keep a dead server from stalling the writer.
+///
+/// # Errors
+/// The connection's error.
+pub fn connect(url: &str) -> Result<Client, postgres::Error> {
+    let mut config: postgres::Config = url.parse()?;
+    config.connect_timeout(Duration::from_secs(3));
+    config.options("-c statement_timeout=5000 -c idle_in_transaction_session_timeout=10000");
+    config.connect(NoTls)
+}
+
+/// Creates the tables if they are missing.
+///
+/// # Errors
+/// The server's error.
+pub fn ensure_schema(client: &mut Client) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute(SCHEMA)?;
+    tx.commit()
+}
+
+/// The lease of a node's stream as it stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaseRow {
+    /// The epoch in force.
+    pub epoch: u64,
+    /// Who holds it.
+    pub holder: String,
+    /// Seconds since it was last renewed.
+    pub age_s: f64,
+}
+
+/// Reads the lease.
+///
+/// # Errors
+/// The server's error.
+pub fn lease(client: &mut Client, node: &str) -> Result<Option<LeaseRow>, postgres::Error> {
+    let row = client.query_opt(
+        "SELECT epoch, holder, EXTRACT(EPOCH FROM now() - renewed_at)::float8 FROM invoiced_lease WHERE node_id = $1",
+        &[&node],
+    )?;
+    Ok(row.map(|r| LeaseRow { epoch: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), holder: r.get(1), age_s: r.get(2) }))
+}
+
+/// Claims the lease for `holder`: a new stream starts at epoch 1; the same holder keeps its
+/// epoch; another holder's lease is taken (epoch + 1) only once it lapsed. Returns the epoch.
+///
+/// # Errors
+/// Why not, in words for the operator.
+pub fn claim(client: &mut Client, node: &str, holder: &str) -> anyhow::Result<u64> {
+    client.execute(
+        "INSERT INTO invoiced_lease (node_id, epoch, holder) VALUES ($1, 1, $2) ON CONFLICT (node_id) DO NOTHING",
+        &[&node, &holder],
+    )?;
+    let Some(row) = lease(client, node)? else { anyhow::bail!("the lease of {node} vanished while it was claimed") };
+    if row.holder == holder {
+        return Ok(row.epoch);
+    }
+    if row.age_s <= LEASE.as_secs_f64() {
+        anyhow::bail!(
+            "node {node}'s log is held by another invoiced ({}, epoch {}, renewed {:.1} s ago): start this one as a standby, or wait until that lease lapses ({} s)",
+            row.holder,
+            row.epoch,
+            row.age_s,
+            LEASE.as_secs()
+        );
+    }
+    let epoch = i64::try_from(row.epoch).unwrap_or(i64::MAX);
+    let taken = client.execute(
+        "UPDATE invoiced_lease SET epoch = epoch + 1, holder = $3, renewed_at = now() WHERE node_id = $1 AND epoch = $2",
+        &[&node, &epoch, &holder],
+    )?;
+    if taken != 1 {
+        anyhow::bail!("another invoiced took node {node}'s lease at the same time");
+    }
+    Ok(row.epoch + 1)
+}
+
+/// The last record PostgreSQL holds for `node`: (seq, hash), or (0, zeros) for none.
+///
+/// # Errors
+/// The server's error.
+pub fn head(client: &mut Client, node: &str) -> Result<(u64, Hash32), postgres::Error> {
+    let row = client.query_opt("SELECT seq, hash FROM invoiced_log WHERE node_id = $1 ORDER BY seq DESC LIMIT 1", &[&node])?;
+    Ok(row.map_or((0, [0; 32]), |r| (u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), to_hash(r.get(1)))))
+}
+
+/// The hash PostgreSQL holds for record `seq` of `node`.
+///
+/// # Errors
+/// The server's error.
+pub fn hash_at(client: &mut Client, node: &str, seq: u64) -> Result<Option<Hash32>, postgres::Error> {
+    let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+    let row = client.query_opt("SELECT hash FROM invoiced_log WHERE node_id = $1 AND seq = $2", &[&node, &seq])?;
+    Ok(row.map(|r| to_hash(r.get(0))))
+}
+
+fn to_hash(bytes: Vec<u8>) -> Hash32 {
+    let mut h = [0u8; 32];
+    if bytes.len() == 32 {
+        h.copy_from_slice(&bytes);
+    }
+    h
+}
+
+/// The writer's replica: each batch in one transaction, with the epoch checked under the lease
+/// row's lock and the chain checked against the last stored record.
+pub struct PgReplica {
+    url: String,
+    node: String,
+    epoch: u64,
+    client: Option<Client>,
+    deposed: Arc<AtomicBool>,
+    /// A test seam: the process exits (as if killed) just before shipping the batch after this
+    /// many were shipped, leaving a local tail that never reached PostgreSQL.
+    crash_after: Option<u64>,
+    shipped: u64,
+}
+
+impl PgReplica {
+    /// The replica of `node`'s stream at `url`, writing with `epoch`; `deposed` is set when
+    /// it finds a newer epoch.
+    pub fn new(url: String, node: String, epoch: u64, deposed: Arc<AtomicBool>, crash_after: Option<u64>) -> Self {
+        PgReplica { url, node, epoch, client: None, deposed, crash_after, shipped: 0 }
+    }
+
+    fn try_ship(&mut self, records: &[ShippedRecord<'_>]) -> Result<(), ReplicaError> {
+        let unavailable = |e: postgres::Error| ReplicaError::Unavailable(e.to_string());
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = Some(connect(&self.url).map_err(unavailable)?);
+        }
+        let Some(client) = self.client.as_mut() else { return Err(ReplicaError::Unavailable("no connection".into())) };
+        let Some(first) = records.first() else { return Ok(()) };
+        let mut tx = client.transaction().map_err(unavailable)?;
+        let current = tx
+            .query_opt("SELECT epoch FROM invoiced_lease WHERE node_id = $1 FOR UPDATE", &[&self.node])
+            .map_err(unavailable)?
+            .map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0));
+        if current != self.epoch {
+            return Err(ReplicaError::Deposed { current, ours: self.epoch });
+        }
+        let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        let stored_prev = tx
+            .query_opt("SELECT hash FROM invoiced_log WHERE node_id = $1 AND seq = $2", &[&self.node, &seq(first.seq - 1)])
+            .map_err(unavailable)?
+            .map(|r| to_hash(r.get(0)));
+        let continues = match stored_prev {
+            Some(h) => h == *first.prev_hash,
+            None => first.seq == 1,
+        };
+        if !continues {
+            return Err(ReplicaError::Diverged(first.seq));
+        }
+        let seqs: Vec<i64> = records.iter().map(|r| seq(r.seq)).collect();
+        let prevs: Vec<&[u8]> = records.iter().map(|r| r.prev_hash.as_slice()).collect();
+        let hashes: Vec<&[u8]> = records.iter().map(|r| r.hash.as_slice()).collect();
+        let bytes: Vec<&[u8]> = records.iter().map(|r| r.bytes).collect();
+        tx.execute(
+            "INSERT INTO invoiced_log (node_id, seq, prev_hash, hash, record)
+             SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[])",
+            &[&self.node, &seqs, &prevs, &hashes, &bytes],
+        )
+        .map_err(|e| if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) { ReplicaError::Diverged(first.seq) } else { unavailable(e) })?;
+        tx.execute("SELECT pg_notify('invoiced_log', $1)", &[&self.node]).map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+}
+
+impl Replica for PgReplica {
+    fn ship(&mut self, records: &[ShippedRecord<'_>]) -> Result<(), ReplicaError> {
+        if self.deposed.load(Ordering::SeqCst) {
+            // Known deposed (by the renewal): refuse without asking, and say by whom.
+            let current = self.client.as_mut().and_then(|c| lease(c, &self.node).ok().flatten()).map_or(self.epoch + 1, |l| l.epoch);
+            return Err(ReplicaError::Deposed { current, ours: self.epoch });
+        }
+        if self.crash_after == Some(self.shipped) {
+            tracing::error!("--dev-crash-before-ship: exiting before shipping batch {}", self.shipped + 1);
+            std::process::exit(86);
+        }
+        let outcome = self.try_ship(records);
+        match &outcome {
+            Ok(()) => self.shipped += 1,
+            Err(ReplicaError::Deposed { .. }) => self.deposed.store(true, Ordering::SeqCst),
+            Err(ReplicaError::Unavailable(_)) => self.client = None,
+            Err(ReplicaError::Diverged(_)) => {}
+        }
+        outcome
+    }
+}

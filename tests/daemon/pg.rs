@@ -1,0 +1,228 @@
+//! Replication to a real PostgreSQL 15 (`serve --replicate-to`): every batch shipped before it
+//! is acknowledged, nothing unacknowledged in PostgreSQL, fencing by epoch, the start-up
+//! reconciliation, and a replicated data dir that refuses to run alone.
+//!
+//! The cluster is made per test with `initdb` and `pg_ctl` in a temporary directory, run as the
+//! `postgres` user (PostgreSQL refuses root), on 127.0.0.1 and a free port. Without PostgreSQL
+//! (or without root to run it as `postgres`) the tests are skipped with a message, except in CI
+//! (`CI=true`), where they fail.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::harness::{eventually, Daemon};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A PostgreSQL cluster of a test's own.
+pub struct Pg {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    Command::new("runuser").args(["-u", "postgres", "--"]).args(args).output().unwrap()
+}
+
+impl Pg {
+    /// A running cluster, or `None` (with the reason printed) where this machine cannot run one
+    /// and this is not CI.
+    pub fn start() -> Option<Pg> {
+        let why = if !PathBuf::from(BIN).join("initdb").exists() {
+            Some("PostgreSQL 15 is not installed (scripts/test.sh installs Debian's postgresql)")
+        } else if unsafe_uid() != 0 {
+            Some("not root: cannot run PostgreSQL as the postgres user")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs PostgreSQL for these tests: {why}");
+            eprintln!("skipping a PostgreSQL test: {why}");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_owned();
+        assert!(Command::new("chown").args(["postgres:postgres", &path]).status().unwrap().success());
+        let out = as_postgres(&[&format!("{BIN}/initdb"), "-D", &format!("{path}/db"), "-A", "trust", "-U", "postgres"]);
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let pg = Pg { dir, port };
+        pg.up();
+        Some(pg)
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().to_str().unwrap().to_owned()
+    }
+
+    /// Starts the server (again).
+    pub fn up(&self) {
+        let p = self.path();
+        let opts = format!("-p {} -k {p} -c listen_addresses=127.0.0.1", self.port);
+        let out = as_postgres(&[&format!("{BIN}/pg_ctl"), "-D", &format!("{p}/db"), "-o", &opts, "-l", &format!("{p}/log"), "-w", "start"]);
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Stops it (fast: open connections are cut).
+    pub fn down(&self) {
+        let p = self.path();
+        let out = as_postgres(&[&format!("{BIN}/pg_ctl"), "-D", &format!("{p}/db"), "-m", "fast", "-w", "stop"]);
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls).unwrap()
+    }
+
+    /// seq → hex hash of every record PostgreSQL holds.
+    pub fn records(&self) -> BTreeMap<u64, String> {
+        self.client()
+            .query("SELECT seq, hash FROM invoiced_log ORDER BY seq", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (u64::try_from(r.get::<_, i64>(0)).unwrap(), hex::encode(r.get::<_, Vec<u8>>(1))))
+            .collect()
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let p = self.path();
+        let _ = as_postgres(&[&format!("{BIN}/pg_ctl"), "-D", &format!("{p}/db"), "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+fn unsafe_uid() -> u32 {
+    // The real uid, from /proc (no libc call needed).
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(u32::MAX)
+}
+
+/// seq → hex hash of every record of the local log, read by the offline tool.
+fn local_records(d: &Daemon) -> BTreeMap<u64, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["events", "--json", "--data-dir"]).arg(&d.dir).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["seq"].as_u64().unwrap(), v["hash"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn invoice(d: &Daemon, label: &str) -> Result<Value, crate::harness::RpcErr> {
+    d.call("invoice", json!({"amount_msat": 1000, "label": label, "description": "replicated"}))
+}
+
+#[test]
+fn every_acknowledged_batch_is_in_postgres_and_nothing_else_is() {
+    let Some(pg) = Pg::start() else { return };
+    let mut d = Daemon::start_with(&[format!("--replicate-to={}", pg.url())]);
+    assert_eq!(d.call("getinfo", json!({})).unwrap()["replication"], json!({"role": "primary", "epoch": 1, "lag_ms": 0}));
+    // Concurrent clients: batches of several records each.
+    let sock = d.socket();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let mut c = crate::harness::Client::connect(&sock);
+                for i in 0..25 {
+                    c.call("invoice", json!({"amount_msat": 1000, "label": format!("c{t}-{i}"), "description": "d"})).unwrap();
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let paid = invoice(&d, "paid").unwrap();
+    d.call("settleinvoice", json!({"payment_hash": paid["payment_hash"], "amount_msat": 1000, "payment_secret": paid["payment_secret"]})).unwrap();
+    assert_eq!(pg.records(), local_records(&d), "the same records, hash for hash");
+    assert_eq!(pg.records().len() as u64, d.head());
+
+    // PostgreSQL down: writes fail with -1 naming replication, and nothing is stored anywhere.
+    let head = d.head();
+    pg.down();
+    let e = invoice(&d, "while-down").unwrap_err();
+    assert_eq!(e.code, -1);
+    assert!(e.message.contains("replication"), "{}", e.message);
+    assert_eq!(d.head(), head);
+    assert!(d.call("listinvoices", json!({"label": "while-down"})).unwrap()["invoices"].as_array().unwrap().is_empty());
+    pg.up();
+    eventually(20, "writes resume once PostgreSQL is back", || invoice(&d, "after").is_ok());
+    assert_eq!(pg.records(), local_records(&d));
+    assert!(!d.call("listinvoices", json!({})).unwrap().to_string().contains("while-down"));
+
+    // A replicated data dir does not start alone: its writes would never reach the copy.
+    assert!(d.stop().success());
+    let (status, out) = d.refused_start(&[]);
+    assert!(!status.success() && out.contains("start it with --replicate-to"), "{out}");
+    d.spawn();
+    assert!(invoice(&d, "again").is_ok());
+}
+
+#[test]
+fn a_deposed_primary_stops_writing_and_a_live_lease_is_not_taken() {
+    let Some(pg) = Pg::start() else { return };
+    let args = [format!("--replicate-to={}", pg.url())];
+    let d = Daemon::start_with(&args);
+    invoice(&d, "first").unwrap();
+    // A second invoiced for the same node (same hsm_secret, another data dir) while the lease is
+    // renewed: refused.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("hsm_secret"), crate::harness::fixture_secret()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["serve", "--network", "regtest", "--data-dir"])
+        .arg(other.path())
+        .args(&args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("is held by another invoiced"), "{text}");
+
+    // Another process takes the stream (as a promotion does): the old primary's next append
+    // fails, naming why, and its log does not grow.
+    pg.client().execute("UPDATE invoiced_lease SET epoch = epoch + 1, holder = 'elsewhere'", &[]).unwrap();
+    let head = d.head();
+    let e = invoice(&d, "split-brain").unwrap_err();
+    assert_eq!(e.code, -1);
+    assert!(e.message.contains("deposed") && e.message.contains("epoch 2"), "{}", e.message);
+    assert_eq!(d.head(), head);
+    assert_eq!(pg.records().len() as u64, head, "only one append per epoch: nothing of the deposed one");
+    assert_eq!(d.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("deposed"));
+    assert!(invoice(&d, "still-deposed").unwrap_err().message.contains("deposed"));
+}
+
+#[test]
+fn a_local_tail_that_never_reached_postgres_is_dropped_at_start() {
+    let Some(pg) = Pg::start() else { return };
+    let url = format!("--replicate-to={}", pg.url());
+    let mut d = Daemon::start_with(&[url.clone(), "--dev-crash-before-ship=3".into()]);
+    for i in 0..3 {
+        invoice(&d, &format!("acked-{i}")).unwrap();
+    }
+    // The fourth batch reaches the local log, then the process dies before shipping it: the
+    // client gets no answer.
+    let mut c = d.client();
+    c.send_raw(br#"{"jsonrpc":"2.0","id":1,"method":"invoice","params":[1000,"never-acked","d"]}"#);
+    assert_eq!(c.read_response(), None);
+    d.kill();
+    assert_eq!(local_records(&d).len(), 4, "the unacknowledged record is in the local log");
+    d.args = vec![url];
+    d.spawn();
+    assert_eq!(d.head(), 3, "dropped at start: it never reached PostgreSQL");
+    assert_eq!(pg.records(), local_records(&d));
+    assert!(d.call("listinvoices", json!({"label": "never-acked"})).unwrap()["invoices"].as_array().unwrap().is_empty());
+    invoice(&d, "never-acked").unwrap();
+    assert_eq!(pg.records(), local_records(&d));
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
