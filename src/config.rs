@@ -28,8 +28,11 @@ pub struct Config {
     pub hold: invoiced_actors::hold_keeper::HoldConfig,
     /// Webhook receivers (`--webhook-url`, repeatable).
     pub webhook_urls: Vec<String>,
-    /// Ship every batch to this PostgreSQL before acknowledging it (`--replicate-to`).
+    /// Ship every batch to this PostgreSQL before acknowledging it (`--replicate-to`), or, as a
+    /// standby, follow it (`--replicate-from`).
     pub replicate_to: Option<String>,
+    /// Run as a standby (`invoiced standby`).
+    pub standby: bool,
     /// Tests only: exit just before shipping the batch after this many (`--dev-crash-before-ship`).
     pub dev_crash_before_ship: Option<u64>,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.

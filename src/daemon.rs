@@ -40,11 +40,21 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let clock: Arc<dyn Clock> = Arc::new(OffsetClock { offset_ms: cfg.clock_offset_ms });
     let mut options = LogOptions { min_free_bytes: cfg.min_free_bytes, ..LogOptions::default() };
+    let mut follower = None;
     let replication = match &cfg.replicate_to {
         Some(url) => {
-            let (replica, status) = replication::prepare(url, &cfg.data_dir, &cfg.event_log(), &node_id.to_string(), cfg.dev_crash_before_ship)?;
-            options.replica = Some(Box::new(replica));
-            Some(status)
+            let (setup, stream) = replication::prepare(url, &cfg.data_dir, &cfg.event_log(), &node_id.to_string(), cfg.standby, cfg.dev_crash_before_ship)?;
+            match setup {
+                replication::Setup::Primary(replica, status) => {
+                    options.replica = Some(replica);
+                    Some(status)
+                }
+                replication::Setup::Standby(status) => {
+                    options.standby = true;
+                    follower = Some(stream);
+                    Some(status)
+                }
+            }
         }
         None => {
             replication::refuse_if_replicated(&cfg.event_log())?;
@@ -55,6 +65,10 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
     let state = log.state();
     let invoices = log.reader();
+    if let (Some(stream), Some(status)) = (follower, &replication) {
+        replication::start_follower(stream, log.handle(), log.reader(), Arc::clone(status))?;
+    }
+    let stop_following = replication.clone();
     let channels;
     {
         let b = state.read().map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
@@ -127,6 +141,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = fs::remove_file(&cfg.rpc_file);
     if let Some(h) = hooks {
         h.stop();
+    }
+    if let Some(r) = stop_following {
+        r.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     log.close();
     served

@@ -17,59 +17,72 @@ struct Cli {
     command: Command,
 }
 
+/// The daemon's options (`serve`, and `standby` with them).
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The data dir (created 0700 if missing).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// bitcoin, testnet, testnet4, signet or regtest.
+    #[arg(long, default_value = "bitcoin")]
+    network: Network,
+    /// The JSON-RPC socket (default DATA_DIR/lightning-rpc).
+    #[arg(long)]
+    rpc_file: Option<PathBuf>,
+    /// Default min_final_cltv_expiry (18 on bitcoin, 10 elsewhere).
+    #[arg(long)]
+    cltv_final: Option<u32>,
+    /// error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Refuse writes (error -1) while the data dir's filesystem has less than this free.
+    #[arg(long, default_value_t = 128)]
+    min_free_disk_mb: u64,
+    /// Read the passphrase of an encrypted or passphrase-protected hsm_secret from this file.
+    #[arg(long, conflicts_with = "hsm_passphrase")]
+    hsm_passphrase_file: Option<PathBuf>,
+    /// Ask for the passphrase of the hsm_secret on the terminal.
+    #[arg(long)]
+    hsm_passphrase: bool,
+    /// Clean paid invoices this many seconds after payment (0 = never), as Core Lightning.
+    #[arg(long, default_value_t = 0)]
+    autoclean_paidinvoices_age: u64,
+    /// Clean expired invoices this many seconds after expiry (0 = never), as Core Lightning.
+    #[arg(long, default_value_t = 0)]
+    autoclean_expiredinvoices_age: u64,
+    /// How often autoclean runs, seconds.
+    #[arg(long, default_value_t = 3600)]
+    autoclean_cycle: u64,
+    /// Cancel an ACCEPTED hold invoice this many blocks before its earliest held part's CLTV
+    /// expiry (holdinvoice's `holdinvoice-cancel-before-htlc-expiry`).
+    #[arg(long, default_value_t = 6)]
+    hold_cancel_before_htlc_expiry: u32,
+    /// POST every invoice event to this URL, signed (repeat for several receivers).
+    #[arg(long = "webhook-url")]
+    webhook_urls: Vec<String>,
+    /// Commit every batch of the log to this PostgreSQL (postgres://…) before acknowledging it.
+    #[arg(long)]
+    replicate_to: Option<String>,
+    /// For tests: exit just before shipping the batch after this many.
+    #[arg(long, hide = true)]
+    dev_crash_before_ship: Option<u64>,
+    /// For tests: run as if the time were this many seconds later (earlier if negative).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
+    dev_clock_offset: i64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon in the foreground.
-    Serve {
-        /// The data dir (created 0700 if missing).
+    Serve(ServeArgs),
+    /// Run as a standby of a primary that replicates to PostgreSQL: follow its log, serve reads,
+    /// refuse writes, take over on `promote` or when the primary's lease lapses.
+    Standby {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// The PostgreSQL the primary replicates to (postgres://…).
         #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// bitcoin, testnet, testnet4, signet or regtest.
-        #[arg(long, default_value = "bitcoin")]
-        network: Network,
-        /// The JSON-RPC socket (default DATA_DIR/lightning-rpc).
-        #[arg(long)]
-        rpc_file: Option<PathBuf>,
-        /// Default min_final_cltv_expiry (18 on bitcoin, 10 elsewhere).
-        #[arg(long)]
-        cltv_final: Option<u32>,
-        /// error, warn, info, debug or trace.
-        #[arg(long, default_value = "info")]
-        log_level: String,
-        /// Refuse writes (error -1) while the data dir's filesystem has less than this free.
-        #[arg(long, default_value_t = 128)]
-        min_free_disk_mb: u64,
-        /// Read the passphrase of an encrypted or passphrase-protected hsm_secret from this file.
-        #[arg(long, conflicts_with = "hsm_passphrase")]
-        hsm_passphrase_file: Option<PathBuf>,
-        /// Ask for the passphrase of the hsm_secret on the terminal.
-        #[arg(long)]
-        hsm_passphrase: bool,
-        /// Clean paid invoices this many seconds after payment (0 = never), as Core Lightning.
-        #[arg(long, default_value_t = 0)]
-        autoclean_paidinvoices_age: u64,
-        /// Clean expired invoices this many seconds after expiry (0 = never), as Core Lightning.
-        #[arg(long, default_value_t = 0)]
-        autoclean_expiredinvoices_age: u64,
-        /// How often autoclean runs, seconds.
-        #[arg(long, default_value_t = 3600)]
-        autoclean_cycle: u64,
-        /// Cancel an ACCEPTED hold invoice this many blocks before its earliest held part's CLTV
-        /// expiry (holdinvoice's `holdinvoice-cancel-before-htlc-expiry`).
-        #[arg(long, default_value_t = 6)]
-        hold_cancel_before_htlc_expiry: u32,
-        /// POST every invoice event to this URL, signed (repeat for several receivers).
-        #[arg(long = "webhook-url")]
-        webhook_urls: Vec<String>,
-        /// Commit every batch of the log to this PostgreSQL (postgres://…) before acknowledging it.
-        #[arg(long)]
-        replicate_to: Option<String>,
-        /// For tests: exit just before shipping the batch after this many.
-        #[arg(long, hide = true)]
-        dev_crash_before_ship: Option<u64>,
-        /// For tests: run as if the time were this many seconds later (earlier if negative).
-        #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
-        dev_clock_offset: i64,
+        replicate_from: String,
     },
     /// Print the event log, one JSON line a record.
     Events {
@@ -106,44 +119,49 @@ enum Command {
     },
 }
 
+/// `serve`, or `standby` when `standby_of` names the primary's PostgreSQL.
+fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
+    let ServeArgs { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls, replicate_to, dev_crash_before_ship } = args;
+    let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let data_dir = data_dir.unwrap_or_else(config::default_data_dir);
+    let rpc_file = rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc"));
+    let cltv = u64::from(cltv_final.unwrap_or(network.default_cltv_final()));
+    let Ok(cltv_final) = invoiced_actors::policy::bolt11::Cltv::new(cltv) else {
+        return Err(anyhow::anyhow!("--cltv-final must be at most {}", invoiced_actors::policy::bolt11::MAX_CLTV));
+    };
+    let cfg = config::Config {
+        cltv_final,
+        data_dir,
+        network,
+        rpc_file,
+        min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
+        clock_offset_ms: dev_clock_offset.saturating_mul(1000),
+        autoclean: invoiced_actors::autoclean::AutocleanConfig {
+            paid_age_s: autoclean_paidinvoices_age,
+            expired_age_s: autoclean_expiredinvoices_age,
+            cycle_s: autoclean_cycle,
+        },
+        hold: invoiced_actors::hold_keeper::HoldConfig { cancel_before_blocks: hold_cancel_before_htlc_expiry },
+        webhook_urls,
+        standby: standby_of.is_some(),
+        replicate_to: standby_of.or(replicate_to),
+        dev_crash_before_ship,
+        hsm_passphrase: match (hsm_passphrase_file, hsm_passphrase) {
+            (Some(file), _) => config::PassphraseSource::File(file),
+            (None, true) => config::PassphraseSource::Terminal,
+            (None, false) => config::PassphraseSource::None,
+        },
+    };
+    daemon::run(cfg)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls, replicate_to, dev_crash_before_ship } => {
-            let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-            let data_dir = data_dir.unwrap_or_else(config::default_data_dir);
-            let rpc_file = rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc"));
-            let cltv = u64::from(cltv_final.unwrap_or(network.default_cltv_final()));
-            let Ok(cltv_final) = invoiced_actors::policy::bolt11::Cltv::new(cltv) else {
-                eprintln!("invoiced: --cltv-final must be at most {}", invoiced_actors::policy::bolt11::MAX_CLTV);
-                return std::process::ExitCode::from(2);
-            };
-            let cfg = config::Config {
-                cltv_final,
-                data_dir,
-                network,
-                rpc_file,
-                min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
-                clock_offset_ms: dev_clock_offset.saturating_mul(1000),
-                autoclean: invoiced_actors::autoclean::AutocleanConfig {
-                    paid_age_s: autoclean_paidinvoices_age,
-                    expired_age_s: autoclean_expiredinvoices_age,
-                    cycle_s: autoclean_cycle,
-                },
-                hold: invoiced_actors::hold_keeper::HoldConfig { cancel_before_blocks: hold_cancel_before_htlc_expiry },
-                webhook_urls,
-                replicate_to,
-                dev_crash_before_ship,
-                hsm_passphrase: match (hsm_passphrase_file, hsm_passphrase) {
-                    (Some(file), _) => config::PassphraseSource::File(file),
-                    (None, true) => config::PassphraseSource::Terminal,
-                    (None, false) => config::PassphraseSource::None,
-                },
-            };
-            daemon::run(cfg)
-        }
+        Command::Serve(args) => serve(args, None),
+        Command::Standby { serve: args, replicate_from } => serve(args, Some(replicate_from)),
         Command::Events { data_dir, from, follow, json } => {
             tools::events::run(&data_dir.unwrap_or_else(config::default_data_dir), from, follow, json)
         }

@@ -153,6 +153,8 @@ impl Actor for Autoclean {
                         match sweeper.clean(subsystem, age_s).await {
                             Ok(r) if r.cleaned > 0 => tracing::info!("autoclean: cleaned {} {}", r.cleaned, subsystem.name()),
                             Ok(_) => {}
+                            // A standby: the primary cleans.
+                            Err(AppendError::Standby) => {}
                             Err(e) => tracing::warn!("autoclean of {} failed: {e}", subsystem.name()),
                         }
                     }

@@ -135,17 +135,20 @@ impl HoldKeeper {
             self.accepted.remove(&key);
             let (log, height) = (self.log.clone(), self.height);
             let cancel = Proposal::HoldCanceled { created_index: key.1, reason: CancelReason::HtlcExpiry { height, blocks_before } };
-            ctx.spawn(actix::fut::wrap_future(async move {
-                match log.append(cancel).await {
-                    Ok(_) => tracing::warn!(
-                        "hold invoice {} canceled at block {height}: its earliest held part expires at block {}",
-                        key.1,
-                        key.0
-                    ),
-                    // Settled or canceled first: nothing to do.
-                    Err(AppendError::Rejected(_)) => {}
-                    Err(e) => tracing::error!("cannot record the automatic cancel of hold invoice {}: {e}", key.1),
+            let append = actix::fut::wrap_future::<_, Self>(async move { log.append(cancel).await });
+            ctx.spawn(append.map(move |outcome, act, _| match outcome {
+                Ok(_) => tracing::warn!(
+                    "hold invoice {} canceled at block {height}: its earliest held part expires at block {}",
+                    key.1,
+                    key.0
+                ),
+                // Settled or canceled first: nothing to do.
+                Err(AppendError::Rejected(_)) => {}
+                // A standby: the primary cancels; should this one be promoted, the next block does.
+                Err(AppendError::Standby) => {
+                    act.accepted.insert(key);
                 }
+                Err(e) => tracing::error!("cannot record the automatic cancel of hold invoice {}: {e}", key.1),
             }));
         }
     }

@@ -19,6 +19,9 @@ use crate::clock::Clock;
 use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
 use crate::store::{AppendError, InvoiceReader, LogHandle, Observe, StoreError};
 
+/// How soon a standby looks again at the expiries the primary has not recorded yet.
+const STANDBY_RETRY: Duration = Duration::from_secs(5);
+
 /// Why a payment was refused. Nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum SettleError {
@@ -140,13 +143,21 @@ impl InvoiceLedger {
         for key in due {
             self.expiries.remove(&key);
             let log = self.log.clone();
-            // A refusal means it was paid or deleted first: nothing to do.
-            ctx.spawn(actix::fut::wrap_future(async move {
-                if let Err(e) = log.append(Proposal::Expired { created_index: key.1 }).await {
-                    if !matches!(e, AppendError::Rejected(_)) {
-                        tracing::error!("cannot record expiry of invoice {}: {e}", key.1);
+            let append = actix::fut::wrap_future::<_, Self>(async move { log.append(Proposal::Expired { created_index: key.1 }).await });
+            ctx.spawn(append.map(move |outcome, act, ctx| match outcome {
+                // A refusal means it was paid or deleted first: nothing to do.
+                Ok(_) | Err(AppendError::Rejected(_)) => {}
+                // A standby: the primary expires it. Should this one be promoted, it does.
+                Err(AppendError::Standby) => {
+                    act.expiries.insert(key);
+                    if act.timer.is_none() {
+                        act.timer = Some(ctx.run_later(STANDBY_RETRY, |act, ctx| {
+                            act.timer = None;
+                            act.expire_due(ctx);
+                        }));
                     }
                 }
+                Err(e) => tracing::error!("cannot record expiry of invoice {}: {e}", key.1),
             }));
         }
         self.schedule(ctx);

@@ -11,8 +11,14 @@
 //! A data dir that was replicated remembers it (`replica` in the log's meta column): starting
 //! it without `--replicate-to` is refused, since its writes would never reach the copy the
 //! standby follows.
+//!
+//! `invoiced standby --replicate-from URL` (and a `serve --replicate-to` that finds another
+//! process's live lease: a former primary after a takeover) runs as a standby ([`standby`]):
+//! it follows the stream into its own log, serves every read, refuses writes, and takes over on
+//! `promote` or when the primary's lease lapses.
 
 pub mod postgres;
+pub mod standby;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,21 +34,100 @@ const META_REPLICA: &[u8] = b"replica";
 /// The file holding this data dir's lease holder id.
 const HOLDER_FILE: &str = "replication_holder";
 
-/// What `getinfo.replication` shows, shared with the renewal thread.
+/// Where this process stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// It writes, shipping every batch.
+    Primary,
+    /// It follows the primary's stream.
+    Standby,
+    /// It was the primary until another took the stream: it writes no more.
+    Deposed,
+}
+
+/// What `getinfo.replication` shows, shared with the renewal and follower threads.
 #[derive(Debug)]
 pub struct Status {
-    /// The epoch this process writes with.
+    role: std::sync::atomic::AtomicU8,
+    /// The epoch this process writes with (a standby: the one in force).
     pub epoch: AtomicU64,
+    /// A standby's distance behind the primary, ms.
+    pub lag_ms: AtomicU64,
     /// Set once a newer epoch was found: this process no longer writes.
     pub deposed: Arc<AtomicBool>,
+    /// A standby's way to ask its follower to promote.
+    pub promote: std::sync::Mutex<Option<std::sync::mpsc::Sender<standby::PromoteReply>>>,
+    /// Set at shutdown: the follower lets go of the log.
+    pub stopping: AtomicBool,
 }
 
 impl Status {
+    fn new(role: Role, epoch: u64) -> Self {
+        let s = Status {
+            role: std::sync::atomic::AtomicU8::new(0),
+            epoch: AtomicU64::new(epoch),
+            lag_ms: AtomicU64::new(0),
+            deposed: Arc::new(AtomicBool::new(false)),
+            promote: std::sync::Mutex::new(None),
+            stopping: AtomicBool::new(false),
+        };
+        s.set_role(role);
+        s
+    }
+
+    fn set_role(&self, role: Role) {
+        self.role.store(role as u8, Ordering::SeqCst);
+    }
+
+    /// Where this process stands now.
+    pub fn role(&self) -> Role {
+        if self.deposed.load(Ordering::SeqCst) {
+            return Role::Deposed;
+        }
+        match self.role.load(Ordering::SeqCst) {
+            0 => Role::Primary,
+            _ => Role::Standby,
+        }
+    }
+
+    /// Asks a standby's follower to take over; the new epoch, or why not.
+    ///
+    /// # Errors
+    /// This process is not a standby, or the promotion failed.
+    pub async fn promote(&self) -> Result<u64, String> {
+        if self.role() != Role::Standby {
+            return Err("this invoiced is not a standby".into());
+        }
+        let tx = self.promote.lock().map_err(|_| "status lock poisoned".to_owned())?.clone().ok_or("no follower to promote")?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        tx.send(reply).map_err(|_| "the follower has stopped".to_owned())?;
+        rx.await.map_err(|_| "the follower has stopped".to_owned())?
+    }
+
     /// `getinfo.replication`.
     pub fn json(&self) -> serde_json::Value {
-        let role = if self.deposed.load(Ordering::SeqCst) { "deposed" } else { "primary" };
-        serde_json::json!({ "role": role, "epoch": self.epoch.load(Ordering::SeqCst), "lag_ms": 0 })
+        let role = match self.role() {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+            Role::Deposed => "deposed",
+        };
+        serde_json::json!({ "role": role, "epoch": self.epoch.load(Ordering::SeqCst), "lag_ms": self.lag_ms.load(Ordering::SeqCst) })
     }
+}
+
+/// How this process replicates, decided before the log opens.
+pub enum Setup {
+    /// The primary: the writer ships to this replica.
+    Primary(Box<postgres::PgReplica>, Arc<Status>),
+    /// A standby: the writer starts refusing appends; [`start_follower`] once the log is open.
+    Standby(Arc<Status>),
+}
+
+/// The context a standby's follower needs once the log is open.
+pub struct Stream {
+    url: String,
+    node: String,
+    holder: String,
 }
 
 /// This data dir's lease holder id: made once, kept in the data dir, so a restarted primary is
@@ -77,59 +162,92 @@ pub fn refuse_if_replicated(events: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Claims the lease of `node` and reconciles the local log at `events` with PostgreSQL's copy;
-/// returns the replica for the writer and the status for `getinfo`.
+/// Claims the lease of `node` (unless `standby`), reconciles the local log at `events` with
+/// PostgreSQL's copy, and says how to run: the primary, or a standby when asked to be one or
+/// when another process holds a live lease (a former primary after a takeover).
 ///
 /// # Errors
-/// When PostgreSQL cannot be reached, the lease is another's, or the two logs differ in a way
-/// that dropping an unacknowledged local tail cannot mend.
-pub fn prepare(url: &str, data_dir: &Path, events: &Path, node: &str, crash_after: Option<u64>) -> anyhow::Result<(postgres::PgReplica, Arc<Status>)> {
-    let mut client = postgres::connect(url).context("connecting to PostgreSQL (--replicate-to)")?;
+/// When PostgreSQL cannot be reached, or the two logs differ in a way that dropping an
+/// unacknowledged local tail cannot mend.
+pub fn prepare(url: &str, data_dir: &Path, events: &Path, node: &str, standby: bool, crash_after: Option<u64>) -> anyhow::Result<(Setup, Stream)> {
+    let mut client = postgres::connect(url).context("connecting to PostgreSQL")?;
     postgres::ensure_schema(&mut client).context("creating the replication tables")?;
     let holder = holder_id(data_dir)?;
-    let epoch = postgres::claim(&mut client, node, &holder)?;
-    reconcile(&mut client, events, node)?;
-    let deposed = Arc::new(AtomicBool::new(false));
-    let status = Arc::new(Status { epoch: AtomicU64::new(epoch), deposed: Arc::clone(&deposed) });
-    spawn_renewal(url.to_owned(), node.to_owned(), holder, Arc::clone(&status))?;
-    tracing::info!("replicating to PostgreSQL as the primary of {node}, epoch {epoch}");
-    Ok((postgres::PgReplica::new(url.to_owned(), node.to_owned(), epoch, deposed, crash_after), status))
+    let stream = Stream { url: url.to_owned(), node: node.to_owned(), holder: holder.clone() };
+    let claimed = if standby { None } else { Some(postgres::claim(&mut client, node, &holder)?) };
+    match claimed {
+        Some(postgres::Claim::Mine(epoch)) => {
+            reconcile(&mut client, events, node, false)?;
+            let status = Arc::new(Status::new(Role::Primary, epoch));
+            spawn_renewal(url.to_owned(), node.to_owned(), holder, Arc::clone(&status))?;
+            tracing::info!("replicating to PostgreSQL as the primary of {node}, epoch {epoch}");
+            let replica = postgres::PgReplica::new(url.to_owned(), node.to_owned(), epoch, Arc::clone(&status.deposed), crash_after);
+            Ok((Setup::Primary(Box::new(replica), status), stream))
+        }
+        other => {
+            if let Some(postgres::Claim::HeldBy(row)) = &other {
+                tracing::warn!(
+                    "node {node}'s log is held by another invoiced ({}, epoch {}, renewed {:.1} s ago): running as its standby",
+                    row.holder,
+                    row.epoch,
+                    row.age_s
+                );
+            }
+            reconcile(&mut client, events, node, true)?;
+            let epoch = postgres::lease(&mut client, node)?.map_or(0, |l| l.epoch);
+            Ok((Setup::Standby(Arc::new(Status::new(Role::Standby, epoch))), stream))
+        }
+    }
 }
 
-/// Makes the local log end where PostgreSQL's does (see the module docs), and marks the data
-/// dir as replicated.
-fn reconcile(client: &mut ::postgres::Client, events: &Path, node: &str) -> anyhow::Result<()> {
+/// Starts a standby's follower, once the log is open.
+///
+/// # Errors
+/// If its thread cannot start.
+pub fn start_follower(stream: Stream, log: invoiced_actors::store::LogHandle, reader: invoiced_actors::store::InvoiceReader, status: Arc<Status>) -> anyhow::Result<()> {
+    standby::spawn(stream.url, stream.node, stream.holder, log, reader, status)
+}
+
+/// How far back the reconciliation looks for the last record both copies hold alike.
+const MAX_UNACKED_TAIL: u64 = 100_000;
+
+/// Makes the local log a prefix of PostgreSQL's (see the module docs), and marks the data dir as
+/// replicated. Local records PostgreSQL does not hold alike were never acknowledged (a batch is
+/// acknowledged only once PostgreSQL committed it): they are dropped, and the log says which. A
+/// primary must then end exactly where PostgreSQL does; a standby (`may_be_behind`) catches up.
+fn reconcile(client: &mut ::postgres::Client, events: &Path, node: &str, may_be_behind: bool) -> anyhow::Result<()> {
     let engine = RocksStorage::new(events).open()?;
     let (local_seq, local_hash) = engine.get(Column::Meta, META_HEAD)?.as_deref().and_then(decode_head).unwrap_or((0, [0; 32]));
-    let (pg_seq, pg_hash) = postgres::head(client, node)?;
-    let mut batch = Batch::new();
-    if local_seq < pg_seq {
-        let at = postgres::hash_at(client, node, local_seq)?;
-        let continues = local_seq == 0 || at == Some(local_hash);
-        anyhow::bail!(
-            "PostgreSQL holds records {}..={pg_seq} of {node} that this data dir does not{}: start it as a standby to catch up",
-            local_seq + 1,
-            if continues { "" } else { ", and differs before them" }
-        );
-    }
-    if local_seq > pg_seq {
-        let local_at_pg = if pg_seq == 0 {
-            Some([0; 32])
-        } else {
-            let bytes = engine.get(Column::Events, &event_key(pg_seq))?;
-            bytes.map(|b| invoiced_events::codec::record_hash(&b))
-        };
-        if local_at_pg != Some(pg_hash) {
-            anyhow::bail!("this data dir and PostgreSQL differ at record {pg_seq} of {node}: refusing to start (the logs forked)");
+    let (pg_seq, _) = postgres::head(client, node)?;
+    let local_hash_at = |seq: u64| -> anyhow::Result<Option<[u8; 32]>> {
+        if seq == local_seq {
+            return Ok(Some(local_hash));
         }
+        Ok(engine.get(Column::Events, &event_key(seq))?.map(|b| invoiced_events::codec::record_hash(&b)))
+    };
+    // The last record both hold alike.
+    let mut common = local_seq.min(pg_seq);
+    while common > 0 && local_hash_at(common)? != postgres::hash_at(client, node, common)? {
+        if local_seq.min(pg_seq) - common >= MAX_UNACKED_TAIL {
+            anyhow::bail!("this data dir and PostgreSQL differ over more than {MAX_UNACKED_TAIL} records of {node}: refusing to start (the logs forked)");
+        }
+        common -= 1;
+    }
+    let mut batch = Batch::new();
+    if common < local_seq {
         tracing::warn!(
-            "dropping records {}..={local_seq}: they were written here but never reached PostgreSQL, so they were never acknowledged",
-            pg_seq + 1
+            "dropping records {}..={local_seq}: they were written here but PostgreSQL does not hold them, so they were never acknowledged",
+            common + 1
         );
-        batch.delete_range(Column::Events, event_key(pg_seq + 1), event_key(u64::MAX));
-        batch.put(Column::Meta, META_HEAD, encode_head(pg_seq, &pg_hash));
-    } else if local_hash != pg_hash {
-        anyhow::bail!("this data dir and PostgreSQL differ at record {pg_seq} of {node}: refusing to start (the logs forked)");
+        let common_hash = if common == 0 { [0; 32] } else { local_hash_at(common)?.unwrap_or([0; 32]) };
+        batch.delete_range(Column::Events, event_key(common + 1), event_key(u64::MAX));
+        batch.put(Column::Meta, META_HEAD, encode_head(common, &common_hash));
+    }
+    if common < pg_seq && !may_be_behind {
+        anyhow::bail!(
+            "PostgreSQL holds records {}..={pg_seq} of {node} that this data dir does not: start it as a standby to catch up",
+            common + 1
+        );
     }
     batch.put(Column::Meta, META_REPLICA, b"postgres".to_vec());
     engine.write(batch)?;
@@ -137,7 +255,7 @@ fn reconcile(client: &mut ::postgres::Client, events: &Path, node: &str) -> anyh
 }
 
 /// Renews the lease every [`postgres::RENEW_EVERY`]; marks the status deposed if it is gone.
-fn spawn_renewal(url: String, node: String, holder: String, status: Arc<Status>) -> anyhow::Result<()> {
+pub(crate) fn spawn_renewal(url: String, node: String, holder: String, status: Arc<Status>) -> anyhow::Result<()> {
     std::thread::Builder::new().name("lease-renewal".into()).spawn(move || {
         let mut client = None;
         while !status.deposed.load(Ordering::SeqCst) {

@@ -77,38 +77,50 @@ pub fn lease(client: &mut Client, node: &str) -> Result<Option<LeaseRow>, postgr
     Ok(row.map(|r| LeaseRow { epoch: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), holder: r.get(1), age_s: r.get(2) }))
 }
 
+/// The outcome of [`claim`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// This holder writes, with this epoch.
+    Mine(u64),
+    /// Another holder's lease is live.
+    HeldBy(LeaseRow),
+}
+
 /// Claims the lease for `holder`: a new stream starts at epoch 1; the same holder keeps its
-/// epoch; another holder's lease is taken (epoch + 1) only once it lapsed. Returns the epoch.
+/// epoch; another holder's lease is taken (epoch + 1) only once it lapsed.
 ///
 /// # Errors
-/// Why not, in words for the operator.
-pub fn claim(client: &mut Client, node: &str, holder: &str) -> anyhow::Result<u64> {
+/// The server's error, or a race with another claimant.
+pub fn claim(client: &mut Client, node: &str, holder: &str) -> anyhow::Result<Claim> {
     client.execute(
         "INSERT INTO invoiced_lease (node_id, epoch, holder) VALUES ($1, 1, $2) ON CONFLICT (node_id) DO NOTHING",
         &[&node, &holder],
     )?;
     let Some(row) = lease(client, node)? else { anyhow::bail!("the lease of {node} vanished while it was claimed") };
     if row.holder == holder {
-        return Ok(row.epoch);
+        return Ok(Claim::Mine(row.epoch));
     }
     if row.age_s <= LEASE.as_secs_f64() {
-        anyhow::bail!(
-            "node {node}'s log is held by another invoiced ({}, epoch {}, renewed {:.1} s ago): start this one as a standby, or wait until that lease lapses ({} s)",
-            row.holder,
-            row.epoch,
-            row.age_s,
-            LEASE.as_secs()
-        );
+        return Ok(Claim::HeldBy(row));
     }
-    let epoch = i64::try_from(row.epoch).unwrap_or(i64::MAX);
+    take_over(client, node, holder, row.epoch).map(Claim::Mine)
+}
+
+/// Moves `node`'s epoch on from `seen` to `seen + 1` for `holder`, unconditionally on the lease's
+/// age (a promotion the operator asked for) but only if nobody moved it since `seen`.
+///
+/// # Errors
+/// Why not.
+pub fn take_over(client: &mut Client, node: &str, holder: &str, seen: u64) -> anyhow::Result<u64> {
+    let seen_i = i64::try_from(seen).unwrap_or(i64::MAX);
     let taken = client.execute(
         "UPDATE invoiced_lease SET epoch = epoch + 1, holder = $3, renewed_at = now() WHERE node_id = $1 AND epoch = $2",
-        &[&node, &epoch, &holder],
+        &[&node, &seen_i, &holder],
     )?;
     if taken != 1 {
-        anyhow::bail!("another invoiced took node {node}'s lease at the same time");
+        anyhow::bail!("the lease of {node} moved on from epoch {seen} meanwhile");
     }
-    Ok(row.epoch + 1)
+    Ok(seen + 1)
 }
 
 /// The last record PostgreSQL holds for `node`: (seq, hash), or (0, zeros) for none.

@@ -47,7 +47,7 @@ pub const ALL_CODES: &[(i64, &str)] = &[
     (INVALID_REQUEST, "the request is not a JSON object, or has no string `method`"),
     (METHOD_NOT_FOUND, "unknown method"),
     (INVALID_PARAMS, "a parameter is missing, unknown, repeated, of the wrong type or out of range; the message names it; a hold invoice transition its state refuses (`Holdinvoice is in wrong state: `STATE``) or an unknown hold invoice (`payment_hash `H` not found`), in holdinvoice's words"),
-    (LIGHTNINGD, "fallback address not valid or of another network; the event log could not write; an internal actor failed"),
+    (LIGHTNINGD, "fallback address not valid or of another network; the event log could not write (or the replica did not take the batch, or this process is a standby or was deposed); an internal actor failed; `promote` refused"),
     (INVOICE_LABEL_ALREADY_EXISTS, "`invoice`: an invoice with this label exists (`Duplicate label 'L'`)"),
     (INVOICE_PREIMAGE_ALREADY_EXISTS, "`invoice`: the preimage's payment hash was used before, even by a deleted invoice"),
     (INVOICE_HINTS_GAVE_NO_ROUTES, "`invoice`: none of the channels named in `exposeprivatechannels` is usable"),
@@ -108,6 +108,7 @@ fn append_message(e: &AppendError) -> String {
         AppendError::Write(_) => "event log write failed; nothing was stored".into(),
         AppendError::WriterGone => "event log unavailable: the daemon is stopping".into(),
         AppendError::Replica(why) => format!("event log write failed: replication: {why}"),
+        AppendError::Standby => e.to_string(),
     }
 }
 
@@ -150,6 +151,11 @@ impl RpcError {
     /// 905 `Unknown invoice`.
     pub fn unknown_invoice() -> Self {
         Self::new(INVOICE_NOT_FOUND, "Unknown invoice")
+    }
+
+    /// -1: replication refused (`promote` on a process that is not a standby, or that failed).
+    pub fn replication(message: impl core::fmt::Display) -> Self {
+        Self::new(LIGHTNINGD, format!("promote: {message}"))
     }
 
     /// -1 `Label not found` (`waitinvoice`).

@@ -49,6 +49,7 @@ pub const METHODS: &[Method] = &[
     Method { name: "listincoming", spec: &ParamSpec::NONE, category: "invoiced", description: "Show every channel's incoming capacity and whether it can be a route hint, and why not" },
     Method { name: "listinvoices", spec: &listinvoices::SPEC, category: "payment", description: "Show invoices [label | invstring | payment_hash] or page them by [index] [start] [limit]" },
     Method { name: "notifications", spec: &ParamSpec::NONE, category: "utility", description: "Accepted for pyln-client compatibility; does nothing" },
+    Method { name: "promote", spec: &ParamSpec::NONE, category: "invoiced", description: "On a standby: take over the node's log from its primary (the epoch moves on)" },
     Method { name: "settleinvoice", spec: &lifecycle::SETTLE_SPEC, category: "invoiced", description: "Record a payment that arrived: {payment_hash} {amount_msat} {payment_secret}" },
     Method { name: "syncchannels", spec: &channels::SYNC_SPEC, category: "invoiced", description: "Replace the known channels with the node's {channels} (listpeerchannels entries) at [blockheight]" },
     Method { name: "updatechannel", spec: &UPDATECHANNEL_SPEC, category: "invoiced", description: "Add or update one channel (a listpeerchannels entry)" },

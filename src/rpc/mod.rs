@@ -107,6 +107,10 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "updatechannel" => channels::updatechannel(ctx, params).await,
         "listincoming" => channels::listincoming(ctx, params).await,
         "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
+        "promote" => match no_params(params) {
+            Ok(()) => promote(ctx).await,
+            Err(e) => Err(e),
+        },
         "help" => help::help(params),
         "notifications" => Ok(json!({})),
         _ => Err(RpcError::unknown_method(method)),
@@ -139,6 +143,13 @@ fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
         info["replication"] = r.json();
     }
     Ok(info)
+}
+
+/// `promote`: a standby takes over the node's stream (the epoch moves on in PostgreSQL).
+async fn promote(ctx: &RpcContext) -> Result<Value, RpcError> {
+    let status = ctx.replication.as_ref().ok_or_else(|| RpcError::replication("this invoiced does not replicate"))?;
+    let epoch = status.promote().await.map_err(RpcError::replication)?;
+    Ok(json!({ "role": "primary", "epoch": epoch }))
 }
 
 fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Vec<u8> {

@@ -20,8 +20,10 @@ pub const FIXTURE_NODE_ID: &str = "037d8d1109836a88daf2b86d6e52e12351f9c274f597b
 pub struct Daemon {
     pub dir: PathBuf,
     pub network: String,
-    /// More `serve` options.
+    /// More options.
     pub args: Vec<String>,
+    /// `serve`, or `standby`.
+    pub command: &'static str,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -33,7 +35,7 @@ impl Daemon {
         let dir = tmp.path().join("data");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("hsm_secret"), fixture_secret()).unwrap();
-        let mut d = Daemon { dir, network: "regtest".into(), args: vec![], child: None, _tmp: Some(tmp) };
+        let mut d = Daemon { dir, network: "regtest".into(), args: vec![], command: "serve", child: None, _tmp: Some(tmp) };
         d.spawn();
         d
     }
@@ -41,11 +43,16 @@ impl Daemon {
     /// A daemon on a new data dir holding the fixture secret, on regtest, with more `serve`
     /// options.
     pub fn start_with(args: &[String]) -> Daemon {
+        Self::start_command("serve", args)
+    }
+
+    /// `command` (`serve` or `standby`) on a new data dir holding the fixture secret, on regtest.
+    pub fn start_command(command: &'static str, args: &[String]) -> Daemon {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("hsm_secret"), fixture_secret()).unwrap();
-        let mut d = Daemon { dir, network: "regtest".into(), args: args.to_vec(), child: None, _tmp: Some(tmp) };
+        let mut d = Daemon { dir, network: "regtest".into(), args: args.to_vec(), command, child: None, _tmp: Some(tmp) };
         d.spawn();
         d
     }
@@ -71,7 +78,7 @@ impl Daemon {
     /// As [`Daemon::start_in`], with more `serve` options.
     pub fn start_in_with(dir: PathBuf, args: &[&str]) -> Daemon {
         let args = args.iter().map(|a| a.to_string()).collect();
-        let mut d = Daemon { dir, network: "regtest".into(), args, child: None, _tmp: None };
+        let mut d = Daemon { dir, network: "regtest".into(), args, command: "serve", child: None, _tmp: None };
         d.spawn();
         d
     }
@@ -80,7 +87,7 @@ impl Daemon {
     pub fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.socket());
         let child = Command::new(env!("CARGO_BIN_EXE_invoiced"))
-            .args(["serve", "--data-dir"])
+            .args([self.command, "--data-dir"])
             .arg(&self.dir)
             .args(["--network", &self.network, "--log-level", "warn"])
             .args(&self.args)

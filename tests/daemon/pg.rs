@@ -170,23 +170,20 @@ fn every_acknowledged_batch_is_in_postgres_and_nothing_else_is() {
 }
 
 #[test]
-fn a_deposed_primary_stops_writing_and_a_live_lease_is_not_taken() {
+fn a_deposed_primary_stops_writing_and_a_live_lease_makes_a_standby() {
     let Some(pg) = Pg::start() else { return };
     let args = [format!("--replicate-to={}", pg.url())];
     let d = Daemon::start_with(&args);
     invoice(&d, "first").unwrap();
     // A second invoiced for the same node (same hsm_secret, another data dir) while the lease is
-    // renewed: refused.
-    let other = tempfile::tempdir().unwrap();
-    std::fs::write(other.path().join("hsm_secret"), crate::harness::fixture_secret()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
-        .args(["serve", "--network", "regtest", "--data-dir"])
-        .arg(other.path())
-        .args(&args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && text.contains("is held by another invoiced"), "{text}");
+    // renewed: it does not take the stream, it follows it as a standby.
+    let second = Daemon::start_with(&args);
+    assert_eq!(second.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("standby"));
+    eventually(10, "the second caught up", || second.head() == d.head());
+    let e = invoice(&second, "on-the-standby").unwrap_err();
+    assert_eq!(e.code, -1);
+    assert!(e.message.contains("standby"), "{}", e.message);
+    drop(second);
 
     // Another process takes the stream (as a promotion does): the old primary's next append
     // fails, naming why, and its log does not grow.
@@ -225,4 +222,107 @@ fn a_local_tail_that_never_reached_postgres_is_dropped_at_start() {
     assert_eq!(pg.records(), local_records(&d));
     let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// What one client saw: acknowledged (label, bolt11), and the labels left unanswered.
+type Outcome = (Vec<(String, String)>, Vec<String>);
+
+/// `n` clients creating invoices (with `idempotent`) until told to stop; what was acknowledged,
+/// label → bolt11, and the labels whose request got no answer or an error.
+fn clients(d: &Daemon, n: usize, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec<std::thread::JoinHandle<Outcome>> {
+    (0..n)
+        .map(|t| {
+            let (sock, stop) = (d.socket(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut acked, mut unanswered) = (Vec::new(), Vec::new());
+                let mut c = crate::harness::Client::connect(&sock);
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let label = format!("k{t}-{i}");
+                    i += 1;
+                    let req = json!({"jsonrpc": "2.0", "id": i, "method": "invoice",
+                                     "params": {"amount_msat": 1000 + i, "label": label, "description": "ha", "idempotent": true}});
+                    c.send_raw(req.to_string().as_bytes());
+                    match c.read_response() {
+                        Some(v) if v.get("result").is_some() => acked.push((label, v["result"]["bolt11"].as_str().unwrap().to_owned())),
+                        _ => {
+                            unanswered.push(label);
+                            break;
+                        }
+                    }
+                }
+                (acked, unanswered)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_standby_has_every_acknowledged_invoice_after_the_primary_is_killed_and_promoted() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url();
+    let mut primary = Daemon::start_with(&[format!("--replicate-to={url}")]);
+    let standby = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
+    assert_eq!(standby.call("getinfo", json!({})).unwrap()["replication"], json!({"role": "standby", "epoch": 1, "lag_ms": 0}));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = clients(&primary, 64, stop.clone());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    primary.kill();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut acked, mut unanswered) = (Vec::new(), Vec::new());
+    for t in running {
+        let (a, u) = t.join().unwrap();
+        acked.extend(a);
+        unanswered.extend(u);
+    }
+    assert!(acked.len() > 100, "the load ran: {} acknowledged", acked.len());
+    // Reads are served while standing by; writes are not.
+    assert!(invoice(&standby, "too-early").unwrap_err().message.contains("standby"));
+    let promoted = standby.call("promote", json!({})).unwrap();
+    assert_eq!(promoted, json!({"role": "primary", "epoch": 2}));
+    assert_eq!(standby.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("primary"));
+    // Every acknowledged invoice is there, with the same bolt11.
+    for (label, bolt11) in &acked {
+        let listed = standby.call("listinvoices", json!({"label": label})).unwrap();
+        assert_eq!(listed["invoices"][0]["bolt11"].as_str(), Some(bolt11.as_str()), "{label} lost in the takeover");
+    }
+    // The copies agree, hash for hash.
+    assert_eq!(pg.records(), local_records(&standby));
+    // Clients retry against the new primary: the acknowledged get their original invoice back,
+    // the unanswered get theirs made now.
+    for (label, bolt11) in acked.iter().take(20) {
+        let i: u64 = label.rsplit('-').next().unwrap().parse().unwrap();
+        let again = standby.call("invoice", json!({"amount_msat": 1001 + i, "label": label, "description": "ha", "idempotent": true})).unwrap();
+        assert_eq!(again["bolt11"].as_str(), Some(bolt11.as_str()));
+    }
+    for label in &unanswered {
+        let i: u64 = label.rsplit('-').next().unwrap().parse().unwrap();
+        standby.call("invoice", json!({"amount_msat": 1001 + i, "label": label, "description": "ha", "idempotent": true})).unwrap();
+    }
+    assert_eq!(pg.records(), local_records(&standby));
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&standby.dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // The old primary comes back: a newer epoch holds the stream, so it follows as a standby,
+    // its unacknowledged tail (if the kill left one) dropped.
+    primary.spawn();
+    assert_eq!(primary.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("standby"));
+    eventually(10, "the old primary caught up", || local_records(&primary) == pg.records());
+    assert!(invoice(&primary, "old-primary").unwrap_err().message.contains("standby"));
+}
+
+#[test]
+fn a_standby_takes_over_once_the_primary_lease_lapses() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url();
+    let mut primary = Daemon::start_with(&[format!("--replicate-to={url}")]);
+    let standby = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
+    invoice(&primary, "before").unwrap();
+    primary.kill();
+    // Renewed every 3 s, lapsed after 10 s without: then the standby takes over by itself.
+    eventually(30, "the standby took over", || standby.call("getinfo", json!({})).unwrap()["replication"]["role"] == json!("primary"));
+    assert_eq!(standby.call("getinfo", json!({})).unwrap()["replication"]["epoch"], json!(2));
+    assert_eq!(standby.call("listinvoices", json!({"label": "before"})).unwrap()["invoices"].as_array().unwrap().len(), 1);
+    invoice(&standby, "after").unwrap();
+    assert_eq!(pg.records(), local_records(&standby));
 }

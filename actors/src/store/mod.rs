@@ -94,6 +94,8 @@ pub struct LogOptions {
     pub faults: Faults,
     /// Where every batch must also be committed before it is acknowledged (none: local only).
     pub replica: Option<Box<dyn replica::Replica>>,
+    /// Start as a standby: every append refused until [`LogHandle::become_primary`].
+    pub standby: bool,
 }
 
 impl core::fmt::Debug for LogOptions {
@@ -104,7 +106,7 @@ impl core::fmt::Debug for LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { min_free_bytes: 128 << 20, faults: Faults::default(), replica: None }
+        LogOptions { min_free_bytes: 128 << 20, faults: Faults::default(), replica: None, standby: false }
     }
 }
 
@@ -163,9 +165,19 @@ pub(crate) struct AppendRequest {
     pub(crate) reply: oneshot::Sender<Result<Vec<Committed>, AppendError>>,
 }
 
+/// Records written elsewhere (by the primary), to be stored verbatim: a standby's appends.
+pub(crate) struct RawRequest {
+    pub(crate) records: Vec<Vec<u8>>,
+    pub(crate) reply: oneshot::Sender<Result<u64, AppendError>>,
+}
+
 /// What the writer is asked.
 pub(crate) enum WriterMsg {
     Append(AppendRequest),
+    Raw(RawRequest),
+    /// From now on, refuse appends (a standby) or take them, shipping to this replica (a
+    /// primary, e.g. once promoted).
+    Role(Option<Option<Box<dyn replica::Replica>>>),
     Subscribe(mpsc::UnboundedSender<CommittedBatch>),
 }
 
@@ -216,6 +228,31 @@ impl LogHandle {
             out.push(outcome);
         }
         out
+    }
+
+    /// Stores records another writer made (the primary's, as a standby receives them) verbatim,
+    /// after checking that they continue this log's chain and its rules; returns the new head.
+    /// Blocks: call it from a thread of its own, not from the actors' runtime.
+    ///
+    /// # Errors
+    /// [`AppendError`] when a record does not decode, continue the chain or replay, or the write
+    /// failed; nothing of the call is then stored.
+    pub fn append_raw_blocking(&self, records: Vec<Vec<u8>>) -> Result<u64, AppendError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(WriterMsg::Raw(RawRequest { records, reply })).map_err(|_| AppendError::WriterGone)?;
+        rx.blocking_recv().map_err(|_| AppendError::WriterGone)?
+    }
+
+    /// Makes the writer refuse every append from now on (a standby: only records from the
+    /// primary are stored).
+    pub fn become_standby(&self) {
+        let _ = self.tx.send(WriterMsg::Role(None));
+    }
+
+    /// Makes the writer take appends again, each batch shipped to `replica` before it is
+    /// acknowledged (a promoted standby).
+    pub fn become_primary(&self, replica: Option<Box<dyn replica::Replica>>) {
+        let _ = self.tx.send(WriterMsg::Role(Some(replica)));
     }
 
     /// Sends every batch committed from now on to `recipient`, in commit order, until it is gone.
@@ -406,6 +443,9 @@ pub enum AppendError {
     /// rolled back locally. The message names the reason.
     #[error("event log write failed: {0}")]
     Replica(String),
+    /// This invoiced is a standby: only the primary writes.
+    #[error("this invoiced is a standby: it serves reads, writes go to the primary (or `promote` this one)")]
+    Standby,
     /// The writer thread has stopped.
     #[error("event log writer has stopped")]
     WriterGone,

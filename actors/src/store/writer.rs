@@ -36,6 +36,8 @@ pub(super) struct Writer {
     faults: Faults,
     /// Where each batch is also committed before it is acknowledged.
     replica: Option<Box<dyn Replica>>,
+    /// A standby refuses appends: only the primary's records are stored ([`WriterMsg::Raw`]).
+    standby: bool,
     state: SharedState,
     clock: Arc<dyn Clock>,
     subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
@@ -51,8 +53,8 @@ impl Writer {
         clock: Arc<dyn Clock>,
         options: LogOptions,
     ) -> Self {
-        let LogOptions { min_free_bytes: min_free, faults, replica } = options;
-        Writer { storage, engine: Some(engine), slot, broken: None, min_free, faults, replica, state, clock, subscribers: Vec::new() }
+        let LogOptions { min_free_bytes: min_free, faults, replica, standby } = options;
+        Writer { storage, engine: Some(engine), slot, broken: None, min_free, faults, replica, standby, state, clock, subscribers: Vec::new() }
     }
 
     /// Serves appends, subscriptions and the stop until the channel closes.
@@ -63,9 +65,34 @@ impl Writer {
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
+                    WriterMsg::Append(req) if self.standby => {
+                        let _ = req.reply.send(Err(AppendError::Standby));
+                    }
                     WriterMsg::Append(req) => {
                         events += req.proposals.len();
                         batch.push(req);
+                    }
+                    WriterMsg::Raw(req) => {
+                        // In order: what was gathered so far goes first.
+                        if !batch.is_empty() {
+                            self.commit(&mut batch);
+                            events = 0;
+                        }
+                        let outcome = self.store_raw(req.records);
+                        let _ = req.reply.send(outcome);
+                    }
+                    WriterMsg::Role(role) => {
+                        if !batch.is_empty() {
+                            self.commit(&mut batch);
+                            events = 0;
+                        }
+                        match role {
+                            None => self.standby = true,
+                            Some(replica) => {
+                                self.standby = false;
+                                self.replica = replica;
+                            }
+                        }
                     }
                     WriterMsg::Subscribe(tx) => self.subscribers.push(tx),
                 }
@@ -241,6 +268,62 @@ impl Writer {
 }
 
 impl Writer {
+    /// Stores the primary's records verbatim: each must decode and continue the chain; then one
+    /// batch, one fsync, the projection updated (its fold checks every rule again) and the
+    /// subscribers told. A record the fold refuses (a primary's log can only break a rule if it
+    /// is damaged) leaves the writer broken: the next operation reopens the log and removes what
+    /// the projection does not hold.
+    fn store_raw(&mut self, raw: Vec<Vec<u8>>) -> Result<u64, AppendError> {
+        let refuse = |why: String| AppendError::Write(why);
+        let poisoned = || refuse("projection lock poisoned".into());
+        if let Some(cause) = self.broken.clone() {
+            self.recover().map_err(|e| refuse(format!("{cause} (not recovered yet: {e})")))?;
+        }
+        let (mut seq, mut prev) = self.state.read().map_err(|_| poisoned())?.head();
+        let mut records = Vec::with_capacity(raw.len());
+        for bytes in &raw {
+            let record = invoiced_events::codec::decode_record(bytes).map_err(|e| refuse(format!("a shipped record does not decode: {e}")))?;
+            if record.seq != seq + 1 || record.prev_hash != prev {
+                return Err(refuse(format!("shipped record {} does not continue this log at {seq}", record.seq)));
+            }
+            (seq, prev) = (record.seq, record_hash(bytes));
+            records.push((record, prev));
+        }
+        if records.is_empty() {
+            return Ok(seq);
+        }
+        let engine = self.engine.clone().ok_or(AppendError::WriterGone)?;
+        let mut batch = Batch::new();
+        for ((record, _), bytes) in records.iter().zip(raw) {
+            batch.put(Column::Events, event_key(record.seq), bytes);
+        }
+        batch.put(Column::Meta, META_HEAD, encode_head(seq, &prev));
+        engine.write(batch).map_err(|e| refuse(e.to_string()))?;
+        let mut applied = Vec::with_capacity(records.len());
+        let folded: Result<(), AppendError> = (|| {
+            let mut state = self.state.write().map_err(|_| poisoned())?;
+            for (record, hash) in records {
+                let target = record.event.invoice_index();
+                let before = match (&record.event, target) {
+                    (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => state.invoices.get(idx).cloned(),
+                    _ => None,
+                };
+                state.apply(&record, hash).map_err(|e| refuse(format!("a shipped record breaks this log's rules: {e}")))?;
+                let entry = before.or_else(|| target.and_then(|idx| state.invoices.get(idx).cloned()));
+                applied.push((record, hash, entry));
+            }
+            Ok(())
+        })();
+        if let Err(e) = &folded {
+            self.broken = Some(e.to_string());
+        }
+        if !applied.is_empty() {
+            let all = Arc::new(self.join_committed(engine.as_ref(), applied));
+            self.subscribers.retain(|s| s.send(all.clone()).is_ok());
+        }
+        folded.map(|()| seq)
+    }
+
     /// The committed events with the invoice each concerns: a creation joins its own event, a
     /// lifecycle event reads the creation record (one batched read for the whole batch). The
     /// events are durable and applied already, so a failed read only leaves `invoice` empty.
