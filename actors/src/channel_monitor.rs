@@ -3,7 +3,8 @@
 //! Owns the working copy of the channel set and the round-robin order. The node reports its
 //! channels (`syncchannels`, `updatechannel`); the differences become channel events, appended
 //! to the log as one batch, and the working copy changes only once they are durable — so it
-//! always equals the channel projection that replay rebuilds. A sync runs as an atomic response:
+//! always equals the channel projection that replay rebuilds. Channel events it did not make (a
+//! standby's, stored from the primary) reach it with every committed batch. A sync runs as an atomic response:
 //! no hint is chosen from a half-applied set. The policy itself is [`crate::policy::hints`].
 
 use actix::prelude::*;
@@ -11,7 +12,7 @@ use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivate
 
 use crate::entropy::EntropySource;
 use crate::policy::hints::{assess, select, Exclusion, HintChoice, Pool, RoundRobin};
-use crate::store::{AppendError, LogHandle};
+use crate::store::{AppendError, LogHandle, Observe};
 
 /// None of the channels named in `exposeprivatechannels` can be used (902).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +104,24 @@ impl ChannelMonitor {
 
 impl Actor for ChannelMonitor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.log.forward_to::<Observe>(ctx.address().recipient());
+    }
+}
+
+/// Every committed batch: channel events this monitor did not append itself (a standby stores
+/// the primary's) reach the working copy too. Its own are applied again, which changes nothing.
+impl Handler<Observe> for ChannelMonitor {
+    type Result = ();
+    fn handle(&mut self, Observe(batch): Observe, _: &mut Context<Self>) {
+        let channel_events: Vec<Event> = batch
+            .iter()
+            .filter(|c| matches!(c.record.event, Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_)))
+            .map(|c| c.record.event.clone())
+            .collect();
+        self.apply(&channel_events);
+    }
 }
 
 /// Query: route hints for a new invoice.

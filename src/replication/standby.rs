@@ -119,7 +119,8 @@ impl Follower {
         }
     }
 
-    /// Appends every record PostgreSQL holds after the local head; keeps `lag_ms`.
+    /// Appends every record PostgreSQL holds after the local head; keeps `lag_ms` (0 once
+    /// nothing is left to fetch).
     fn catch_up(&self, c: &mut ::postgres::Client) -> anyhow::Result<()> {
         loop {
             let head = self.reader.pick(|s| s.head().0).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -136,8 +137,8 @@ impl Follower {
             };
             let last_time = invoiced_events::codec::decode_record(last).map(|r| r.time_ms).unwrap_or(0);
             self.log.append_raw_blocking(records).map_err(|e| anyhow::anyhow!("cannot store the primary's records: {e}"))?;
-            let lag = if full { now_ms().saturating_sub(last_time) } else { 0 };
-            self.status.lag_ms.store(lag, Ordering::SeqCst);
+            // How long after the primary committed it the newest record was stored here.
+            self.status.lag_ms.store(now_ms().saturating_sub(last_time), Ordering::SeqCst);
             if !full {
                 return Ok(());
             }

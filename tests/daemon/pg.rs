@@ -326,3 +326,137 @@ fn a_standby_takes_over_once_the_primary_lease_lapses() {
     invoice(&standby, "after").unwrap();
     assert_eq!(pg.records(), local_records(&standby));
 }
+
+#[test]
+fn every_kind_of_event_replicates_and_the_standby_lists_what_the_primary_lists() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url();
+    let mut primary = Daemon::start_with(&[format!("--replicate-to={url}")]);
+    let standby = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
+    let paid = invoice(&primary, "paid").unwrap();
+    primary.call("settleinvoice", json!({"payment_hash": paid["payment_hash"], "amount_msat": 1000, "payment_secret": paid["payment_secret"]})).unwrap();
+    invoice(&primary, "deleted").unwrap();
+    primary.call("delinvoice", json!({"label": "deleted", "status": "unpaid"})).unwrap();
+    primary.call("invoice", json!({"amount_msat": 5, "label": "expired", "description": "e", "expiry": 1})).unwrap();
+    let held = primary.call("holdinvoice", json!({"amount_msat": 2000, "description": "h"})).unwrap();
+    let parts = json!([{"htlc": "1x1x1/0", "amount_msat": 2000, "cltv_expiry": 500}]);
+    primary.call("holdaccept", json!({"payment_hash": held["payment_hash"], "payment_secret": held["payment_secret"], "parts": parts, "blockheight": 100})).unwrap();
+    let channels = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/listpeerchannels.json")).unwrap();
+    let channels: Value = serde_json::from_str(&channels).unwrap();
+    primary.call("syncchannels", json!({"channels": channels["channels"]})).unwrap();
+    eventually(10, "the expired one expired", || {
+        primary.call("listinvoices", json!({"label": "expired"})).unwrap()["invoices"][0]["status"] == json!("expired")
+    });
+    let same = |method: &str| {
+        let (p, s) = (primary.call(method, json!({})).unwrap(), standby.call(method, json!({})).unwrap());
+        (p == s).then_some(()).ok_or(format!("{method}: primary {p} standby {s}"))
+    };
+    eventually(10, "the standby caught up", || standby.head() == primary.head());
+    for method in ["listinvoices", "holdinvoicelookup", "listincoming"] {
+        same(method).unwrap();
+    }
+    assert_eq!(pg.records(), local_records(&standby));
+    // A waiter on the standby is woken by the primary's events.
+    let mut waiter = crate::harness::Client::connect(&standby.socket());
+    let next = standby.call("wait", json!({"subsystem": "invoices", "indexname": "created", "nextvalue": 0})).unwrap()["created"].as_u64().unwrap() + 1;
+    let wait = std::thread::spawn(move || waiter.call("wait", json!({"subsystem": "invoices", "indexname": "created", "nextvalue": next})));
+    invoice(&primary, "woken").unwrap();
+    let woke = wait.join().unwrap().unwrap();
+    assert_eq!(woke["invoices"]["label"], json!("woken"), "{woke}");
+    assert!(primary.stop().success());
+}
+
+#[test]
+fn postgres_stopped_under_load_loses_nothing_acknowledged_and_shows_nothing_else() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url();
+    let primary = Daemon::start_with(&[format!("--replicate-to={url}")]);
+    let standby = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
+    let sock = primary.socket();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (sock, stop) = (sock.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut c = crate::harness::Client::connect(&sock);
+                let (mut acked, mut refused) = (Vec::new(), Vec::new());
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let label = format!("l{t}-{i}");
+                    i += 1;
+                    match c.call("invoice", json!({"amount_msat": 1000, "label": label, "description": "d"})) {
+                        Ok(v) => acked.push((label, v["bolt11"].as_str().unwrap().to_owned())),
+                        Err(e) => {
+                            assert_eq!(e.code, -1, "{}", e.message);
+                            refused.push(label);
+                        }
+                    }
+                }
+                (acked, refused)
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    pg.down();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    pg.up();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    for t in threads {
+        let (a, r) = t.join().unwrap();
+        acked.extend(a);
+        refused.extend(r);
+    }
+    assert!(!refused.is_empty(), "PostgreSQL's outage refused some");
+    eventually(10, "the standby caught up", || standby.head() == primary.head());
+    assert_eq!(pg.records(), local_records(&primary));
+    assert_eq!(pg.records(), local_records(&standby));
+    let listed = standby.call("listinvoices", json!({})).unwrap();
+    let on_standby: BTreeMap<String, String> = listed["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["label"].as_str().unwrap().to_owned(), i["bolt11"].as_str().unwrap().to_owned()))
+        .collect();
+    for (label, bolt11) in &acked {
+        assert_eq!(on_standby.get(label), Some(bolt11), "acknowledged {label} missing");
+    }
+    for label in &refused {
+        assert!(!on_standby.contains_key(label), "refused {label} appeared");
+    }
+    assert_eq!(on_standby.len(), acked.len());
+}
+
+#[test]
+fn split_brain_never_forks_the_stream() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url();
+    let old = Daemon::start_with(&[format!("--replicate-to={url}")]);
+    let new = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
+    invoice(&old, "shared").unwrap();
+    eventually(10, "caught up", || new.head() == old.head());
+    // Promoted while the old primary still runs and believes it is the primary.
+    assert_eq!(new.call("promote", json!({})).unwrap()["epoch"], json!(2));
+    // Both write at once; only the new epoch's appends reach the stream.
+    let both: Vec<_> = [(old.socket(), "old"), (new.socket(), "new")]
+        .into_iter()
+        .map(|(sock, who)| {
+            std::thread::spawn(move || {
+                let mut c = crate::harness::Client::connect(&sock);
+                (0..50).filter(|i| c.call("invoice", json!({"amount_msat": 1000, "label": format!("{who}-{i}"), "description": "d"})).is_ok()).count()
+            })
+        })
+        .collect();
+    let counts: Vec<usize> = both.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(counts, [0, 50], "the deposed primary wrote nothing, the new one everything");
+    // The stream is one chain: every record continues the one before it.
+    let rows = pg.client().query("SELECT seq, prev_hash, hash FROM invoiced_log ORDER BY seq", &[]).unwrap();
+    let mut prev = vec![0u8; 32];
+    for (n, r) in rows.iter().enumerate() {
+        assert_eq!(r.get::<_, i64>(0), i64::try_from(n).unwrap() + 1);
+        assert_eq!(r.get::<_, Vec<u8>>(1), prev);
+        prev = r.get(2);
+    }
+    assert_eq!(pg.records(), local_records(&new));
+}
