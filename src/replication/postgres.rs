@@ -28,6 +28,29 @@ const SCHEMA: &str = "
         renewed_at timestamptz NOT NULL DEFAULT now()
     );";
 
+/// One batch's append, as one statement (its own transaction): lock the node's lease row and
+/// read its epoch, check that the stream ends with the record this batch continues, insert the
+/// records only if both hold, and NOTIFY the standbys (delivered at commit). Answers the epoch in
+/// force and how many records went in. Parameters: node, the seq before the batch, this
+/// process's epoch, the batch's first `prev_hash`, then the records' seqs, prev hashes, hashes
+/// and bytes as arrays.
+const APPEND: &str = "
+    WITH lease AS (
+        SELECT epoch FROM invoiced_lease WHERE node_id = $1 FOR UPDATE
+    ), prev AS (
+        SELECT hash FROM invoiced_log WHERE node_id = $1 AND seq = $2
+    ), ok AS (
+        SELECT COALESCE((SELECT epoch FROM lease) = $3, false)
+           AND CASE WHEN $2 = 0 THEN NOT EXISTS (SELECT 1 FROM prev)
+                    ELSE COALESCE((SELECT hash FROM prev) = $4, false) END AS go
+    ), ins AS (
+        INSERT INTO invoiced_log (node_id, seq, prev_hash, hash, record)
+        SELECT $1, s, p, h, r FROM unnest($5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[]) AS t(s, p, h, r)
+        WHERE (SELECT go FROM ok)
+        RETURNING 1
+    )
+    SELECT (SELECT epoch FROM lease), (SELECT count(*) FROM ins), pg_notify('invoiced_log', $1::text)";
+
 /// How long a lease lasts without renewal.
 pub const LEASE: Duration = Duration::from_secs(10);
 /// How often the primary renews it.
@@ -157,6 +180,13 @@ pub struct PgReplica {
     node: String,
     epoch: u64,
     client: Option<Client>,
+    /// [`APPEND`], prepared on the connection.
+    append: Option<postgres::Statement>,
+    /// A batch whose commit's outcome could not be learnt: (first seq, last seq, last hash).
+    in_doubt: Option<(u64, u64, Hash32)>,
+    /// Whether the last failed batch's statement reached the server (then its outcome is
+    /// unknown until asked; a failed connection means it did not commit).
+    sent: bool,
     deposed: Arc<AtomicBool>,
     /// A test seam: the process exits (as if killed) just before shipping the batch after this
     /// many were shipped, leaving a local tail that never reached PostgreSQL.
@@ -168,48 +198,88 @@ impl PgReplica {
     /// The replica of `node`'s stream at `url`, writing with `epoch`; `deposed` is set when
     /// it finds a newer epoch.
     pub fn new(url: String, node: String, epoch: u64, deposed: Arc<AtomicBool>, crash_after: Option<u64>) -> Self {
-        PgReplica { url, node, epoch, client: None, deposed, crash_after, shipped: 0 }
+        PgReplica { url, node, epoch, client: None, append: None, in_doubt: None, sent: false, deposed, crash_after, shipped: 0 }
     }
 
     fn try_ship(&mut self, records: &[ShippedRecord<'_>]) -> Result<(), ReplicaError> {
         let unavailable = |e: postgres::Error| ReplicaError::Unavailable(e.to_string());
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Some(connect(&self.url).map_err(unavailable)?);
-        }
-        let Some(client) = self.client.as_mut() else { return Err(ReplicaError::Unavailable("no connection".into())) };
         let Some(first) = records.first() else { return Ok(()) };
-        let mut tx = client.transaction().map_err(unavailable)?;
-        let current = tx
-            .query_opt("SELECT epoch FROM invoiced_lease WHERE node_id = $1 FOR UPDATE", &[&self.node])
-            .map_err(unavailable)?
-            .map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0));
-        if current != self.epoch {
-            return Err(ReplicaError::Deposed { current, ours: self.epoch });
+        self.sent = false;
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            let mut client = connect(&self.url).map_err(unavailable)?;
+            let stmt = client.prepare(APPEND).map_err(unavailable)?;
+            self.client = Some(client);
+            self.append = Some(stmt);
         }
-        let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
-        let stored_prev = tx
-            .query_opt("SELECT hash FROM invoiced_log WHERE node_id = $1 AND seq = $2", &[&self.node, &seq(first.seq - 1)])
-            .map_err(unavailable)?
-            .map(|r| to_hash(r.get(0)));
-        let continues = match stored_prev {
-            Some(h) => h == *first.prev_hash,
-            None => first.seq == 1,
+        let (Some(client), Some(stmt)) = (self.client.as_mut(), self.append.as_ref()) else {
+            return Err(ReplicaError::Unavailable("no connection".into()));
         };
-        if !continues {
-            return Err(ReplicaError::Diverged(first.seq));
-        }
+        let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        let epoch = seq(self.epoch);
         let seqs: Vec<i64> = records.iter().map(|r| seq(r.seq)).collect();
         let prevs: Vec<&[u8]> = records.iter().map(|r| r.prev_hash.as_slice()).collect();
         let hashes: Vec<&[u8]> = records.iter().map(|r| r.hash.as_slice()).collect();
         let bytes: Vec<&[u8]> = records.iter().map(|r| r.bytes).collect();
-        tx.execute(
-            "INSERT INTO invoiced_log (node_id, seq, prev_hash, hash, record)
-             SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[])",
-            &[&self.node, &seqs, &prevs, &hashes, &bytes],
-        )
-        .map_err(|e| if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) { ReplicaError::Diverged(first.seq) } else { unavailable(e) })?;
-        tx.execute("SELECT pg_notify('invoiced_log', $1)", &[&self.node]).map_err(unavailable)?;
-        tx.commit().map_err(unavailable)
+        let after = seq(first.seq - 1);
+        let prev = first.prev_hash.as_slice();
+        // One statement, so one round trip and one transaction (autocommit): see [`APPEND`].
+        self.sent = true;
+        let row = client
+            .query_one(stmt, &[&self.node, &after, &epoch, &prev, &seqs, &prevs, &hashes, &bytes])
+            .map_err(|e| if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) { ReplicaError::Diverged(first.seq) } else { unavailable(e) })?;
+        let current = row.get::<_, Option<i64>>(0).map_or(0, |e| u64::try_from(e).unwrap_or(0));
+        let inserted: i64 = row.get(1);
+        if current != self.epoch {
+            return Err(ReplicaError::Deposed { current, ours: self.epoch });
+        }
+        if inserted != i64::try_from(records.len()).unwrap_or(i64::MAX) {
+            return Err(ReplicaError::Diverged(first.seq));
+        }
+        Ok(())
+    }
+}
+
+/// How long a primary tries to learn a failed commit's outcome before answering.
+const RESOLVE_FOR: Duration = Duration::from_secs(5);
+
+impl PgReplica {
+    /// Whether record `seq` with `hash` is in PostgreSQL: `None` if it cannot be reached within
+    /// `patience`.
+    fn committed(&mut self, seq: u64, hash: &Hash32, patience: Duration) -> Option<bool> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            if let Ok(mut c) = connect(&self.url) {
+                if let Ok(found) = hash_at(&mut c, &self.node, seq) {
+                    return Some(found.as_ref() == Some(hash));
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Settles a batch in doubt: not in PostgreSQL, nothing to do; in it, its records come back
+    /// as [`ReplicaError::Ahead`] for the writer to store again.
+    fn settle_doubt(&mut self, (first, last, hash): (u64, u64, Hash32)) -> Result<(), ReplicaError> {
+        match self.committed(last, &hash, Duration::ZERO) {
+            None => Err(ReplicaError::Unavailable(format!("PostgreSQL still unreachable; records {first}..={last} in doubt"))),
+            Some(false) => {
+                self.in_doubt = None;
+                Ok(())
+            }
+            Some(true) => {
+                let mut c = connect(&self.url).map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
+                let (from, to) = (i64::try_from(first).unwrap_or(i64::MAX), i64::try_from(last).unwrap_or(i64::MAX));
+                let rows = c
+                    .query("SELECT record FROM invoiced_log WHERE node_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq", &[&self.node, &from, &to])
+                    .map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
+                self.in_doubt = None;
+                Err(ReplicaError::Ahead(rows.into_iter().map(|r| r.get(0)).collect()))
+            }
+        }
     }
 }
 
@@ -224,12 +294,32 @@ impl Replica for PgReplica {
             tracing::error!("--dev-crash-before-ship: exiting before shipping batch {}", self.shipped + 1);
             std::process::exit(86);
         }
-        let outcome = self.try_ship(records);
+        if let Some(doubt) = self.in_doubt {
+            self.settle_doubt(doubt)?;
+        }
+        let mut outcome = self.try_ship(records);
+        if let (Err(ReplicaError::Unavailable(why)), Some(last), true) = (&outcome, records.last(), self.sent) {
+            // The connection failed: the commit may have happened with its answer lost. Learn
+            // which before answering, for a while; after that the batch stays in doubt.
+            self.client = None;
+            self.append = None;
+            match self.committed(last.seq, last.hash, RESOLVE_FOR) {
+                Some(true) => outcome = Ok(()),
+                Some(false) => {}
+                None => {
+                    tracing::warn!("replication: cannot learn whether batch {}..={} committed ({why}); it is in doubt", records[0].seq, last.seq);
+                    self.in_doubt = Some((records[0].seq, last.seq, *last.hash));
+                }
+            }
+        }
         match &outcome {
             Ok(()) => self.shipped += 1,
             Err(ReplicaError::Deposed { .. }) => self.deposed.store(true, Ordering::SeqCst),
-            Err(ReplicaError::Unavailable(_)) => self.client = None,
-            Err(ReplicaError::Diverged(_)) => {}
+            Err(ReplicaError::Unavailable(_)) => {
+                self.client = None;
+                self.append = None;
+            }
+            Err(ReplicaError::Diverged(_) | ReplicaError::Ahead(_)) => {}
         }
         outcome
     }

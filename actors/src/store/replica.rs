@@ -37,6 +37,11 @@ pub enum ReplicaError {
     /// The replica could not be reached or refused the transaction.
     #[error("replica unavailable: {0}")]
     Unavailable(String),
+    /// An earlier batch reported as failed had reached the replica after all (its commit's
+    /// answer was lost): these are its records, verbatim. The writer stores them, so the two
+    /// copies agree again; this batch is not stored.
+    #[error("an earlier batch reached the replica after all; this one was not stored, retry it")]
+    Ahead(Vec<Vec<u8>>),
 }
 
 /// A second copy of the log, written by the writer thread only.

@@ -13,7 +13,7 @@ use super::checkpoint::save_checkpoint;
 use super::engine::{Batch, Column, Engine, Storage};
 use super::keys::{encode_head, event_key, META_HEAD};
 use super::open::head_seq;
-use super::replica::{Replica, ShippedRecord};
+use super::replica::{Replica, ReplicaError, ShippedRecord};
 use super::{join_entries, AppendError, AppendRequest, Committed, CommittedBatch, EngineSlot, Faults, LogOptions, StoreError, WriterMsg};
 use crate::clock::Clock;
 use crate::SharedState;
@@ -165,13 +165,23 @@ impl Writer {
                     self.close_engine();
                     self.serve_reads_read_only();
                 }
-                let refusal = match e {
-                    StoreError::DiskFull { .. } => AppendError::DiskFull,
-                    StoreError::Replica(r) => AppendError::Replica(r.to_string()),
-                    _ => AppendError::Write(msg),
+                let (refusal, adopt) = match e {
+                    StoreError::DiskFull { .. } => (AppendError::DiskFull, None),
+                    StoreError::Replica(ReplicaError::Ahead(records)) => {
+                        (AppendError::Replica(ReplicaError::Ahead(Vec::new()).to_string()), Some(records))
+                    }
+                    StoreError::Replica(r) => (AppendError::Replica(r.to_string()), None),
+                    _ => (AppendError::Write(msg), None),
                 };
                 for req in pending.drain(..) {
                     let _ = req.reply.send(Err(refusal.clone()));
+                }
+                // The replica holds a batch this log rolled back: take it back, verbatim.
+                if let Some(records) = adopt {
+                    match self.store_raw(records) {
+                        Ok(head) => tracing::warn!("stored again, up to record {head}, a batch the replica had committed after all"),
+                        Err(e) => tracing::error!("cannot store the batch the replica holds: {e}"),
+                    }
                 }
             }
         }

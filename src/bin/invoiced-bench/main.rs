@@ -30,6 +30,7 @@
 
 mod load;
 mod limits;
+mod repl;
 mod scale;
 mod sink;
 
@@ -117,6 +118,24 @@ enum Command {
         /// Remove the checkpoint first (a full replay).
         #[arg(long)]
         drop_checkpoint: bool,
+    },
+    /// PostgreSQL's commit latency: one-row INSERT transactions one after another.
+    PgCommit {
+        /// postgres://…
+        #[arg(long)]
+        url: String,
+        /// How many.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+    },
+    /// Samples a standby's replication lag from its getinfo.
+    Lag {
+        /// The standby's socket.
+        #[arg(long)]
+        rpc_file: PathBuf,
+        /// For how long.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
     },
     /// A webhook receiver: answers every POST 200, its count and last arrival in COUNT_FILE.
     WebhookSink {
@@ -226,5 +245,7 @@ fn main() {
         Command::Startup { data_dir, drop_checkpoint } => scale::startup(&data_dir, drop_checkpoint),
         Command::Limits { dir, seconds } => limits::limits(&dir, seconds),
         Command::WebhookSink { port, count_file } => sink::sink(port, &count_file),
+        Command::PgCommit { url, count } => repl::pg_commit(&url, count),
+        Command::Lag { rpc_file, seconds } => repl::lag(&rpc_file, seconds),
     }
 }
