@@ -460,3 +460,22 @@ fn split_brain_never_forks_the_stream() {
     }
     assert_eq!(pg.records(), local_records(&new));
 }
+
+#[test]
+fn losing_the_standby_costs_the_primary_nothing_and_it_catches_up_on_return() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.url();
+    let primary = Daemon::start_with(&[format!("--replicate-to={url}")]);
+    let mut standby = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
+    invoice(&primary, "a").unwrap();
+    standby.kill();
+    for i in 0..20 {
+        invoice(&primary, &format!("while-away-{i}")).unwrap();
+    }
+    standby.spawn();
+    eventually(10, "the standby caught up", || standby.head() == primary.head());
+    assert_eq!(pg.records(), local_records(&standby));
+    assert_eq!(primary.call("listinvoices", json!({})).unwrap(), standby.call("listinvoices", json!({})).unwrap());
+    // The lag reads 0 once a look finds nothing more to fetch.
+    eventually(5, "lag back to 0", || standby.call("getinfo", json!({})).unwrap()["replication"]["lag_ms"] == json!(0));
+}
