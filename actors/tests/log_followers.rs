@@ -4,43 +4,24 @@
 
 mod common;
 
-use invoiced_events::{ChannelInfo, ChannelKey, InvoiceStatus, Proposal, ShortChannelId};
-
-fn channel(n: u32) -> ChannelInfo {
-    ChannelInfo {
-        key: ChannelKey::Scid(ShortChannelId::new(n, 1, 0).unwrap()),
-        peer_id: vec![2; 33],
-        peer_connected: true,
-        state: "CHANNELD_NORMAL".into(),
-        short_channel_id: Some(ShortChannelId::new(n, 1, 0).unwrap()),
-        alias_local: None,
-        alias_remote: None,
-        private: false,
-        scid_alias_only: false,
-        total_msat: 1_000_000,
-        to_us_msat: 0,
-        receivable_msat: 500,
-        our_reserve_msat: 0,
-        their_reserve_msat: 0,
-        remote_policy: None,
-        incoming_capacity_msat: None,
-    }
-}
+use invoiced_events::{InvoiceStatus, Proposal};
 
 #[actix::test]
 async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted() {
     let log = common::memory_log(1_000);
     let handle = log.handle();
-    // 60 invoices, with channel events between some (records that are not creations), and every
+    // 60 invoices, with payments between some (records that are not creations), and every
     // third one deleted.
     for i in 0..60u8 {
         handle.append(common::created(&format!("l{i}"), i + 1, 1, 10_000)).await.unwrap();
         if i % 7 == 0 {
-            handle.append(Proposal::ChannelOpened(channel(u32::from(i) + 1))).await.unwrap();
+            let paid = Proposal::Paid { created_index: u64::from(i) + 1, amount_received_msat: 1000, paid_at: 2 };
+            handle.append(paid).await.unwrap();
         }
     }
     for idx in (1..=60u64).step_by(3) {
-        handle.append(Proposal::Deleted { created_index: idx, status: InvoiceStatus::Unpaid }).await.unwrap();
+        let status = if (idx - 1) % 7 == 0 { InvoiceStatus::Paid } else { InvoiceStatus::Unpaid };
+        handle.append(Proposal::Deleted { created_index: idx, status }).await.unwrap();
     }
     let reader = log.reader();
     let head = reader.pick(|s| s.head().0).unwrap();

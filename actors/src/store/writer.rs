@@ -1,10 +1,11 @@
 //! The writer thread: group commit. It drains whatever appends are waiting, admits them against
-//! the projection, writes them as one batch with one fsync, applies them, answers each caller
-//! and tells the subscribers; after a failed write it closes the database and reopens it (rolling
-//! back what was not reported) before the next.
+//! the projection, writes them as one batch with one fsync, ships it to the replica if there is
+//! one, applies it, answers each caller and tells the subscribers; after a failed write (or a
+//! batch the replica refused) it closes the database and reopens it (rolling back what was not
+//! reported) before the next. As a standby it refuses appends and stores the primary's records
+//! verbatim instead ([`Writer::store_raw`]); a promotion makes it a primary again.
 
 use std::sync::Arc;
-
 
 use invoiced_events::codec::{encode_record, record_hash};
 use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry};
@@ -260,14 +261,7 @@ impl Writer {
         {
             let mut state = self.state.write().map_err(|_| poisoned())?;
             for (record, hash) in records {
-                let target = record.event.invoice_index();
-                let before = match (&record.event, target) {
-                    (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => state.invoices.get(idx).cloned(),
-                    _ => None,
-                };
-                state.apply(&record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
-                let entry = before.or_else(|| target.and_then(|idx| state.invoices.get(idx).cloned()));
-                applied.push((record, hash, entry));
+                applied.push(fold(&mut state, record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?);
             }
         }
         let all = self.join_committed(engine.as_ref(), applied);
@@ -313,14 +307,7 @@ impl Writer {
         let folded: Result<(), AppendError> = (|| {
             let mut state = self.state.write().map_err(|_| poisoned())?;
             for (record, hash) in records {
-                let target = record.event.invoice_index();
-                let before = match (&record.event, target) {
-                    (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => state.invoices.get(idx).cloned(),
-                    _ => None,
-                };
-                state.apply(&record, hash).map_err(|e| refuse(format!("a shipped record breaks this log's rules: {e}")))?;
-                let entry = before.or_else(|| target.and_then(|idx| state.invoices.get(idx).cloned()));
-                applied.push((record, hash, entry));
+                applied.push(fold(&mut state, record, hash).map_err(|e| refuse(format!("a shipped record breaks this log's rules: {e}")))?);
             }
             Ok(())
         })();
@@ -422,4 +409,15 @@ impl Writer {
     }
 }
 
-
+/// Folds one durable record into the projections, with the invoice it concerns as it now stands
+/// (a deleted or cleaned one: as it was).
+fn fold(state: &mut invoiced_events::Projections, record: EventRecord, hash: Hash32) -> Result<(EventRecord, Hash32, Option<InvoiceEntry>), invoiced_events::ApplyError> {
+    let target = record.event.invoice_index();
+    let before = match (&record.event, target) {
+        (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => state.invoices.get(idx).cloned(),
+        _ => None,
+    };
+    state.apply(&record, hash)?;
+    let entry = before.or_else(|| target.and_then(|idx| state.invoices.get(idx).cloned()));
+    Ok((record, hash, entry))
+}
