@@ -48,6 +48,32 @@ pub fn is_ours(method: &str, params: &Value) -> bool {
     }
 }
 
+/// The label of an `invoice` request's params (named, or second positionally; a number as its
+/// digits, as invoiced reads it).
+pub fn invoice_label(params: &Value) -> Option<String> {
+    let label = match params {
+        Value::Object(m) => m.get("label")?,
+        Value::Array(a) => a.get(1)?,
+        _ => return None,
+    };
+    match label {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The `invoiced_invoice_creation` payload: `label`, and `msat` when the invoice has an amount
+/// (read from its bolt11). Never the preimage, which invoiced shows only once paid.
+pub fn creation_payload(label: &str, bolt11: &str) -> Value {
+    let mut payload = json!({ "label": label });
+    let amount = bolt11.parse::<lightning_invoice::Bolt11Invoice>().ok().and_then(|i| i.amount_milli_satoshis());
+    if let Some(msat) = amount {
+        payload["msat"] = json!(msat);
+    }
+    payload
+}
+
 /// The hook's answer for one `rpc_command` payload (its params are moved on, not copied).
 pub async fn rpc_command(invoiced: &RpcPool, mut payload: Value) -> Value {
     let cmd = &mut payload["rpc_command"];
@@ -74,6 +100,30 @@ pub async fn rpc_command(invoiced: &RpcPool, mut payload: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_creation_announcement_comes_from_the_request_and_its_answer() {
+        assert_eq!(invoice_label(&json!({"amount_msat": 1, "label": "tea"})), Some("tea".into()));
+        assert_eq!(invoice_label(&json!([1000, 42, "d"])), Some("42".into()));
+        assert_eq!(invoice_label(&json!([1000])), None);
+        let signed = |amount: Option<u64>| {
+            use bitcoin::hashes::Hash as _;
+            let key = secp256k1::SecretKey::from_slice(&[3; 32]).unwrap();
+            let builder = lightning_invoice::InvoiceBuilder::new(lightning_invoice::Currency::Regtest)
+                .description("d".into())
+                .payment_hash(bitcoin::hashes::sha256::Hash::from_byte_array([1; 32]))
+                .payment_secret(lightning_invoice::PaymentSecret([2; 32]))
+                .duration_since_epoch(std::time::Duration::from_secs(1_700_000_000))
+                .min_final_cltv_expiry_delta(18);
+            let sign = |h: &secp256k1::Message| secp256k1::Secp256k1::new().sign_ecdsa_recoverable(h, &key);
+            match amount {
+                Some(a) => builder.amount_milli_satoshis(a).build_signed(sign).unwrap().to_string(),
+                None => builder.build_signed(sign).unwrap().to_string(),
+            }
+        };
+        assert_eq!(creation_payload("tea", &signed(Some(4242))), json!({"label": "tea", "msat": 4242}));
+        assert_eq!(creation_payload("tips", &signed(None)), json!({"label": "tips"}), "an `any` invoice has no msat");
+    }
 
     #[test]
     fn only_the_invoices_wait_is_ours() {

@@ -62,24 +62,18 @@ pub const CREATION_TOPIC: &str = "invoiced_invoice_creation";
 pub const PAYMENT_TOPIC: &str = "invoiced_invoice_payment";
 
 async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
-    let creates = payload["rpc_command"]["method"] == "invoice";
+    let label = (payload["rpc_command"]["method"] == "invoice").then(|| forward::invoice_label(&payload["rpc_command"]["params"])).flatten();
     let answer = forward::rpc_command(&p.state().invoiced, payload).await;
-    if let (true, Some(hash)) = (creates, answer["return"]["result"]["payment_hash"].as_str()) {
-        tokio::spawn(notify_creation(p, hash.to_owned()));
+    if let (Some(label), Some(bolt11)) = (label, answer["return"]["result"]["bolt11"].as_str()) {
+        notify_creation(&p, &label, bolt11).await;
     }
     Ok(answer)
 }
 
-/// Announces an invoice created through the node (`msat` if it has an amount, `label`; never its
-/// preimage, which invoiced shows only once paid).
-async fn notify_creation(p: Plugin<State>, payment_hash: String) {
-    let listed = p.state().invoiced.call("listinvoices", &json!({ "payment_hash": payment_hash })).await;
-    let Some(inv) = listed.ok().and_then(|v| v["invoices"].get(0).cloned()) else { return };
-    let mut payload = json!({ "label": inv["label"] });
-    if let Some(msat) = inv.get("amount_msat") {
-        payload["msat"] = msat.clone();
-    }
-    if let Err(e) = p.send_custom_notification(CREATION_TOPIC.to_owned(), payload).await {
+/// Announces an invoice created through the node (see [`forward::creation_payload`]); made from
+/// the request and its answer, so it costs invoiced no second call.
+async fn notify_creation(p: &Plugin<State>, label: &str, bolt11: &str) {
+    if let Err(e) = p.send_custom_notification(CREATION_TOPIC.to_owned(), forward::creation_payload(label, bolt11)).await {
         log::warn!("cannot send {CREATION_TOPIC}: {e}");
     }
 }
@@ -100,8 +94,10 @@ async fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, any
 
 async fn on_hold_method(p: Plugin<State>, method: &'static str, params: Value) -> Result<Value, anyhow::Error> {
     let answer = forward::hold_method(&p.state().invoiced, method, params).await;
-    if let (true, Some(hash)) = (method == "holdinvoice", answer.as_ref().ok().and_then(|v| v["payment_hash"].as_str())) {
-        tokio::spawn(notify_creation(p, hash.to_owned()));
+    if let (true, Ok(v)) = (method == "holdinvoice", &answer) {
+        if let (Some(label), Some(bolt11)) = (v["label"].as_str(), v["bolt11"].as_str()) {
+            notify_creation(&p, label, bolt11).await;
+        }
     }
     answer
 }
