@@ -33,6 +33,8 @@ pub struct Config {
     pub replicate_to: Option<String>,
     /// Run as a standby (`invoiced standby`).
     pub standby: bool,
+    /// RPC arbiters (`--rpc-threads`); `None`: one per core the daemon may run on.
+    pub rpc_threads: Option<usize>,
     /// Tests only: exit just before shipping the batch after this many (`--dev-crash-before-ship`).
     pub dev_crash_before_ship: Option<u64>,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.

@@ -4,11 +4,11 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 
-use actix::{Actor as _, SyncArbiter, System};
+use actix::{Actor as _, System};
 use anyhow::Context as _;
 use invoiced_actors::autoclean::Autoclean;
 use invoiced_actors::hold_keeper::HoldKeeper;
-use invoiced_actors::channel_monitor::ChannelMonitor;
+use invoiced_actors::channel_monitor::{ChannelMonitor, ChannelView};
 use invoiced_actors::clock::{Clock, OffsetClock};
 use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
 use invoiced_actors::hsm_secret;
@@ -22,7 +22,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{prepare_data_dir, Config};
 use crate::{replication, webhooks};
-use crate::rpc::{self, RpcContext};
+use crate::rpc::{RpcContext, RpcPool};
 
 /// Runs the daemon until SIGTERM or SIGINT.
 ///
@@ -87,6 +87,41 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         // Handlers first, so a SIGTERM that arrives as soon as the socket exists is a clean stop.
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        // The main arbiter's signer, for the ledger and the hold keeper; each RPC arbiter makes
+        // its own from the same secret.
+        let keys = signer.start();
+        let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), keys.clone().recipient(), clock.clone()).start();
+        let waiters = Waiters::new(invoices.clone(), log.handle()).start();
+        let autoclean = Autoclean::new(state.clone(), log.handle(), clock.clone(), cfg.autoclean).start();
+        let holds = HoldKeeper::new(invoices.clone(), log.handle(), keys.recipient(), clock.clone(), cfg.hold).start();
+        let view = ChannelView::new(channels, Box::new(OsEntropy));
+        let monitor = ChannelMonitor::new(view.clone(), log.handle()).start();
+        let claims = LabelRegistry::new(state.clone());
+        hooks = Some(webhooks::start(&cfg.webhook_urls, &cfg.data_dir, &invoices, &log.handle())?);
+        let (network, cltv_final, journal) = (cfg.network, cfg.cltv_final, log.handle());
+        let make_context = move || {
+            // The same secret and derivation as at start-up, which succeeded.
+            #[allow(clippy::expect_used)]
+            let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy)).expect("the key was derived from this secret at start-up").start();
+            let peers = CreatorPeers { hints: view.clone(), signer: signer.clone().recipient(), claims: claims.clone() };
+            RpcContext {
+                creator: InvoiceCreator::new(network, invoices.clone(), peers, journal.clone(), clock.clone()).start(),
+                monitor: monitor.clone(),
+                ledger: ledger.clone(),
+                waiters: waiters.clone(),
+                autoclean: autoclean.clone(),
+                holds: holds.clone(),
+                signer,
+                invoices: invoices.clone(),
+                node_id,
+                network,
+                cltv_final,
+                replication: replication.clone(),
+            }
+        };
+        let workers = cfg.rpc_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let pool = RpcPool::start(workers, make_context).await?;
+        // The socket appears only once everything behind it is ready.
         // The event log holds the RocksDB lock, so a stale socket here is from a dead daemon.
         if cfg.rpc_file.exists() {
             fs::remove_file(&cfg.rpc_file).with_context(|| format!("removing stale {}", cfg.rpc_file.display()))?;
@@ -94,39 +129,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let listener = UnixListener::bind(&cfg.rpc_file)
             .with_context(|| format!("binding {}", cfg.rpc_file.display()))?;
         fs::set_permissions(&cfg.rpc_file, fs::Permissions::from_mode(0o600))?;
-
-        // One signer per core: each holds the same keys (derived once more per thread).
-        drop(signer);
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let signer = SyncArbiter::start(threads, move || {
-            #[allow(clippy::expect_used)]
-            KeySigner::new(&hsm_secret, Box::new(OsEntropy)).expect("the key was derived from this secret at start-up")
-        });
-        let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), signer.clone().recipient(), clock.clone()).start();
-        let waiters = Waiters::new(invoices.clone(), log.handle()).start();
-        let registry = LabelRegistry::new(state.clone()).start();
-        let autoclean = Autoclean::new(state.clone(), log.handle(), clock.clone(), cfg.autoclean).start();
-        let holds = HoldKeeper::new(invoices.clone(), log.handle(), signer.clone().recipient(), clock.clone(), cfg.hold).start();
-        let monitor = ChannelMonitor::new(channels, log.handle(), Box::new(OsEntropy)).start();
-        let peers = CreatorPeers::new(&monitor, &signer, &registry);
-        let creator = InvoiceCreator::new(cfg.network, invoices.clone(), peers, log.handle(), clock.clone()).start();
-        hooks = Some(webhooks::start(&cfg.webhook_urls, &cfg.data_dir, &invoices, &log.handle())?);
-        let ctx = RpcContext {
-            creator,
-            monitor,
-            ledger,
-            waiters,
-            autoclean,
-            holds,
-            signer,
-            invoices,
-            node_id,
-            network: cfg.network,
-            cltv_final: cfg.cltv_final,
-            replication,
-        };
-        tracing::info!("listening on {}", cfg.rpc_file.display());
-        rpc::serve(listener, ctx, async move {
+        tracing::info!("listening on {} ({workers} RPC arbiters)", cfg.rpc_file.display());
+        pool.serve(listener, async move {
             tokio::select! {
                 _ = term.recv() => {},
                 _ = int.recv() => {},

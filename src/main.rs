@@ -63,6 +63,10 @@ struct ServeArgs {
     /// Commit every batch of the log to this PostgreSQL (postgres://…) before acknowledging it.
     #[arg(long)]
     replicate_to: Option<String>,
+    /// RPC arbiters (threads that parse, sign and answer), default one per core the daemon may
+    /// run on.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    rpc_threads: Option<u16>,
     /// For tests: exit just before shipping the batch after this many.
     #[arg(long, hide = true)]
     dev_crash_before_ship: Option<u64>,
@@ -121,7 +125,7 @@ enum Command {
 
 /// `serve`, or `standby` when `standby_of` names the primary's PostgreSQL.
 fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
-    let ServeArgs { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls, replicate_to, dev_crash_before_ship } = args;
+    let ServeArgs { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls, replicate_to, dev_crash_before_ship, rpc_threads } = args;
     let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -138,6 +142,7 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
         rpc_file,
         min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
         clock_offset_ms: dev_clock_offset.saturating_mul(1000),
+        rpc_threads: rpc_threads.map(usize::from),
         autoclean: invoiced_actors::autoclean::AutocleanConfig {
             paid_age_s: autoclean_paidinvoices_age,
             expired_age_s: autoclean_expiredinvoices_age,

@@ -1,11 +1,16 @@
 //! ChannelMonitor: the node's channels, and the route hints of each invoice.
 //!
-//! Owns the working copy of the channel set and the round-robin order. The node reports its
-//! channels (`syncchannels`, `updatechannel`); the differences become channel events, appended
-//! to the log as one batch, and the working copy changes only once they are durable — so it
-//! always equals the channel projection that replay rebuilds. Channel events it did not make (a
-//! standby's, stored from the primary) reach it with every committed batch. A sync runs as an atomic response:
-//! no hint is chosen from a half-applied set. The policy itself is [`crate::policy::hints`].
+//! Owns the working copy of the channel set and the round-robin order, kept in a
+//! [`ChannelView`] that every arbiter's InvoiceCreator reads in place (a choice is a lookup in
+//! pools built once per change, under a lock held for just that). The node reports its channels
+//! (`syncchannels`, `updatechannel`) to the monitor; the differences become channel events,
+//! appended to the log as one batch, and the working copy changes only once they are durable —
+//! so it always equals the channel projection that replay rebuilds. Channel events it did not
+//! make (a standby's, stored from the primary) reach it with every committed batch. A sync runs
+//! as an atomic response, and the view is changed under its lock: no hint is chosen from a
+//! half-applied set. The policy itself is [`crate::policy::hints`].
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::prelude::*;
 use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels, Proposal};
@@ -19,61 +24,90 @@ use crate::store::{AppendError, LogHandle, Observe};
 #[error("None of those hints were suitable local channels")]
 pub struct NoSuitableHints;
 
-/// The monitor.
-pub struct ChannelMonitor {
+/// The working copy behind a [`ChannelView`].
+struct Book {
     channels: ChannelBook,
     /// Pools for `exposeprivatechannels` unset / true / false, built on first use after a change.
     pools: [Option<Pool>; 3],
     round_robin: RoundRobin,
     entropy: Box<dyn EntropySource>,
-    log: LogHandle,
 }
 
-impl ChannelMonitor {
-    /// A monitor starting from the replayed channel set.
-    pub fn new(channels: ChannelBook, log: LogHandle, entropy: Box<dyn EntropySource>) -> Self {
+/// The channel set and the hint choice, shared by the monitor (which changes it) and the
+/// creators (which choose from it). Cloning gives another handle to the same set.
+#[derive(Clone)]
+pub struct ChannelView(Arc<Mutex<Book>>);
+
+impl core::fmt::Debug for ChannelView {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ChannelView").field("channels", &self.book().channels.len()).finish()
+    }
+}
+
+impl ChannelView {
+    /// A view of the replayed channel set, drawing its weighted picks from `entropy`.
+    pub fn new(channels: ChannelBook, entropy: Box<dyn EntropySource>) -> Self {
         let mut round_robin = RoundRobin::default();
         channels.iter().for_each(|c| round_robin.register(&c.key));
-        ChannelMonitor { channels, pools: [None, None, None], round_robin, entropy, log }
+        ChannelView(Arc::new(Mutex::new(Book { channels, pools: [None, None, None], round_robin, entropy })))
+    }
+
+    /// The book; a panic elsewhere while it was held left it whole (every change to it is one
+    /// call that cannot fail half-way), so a poisoned lock is taken as it is.
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Chooses hints for an invoice of `amount_msat` (`None` = any, counted as 1 msat).
     ///
     /// # Errors
     /// [`NoSuitableHints`] when channels were named and none of them is usable.
-    pub fn choose(&mut self, amount_msat: Option<u64>, expose: &ExposePrivateChannels) -> Result<HintChoice, NoSuitableHints> {
+    pub fn choose(&self, amount_msat: Option<u64>, expose: &ExposePrivateChannels) -> Result<HintChoice, NoSuitableHints> {
         let needed = amount_msat.unwrap_or(1);
+        let mut guard = self.book();
+        let book = &mut *guard;
         let slot = match expose {
             ExposePrivateChannels::Unset => 0,
             ExposePrivateChannels::Always => 1,
             ExposePrivateChannels::Never => 2,
             ExposePrivateChannels::Only(list) => {
-                let pool = Pool::new(&assess(self.channels.iter(), expose));
+                let pool = Pool::new(&assess(book.channels.iter(), expose));
                 if !list.is_empty() && pool.is_empty() {
                     return Err(NoSuitableHints);
                 }
-                let draw = if pool.has_public() { self.entropy.unit() } else { 0.0 };
-                return Ok(select(&pool, needed, draw, &mut self.round_robin));
+                let draw = if pool.has_public() { book.entropy.unit() } else { 0.0 };
+                return Ok(select(&pool, needed, draw, &mut book.round_robin));
             }
         };
-        let channels = &self.channels;
-        let pool = self.pools[slot].get_or_insert_with(|| Pool::new(&assess(channels.iter(), expose)));
-        let draw = if pool.has_public() { self.entropy.unit() } else { 0.0 };
-        Ok(select(pool, needed, draw, &mut self.round_robin))
+        let channels = &book.channels;
+        let pool = book.pools[slot].get_or_insert_with(|| Pool::new(&assess(channels.iter(), expose)));
+        let draw = if pool.has_public() { book.entropy.unit() } else { 0.0 };
+        Ok(select(pool, needed, draw, &mut book.round_robin))
+    }
+
+    /// How many channels are known.
+    pub fn len(&self) -> usize {
+        self.book().channels.len()
+    }
+
+    /// Whether no channel is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The changes that turn the known set into `reported` (`full`: channels not reported close).
     fn diff(&self, reported: &[ChannelInfo], full: bool) -> Vec<Proposal> {
+        let book = self.book();
         let mut changes = Vec::new();
         for info in reported {
-            match self.channels.get(&info.key) {
+            match book.channels.get(&info.key) {
                 None => changes.push(Proposal::ChannelOpened(info.clone())),
                 Some(known) if known != info => changes.push(Proposal::ChannelUpdated(info.clone())),
                 Some(_) => {}
             }
         }
         if full {
-            for known in self.channels.iter() {
+            for known in book.channels.iter() {
                 if !reported.iter().any(|r| r.key == known.key) {
                     changes.push(Proposal::ChannelClosed(known.key.clone()));
                 }
@@ -82,23 +116,53 @@ impl ChannelMonitor {
         changes
     }
 
-    fn apply(&mut self, events: &[Event]) {
-        if !events.is_empty() {
-            self.pools = [None, None, None];
+    /// Applies committed channel events (others are ignored).
+    fn apply(&self, events: &[&Event]) {
+        if events.is_empty() {
+            return;
         }
+        let mut book = self.book();
+        book.pools = [None, None, None];
         for e in events {
             match e {
                 Event::ChannelOpened(info) | Event::ChannelUpdated(info) => {
-                    self.round_robin.register(&info.key);
-                    self.channels.upsert(info);
+                    book.round_robin.register(&info.key);
+                    book.channels.upsert(info);
                 }
                 Event::ChannelClosed(key) => {
-                    self.round_robin.forget(key);
-                    self.channels.remove(key);
+                    book.round_robin.forget(key);
+                    book.channels.remove(key);
                 }
                 _ => {}
             }
         }
+    }
+
+    /// Every channel, with whether it would be a hint candidate by default and why not.
+    fn incoming(&self) -> IncomingView {
+        let book = self.book();
+        let a = assess(book.channels.iter(), &ExposePrivateChannels::Unset);
+        IncomingView {
+            has_public: a.has_public,
+            channels: a
+                .verdicts
+                .into_iter()
+                .map(|v| IncomingChannel { channel: v.channel.clone(), capacity_msat: v.capacity_msat, excluded: v.excluded })
+                .collect(),
+        }
+    }
+}
+
+/// The monitor: the one writer of the [`ChannelView`].
+pub struct ChannelMonitor {
+    view: ChannelView,
+    log: LogHandle,
+}
+
+impl ChannelMonitor {
+    /// A monitor keeping `view` (made from the replayed channel set) in step with the log.
+    pub fn new(view: ChannelView, log: LogHandle) -> Self {
+        ChannelMonitor { view, log }
     }
 }
 
@@ -115,29 +179,12 @@ impl Actor for ChannelMonitor {
 impl Handler<Observe> for ChannelMonitor {
     type Result = ();
     fn handle(&mut self, Observe(batch): Observe, _: &mut Context<Self>) {
-        let channel_events: Vec<Event> = batch
+        let channel_events: Vec<&Event> = batch
             .iter()
-            .filter(|c| matches!(c.record.event, Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_)))
-            .map(|c| c.record.event.clone())
+            .map(|c| &c.record.event)
+            .filter(|e| matches!(e, Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_)))
             .collect();
-        self.apply(&channel_events);
-    }
-}
-
-/// Query: route hints for a new invoice.
-#[derive(Message)]
-#[rtype(result = "Result<HintChoice, NoSuitableHints>")]
-pub struct GetRouteHints {
-    /// Amount in msat, `None` for any.
-    pub amount_msat: Option<u64>,
-    /// The caller's `exposeprivatechannels`.
-    pub expose: ExposePrivateChannels,
-}
-
-impl Handler<GetRouteHints> for ChannelMonitor {
-    type Result = Result<HintChoice, NoSuitableHints>;
-    fn handle(&mut self, msg: GetRouteHints, _: &mut Context<Self>) -> Self::Result {
-        self.choose(msg.amount_msat, &msg.expose)
+        self.view.apply(&channel_events);
     }
 }
 
@@ -169,7 +216,7 @@ impl Handler<SyncChannels> for ChannelMonitor {
     type Result = AtomicResponse<Self, Result<SyncSummary, AppendError>>;
 
     fn handle(&mut self, msg: SyncChannels, _: &mut Context<Self>) -> Self::Result {
-        let changes = self.diff(&msg.channels, msg.full);
+        let changes = self.view.diff(&msg.channels, msg.full);
         let mut summary = SyncSummary::default();
         for c in &changes {
             match c {
@@ -190,8 +237,8 @@ impl Handler<SyncChannels> for ChannelMonitor {
         AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(append).map(
             move |res: Result<Vec<Event>, AppendError>, act, _| {
                 let events = res?;
-                act.apply(&events);
-                Ok(SyncSummary { total: act.channels.len(), ..summary })
+                act.view.apply(&events.iter().collect::<Vec<_>>());
+                Ok(SyncSummary { total: act.view.len(), ..summary })
             },
         )))
     }
@@ -225,15 +272,7 @@ pub struct ListIncoming;
 impl Handler<ListIncoming> for ChannelMonitor {
     type Result = MessageResult<ListIncoming>;
     fn handle(&mut self, _: ListIncoming, _: &mut Context<Self>) -> Self::Result {
-        let a = assess(self.channels.iter(), &ExposePrivateChannels::Unset);
-        MessageResult(IncomingView {
-            has_public: a.has_public,
-            channels: a
-                .verdicts
-                .into_iter()
-                .map(|v| IncomingChannel { channel: v.channel.clone(), capacity_msat: v.capacity_msat, excluded: v.excluded })
-                .collect(),
-        })
+        MessageResult(self.view.incoming())
     }
 }
 

@@ -1,9 +1,13 @@
-//! InvoiceCreator: runs one `invoice` request through the other actors and commits it.
+//! InvoiceCreator: runs one `invoice` request through its peers and commits it.
 //!
-//! The steps, in Core Lightning's order of errors: fallbacks (-1), route hints (902), preimage
-//! and label claims (901 before 900), then build, sign, append, answer. The claim is released on
+//! The steps, in Core Lightning's order of errors: fallbacks (-1), route hints (902), build and
+//! sign, preimage and label claims (901 before 900), append, answer. The claim is released on
 //! every path once it was taken, so a failed request leaves nothing behind: nothing is appended
 //! unless the whole invoice is, and the answer comes only after the event is durable.
+//!
+//! There is one creator on each RPC arbiter, with its own KeySigner on the same thread. The
+//! channel view and the label authority are shared and called in place; the log writer is the
+//! only other thread an invoice visits.
 
 use std::sync::Arc;
 
@@ -14,10 +18,10 @@ use invoiced_events::{
 };
 
 use crate::policy::bolt11::{parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft};
-use crate::channel_monitor::{ChannelMonitor, GetRouteHints, NoSuitableHints};
+use crate::channel_monitor::{ChannelView, NoSuitableHints};
 use crate::clock::Clock;
-use crate::key_signer::{KeySigner, PaymentHash, PaymentSecret, PreimageSource, SignNewInvoice};
-use crate::label_registry::{LabelRegistry, ReleaseInvoice, ReserveError, ReserveInvoice};
+use crate::key_signer::{PaymentHash, PaymentSecret, PreimageSource, SignNewInvoice};
+use crate::label_registry::{LabelRegistry, ReserveError};
 use crate::store::{AppendError, InvoiceReader, LogHandle};
 
 /// A validated `invoice` request.
@@ -142,31 +146,17 @@ impl From<ReserveError> for CreateError {
     }
 }
 
-/// The creator's peers, as the messages it sends them: whatever answers these can stand in for
-/// the ChannelMonitor, the KeySigner and the LabelRegistry (the real actors in the daemon,
-/// mocks in the unit tests below).
-#[derive(Clone)]
+/// The creator's peers. The signer is a recipient of its message, so that a test can stand in
+/// for it and see what it is asked; the channel view and the label authority are the shared
+/// ones, which a test sets up as it needs (channels known, a label already claimed).
+#[derive(Clone, Debug)]
 pub struct CreatorPeers {
-    /// Route hints (the ChannelMonitor).
-    pub hints: Recipient<GetRouteHints>,
-    /// Preimage, layout, signature (the KeySigner).
+    /// Route hints.
+    pub hints: ChannelView,
+    /// Preimage, layout, signature (the KeySigner on the creator's arbiter).
     pub signer: Recipient<SignNewInvoice>,
-    /// Claims (the LabelRegistry).
-    pub reserve: Recipient<ReserveInvoice>,
-    /// Claims given back (the LabelRegistry).
-    pub release: Recipient<ReleaseInvoice>,
-}
-
-impl CreatorPeers {
-    /// The real actors.
-    pub fn new(monitor: &Addr<ChannelMonitor>, signer: &Addr<KeySigner>, registry: &Addr<LabelRegistry>) -> Self {
-        CreatorPeers {
-            hints: monitor.clone().recipient(),
-            signer: signer.clone().recipient(),
-            reserve: registry.clone().recipient(),
-            release: registry.clone().recipient(),
-        }
-    }
+    /// Claims on labels and payment hashes.
+    pub claims: LabelRegistry,
 }
 
 /// The actor.
@@ -220,10 +210,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
         let fallbacks: Result<Vec<_>, _> = req.fallbacks.iter().map(|f| parse_fallback(f, network)).collect();
         Box::pin(async move {
             let fallbacks = fallbacks?;
-            let choice = peers
-                .hints
-                .send(GetRouteHints { amount_msat: req.amount.msat(), expose: req.expose.clone() })
-                .await??;
+            let choice = peers.hints.choose(req.amount.msat(), &req.expose)?;
             let created_at = clock.now_secs();
             let draft = InvoiceDraft {
                 network,
@@ -238,43 +225,35 @@ impl Handler<CreateInvoice> for InvoiceCreator {
             // Core Lightning also signs first and checks the preimage and label after.
             let signed = peers.signer.send(SignNewInvoice { preimage: req.preimage, draft }).await??;
             let keys = signed.keys;
-            peers
-                .reserve
-                .send(ReserveInvoice { label: req.label.clone(), payment_hash: keys.payment_hash })
-                .await??;
-            let outcome = async {
-                let bolt11 = signed.bolt11;
-                let invoice = NewInvoice {
-                    label: req.label.clone(),
-                    bolt11,
-                    payment_hash: keys.payment_hash.0,
-                    payment_secret: keys.payment_secret.0,
-                    preimage: keys.seal,
-                    amount_msat: req.amount.msat(),
-                    description: req.description.text().to_owned(),
-                    deschashonly: req.description.hash_only(),
-                    created_at,
-                    expiry: req.expiry.secs(),
-                    expires_at: created_at.saturating_add(req.expiry.secs()),
-                    cltv: req.cltv.blocks(),
-                    fallbacks: req.fallbacks,
-                    route_hints: choice.hints,
-                    warnings: choice.warnings,
-                    hold: req.hold,
-                };
-                // The claim decided uniqueness; a refusal here is the writer's assertion firing.
-                let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
-                    AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
-                    other => CreateError::Store(other),
-                })?;
-                let (Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c)) = committed.record.event else {
-                    return Err(CreateError::Unavailable);
-                };
-                Ok(IssuedInvoice::from(c))
-            }
-            .await;
-            peers.release.do_send(ReleaseInvoice { label: req.label, payment_hash: keys.payment_hash });
-            outcome
+            // Held until the answer is made, whatever it is; released when dropped.
+            let _claim = peers.claims.reserve(&req.label, &keys.payment_hash)?;
+            let invoice = NewInvoice {
+                label: req.label,
+                bolt11: signed.bolt11,
+                payment_hash: keys.payment_hash.0,
+                payment_secret: keys.payment_secret.0,
+                preimage: keys.seal,
+                amount_msat: req.amount.msat(),
+                description: req.description.text().to_owned(),
+                deschashonly: req.description.hash_only(),
+                created_at,
+                expiry: req.expiry.secs(),
+                expires_at: created_at.saturating_add(req.expiry.secs()),
+                cltv: req.cltv.blocks(),
+                fallbacks: req.fallbacks,
+                route_hints: choice.hints,
+                warnings: choice.warnings,
+                hold: req.hold,
+            };
+            // The claim decided uniqueness; a refusal here is the writer's assertion firing.
+            let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
+                AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
+                other => CreateError::Store(other),
+            })?;
+            let (Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c)) = committed.record.event else {
+                return Err(CreateError::Unavailable);
+            };
+            Ok(IssuedInvoice::from(c))
         })
     }
 }

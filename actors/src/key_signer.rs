@@ -191,10 +191,11 @@ impl KeySigner {
     }
 }
 
-/// The signer runs on a `SyncArbiter` (one instance per thread, each with the same keys), so
-/// signing, the CPU-heavy part of an invoice, uses every core while the RPC thread parses.
+/// One signer runs on each RPC arbiter (each with the same keys), beside that arbiter's
+/// InvoiceCreator: signing, the CPU-heavy part of an invoice, is a message on the same thread,
+/// and uses every core as the arbiters do.
 impl Actor for KeySigner {
-    type Context = SyncContext<Self>;
+    type Context = Context<Self>;
 }
 
 /// The public keys of a new invoice's preimage.
@@ -215,7 +216,7 @@ pub struct GetNodeId;
 
 impl Handler<GetNodeId> for KeySigner {
     type Result = MessageResult<GetNodeId>;
-    fn handle(&mut self, _: GetNodeId, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, _: GetNodeId, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.node_id)
     }
 }
@@ -242,7 +243,7 @@ pub struct SignNewInvoice {
 
 impl Handler<SignNewInvoice> for KeySigner {
     type Result = Result<SignedNewInvoice, crate::policy::bolt11::DraftError>;
-    fn handle(&mut self, msg: SignNewInvoice, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, msg: SignNewInvoice, _: &mut Context<Self>) -> Self::Result {
         let keys = self.derive_payment_keys(msg.preimage);
         let raw = crate::policy::bolt11::build_raw(&msg.draft, &keys.payment_hash, &keys.payment_secret)?;
         Ok(SignedNewInvoice { bolt11: self.sign_invoice(raw).to_string(), keys })
@@ -256,7 +257,7 @@ pub struct SealPreimage(pub PaymentPreimage);
 
 impl Handler<SealPreimage> for KeySigner {
     type Result = MessageResult<SealPreimage>;
-    fn handle(&mut self, SealPreimage(p): SealPreimage, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, SealPreimage(p): SealPreimage, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.seal(p))
     }
 }
@@ -272,7 +273,7 @@ pub struct RevealPreimages {
 
 impl Handler<RevealPreimages> for KeySigner {
     type Result = MessageResult<RevealPreimages>;
-    fn handle(&mut self, msg: RevealPreimages, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, msg: RevealPreimages, _: &mut Context<Self>) -> Self::Result {
         MessageResult(msg.seals.iter().map(|(seal, hash)| self.open_seal(seal, hash).ok()).collect())
     }
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use actix::prelude::*;
-use invoiced_actors::channel_monitor::{ChannelMonitor, GetRouteHints, ListIncoming, NoSuitableHints, SyncChannels};
+use invoiced_actors::channel_monitor::{ChannelMonitor, ChannelView, ListIncoming, NoSuitableHints, SyncChannels};
 use invoiced_actors::entropy::EntropySource;
 use invoiced_actors::store::MemStorage;
 use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, PeerPolicy, ShortChannelId};
@@ -57,12 +57,14 @@ fn syncs_become_events_and_hints_follow_them() {
     let log = common::memory_log_on(&storage, 10_000);
     let sys = System::new();
     let first_choice = sys.block_on(async {
-        let monitor = ChannelMonitor::new(log.state().read().unwrap().channels.clone(), log.handle(), Box::new(Fixed)).start();
-        let hints = |expose| GetRouteHints { amount_msat: Some(50_000_000), expose };
+        // The creators' side of the view is read in place; the monitor is its one writer.
+        let view = ChannelView::new(log.state().read().unwrap().channels.clone(), Box::new(Fixed));
+        let monitor = ChannelMonitor::new(view.clone(), log.handle()).start();
+        let hints = |expose| view.choose(Some(50_000_000), &expose);
         // No channel: no hint, and naming one that does not exist is 902.
-        assert!(monitor.send(hints(ExposePrivateChannels::Unset)).await.unwrap().unwrap().hints.is_empty());
+        assert!(hints(ExposePrivateChannels::Unset).unwrap().hints.is_empty());
         let named = ExposePrivateChannels::Only(vec![ShortChannelId::new(9, 9, 9).unwrap()]);
-        assert_eq!(monitor.send(hints(named)).await.unwrap().unwrap_err(), NoSuitableHints);
+        assert_eq!(hints(named).unwrap_err(), NoSuitableHints);
 
         let full = vec![channel(101, 400_000_000, false), channel(102, 300_000_000, false), channel(103, 200_000_000, true)];
         let s = monitor.send(SyncChannels { channels: full.clone(), full: true }).await.unwrap().unwrap();
@@ -79,11 +81,11 @@ fn syncs_become_events_and_hints_follow_them() {
         assert_eq!(log.state().read().unwrap().head().0, 5, "an update and a close");
 
         // With an announced channel, the private one is not used unless named.
-        let choice = monitor.send(hints(ExposePrivateChannels::Unset)).await.unwrap().unwrap();
+        let choice = hints(ExposePrivateChannels::Unset).unwrap();
         assert_eq!(choice.hints.len(), 1);
         assert_eq!(choice.hints[0].short_channel_id, ShortChannelId::new(101, 1, 0).unwrap().to_u64());
         let private = ExposePrivateChannels::Only(vec![ShortChannelId::new(103, 1, 0).unwrap()]);
-        let named = monitor.send(hints(private)).await.unwrap().unwrap();
+        let named = hints(private).unwrap();
         assert_eq!(named.hints[0].short_channel_id, ShortChannelId::new(103, 1, 0).unwrap().to_u64());
         let view = monitor.send(ListIncoming).await.unwrap();
         assert!(view.has_public);
@@ -99,8 +101,9 @@ fn syncs_become_events_and_hints_follow_them() {
     assert_eq!(log.state().read().unwrap().channels, live_channels);
     let sys = System::new();
     let again = sys.block_on(async {
-        let monitor = ChannelMonitor::new(log.state().read().unwrap().channels.clone(), log.handle(), Box::new(Fixed)).start();
-        let choice = monitor.send(GetRouteHints { amount_msat: Some(50_000_000), expose: ExposePrivateChannels::Unset }).await.unwrap().unwrap();
+        let view = ChannelView::new(log.state().read().unwrap().channels.clone(), Box::new(Fixed));
+        let _monitor = ChannelMonitor::new(view.clone(), log.handle()).start();
+        let choice = view.choose(Some(50_000_000), &ExposePrivateChannels::Unset).unwrap();
         System::current().stop();
         choice
     });

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor as _, SyncArbiter};
+use actix::Actor as _;
 use invoiced_actors::clock::Clock;
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
@@ -42,7 +42,7 @@ fn invoices_expire_on_time_in_virtual_time() {
     sys.block_on(async {
         tokio::time::pause();
         let clock = Arc::new(VirtualClock { start_ms: START_S * 1000, origin: tokio::time::Instant::now() });
-        let signer = SyncArbiter::start(1, || KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap());
+        let signer = KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap().start();
         let _ledger = InvoiceLedger::new(log.reader(), log.handle(), signer.recipient(), clock).start();
         tokio::task::yield_now().await;
         log.handle().append_all(vec![created("in5", 1, 5), created("in10", 2, 10), created("in3600", 3, 3600)]).await.unwrap();

@@ -7,8 +7,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use actix::{Actor as _, SyncArbiter};
-use invoiced_actors::channel_monitor::ChannelMonitor;
+use actix::Actor as _;
+use invoiced_actors::channel_monitor::ChannelView;
 use invoiced_actors::clock::SystemClock;
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::key_signer::{PaymentPreimage, PreimageSource};
@@ -39,10 +39,12 @@ fn outcomes(registry_view: Option<SharedState>) -> (Vec<Result<(), CreateError>>
     let log = EventLog::open_on(Arc::new(MemStorage::new()), Network::Regtest, Arc::new(SystemClock), LogOptions::default()).unwrap();
     let sys = actix::System::new();
     let results = sys.block_on(async {
-        let signer = SyncArbiter::start(1, || KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap());
-        let registry = LabelRegistry::new(registry_view.unwrap_or_else(|| log.state())).start();
-        let monitor = ChannelMonitor::new(ChannelBook::default(), log.handle(), Box::new(OsEntropy)).start();
-        let peers = CreatorPeers::new(&monitor, &signer, &registry);
+        let signer = KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap().start();
+        let peers = CreatorPeers {
+            hints: ChannelView::new(ChannelBook::default(), Box::new(OsEntropy)),
+            signer: signer.recipient(),
+            claims: LabelRegistry::new(registry_view.unwrap_or_else(|| log.state())),
+        };
         let creator = InvoiceCreator::new(Network::Regtest, log.reader(), peers, log.handle(), Arc::new(SystemClock)).start();
         let mut out = vec![];
         for req in [request("x", None), request("x", None), request("y", Some([5; 32])), request("z", Some([5; 32]))] {

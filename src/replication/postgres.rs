@@ -265,7 +265,7 @@ impl PgReplica {
     /// as [`ReplicaError::Ahead`] for the writer to store again.
     fn settle_doubt(&mut self, (first, last, hash): (u64, u64, Hash32)) -> Result<(), ReplicaError> {
         match self.committed(last, &hash, Duration::ZERO) {
-            None => Err(ReplicaError::Unavailable(format!("PostgreSQL still unreachable; records {first}..={last} in doubt"))),
+            None => Err(ReplicaError::Unavailable(format!("PostgreSQL still unreachable (an earlier batch, records {first}..={last}, is unresolved)"))),
             Some(false) => {
                 self.in_doubt = None;
                 Ok(())
@@ -309,13 +309,14 @@ impl Replica for PgReplica {
                 None => {
                     tracing::warn!("replication: cannot learn whether batch {}..={} committed ({why}); it is in doubt", records[0].seq, last.seq);
                     self.in_doubt = Some((records[0].seq, last.seq, *last.hash));
+                    outcome = Err(ReplicaError::InDoubt(why.clone()));
                 }
             }
         }
         match &outcome {
             Ok(()) => self.shipped += 1,
             Err(ReplicaError::Deposed { .. }) => self.deposed.store(true, Ordering::SeqCst),
-            Err(ReplicaError::Unavailable(_)) => {
+            Err(ReplicaError::Unavailable(_) | ReplicaError::InDoubt(_)) => {
                 self.client = None;
                 self.append = None;
             }

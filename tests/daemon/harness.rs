@@ -128,6 +128,11 @@ impl Daemon {
         child.wait().unwrap()
     }
 
+    /// The running daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// SIGKILL.
     pub fn kill(&mut self) {
         let mut child = self.child.take().expect("running");

@@ -295,3 +295,53 @@ fn result_fields_and_secrets() {
         assert_eq!(e.message, format!("missing required parameter: {name}"));
     }
 }
+
+/// Connections are spread over the RPC arbiters (four here), each with its own creator and
+/// signer; the label authority they share lets exactly one of the requests that race for a label
+/// or a preimage through, whichever arbiter it came from.
+#[test]
+fn contested_labels_and_preimages_across_arbiters() {
+    let mut d = Daemon::start_with(&["--rpc-threads=4".into()]);
+    let pid = d.pid();
+    let arbiters = (0..4).filter(|i| {
+        std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().any(|t| {
+            std::fs::read_to_string(t.unwrap().path().join("comm")).is_ok_and(|n| n.trim() == format!("rpc-{i}"))
+        })
+    });
+    assert_eq!(arbiters.count(), 4, "one thread per RPC arbiter");
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (sock, barrier) = (d.socket(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut c = crate::harness::Client::connect(&sock);
+                let mut outcomes = Vec::new();
+                for round in 0..20 {
+                    barrier.wait();
+                    // Every client wants the round's label; pairs of clients share a preimage.
+                    let label = c.call("invoice", json!([1000, format!("round-{round}"), "d"]));
+                    let preimage = format!("{:02x}", round * 8 + t / 2).repeat(32);
+                    let mine = json!({"amount_msat": 1000, "label": format!("p{round}-{t}"), "description": "d", "preimage": preimage});
+                    outcomes.push((label.map_err(|e| e.code), c.call("invoice", mine).map_err(|e| e.code)));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let outcomes: Vec<Vec<_>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    for round in 0..20 {
+        let labels: Vec<_> = outcomes.iter().map(|o| &o[round].0).collect();
+        assert_eq!(labels.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: one winner of the label");
+        assert!(labels.iter().all(|r| r.is_ok() || **r == Err(900)), "{labels:?}");
+        for pair in 0..8 {
+            let shared: Vec<_> = (0..2).map(|k| &outcomes[pair * 2 + k][round].1).collect();
+            assert_eq!(shared.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: one winner of the preimage");
+            assert!(shared.iter().all(|r| r.is_ok() || **r == Err(901)), "{shared:?}");
+        }
+    }
+    let listed = d.call("listinvoices", json!({})).unwrap()["invoices"].as_array().unwrap().len();
+    assert_eq!((listed as u64, d.head()), (20 * 9, 20 * 9), "the winners and nothing else");
+    assert!(d.stop().success());
+    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+}

@@ -37,6 +37,11 @@ pub enum ReplicaError {
     /// The replica could not be reached or refused the transaction.
     #[error("replica unavailable: {0}")]
     Unavailable(String),
+    /// The replica was lost while it committed this batch and could not be asked since: it may
+    /// hold it or not. It is rolled back here and adopted again if the replica turns out to
+    /// hold it, so its callers must not take it as refused (an `idempotent` retry tells).
+    #[error("in doubt: the replica was lost during the commit ({0}); the batch may yet appear, retry with idempotent to learn")]
+    InDoubt(String),
     /// An earlier batch reported as failed had reached the replica after all (its commit's
     /// answer was lost): these are its records, verbatim. The writer stores them, so the two
     /// copies agree again; this batch is not stored.

@@ -1,4 +1,5 @@
-//! `load`: concurrent clients on one epoll thread, latencies, and CPU per call read from `/proc`.
+//! `load`: concurrent clients on one epoll thread (or, with `--threads`, one OS thread each),
+//! latencies, and CPU per call read from `/proc`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,6 +30,33 @@ fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The `i`th request of a client.
+fn request(method: &str, prefix: &str, i: u64) -> Vec<u8> {
+    let req = if method == "invoice" {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "invoice", "params": [1000 + i, format!("{prefix}-{i}"), "bench"]})
+    } else {
+        json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})
+    };
+    req.to_string().into_bytes()
+}
+
+/// Whether the answer that ends at `end` in `buf` is an error. invoiced writes
+/// `{"jsonrpc":"2.0","id":1,` then `"result"` or `"error"`; other daemons' answers are parsed.
+fn is_error(answer: &[u8]) -> bool {
+    !answer.starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#)
+        && serde_json::from_slice::<Value>(answer).map_or(true, |v| v.get("result").is_none())
+}
+
+/// CPU seconds (user + system) of process `pid`, threads that have ended included.
+fn process_cpu(pid: u32) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Some(close) = stat.rfind(')') else { return 0.0 };
+    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(11) + field(12)) / ticks
+}
+
 /// One load client: its own connection, one `invoice` after another until `deadline`; returns
 /// the latencies and how many answers were errors.
 async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
@@ -38,13 +66,9 @@ async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant
     let mut chunk = vec![0u8; 16384];
     let mut i = 0u64;
     while Instant::now() < deadline {
-        let req = if method == "invoice" {
-            json!({"jsonrpc": "2.0", "id": 1, "method": "invoice", "params": [1000 + i, format!("{prefix}-{i}"), "bench"]})
-        } else {
-            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})
-        };
+        let req = request(&method, &prefix, i);
         let t = Instant::now();
-        s.write_all(req.to_string().as_bytes()).await.expect("write");
+        s.write_all(&req).await.expect("write");
         let end = loop {
             if let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
                 break pos;
@@ -54,12 +78,34 @@ async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant
             buf.extend_from_slice(&chunk[..n]);
         };
         lat.push(t.elapsed());
-        // invoiced writes `{"jsonrpc":"2.0","id":1,` then `"result"` or `"error"`; others are parsed.
-        if !buf[..end].starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#)
-            && serde_json::from_slice::<Value>(&buf[..end]).map_or(true, |v| v.get("result").is_none())
-        {
-            errors += 1;
-        }
+        errors += u64::from(is_error(&buf[..end]));
+        buf.drain(..end + 2);
+        i += 1;
+    }
+    (lat, errors)
+}
+
+/// The same client on an OS thread of its own, with a blocking connection.
+fn blocking_client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::os::unix::net::UnixStream::connect(&path).expect("connect to the daemon");
+    let (mut lat, mut errors, mut buf) = (Vec::new(), 0u64, Vec::with_capacity(4096));
+    let mut chunk = vec![0u8; 16384];
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        let req = request(&method, &prefix, i);
+        let t = Instant::now();
+        s.write_all(&req).expect("write");
+        let end = loop {
+            if let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
+                break pos;
+            }
+            let n = s.read(&mut chunk).expect("read");
+            assert!(n > 0, "daemon closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        lat.push(t.elapsed());
+        errors += u64::from(is_error(&buf[..end]));
         buf.drain(..end + 2);
         i += 1;
     }
@@ -67,28 +113,37 @@ async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant
 }
 
 pub(crate) fn load(args: LoadArgs) {
-    let LoadArgs { rpc_file: path, clients, seconds, daemon_pid, method, cpu: processes } = args;
+    let LoadArgs { rpc_file: path, clients, seconds, daemon_pid, method, cpu: processes, threads } = args;
     let run = format!("{:08x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
     let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    let process_cpu = |pid: u32| thread_cpu(pid).iter().map(|(_, s)| s).sum::<f64>();
     let processes_before: Vec<f64> = processes.iter().map(|(_, pid)| process_cpu(*pid)).collect();
     let before = daemon_pid.map(thread_cpu);
-    let own_before = thread_cpu(std::process::id());
+    let own_before = process_cpu(std::process::id());
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
-    // One thread multiplexes every client's connection (epoll), so the load tool takes as
-    // little as it can of the cores the daemon runs on.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let results = rt.block_on(async {
-        let tasks: Vec<_> = (0..clients)
-            .map(|c| tokio::spawn(client(path.clone(), format!("bench-{run}-{c}"), method.clone(), deadline)))
+    let results: Vec<(Vec<Duration>, u64)> = if threads {
+        let spawned: Vec<_> = (0..clients)
+            .map(|c| {
+                let (path, prefix, method) = (path.clone(), format!("bench-{run}-{c}"), method.clone());
+                std::thread::spawn(move || blocking_client(path, prefix, method, deadline))
+            })
             .collect();
-        let mut results = Vec::new();
-        for t in tasks {
-            results.push(t.await.expect("client task"));
-        }
-        results
-    });
+        spawned.into_iter().map(|t| t.join().expect("client thread")).collect()
+    } else {
+        // One thread multiplexes every client's connection (epoll), so the load tool takes as
+        // little as it can of the cores the daemon runs on.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..clients)
+                .map(|c| tokio::spawn(client(path.clone(), format!("bench-{run}-{c}"), method.clone(), deadline)))
+                .collect();
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await.expect("client task"));
+            }
+            results
+        })
+    };
     let mut all = Vec::new();
     let mut errors = 0;
     for (l, e) in results {
@@ -113,18 +168,19 @@ pub(crate) fn load(args: LoadArgs) {
         json!({
             "daemon_us_per_invoice_by_thread": per_invoice(&before, &after),
             "daemon_us_per_invoice": per_invoice(&sum_names(&before), &sum_names(&after))["total"],
-            "load_tool_us_per_invoice": per_invoice(&sum_names(&own_before), &sum_names(&thread_cpu(std::process::id())))["total"],
+            "load_tool_us_per_invoice": (process_cpu(std::process::id()) - own_before) * 1e6 / all.len().max(1) as f64,
         })
     });
     let mut by_process = serde_json::Map::new();
     for ((name, pid), was) in processes.iter().zip(&processes_before) {
         by_process.insert(name.clone(), json!((process_cpu(*pid) - was) * 1e6 / all.len().max(1) as f64));
     }
-    by_process.insert("load tool".into(), json!((process_cpu(std::process::id()) - own_before.iter().map(|(_, s)| s).sum::<f64>()) * 1e6 / all.len().max(1) as f64));
+    by_process.insert("load tool".into(), json!((process_cpu(std::process::id()) - own_before) * 1e6 / all.len().max(1) as f64));
     let out = json!({
         "method": method,
         "cpu_us_per_call_by_process": by_process,
         "clients": clients,
+        "load_tool": if threads { "thread-per-client" } else { "epoll" },
         "invoices": all.len(),
         "errors": errors,
         "seconds": elapsed,

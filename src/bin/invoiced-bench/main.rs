@@ -177,6 +177,10 @@ struct LoadArgs {
     /// NAME=PID: report that process's CPU per call too (repeatable).
     #[arg(long = "cpu", value_parser = named_pid)]
     cpu: Vec<(String, u32)>,
+    /// One OS thread and one blocking connection per client, as a simple client is written
+    /// (the default multiplexes every client on one epoll thread).
+    #[arg(long)]
+    threads: bool,
 }
 
 fn named_pid(s: &str) -> Result<(String, u32), String> {
