@@ -232,7 +232,7 @@ impl Handler<SyncChannels> for ChannelMonitor {
             if changes.is_empty() {
                 return Ok(Vec::new());
             }
-            Ok(log.append_all(changes).await?.into_iter().map(|c| c.record.event).collect())
+            Ok(log.append_all(changes).await?.into_iter().map(|c| Arc::unwrap_or_clone(c).record.event).collect())
         };
         AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(append).map(
             move |res: Result<Vec<Event>, AppendError>, act, _| {

@@ -347,9 +347,9 @@ impl Handler<CancelHold> for HoldKeeper {
 
 /// The invoice after a committed hold transition; a refusal at commit (a race lost to another
 /// transition in the same batch) is reported in holdinvoice's words.
-fn committed_invoice(appended: Result<crate::store::Committed, AppendError>) -> Result<InvoiceRecord, HoldError> {
+fn committed_invoice(appended: Result<std::sync::Arc<crate::store::Committed>, AppendError>) -> Result<InvoiceRecord, HoldError> {
     match appended {
-        Ok(c) => c.invoice.ok_or_else(|| HoldError::Internal("no invoice in commit".into())),
+        Ok(c) => std::sync::Arc::unwrap_or_clone(c).invoice.ok_or_else(|| HoldError::Internal("no invoice in commit".into())),
         Err(AppendError::Rejected(Rejection::HoldState(s))) => Err(HoldError::WrongState(s)),
         Err(AppendError::Rejected(Rejection::UnknownInvoice(_) | Rejection::Conflict(_))) => {
             Err(HoldError::Internal("the invoice changed while this request was being committed; look it up again".into()))

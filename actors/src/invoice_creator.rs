@@ -89,16 +89,16 @@ pub struct IssuedInvoice {
     pub seal: PreimageSeal,
 }
 
-impl From<InvoiceCreated> for IssuedInvoice {
-    fn from(c: InvoiceCreated) -> Self {
+impl From<&InvoiceCreated> for IssuedInvoice {
+    fn from(c: &InvoiceCreated) -> Self {
         IssuedInvoice {
             payment_hash: PaymentHash(c.payment_hash),
             expires_at: c.expires_at,
-            bolt11: c.bolt11,
+            bolt11: c.bolt11.clone(),
             payment_secret: PaymentSecret(c.payment_secret),
             created_index: c.created_index,
-            warnings: c.warnings,
-            seal: c.preimage,
+            warnings: c.warnings.clone(),
+            seal: c.preimage.clone(),
         }
     }
 }
@@ -201,7 +201,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 }
             };
             if let Some(c) = existing {
-                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(c.created)) } else { Err(CreateError::DuplicateLabel(req.label)) };
+                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(&c.created)) } else { Err(CreateError::DuplicateLabel(req.label)) };
                 return Box::pin(async move { outcome });
             }
         }
@@ -250,7 +250,8 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
                 other => CreateError::Store(other),
             })?;
-            let (Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c)) = committed.record.event else {
+            // The answer is made here, from the shared record, not copied by the writer.
+            let (Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c)) = &committed.record.event else {
                 return Err(CreateError::Unavailable);
             };
             Ok(IssuedInvoice::from(c))

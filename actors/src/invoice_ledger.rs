@@ -245,7 +245,7 @@ impl Handler<SettleInvoice> for InvoiceLedger {
                 }
                 other => SettleError::Store(other),
             })?;
-            let invoice = committed.invoice.ok_or_else(|| SettleError::Internal("no invoice in commit".into()))?;
+            let invoice = std::sync::Arc::unwrap_or_clone(committed).invoice.ok_or_else(|| SettleError::Internal("no invoice in commit".into()))?;
             Ok(Settled { invoice, preimage })
         })
     }

@@ -144,8 +144,11 @@ pub struct Committed {
     pub invoice: Option<InvoiceRecord>,
 }
 
-/// Every committed batch, in commit order, for subscribers (waiters, the expiry timer).
-pub type CommittedBatch = Arc<Vec<Committed>>;
+/// Every committed batch, in commit order, for subscribers (waiters, the expiry timer). Each
+/// event is shared with its caller's answer, not copied: the writer, the one serial stage of
+/// every append, only counts references. Whoever needs an event of its own takes it with
+/// [`Arc::unwrap_or_clone`], on its own thread.
+pub type CommittedBatch = Arc<Vec<Arc<Committed>>>;
 
 /// A committed batch as the message an actor that follows the log receives
 /// ([`LogHandle::forward_to`]).
@@ -162,7 +165,7 @@ impl From<CommittedBatch> for Observe {
 /// A request to the writer: proposals that are committed together or not at all.
 pub(crate) struct AppendRequest {
     pub(crate) proposals: Vec<Proposal>,
-    pub(crate) reply: oneshot::Sender<Result<Vec<Committed>, AppendError>>,
+    pub(crate) reply: oneshot::Sender<Result<Vec<Arc<Committed>>, AppendError>>,
 }
 
 /// Records written elsewhere (by the primary), to be stored verbatim: a standby's appends.
@@ -192,7 +195,7 @@ impl LogHandle {
     ///
     /// # Errors
     /// [`AppendError`] when the write failed or the writer is gone.
-    pub async fn append(&self, proposal: Proposal) -> Result<Committed, AppendError> {
+    pub async fn append(&self, proposal: Proposal) -> Result<Arc<Committed>, AppendError> {
         self.append_all(vec![proposal]).await?.pop().ok_or(AppendError::WriterGone)
     }
 
@@ -201,7 +204,7 @@ impl LogHandle {
     ///
     /// # Errors
     /// [`AppendError`] when the write failed (none was written) or the writer is gone.
-    pub async fn append_all(&self, proposals: Vec<Proposal>) -> Result<Vec<Committed>, AppendError> {
+    pub async fn append_all(&self, proposals: Vec<Proposal>) -> Result<Vec<Arc<Committed>>, AppendError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(WriterMsg::Append(AppendRequest { proposals, reply })).map_err(|_| AppendError::WriterGone)?;
         rx.await.map_err(|_| AppendError::WriterGone)?
@@ -210,7 +213,7 @@ impl LogHandle {
     /// Appends each proposal as a request of its own (one refused takes no other with it), all
     /// sent before any answer is awaited so the writer commits them together; the outcomes in
     /// order.
-    pub async fn append_each(&self, proposals: Vec<Proposal>) -> Vec<Result<Committed, AppendError>> {
+    pub async fn append_each(&self, proposals: Vec<Proposal>) -> Vec<Result<Arc<Committed>, AppendError>> {
         let pending: Vec<_> = proposals
             .into_iter()
             .map(|p| {

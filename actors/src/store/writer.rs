@@ -192,7 +192,7 @@ impl Writer {
     fn write(
         &mut self,
         pending: &mut [AppendRequest],
-    ) -> Result<(Vec<Result<Vec<Committed>, AppendError>>, Vec<Committed>), StoreError> {
+    ) -> Result<(Vec<Result<Vec<Arc<Committed>>, AppendError>>, Vec<Arc<Committed>>), StoreError> {
         let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
         // Each request's proposals become its stamped events (or its refusal).
         let (admitted, (mut seq, mut prev_hash)) = {
@@ -324,7 +324,7 @@ impl Writer {
     /// The committed events with the invoice each concerns: a creation joins its own event, a
     /// lifecycle event reads the creation record (one batched read for the whole batch). The
     /// events are durable and applied already, so a failed read only leaves `invoice` empty.
-    fn join_committed(&self, engine: &dyn Engine, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Committed> {
+    fn join_committed(&self, engine: &dyn Engine, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Arc<Committed>> {
         let lookups: Vec<InvoiceEntry> = applied
             .iter()
             .filter(|(r, ..)| r.event.created().is_none())
@@ -345,7 +345,7 @@ impl Writer {
                     (None, Some(_)) => read.next(),
                     (_, None) => None,
                 };
-                Committed { record, hash, invoice }
+                Arc::new(Committed { record, hash, invoice })
             })
             .collect()
     }
