@@ -12,7 +12,7 @@ use invoiced_actors::channel_monitor::{ChannelMonitor, ChannelView};
 use invoiced_actors::clock::{Clock, OffsetClock};
 use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
 use invoiced_actors::hsm_secret;
-use invoiced_actors::key_signer::{KeySigner, OsEntropy};
+use invoiced_actors::key_signer::{KeySigner, OsEntropy, SignerKeys};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::waiters::Waiters;
@@ -33,8 +33,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let passphrase = cfg.hsm_passphrase.read()?;
     let hsm_secret = hsm_secret::load_or_create(&cfg.hsm_secret(), passphrase.as_deref(), &mut OsEntropy)?;
     drop(passphrase);
-    let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy))?;
-    let node_id = signer.node_id();
+    let keys = SignerKeys::derive(&hsm_secret)?;
+    let node_id = keys.node_id();
     if cfg.clock_offset_ms != 0 {
         tracing::warn!("--dev-clock-offset: the clock runs {} s from the system's", cfg.clock_offset_ms / 1000);
     }
@@ -89,20 +89,18 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let mut int = signal(SignalKind::interrupt())?;
         // The main arbiter's signer, for the ledger and the hold keeper; each RPC arbiter makes
         // its own from the same secret.
-        let keys = signer.start();
-        let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), keys.clone().recipient(), clock.clone()).start();
+        let signer = KeySigner::with_keys(keys.clone(), Box::new(OsEntropy)).start();
+        let ledger = InvoiceLedger::new(invoices.clone(), log.handle(), signer.clone().recipient(), clock.clone()).start();
         let waiters = Waiters::new(invoices.clone(), log.handle()).start();
         let autoclean = Autoclean::new(state.clone(), log.handle(), clock.clone(), cfg.autoclean).start();
-        let holds = HoldKeeper::new(invoices.clone(), log.handle(), keys.recipient(), clock.clone(), cfg.hold).start();
+        let holds = HoldKeeper::new(invoices.clone(), log.handle(), signer.recipient(), clock.clone(), cfg.hold).start();
         let view = ChannelView::new(channels, Box::new(OsEntropy));
         let monitor = ChannelMonitor::new(view.clone(), log.handle()).start();
         let claims = LabelRegistry::new(state.clone());
         hooks = Some(webhooks::start(&cfg.webhook_urls, &cfg.data_dir, &invoices, &log.handle())?);
         let (network, cltv_final, journal) = (cfg.network, cfg.cltv_final, log.handle());
         let make_context = move || {
-            // The same secret and derivation as at start-up, which succeeded.
-            #[allow(clippy::expect_used)]
-            let signer = KeySigner::new(&hsm_secret, Box::new(OsEntropy)).expect("the key was derived from this secret at start-up").start();
+            let signer = KeySigner::with_keys(keys.clone(), Box::new(OsEntropy)).start();
             let peers = CreatorPeers { hints: view.clone(), signer: signer.clone().recipient(), claims: claims.clone() };
             RpcContext {
                 creator: InvoiceCreator::new(network, invoices.clone(), peers, journal.clone(), clock.clone()).start(),

@@ -78,19 +78,54 @@ pub fn payment_secret_for(preimage: &Hash32) -> Hash32 {
     sha256(&tweaked)
 }
 
-/// The key holder. One per daemon.
-pub struct KeySigner {
+/// The keys a signer holds, derived once from `hsm_secret`. Every KeySigner (one on each
+/// arbiter) is made from a copy, so the secret itself is read once and not kept.
+#[derive(Clone)]
+pub struct SignerKeys {
     node_key: SecretKey,
     node_id: PublicKey,
     preimage_key: Hash32,
     seal_key: Hash32,
+}
+
+impl core::fmt::Debug for SignerKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SignerKeys").field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+impl SignerKeys {
+    /// Derives the keys from `hsm_secret`.
+    ///
+    /// # Errors
+    /// [`KeyError::NoValidKey`] as [`derive_node_key`].
+    pub fn derive(hsm_secret: &[u8; HSM_SECRET_LEN]) -> Result<Self, KeyError> {
+        let node_key = derive_node_key(hsm_secret)?;
+        let node_id = PublicKey::from_secret_key(&Secp256k1::signing_only(), &node_key);
+        Ok(SignerKeys {
+            node_key,
+            node_id,
+            preimage_key: hkdf32(&[0], hsm_secret, b"invoiced preimage"),
+            seal_key: hkdf32(&[0], hsm_secret, b"invoiced preimage seal"),
+        })
+    }
+
+    /// The node id.
+    pub fn node_id(&self) -> PublicKey {
+        self.node_id
+    }
+}
+
+/// The key holder: one on each RPC arbiter and one on the main arbiter, all with the same keys.
+pub struct KeySigner {
+    keys: SignerKeys,
     secp: Secp256k1<SignOnly>,
     entropy: Box<dyn EntropySource>,
 }
 
 impl core::fmt::Debug for KeySigner {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeySigner").field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("KeySigner").field("node_id", &self.keys.node_id).finish_non_exhaustive()
     }
 }
 
@@ -103,22 +138,17 @@ impl KeySigner {
         hsm_secret: &[u8; HSM_SECRET_LEN],
         entropy: Box<dyn EntropySource>,
     ) -> Result<Self, KeyError> {
-        let node_key = derive_node_key(hsm_secret)?;
-        let secp = Secp256k1::signing_only();
-        let node_id = PublicKey::from_secret_key(&secp, &node_key);
-        Ok(KeySigner {
-            node_key,
-            node_id,
-            preimage_key: hkdf32(&[0], hsm_secret, b"invoiced preimage"),
-            seal_key: hkdf32(&[0], hsm_secret, b"invoiced preimage seal"),
-            secp,
-            entropy,
-        })
+        Ok(Self::with_keys(SignerKeys::derive(hsm_secret)?, entropy))
+    }
+
+    /// A signer holding `keys`.
+    pub fn with_keys(keys: SignerKeys, entropy: Box<dyn EntropySource>) -> Self {
+        KeySigner { keys, secp: Secp256k1::signing_only(), entropy }
     }
 
     /// The node id.
     pub fn node_id(&self) -> PublicKey {
-        self.node_id
+        self.keys.node_id
     }
 
     /// Makes the preimage of a new invoice (or seals the caller's), returning its keys. For a
@@ -127,7 +157,7 @@ impl KeySigner {
         let mut nonce = [0u8; 32];
         self.entropy.fill(&mut nonce);
         let (preimage, seal) = match source {
-            PreimageSource::Generate => (hmac_sha256(&self.preimage_key, &[&nonce]), PreimageSeal::Derived { nonce }),
+            PreimageSource::Generate => (hmac_sha256(&self.keys.preimage_key, &[&nonce]), PreimageSeal::Derived { nonce }),
             PreimageSource::Supplied(p) => (p.0, self.seal_with(p, nonce)),
             PreimageSource::Withheld(hash) => {
                 return PaymentKeys { payment_hash: hash, payment_secret: PaymentSecret(nonce), seal: PreimageSeal::Withheld };
@@ -141,7 +171,7 @@ impl KeySigner {
     }
 
     fn seal_with(&self, PaymentPreimage(p): PaymentPreimage, nonce: Hash32) -> PreimageSeal {
-        let pad = hmac_sha256(&self.seal_key, &[&nonce]);
+        let pad = hmac_sha256(&self.keys.seal_key, &[&nonce]);
         let mut ciphertext = [0u8; 32];
         for (c, (a, b)) in ciphertext.iter_mut().zip(p.iter().zip(pad.iter())) {
             *c = a ^ b;
@@ -162,9 +192,9 @@ impl KeySigner {
     /// [`KeyError::SealMismatch`] if the seal does not open to `payment_hash`.
     pub fn open_seal(&self, seal: &PreimageSeal, payment_hash: &PaymentHash) -> Result<PaymentPreimage, KeyError> {
         let preimage = match seal {
-            PreimageSeal::Derived { nonce } => hmac_sha256(&self.preimage_key, &[nonce]),
+            PreimageSeal::Derived { nonce } => hmac_sha256(&self.keys.preimage_key, &[nonce]),
             PreimageSeal::Sealed { nonce, ciphertext } => {
-                let pad = hmac_sha256(&self.seal_key, &[nonce]);
+                let pad = hmac_sha256(&self.keys.seal_key, &[nonce]);
                 let mut p = [0u8; 32];
                 for (o, (a, b)) in p.iter_mut().zip(ciphertext.iter().zip(pad.iter())) {
                     *o = a ^ b;
@@ -183,7 +213,7 @@ impl KeySigner {
     /// Signs a raw invoice with the node key (RFC 6979, so deterministic).
     pub fn sign_invoice(&self, raw: RawBolt11Invoice) -> SignedRawBolt11Invoice {
         let signed: Result<_, core::convert::Infallible> =
-            raw.sign(|msg| Ok(self.secp.sign_ecdsa_recoverable(msg, &self.node_key)));
+            raw.sign(|msg| Ok(self.secp.sign_ecdsa_recoverable(msg, &self.keys.node_key)));
         match signed {
             Ok(s) => s,
             Err(never) => match never {},
@@ -217,7 +247,7 @@ pub struct GetNodeId;
 impl Handler<GetNodeId> for KeySigner {
     type Result = MessageResult<GetNodeId>;
     fn handle(&mut self, _: GetNodeId, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.node_id)
+        MessageResult(self.keys.node_id)
     }
 }
 
