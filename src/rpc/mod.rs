@@ -5,11 +5,9 @@
 //! answered with an error and the connection is closed. Connections are independent tasks; a
 //! slow one holds nobody else up.
 //!
-//! The main thread only accepts. Each connection is handed to one of the RPC arbiters (one per
-//! core, the one serving fewest connections), which parses, answers, and runs its own
-//! InvoiceCreator and KeySigner, so an invoice is made on the thread that read it and visits no
-//! other thread but the log writer's. The actors of rarer requests (the ledger, waiters, hold
-//! keeper, channel monitor, retention) live on the main arbiter and are reached by message.
+//! Connections are served on the RPC arbiters ([`pool`]), each with its own InvoiceCreator and
+//! KeySigner; the actors of rarer requests (the ledger, waiters, hold keeper, channel monitor,
+//! retention) live on the main arbiter and are reached by message.
 
 pub mod autoclean;
 pub mod channels;
@@ -23,13 +21,11 @@ pub mod lifecycle;
 pub mod listinvoices;
 pub mod object;
 pub mod params;
+pub mod pool;
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
-use actix::{Addr, Arbiter};
+use actix::Addr;
 use invoiced_actors::autoclean::Autoclean;
 use invoiced_actors::channel_monitor::ChannelMonitor;
 use invoiced_actors::hold_keeper::HoldKeeper;
@@ -44,11 +40,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 
 use error::{Internal, RpcError};
 use framing::{next_frame, Frame, MAX_REQUEST_BYTES};
 use params::{bind, ParamSpec};
+use pool::Counter;
+pub use pool::{RpcPool, MAX_CONNECTIONS};
 
 /// What the methods need: one per RPC arbiter, made on it.
 pub struct RpcContext {
@@ -159,40 +157,12 @@ async fn promote(ctx: &RpcContext) -> Result<Value, RpcError> {
     Ok(json!({ "role": "primary", "epoch": epoch }))
 }
 
-/// Most connections served at once; one more is told so and closed.
-pub const MAX_CONNECTIONS: usize = 4096;
-
-fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Vec<u8> {
+pub(crate) fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Vec<u8> {
     let body = match outcome {
         Ok(result) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}\n\n", result.get()),
         Err(e) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{}}}\n\n", e.to_json()),
     };
     body.into_bytes()
-}
-
-/// A count of something in progress, shared by the arbiters, that drops back when its guard
-/// does, also when the task holding it panics or is cancelled, so a stop never waits for work
-/// that no longer exists.
-#[derive(Clone, Default)]
-struct Counter(Arc<AtomicUsize>);
-
-struct Counted(Arc<AtomicUsize>);
-
-impl Counter {
-    fn enter(&self) -> Counted {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Counted(Arc::clone(&self.0))
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// Methods that wait for something else to happen. They are not work in flight: a stop does
@@ -225,7 +195,7 @@ async fn handle_frame(ctx: &RpcContext, frame: &[u8], in_flight: &Counter) -> (V
     (response(id, call(ctx, &method, req.params).await), false)
 }
 
-async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight: Counter) {
+pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight: Counter) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
@@ -259,139 +229,5 @@ async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight
             Ok(0) | Err(_) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
-    }
-}
-
-
-/// One RPC arbiter: its thread, the connections it serves, and where new ones are sent. Dropping
-/// it stops the arbiter and waits for its thread (whose actors hold log handles).
-struct Worker {
-    arbiter: Option<Arbiter>,
-    open: Counter,
-    connections: tokio::sync::mpsc::UnboundedSender<Handed>,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Some(arbiter) = self.arbiter.take() {
-            arbiter.stop();
-            if arbiter.join().is_err() {
-                tracing::error!("an RPC arbiter panicked");
-            }
-        }
-    }
-}
-
-/// A connection handed to an arbiter, counted (in the arbiter's load and the daemon's limit)
-/// for as long as it is open.
-type Handed = (std::os::unix::net::UnixStream, [Counted; 2]);
-
-impl Worker {
-    /// Starts arbiter `index` (its thread named `rpc-INDEX`), makes its context there, and serves
-    /// every connection it is given; returns once the context is made.
-    async fn start<F>(index: usize, make_context: Arc<F>, in_flight: Counter) -> std::io::Result<Worker>
-    where
-        F: Fn() -> RpcContext + Send + Sync + 'static,
-    {
-        let arbiter = Arbiter::try_with_tokio_rt(move || {
-            // The name `top` and the load tool's CPU accounting show (best effort).
-            let _ = std::fs::write("/proc/thread-self/comm", format!("rpc-{index}"));
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
-        })?;
-        let (connections, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Handed>();
-        let (ready, made) = tokio::sync::oneshot::channel();
-        // The context is made on the arbiter's thread, so its actors run there.
-        let started = arbiter.spawn_fn(move || {
-            let ctx = Rc::new(make_context());
-            let _ = ready.send(());
-            actix::spawn(async move {
-                while let Some((stream, open)) = incoming.recv().await {
-                    let (ctx, in_flight) = (ctx.clone(), in_flight.clone());
-                    actix::spawn(async move {
-                        let _open = open;
-                        match UnixStream::from_std(stream) {
-                            Ok(stream) => serve_connection(ctx, stream, in_flight).await,
-                            Err(e) => tracing::warn!("cannot serve a connection: {e}"),
-                        }
-                    });
-                }
-            });
-        });
-        let worker = Worker { arbiter: Some(arbiter), open: Counter::default(), connections };
-        if !started || made.await.is_err() {
-            return Err(std::io::Error::other(format!("RPC arbiter {index} stopped at start")));
-        }
-        Ok(worker)
-    }
-}
-
-/// The RPC arbiters, ready to serve.
-pub struct RpcPool {
-    workers: Vec<Worker>,
-    in_flight: Counter,
-}
-
-impl RpcPool {
-    /// Starts `workers` RPC arbiters (at least one), each with the context `make_context` makes
-    /// on it; returns once every one is ready.
-    ///
-    /// # Errors
-    /// When an arbiter cannot be started.
-    pub async fn start<F>(workers: usize, make_context: F) -> std::io::Result<RpcPool>
-    where
-        F: Fn() -> RpcContext + Send + Sync + 'static,
-    {
-        let make_context = Arc::new(make_context);
-        let in_flight = Counter::default();
-        let mut pool = Vec::with_capacity(workers.max(1));
-        for i in 0..workers.max(1) {
-            pool.push(Worker::start(i, Arc::clone(&make_context), in_flight.clone()).await?);
-        }
-        Ok(RpcPool { workers: pool, in_flight })
-    }
-
-    /// Serves `listener` until `shutdown` resolves, then waits (up to 10 s) for requests in
-    /// flight (not for the waits, which may never end), and stops the arbiters.
-    ///
-    /// The main thread accepts and hands each connection to the arbiter with the fewest. Each
-    /// connection is its own task there and handles one request at a time, so a client that
-    /// sends slowly or never reads its answers holds up only itself.
-    pub async fn serve(self, listener: UnixListener, shutdown: impl std::future::Future<Output = ()>) {
-        let RpcPool { workers, in_flight } = self;
-        let open = Counter::default();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((mut stream, _)) if open.get() >= MAX_CONNECTIONS => {
-                        tracing::warn!("refusing a connection: {MAX_CONNECTIONS} open");
-                        actix::spawn(async move {
-                            let e = RpcError::too_many_connections(MAX_CONNECTIONS);
-                            let _ = stream.write_all(&response("null", Err(e))).await;
-                        });
-                    }
-                    Ok((stream, _)) => {
-                        let handed = stream.into_std().map_err(|e| e.to_string()).and_then(|stream| {
-                            let worker = workers.iter().min_by_key(|w| w.open.get()).ok_or_else(|| "no RPC arbiter".to_owned())?;
-                            let counted = [worker.open.enter(), open.enter()];
-                            worker.connections.send((stream, counted)).map_err(|_| "the RPC arbiter has stopped".to_owned())
-                        });
-                        if let Err(e) = handed {
-                            tracing::warn!("dropping a connection: {e}");
-                        }
-                    }
-                    Err(e) => tracing::warn!("accept failed: {e}"),
-                },
-                () = &mut shutdown => break,
-            }
-        }
-        drop(listener);
-        for _ in 0..1000 {
-            if in_flight.get() == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        drop(workers);
     }
 }
