@@ -108,6 +108,21 @@ impl Worker {
     }
 }
 
+/// Gives `stream` to the arbiter serving the fewest connections; one that has stopped (its
+/// thread is gone, so it serves none and would be chosen every time) is passed over.
+fn hand(workers: &[Worker], mut stream: std::os::unix::net::UnixStream, open: &Counter) {
+    let mut by_load: Vec<&Worker> = workers.iter().collect();
+    by_load.sort_by_key(|w| w.open.get());
+    for worker in by_load {
+        let counted = [worker.open.enter(), open.enter()];
+        match worker.connections.send((stream, counted)) {
+            Ok(()) => return,
+            Err(tokio::sync::mpsc::error::SendError((back, _))) => stream = back,
+        }
+    }
+    tracing::error!("dropping a connection: every RPC arbiter has stopped");
+}
+
 /// The RPC arbiters, ready to serve.
 pub struct RpcPool {
     workers: Vec<Worker>,
@@ -154,13 +169,9 @@ impl RpcPool {
                         });
                     }
                     Ok((stream, _)) => {
-                        let handed = stream.into_std().map_err(|e| e.to_string()).and_then(|stream| {
-                            let worker = workers.iter().min_by_key(|w| w.open.get()).ok_or_else(|| "no RPC arbiter".to_owned())?;
-                            let counted = [worker.open.enter(), open.enter()];
-                            worker.connections.send((stream, counted)).map_err(|_| "the RPC arbiter has stopped".to_owned())
-                        });
-                        if let Err(e) = handed {
-                            tracing::warn!("dropping a connection: {e}");
+                        match stream.into_std() {
+                            Ok(stream) => hand(&workers, stream, &open),
+                            Err(e) => tracing::warn!("dropping a connection: {e}"),
                         }
                     }
                     Err(e) => tracing::warn!("accept failed: {e}"),
