@@ -40,7 +40,7 @@ fn request(method: &str, prefix: &str, i: u64) -> Vec<u8> {
     req.to_string().into_bytes()
 }
 
-/// Whether the answer that ends at `end` in `buf` is an error. invoiced writes
+/// Whether `answer` is an error. invoiced writes
 /// `{"jsonrpc":"2.0","id":1,` then `"result"` or `"error"`; other daemons' answers are parsed.
 fn is_error(answer: &[u8]) -> bool {
     !answer.starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#)
@@ -57,59 +57,69 @@ fn process_cpu(pid: u32) -> f64 {
     (field(11) + field(12)) / ticks
 }
 
+/// What one client has seen: its latencies, its error count, and the bytes of answers not yet
+/// complete.
+#[derive(Default)]
+struct Seen {
+    latencies: Vec<Duration>,
+    errors: u64,
+    buf: Vec<u8>,
+}
+
+impl Seen {
+    /// Records the answer at the front of the buffer if it is complete (the request was sent at
+    /// `sent`); whether it was.
+    fn answered(&mut self, sent: Instant) -> bool {
+        let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") else { return false };
+        self.latencies.push(sent.elapsed());
+        self.errors += u64::from(is_error(&self.buf[..end]));
+        self.buf.drain(..end + 2);
+        true
+    }
+
+    fn received(&mut self, bytes: &[u8]) {
+        assert!(!bytes.is_empty(), "daemon closed the connection");
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
 /// One load client: its own connection, one `invoice` after another until `deadline`; returns
 /// the latencies and how many answers were errors.
 async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut s = tokio::net::UnixStream::connect(&path).await.expect("connect to the daemon");
-    let (mut lat, mut errors, mut buf) = (Vec::new(), 0u64, Vec::with_capacity(4096));
-    let mut chunk = vec![0u8; 16384];
-    let mut i = 0u64;
-    while Instant::now() < deadline {
-        let req = request(&method, &prefix, i);
-        let t = Instant::now();
-        s.write_all(&req).await.expect("write");
-        let end = loop {
-            if let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
-                break pos;
-            }
+    let (mut seen, mut chunk) = (Seen::default(), vec![0u8; 16384]);
+    for i in 0.. {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let sent = Instant::now();
+        s.write_all(&request(&method, &prefix, i)).await.expect("write");
+        while !seen.answered(sent) {
             let n = s.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "daemon closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        lat.push(t.elapsed());
-        errors += u64::from(is_error(&buf[..end]));
-        buf.drain(..end + 2);
-        i += 1;
+            seen.received(&chunk[..n]);
+        }
     }
-    (lat, errors)
+    (seen.latencies, seen.errors)
 }
 
 /// The same client on an OS thread of its own, with a blocking connection.
 fn blocking_client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
     use std::io::{Read as _, Write as _};
     let mut s = std::os::unix::net::UnixStream::connect(&path).expect("connect to the daemon");
-    let (mut lat, mut errors, mut buf) = (Vec::new(), 0u64, Vec::with_capacity(4096));
-    let mut chunk = vec![0u8; 16384];
-    let mut i = 0u64;
-    while Instant::now() < deadline {
-        let req = request(&method, &prefix, i);
-        let t = Instant::now();
-        s.write_all(&req).expect("write");
-        let end = loop {
-            if let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
-                break pos;
-            }
+    let (mut seen, mut chunk) = (Seen::default(), vec![0u8; 16384]);
+    for i in 0.. {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let sent = Instant::now();
+        s.write_all(&request(&method, &prefix, i)).expect("write");
+        while !seen.answered(sent) {
             let n = s.read(&mut chunk).expect("read");
-            assert!(n > 0, "daemon closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        lat.push(t.elapsed());
-        errors += u64::from(is_error(&buf[..end]));
-        buf.drain(..end + 2);
-        i += 1;
+            seen.received(&chunk[..n]);
+        }
     }
-    (lat, errors)
+    (seen.latencies, seen.errors)
 }
 
 pub(crate) fn load(args: LoadArgs) {
