@@ -2,9 +2,12 @@
 //! and the RocksDB event log with its single group-committing writer.
 //!
 //! - [`key_signer::KeySigner`]: key material, preimages, signatures.
-//! - [`label_registry::LabelRegistry`]: label and payment-hash uniqueness with reservations.
-//! - [`channel_monitor::ChannelMonitor`]: the node's channels and route-hint choice.
-//! - [`invoice_creator::InvoiceCreator`]: runs one `invoice` request through the others.
+//! - [`label_registry::LabelRegistry`]: label and payment-hash uniqueness with claims; not an
+//!   actor but one shared authority, called in place by every arbiter's creator.
+//! - [`channel_monitor::ChannelMonitor`]: the node's channels, kept in the shared
+//!   [`channel_monitor::ChannelView`] the creators choose route hints from.
+//! - [`invoice_creator::InvoiceCreator`]: runs one `invoice` request through the others (one
+//!   per RPC arbiter, beside that arbiter's KeySigner).
 //! - [`invoice_ledger::InvoiceLedger`]: settle, delete, description removal, the expiry timer.
 //! - [`hold_keeper::HoldKeeper`]: hold invoices' accept, settle, cancel, and the safety cancel
 //!   by block height.
