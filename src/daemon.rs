@@ -95,7 +95,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let autoclean = Autoclean::new(state.clone(), log.handle(), clock.clone(), cfg.autoclean).start();
         let holds = HoldKeeper::new(invoices.clone(), log.handle(), signer.recipient(), clock.clone(), cfg.hold).start();
         let view = ChannelView::new(channels, Box::new(OsEntropy));
-        let monitor = ChannelMonitor::new(view.clone(), log.handle()).start();
+        let monitor = ChannelMonitor::new(view.clone(), log.handle(), state.clone()).start();
         let claims = LabelRegistry::new(state.clone());
         hooks = Some(webhooks::start(&cfg.webhook_urls, &cfg.data_dir, &invoices, &log.handle())?);
         let (network, cltv_final, journal) = (cfg.network, cfg.cltv_final, log.handle());

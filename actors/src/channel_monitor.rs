@@ -4,11 +4,13 @@
 //! [`ChannelView`] that every arbiter's InvoiceCreator reads in place (a choice is a lookup in
 //! pools built once per change, under a lock held for just that). The node reports its channels
 //! (`syncchannels`, `updatechannel`) to the monitor; the differences become channel events,
-//! appended to the log as one batch, and the working copy changes only once they are durable —
-//! so it always equals the channel projection that replay rebuilds. Channel events it did not
-//! make (a standby's, stored from the primary) reach it with every committed batch. A sync runs
-//! as an atomic response, and the view is changed under its lock: no hint is chosen from a
-//! half-applied set. The policy itself is [`crate::policy::hints`].
+//! appended to the log as one batch. The working copy is never changed by applying events
+//! here: once a batch with channel events is durable (its own, or a standby's stored from the
+//! primary), the view takes the channel set of the log's projection as it stands then, which
+//! the writer folds in commit order. So the view always equals the channel projection that
+//! replay rebuilds, and a notice of a batch that arrives late cannot bring an older set back. A
+//! sync runs as an atomic response, and the view is changed under its lock: no hint is chosen
+//! from a half-applied set. The policy itself is [`crate::policy::hints`].
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -18,6 +20,7 @@ use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivate
 use crate::entropy::EntropySource;
 use crate::policy::hints::{assess, select, Exclusion, HintChoice, Pool, RoundRobin};
 use crate::store::{AppendError, LogHandle, Observe};
+use crate::SharedState;
 
 /// None of the channels named in `exposeprivatechannels` can be used (902).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -116,26 +119,21 @@ impl ChannelView {
         changes
     }
 
-    /// Applies committed channel events (others are ignored).
-    fn apply(&self, events: &[&Event]) {
-        if events.is_empty() {
+    /// Takes `current`, the channel set of the log's projection now. Registers new channels at
+    /// the back of the round-robin order in key order (as a restart does) and forgets closed
+    /// ones; nothing changes if the set is the same.
+    fn follow(&self, current: &ChannelBook) {
+        let mut guard = self.book();
+        let book = &mut *guard;
+        if book.channels == *current {
             return;
         }
-        let mut book = self.book();
-        book.pools = [None, None, None];
-        for e in events {
-            match e {
-                Event::ChannelOpened(info) | Event::ChannelUpdated(info) => {
-                    book.round_robin.register(&info.key);
-                    book.channels.upsert(info);
-                }
-                Event::ChannelClosed(key) => {
-                    book.round_robin.forget(key);
-                    book.channels.remove(key);
-                }
-                _ => {}
-            }
+        for gone in book.channels.iter().filter(|c| current.get(&c.key).is_none()) {
+            book.round_robin.forget(&gone.key);
         }
+        current.iter().for_each(|c| book.round_robin.register(&c.key));
+        book.channels = current.clone();
+        book.pools = [None, None, None];
     }
 
     /// Every channel, with whether it would be a hint candidate by default and why not.
@@ -157,12 +155,22 @@ impl ChannelView {
 pub struct ChannelMonitor {
     view: ChannelView,
     log: LogHandle,
+    state: SharedState,
 }
 
 impl ChannelMonitor {
-    /// A monitor keeping `view` (made from the replayed channel set) in step with the log.
-    pub fn new(view: ChannelView, log: LogHandle) -> Self {
-        ChannelMonitor { view, log }
+    /// A monitor keeping `view` (made from the replayed channel set) in step with the log and
+    /// its projection `state`.
+    pub fn new(view: ChannelView, log: LogHandle, state: SharedState) -> Self {
+        ChannelMonitor { view, log, state }
+    }
+
+    /// The view takes the projection's channel set as it is now.
+    fn follow_log(&self) {
+        match self.state.read() {
+            Ok(state) => self.view.follow(&state.channels),
+            Err(_) => tracing::error!("projection lock poisoned; the channel view keeps its set"),
+        }
     }
 }
 
@@ -174,17 +182,17 @@ impl Actor for ChannelMonitor {
     }
 }
 
-/// Every committed batch: channel events this monitor did not append itself (a standby stores
-/// the primary's) reach the working copy too. Its own are applied again, which changes nothing.
+/// Every committed batch: one with channel events (this monitor's own, or a standby's stored
+/// from the primary) brings the view to the projection's set.
 impl Handler<Observe> for ChannelMonitor {
     type Result = ();
     fn handle(&mut self, Observe(batch): Observe, _: &mut Context<Self>) {
-        let channel_events: Vec<&Event> = batch
+        let channels_changed = batch
             .iter()
-            .map(|c| &c.record.event)
-            .filter(|e| matches!(e, Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_)))
-            .collect();
-        self.view.apply(&channel_events);
+            .any(|c| matches!(c.record.event, Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_)));
+        if channels_changed {
+            self.follow_log();
+        }
     }
 }
 
@@ -229,15 +237,15 @@ impl Handler<SyncChannels> for ChannelMonitor {
         let log = self.log.clone();
         // The working set changes by what was recorded, once it is durable.
         let append = async move {
-            if changes.is_empty() {
-                return Ok(Vec::new());
+            if !changes.is_empty() {
+                log.append_all(changes).await?;
             }
-            Ok(log.append_all(changes).await?.into_iter().map(|c| Arc::unwrap_or_clone(c).record.event).collect())
+            Ok(())
         };
         AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(append).map(
-            move |res: Result<Vec<Event>, AppendError>, act, _| {
-                let events = res?;
-                act.view.apply(&events.iter().collect::<Vec<_>>());
+            move |res: Result<(), AppendError>, act, _| {
+                res?;
+                act.follow_log();
                 Ok(SyncSummary { total: act.view.len(), ..summary })
             },
         )))
