@@ -189,3 +189,39 @@ impl RpcPool {
         drop(workers);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A worker without a thread: what it is handed arrives in the receiver, if kept.
+    fn worker() -> (Worker, tokio::sync::mpsc::UnboundedReceiver<Handed>) {
+        let (connections, incoming) = tokio::sync::mpsc::unbounded_channel();
+        (Worker { arbiter: None, open: Counter::default(), connections }, incoming)
+    }
+
+    #[test]
+    fn a_connection_goes_to_the_least_loaded_arbiter_that_still_runs() {
+        let open = Counter::default();
+        let (busy, mut busy_in) = worker();
+        let (stopped, stopped_in) = worker();
+        let (idle, mut idle_in) = worker();
+        let _load = [busy.open.enter(), busy.open.enter(), idle.open.enter()];
+        // The stopped one serves nothing, so it would be chosen first.
+        drop(stopped_in);
+        let workers = [busy, stopped, idle];
+        hand(&workers, std::os::unix::net::UnixStream::pair().unwrap().0, &open);
+        let (_, counted) = idle_in.try_recv().unwrap();
+        assert!(busy_in.try_recv().is_err());
+        assert_eq!((workers[2].open.get(), workers[1].open.get(), open.get()), (2, 0, 1));
+        // Its counts last as long as the connection is held.
+        drop(counted);
+        assert_eq!((workers[2].open.get(), open.get()), (1, 0));
+        // With every arbiter stopped, the connection is dropped and counts nothing.
+        let (gone, gone_in) = worker();
+        drop(gone_in);
+        hand(&[gone], std::os::unix::net::UnixStream::pair().unwrap().0, &open);
+        assert_eq!(open.get(), 0);
+    }
+}

@@ -344,4 +344,7 @@ fn contested_labels_and_preimages_across_arbiters() {
     assert!(d.stop().success());
     let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
     assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+    // At least one arbiter.
+    let (status, out) = d.refused_start(&["--rpc-threads=0".into()]);
+    assert!(!status.success() && out.contains("--rpc-threads"), "{out}");
 }

@@ -8,26 +8,33 @@ use serde_json::{json, Value};
 
 use crate::{ms, percentile, LoadArgs};
 
-/// CPU seconds (user + system) of each thread of process `pid`, with the thread's name. Threads
-/// that end during a run drop out of the sums; the daemon's threads live as long as it does.
-fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
+/// CPU seconds (user + system) in the text of a `/proc/…/stat` file: utime and stime are
+/// fields 14 and 15, counted after the parenthesised name (which may hold spaces).
+fn stat_cpu_secs(stat: &str) -> Option<f64> {
     let ticks = 100.0; // USER_HZ on Linux
+    let f: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let (u, s): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((u + s) / ticks)
+}
+
+/// CPU seconds of each thread of process `pid`, with the thread's name (`main` for the main
+/// thread, which accepts connections and runs the main arbiter's actors). Threads that end
+/// during a run drop out of the sums; the daemon's threads live as long as it does.
+fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
     tasks
         .filter_map(|t| {
             let dir = t.ok()?.path();
             let main = dir.file_name().and_then(|n| n.to_str()) == Some(&pid.to_string());
-            // The main thread runs the RPC server and the actors; the daemon's unnamed others are
-            // the KeySigner threads.
             let name = if main { "main".to_owned() } else { std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_owned() };
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let (u, s): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
-            Some((name, (u + s) / ticks))
+            Some((name, stat_cpu_secs(&std::fs::read_to_string(dir.join("stat")).ok()?)?))
         })
         .collect()
+}
+
+/// CPU seconds of process `pid`, threads that have ended included.
+fn process_cpu(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| stat_cpu_secs(&s)).unwrap_or(0.0)
 }
 
 /// The `i`th request of a client.
@@ -45,16 +52,6 @@ fn request(method: &str, prefix: &str, i: u64) -> Vec<u8> {
 fn is_error(answer: &[u8]) -> bool {
     !answer.starts_with(br#"{"jsonrpc":"2.0","id":1,"result""#)
         && serde_json::from_slice::<Value>(answer).map_or(true, |v| v.get("result").is_none())
-}
-
-/// CPU seconds (user + system) of process `pid`, threads that have ended included.
-fn process_cpu(pid: u32) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    let Some(close) = stat.rfind(')') else { return 0.0 };
-    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (field(11) + field(12)) / ticks
 }
 
 /// What one client has seen: its latencies, its error count, and the bytes of answers not yet
