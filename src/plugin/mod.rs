@@ -17,6 +17,7 @@ pub mod client;
 pub mod forward;
 pub mod htlc;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,8 +89,12 @@ async fn notify_payments(p: Plugin<State>, mut paid: tokio::sync::mpsc::Unbounde
     }
 }
 
-async fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
-    Ok(p.state().payments.htlc_accepted(&payload).await)
+/// Not `async`: cln-plugin calls this as it reads each call and runs the future as a task, so
+/// the HTLC takes its place in its payment's line here, in the order lightningd sent them.
+fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> impl Future<Output = Result<Value, anyhow::Error>> {
+    let payments = Arc::clone(&p.state().payments);
+    let arrival = payments.arrive(&payload);
+    async move { Ok(payments.htlc_accepted(arrival).await) }
 }
 
 async fn on_hold_method(p: Plugin<State>, method: &'static str, params: Value) -> Result<Value, anyhow::Error> {

@@ -6,6 +6,7 @@ Tests that need lightningd run wherever ../shared is present; in CI (CI=true) it
 failure, elsewhere they are skipped with a message saying why."""
 
 import json
+import select
 import os
 import shutil
 import signal
@@ -200,6 +201,7 @@ class PluginProcess:
         self.next_id = 100
         self.logs = []
         self.notifications = []
+        self.answers = {}
         self.manifest = self.request("getmanifest", {"allow-deprecated-apis": False})
         opts = {"invoiced-rpc-file": invoiced_socket, **(options or {})}
         config = {
@@ -220,45 +222,46 @@ class PluginProcess:
         self.proc.stdin.write(json.dumps(msg).encode() + b"\n\n")
         self.proc.stdin.flush()
 
-    def read(self, timeout=30):
-        """The next response (log notifications are kept in self.logs)."""
+    def pump(self, timeout=30):
+        """Reads until one more message has come, and files it: a log line in self.logs, a
+        notification in self.notifications, an answer in self.answers by its id."""
         deadline = time.time() + timeout
-        while True:
-            while b"\n\n" in self.buf:
-                raw, self.buf = self.buf.split(b"\n\n", 1)
-                if not raw.strip():
-                    continue
-                msg = json.loads(raw)
-                if msg.get("method") == "log":
-                    self.logs.append(msg["params"].get("message", ""))
-                    continue
-                if "id" not in msg and "method" in msg:
-                    self.notifications.append(msg)
-                    continue
-                if "id" in msg:
-                    return msg
+        while b"\n\n" not in self.buf:
             remaining = deadline - time.time()
             assert remaining > 0, "no answer from the plugin in time"
-            import select
             ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
             if ready:
                 chunk = os.read(self.proc.stdout.fileno(), 65536)
                 assert chunk, "the plugin closed its stdout"
                 self.buf += chunk
+        raw, self.buf = self.buf.split(b"\n\n", 1)
+        if not raw.strip():
+            return
+        msg = json.loads(raw)
+        if msg.get("method") == "log":
+            self.logs.append(msg["params"].get("message", ""))
+        elif "id" in msg:
+            self.answers[msg["id"]] = msg
+        elif "method" in msg:
+            self.notifications.append(msg)
+
+    def answer(self, want, timeout=30):
+        """The answer to request `want`. The plugin answers in any order (a held HTLC is
+        resolved when the call that settles it is answered, or before), so answers to other
+        requests read meanwhile are kept for their own callers."""
+        deadline = time.time() + timeout
+        while want not in self.answers:
+            self.pump(deadline - time.time())
+        return self.answers.pop(want)
 
     def request(self, method, params, timeout=30):
-        want = self.send(method, params)
-        msg = self.read(timeout)
-        assert msg["id"] == want, msg
+        msg = self.answer(self.send(method, params), timeout)
         return msg.get("result", msg.get("error"))
 
     def read_all(self, ids, timeout=30):
-        """Answers to the requests `ids`, in any order, as {id: result}."""
-        out = {}
-        while set(out) != set(ids):
-            msg = self.read(timeout)
-            out[msg["id"]] = msg["result"]
-        return out
+        """Answers to the requests `ids`, as {id: result}."""
+        deadline = time.time() + timeout
+        return {i: self.answer(i, deadline - time.time())["result"] for i in ids}
 
     def close(self):
         if self.proc.poll() is None:

@@ -167,7 +167,7 @@ def wait_notification(p, method, timeout=10):
             return found[0]
         assert time.time() < deadline, f"no {method} notification: {p.notifications}"
         try:
-            p.read(timeout=0.2)
+            p.pump(timeout=0.2)
         except AssertionError:
             pass
 
