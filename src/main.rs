@@ -29,9 +29,9 @@ struct ServeArgs {
     /// The JSON-RPC socket (default DATA_DIR/lightning-rpc).
     #[arg(long)]
     rpc_file: Option<PathBuf>,
-    /// Default min_final_cltv_expiry (18 on bitcoin, 10 elsewhere).
-    #[arg(long)]
-    cltv_final: Option<u32>,
+    /// Default min_final_cltv_expiry (18 on bitcoin, 10 elsewhere), at most 65535.
+    #[arg(long, value_parser = clap::value_parser!(u16))]
+    cltv_final: Option<u16>,
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -131,10 +131,8 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let data_dir = data_dir.unwrap_or_else(config::default_data_dir);
     let rpc_file = rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc"));
-    let cltv = u64::from(cltv_final.unwrap_or(network.default_cltv_final()));
-    let Ok(cltv_final) = invoiced_actors::policy::bolt11::Cltv::new(cltv) else {
-        return Err(anyhow::anyhow!("--cltv-final must be at most {}", invoiced_actors::policy::bolt11::MAX_CLTV));
-    };
+    let cltv = cltv_final.map_or(u64::from(network.default_cltv_final()), u64::from);
+    let cltv_final = invoiced_actors::policy::bolt11::Cltv::new(cltv).map_err(|e| anyhow::anyhow!("--cltv-final {e}"))?;
     let cfg = config::Config {
         cltv_final,
         data_dir,

@@ -229,6 +229,10 @@ fn expiry_cltv_and_deschashonly_fields() {
     // deschashonly lifts the length limit.
     d.call("invoice", json!({"amount_msat": 42, "label": "long", "description": "x".repeat(2000), "deschashonly": true})).unwrap();
 
+    // The daemon's default is held to the same limit, at start: a usage error naming the option.
+    let (status, out) = d.refused_start(&["--cltv-final=65536".into()]);
+    assert!(status.code() == Some(2) && out.contains("--cltv-final") && out.contains("65536"), "{out}");
+
     let before = d.head();
     let bad = [
         (json!({"expiry": -1}), "expiry: should be an unsigned 64 bit integer: invalid token '-1'"),
@@ -344,7 +348,7 @@ fn contested_labels_and_preimages_across_arbiters() {
     assert!(d.stop().success());
     let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
     assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
-    // At least one arbiter.
+    // At least one arbiter: a usage error, as clap's own.
     let (status, out) = d.refused_start(&["--rpc-threads=0".into()]);
-    assert!(!status.success() && out.contains("--rpc-threads"), "{out}");
+    assert!(status.code() == Some(2) && out.contains("--rpc-threads"), "{out}");
 }
