@@ -8,13 +8,19 @@
 //! Every transition is an event made durable before the answer; the writer's admission re-checks
 //! it at commit, so a settle racing a cancel is decided once, in commit order.
 //!
-//! The keeper also knows the node's block height ([`BlockHeight`], from the channel feed) and
-//! every `ACCEPTED` invoice's earliest held CLTV expiry, learnt from the committed batches: an
-//! `ACCEPTED` invoice neither settled nor canceled by `cancel_before` blocks before that expiry is
-//! canceled automatically, so a forgotten hold never ends in a force-close. The rule is recorded
-//! in the event, and the fold checks it.
+//! The keeper also knows the node's block height ([`BlockHeight`], from the channel feed, and
+//! the height each `holdaccept` reports) and every `ACCEPTED` invoice's earliest held CLTV
+//! expiry, learnt from the committed batches: an `ACCEPTED` invoice neither settled nor canceled
+//! by `cancel_before` blocks before that expiry is canceled automatically, so a forgotten hold
+//! never ends in a force-close. The rule is recorded in the event, and the fold checks it. The
+//! height is the node's latest report, lower too (a reorg); a part that would be canceled at once
+//! (its expiry at or within the margin of the height) is refused instead, and the invoice stays
+//! `OPEN` for a payer who gives it time.
+//!
+//! Each HTLC counts once: a part listed twice (the same `scid/id`) is one part, so the parts
+//! held are the parts paid.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -58,6 +64,23 @@ pub enum HoldError {
     /// Parts for an invoice past its expiry.
     #[error("payment_hash: the hold invoice expired")]
     Expired,
+    /// One HTLC listed twice, with different amounts or expiries.
+    #[error("parts: HTLC {0} is listed twice with different amounts or expiries")]
+    ConflictingPart(String),
+    /// A part that would be canceled as soon as it was held.
+    #[error(
+        "parts: HTLC {htlc} expires at block {cltv_expiry}, not more than {margin} blocks after the node's height {height}: too late to hold"
+    )]
+    ExpiresTooSoon {
+        /// The part.
+        htlc: String,
+        /// Its CLTV expiry.
+        cltv_expiry: u32,
+        /// The node's height.
+        height: u32,
+        /// The keeper's cancel margin.
+        margin: u32,
+    },
     /// No parts.
     #[error("parts: at least one part is needed")]
     NoParts,
@@ -153,6 +176,16 @@ impl HoldKeeper {
         }
     }
 
+    /// Takes the node's report of its height (the truth, lower too after a reorg); a rise may
+    /// bring accepted invoices within the cancel margin.
+    fn saw_height(&mut self, height: u32, ctx: &mut Context<Self>) {
+        let rose = height > self.height;
+        self.height = height;
+        if rose {
+            self.cancel_due(ctx);
+        }
+    }
+
     /// The hold invoice with this hash, whole.
     fn find(&self, hash: &[u8; 32]) -> Result<InvoiceRecord, HoldError> {
         let entry = self.invoices.pick(|s| s.invoices.by_hash(hash).filter(|e| e.hold.is_some()).cloned())?;
@@ -202,10 +235,7 @@ pub struct BlockHeight(pub u32);
 impl Handler<BlockHeight> for HoldKeeper {
     type Result = ();
     fn handle(&mut self, BlockHeight(h): BlockHeight, ctx: &mut Context<Self>) {
-        if h > self.height {
-            self.height = h;
-            self.cancel_due(ctx);
-        }
+        self.saw_height(h, ctx);
     }
 }
 
@@ -227,49 +257,70 @@ impl Handler<AcceptHold> for HoldKeeper {
     type Result = ResponseFuture<Result<InvoiceRecord, HoldError>>;
 
     fn handle(&mut self, msg: AcceptHold, ctx: &mut Context<Self>) -> Self::Result {
-        if msg.height > self.height {
-            self.height = msg.height;
-            self.cancel_due(ctx);
-        }
+        self.saw_height(msg.height, ctx);
         let now = self.clock.now_secs();
+        let margin = self.config.cancel_before_blocks;
         let checked = (|| {
+            let parts = distinct(msg.parts)?;
             let rec = self.find(&msg.payment_hash.0)?;
             let Some(hold) = &rec.hold else { return Err(HoldError::NotFound(msg.payment_hash.0)) };
-            if msg.payment_secret.0 != rec.created.payment_secret {
+            if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret) {
                 return Err(HoldError::WrongSecret);
             }
             // lightningd replays undecided HTLCs after a restart: the parts it held already
             // are accepted again without a new event; any other part is refused.
-            let replayed = msg.parts.iter().all(|p| hold.parts.iter().any(|q| q.htlc == p.htlc));
+            let held: HashSet<&str> = hold.parts.iter().map(|p| p.htlc.as_str()).collect();
+            let replayed = parts.iter().all(|p| held.contains(p.htlc.as_str()));
             match hold.state {
                 HoldState::Accepted | HoldState::Settled if replayed => return Ok(Err(rec)),
                 HoldState::Open => {}
                 other => return Err(HoldError::WrongState(other)),
             }
-            if msg.parts.is_empty() {
+            if parts.is_empty() {
                 return Err(HoldError::NoParts);
             }
             if now >= rec.created.expires_at {
                 return Err(HoldError::Expired);
             }
-            let got = msg.parts.iter().map(|p| p.amount_msat).fold(0u64, u64::saturating_add);
+            if let Some(p) = parts.iter().find(|p| p.cltv_expiry <= msg.height.saturating_add(margin)) {
+                return Err(HoldError::ExpiresTooSoon { htlc: p.htlc.clone(), cltv_expiry: p.cltv_expiry, height: msg.height, margin });
+            }
+            let got = parts.iter().map(|p| p.amount_msat).fold(0u64, u64::saturating_add);
             if let Some(want) = rec.created.amount_msat {
                 if got < want || got > want.saturating_mul(2) {
                     return Err(HoldError::Amount { got, want });
                 }
             }
-            Ok(Ok(rec))
+            Ok(Ok((rec, parts)))
         })();
         let log = self.log.clone();
         Box::pin(async move {
-            let rec = match checked? {
-                Ok(rec) => rec,
+            let (rec, parts) = match checked? {
+                Ok(accepted) => accepted,
                 Err(already) => return Ok(already),
             };
-            let accept = Proposal::HoldAccepted { created_index: rec.created.created_index, parts: msg.parts, height: msg.height };
+            let accept = Proposal::HoldAccepted { created_index: rec.created.created_index, parts, height: msg.height };
             committed_invoice(log.append(accept).await)
         })
     }
+}
+
+/// `parts` with each HTLC once: listed again with the same amount and expiry it is the same part;
+/// listed again differently, the list cannot be true and is refused.
+fn distinct(parts: Vec<HeldPart>) -> Result<Vec<HeldPart>, HoldError> {
+    let mut first: HashMap<String, usize> = HashMap::with_capacity(parts.len());
+    let mut out: Vec<HeldPart> = Vec::with_capacity(parts.len());
+    for p in parts {
+        match first.get(&p.htlc) {
+            Some(&i) if out[i] == p => {}
+            Some(_) => return Err(HoldError::ConflictingPart(p.htlc)),
+            None => {
+                first.insert(p.htlc.clone(), out.len());
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Command: `holdinvoicesettle`: settle an `ACCEPTED` hold invoice with its preimage.

@@ -266,7 +266,7 @@ impl InvoiceLedger {
         if now >= rec.created.expires_at {
             return Err(SettleError::NotUnpaid(InvoiceStatus::Expired));
         }
-        if msg.payment_secret.0 != rec.created.payment_secret {
+        if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret) {
             return Err(SettleError::WrongSecret);
         }
         if let Some(want) = rec.created.amount_msat {

@@ -71,6 +71,13 @@ pub fn sha256(data: &[u8]) -> Hash32 {
     sha256::Hash::hash(data).to_byte_array()
 }
 
+/// Whether two secrets (payment secrets, preimages) are equal, in time that does not depend on
+/// where they differ, as Core Lightning compares them.
+pub fn secrets_equal(a: &Hash32, b: &Hash32) -> bool {
+    use subtle::ConstantTimeEq as _;
+    bool::from(a.ct_eq(b))
+}
+
 /// Core Lightning's payment secret: SHA256 of the preimage with its first byte XOR 0x01.
 pub fn payment_secret_for(preimage: &Hash32) -> Hash32 {
     let mut tweaked = *preimage;

@@ -4,11 +4,20 @@
 //! for `waitinvoice`, by index and next value for `wait`. `waitanyinvoice` is Core Lightning's
 //! (`wallet/invoices.c`): the paid invoice with the smallest `pay_index` above `lastpay_index` if
 //! there is one, else the next invoice paid, whatever its `pay_index` — so a `lastpay_index`
-//! beyond the newest (BTCPay sends 99999999999) means "the next payment from now". A caller first checks the projection; since the writer updates the projection before
-//! it tells the subscribers, an event not yet visible there is still on its way here, and no
-//! wake-up is lost. Thousands of waiters cost a map entry each.
+//! beyond the newest (BTCPay sends 99999999999) means "the next payment from now". A caller
+//! first checks the projection; since the writer updates the projection before it tells the
+//! subscribers, an event not yet visible there is still on its way here, and no wake-up is lost.
+//! Thousands of waiters cost a map entry each.
+//!
+//! Each wait answers a [`Waiting`], a future the caller awaits itself (the registry does not
+//! run it): when the caller gives up — its client closed the connection — dropping it closes
+//! the waiter, and the registry forgets closed waiters as new ones come ([`Waiters::len`] stays
+//! within twice the live ones), so clients that wait and leave cost nothing that lasts.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -93,6 +102,33 @@ pub struct WakeDetails {
 
 type InvoiceOutcome = Result<InvoiceRecord, WaitInvoiceError>;
 
+/// The outcome of a wait, for the caller to await. Dropping it gives the wait up.
+#[must_use = "a wait is given up when its Waiting is dropped"]
+pub struct Waiting<T>(Pin<Box<dyn Future<Output = T> + Send>>);
+
+impl<T> Waiting<T> {
+    fn ready(outcome: T) -> Self
+    where
+        T: Send + 'static,
+    {
+        Waiting(Box::pin(std::future::ready(outcome)))
+    }
+
+    fn on(outcome: impl Future<Output = T> + Send + 'static) -> Self {
+        Waiting(Box::pin(outcome))
+    }
+}
+
+impl<T> Future for Waiting<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<T> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+/// Fewest registrations between two sweeps of closed waiters.
+const SWEEP_AFTER: usize = 64;
+
 /// The waiter registry.
 pub struct Waiters {
     invoices: InvoiceReader,
@@ -102,15 +138,47 @@ pub struct Waiters {
     /// only a later payment wakes it.
     any: Vec<(u64, oneshot::Sender<InvoiceRecord>)>,
     index: [BTreeMap<u64, Vec<oneshot::Sender<IndexWake>>>; 3],
+    /// Registrations since the last sweep of closed waiters, and the waiters left by it: the
+    /// next sweep comes once as many have registered again, so sweeping costs O(1) a wait.
+    registered: usize,
+    live_after_sweep: usize,
 }
 
 impl Waiters {
     /// A registry over the live projection, fed by the log's committed batches.
     pub fn new(invoices: InvoiceReader, log: LogHandle) -> Self {
-        Waiters { invoices, log, by_invoice: HashMap::new(), any: Vec::new(), index: Default::default() }
+        Waiters {
+            invoices,
+            log,
+            by_invoice: HashMap::new(),
+            any: Vec::new(),
+            index: Default::default(),
+            registered: 0,
+            live_after_sweep: 0,
+        }
     }
 
-    /// How many callers are waiting.
+    /// Counts a registration, and forgets the waiters whose callers gave up once enough came.
+    fn registered(&mut self) {
+        self.registered += 1;
+        if self.registered > self.live_after_sweep.max(SWEEP_AFTER) {
+            self.by_invoice.retain(|_, list| {
+                list.retain(|t| !t.is_closed());
+                !list.is_empty()
+            });
+            self.any.retain(|(_, t)| !t.is_closed());
+            for map in &mut self.index {
+                map.retain(|_, list| {
+                    list.retain(|t| !t.is_closed());
+                    !list.is_empty()
+                });
+            }
+            self.live_after_sweep = self.len();
+            self.registered = 0;
+        }
+    }
+
+    /// How many callers are registered (those who gave up included, until the next sweep).
     pub fn len(&self) -> usize {
         self.by_invoice.values().map(Vec::len).sum::<usize>()
             + self.any.len()
@@ -200,16 +268,28 @@ impl Handler<Observe> for Waiters {
     }
 }
 
+/// Query: how many callers are registered (see [`Waiters::len`]).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountWaiters;
+
+impl Handler<CountWaiters> for Waiters {
+    type Result = usize;
+    fn handle(&mut self, _: CountWaiters, _: &mut Context<Self>) -> usize {
+        self.len()
+    }
+}
+
 /// Query: wait until the invoice with `label` is paid (or expires, or is deleted).
 #[derive(Message)]
-#[rtype(result = "Result<InvoiceRecord, WaitInvoiceError>")]
+#[rtype(result = "Waiting<Result<InvoiceRecord, WaitInvoiceError>>")]
 pub struct WaitInvoice {
     /// The label.
     pub label: Label,
 }
 
 impl Handler<WaitInvoice> for Waiters {
-    type Result = ResponseFuture<Result<InvoiceRecord, WaitInvoiceError>>;
+    type Result = MessageResult<WaitInvoice>;
     fn handle(&mut self, msg: WaitInvoice, _: &mut Context<Self>) -> Self::Result {
         let now = (|| {
             let entry = self.invoices.pick(|s| s.invoices.by_label(&msg.label).cloned()).map_err(|_| WaitInvoiceError::Internal)?;
@@ -223,23 +303,22 @@ impl Handler<WaitInvoice> for Waiters {
             }
         })();
         let rx = match now {
-            Ok((Some(rec), _)) => return Box::pin(async { Ok(rec) }),
-            Err(e) => return Box::pin(async { Err(e) }),
+            Ok((Some(rec), _)) => return MessageResult(Waiting::ready(Ok(rec))),
+            Err(e) => return MessageResult(Waiting::ready(Err(e))),
             Ok((None, idx)) => {
                 let (tx, rx) = oneshot::channel();
-                let list = self.by_invoice.entry(idx).or_default();
-                list.retain(|t| !t.is_closed());
-                list.push(tx);
+                self.by_invoice.entry(idx).or_default().push(tx);
+                self.registered();
                 rx
             }
         };
-        Box::pin(async move { rx.await.unwrap_or(Err(WaitInvoiceError::Internal)) })
+        MessageResult(Waiting::on(async move { rx.await.unwrap_or(Err(WaitInvoiceError::Internal)) }))
     }
 }
 
 /// Query: the next paid invoice after `lastpay_index`, waiting up to `timeout` seconds.
 #[derive(Message)]
-#[rtype(result = "Result<InvoiceRecord, WaitAnyError>")]
+#[rtype(result = "Waiting<Result<InvoiceRecord, WaitAnyError>>")]
 pub struct WaitAnyInvoice {
     /// The last `pay_index` the caller saw (0 for none).
     pub lastpay_index: u64,
@@ -248,7 +327,7 @@ pub struct WaitAnyInvoice {
 }
 
 impl Handler<WaitAnyInvoice> for Waiters {
-    type Result = ResponseFuture<Result<InvoiceRecord, WaitAnyError>>;
+    type Result = MessageResult<WaitAnyInvoice>;
     fn handle(&mut self, msg: WaitAnyInvoice, _: &mut Context<Self>) -> Self::Result {
         let found = self
             .invoices
@@ -258,19 +337,19 @@ impl Handler<WaitAnyInvoice> for Waiters {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!("waitanyinvoice: {e}");
-                return Box::pin(async { Err(WaitAnyError::Internal) });
+                return MessageResult(Waiting::ready(Err(WaitAnyError::Internal)));
             }
         };
         if let Some(rec) = found {
-            return Box::pin(async { Ok(rec) });
+            return MessageResult(Waiting::ready(Ok(rec)));
         }
         if msg.timeout == Some(0) {
-            return Box::pin(async { Err(WaitAnyError::Timeout) });
+            return MessageResult(Waiting::ready(Err(WaitAnyError::Timeout)));
         }
         let (tx, rx) = oneshot::channel();
-        self.any.retain(|(_, t)| !t.is_closed());
         self.any.push((last_pay_index, tx));
-        Box::pin(async move {
+        self.registered();
+        MessageResult(Waiting::on(async move {
             match msg.timeout {
                 Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), rx).await {
                     Ok(Ok(rec)) => Ok(rec),
@@ -279,13 +358,13 @@ impl Handler<WaitAnyInvoice> for Waiters {
                 },
                 None => rx.await.map_err(|_| WaitAnyError::Internal),
             }
-        })
+        }))
     }
 }
 
 /// Query: `wait invoices INDEX NEXTVALUE`.
 #[derive(Message)]
-#[rtype(result = "Result<IndexWake, WaitAnyError>")]
+#[rtype(result = "Waiting<Result<IndexWake, WaitAnyError>>")]
 pub struct WaitIndex {
     /// Which counter.
     pub index: IndexName,
@@ -294,22 +373,21 @@ pub struct WaitIndex {
 }
 
 impl Handler<WaitIndex> for Waiters {
-    type Result = ResponseFuture<Result<IndexWake, WaitAnyError>>;
+    type Result = MessageResult<WaitIndex>;
     fn handle(&mut self, msg: WaitIndex, _: &mut Context<Self>) -> Self::Result {
         let current = self.invoices.pick(|s| match msg.index {
             IndexName::Created => s.invoices.last_created_index(),
             IndexName::Updated => s.invoices.last_updated_index(),
             IndexName::Deleted => s.invoices.last_deleted_index(),
         });
-        let Ok(current) = current else { return Box::pin(async { Err(WaitAnyError::Internal) }) };
+        let Ok(current) = current else { return MessageResult(Waiting::ready(Err(WaitAnyError::Internal))) };
         if current >= msg.nextvalue {
             let wake = IndexWake { index: msg.index, value: current, details: None };
-            return Box::pin(async { Ok(wake) });
+            return MessageResult(Waiting::ready(Ok(wake)));
         }
         let (tx, rx) = oneshot::channel();
-        let list = self.index[msg.index.slot()].entry(msg.nextvalue).or_default();
-        list.retain(|t| !t.is_closed());
-        list.push(tx);
-        Box::pin(async move { rx.await.map_err(|_| WaitAnyError::Internal) })
+        self.index[msg.index.slot()].entry(msg.nextvalue).or_default().push(tx);
+        self.registered();
+        MessageResult(Waiting::on(async move { rx.await.map_err(|_| WaitAnyError::Internal) }))
     }
 }

@@ -321,6 +321,11 @@ impl HoldAccepted {
     }
 }
 
+/// The highest block height there can be: BOLT 2 refuses an HTLC whose `cltv_expiry` is
+/// 500,000,000 or more (from there Bitcoin's lock times count seconds, not blocks), so no
+/// height a node reports, and no part's expiry, can reach it.
+pub const MAX_BLOCK_HEIGHT: u32 = 499_999_999;
+
 /// The earliest CLTV expiry of some held parts.
 pub fn earliest_expiry(parts: &[HeldPart]) -> Option<u32> {
     parts.iter().map(|p| p.cltv_expiry).min()

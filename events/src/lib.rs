@@ -24,7 +24,7 @@ pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use expose::ExposePrivateChannels;
 pub use event::{
-    earliest_expiry, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
+    earliest_expiry, CancelReason, DescriptionRemoved, MAX_BLOCK_HEIGHT, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
     InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 pub use label::{Label, LabelError};

@@ -326,9 +326,12 @@ impl Payments {
         }
     }
 
-    /// Records the node's block height (from `getinfo`, `block_added` or an HTLC).
+    /// Records the node's block height (from `getinfo`, `block_added` or an HTLC): its latest
+    /// report is the truth, lower too after a reorg. A height no node can have is ignored.
     pub fn saw_height(&self, height: u32) {
-        self.height.fetch_max(height, Ordering::Relaxed);
+        if height != 0 && height <= invoiced_events::MAX_BLOCK_HEIGHT {
+            self.height.store(height, Ordering::Relaxed);
+        }
     }
 
     fn height(&self) -> u32 {
@@ -699,6 +702,32 @@ mod tests {
         tokio::time::timeout(turn, third.wait()).await.expect("third's turn");
         drop(third);
         assert!(order.last.lock().unwrap().is_empty());
+    }
+
+    /// One HTLC delivered twice (lightningd's replay) is one part of its set: 5,000 msat twice
+    /// do not complete a 10,000 msat payment; a second HTLC does.
+    #[test]
+    fn an_htlc_delivered_twice_counts_once() {
+        let (paid, _) = tokio::sync::mpsc::unbounded_channel();
+        let nowhere = Arc::new(RpcPool::new("/nonexistent"));
+        let payments = Payments::new(Arc::clone(&nowhere), nowhere, Duration::from_secs(60), 6, paid);
+        let part = |id: u64| {
+            let mut p = payload(5_000, Some(10_000), &"22".repeat(32), 40);
+            p["htlc"]["id"] = json!(id);
+            Htlc::from_payload(&p).unwrap()
+        };
+        let (tx, _rx1) = oneshot::channel();
+        assert!(matches!(payments.add(part(1), tx), Added::Held { new_set: Some(_) }));
+        let (tx, _rx2) = oneshot::channel();
+        assert!(matches!(payments.add(part(1), tx), Added::Held { new_set: None }), "the same HTLC again completes nothing");
+        let (tx, _rx3) = oneshot::channel();
+        match payments.add(part(2), tx) {
+            Added::Complete(parts) => {
+                let keys: Vec<&str> = parts.iter().map(|p| p.htlc.key.as_str()).collect();
+                assert_eq!(keys, ["103x1x0/1", "103x1x0/2"]);
+            }
+            _ => panic!("two HTLCs of 5,000 msat complete 10,000"),
+        }
     }
 
     fn payload(amount: u64, total: Option<u64>, secret: &str, rel: u32) -> Value {

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::RpcError;
-use super::params::{bind, required, unsigned, ParamSpec};
+use super::params::{bind, block_height, required, ParamSpec};
 use super::RpcContext;
 
 /// `syncchannels` parameters (the shape of `listpeerchannels` output).
@@ -215,8 +215,7 @@ pub fn parse_sync(params: Option<&RawValue>) -> Result<(Vec<ChannelInfo>, Option
     let (mut list, mut height) = (None, None);
     for (name, v) in bind(params, &SYNC_SPEC)? {
         if name == "blockheight" {
-            let h = unsigned(v, "blockheight", "should be a block height", u64::from(u32::MAX))?;
-            height = u32::try_from(h).ok();
+            height = Some(block_height(v, "blockheight")?);
             continue;
         }
         let items: Vec<Value> = serde_json::from_str(v.get())

@@ -9,6 +9,7 @@ use invoiced_actors::invoice_creator::CreateError;
 use invoiced_actors::invoice_ledger::{DeleteError, SettleError};
 use invoiced_actors::store::AppendError;
 use invoiced_actors::waiters::{WaitAnyError, WaitInvoiceError};
+use invoiced_events::LabelError;
 use serde_json::{json, Value};
 
 use super::RpcContext;
@@ -69,8 +70,22 @@ pub struct RpcError {
     pub data: Option<Value>,
 }
 
-/// The longest token echoed back in a message.
+/// The most bytes of a client's value echoed back in a message.
 const MAX_TOKEN_ECHO: usize = 200;
+
+/// A client's value as an error message may show it: whole up to [`MAX_TOKEN_ECHO`] bytes,
+/// else its start (cut at a character boundary) followed by `...`. Every message that quotes
+/// what a client sent quotes it through here, so no answer echoes a megabyte.
+fn echo(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_TOKEN_ECHO {
+        return text.into();
+    }
+    let mut end = MAX_TOKEN_ECHO;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end]).into()
+}
 
 /// What failed inside the daemon. The client is told which, in a stable message; the detail
 /// (a RocksDB or I/O error, a mailbox error) goes to the daemon's log, never into an answer.
@@ -135,12 +150,31 @@ impl RpcError {
 
     /// -32601 `Unknown command 'NAME'`, as Core Lightning words an unknown method.
     pub fn unknown_method(name: &str) -> Self {
-        Self::new(METHOD_NOT_FOUND, format!("Unknown command '{name}'"))
+        Self::new(METHOD_NOT_FOUND, format!("Unknown command '{}'", echo(name)))
     }
 
     /// -32601 `Unknown command NAME`, as Core Lightning's `help` words it.
     pub fn unknown_help_command(name: &str) -> Self {
-        Self::new(METHOD_NOT_FOUND, format!("Unknown command {name}"))
+        Self::new(METHOD_NOT_FOUND, format!("Unknown command {}", echo(name)))
+    }
+
+    /// -32602: a parameter name the method does not take, in Core Lightning's words.
+    pub fn unknown_param(key: &str) -> Self {
+        Self::invalid_params(format!(
+            "unknown parameter: {}, this may be caused by a failure to autodetect key=value-style parameters. Please try using the -k flag and explicit key=value pairs of parameters.",
+            echo(key)
+        ))
+    }
+
+    /// -32602: a parameter given twice by name.
+    pub fn duplicate_param(key: &str) -> Self {
+        Self::invalid_params(format!("duplicate json names: {}", echo(key)))
+    }
+
+    /// -32602: a label over [`invoiced_events::label::MAX_LABEL_BYTES`], in Core Lightning's words.
+    pub fn label(e: &LabelError) -> Self {
+        let LabelError::TooLong(text) = e;
+        Self::invalid_params(format!("Label '{}' over 128 bytes", echo(text)))
     }
 
     /// -1: the connection limit.
@@ -184,16 +218,7 @@ impl RpcError {
 
     /// -32602 `NAME: REASON: invalid token 'TOKEN'`, Core Lightning's badparam form.
     pub fn bad_param(name: &str, reason: &str, token: &str) -> Self {
-        let token = if token.len() > MAX_TOKEN_ECHO {
-            let mut end = MAX_TOKEN_ECHO;
-            while !token.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}...", &token[..end])
-        } else {
-            token.to_owned()
-        };
-        Self::invalid_params(format!("{name}: {reason}: invalid token '{token}'"))
+        Self::invalid_params(format!("{name}: {reason}: invalid token '{}'", echo(token)))
     }
 
     /// The error object as JSON.
@@ -383,6 +408,29 @@ mod tests {
         for code in documented {
             assert!(ALL_CODES.iter().any(|(c, _)| *c == code), "docs/ERRORS.md lists {code}, which no error has");
         }
+    }
+
+    #[test]
+    fn every_echo_of_what_a_client_sent_is_cut() {
+        assert_eq!(echo("short"), "short");
+        assert_eq!(echo(&"x".repeat(200)), "x".repeat(200));
+        assert_eq!(echo(&"x".repeat(201)), format!("{}...", "x".repeat(200)));
+        // Cut before a character that would straddle the limit (é is two bytes).
+        assert_eq!(echo(&format!("x{}", "é".repeat(150))), format!("x{}...", "é".repeat(99)));
+        let huge = "€".repeat(400_000);
+        let label = LabelError::TooLong(huge.clone());
+        for e in [
+            RpcError::unknown_method(&huge),
+            RpcError::unknown_help_command(&huge),
+            RpcError::unknown_param(&huge),
+            RpcError::duplicate_param(&huge),
+            RpcError::label(&label),
+            RpcError::bad_param("label", "should be a string", &huge),
+        ] {
+            assert!(e.message.len() < 600, "{}...", &e.message[..100]);
+            assert!(e.message.contains(&format!("{}...", "€".repeat(66))), "{}", e.message);
+        }
+        assert_eq!(RpcError::label(&LabelError::TooLong("L".repeat(129))).message, format!("Label '{}' over 128 bytes", "L".repeat(129)));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::error::RpcError;
 use super::invoice::{amount, description, expose, DEFAULT_EXPIRY};
 use super::object::reveal;
-use super::params::{bind, boolean, hex32, label_text, required, unsigned, ParamSpec};
+use super::params::{bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec, BLOCK_HEIGHT};
 use super::RpcContext;
 
 /// The interface version answered by `holdinvoice-version`.
@@ -112,7 +112,7 @@ pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcErr
     let default_cltv = Cltv::new(DEFAULT_HOLD_CLTV).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(InvoiceRequest {
         amount,
-        label: Label::new(label).map_err(|e| RpcError::invalid_params(e.to_string()))?,
+        label: Label::new(label).map_err(|e| RpcError::label(&e))?,
         description: Description::new(desc, hash_only.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?,
         expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
         fallbacks: Vec::new(),
@@ -263,13 +263,20 @@ fn part(v: &Value, at: &str) -> Result<HeldPart, RpcError> {
     Ok(HeldPart {
         htlc: htlc.to_owned(),
         amount_msat: v["amount_msat"].as_u64().filter(|a| *a > 0).ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
-        cltv_expiry: v["cltv_expiry"].as_u64().and_then(|c| u32::try_from(c).ok()).ok_or_else(|| bad("cltv_expiry", "should be a block height"))?,
+        cltv_expiry: v["cltv_expiry"]
+            .as_u64()
+            .filter(|c| *c <= u64::from(invoiced_events::MAX_BLOCK_HEIGHT))
+            .and_then(|c| u32::try_from(c).ok())
+            .ok_or_else(|| bad("cltv_expiry", BLOCK_HEIGHT))?,
     })
 }
 
-/// Runs `holdaccept {payment_hash, payment_secret, parts, blockheight}` (the node's side): the
-/// parts are held; answers the hold invoice as `holdinvoicelookup` shows it.
-pub async fn holdaccept(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+/// Reads `holdaccept {payment_hash, payment_secret, parts, blockheight}` params.
+///
+/// # Errors
+/// -32602 naming the first bad parameter (a part by its place and field), then the first
+/// missing one.
+pub fn parse_accept(params: Option<&RawValue>) -> Result<AcceptHold, RpcError> {
     let (mut hash, mut secret, mut parts, mut height) = (None, None, None, None);
     for (name, v) in bind(params, &ACCEPT_SPEC)? {
         match name {
@@ -279,16 +286,21 @@ pub async fn holdaccept(ctx: &RpcContext, params: Option<&RawValue>) -> Result<V
                 let items: Vec<Value> = serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param("parts", "should be an array", v.get()))?;
                 parts = Some(items.iter().enumerate().map(|(i, p)| part(p, &format!("parts[{i}]"))).collect::<Result<Vec<_>, _>>()?);
             }
-            _ => height = Some(u32::try_from(unsigned(v, "blockheight", "should be a block height", u64::from(u32::MAX))?).unwrap_or(u32::MAX)),
+            _ => height = Some(block_height(v, "blockheight")?),
         }
     }
-    let accept = AcceptHold {
+    Ok(AcceptHold {
         payment_hash: PaymentHash(required(hash, "payment_hash")?),
         payment_secret: PaymentSecret(required(secret, "payment_secret")?),
         parts: required(parts, "parts")?,
         height: required(height, "blockheight")?,
-    };
-    let record = ctx.holds.send(accept).await??;
+    })
+}
+
+/// Runs `holdaccept` (the node's side): the parts are held; answers the hold invoice as
+/// `holdinvoicelookup` shows it.
+pub async fn holdaccept(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    let record = ctx.holds.send(parse_accept(params)?).await??;
     hold_value(ctx, record).await
 }
 

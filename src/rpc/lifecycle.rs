@@ -101,7 +101,7 @@ pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec { names: &["label"], aliases: 
 /// Runs `waitinvoice label`.
 pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let Ok(label) = Label::new(parse_waitinvoice(params)?) else { return Err(RpcError::label_not_found()) };
-    match ctx.waiters.send(WaitInvoice { label }).await? {
+    match ctx.waiters.send(WaitInvoice { label }).await?.await {
         Ok(rec) => Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null)),
         Err(e) => Err(RpcError::from_wait(e, ctx).await),
     }
@@ -124,7 +124,7 @@ pub const WAITANY_SPEC: ParamSpec = ParamSpec { names: &["lastpay_index", "timeo
 
 /// Runs `waitanyinvoice [lastpay_index] [timeout]`.
 pub async fn waitanyinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let rec = ctx.waiters.send(parse_waitany(params)?).await??;
+    let rec = ctx.waiters.send(parse_waitany(params)?).await?.await?;
     Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null))
 }
 
@@ -149,7 +149,7 @@ pub const WAIT_SPEC: ParamSpec = ParamSpec { names: &["subsystem", "indexname", 
 
 /// Runs `wait {subsystem: invoices, indexname, nextvalue}`.
 pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let wake = ctx.waiters.send(parse_wait(params)?).await??;
+    let wake = ctx.waiters.send(parse_wait(params)?).await?.await?;
     Ok(wake_json(wake))
 }
 

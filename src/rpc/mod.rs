@@ -3,7 +3,9 @@
 //! Each connection reads whole JSON values from the stream ([`framing`]), answers each in order
 //! with a JSON object followed by `"\n\n"`, echoing the request's `id`. Requests over 1 MiB are
 //! answered with an error and the connection is closed. Connections are independent tasks; a
-//! slow one holds nobody else up.
+//! slow one holds nobody else up. A wait (`waitinvoice`, `waitanyinvoice`, `wait`) watches its
+//! connection: when the client closes it, the wait and its waiter are dropped, and so is the
+//! connection.
 //!
 //! Connections are served on the RPC arbiters ([`pool`]), each with its own InvoiceCreator and
 //! KeySigner; the actors of rarer requests (the ledger, waiters, hold keeper, channel monitor,
@@ -43,7 +45,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::UnixStream;
 
 use error::{Internal, RpcError};
-use framing::{next_frame, Frame, MAX_REQUEST_BYTES};
+use framing::{Frame, Scanner, MAX_REQUEST_BYTES};
 use params::{bind, ParamSpec};
 use pool::Counter;
 pub use pool::{RpcPool, MAX_CONNECTIONS};
@@ -171,63 +173,127 @@ fn waits(method: &str) -> bool {
     matches!(method, "waitinvoice" | "waitanyinvoice" | "wait")
 }
 
-/// Answers one complete frame. Returns the bytes to send and whether to close afterwards.
-async fn handle_frame(ctx: &RpcContext, frame: &[u8], in_flight: &Counter) -> (Vec<u8>, bool) {
+/// A request read from a frame, or the answer that ends it there (and whether to close).
+enum Read<'a> {
+    Request { id: &'a str, method: String, params: Option<&'a RawValue> },
+    Refused(Vec<u8>, bool),
+}
+
+/// Reads the request envelope of one complete frame.
+fn read_request(frame: &[u8]) -> Read<'_> {
     let text = match std::str::from_utf8(frame) {
         Ok(t) => t,
-        Err(_) => return (response("null", Err(RpcError::parse_error("Invalid UTF-8 in request"))), true),
+        Err(_) => return Read::Refused(response("null", Err(RpcError::parse_error("Invalid UTF-8 in request"))), true),
     };
     if let Err(e) = serde_json::from_str::<&RawValue>(text) {
-        return (response("null", Err(RpcError::parse_error(format!("Parse error: {e}")))), true);
+        return Read::Refused(response("null", Err(RpcError::parse_error(format!("Parse error: {e}")))), true);
     }
     if !text.trim_start().starts_with('{') {
-        return (response("null", Err(RpcError::invalid_request("Expected a JSON object"))), false);
+        return Read::Refused(response("null", Err(RpcError::invalid_request("Expected a JSON object"))), false);
     }
     let req: Request<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(_) => return (response("null", Err(RpcError::invalid_request("Expected string for method"))), false),
+        Err(_) => return Read::Refused(response("null", Err(RpcError::invalid_request("Expected string for method"))), false),
     };
     let id = req.id.map_or("null", |i| i.get());
     let Some(method) = req.method else {
-        return (response(id, Err(RpcError::invalid_request("No method given"))), false);
+        return Read::Refused(response(id, Err(RpcError::invalid_request("No method given"))), false);
     };
-    let _working = (!waits(&method)).then(|| in_flight.enter());
-    (response(id, call(ctx, &method, req.params).await), false)
+    Read::Request { id, method, params: req.params }
 }
 
-pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, mut stream: UnixStream, in_flight: Counter) {
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        loop {
-            match next_frame(&buf) {
-                Frame::Complete { start, end } => {
-                    let (out, close) = handle_frame(&ctx, &buf[start..end], &in_flight).await;
-                    buf.drain(..end);
-                    let written = stream.write_all(&out).await;
-                    if written.is_err() || close {
-                        return;
-                    }
-                }
-                Frame::Garbage => {
-                    let _ = stream.write_all(&response("null", Err(RpcError::parse_error("Parse error: expected a JSON object")))).await;
-                    return;
-                }
-                Frame::Empty => {
-                    buf.clear();
-                    break;
-                }
-                Frame::Incomplete => break,
+/// One connection's stream and what has been read from it but not answered yet.
+struct Connection {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    scanner: Scanner,
+    chunk: Vec<u8>,
+}
+
+impl Connection {
+    /// Reads more into the buffer; false once the peer has closed (or the read failed).
+    async fn read_more(&mut self) -> bool {
+        match self.stream.read(&mut self.chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&self.chunk[..n]);
+                true
             }
         }
-        if buf.len() > MAX_REQUEST_BYTES {
-            let e = RpcError::request_too_large();
-            let _ = stream.write_all(&response("null", Err(e))).await;
-            return;
+    }
+
+    /// Takes the buffer's first `end` bytes (a frame) out of it, keeping what follows.
+    fn take(&mut self, end: usize) -> Vec<u8> {
+        let rest = self.buf.split_off(end);
+        self.scanner = Scanner::default();
+        std::mem::replace(&mut self.buf, rest)
+    }
+
+    /// Runs a wait while watching the connection: if the client closes it, the wait is dropped
+    /// (its waiter goes with it) and `None` is returned, as Core Lightning drops a command whose
+    /// connection closed. Requests the client sends meanwhile are kept for afterwards, up to
+    /// the size of one request.
+    async fn unless_closed<F: std::future::Future>(&mut self, wait: F) -> Option<F::Output> {
+        tokio::pin!(wait);
+        loop {
+            let room = self.buf.len() <= MAX_REQUEST_BYTES;
+            tokio::select! {
+                out = &mut wait => return Some(out),
+                more = self.read_more(), if room => {
+                    if !more {
+                        return None;
+                    }
+                }
+            }
         }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+    }
+}
+
+/// Answers one request; returns the bytes to send, or `None` if the connection closed while
+/// it waited.
+async fn answer(ctx: &RpcContext, conn: &mut Connection, id: &str, method: &str, params: Option<&RawValue>, in_flight: &Counter) -> Option<Vec<u8>> {
+    if waits(method) {
+        let outcome = conn.unless_closed(call(ctx, method, params)).await?;
+        return Some(response(id, outcome));
+    }
+    let _working = in_flight.enter();
+    Some(response(id, call(ctx, method, params).await))
+}
+
+pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, stream: UnixStream, in_flight: Counter) {
+    let mut conn = Connection { stream, buf: Vec::with_capacity(4096), scanner: Scanner::default(), chunk: vec![0u8; 64 * 1024] };
+    loop {
+        match conn.scanner.scan(&conn.buf) {
+            Frame::Complete { start, end } => {
+                let frame = conn.take(end);
+                let (out, close) = match read_request(&frame[start..]) {
+                    Read::Refused(out, close) => (out, close),
+                    Read::Request { id, method, params } => match answer(&ctx, &mut conn, id, &method, params, &in_flight).await {
+                        Some(out) => (out, false),
+                        None => return,
+                    },
+                };
+                if conn.stream.write_all(&out).await.is_err() || close {
+                    return;
+                }
+                continue;
+            }
+            Frame::Garbage => {
+                let _ = conn.stream.write_all(&response("null", Err(RpcError::parse_error("Parse error: expected a JSON object")))).await;
+                return;
+            }
+            Frame::TooLarge => {
+                let _ = conn.stream.write_all(&response("null", Err(RpcError::request_too_large()))).await;
+                return;
+            }
+            Frame::Empty => {
+                conn.buf.clear();
+                conn.scanner = Scanner::default();
+            }
+            Frame::Incomplete => {}
+        }
+        if !conn.read_more().await {
+            return;
         }
     }
 }

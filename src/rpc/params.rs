@@ -106,11 +106,9 @@ pub fn bind<'a>(params: Option<&'a RawValue>, spec: &ParamSpec) -> Result<Bound<
                     .chain(spec.named_only.iter().copied())
                     .find(|n| *n == key)
                     .or_else(|| spec.aliases.iter().find(|(a, _)| *a == key).map(|(_, n)| *n))
-                    .ok_or_else(|| RpcError::invalid_params(format!(
-                        "unknown parameter: {key}, this may be caused by a failure to autodetect key=value-style parameters. Please try using the -k flag and explicit key=value pairs of parameters."
-                    )))?;
+                    .ok_or_else(|| RpcError::unknown_param(&key))?;
                 if seen.contains(&name) {
-                    return Err(RpcError::invalid_params(format!("duplicate json names: {key}")));
+                    return Err(RpcError::duplicate_param(&key));
                 }
                 seen.push(name);
                 if !is_null(value) {
@@ -170,6 +168,15 @@ pub fn unsigned(v: &RawValue, name: &str, reason: &str, max: u64) -> Result<u64,
         .and_then(|t| t.parse::<u64>().ok())
         .filter(|n| *n <= max)
         .ok_or_else(|| RpcError::bad_param(name, reason, v.get()))
+}
+
+/// What a block height parameter must be (BOLT 2's limit on a CLTV expiry).
+pub const BLOCK_HEIGHT: &str = "should be a block height below 500000000";
+
+/// A block height the node could report: at most [`invoiced_events::MAX_BLOCK_HEIGHT`].
+pub fn block_height(v: &RawValue, name: &str) -> Result<u32, RpcError> {
+    let h = unsigned(v, name, BLOCK_HEIGHT, u64::from(invoiced_events::MAX_BLOCK_HEIGHT))?;
+    u32::try_from(h).map_err(|_| RpcError::bad_param(name, BLOCK_HEIGHT, v.get()))
 }
 
 /// A JSON boolean literal.

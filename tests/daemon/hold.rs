@@ -203,6 +203,52 @@ fn held_state_survives_restarts_and_an_accepted_hold_outlives_its_expiry() {
     }
 }
 
+#[test]
+fn each_htlc_counts_once_and_the_height_is_the_nodes_latest_real_report() {
+    let d = Daemon::start();
+    let inv = d.call("holdinvoice", json!({"amount_msat": 10_000, "description": "half"})).unwrap();
+
+    // One HTLC listed twice is one part: 5,000 msat do not pay 10,000.
+    let e = accept(&d, &inv, json!([part(1, 5_000, 900), part(1, 5_000, 900)]), 100).unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (-32602, "parts: 5000msat does not pay the invoice's 10000msat (at least it, at most twice it)"));
+    let e = accept(&d, &inv, json!([part(1, 5_000, 900), part(1, 6_000, 900)]), 100).unwrap_err();
+    assert_eq!(e.message, "parts: HTLC 103x1x0/1 is listed twice with different amounts or expiries");
+    assert_eq!(lookup(&d, &inv["payment_hash"])["state"], json!("OPEN"));
+
+    // Heights that cannot be real are refused, naming the parameter; nothing changes.
+    for h in [2_147_483_648u64, 4_294_967_295, 500_000_000] {
+        let e = d.call("syncchannels", json!({"channels": [], "blockheight": h})).unwrap_err();
+        assert_eq!(e.message, format!("blockheight: should be a block height below 500000000: invalid token '{h}'"));
+        let e = d.call("holdaccept", json!({"payment_hash": inv["payment_hash"], "payment_secret": inv["payment_secret"], "parts": [part(1, 10_000, 900)], "blockheight": h})).unwrap_err();
+        assert!(e.message.starts_with("blockheight: should be a block height below 500000000"), "{}", e.message);
+    }
+    let e = accept(&d, &inv, json!([part(1, 10_000, 500_000_000)]), 100).unwrap_err();
+    assert!(e.message.starts_with("parts[0].cltv_expiry: should be a block height below 500000000"), "{}", e.message);
+
+    // The latest report is the truth, lower too: a height far ahead, then the real one.
+    d.call("syncchannels", json!({"channels": [], "blockheight": 499_999_999})).unwrap();
+    d.call("syncchannels", json!({"channels": [], "blockheight": 100})).unwrap();
+
+    // A part that expires at or within the cancel margin (6) of the height cannot be held: it is
+    // refused and the invoice stays OPEN for a payer who gives it time.
+    for cltv in [90, 100, 106] {
+        let e = accept(&d, &inv, json!([part(2, 10_000, cltv)]), 100).unwrap_err();
+        assert_eq!(e.message, format!("parts: HTLC 103x1x0/2 expires at block {cltv}, not more than 6 blocks after the node's height 100: too late to hold"));
+    }
+    assert_eq!(lookup(&d, &inv["payment_hash"])["state"], json!("OPEN"));
+
+    // Two real parts (one listed twice) are held, and settle for what they carry.
+    let held = accept(&d, &inv, json!([part(3, 5_000, 107), part(4, 5_000, 900), part(3, 5_000, 107)]), 100).unwrap();
+    assert_eq!((held["state"].as_str(), held["htlc_expiry"].as_u64()), (Some("ACCEPTED"), Some(107)));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(lookup(&d, &inv["payment_hash"])["state"], json!("ACCEPTED"), "not canceled by the height once reported");
+    assert_eq!(d.call("holdinvoicesettle", json!({"payment_hash": inv["payment_hash"]})).unwrap()["state"], json!("SETTLED"));
+    assert_eq!(listed(&d, &inv["payment_hash"])["amount_received_msat"], json!(10_000));
+    let events = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["events", "--json", "--data-dir"]).arg(&d.dir).output().unwrap();
+    let events = String::from_utf8(events.stdout).unwrap();
+    assert_eq!(events.matches("103x1x0/3").count(), 1, "the part held once: {events}");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -8,6 +8,7 @@ mod disk;
 mod harness;
 mod hold;
 mod pg;
+mod resources;
 mod hostile;
 mod invoice;
 mod lifecycle;

@@ -317,12 +317,23 @@ pub enum FallbackError {
     WrongNetwork(Network),
 }
 
+/// The longest address there can be: BIP 173 limits a segwit address to 90 characters (BIP 350
+/// keeps it; the longest on Bitcoin's networks is 76, a 40-byte program on regtest); a base58
+/// address has at most 35.
+pub const MAX_ADDRESS_LEN: usize = 90;
+
 /// Reads one fallback address with Core Lightning's rules: base58 with our P2PKH/P2SH version
 /// (another version: [`FallbackError::WrongNetwork`]); segwit only with our own HRP.
+///
+/// Anything longer than [`MAX_ADDRESS_LEN`] is refused before it is decoded: base58 decoding
+/// costs the square of its length (a 200 kB string took 37 s).
 ///
 /// # Errors
 /// [`FallbackError`] as above.
 pub fn parse_fallback(addr: &str, network: Network) -> Result<Fallback, FallbackError> {
+    if addr.len() > MAX_ADDRESS_LEN {
+        return Err(FallbackError::NotValid);
+    }
     if let Ok(bytes) = bitcoin::base58::decode_check(addr) {
         let [version, payload @ ..] = bytes.as_slice() else { return Err(FallbackError::NotValid) };
         let hash: [u8; 20] = payload.try_into().map_err(|_| FallbackError::NotValid)?;
@@ -389,5 +400,19 @@ mod tests {
         assert_eq!(parse_fallback("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", r), Err(FallbackError::NotValid));
         assert_eq!(parse_fallback("notanaddress", r), Err(FallbackError::NotValid));
         assert!(parse_fallback("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", Network::Bitcoin).is_ok());
+    }
+
+    #[test]
+    fn the_longest_address_is_read_and_a_longer_string_refused_unread() {
+        // A 40-byte witness program: the longest segwit address, 76 characters on regtest.
+        let program = bitcoin::WitnessProgram::new(WitnessVersion::V16, &[7u8; 40]).unwrap();
+        let longest = bitcoin::Address::from_witness_program(program, bitcoin::Network::Regtest).to_string();
+        assert_eq!(longest.len(), 76);
+        assert!(matches!(parse_fallback(&longest, Network::Regtest), Ok(Fallback::SegWitProgram { .. })));
+        // Base58 decoding is quadratic: a megabyte of valid base58 characters would take minutes.
+        let started = std::time::Instant::now();
+        assert_eq!(parse_fallback(&"1".repeat(1 << 20), Network::Bitcoin), Err(FallbackError::NotValid));
+        assert_eq!(parse_fallback(&"q".repeat(MAX_ADDRESS_LEN + 1), Network::Bitcoin), Err(FallbackError::NotValid));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "a long string was decoded");
     }
 }
