@@ -208,6 +208,9 @@ struct Connection {
     buf: Vec<u8>,
     scanner: Scanner,
     chunk: Vec<u8>,
+    /// The request being answered, out of `buf` (which reads on while a wait is pending); kept
+    /// between requests so that its allocation is reused.
+    frame: Vec<u8>,
 }
 
 impl Connection {
@@ -222,11 +225,13 @@ impl Connection {
         }
     }
 
-    /// Takes the buffer's first `end` bytes (a frame) out of it, keeping what follows.
+    /// Moves the buffer's first `end` bytes (a frame) out of it, keeping what follows.
     fn take(&mut self, end: usize) -> Vec<u8> {
-        let rest = self.buf.split_off(end);
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        frame.extend(self.buf.drain(..end));
         self.scanner = Scanner::default();
-        std::mem::replace(&mut self.buf, rest)
+        frame
     }
 
     /// Runs a wait while watching the connection: if the client closes it, the wait is dropped
@@ -261,7 +266,13 @@ async fn answer(ctx: &RpcContext, conn: &mut Connection, id: &str, method: &str,
 }
 
 pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, stream: UnixStream, in_flight: Counter) {
-    let mut conn = Connection { stream, buf: Vec::with_capacity(4096), scanner: Scanner::default(), chunk: vec![0u8; 64 * 1024] };
+    let mut conn = Connection {
+        stream,
+        buf: Vec::with_capacity(4096),
+        scanner: Scanner::default(),
+        chunk: vec![0u8; 64 * 1024],
+        frame: Vec::with_capacity(4096),
+    };
     loop {
         match conn.scanner.scan(&conn.buf) {
             Frame::Complete { start, end } => {
@@ -273,6 +284,7 @@ pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, stream: UnixStream, in
                         None => return,
                     },
                 };
+                conn.frame = frame;
                 if conn.stream.write_all(&out).await.is_err() || close {
                     return;
                 }
