@@ -1,0 +1,157 @@
+"""A real Lightning network on this machine for the interop tests: real lightningd v26.06.6
+nodes sharing one regtest chain (../shared/tools/cln/regtest_chain.py), on loopback addresses.
+
+    A (payer) ==2== B (invoiced-cln in front of invoiced; 4,000,000 and 2,000,000 sat)
+    A --public-- R --private-- B            (a payment through R needs B's route hint)
+    A -- C                                   (a plain node: what a node does without the plugin)
+
+Every node polls the chain every second (`--developer --dev-bitcoind-poll=1`). `Network.start`
+funds the wallets, opens the channels and waits until every one is CHANNELD_NORMAL on both
+sides and invoiced has learnt B's channels."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from conftest import SHARED_CLN, Invoiced, Lightningd, PLUGIN
+
+sys.path.insert(0, SHARED_CLN)
+import regtest_chain  # noqa: E402  (../shared/tools/cln, stdlib only)
+
+CHAIN_PLUGIN = os.path.join(SHARED_CLN, "regtest_chain.py")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, check, timeout=120, every=0.2):
+    """Polls `check` until it returns something true, and returns it."""
+    deadline = time.time() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.time() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(every)
+
+
+class ChainNode(Lightningd):
+    """A lightningd on the shared regtest chain, listening on a loopback port."""
+
+    def __init__(self, lightning_dir, chain_dir, name, hsm_secret=None):
+        super().__init__(lightning_dir, hsm_secret)
+        self.chain_dir = chain_dir
+        self.name = name
+        self.port = free_port()
+        self.id = None
+
+    def args(self, extra=()):
+        return [
+            os.path.join(self.bin, "lightningd"), "--network=regtest", f"--lightning-dir={self.dir}",
+            "--disable-plugin=bcli", f"--plugin={CHAIN_PLUGIN}", f"--regtest-chain-dir={self.chain_dir}",
+            "--developer", "--dev-bitcoind-poll=1", f"--bind-addr=127.0.0.1:{self.port}", f"--alias={self.name}",
+            f"--log-file={self.log_path}", "--log-level=debug", *extra,
+        ]
+
+    def start(self, extra=(), passphrase=None):
+        super().start(extra, passphrase)
+        self.id = self.rpc().getinfo()["id"]
+        return self
+
+    def address(self):
+        return self.rpc().newaddr("bech32")["bech32"]
+
+    def confirmed_outputs(self):
+        return [o for o in self.rpc().listfunds()["outputs"] if o["status"] == "confirmed"]
+
+    def channels(self, peer=None):
+        return self.rpc().listpeerchannels(peer)["channels"] if peer else self.rpc().listpeerchannels()["channels"]
+
+    def normal(self, peer, n):
+        return len([c for c in self.channels(peer.id) if c["state"] == "CHANNELD_NORMAL"]) == n
+
+
+class Network:
+    """The nodes, the chain and invoiced; `stop` ends every process it started."""
+
+    def __init__(self, root):
+        self.root = root
+        self.chain = os.path.join(root, "chain")
+        os.makedirs(self.chain)
+        secret = os.urandom(32)
+        self.invoiced = Invoiced(os.path.join(root, "inv"), secret)
+        self.a = ChainNode(os.path.join(root, "a"), self.chain, "A")
+        self.r = ChainNode(os.path.join(root, "r"), self.chain, "R")
+        self.b = ChainNode(os.path.join(root, "b"), self.chain, "B", secret)
+        self.c = ChainNode(os.path.join(root, "c"), self.chain, "C")
+        self.nodes = [self.a, self.r, self.b, self.c]
+
+    def mine(self, n=1):
+        return regtest_chain.mine(self.chain, n)
+
+    def start(self):
+        self.invoiced.start()
+        for node in (self.a, self.r, self.c):
+            node.start()
+        self.b.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={self.invoiced.socket}"])
+        wait_for("invoiced-cln to take over B's invoices", lambda: "invoices on this node are served by invoiced" in self.b.log(), 30)
+        # Coins: A opens A-B twice, A-R and A-C; R opens R-B.
+        for _ in range(4):
+            regtest_chain.fund(self.chain, self.a.address(), 10_000_000)
+        regtest_chain.fund(self.chain, self.r.address(), 3_000_000)
+        self.mine(1)
+        wait_for("A's coins", lambda: len(self.a.confirmed_outputs()) == 4)
+        wait_for("R's coin", lambda: len(self.r.confirmed_outputs()) == 1)
+        for src, dst in ((self.a, self.b), (self.a, self.r), (self.a, self.c), (self.r, self.b)):
+            src.rpc().connect(dst.id, "127.0.0.1", dst.port)
+        self.a.rpc().fundchannel(self.b.id, 4_000_000)
+        self.a.rpc().fundchannel(self.b.id, 2_000_000)
+        self.a.rpc().fundchannel(self.r.id, 1_000_000)
+        self.a.rpc().fundchannel(self.c.id, 1_000_000)
+        self.r.rpc().fundchannel(self.b.id, 1_000_000, announce=False)
+        self.mine(6)
+        for x, y, n in ((self.a, self.b, 2), (self.b, self.a, 2), (self.a, self.r, 1), (self.r, self.a, 1),
+                        (self.a, self.c, 1), (self.c, self.a, 1), (self.r, self.b, 1), (self.b, self.r, 1)):
+            wait_for(f"{x.name}'s channels with {y.name} in CHANNELD_NORMAL", lambda: x.normal(y, n))
+        inv = self.invoiced.rpc()
+
+        def learnt():
+            channels = inv.call("listincoming")["channels"]
+            return len(channels) == 3 and all(c["state"] == "CHANNELD_NORMAL" and c.get("reason") != "no_peer_update" for c in channels)
+        # The peers' channel_updates come without a notification: the plugin's next sync (a
+        # block, or its period) brings them.
+        wait_for("invoiced to learn B's three channels, usable", learnt, 90)
+        return self
+
+    def scid(self, x, y, announced=True):
+        """The short channel id of a channel between `x` and `y`."""
+        for ch in x.channels(y.id):
+            if ch["state"] == "CHANNELD_NORMAL" and ch.get("private", False) != announced:
+                return ch["short_channel_id"]
+        raise AssertionError(f"no channel {x.name}-{y.name}")
+
+    def every_channel_normal(self):
+        """Whether every channel of every node is still CHANNELD_NORMAL."""
+        bad = [(n.name, c.get("short_channel_id"), c["state"]) for n in self.nodes for c in n.channels() if c["state"] != "CHANNELD_NORMAL"]
+        assert not bad, f"channels left CHANNELD_NORMAL: {bad}"
+        return True
+
+    def audit(self):
+        """`invoiced audit` on invoiced's data dir (it reads the log while the daemon runs)."""
+        out = subprocess.run([os.path.join(os.path.dirname(PLUGIN), "invoiced"), "audit", "--data-dir", self.invoiced.data_dir],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, f"audit failed: {out.stdout}{out.stderr}"
+        return out.stdout
+
+    def stop(self):
+        for node in self.nodes:
+            try:
+                node.stop()
+            except Exception:
+                pass
+        self.invoiced.kill()
