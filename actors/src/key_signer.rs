@@ -315,6 +315,24 @@ impl Handler<RevealPreimages> for KeySigner {
     }
 }
 
+/// Query: the layer of an onion meant for this node (for a payment the node injected into its
+/// own channels: whether it ends here, and what it says).
+#[derive(Message)]
+#[rtype(result = "Result<crate::policy::onion::Peeled, crate::policy::onion::OnionError>")]
+pub struct PeelOnion {
+    /// The 1,366-byte packet.
+    pub onion: Vec<u8>,
+    /// The payment's hash (the packet's associated data).
+    pub payment_hash: PaymentHash,
+}
+
+impl Handler<PeelOnion> for KeySigner {
+    type Result = MessageResult<PeelOnion>;
+    fn handle(&mut self, msg: PeelOnion, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(crate::policy::onion::peel(&msg.onion, &msg.payment_hash.0, &self.keys.node_key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,14 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The server's error code, if it answered.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            CallError::Rpc(e) => e["code"].as_i64(),
+            CallError::Unreachable(_) => None,
+        }
+    }
+
     /// The error as a JSON-RPC error object: the server's own, or -1 naming the socket.
     pub fn to_error_object(&self, what: &str, path: &Path) -> Value {
         match self {

@@ -16,6 +16,7 @@ pub mod channels;
 pub mod client;
 pub mod forward;
 pub mod htlc;
+pub mod selfpay;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,8 @@ pub struct State {
     invoiced: Arc<RpcPool>,
     payments: Arc<Payments>,
     feed: Arc<ChannelFeed>,
+    /// lightningd's socket, for the twins of self-payments ([`selfpay`]).
+    node: Arc<PathBuf>,
 }
 
 /// The topic announced for each invoice created through the node: Core Lightning's
@@ -63,6 +66,13 @@ pub const CREATION_TOPIC: &str = "invoiced_invoice_creation";
 pub const PAYMENT_TOPIC: &str = "invoiced_invoice_payment";
 
 async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyhow::Error> {
+    let command = &payload["rpc_command"];
+    if selfpay::is_own_call(&command["id"]) {
+        return Ok(json!({ "result": "continue" }));
+    }
+    if let Some(method) = command["method"].as_str().filter(|m| selfpay::INTERCEPTED.contains(m)) {
+        return Ok(selfpay::intercept(&p.state().invoiced, &p.state().node, method, &command["params"]).await);
+    }
     let label = (payload["rpc_command"]["method"] == "invoice").then(|| forward::invoice_label(&payload["rpc_command"]["params"])).flatten();
     let answer = forward::rpc_command(&p.state().invoiced, payload).await;
     if let (Some(label), Some(bolt11)) = (label, answer["return"]["result"]["bolt11"].as_str()) {
@@ -109,6 +119,15 @@ async fn on_hold_method(p: Plugin<State>, method: &'static str, params: Value) -
 
 async fn on_channel_change(p: Plugin<State>, _: Value) -> Result<(), anyhow::Error> {
     p.state().feed.poke();
+    Ok(())
+}
+
+/// lightningd paid an invoice of its own table: the twin of a self-payment, deleted now that
+/// the payment is complete (invoiced had settled it first).
+async fn on_invoice_payment(p: Plugin<State>, v: Value) -> Result<(), anyhow::Error> {
+    if let Some(label) = v["invoice_payment"]["label"].as_str() {
+        selfpay::delete_twin(&p.state().node, label).await;
+    }
     Ok(())
 }
 
@@ -176,7 +195,7 @@ fn node_rpc_path(lightning_dir: &str, rpc_file: &str) -> PathBuf {
 /// # Errors
 /// If the plugin protocol fails.
 pub async fn run() -> Result<(), anyhow::Error> {
-    let filters = forward::FORWARDED.iter().map(|m| HookFilter::Str((*m).to_owned())).collect();
+    let filters = forward::FORWARDED.iter().chain(selfpay::INTERCEPTED).map(|m| HookFilter::Str((*m).to_owned())).collect();
     let (input, output) = protocol_io();
     let mut builder = Builder::new(input, output)
         .option(RPC_FILE)
@@ -186,7 +205,8 @@ pub async fn run() -> Result<(), anyhow::Error> {
         .hook("htlc_accepted", on_htlc_accepted)
         .notification(cln_plugin::messages::NotificationTopic::new(CREATION_TOPIC))
         .notification(cln_plugin::messages::NotificationTopic::new(PAYMENT_TOPIC))
-        .subscribe("block_added", on_block_added);
+        .subscribe("block_added", on_block_added)
+        .subscribe("invoice_payment", on_invoice_payment);
     for topic in channels::TOPICS {
         builder = builder.subscribe(topic, on_channel_change);
     }
@@ -199,7 +219,8 @@ pub async fn run() -> Result<(), anyhow::Error> {
         return Ok(());
     };
     let config = configured.configuration();
-    let node = Arc::new(RpcPool::new(node_rpc_path(&config.lightning_dir, &config.rpc_file)));
+    let node_path = Arc::new(node_rpc_path(&config.lightning_dir, &config.rpc_file));
+    let node = Arc::new(RpcPool::new(node_path.as_path()));
     let invoiced = Arc::new(RpcPool::new(rpc_file));
     let height = match check_identity(&node, &invoiced).await {
         Ok(h) => h,
@@ -217,7 +238,7 @@ pub async fn run() -> Result<(), anyhow::Error> {
     let payments = Arc::new(Payments::new(Arc::clone(&invoiced), Arc::clone(&node), mpp_timeout, cltv_safety, paid_tx));
     payments.saw_height(height);
     let feed = Arc::new(ChannelFeed::new(node, Arc::clone(&invoiced), payments.height_source()));
-    let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed) }).await?;
+    let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed), node: node_path }).await?;
     log::info!("invoiced-cln: invoices on this node are served by invoiced at {}", plugin.state().invoiced.path().display());
     tokio::spawn(feed.run());
     tokio::spawn(Arc::clone(&plugin.state().payments).watch_holds());

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::RpcError;
 use super::params::{as_string, bind, ParamSpec};
-use super::{autoclean, channels, decode, hold, invoice, lifecycle, listinvoices};
+use super::{autoclean, channels, decode, hold, invoice, lifecycle, listinvoices, selfpay};
 
 /// `help` parameters.
 pub const SPEC: ParamSpec = ParamSpec { names: &["command"], aliases: &[], named_only: &[], required: 0 };
@@ -50,6 +50,7 @@ pub const METHODS: &[Method] = &[
     Method { name: "listinvoices", spec: &listinvoices::SPEC, category: "payment", description: "Show invoices [label | invstring | payment_hash] or page them by [index] [start] [limit]" },
     Method { name: "notifications", spec: &ParamSpec::NONE, category: "utility", description: "Accepted for pyln-client compatibility; does nothing" },
     Method { name: "promote", spec: &ParamSpec::NONE, category: "invoiced", description: "On a standby: take over the node's log from its primary (the epoch moves on)" },
+    Method { name: "selfpay", spec: &selfpay::SPEC, category: "invoiced", description: "A payment the node injects to itself: peel its {onion} for {payment_hash}; if it ends here, settle it" },
     Method { name: "settleinvoice", spec: &lifecycle::SETTLE_SPEC, category: "invoiced", description: "Record a payment that arrived: {payment_hash} {amount_msat} {payment_secret}" },
     Method { name: "syncchannels", spec: &channels::SYNC_SPEC, category: "invoiced", description: "Replace the known channels with the node's {channels} (listpeerchannels entries) at [blockheight]" },
     Method { name: "updatechannel", spec: &UPDATECHANNEL_SPEC, category: "invoiced", description: "Add or update one channel (a listpeerchannels entry)" },

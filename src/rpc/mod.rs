@@ -24,6 +24,7 @@ pub mod listinvoices;
 pub mod object;
 pub mod params;
 pub mod pool;
+pub mod selfpay;
 
 use std::rc::Rc;
 
@@ -113,6 +114,7 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "syncchannels" => channels::syncchannels(ctx, params).await,
         "updatechannel" => channels::updatechannel(ctx, params).await,
         "listincoming" => channels::listincoming(ctx, params).await,
+        "selfpay" => selfpay::selfpay(ctx, params).await,
         "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
         "promote" => match no_params(params) {
             Ok(()) => promote(ctx).await,

@@ -324,3 +324,52 @@ fn a_thousand_waitany_callers_and_a_thousand_settles() {
     assert_eq!(labels.len(), N);
     assert_eq!(d.call("waitanyinvoice", json!([N, 0])).unwrap_err().code, 904);
 }
+
+/// `selfpay`: the onion the node injects to pay itself, peeled with the node's key; a payment that
+/// ends here is settled by `settleinvoice`'s rules, one that goes on is left alone.
+#[test]
+fn a_self_payment_is_peeled_and_settled_or_left_to_go_on() {
+    use invoiced_actors::policy::onion::{wrap_hop, wrap_last_hop};
+    let d = Daemon::start();
+    let node_key = invoiced_actors::key_signer::derive_node_key(&crate::harness::fixture_secret()).unwrap();
+    let node = secp256k1::PublicKey::from_secret_key(&secp256k1::Secp256k1::new(), &node_key);
+    let session = secp256k1::SecretKey::from_slice(&[0x41; 32]).unwrap();
+    let inv = create(&d, "own", json!(5000), json!({}));
+    let hash: [u8; 32] = hex::decode(inv["payment_hash"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let secret = hex::decode(inv["payment_secret"].as_str().unwrap()).unwrap();
+    // amt_to_forward, outgoing_cltv_value, payment_data {secret, total}, as xpay writes them.
+    let payload = |amount: u64, total: u64| {
+        let tu = |n: u64| n.to_be_bytes().iter().copied().skip_while(|b| *b == 0).collect::<Vec<u8>>();
+        let mut p = vec![2, tu(amount).len() as u8];
+        p.extend(tu(amount));
+        p.extend([4, 2, 0x01, 0x2c]);
+        let mut data = secret.clone();
+        data.extend(tu(total));
+        p.extend([8, data.len() as u8]);
+        p.extend(data);
+        p
+    };
+    let ask = |onion: Vec<u8>| d.call("selfpay", json!({"onion": hex::encode(onion), "payment_hash": inv["payment_hash"]}));
+    let head = d.head();
+
+    let e = d.call("selfpay", json!({"onion": "00", "payment_hash": inv["payment_hash"]})).unwrap_err();
+    assert_eq!(e.message, "onion: should be 1366 bytes of hex: invalid token '\"00\"'");
+    let e = d.call("selfpay", json!({"onion": hex::encode(wrap_last_hop(&session, &node, &hash, &payload(5000, 5000))), "payment_hash": "00".repeat(32)})).unwrap_err();
+    assert_eq!(e.code, 905, "not an invoice of ours: {}", e.message);
+    let stranger = secp256k1::PublicKey::from_secret_key(&secp256k1::Secp256k1::new(), &session);
+    let e = ask(wrap_last_hop(&session, &stranger, &hash, &payload(5000, 5000))).unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (-32602, "onion: HMAC mismatch (not for this node, or altered)"));
+    let e = ask(wrap_last_hop(&session, &node, &hash, &payload(4999, 4999))).unwrap_err();
+    assert_eq!(e.message, "amount_msat: 4999msat is less than the invoice's 5000msat");
+    let e = ask(wrap_last_hop(&session, &node, &hash, &payload(2500, 5000))).unwrap_err();
+    assert!(e.message.contains("a part of a larger payment"), "{}", e.message);
+    // A payment that leaves through a channel (and will come back as an HTLC) is not settled here.
+    assert_eq!(ask(wrap_hop(&session, &node, &hash, &payload(5000, 5000), &[7; 32])).unwrap(), json!({"last_hop": false}));
+    assert_eq!(d.head(), head, "nothing was recorded");
+
+    let paid = ask(wrap_last_hop(&session, &node, &hash, &payload(5000, 5000))).unwrap();
+    assert_eq!((paid["status"].as_str(), paid["amount_received_msat"].as_u64(), paid["last_hop"].as_bool()), (Some("paid"), Some(5000), Some(true)));
+    assert_eq!(paid["payment_preimage"], listed(&d, "own")["payment_preimage"]);
+    let e = ask(wrap_last_hop(&session, &node, &hash, &payload(5000, 5000))).unwrap_err();
+    assert_eq!(e.code, 906, "paid once: {}", e.message);
+}

@@ -161,3 +161,83 @@ def test_a_hold_invoice_is_held_then_settled_and_another_canceled(net):
     assert net.b.rpc().listinvoices("canceled")["invoices"][0]["status"] == "expired"
     net.every_channel_normal()
     net.audit()
+
+
+def twins(node):
+    """The invoices in lightningd's own table (read from its database: the node's
+    `listinvoices` is invoiced's)."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{os.path.join(node.net_dir, 'lightningd.sqlite3')}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT label, state FROM invoices").fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("method", ["xpay", "pay", "sendpay"])
+def test_the_node_pays_its_own_invoice(net, method):
+    label = f"self-{method}"
+    made = net.b.rpc().invoice(amount_msat=7_000_000, label=label, description=f"B pays itself with {method}")
+    b = net.b.rpc()
+    if method == "xpay":
+        out = b.call("xpay", {"invstring": made["bolt11"]})
+    elif method == "pay":
+        out = b.pay(made["bolt11"])
+        assert out["status"] == "complete", out
+    else:
+        sent = b.call("sendpay", {"route": [], "payment_hash": made["payment_hash"], "amount_msat": 7_000_000,
+                                  "payment_secret": made["payment_secret"], "bolt11": made["bolt11"]})
+        assert sent["status"] == "complete", sent
+        out = b.call("waitsendpay", {"payment_hash": made["payment_hash"]})
+        assert out["status"] == "complete", out
+    inv = paid_in_b(net, label, out["payment_preimage"], 7_000_000)
+    wait_any_sees(net, inv)
+    # lightningd recorded the payment it made, and kept no invoice of its own.
+    pays = [p for p in b.listpays(payment_hash=made["payment_hash"])["pays"] if p["status"] == "complete"]
+    assert len(pays) == 1 and pays[0]["preimage"] == out["payment_preimage"], pays
+    wait_for("the twin deleted from lightningd's table", lambda: twins(net.b) == [], 10)
+    # Paid once: paying again is refused, as without the plugin.
+    with pytest.raises(RpcError):
+        b.call("xpay", {"invstring": made["bolt11"]})
+    assert net.b.rpc().listinvoices(label)["invoices"][0]["pay_index"] == inv["pay_index"]
+    net.audit()
+
+
+def test_a_self_payment_invoiced_refuses_fails_as_without_the_plugin(net):
+    made = net.b.rpc().invoice(amount_msat=7_000_000, label="self-short", description="underpaid")
+    with pytest.raises(RpcError) as e:
+        net.b.rpc().call("sendpay", {"route": [], "payment_hash": made["payment_hash"], "amount_msat": 6_999_999,
+                                     "payment_secret": made["payment_secret"]})
+    assert e.value.error["code"] == 203, e.value.error
+    ref = net.c.rpc().invoice(amount_msat=7_000_000, label="self-short", description="underpaid")
+    with pytest.raises(RpcError) as ref_e:
+        net.c.rpc().call("sendpay", {"route": [], "payment_hash": ref["payment_hash"], "amount_msat": 6_999_999,
+                                     "payment_secret": ref["payment_secret"]})
+    assert ref_e.value.error["code"] == 203
+    assert net.b.rpc().listinvoices("self-short")["invoices"][0]["status"] == "unpaid"
+    assert twins(net.b) == []
+
+
+def test_a_circular_payment_leaves_b_and_comes_back_to_its_invoice(net):
+    """How rebalancing plugins move liquidity: B pays its own invoice along B -> A -> B."""
+    # B needs something to send on one of its channels to A: A pays it first.
+    funds = net.b.rpc().invoice(amount_msat=50_000_000, label="circular-funds", description="liquidity for B")
+    net.a.rpc().call("xpay", {"invstring": funds["bolt11"]})
+    made = net.b.rpc().invoice(amount_msat=3_000_000, label="circular", description="rebalance")
+    by_spendable = sorted(net.b.channels(net.a.id), key=lambda c: c["spendable_msat"], reverse=True)
+    out_scid, back_scid = by_spendable[0]["short_channel_id"], by_spendable[1]["short_channel_id"]
+    policy = [c for c in net.a.channels(net.b.id) if c["short_channel_id"] == back_scid][0]["updates"]["local"]
+    amount = 3_000_000
+    fee = policy["fee_base_msat"] + amount * policy["fee_proportional_millionths"] // 1_000_000
+    height = net.b.rpc().getinfo()["blockheight"]
+    route = [
+        {"id": net.a.id, "channel": out_scid, "amount_msat": amount + fee, "delay": height + 18 + policy["cltv_expiry_delta"]},
+        {"id": net.b.id, "channel": back_scid, "amount_msat": amount, "delay": height + 18},
+    ]
+    b = net.b.rpc()
+    b.call("sendpay", {"route": route, "payment_hash": made["payment_hash"], "payment_secret": made["payment_secret"], "amount_msat": amount})
+    out = b.call("waitsendpay", {"payment_hash": made["payment_hash"], "timeout": 60})
+    assert out["status"] == "complete", out
+    paid_in_b(net, "circular", out["payment_preimage"], amount)
+    assert twins(net.b) == [], "a payment that came back as an HTLC needs no twin"
+    net.every_channel_normal()

@@ -5,6 +5,8 @@
 //! - [`bolt11`]: the invoice's field layout in Core Lightning's order, and the fallback rules.
 //! - [`hints`]: Core Lightning's route-hint candidate filter, the weighted single pick,
 //!   round-robin and the warnings.
+//! - [`onion`]: BOLT 4 onions as the hop they are for reads them.
 
 pub mod bolt11;
 pub mod hints;
+pub mod onion;

@@ -1,0 +1,164 @@
+//! Payments the node makes to itself: `pay`, `xpay` or `sendpay` of one of invoiced's invoices.
+//!
+//! lightningd settles such a payment on its own: `injectpaymentonion` (how `xpay`, and `pay`,
+//! which `xpay` takes over, send) and `sendpay` with an empty route look the invoice up in the
+//! node's own table and never call `htlc_accepted`. So the plugin takes both commands in the
+//! `rpc_command` hook, before lightningd acts:
+//!
+//! 1. invoiced decides. For `injectpaymentonion` it is given the onion (`selfpay`): it peels the
+//!    node's layer with the node's key, and a payment that ends here is checked and settled like
+//!    any other; one that goes on (a circular payment) is left alone and comes back as an HTLC.
+//!    For `sendpay` with an empty route, the command's own amount and payment secret are
+//!    settled (`settleinvoice`).
+//! 2. Once invoiced has made the payment durable, the invoice is copied into the node's table
+//!    (`createinvoice` with its bolt11, label and preimage): a twin that exists only so that
+//!    lightningd completes the payment it was asked for, records it in its payments (`listpays`,
+//!    `waitsendpay`) and hands the preimage to the payer.
+//! 3. The command continues in lightningd. When lightningd reports the twin paid
+//!    (`invoice_payment`), the twin is deleted from the node's table: invoiced's log stays the
+//!    only record of the invoice.
+//!
+//! A payment invoiced refuses (unknown, paid, expired, a wrong secret or amount) makes no twin,
+//! and lightningd refuses it as a node without the plugin does: `incorrect_or_unknown_payment_details`.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::client::RpcPool;
+
+/// The commands taken for self-payments.
+pub const INTERCEPTED: &[&str] = &["injectpaymentonion", "sendpay"];
+
+/// The id of the plugin's own calls to lightningd's invoice table, which the `rpc_command`
+/// hook lets through instead of sending them to invoiced.
+pub const OWN_CALL: &str = "invoiced-cln/twin";
+
+/// Whether an `rpc_command` with this id is one of the plugin's own calls.
+pub fn is_own_call(id: &Value) -> bool {
+    id.as_str().is_some_and(|s| s.contains(OWN_CALL))
+}
+
+/// `params`' value named `name`, or at `position` when they are positional.
+fn param<'a>(params: &'a Value, name: &str, position: usize) -> Option<&'a Value> {
+    match params {
+        Value::Object(m) => m.get(name),
+        Value::Array(a) => a.get(position),
+        _ => None,
+    }
+    .filter(|v| !v.is_null())
+}
+
+/// What invoiced says of the command: the paid invoice when it is a payment to one of its
+/// invoices that ends at this node, or `None`.
+async fn settled_by_invoiced(invoiced: &RpcPool, method: &str, params: &Value) -> Option<Value> {
+    let hash = param(params, "payment_hash", 1)?;
+    let asked = match method {
+        "injectpaymentonion" => json!({ "onion": param(params, "onion", 0)?, "payment_hash": hash }),
+        // Only an empty route pays this node itself; any other leaves through a channel.
+        _ if param(params, "route", 0).and_then(Value::as_array).is_some_and(Vec::is_empty) => {
+            json!({ "payment_hash": hash, "amount_msat": param(params, "amount_msat", 3)?, "payment_secret": param(params, "payment_secret", 5)? })
+        }
+        _ => return None,
+    };
+    let call = if method == "injectpaymentonion" { "selfpay" } else { "settleinvoice" };
+    match invoiced.call(call, &asked).await {
+        Ok(paid) if paid["last_hop"] != json!(false) => Some(paid),
+        Ok(_) => None,
+        // Not one of invoiced's invoices: the node's own business.
+        Err(e) if e.code() == Some(905) => None,
+        Err(e) => {
+            log::info!("{method} to this node for {hash}: invoiced refused it ({e}); lightningd will refuse it too");
+            None
+        }
+    }
+}
+
+/// The hook's answer for `injectpaymentonion` or `sendpay`: always to continue, after making the
+/// twin of an invoice invoiced has just settled for a payment from the node to itself.
+pub async fn intercept(invoiced: &RpcPool, node: &Path, method: &str, params: &Value) -> Value {
+    if let Some(paid) = settled_by_invoiced(invoiced, method, params).await {
+        let label = paid["label"].as_str().unwrap_or_default();
+        match make_twin(node, &paid).await {
+            Ok(()) => log::info!("{method}: {label} paid by this node itself; settled in invoiced, completed by lightningd"),
+            Err(e) => log::error!("{method}: {label} is paid in invoiced but lightningd could not be given it to complete the payment: {e}"),
+        }
+    }
+    json!({ "result": "continue" })
+}
+
+/// Copies the paid invoice into the node's table; a twin left by an earlier attempt under the
+/// same label is replaced.
+async fn make_twin(node: &Path, paid: &Value) -> Result<(), String> {
+    let create = json!({ "invstring": paid["bolt11"], "label": paid["label"], "preimage": paid["payment_preimage"] });
+    match own_call(node, "createinvoice", &create).await {
+        Err(e) if e["code"] == json!(900) => {
+            delete_twin(node, paid["label"].as_str().unwrap_or_default()).await;
+            own_call(node, "createinvoice", &create).await.map(drop).map_err(|e| e.to_string())
+        }
+        other => other.map(drop).map_err(|e| e.to_string()),
+    }
+}
+
+/// Deletes the twin `label` from the node's table, whatever its status.
+pub async fn delete_twin(node: &Path, label: &str) {
+    for status in ["paid", "unpaid", "expired"] {
+        match own_call(node, "delinvoice", &json!({ "label": label, "status": status })).await {
+            Ok(_) => return,
+            // 906: another status; 905: none.
+            Err(e) if e["code"] == json!(906) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Calls lightningd itself with the id that marks the plugin's own calls ([`OWN_CALL`]).
+///
+/// # Errors
+/// lightningd's error object, or one with code -1 saying why it could not be reached.
+async fn own_call(node: &Path, method: &str, params: &Value) -> Result<Value, Value> {
+    let unreachable = |e: std::io::Error| json!({ "code": -1, "message": format!("lightningd at {}: {e}", node.display()) });
+    let mut stream = tokio::net::UnixStream::connect(node).await.map_err(unreachable)?;
+    let request = json!({ "jsonrpc": "2.0", "id": format!("{OWN_CALL}:{method}"), "method": method, "params": params });
+    stream.write_all(request.to_string().as_bytes()).await.map_err(unreachable)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Ok(answer) = serde_json::from_slice::<Value>(&buf) {
+            return match answer.get("error") {
+                Some(e) => Err(e.clone()),
+                None => Ok(answer["result"].clone()),
+            };
+        }
+        match stream.read(&mut chunk).await.map_err(unreachable)? {
+            0 => return Err(json!({ "code": -1, "message": "lightningd closed the connection" })),
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plugins_own_calls_are_told_apart() {
+        assert!(is_own_call(&json!("invoiced-cln/twin:delinvoice")));
+        assert!(is_own_call(&json!("invoiced-cln/twin:createinvoice/cln:createinvoice#5")));
+        assert!(!is_own_call(&json!(7)));
+        assert!(!is_own_call(&json!("cln:delinvoice#3")));
+    }
+
+    #[tokio::test]
+    async fn only_a_payment_to_an_invoice_of_invoiceds_asks_it() {
+        // No invoiced at this path: any call would fail, so what is not asked answers None at once.
+        let nowhere = RpcPool::new("/nonexistent/invoiced");
+        let routed = json!({"route": [{"id": "02aa", "channel": "1x1x1"}], "payment_hash": "11", "amount_msat": 1, "payment_secret": "22"});
+        assert_eq!(settled_by_invoiced(&nowhere, "sendpay", &routed).await, None, "a route leaves the node");
+        assert_eq!(settled_by_invoiced(&nowhere, "sendpay", &json!([[], "11"])).await, None, "no amount or secret: lightningd refuses it");
+        assert_eq!(settled_by_invoiced(&nowhere, "injectpaymentonion", &json!({"payment_hash": "11"})).await, None);
+        assert_eq!(param(&json!([[], "h", null, 5]), "amount_msat", 3), Some(&json!(5)));
+        assert_eq!(param(&json!({"amount_msat": null}), "amount_msat", 3), None);
+    }
+}
