@@ -98,8 +98,7 @@ class Network:
         self.invoiced.start()
         for node in (self.a, self.r, self.c):
             node.start()
-        self.b.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={self.invoiced.socket}"])
-        wait_for("invoiced-cln to take over B's invoices", lambda: "invoices on this node are served by invoiced" in self.b.log(), 30)
+        self.start_b()
         # Coins: A opens A-B twice, A-R and A-C; R opens R-B.
         for _ in range(4):
             regtest_chain.fund(self.chain, self.a.address(), 10_000_000)
@@ -123,10 +122,21 @@ class Network:
         def learnt():
             channels = inv.call("listincoming")["channels"]
             return len(channels) == 3 and all(c["state"] == "CHANNELD_NORMAL" and c.get("reason") != "no_peer_update" for c in channels)
-        # The peers' channel_updates come without a notification: the plugin's next sync (a
-        # block, or its period) brings them.
-        wait_for("invoiced to learn B's three channels, usable", learnt, 90)
+        # A peer's channel_update comes without a notification: the plugin's next sync (a new
+        # block, or its one-minute period) brings it, so a block is mined while it is awaited.
+        deadline = time.time() + 90
+        while not learnt():
+            assert time.time() < deadline, "invoiced never learnt B's three channels as usable"
+            self.mine(1)
+            time.sleep(2)
         return self
+
+    def start_b(self):
+        """Starts B with invoiced-cln, and waits until the plugin has taken over."""
+        taken = "invoices on this node are served by invoiced"
+        before = self.b.log().count(taken) if os.path.exists(self.b.log_path) else 0
+        self.b.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={self.invoiced.socket}"])
+        wait_for("invoiced-cln to take over B's invoices", lambda: self.b.log().count(taken) > before, 30)
 
     def scid(self, x, y, announced=True):
         """The short channel id of a channel between `x` and `y`."""
