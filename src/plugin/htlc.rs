@@ -480,16 +480,24 @@ impl Payments {
             "string": serde_json::to_string(&keys).unwrap_or_default(),
             "mode": "create-or-replace",
         });
+        let started = std::time::Instant::now();
         if let Err(e) = self.retrying(earliest, || self.node.call("datastore", &record)).await {
             log::error!("failing payment {hash}: cannot record its parts in the node's datastore: {e}");
             return fail_all(parts, self.height());
         }
+        let stored = started.elapsed();
         let secret = hex::encode(inv.payment_secret);
         let settle = json!({ "payment_hash": hash, "amount_msat": sum, "payment_secret": secret });
         match self.retrying(earliest, || self.invoiced.call("settleinvoice", &settle)).await {
             Ok(paid) => match paid["payment_preimage"].as_str() {
                 Some(preimage) => {
-                    log::info!("payment {hash} settled: {sum} msat in {} part(s)", parts.len());
+                    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+                    log::info!(
+                        "payment {hash} settled: {sum} msat in {} part(s) (node datastore {:.2} ms, invoiced {:.2} ms)",
+                        parts.len(),
+                        ms(stored),
+                        ms(started.elapsed() - stored)
+                    );
                     let label = paid["label"].as_str().unwrap_or_default().to_owned();
                     let _ = self.paid.send(Paid { label, msat: sum, preimage: preimage.to_owned() });
                     for p in parts {
