@@ -9,10 +9,13 @@ Every node polls the chain every second (`--developer --dev-bitcoind-poll=1`). `
 funds the wallets, opens the channels and waits until every one is CHANNELD_NORMAL on both
 sides and invoiced has learnt B's channels."""
 
+import http.server
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from conftest import SHARED_CLN, Invoiced, Lightningd, PLUGIN
@@ -76,8 +79,37 @@ class ChainNode(Lightningd):
         return len([c for c in self.channels(peer.id) if c["state"] == "CHANNELD_NORMAL"]) == n
 
 
+class WebhookReceiver:
+    """An HTTP receiver on a loopback port, keeping every webhook body invoiced POSTs."""
+
+    def __init__(self):
+        self.bodies = []
+        received = self.bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length", 0))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/invoiced"
+
+    def of(self, payment_hash, kind):
+        return [b for b in list(self.bodies) if b["type"] == kind and b["invoice"].get("payment_hash") == payment_hash]
+
+    def stop(self):
+        self.server.shutdown()
+
+
 class Network:
-    """The nodes, the chain and invoiced; `stop` ends every process it started."""
+    """The nodes, the chain and invoiced (whose webhooks `hooks` receives); `stop` ends every
+    process it started."""
 
     def __init__(self, root):
         self.root = root
@@ -90,12 +122,13 @@ class Network:
         self.b = ChainNode(os.path.join(root, "b"), self.chain, "B", secret)
         self.c = ChainNode(os.path.join(root, "c"), self.chain, "C")
         self.nodes = [self.a, self.r, self.b, self.c]
+        self.hooks = WebhookReceiver()
 
     def mine(self, n=1):
         return regtest_chain.mine(self.chain, n)
 
     def start(self):
-        self.invoiced.start()
+        self.invoiced.start(["--webhook-url", self.hooks.url])
         for node in (self.a, self.r, self.c):
             node.start()
         self.start_b()
@@ -165,3 +198,4 @@ class Network:
             except Exception:
                 pass
         self.invoiced.kill()
+        self.hooks.stop()

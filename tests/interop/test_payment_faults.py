@@ -48,7 +48,7 @@ def test_invoiced_killed_while_four_payers_pay_forty_invoices(net):
     wait_for("a few payments through", lambda: len(outcomes) >= 6, 60, 0.05)
     net.invoiced.kill()
     time.sleep(2)  # payments arriving now are held by the plugin until invoiced is back
-    net.invoiced.start()
+    net.invoiced.start(["--webhook-url", net.hooks.url])
     for t in threads:
         t.join(180)
     assert not any(t.is_alive() for t in threads), f"payments still hanging: {40 - len(outcomes)}"
@@ -62,6 +62,11 @@ def test_invoiced_killed_while_four_payers_pay_forty_invoices(net):
         else:
             assert inv["status"] == "unpaid", (i, detail, inv)
     assert complete >= 34, f"only {complete} of 40 completed: {[o for o in outcomes.values() if o[0] != 'complete']}"
+    # Webhooks (at least once, from a durable cursor) told of every payment, across the kill.
+    for i, (outcome, _) in outcomes.items():
+        if outcome == "complete":
+            h = listed[f"kill-{i}"]["payment_hash"]
+            wait_for(f"the invoice_paid webhook of kill-{i}", lambda: net.hooks.of(h, "invoice_paid"), 30)
     net.every_channel_normal()
     net.audit()
 

@@ -43,6 +43,9 @@ def paid_in_b(net, label, preimage, amount_msat=None):
     if amount_msat is not None:
         assert inv["amount_received_msat"] >= amount_msat
     assert net.invoiced.rpc().listinvoices(label)["invoices"] == listed, "the node's listing is invoiced's"
+    kind = "invoice_settled" if inv.get("hold_state") else "invoice_paid"
+    hooks = wait_for(f"the {kind} webhook for {label}", lambda: net.hooks.of(inv["payment_hash"], kind), 30)
+    assert len(hooks) == 1 and hooks[0]["invoice"]["amount_received_msat"] == inv["amount_received_msat"], hooks
     return inv
 
 
