@@ -175,7 +175,7 @@ pub fn check_part(inv: &OurInvoice, htlc: &Htlc, now: u64) -> Result<(), String>
     }
     match htlc.payment_secret {
         None => return Err("no payment_secret".into()),
-        Some(s) if s != inv.payment_secret => return Err("wrong payment_secret".into()),
+        Some(s) if !invoiced_actors::key_signer::secrets_equal(&s, &inv.payment_secret) => return Err("wrong payment_secret".into()),
         Some(_) => {}
     }
     if htlc.cltv_expiry_relative < inv.min_final_cltv {

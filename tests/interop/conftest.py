@@ -88,17 +88,18 @@ class Invoiced:
 
 
 def cln_bin():
-    """lightningd's bin directory, installed from ../shared once; skipped (or failed in CI) without it."""
-    lightningd = os.path.join(CLN_DIR, "bin", "lightningd")
-    if os.path.exists(lightningd):
-        return os.path.dirname(lightningd)
+    """lightningd's bin directory, installed from ../shared once; skipped (or failed in CI)
+    without ../shared. The skip is decided by ../shared itself, not by a copy unpacked into
+    target/ earlier: the nodes need its chain backends too."""
     install = os.path.join(SHARED_CLN, "install.sh")
     if not os.path.exists(install):
-        message = f"needs the real lightningd from {SHARED_CLN}, which is absent"
+        message = f"needs the real lightningd and its chain backends from {SHARED_CLN}, which is absent"
         if os.environ.get("CI") == "true":
             pytest.fail(message + " (CI must run these tests)")
         pytest.skip(message)
-    subprocess.run(["bash", install, CLN_DIR], check=True, stdout=subprocess.DEVNULL)
+    lightningd = os.path.join(CLN_DIR, "bin", "lightningd")
+    if not os.path.exists(lightningd):
+        subprocess.run(["bash", install, CLN_DIR], check=True, stdout=subprocess.DEVNULL)
     return os.path.dirname(lightningd)
 
 
