@@ -84,3 +84,41 @@ def test_lnbits_on_a_node_with_the_plugin(lnbits, tmpdir_short):
     finally:
         node.stop()
         inv.stop()
+
+
+def test_lnbits_sees_real_payments_on_the_network(lnbits, tmp_path):
+    """On the real test network (network.py): LNbits on B's socket makes invoices that A pays
+    with real HTLCs, its stream sees each payment, and it pays C's invoice through B's node."""
+    import shutil
+    import tempfile
+
+    from conftest import cln_bin
+    from network import Network
+
+    cln_bin()
+    root = tempfile.mkdtemp(prefix="lnbits-net-")
+    net = Network(root)
+    try:
+        net.start()
+        wallet = lnbits(net.b.socket)
+        pay_from_a = lambda made: net.a.rpc().call("xpay", {"invstring": made.payment_request})  # noqa: E731
+        asyncio.run(exercise(wallet, pay_from_a, net.b.id))
+        assert net.invoiced.rpc().listinvoices()["invoices"][0]["status"] == "paid", "LNbits' first invoice, paid by A"
+
+        # B can spend only above its channel reserve (1% of each channel): A pays it that first.
+        funds = net.b.rpc().invoice(amount_msat=600_000_000, label="reserve", description="liquidity for B")
+        net.a.rpc().call("xpay", {"invstring": funds["bolt11"]})
+
+        async def pay_c():
+            c_invoice = net.c.rpc().invoice(amount_msat=5_000, label="from-lnbits", description="B pays C via A")
+            paid = await wallet.pay_invoice(c_invoice["bolt11"], fee_limit_msat=10_000)
+            assert paid.ok, paid.error_message
+            return paid
+
+        paid = asyncio.run(pay_c())
+        assert hashlib.sha256(bytes.fromhex(paid.preimage)).hexdigest() == bolt11.decode(net.c.rpc().listinvoices("from-lnbits")["invoices"][0]["bolt11"]).payment_hash
+        assert net.c.rpc().listinvoices("from-lnbits")["invoices"][0]["status"] == "paid"
+        net.every_channel_normal()
+    finally:
+        net.stop()
+        shutil.rmtree(root, ignore_errors=True)
