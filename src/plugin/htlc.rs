@@ -326,6 +326,12 @@ impl Payments {
         }
     }
 
+    /// Announces a payment invoiced settled outside the hook (a self-payment), in the order
+    /// settled with the others.
+    pub fn announce(&self, paid: Paid) {
+        let _ = self.paid.send(paid);
+    }
+
     /// Records the node's block height (from `getinfo`, `block_added` or an HTLC): its latest
     /// report is the truth, lower too after a reorg. A height no node can have is ignored.
     pub fn saw_height(&self, height: u32) {

@@ -71,7 +71,8 @@ async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyho
         return Ok(json!({ "result": "continue" }));
     }
     if let Some(method) = command["method"].as_str().filter(|m| selfpay::INTERCEPTED.contains(m)) {
-        return Ok(selfpay::intercept(&p.state().invoiced, &p.state().node, method, &command["params"]).await);
+        let state = p.state();
+        return Ok(selfpay::intercept(&state.invoiced, &state.node, &state.payments, method, &command["params"]).await);
     }
     let label = (payload["rpc_command"]["method"] == "invoice").then(|| forward::invoice_label(&payload["rpc_command"]["params"])).flatten();
     let answer = forward::rpc_command(&p.state().invoiced, payload).await;

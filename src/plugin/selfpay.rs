@@ -18,6 +18,7 @@
 //!    (`invoice_payment`), the twin is deleted from the node's table: invoiced's log stays the
 //!    only record of the invoice.
 //!
+//! The payment is announced as `invoiced_invoice_payment`, as every payment the plugin settles.
 //! A payment invoiced refuses (unknown, paid, expired, a wrong secret or amount) makes no twin,
 //! and lightningd refuses it as a node without the plugin does: `incorrect_or_unknown_payment_details`.
 
@@ -27,6 +28,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::client::RpcPool;
+use super::htlc::{Paid, Payments};
 
 /// The commands taken for self-payments.
 pub const INTERCEPTED: &[&str] = &["injectpaymentonion", "sendpay"];
@@ -77,9 +79,15 @@ async fn settled_by_invoiced(invoiced: &RpcPool, method: &str, params: &Value) -
 
 /// The hook's answer for `injectpaymentonion` or `sendpay`: always to continue, after making the
 /// twin of an invoice invoiced has just settled for a payment from the node to itself.
-pub async fn intercept(invoiced: &RpcPool, node: &Path, method: &str, params: &Value) -> Value {
+pub async fn intercept(invoiced: &RpcPool, node: &Path, payments: &Payments, method: &str, params: &Value) -> Value {
     if let Some(paid) = settled_by_invoiced(invoiced, method, params).await {
         let label = paid["label"].as_str().unwrap_or_default();
+        // Plugins listening for invoiced's payments hear of this one too.
+        payments.announce(Paid {
+            label: label.to_owned(),
+            msat: paid["amount_received_msat"].as_u64().unwrap_or_default(),
+            preimage: paid["payment_preimage"].as_str().unwrap_or_default().to_owned(),
+        });
         match make_twin(node, &paid).await {
             Ok(()) => log::info!("{method}: {label} paid by this node itself; settled in invoiced, completed by lightningd"),
             Err(e) => log::error!("{method}: {label} is paid in invoiced but lightningd could not be given it to complete the payment: {e}"),

@@ -82,6 +82,23 @@ class ChainNode(Lightningd):
         return len([c for c in self.channels(peer.id) if c["state"] == "CHANNELD_NORMAL"]) == n
 
 
+# A plugin beside invoiced-cln on B that logs every payment invoiced-cln announces.
+SUBSCRIBER = """#!{python}
+import json
+from pyln.client import Plugin
+
+plugin = Plugin()
+
+
+@plugin.subscribe("invoiced_invoice_payment")
+def on_payment(plugin, **kwargs):
+    plugin.log("subscriber got invoiced_invoice_payment " + json.dumps(kwargs.get("payload", kwargs), sort_keys=True))
+
+
+plugin.run()
+"""
+
+
 class WebhookReceiver:
     """An HTTP receiver on a loopback port, keeping every webhook body invoiced POSTs."""
 
@@ -168,11 +185,21 @@ class Network:
         return self
 
     def start_b(self):
-        """Starts B with invoiced-cln, and waits until the plugin has taken over."""
+        """Starts B with invoiced-cln (and a plugin that logs its payment announcements), and
+        waits until invoiced-cln has taken over."""
         taken = "invoices on this node are served by invoiced"
         before = self.b.log().count(taken) if os.path.exists(self.b.log_path) else 0
-        self.b.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={self.invoiced.socket}"])
+        subscriber = os.path.join(self.root, "subscriber.py")
+        with open(subscriber, "w") as f:
+            f.write(SUBSCRIBER.format(python=sys.executable))
+        os.chmod(subscriber, 0o755)
+        self.b.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={self.invoiced.socket}", f"--plugin={subscriber}"])
         wait_for("invoiced-cln to take over B's invoices", lambda: self.b.log().count(taken) > before, 30)
+
+    def announced(self, label):
+        """The `invoiced_invoice_payment` announcements B's other plugins heard for `label`."""
+        lines = [l.split("subscriber got invoiced_invoice_payment ", 1)[1] for l in self.b.log().splitlines() if "subscriber got invoiced_invoice_payment" in l]
+        return [a for a in map(json.loads, lines) if a.get("label") == label]
 
     def scid(self, x, y, announced=True):
         """The short channel id of a channel between `x` and `y`."""

@@ -46,6 +46,8 @@ def paid_in_b(net, label, preimage, amount_msat=None):
     kind = "invoice_settled" if inv.get("hold_state") else "invoice_paid"
     hooks = wait_for(f"the {kind} webhook for {label}", lambda: net.hooks.of(inv["payment_hash"], kind), 30)
     assert len(hooks) == 1 and hooks[0]["invoice"]["amount_received_msat"] == inv["amount_received_msat"], hooks
+    heard = wait_for(f"the invoiced_invoice_payment announcement of {label}", lambda: net.announced(label), 30)
+    assert [(a["preimage"], a["msat"]) for a in heard] == [(preimage, inv["amount_received_msat"])], heard
     return inv
 
 
