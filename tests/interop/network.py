@@ -9,16 +9,19 @@ Every node polls the chain every second (`--developer --dev-bitcoind-poll=1`). `
 funds the wallets, opens the channels and waits until every one is CHANNELD_NORMAL on both
 sides and invoiced has learnt B's channels."""
 
+import contextlib
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
-from conftest import SHARED_CLN, Invoiced, Lightningd, PLUGIN
+from conftest import SHARED_CLN, Invoiced, Lightningd, PLUGIN, cln_bin
 
 sys.path.insert(0, SHARED_CLN)
 try:
@@ -229,3 +232,17 @@ class Network:
                 pass
         self.invoiced.kill()
         self.hooks.stop()
+
+
+@contextlib.contextmanager
+def running(prefix):
+    """A started network in a temporary directory, stopped and removed afterwards; skipped (or
+    failed in CI) without ../shared."""
+    cln_bin()
+    root = tempfile.mkdtemp(prefix=prefix)
+    network = Network(root)
+    try:
+        yield network.start()
+    finally:
+        network.stop()
+        shutil.rmtree(root, ignore_errors=True)

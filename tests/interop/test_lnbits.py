@@ -89,17 +89,9 @@ def test_lnbits_on_a_node_with_the_plugin(lnbits, tmpdir_short):
 def test_lnbits_sees_real_payments_on_the_network(lnbits, tmp_path):
     """On the real test network (network.py): LNbits on B's socket makes invoices that A pays
     with real HTLCs, its stream sees each payment, and it pays C's invoice through B's node."""
-    import shutil
-    import tempfile
+    from network import running
 
-    from conftest import cln_bin
-    from network import Network
-
-    cln_bin()
-    root = tempfile.mkdtemp(prefix="lnbits-net-")
-    net = Network(root)
-    try:
-        net.start()
+    with running("lnbits-net-") as net:
         wallet = lnbits(net.b.socket)
         pay_from_a = lambda made: net.a.rpc().call("xpay", {"invstring": made.payment_request})  # noqa: E731
         asyncio.run(exercise(wallet, pay_from_a, net.b.id))
@@ -119,6 +111,3 @@ def test_lnbits_sees_real_payments_on_the_network(lnbits, tmp_path):
         assert hashlib.sha256(bytes.fromhex(paid.preimage)).hexdigest() == bolt11.decode(net.c.rpc().listinvoices("from-lnbits")["invoices"][0]["bolt11"]).payment_hash
         assert net.c.rpc().listinvoices("from-lnbits")["invoices"][0]["status"] == "paid"
         net.every_channel_normal()
-    finally:
-        net.stop()
-        shutil.rmtree(root, ignore_errors=True)

@@ -3,28 +3,19 @@ while payers pay, and B's lightningd restarted while a hold invoice's HTLCs are 
 payer saw is the truth afterwards: complete means paid in invoiced with that preimage, failed
 means unpaid, and nothing hangs once the killed process is back."""
 
-import shutil
-import tempfile
 import threading
 import time
 
 import pytest
 from pyln.client import RpcError
 
-from conftest import cln_bin
-from network import Network, wait_for
+from network import running, wait_for
 
 
 @pytest.fixture(scope="module")
 def net():
-    cln_bin()  # skipped (or failed in CI) without ../shared
-    root = tempfile.mkdtemp(prefix="faults-")
-    network = Network(root)
-    try:
-        yield network.start()
-    finally:
-        network.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with running("faults-") as network:
+        yield network
 
 
 def test_invoiced_killed_while_four_payers_pay_forty_invoices(net):

@@ -6,16 +6,13 @@ give, B's listings and waits show the payment with the preimage the payer saw, i
 audits clean, and every channel stays CHANNELD_NORMAL."""
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 
 import pytest
 from pyln.client import RpcError
 
-from conftest import cln_bin
-from network import Network, wait_for
+from network import running, wait_for
 
 # How long a hold invoice is held before it is settled (the issue asks for a minute).
 HOLD_SECS = float(os.environ.get("INVOICED_HOLD_SECS", "60"))
@@ -23,14 +20,8 @@ HOLD_SECS = float(os.environ.get("INVOICED_HOLD_SECS", "60"))
 
 @pytest.fixture(scope="module")
 def net():
-    cln_bin()  # skipped (or failed in CI) without ../shared
-    root = tempfile.mkdtemp(prefix="net-")
-    network = Network(root)
-    try:
-        yield network.start()
-    finally:
-        network.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with running("net-") as network:
+        yield network
 
 
 def paid_in_b(net, label, preimage, amount_msat=None):
