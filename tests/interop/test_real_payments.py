@@ -110,9 +110,17 @@ def test_an_any_amount_invoice_takes_what_the_payer_sends(net):
     assert net.b.rpc().listinvoices("any")["invoices"][0]["amount_received_msat"] == 123_456_000
 
 
-def test_keysend_to_b_still_arrives(net):
+def test_keysend_to_b_is_paid_in_invoiced(net):
+    """The node's keysend plugin makes an invoice for the payment it received (`invoice`, taken
+    by invoiced-cln) and lets it through: it is one of invoiced's invoices, paid."""
+    import hashlib
     out = net.a.rpc().call("xkeysend", {"destination": net.b.id, "amount_msat": 1_000_000})
     assert out["successful_parts"] >= 1 and len(out["payment_preimage"]) == 64
+    payment_hash = hashlib.sha256(bytes.fromhex(out["payment_preimage"])).hexdigest()
+    listed = net.b.rpc().listinvoices(payment_hash=payment_hash)["invoices"]
+    assert len(listed) == 1 and listed[0]["label"].startswith("keysend-"), listed
+    paid_in_b(net, listed[0]["label"], out["payment_preimage"], 1_000_000)
+    assert twins(net.b) == [], "nothing in the node's own table"
     net.every_channel_normal()
 
 
