@@ -56,6 +56,8 @@ pub struct State {
     feed: Arc<ChannelFeed>,
     /// lightningd's socket, for the twins of self-payments ([`selfpay`]).
     node: Arc<PathBuf>,
+    /// This node's id.
+    node_id: Arc<str>,
 }
 
 /// The topic announced for each invoice created through the node: Core Lightning's
@@ -72,7 +74,7 @@ async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyho
     }
     if let Some(method) = command["method"].as_str().filter(|m| selfpay::INTERCEPTED.contains(m)) {
         let state = p.state();
-        return Ok(selfpay::intercept(&state.invoiced, &state.node, &state.payments, method, &command["params"]).await);
+        return Ok(selfpay::intercept(&state.invoiced, &state.node, &state.node_id, &state.payments, method, &command["params"]).await);
     }
     let label = (payload["rpc_command"]["method"] == "invoice").then(|| forward::invoice_label(&payload["rpc_command"]["params"])).flatten();
     let answer = forward::rpc_command(&p.state().invoiced, payload).await;
@@ -141,8 +143,8 @@ async fn on_block_added(p: Plugin<State>, v: Value) -> Result<(), anyhow::Error>
     Ok(())
 }
 
-/// The node's and invoiced's identities agree, or why not.
-async fn check_identity(node: &RpcPool, invoiced: &RpcPool) -> Result<u32, String> {
+/// The node's and invoiced's identities agree (then: the node's id and block height), or why not.
+async fn check_identity(node: &RpcPool, invoiced: &RpcPool) -> Result<(String, u32), String> {
     let ours = node.call("getinfo", &json!({})).await.map_err(|e| format!("the node's getinfo failed: {e}"))?;
     let started = Instant::now();
     let theirs = loop {
@@ -163,7 +165,8 @@ async fn check_identity(node: &RpcPool, invoiced: &RpcPool) -> Result<u32, Strin
     if ours["network"] != theirs["network"] {
         return Err(format!("invoiced runs on {} but this node on {}", theirs["network"], ours["network"]));
     }
-    Ok(ours["blockheight"].as_u64().and_then(|h| u32::try_from(h).ok()).unwrap_or(0))
+    let height = ours["blockheight"].as_u64().and_then(|h| u32::try_from(h).ok()).unwrap_or(0);
+    Ok((ours["id"].as_str().unwrap_or_default().to_owned(), height))
 }
 
 type Input = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
@@ -223,8 +226,8 @@ pub async fn run() -> Result<(), anyhow::Error> {
     let node_path = Arc::new(node_rpc_path(&config.lightning_dir, &config.rpc_file));
     let node = Arc::new(RpcPool::new(node_path.as_path()));
     let invoiced = Arc::new(RpcPool::new(rpc_file));
-    let height = match check_identity(&node, &invoiced).await {
-        Ok(h) => h,
+    let (node_id, height) = match check_identity(&node, &invoiced).await {
+        Ok(identity) => identity,
         Err(why) => {
             // Not a voluntary `disable`: exiting before init is answered makes lightningd stop
             // when the plugin is important, instead of serving invoices from its own table.
@@ -239,7 +242,7 @@ pub async fn run() -> Result<(), anyhow::Error> {
     let payments = Arc::new(Payments::new(Arc::clone(&invoiced), Arc::clone(&node), mpp_timeout, cltv_safety, paid_tx));
     payments.saw_height(height);
     let feed = Arc::new(ChannelFeed::new(node, Arc::clone(&invoiced), payments.height_source()));
-    let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed), node: node_path }).await?;
+    let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed), node: node_path, node_id: node_id.into() }).await?;
     log::info!("invoiced-cln: invoices on this node are served by invoiced at {}", plugin.state().invoiced.path().display());
     tokio::spawn(feed.run());
     tokio::spawn(Arc::clone(&plugin.state().payments).watch_holds());

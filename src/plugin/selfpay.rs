@@ -9,7 +9,9 @@
 //!    node's layer with the node's key, and a payment that ends here is checked and settled like
 //!    any other; one that goes on (a circular payment) is left alone and comes back as an HTLC.
 //!    For `sendpay` with an empty route, the command's own amount and payment secret are
-//!    settled (`settleinvoice`).
+//!    settled (`settleinvoice`). A payment to another node — an `injectpaymentonion` whose
+//!    `invstring` is another node's or whose `destination` is another node, a `sendpay` with a
+//!    route — never waits on invoiced.
 //! 2. Once invoiced has made the payment durable, the invoice is copied into the node's table
 //!    (`createinvoice` with its bolt11, label and preimage): a twin that exists only so that
 //!    lightningd completes the payment it was asked for, records it in its payments (`listpays`,
@@ -23,6 +25,7 @@
 //! and lightningd refuses it as a node without the plugin does: `incorrect_or_unknown_payment_details`.
 
 use std::path::Path;
+use std::str::FromStr as _;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -52,9 +55,30 @@ fn param<'a>(params: &'a Value, name: &str, position: usize) -> Option<&'a Value
     .filter(|v| !v.is_null())
 }
 
+/// Whether an `injectpaymentonion` may pay this node (`node_id`): its `invstring`'s payee or its
+/// `destination` is this node, or it names neither (a raw onion, which only invoiced can read).
+/// A payment to another node never waits on invoiced; a BOLT12 invoice is not invoiced's (yet).
+fn may_pay_us(params: &Value, node_id: &str) -> bool {
+    let named = |name: &str| params.get(name).and_then(Value::as_str);
+    if let Some(invstring) = named("invstring") {
+        if invstring.to_ascii_lowercase().starts_with("lni") {
+            return false;
+        }
+        let payee = lightning_invoice::SignedRawBolt11Invoice::from_str(invstring)
+            .ok()
+            .and_then(|raw| raw.recover_payee_pub_key().ok())
+            .map(|key| key.0.to_string());
+        return payee.is_none_or(|p| p == node_id);
+    }
+    named("destination").is_none_or(|d| d == node_id)
+}
+
 /// What invoiced says of the command: the paid invoice when it is a payment to one of its
 /// invoices that ends at this node, or `None`.
-async fn settled_by_invoiced(invoiced: &RpcPool, method: &str, params: &Value) -> Option<Value> {
+async fn settled_by_invoiced(invoiced: &RpcPool, node_id: &str, method: &str, params: &Value) -> Option<Value> {
+    if method == "injectpaymentonion" && !may_pay_us(params, node_id) {
+        return None;
+    }
     let hash = param(params, "payment_hash", 1)?;
     let asked = match method {
         "injectpaymentonion" => json!({ "onion": param(params, "onion", 0)?, "payment_hash": hash }),
@@ -79,8 +103,8 @@ async fn settled_by_invoiced(invoiced: &RpcPool, method: &str, params: &Value) -
 
 /// The hook's answer for `injectpaymentonion` or `sendpay`: always to continue, after making the
 /// twin of an invoice invoiced has just settled for a payment from the node to itself.
-pub async fn intercept(invoiced: &RpcPool, node: &Path, payments: &Payments, method: &str, params: &Value) -> Value {
-    if let Some(paid) = settled_by_invoiced(invoiced, method, params).await {
+pub async fn intercept(invoiced: &RpcPool, node: &Path, node_id: &str, payments: &Payments, method: &str, params: &Value) -> Value {
+    if let Some(paid) = settled_by_invoiced(invoiced, node_id, method, params).await {
         let label = paid["label"].as_str().unwrap_or_default();
         // Plugins listening for invoiced's payments hear of this one too.
         payments.announce(Paid {
@@ -163,10 +187,33 @@ mod tests {
         // No invoiced at this path: any call would fail, so what is not asked answers None at once.
         let nowhere = RpcPool::new("/nonexistent/invoiced");
         let routed = json!({"route": [{"id": "02aa", "channel": "1x1x1"}], "payment_hash": "11", "amount_msat": 1, "payment_secret": "22"});
-        assert_eq!(settled_by_invoiced(&nowhere, "sendpay", &routed).await, None, "a route leaves the node");
-        assert_eq!(settled_by_invoiced(&nowhere, "sendpay", &json!([[], "11"])).await, None, "no amount or secret: lightningd refuses it");
-        assert_eq!(settled_by_invoiced(&nowhere, "injectpaymentonion", &json!({"payment_hash": "11"})).await, None);
+        assert_eq!(settled_by_invoiced(&nowhere, "02aa", "sendpay", &routed).await, None, "a route leaves the node");
+        assert_eq!(settled_by_invoiced(&nowhere, "02aa", "sendpay", &json!([[], "11"])).await, None, "no amount or secret: lightningd refuses it");
+        assert_eq!(settled_by_invoiced(&nowhere, "02aa", "injectpaymentonion", &json!({"payment_hash": "11"})).await, None);
         assert_eq!(param(&json!([[], "h", null, 5]), "amount_msat", 3), Some(&json!(5)));
+    }
+
+    #[test]
+    fn a_payment_to_another_node_never_asks_invoiced() {
+        use bitcoin::hashes::Hash as _;
+        let key = secp256k1::SecretKey::from_slice(&[3; 32]).unwrap();
+        let payee = secp256k1::PublicKey::from_secret_key(&secp256k1::Secp256k1::new(), &key).to_string();
+        let bolt11 = lightning_invoice::InvoiceBuilder::new(lightning_invoice::Currency::Regtest)
+            .description("d".into())
+            .payment_hash(bitcoin::hashes::sha256::Hash::from_byte_array([1; 32]))
+            .payment_secret(lightning_invoice::PaymentSecret([2; 32]))
+            .duration_since_epoch(std::time::Duration::from_secs(1_700_000_000))
+            .min_final_cltv_expiry_delta(18)
+            .build_signed(|h| secp256k1::Secp256k1::new().sign_ecdsa_recoverable(h, &key))
+            .unwrap()
+            .to_string();
+        let other = "02".to_owned() + &"11".repeat(32);
+        assert!(may_pay_us(&json!({"invstring": bolt11}), &payee), "our own invoice");
+        assert!(!may_pay_us(&json!({"invstring": bolt11}), &other), "another node's invoice");
+        assert!(!may_pay_us(&json!({"invstring": "lni1qqq"}), &payee), "BOLT12 is not invoiced's yet");
+        assert!(!may_pay_us(&json!({"destination": other}), &payee), "keysend elsewhere");
+        assert!(may_pay_us(&json!({"destination": payee.clone()}), &payee));
+        assert!(may_pay_us(&json!({"onion": "00"}), &payee), "a raw onion: only invoiced can tell");
         assert_eq!(param(&json!({"amount_msat": null}), "amount_msat", 3), None);
     }
 }
