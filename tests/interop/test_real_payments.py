@@ -245,3 +245,18 @@ def test_a_circular_payment_leaves_b_and_comes_back_to_its_invoice(net):
     paid_in_b(net, "circular", out["payment_preimage"], amount)
     assert twins(net.b) == [], "a payment that came back as an HTLC needs no twin"
     net.every_channel_normal()
+
+
+def test_a_stale_copy_in_the_nodes_table_is_replaced_when_the_node_pays_itself(net):
+    """A copy left in lightningd's table under the label (a self-payment that failed after it
+    was made, and an invoice since deleted and made again) is replaced, and the payment completes."""
+    preimage = "5a" * 32
+    donor = net.b.rpc().invoice(amount_msat=2_000_000, label="donor", description="another invoice", preimage=preimage)
+    # createinvoice is lightningd's own (the plugin does not take it): a stale copy named "victim".
+    net.b.rpc().call("createinvoice", {"invstring": donor["bolt11"], "label": "victim", "preimage": preimage})
+    assert ("victim",) in [(label,) for label, _ in twins(net.b)]
+    made = net.b.rpc().invoice(amount_msat=3_000_000, label="victim", description="paid by B itself")
+    out = net.b.rpc().call("xpay", {"invstring": made["bolt11"]})
+    paid_in_b(net, "victim", out["payment_preimage"], 3_000_000)
+    wait_for("no copy left in lightningd's table", lambda: twins(net.b) == [], 10)
+    assert net.b.rpc().listinvoices("donor")["invoices"][0]["status"] == "unpaid", "the other invoice is untouched"

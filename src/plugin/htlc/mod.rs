@@ -362,12 +362,32 @@ mod tests {
     use super::payload::tests::payload;
     use super::*;
 
+    fn payments() -> Payments {
+        let (paid, _) = tokio::sync::mpsc::unbounded_channel();
+        let nowhere = Arc::new(RpcPool::new("/nonexistent"));
+        Payments::new(Arc::clone(&nowhere), nowhere, Duration::from_secs(60), 6, paid)
+    }
+
+    /// The node's latest report is its height, lower too (a reorg); a height no node can have
+    /// (0, or 500,000,000 and above) is not taken.
+    #[test]
+    fn the_height_is_the_nodes_latest_real_report() {
+        let p = payments();
+        p.saw_height(1_000);
+        p.saw_height(990);
+        assert_eq!(p.height(), 990);
+        p.saw_height(0);
+        p.saw_height(500_000_000);
+        assert_eq!(p.height(), 990);
+        p.saw_height(invoiced_events::MAX_BLOCK_HEIGHT);
+        assert_eq!(p.height(), invoiced_events::MAX_BLOCK_HEIGHT);
+    }
+
+    /// One HTLC delivered twice (lightningd's replay) is one part of its set: 5,000 msat twice
     /// do not complete a 10,000 msat payment; a second HTLC does.
     #[test]
     fn an_htlc_delivered_twice_counts_once() {
-        let (paid, _) = tokio::sync::mpsc::unbounded_channel();
-        let nowhere = Arc::new(RpcPool::new("/nonexistent"));
-        let payments = Payments::new(Arc::clone(&nowhere), nowhere, Duration::from_secs(60), 6, paid);
+        let payments = payments();
         let part = |id: u64| {
             let mut p = payload(5_000, Some(10_000), &"22".repeat(32), 40);
             p["htlc"]["id"] = json!(id);
