@@ -123,6 +123,34 @@ impl RpcPool {
     }
 }
 
+/// One call on a connection of its own, with the request id `id` (the pool's calls number
+/// theirs): for a call the receiving side must tell apart, as the `rpc_command` hook does the
+/// plugin's own calls to lightningd.
+///
+/// # Errors
+/// [`CallError::Rpc`] with the server's error, or [`CallError::Unreachable`].
+pub async fn call_with_id(path: &Path, id: &str, method: &str, params: &Value) -> Result<Value, CallError> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let unreachable = |e: std::io::Error| CallError::Unreachable(format!("{}: {e}", path.display()));
+    let mut stream = tokio::net::UnixStream::connect(path).await.map_err(unreachable)?;
+    let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+    stream.write_all(request.to_string().as_bytes()).await.map_err(unreachable)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // An answer ends with a blank line (Core Lightning's framing).
+    while !buf.ends_with(b"\n\n") {
+        match stream.read(&mut chunk).await.map_err(unreachable)? {
+            0 => return Err(CallError::Unreachable(format!("{}: closed before answering", path.display()))),
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let answer: Value = serde_json::from_slice(&buf).map_err(|e| CallError::Unreachable(format!("{}: {e}", path.display())))?;
+    match answer.get("error") {
+        Some(e) => Err(CallError::Rpc(e.clone())),
+        None => Ok(answer["result"].clone()),
+    }
+}
+
 enum Attempt {
     NotSent,
     Failed(CallError),

@@ -28,9 +28,7 @@ use std::path::Path;
 use std::str::FromStr as _;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-use super::client::RpcPool;
+use super::client::{call_with_id, CallError, RpcPool};
 use super::htlc::{Paid, Payments};
 
 /// The commands taken for self-payments.
@@ -80,15 +78,15 @@ async fn settled_by_invoiced(invoiced: &RpcPool, node_id: &str, method: &str, pa
         return None;
     }
     let hash = param(params, "payment_hash", 1)?;
-    let asked = match method {
-        "injectpaymentonion" => json!({ "onion": param(params, "onion", 0)?, "payment_hash": hash }),
+    let (call, asked) = match method {
+        "injectpaymentonion" => ("selfpay", json!({ "onion": param(params, "onion", 0)?, "payment_hash": hash })),
         // Only an empty route pays this node itself; any other leaves through a channel.
         _ if param(params, "route", 0).and_then(Value::as_array).is_some_and(Vec::is_empty) => {
-            json!({ "payment_hash": hash, "amount_msat": param(params, "amount_msat", 3)?, "payment_secret": param(params, "payment_secret", 5)? })
+            let (amount, secret) = (param(params, "amount_msat", 3)?, param(params, "payment_secret", 5)?);
+            ("settleinvoice", json!({ "payment_hash": hash, "amount_msat": amount, "payment_secret": secret }))
         }
         _ => return None,
     };
-    let call = if method == "injectpaymentonion" { "selfpay" } else { "settleinvoice" };
     match invoiced.call(call, &asked).await {
         Ok(paid) if paid["last_hop"] != json!(false) => Some(paid),
         Ok(_) => None,
@@ -125,7 +123,7 @@ pub async fn intercept(invoiced: &RpcPool, node: &Path, node_id: &str, payments:
 async fn make_twin(node: &Path, paid: &Value) -> Result<(), String> {
     let create = json!({ "invstring": paid["bolt11"], "label": paid["label"], "preimage": paid["payment_preimage"] });
     match own_call(node, "createinvoice", &create).await {
-        Err(e) if e["code"] == json!(900) => {
+        Err(e) if e.code() == Some(900) => {
             delete_twin(node, paid["label"].as_str().unwrap_or_default()).await;
             own_call(node, "createinvoice", &create).await.map(drop).map_err(|e| e.to_string())
         }
@@ -139,35 +137,15 @@ pub async fn delete_twin(node: &Path, label: &str) {
         match own_call(node, "delinvoice", &json!({ "label": label, "status": status })).await {
             Ok(_) => return,
             // 906: another status; 905: none.
-            Err(e) if e["code"] == json!(906) => continue,
+            Err(e) if e.code() == Some(906) => continue,
             Err(_) => return,
         }
     }
 }
 
-/// Calls lightningd itself with the id that marks the plugin's own calls ([`OWN_CALL`]).
-///
-/// # Errors
-/// lightningd's error object, or one with code -1 saying why it could not be reached.
-async fn own_call(node: &Path, method: &str, params: &Value) -> Result<Value, Value> {
-    let unreachable = |e: std::io::Error| json!({ "code": -1, "message": format!("lightningd at {}: {e}", node.display()) });
-    let mut stream = tokio::net::UnixStream::connect(node).await.map_err(unreachable)?;
-    let request = json!({ "jsonrpc": "2.0", "id": format!("{OWN_CALL}:{method}"), "method": method, "params": params });
-    stream.write_all(request.to_string().as_bytes()).await.map_err(unreachable)?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Ok(answer) = serde_json::from_slice::<Value>(&buf) {
-            return match answer.get("error") {
-                Some(e) => Err(e.clone()),
-                None => Ok(answer["result"].clone()),
-            };
-        }
-        match stream.read(&mut chunk).await.map_err(unreachable)? {
-            0 => return Err(json!({ "code": -1, "message": "lightningd closed the connection" })),
-            n => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
+/// Calls lightningd with the id that marks the plugin's own calls ([`OWN_CALL`]).
+async fn own_call(node: &Path, method: &str, params: &Value) -> Result<Value, CallError> {
+    call_with_id(node, &format!("{OWN_CALL}:{method}"), method, params).await
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::error::RpcError;
 use super::invoice::{amount, description, expose, DEFAULT_EXPIRY};
 use super::object::reveal;
-use super::params::{bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec, BLOCK_HEIGHT};
+use super::params::{as_block_height, bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec, BLOCK_HEIGHT};
 use super::RpcContext;
 
 /// The interface version answered by `holdinvoice-version`.
@@ -263,11 +263,7 @@ fn part(v: &Value, at: &str) -> Result<HeldPart, RpcError> {
     Ok(HeldPart {
         htlc: htlc.to_owned(),
         amount_msat: v["amount_msat"].as_u64().filter(|a| *a > 0).ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
-        cltv_expiry: v["cltv_expiry"]
-            .as_u64()
-            .filter(|c| *c <= u64::from(invoiced_events::MAX_BLOCK_HEIGHT))
-            .and_then(|c| u32::try_from(c).ok())
-            .ok_or_else(|| bad("cltv_expiry", BLOCK_HEIGHT))?,
+        cltv_expiry: v["cltv_expiry"].as_u64().and_then(as_block_height).ok_or_else(|| bad("cltv_expiry", BLOCK_HEIGHT))?,
     })
 }
 

@@ -173,10 +173,15 @@ pub fn unsigned(v: &RawValue, name: &str, reason: &str, max: u64) -> Result<u64,
 /// What a block height parameter must be (BOLT 2's limit on a CLTV expiry).
 pub const BLOCK_HEIGHT: &str = "should be a block height below 500000000";
 
-/// A block height the node could report: at most [`invoiced_events::MAX_BLOCK_HEIGHT`].
+/// `n` as a block height, if it could be one: at most [`invoiced_events::MAX_BLOCK_HEIGHT`].
+pub fn as_block_height(n: u64) -> Option<u32> {
+    u32::try_from(n).ok().filter(|h| *h <= invoiced_events::MAX_BLOCK_HEIGHT)
+}
+
+/// A block height parameter (see [`as_block_height`]).
 pub fn block_height(v: &RawValue, name: &str) -> Result<u32, RpcError> {
-    let h = unsigned(v, name, BLOCK_HEIGHT, u64::from(invoiced_events::MAX_BLOCK_HEIGHT))?;
-    u32::try_from(h).map_err(|_| RpcError::bad_param(name, BLOCK_HEIGHT, v.get()))
+    let h = unsigned(v, name, BLOCK_HEIGHT, u64::MAX)?;
+    as_block_height(h).ok_or_else(|| RpcError::bad_param(name, BLOCK_HEIGHT, v.get()))
 }
 
 /// A JSON boolean literal.
