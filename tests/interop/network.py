@@ -211,6 +211,15 @@ class Network:
                 return ch["short_channel_id"]
         raise AssertionError(f"no channel {x.name}-{y.name}")
 
+    def fund_b(self, label, amount_msat, spendable_msat):
+        """A pays B `amount_msat` so B can spend above its channel reserve, then waits until one of
+        B's channels to A can send `spendable_msat`: xpay returns at A's preimage, before B's side
+        of the commitment is signed, and until then B's spendable amount still reads 0."""
+        made = self.b.rpc().invoice(amount_msat=amount_msat, label=label, description="liquidity for B")
+        self.a.rpc().call("xpay", {"invstring": made["bolt11"]})
+        wait_for(f"B able to send {spendable_msat} msat to A",
+                 lambda: max(c["spendable_msat"] for c in self.b.channels(self.a.id)) >= spendable_msat, 30)
+
     def every_channel_normal(self):
         """Whether every channel of every node is still CHANNELD_NORMAL."""
         bad = [(n.name, c.get("short_channel_id"), c["state"]) for n in self.nodes for c in n.channels() if c["state"] != "CHANNELD_NORMAL"]

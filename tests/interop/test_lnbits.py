@@ -98,8 +98,7 @@ def test_lnbits_sees_real_payments_on_the_network(lnbits, tmp_path):
         assert net.invoiced.rpc().listinvoices()["invoices"][0]["status"] == "paid", "LNbits' first invoice, paid by A"
 
         # B can spend only above its channel reserve (1% of each channel): A pays it that first.
-        funds = net.b.rpc().invoice(amount_msat=600_000_000, label="reserve", description="liquidity for B")
-        net.a.rpc().call("xpay", {"invstring": funds["bolt11"]})
+        net.fund_b("reserve", 600_000_000, 20_000)
 
         async def pay_c():
             c_invoice = net.c.rpc().invoice(amount_msat=5_000, label="from-lnbits", description="B pays C via A")

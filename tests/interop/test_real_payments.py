@@ -225,8 +225,7 @@ def test_a_self_payment_invoiced_refuses_fails_as_without_the_plugin(net):
 def test_a_circular_payment_leaves_b_and_comes_back_to_its_invoice(net):
     """How rebalancing plugins move liquidity: B pays its own invoice along B -> A -> B."""
     # B needs something to send on one of its channels to A: A pays it first.
-    funds = net.b.rpc().invoice(amount_msat=50_000_000, label="circular-funds", description="liquidity for B")
-    net.a.rpc().call("xpay", {"invstring": funds["bolt11"]})
+    net.fund_b("circular-funds", 50_000_000, 3_100_000)
     made = net.b.rpc().invoice(amount_msat=3_000_000, label="circular", description="rebalance")
     by_spendable = sorted(net.b.channels(net.a.id), key=lambda c: c["spendable_msat"], reverse=True)
     out_scid, back_scid = by_spendable[0]["short_channel_id"], by_spendable[1]["short_channel_id"]
