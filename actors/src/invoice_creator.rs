@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Description, Event, ExposePrivateChannels, InvoiceCreated, InvoiceRecord, Label, Network, NewInvoice, PreimageSeal, Proposal,
+    Description, ExposePrivateChannels, InvoiceCreated, InvoiceRecord, Label, Network, NewInvoice, PreimageSeal, Proposal,
     Rejection, Warning,
 };
 
@@ -243,7 +243,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 fallbacks: req.fallbacks,
                 route_hints: choice.hints,
                 warnings: choice.warnings,
-                hold: req.hold,
+                kind: if req.hold { invoiced_events::InvoiceKind::Hold } else { invoiced_events::InvoiceKind::Bolt11 },
             };
             // The claim decided uniqueness; a refusal here is the writer's assertion firing.
             let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
@@ -251,7 +251,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 other => CreateError::Store(other),
             })?;
             // The answer is made here, from the shared record, not copied by the writer.
-            let (Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c)) = &committed.record.event else {
+            let Some(c) = committed.record.event.created() else {
                 return Err(CreateError::Unavailable);
             };
             Ok(IssuedInvoice::from(c))

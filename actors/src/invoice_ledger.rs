@@ -181,7 +181,7 @@ impl Handler<Observe> for InvoiceLedger {
             let Some(inv) = &c.invoice else { continue };
             let key = (inv.created.expires_at, inv.created.created_index);
             match &c.record.event {
-                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) => {
+                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => {
                     self.expiries.insert(key);
                 }
                 // Held parts are bounded by their CLTV, not the invoice's expiry (HoldKeeper).

@@ -217,7 +217,7 @@ impl Handler<Observe> for Waiters {
             let idx = inv.created.created_index;
             let label = Some(inv.created.label.to_string());
             match &c.record.event {
-                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) => {
+                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => {
                     let d = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some("unpaid"), description: None };
                     self.wake_index(IndexName::Created, idx, d);
                 }

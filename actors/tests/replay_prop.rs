@@ -93,7 +93,7 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
             fallbacks: vec![],
             route_hints: vec![],
             warnings: vec![],
-            hold: *hold,
+            kind: if *hold { invoiced_events::InvoiceKind::Hold } else { invoiced_events::InvoiceKind::Bolt11 },
         }),
         Cmd::Accept(i) => Proposal::HoldAccepted {
             created_index: u64::from(*i),

@@ -14,16 +14,16 @@ use serde::{Deserialize, Serialize};
 use crate::{Event, Hash32};
 
 /// The newest version this code writes and reads. Version 2 added [`Event::InvoiceCleaned`],
-/// version 3 the hold invoice events; a record is written with the version of its event's kind
+/// version 3 the hold invoice events, version 4 [`Event::Bolt12InvoiceCreated`]; a record is written with the version of its event's kind
 /// ([`Event::format_version`]).
-pub const CURRENT_VERSION: u8 = 3;
+pub const CURRENT_VERSION: u8 = 4;
 /// The checkpoint layout this code writes and reads. A checkpoint is a cache of the log: one of
 /// any other version is not upcast but ignored (the log is replayed instead). Version 1 held whole
 /// invoices; version 2 held the live [`InvoiceEntry`](crate::InvoiceEntry)s; version 3 holds the
 /// projection's slots as they are (entries with `None` for deleted ones), so loading takes the
 /// decoded vector over without a copy; version 4 adds the retention totals; version 5 the hold
-/// state of hold invoices.
-pub const SNAPSHOT_VERSION: u8 = 5;
+/// state of hold invoices; version 6 the offer a BOLT12 invoice answers.
+pub const SNAPSHOT_VERSION: u8 = 6;
 /// The largest record body accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 

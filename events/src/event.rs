@@ -42,6 +42,9 @@ pub enum Event {
     /// A hold invoice was canceled: held parts are failed, no payment is taken (tag 12; codec
     /// version 3).
     HoldCanceled(HoldCanceled),
+    /// A BOLT12 invoice issued for an `invoice_request` of one of the node's offers (format
+    /// version 4).
+    Bolt12InvoiceCreated(Bolt12Created),
 }
 
 impl Event {
@@ -61,6 +64,7 @@ impl Event {
             Event::HoldAccepted(_) => "hold_accepted",
             Event::HoldSettled(_) => "hold_settled",
             Event::HoldCanceled(_) => "hold_canceled",
+            Event::Bolt12InvoiceCreated(_) => "bolt12_invoice_created",
         }
     }
 
@@ -68,6 +72,7 @@ impl Event {
     pub fn created(&self) -> Option<&InvoiceCreated> {
         match self {
             Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c),
+            Event::Bolt12InvoiceCreated(b) => Some(&b.invoice),
             _ => None,
         }
     }
@@ -76,6 +81,7 @@ impl Event {
     pub fn invoice_index(&self) -> Option<u64> {
         match self {
             Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c.created_index),
+            Event::Bolt12InvoiceCreated(b) => Some(b.invoice.created_index),
             Event::InvoicePaid(p) => Some(p.created_index),
             Event::InvoiceExpired(e) => Some(e.created_index),
             Event::InvoiceDeleted(d) => Some(d.created_index),
@@ -95,6 +101,7 @@ impl Event {
         match self {
             Event::InvoiceCleaned(_) => 2,
             Event::HoldInvoiceCreated(_) | Event::HoldAccepted(_) | Event::HoldSettled(_) | Event::HoldCanceled(_) => 3,
+            Event::Bolt12InvoiceCreated(_) => 4,
             _ => 1,
         }
     }
@@ -225,6 +232,18 @@ pub struct InvoiceCreated {
     pub route_hints: Vec<RouteHintHop>,
     /// The warnings returned to the caller.
     pub warnings: Vec<Warning>,
+}
+
+/// A BOLT12 invoice as issued: the same fields as any invoice, with the signed `lni1…` string in
+/// `bolt11`, the `path_id` of its blinded path (what the payer's onion carries back) as
+/// `payment_secret`, the offer's description, and its blinded path's `cltv_expiry_delta` as `cltv`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bolt12Created {
+    /// The invoice.
+    pub invoice: InvoiceCreated,
+    /// The node's own offer it answers (Core Lightning's `local_offer_id`); `None` when the offer
+    /// is not one the node has.
+    pub local_offer_id: Option<Hash32>,
 }
 
 /// An invoice was paid. `pay_index` and `updated_index` are stamped in commit order.

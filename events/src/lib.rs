@@ -24,7 +24,7 @@ pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use expose::ExposePrivateChannels;
 pub use event::{
-    earliest_expiry, CancelReason, DescriptionRemoved, MAX_BLOCK_HEIGHT, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
+    earliest_expiry, Bolt12Created, CancelReason, DescriptionRemoved, MAX_BLOCK_HEIGHT, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
     InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 pub use label::{Label, LabelError};
@@ -33,7 +33,7 @@ pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use projection::{
     Admission, ApplyError, Cleaned, Counters, Hold, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
 };
-pub use proposal::{NewInvoice, Proposal, Stamp};
+pub use proposal::{InvoiceKind, NewInvoice, Proposal, Stamp};
 pub use scid::{ScidError, ShortChannelId};
 
 /// A 32-byte payment hash (SHA256 of the preimage).

@@ -8,7 +8,7 @@
 
 use crate::channel::{ChannelInfo, ChannelKey};
 use crate::event::{
-    CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
+    Bolt12Created, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
     InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 use crate::{Hash32, Label};
@@ -46,8 +46,23 @@ pub struct NewInvoice {
     pub route_hints: Vec<RouteHintHop>,
     /// The warnings returned to the caller.
     pub warnings: Vec<Warning>,
-    /// A hold invoice (recorded as [`Event::HoldInvoiceCreated`]).
-    pub hold: bool,
+    /// Which kind, and so which event records it.
+    pub kind: InvoiceKind,
+}
+
+/// The kinds of invoice, each recorded by its own event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvoiceKind {
+    /// A BOLT11 invoice ([`Event::InvoiceCreated`]).
+    Bolt11,
+    /// A hold invoice ([`Event::HoldInvoiceCreated`]).
+    Hold,
+    /// A BOLT12 invoice ([`Event::Bolt12InvoiceCreated`]), answering `local_offer_id` when that
+    /// is one of the node's offers.
+    Bolt12 {
+        /// The node's offer.
+        local_offer_id: Option<Hash32>,
+    },
 }
 
 impl NewInvoice {
@@ -69,7 +84,7 @@ impl NewInvoice {
             fallbacks,
             route_hints,
             warnings,
-            hold: _,
+            kind: _,
         } = self;
         InvoiceCreated {
             created_index,
@@ -202,8 +217,11 @@ impl Proposal {
     /// The event to record, with its counters.
     pub fn stamp(self, s: Stamp) -> Event {
         match self {
-            Proposal::Invoice(n) if n.hold => Event::HoldInvoiceCreated(n.stamp(s.created)),
-            Proposal::Invoice(n) => Event::InvoiceCreated(n.stamp(s.created)),
+            Proposal::Invoice(n) => match n.kind {
+                InvoiceKind::Bolt11 => Event::InvoiceCreated(n.stamp(s.created)),
+                InvoiceKind::Hold => Event::HoldInvoiceCreated(n.stamp(s.created)),
+                InvoiceKind::Bolt12 { local_offer_id } => Event::Bolt12InvoiceCreated(Bolt12Created { invoice: n.stamp(s.created), local_offer_id }),
+            },
             Proposal::Paid { created_index, amount_received_msat, paid_at } => Event::InvoicePaid(InvoicePaid {
                 created_index,
                 pay_index: s.pay,

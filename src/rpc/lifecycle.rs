@@ -200,7 +200,8 @@ fn wake_json(wake: IndexWake) -> Value {
             inv.insert("description".into(), desc.into());
         }
         if let Some(b) = d.bolt11 {
-            inv.insert("bolt11".into(), b.into());
+            let field = if b.starts_with("lni") { "bolt12" } else { "bolt11" };
+            inv.insert(field.into(), b.into());
         }
         m.insert("invoices".into(), Value::Object(inv));
     }

@@ -21,7 +21,7 @@ pub const TYPES: &[&str] = &[
 /// description).
 pub fn type_of(event: &Event) -> Option<&'static str> {
     Some(match event {
-        Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) => "invoice_created",
+        Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => "invoice_created",
         Event::InvoicePaid(_) => "invoice_paid",
         Event::HoldAccepted(_) => "invoice_accepted",
         Event::HoldSettled(_) => "invoice_settled",
@@ -40,7 +40,8 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     if let Some(c) = created {
         inv.insert("label".into(), c.label.as_str().into());
         inv.insert("payment_hash".into(), hex::encode(c.payment_hash).into());
-        inv.insert("bolt11".into(), c.bolt11.clone().into());
+        let field = if c.bolt11.starts_with("lni") { "bolt12" } else { "bolt11" };
+        inv.insert(field.into(), c.bolt11.clone().into());
         if let Some(a) = c.amount_msat {
             inv.insert("amount_msat".into(), a.into());
         }
@@ -48,7 +49,7 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     }
     inv.insert("created_index".into(), rec.event.invoice_index().unwrap_or_default().into());
     let (status, hold) = match &rec.event {
-        Event::InvoiceCreated(_) => (InvoiceStatus::Unpaid, None),
+        Event::InvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => (InvoiceStatus::Unpaid, None),
         Event::HoldInvoiceCreated(_) => (InvoiceStatus::Unpaid, Some(HoldState::Open)),
         Event::InvoicePaid(p) => {
             payment(&mut inv, p.pay_index, p.amount_received_msat, p.paid_at);

@@ -3,10 +3,12 @@
 //! tested directly and benchmarked alone.
 //!
 //! - [`bolt11`]: the invoice's field layout in Core Lightning's order, and the fallback rules.
+//! - [`bolt12`]: BOLT12 invoices completed and signed as Core Lightning's `createinvoice` does.
 //! - [`hints`]: Core Lightning's route-hint candidate filter, the weighted single pick,
 //!   round-robin and the warnings.
 //! - [`onion`]: BOLT 4 onions as the hop they are for reads them.
 
 pub mod bolt11;
+pub mod bolt12;
 pub mod hints;
 pub mod onion;

@@ -124,7 +124,7 @@ mod tests {
             fallbacks: vec![],
             route_hints: vec![],
             warnings: vec![],
-            hold: false,
+            kind: invoiced_events::InvoiceKind::Bolt11,
         })
     }
 

@@ -423,7 +423,10 @@ pub fn join_entries(engine: &dyn Engine, entries: Vec<InvoiceEntry>) -> Result<V
         let not_its_record = || StoreError::Inconsistent(format!("record {seq} does not create invoice {}", entry.created_index));
         let bytes = value.ok_or_else(|| StoreError::Inconsistent(format!("record {seq} of invoice {} is missing", entry.created_index)))?;
         let record = decode_record(bytes).map_err(|source| StoreError::Codec { seq, source })?;
-        let (Event::InvoiceCreated(created) | Event::HoldInvoiceCreated(created)) = record.event else { return Err(not_its_record()) };
+        let created = match record.event {
+            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) | Event::Bolt12InvoiceCreated(invoiced_events::Bolt12Created { invoice: c, .. }) => c,
+            _ => return Err(not_its_record()),
+        };
         joined[i] = Some(entry.join(created).ok_or_else(not_its_record)?);
         Ok(())
     })?;

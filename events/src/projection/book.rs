@@ -10,7 +10,7 @@ use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::{ApplyError, Hold, InvoiceEntry, Payment, Rejection};
-use crate::{CancelReason, Event, Hash32, HoldState, InvoiceCreated, InvoiceStatus, Label, PreimageSeal};
+use crate::{Bolt12Created, CancelReason, Event, Hash32, HoldState, InvoiceCreated, InvoiceStatus, Label, PreimageSeal};
 
 /// The entries by `created_index`: slot `i` holds invoice `last - len + 1 + i`, `None` once
 /// deleted. Deleted invoices at the front are dropped, so a node that deletes its old invoices
@@ -230,8 +230,19 @@ impl InvoiceBook {
             description_removed: false,
             updated_index: 0,
             hold: hold.then(|| Box::new(Hold { state: HoldState::Open, withheld, parts: Vec::new(), revealed: None })),
+            local_offer_id: None,
         };
         self.insert(entry, seq)
+    }
+
+    /// Folds a BOLT12 invoice in: an invoice like any other, that remembers the node's offer it
+    /// answers (for `listinvoices offer_id`).
+    pub(crate) fn apply_bolt12(&mut self, seq: u64, b: &Bolt12Created) -> Result<(), ApplyError> {
+        self.apply_created(seq, &b.invoice, false)?;
+        if let (Some(offer), Some(entry)) = (b.local_offer_id, self.slots.get_mut(b.invoice.created_index)) {
+            entry.local_offer_id = Some(Box::new(offer));
+        }
+        Ok(())
     }
 
     /// Checks a change to invoice `idx` against it (without changing anything): the one rule

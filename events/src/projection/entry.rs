@@ -59,6 +59,8 @@ pub struct InvoiceEntry {
     pub updated_index: u64,
     /// Set for a hold invoice (boxed: most invoices are not).
     pub hold: Option<Box<Hold>>,
+    /// For a BOLT12 invoice, the node's offer it answers (boxed: most invoices have none).
+    pub local_offer_id: Option<Box<Hash32>>,
 }
 
 impl InvoiceEntry {
@@ -87,6 +89,7 @@ impl InvoiceEntry {
             description_removed: self.description_removed,
             updated_index: self.updated_index,
             hold: self.hold.as_deref().cloned(),
+            local_offer_id: self.local_offer_id.as_deref().copied(),
         })
     }
 }
@@ -106,6 +109,8 @@ pub struct InvoiceRecord {
     pub updated_index: u64,
     /// Set for a hold invoice.
     pub hold: Option<Hold>,
+    /// For a BOLT12 invoice, the node's offer it answers.
+    pub local_offer_id: Option<Hash32>,
 }
 
 impl InvoiceRecord {
@@ -117,6 +122,11 @@ impl InvoiceRecord {
             (PreimageSeal::Withheld, None) => None,
             (seal, _) => Some(seal),
         }
+    }
+
+    /// Whether it is a BOLT12 invoice (its string in `created.bolt11` is an `lni1…`).
+    pub fn is_bolt12(&self) -> bool {
+        self.created.bolt11.starts_with("lni")
     }
 
     /// The stored description, unless removed.

@@ -149,6 +149,7 @@ impl Projections {
         match &record.event {
             Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c, false)?,
             Event::HoldInvoiceCreated(c) => self.invoices.apply_created(seq, c, true)?,
+            Event::Bolt12InvoiceCreated(b) => self.invoices.apply_bolt12(seq, b)?,
             Event::ChannelOpened(info) => {
                 if self.channels.get(&info.key).is_some() {
                     return Err(channel_err("opens known", &info.key));
@@ -345,7 +346,7 @@ mod tests {
                 fallbacks: c.fallbacks,
                 route_hints: c.route_hints,
                 warnings: c.warnings,
-                hold,
+                kind: if hold { crate::InvoiceKind::Hold } else { crate::InvoiceKind::Bolt11 },
             }),
             Event::InvoicePaid(p) => {
                 Proposal::Paid { created_index: p.created_index, amount_received_msat: p.amount_received_msat, paid_at: p.paid_at }

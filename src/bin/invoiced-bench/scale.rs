@@ -136,7 +136,7 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     fallbacks: vec![],
                     route_hints: vec![],
                     warnings: vec![Warning::Capacity],
-                    hold: false,
+                    kind: invoiced_events::InvoiceKind::Bolt11,
                 })
             })
             .collect();
