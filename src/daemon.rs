@@ -101,7 +101,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let (network, cltv_final, journal) = (cfg.network, cfg.cltv_final, log.handle());
         let make_context = move || {
             let signer = KeySigner::with_keys(keys.clone(), Box::new(OsEntropy)).start();
-            let peers = CreatorPeers { hints: view.clone(), signer: signer.clone().recipient(), claims: claims.clone() };
+            let peers = CreatorPeers { hints: view.clone(), signer: signer.clone().recipient(), bolt12: signer.clone().recipient(), claims: claims.clone() };
             RpcContext {
                 creator: InvoiceCreator::new(network, invoices.clone(), peers, journal.clone(), clock.clone()).start(),
                 monitor: monitor.clone(),

@@ -1,11 +1,14 @@
-//! `hsm_secret`: every format Core Lightning v26.06 writes, read into the 32 bytes its node key
-//! is derived from (`common/hsm_secret.c`, `hsmd/libhsmd.c` at v26.06.6).
+//! `hsm_secret`: every format Core Lightning v26.06 writes, read into its root secret, the
+//! [`Seed`] (`bip32_seed` in `common/hsm_secret.c`, `hsmd/libhsmd.c` at v26.06.6).
 //!
-//! | length | format | the 32 bytes |
+//! | length | format | the seed |
 //! | --- | --- | --- |
 //! | 32 | plain (before v25.12) | the file |
 //! | 73 | encrypted (`lightning-hsmtool encrypt`) | XChaCha20-Poly1305 secretstream, key = Argon2id(passphrase) |
-//! | other | BIP39 mnemonic (v25.12 and later): 32 bytes of passphrase check, then the words | the first 32 bytes of the BIP39 seed |
+//! | other | BIP39 mnemonic (v25.12 and later): 32 bytes of passphrase check, then the words | the 64-byte BIP39 seed |
+//!
+//! The node key comes from the seed's first 32 bytes; the derived secrets (`makesecret`, the
+//! BOLT12 invoice secret) from all of it.
 //!
 //! The passphrase check of the mnemonic format is 32 zero bytes when there is none, else
 //! SHA256 of the 64-byte seed. A passphrase comes from the caller (a file or the terminal, never
@@ -32,6 +35,24 @@ const ARGON2_SALT: &[u8; 16] = b"c-lightning\0\0\0\0\0";
 /// libsodium's `crypto_pwhash_argon2id_OPSLIMIT_MODERATE` and `MEMLIMIT_MODERATE` (256 MiB).
 const ARGON2_OPS: u32 = 3;
 const ARGON2_MEM_KIB: u32 = 256 * 1024;
+
+/// A node's root secret: 32 bytes, or the 64-byte BIP39 seed (see the module docs). Zeroed
+/// when dropped.
+pub struct Seed(Vec<u8>);
+
+impl core::ops::Deref for Seed {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Seed {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(|b| *b = 0);
+    }
+}
 
 /// Which format a file is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +122,7 @@ pub fn load_or_create(
     path: &Path,
     passphrase: Option<&str>,
     entropy: &mut dyn EntropySource,
-) -> Result<[u8; HSM_SECRET_LEN], HsmSecretError> {
+) -> Result<Seed, HsmSecretError> {
     let name = path.display().to_string();
     let io = |source| HsmSecretError::Io { path: name.clone(), source };
     if !path.exists() {
@@ -116,11 +137,11 @@ pub fn load_or_create(
     extract(&bytes, passphrase, &name)
 }
 
-/// The 32 bytes the node key comes from, out of a file's `bytes`.
+/// The root secret, out of a file's `bytes`.
 ///
 /// # Errors
 /// [`HsmSecretError`] with `name` in its message.
-pub fn extract(bytes: &[u8], passphrase: Option<&str>, name: &str) -> Result<[u8; HSM_SECRET_LEN], HsmSecretError> {
+pub fn extract(bytes: &[u8], passphrase: Option<&str>, name: &str) -> Result<Seed, HsmSecretError> {
     let format = Format::detect(bytes).ok_or_else(|| HsmSecretError::InvalidFormat(name.to_owned()))?;
     let passphrase = match (format.needs_passphrase(), passphrase) {
         (true, None) => {
@@ -131,12 +152,10 @@ pub fn extract(bytes: &[u8], passphrase: Option<&str>, name: &str) -> Result<[u8
         (_, p) => p,
     };
     match format {
-        Format::Plain => {
-            let mut out = [0u8; HSM_SECRET_LEN];
-            out.copy_from_slice(bytes);
-            Ok(out)
-        }
-        Format::Encrypted => decrypt(bytes, passphrase.unwrap_or_default()).ok_or_else(|| HsmSecretError::WrongPassphrase(name.to_owned())),
+        Format::Plain => Ok(Seed(bytes.to_vec())),
+        Format::Encrypted => decrypt(bytes, passphrase.unwrap_or_default())
+            .map(|s| Seed(s.to_vec()))
+            .ok_or_else(|| HsmSecretError::WrongPassphrase(name.to_owned())),
         Format::Mnemonic | Format::MnemonicWithPassphrase => {
             let words = std::str::from_utf8(&bytes[32..]).map_err(|_| HsmSecretError::InvalidMnemonic(name.to_owned()))?;
             let mnemonic = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, words)
@@ -145,9 +164,7 @@ pub fn extract(bytes: &[u8], passphrase: Option<&str>, name: &str) -> Result<[u8
             if format == Format::MnemonicWithPassphrase && sha256::Hash::hash(&seed).to_byte_array()[..] != bytes[..32] {
                 return Err(HsmSecretError::WrongPassphrase(name.to_owned()));
             }
-            let mut out = [0u8; HSM_SECRET_LEN];
-            out.copy_from_slice(&seed[..HSM_SECRET_LEN]);
-            Ok(out)
+            Ok(Seed(seed.to_vec()))
         }
     }
 }
@@ -213,7 +230,7 @@ mod tests {
     use crate::key_signer::derive_node_key;
     use secp256k1::{PublicKey, Secp256k1};
 
-    fn node_id(secret: &[u8; 32]) -> String {
+    fn node_id(secret: &[u8]) -> String {
         PublicKey::from_secret_key(&Secp256k1::new(), &derive_node_key(secret).unwrap()).to_string()
     }
 
@@ -223,6 +240,18 @@ mod tests {
 
     // The files and node ids below were made by Core Lightning v26.06.6's `lightning-hsmtool`
     // (`generatehsm`, `encrypt`, `getnodeid`); tests/interop checks fresh ones against lightningd.
+
+    /// The BOLT12 invoice secret is derived from the whole seed (64 bytes for a mnemonic), as
+    /// lightningd's `makesecret string=bolt12-invoice-base` answered for these files.
+    #[test]
+    fn the_bolt12_secret_is_lightningds() {
+        let plain: Vec<u8> = (1..=32).collect();
+        let base = |seed: &[u8]| hex::encode(crate::key_signer::make_secret(seed, b"bolt12-invoice-base"));
+        assert_eq!(base(&extract(&plain, None, "f").unwrap()), "ddd14a2e09d792f4ac599381c1f6a014a04cfc8762946a1387de1e515ee35589");
+        let seed = extract(&fixture("mnemonic_nopass"), None, "f").unwrap();
+        assert_eq!(seed.len(), 64);
+        assert_eq!(base(&seed), "6fac1f0c529c81f060947bf852c4ef1f12a748b4d17c0247a88e5b89e65566aa");
+    }
 
     #[test]
     fn plain() {

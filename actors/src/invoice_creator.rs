@@ -1,7 +1,10 @@
-//! InvoiceCreator: runs one `invoice` request through its peers and commits it.
+//! InvoiceCreator: runs one `invoice` (or BOLT12 `createinvoice`) request through its peers and
+//! commits it.
 //!
 //! The steps, in Core Lightning's order of errors: fallbacks (-1), route hints (902), build and
-//! sign, preimage and label claims (901 before 900), append, answer. The claim is released on
+//! sign, preimage and label claims (901 before 900), append, answer. A BOLT12 invoice, checked
+//! by the caller, is completed and signed by the KeySigner, then claimed and appended the same
+//! way. The claim is released on
 //! every path once it was taken, so a failed request leaves nothing behind: nothing is appended
 //! unless the whole invoice is, and the answer comes only after the event is durable.
 //!
@@ -20,7 +23,7 @@ use invoiced_events::{
 use crate::policy::bolt11::{parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft};
 use crate::channel_monitor::{ChannelView, NoSuitableHints};
 use crate::clock::Clock;
-use crate::key_signer::{PaymentHash, PaymentSecret, PreimageSource, SignNewInvoice};
+use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource, SignBolt12, SignNewInvoice};
 use crate::label_registry::{LabelRegistry, ReserveError};
 use crate::store::{AppendError, InvoiceReader, LogHandle};
 
@@ -103,6 +106,29 @@ impl From<&InvoiceCreated> for IssuedInvoice {
     }
 }
 
+/// A `createinvoice` of a BOLT12 invoice, its fields checked (see `rpc/createinvoice.rs`).
+#[derive(Clone, Debug)]
+pub struct Bolt12Request {
+    /// The unsigned invoice.
+    pub invoice: crate::policy::bolt12::Invoice,
+    /// The label (the offers plugin's `OFFERID-PAYERID-COUNTER`).
+    pub label: Label,
+    /// The preimage, whose hash is the invoice's `invoice_payment_hash`.
+    pub preimage: PaymentPreimage,
+    /// Its `invoice_amount`.
+    pub amount_msat: u64,
+    /// `offer_description`, or empty.
+    pub description: String,
+    /// `invoice_created_at` (now if absent).
+    pub created_at: Option<u64>,
+    /// `invoice_relative_expiry`, or BOLT12's default.
+    pub expiry: u64,
+    /// The node's offer it answers.
+    pub local_offer_id: Option<invoiced_events::Hash32>,
+    /// The final hop's CLTV delta: the stub path's, and what a payment's HTLC must leave.
+    pub cltv: Cltv,
+}
+
 /// Why an invoice was not created. Nothing was appended in any case.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -121,6 +147,9 @@ pub enum CreateError {
     /// The invoice could not be encoded (-1).
     #[error("cannot encode invoice: {0}")]
     Encode(#[from] DraftError),
+    /// The BOLT12 invoice could not be completed (-1).
+    #[error("cannot complete invoice: {0}")]
+    Bolt12(#[from] crate::policy::bolt12::Bolt12Error),
     /// The log could not record it (-1).
     #[error(transparent)]
     Store(#[from] AppendError),
@@ -155,6 +184,8 @@ pub struct CreatorPeers {
     pub hints: ChannelView,
     /// Preimage, layout, signature (the KeySigner on the creator's arbiter).
     pub signer: Recipient<SignNewInvoice>,
+    /// A BOLT12 invoice's path and signature (the same KeySigner).
+    pub bolt12: Recipient<SignBolt12>,
     /// Claims on labels and payment hashes.
     pub claims: LabelRegistry,
 }
@@ -245,16 +276,58 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 warnings: choice.warnings,
                 kind: if req.hold { invoiced_events::InvoiceKind::Hold } else { invoiced_events::InvoiceKind::Bolt11 },
             };
-            // The claim decided uniqueness; a refusal here is the writer's assertion firing.
-            let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
-                AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
-                other => CreateError::Store(other),
-            })?;
-            // The answer is made here, from the shared record, not copied by the writer.
-            let Some(c) = committed.record.event.created() else {
-                return Err(CreateError::Unavailable);
-            };
-            Ok(IssuedInvoice::from(c))
+            append(&log, invoice).await
         })
     }
+}
+
+/// Command: issue a BOLT12 invoice.
+#[derive(Message)]
+#[rtype(result = "Result<IssuedInvoice, CreateError>")]
+pub struct CreateBolt12(pub Bolt12Request);
+
+impl Handler<CreateBolt12> for InvoiceCreator {
+    type Result = ResponseFuture<Result<IssuedInvoice, CreateError>>;
+
+    fn handle(&mut self, CreateBolt12(req): CreateBolt12, _: &mut Context<Self>) -> Self::Result {
+        let (peers, log, clock) = (self.peers.clone(), self.log.clone(), self.clock.clone());
+        Box::pin(async move {
+            let cltv_expiry_delta = u16::try_from(req.cltv.blocks()).unwrap_or(u16::MAX);
+            let signed = peers.bolt12.send(SignBolt12 { invoice: req.invoice, preimage: req.preimage, cltv_expiry_delta }).await??;
+            let payment_hash = PaymentHash(crate::key_signer::sha256(&req.preimage.0));
+            let now = clock.now_secs();
+            let _claim = peers.claims.reserve(&req.label, &payment_hash)?;
+            let invoice = NewInvoice {
+                label: req.label,
+                bolt11: signed.invoice,
+                payment_hash: payment_hash.0,
+                payment_secret: signed.path_id,
+                preimage: signed.seal,
+                amount_msat: Some(req.amount_msat),
+                description: req.description,
+                deschashonly: false,
+                created_at: req.created_at.unwrap_or(now),
+                expiry: req.expiry,
+                // Core Lightning counts the expiry from when it stores the invoice.
+                expires_at: now.saturating_add(req.expiry),
+                cltv: req.cltv.blocks(),
+                fallbacks: vec![],
+                route_hints: vec![],
+                warnings: vec![],
+                kind: invoiced_events::InvoiceKind::Bolt12 { local_offer_id: req.local_offer_id },
+            };
+            append(&log, invoice).await
+        })
+    }
+}
+
+/// Appends a new invoice whose label and hash are claimed, and answers from the shared record.
+async fn append(log: &LogHandle, invoice: NewInvoice) -> Result<IssuedInvoice, CreateError> {
+    // The claim decided uniqueness; a refusal here is the writer's assertion firing.
+    let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
+        AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
+        other => CreateError::Store(other),
+    })?;
+    // The answer is made here, from the shared record, not copied by the writer.
+    committed.record.event.created().map(IssuedInvoice::from).ok_or(CreateError::Unavailable)
 }

@@ -60,10 +60,17 @@ fn hkdf32(salt: &[u8], ikm: &[u8], info: &[u8]) -> Hash32 {
 ///
 /// # Errors
 /// [`KeyError::NoValidKey`] if no salt below 256 works.
-pub fn derive_node_key(hsm_secret: &[u8; HSM_SECRET_LEN]) -> Result<SecretKey, KeyError> {
+pub fn derive_node_key(hsm_secret: &[u8]) -> Result<SecretKey, KeyError> {
+    let hsm_secret = hsm_secret.get(..HSM_SECRET_LEN).ok_or(KeyError::NoValidKey)?;
     (0u8..=255)
         .find_map(|salt| SecretKey::from_slice(&hkdf32(&[salt], hsm_secret, b"nodeid")).ok())
         .ok_or(KeyError::NoValidKey)
+}
+
+/// Core Lightning's derived secrets (hsmd's `derive_secret`, the RPC `makesecret`):
+/// HKDF-SHA256 of the whole seed with info "derived secrets", then of that with `info`.
+pub fn make_secret(seed: &[u8], info: &[u8]) -> Hash32 {
+    hkdf32(&[], &hkdf32(&[], seed, b"derived secrets"), info)
 }
 
 /// SHA256 of `data`.
@@ -93,6 +100,8 @@ pub struct SignerKeys {
     node_id: PublicKey,
     preimage_key: Hash32,
     seal_key: Hash32,
+    /// Core Lightning's `invoicesecret_base` (`makesecret bolt12-invoice-base`).
+    bolt12_base: Hash32,
 }
 
 impl core::fmt::Debug for SignerKeys {
@@ -106,14 +115,16 @@ impl SignerKeys {
     ///
     /// # Errors
     /// [`KeyError::NoValidKey`] as [`derive_node_key`].
-    pub fn derive(hsm_secret: &[u8; HSM_SECRET_LEN]) -> Result<Self, KeyError> {
-        let node_key = derive_node_key(hsm_secret)?;
+    pub fn derive(seed: &[u8]) -> Result<Self, KeyError> {
+        let node_key = derive_node_key(seed)?;
+        let hsm_secret = &seed[..HSM_SECRET_LEN];
         let node_id = PublicKey::from_secret_key(&Secp256k1::signing_only(), &node_key);
         Ok(SignerKeys {
             node_key,
             node_id,
             preimage_key: hkdf32(&[0], hsm_secret, b"invoiced preimage"),
             seal_key: hkdf32(&[0], hsm_secret, b"invoiced preimage seal"),
+            bolt12_base: make_secret(seed, b"bolt12-invoice-base"),
         })
     }
 
@@ -142,7 +153,7 @@ impl KeySigner {
     /// # Errors
     /// [`KeyError::NoValidKey`] as [`derive_node_key`].
     pub fn new(
-        hsm_secret: &[u8; HSM_SECRET_LEN],
+        hsm_secret: &[u8],
         entropy: Box<dyn EntropySource>,
     ) -> Result<Self, KeyError> {
         Ok(Self::with_keys(SignerKeys::derive(hsm_secret)?, entropy))
@@ -284,6 +295,53 @@ impl Handler<SignNewInvoice> for KeySigner {
         let keys = self.derive_payment_keys(msg.preimage);
         let raw = crate::policy::bolt11::build_raw(&msg.draft, &keys.payment_hash, &keys.payment_secret)?;
         Ok(SignedNewInvoice { bolt11: self.sign_invoice(raw).to_string(), keys })
+    }
+}
+
+/// The result of [`SignBolt12`].
+#[derive(Clone, Debug)]
+pub struct SignedBolt12 {
+    /// The signed `lni1…` string.
+    pub invoice: String,
+    /// The `path_id` its payments carry back (see [`crate::policy::bolt12::path_id`]).
+    pub path_id: Hash32,
+    /// The preimage's seal.
+    pub seal: PreimageSeal,
+}
+
+/// Command: complete and sign a BOLT12 invoice as Core Lightning's `createinvoice` does — a
+/// stub blinded path to the node when it has no path (`cltv_expiry_delta` blocks), then the
+/// node's BIP340 signature.
+#[derive(Message)]
+#[rtype(result = "Result<SignedBolt12, crate::policy::bolt12::Bolt12Error>")]
+pub struct SignBolt12 {
+    /// The unsigned invoice.
+    pub invoice: crate::policy::bolt12::Invoice,
+    /// Its preimage (the caller's: Core Lightning's offers plugin picks it).
+    pub preimage: PaymentPreimage,
+    /// The stub path's `cltv_expiry_delta`.
+    pub cltv_expiry_delta: u16,
+}
+
+impl Handler<SignBolt12> for KeySigner {
+    type Result = Result<SignedBolt12, crate::policy::bolt12::Bolt12Error>;
+    fn handle(&mut self, mut msg: SignBolt12, _: &mut Context<Self>) -> Self::Result {
+        let secp = secp256k1::SECP256K1;
+        let path_id = crate::policy::bolt12::path_id(&self.keys.bolt12_base, &sha256(&msg.preimage.0));
+        if !msg.invoice.has_paths() {
+            let path_key = loop {
+                let mut k = [0u8; 32];
+                self.entropy.fill(&mut k);
+                if let Ok(k) = SecretKey::from_slice(&k) {
+                    break k;
+                }
+            };
+            msg.invoice.add_stub_path(secp, &self.keys.node_id, &path_key, &path_id, msg.cltv_expiry_delta)?;
+        }
+        let mut aux = [0u8; 32];
+        self.entropy.fill(&mut aux);
+        msg.invoice.sign(secp, &secp256k1::Keypair::from_secret_key(secp, &self.keys.node_key), &aux);
+        Ok(SignedBolt12 { invoice: msg.invoice.encode(), path_id, seal: self.seal(msg.preimage) })
     }
 }
 

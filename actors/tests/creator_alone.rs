@@ -33,6 +33,12 @@ impl Handler<SignNewInvoice> for Signer {
         Ok(SignedNewInvoice { keys, bolt11: format!("lnbcrt-mock-{}", msg.draft.description.text()) })
     }
 }
+impl Handler<invoiced_actors::key_signer::SignBolt12> for Signer {
+    type Result = Result<invoiced_actors::key_signer::SignedBolt12, invoiced_actors::policy::bolt12::Bolt12Error>;
+    fn handle(&mut self, _: invoiced_actors::key_signer::SignBolt12, _: &mut Context<Self>) -> Self::Result {
+        Err(invoiced_actors::policy::bolt12::Bolt12Error::Field("not in this test"))
+    }
+}
 
 fn request(label: &str, fallbacks: Vec<String>) -> InvoiceRequest {
     InvoiceRequest {
@@ -78,7 +84,7 @@ fn run(case: Case) -> Run {
     let sys = System::new();
     let outcome = sys.block_on(async {
         let signer = Signer(journal.clone(), claims.clone()).start();
-        let peers = CreatorPeers { hints: ChannelView::new(ChannelBook::default(), Box::new(OsEntropy)), signer: signer.recipient(), claims: claims.clone() };
+        let peers = CreatorPeers { hints: ChannelView::new(ChannelBook::default(), Box::new(OsEntropy)), signer: signer.clone().recipient(), bolt12: signer.recipient(), claims: claims.clone() };
         let creator = InvoiceCreator::new(Network::Regtest, log.reader(), peers, log.handle(), Arc::new(FixedClock(1_800_000_000_000))).start();
         let outcome = creator.send(CreateInvoice(case.request)).await.unwrap();
         System::current().stop();

@@ -42,7 +42,8 @@ fn outcomes(registry_view: Option<SharedState>) -> (Vec<Result<(), CreateError>>
         let signer = KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap().start();
         let peers = CreatorPeers {
             hints: ChannelView::new(ChannelBook::default(), Box::new(OsEntropy)),
-            signer: signer.recipient(),
+            signer: signer.clone().recipient(),
+            bolt12: signer.recipient(),
             claims: LabelRegistry::new(registry_view.unwrap_or_else(|| log.state())),
         };
         let creator = InvoiceCreator::new(Network::Regtest, log.reader(), peers, log.handle(), Arc::new(SystemClock)).start();

@@ -211,6 +211,18 @@ impl RpcError {
         Self::new(LIGHTNINGD, append_message(e))
     }
 
+    /// -32602 `Unparsable invoice 'S': WHY`, as `createinvoice` words it.
+    pub fn unparsable_invoice(invstring: &str, why: &str) -> Self {
+        Self::invalid_params(format!("Unparsable invoice '{}': {why}", echo(invstring)))
+    }
+
+    /// The same error with `data` (Core Lightning's 900 carries the existing invoice).
+    #[must_use]
+    pub fn with_data(mut self, data: Option<Value>) -> Self {
+        self.data = data;
+        self
+    }
+
     /// -32602 with a plain message.
     pub fn invalid_params(message: impl Into<String>) -> Self {
         Self::new(INVALID_PARAMS, message)
@@ -244,7 +256,7 @@ impl RpcCode for CreateError {
             CreateError::NoSuitableHints(_) => INVOICE_HINTS_GAVE_NO_ROUTES,
             CreateError::PreimageUsed => INVOICE_PREIMAGE_ALREADY_EXISTS,
             CreateError::DuplicateLabel(_) => INVOICE_LABEL_ALREADY_EXISTS,
-            CreateError::Encode(_) => LIGHTNINGD,
+            CreateError::Encode(_) | CreateError::Bolt12(_) => LIGHTNINGD,
             CreateError::Store(_) | CreateError::Mailbox(_) | CreateError::Unavailable | CreateError::Invariant(_) => LIGHTNINGD,
         }
     }

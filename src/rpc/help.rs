@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::RpcError;
 use super::params::{as_string, bind, ParamSpec};
-use super::{autoclean, channels, decode, hold, invoice, lifecycle, listinvoices, selfpay};
+use super::{autoclean, channels, createinvoice, decode, hold, invoice, lifecycle, listinvoices, selfpay};
 
 /// `help` parameters.
 pub const SPEC: ParamSpec = ParamSpec { names: &["command"], aliases: &[], named_only: &[], required: 0 };
@@ -35,6 +35,7 @@ pub struct Method {
 pub const METHODS: &[Method] = &[
     Method { name: "autoclean-once", spec: &autoclean::ONCE_SPEC, category: "utility", description: "Clean the {subsystem} (paidinvoices, expiredinvoices) of invoices at least {age} seconds old, once" },
     Method { name: "autoclean-status", spec: &autoclean::STATUS_SPEC, category: "utility", description: "Show each [subsystem]'s autoclean age and how many were cleaned" },
+    Method { name: "createinvoice", spec: &createinvoice::SPEC, category: "payment", description: "Sign and record the unsigned BOLT12 invoice {invstring} with {label} and {preimage} (the offers plugin's answer to an invoice_request)" },
     Method { name: "decode", spec: &decode::SPEC, category: "utility", description: "Decode a BOLT11 {string}" },
     Method { name: "delinvoice", spec: &lifecycle::DEL_SPEC, category: "payment", description: "Delete the invoice {label} if its status is {status} [desconly: only its description]" },
     Method { name: "getinfo", spec: &ParamSpec::NONE, category: "utility", description: "Show the node id, network, version, invoice count and event log head" },

@@ -28,8 +28,8 @@ pub enum Lookup {
     Label(String),
     /// The one with this payment hash (given, or from `invstring`).
     Hash(Hash32),
-    /// None (a BOLT12 `offer_id`: there are no offers here).
-    Nothing,
+    /// The BOLT12 invoices answering the node's offer with this id.
+    Offer(Hash32),
 }
 
 /// The index a listing pages by.
@@ -67,8 +67,11 @@ pub fn normalise_invstring(s: &str) -> String {
 
 fn invstring_hash(v: &RawValue) -> Result<Hash32, RpcError> {
     let bad = || RpcError::invalid_params("Invalid invstring");
-    let text = as_string(v).ok_or_else(bad)?;
-    let raw: SignedRawBolt11Invoice = normalise_invstring(&text).parse().map_err(|_| bad())?;
+    let text = normalise_invstring(&as_string(v).ok_or_else(bad)?);
+    if text.starts_with(invoiced_actors::policy::bolt12::HRP) {
+        return invoiced_actors::policy::bolt12::Invoice::decode(&text).ok().and_then(|i| i.payment_hash().ok().flatten()).ok_or_else(bad);
+    }
+    let raw: SignedRawBolt11Invoice = text.parse().map_err(|_| bad())?;
     raw.raw_invoice().payment_hash().map(|h| *h.0.as_ref()).ok_or_else(bad)
 }
 
@@ -108,10 +111,7 @@ pub fn parse_query(params: Option<&RawValue>) -> Result<ListQuery, RpcError> {
             "label" => lookup = Lookup::Label(label_text(v, "label")?),
             "invstring" => lookup = Lookup::Hash(invstring_hash(v)?),
             "payment_hash" => lookup = Lookup::Hash(hex32(v, "payment_hash", "should be a 32 byte hex value")?),
-            "offer_id" => {
-                hex32(v, "offer_id", "should be a 32 byte hex value")?;
-                lookup = Lookup::Nothing; // no BOLT12 offers here
-            }
+            "offer_id" => lookup = Lookup::Offer(hex32(v, "offer_id", "should be a 32 byte hex value")?),
             "index" => {
                 index = Some(match as_string(v).as_deref() {
                     // Core Lightning accepts `deleted` and pages it as `created`
@@ -160,7 +160,7 @@ async fn off_thread_if<T: Send + 'static>(
 /// The entries a listing asks for, copied out of the projection.
 fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Option<u64>, limit: Option<u64>) -> Vec<InvoiceEntry> {
     match lookup {
-        Lookup::Nothing => vec![],
+        Lookup::Offer(o) => book.from_created_index(0).filter(|e| e.local_offer_id.as_deref() == Some(&o)).cloned().collect(),
         Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().cloned().collect(),
         Lookup::Hash(h) => book.by_hash(&h).into_iter().cloned().collect(),
         Lookup::All => {

@@ -13,6 +13,7 @@
 
 pub mod autoclean;
 pub mod channels;
+pub mod createinvoice;
 pub mod decode;
 pub mod error;
 pub mod framing;
@@ -115,6 +116,7 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "updatechannel" => channels::updatechannel(ctx, params).await,
         "listincoming" => channels::listincoming(ctx, params).await,
         "selfpay" => selfpay::selfpay(ctx, params).await,
+        "createinvoice" => createinvoice::createinvoice(ctx, params).await,
         "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
         "promote" => match no_params(params) {
             Ok(()) => promote(ctx).await,

@@ -37,7 +37,10 @@ fn is_zero(v: &u64) -> bool {
 #[derive(Serialize)]
 pub struct InvoiceJson<'a> {
     label: &'a str,
-    bolt11: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bolt11: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bolt12: Option<&'a str>,
     payment_hash: Hex<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     amount_msat: Option<u64>,
@@ -53,6 +56,10 @@ pub struct InvoiceJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     expires_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_offer_id: Option<Hex<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invreq_payer_note: Option<String>,
     created_index: u64,
     #[serde(skip_serializing_if = "is_zero")]
     updated_index: u64,
@@ -69,9 +76,15 @@ impl<'a> InvoiceJson<'a> {
             (InvoiceStatus::Paid, Some(p)) => Some(p),
             _ => None,
         };
+        let bolt12 = r.is_bolt12();
+        // As Core Lightning: the payer's note is read back from the invoice of a local offer.
+        let invreq_payer_note = r
+            .local_offer_id
+            .and_then(|_| invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11).ok()?.payer_note().ok().flatten());
         InvoiceJson {
             label: c.label.as_str(),
-            bolt11: &c.bolt11,
+            bolt11: (!bolt12).then_some(c.bolt11.as_str()),
+            bolt12: bolt12.then_some(c.bolt11.as_str()),
             payment_hash: Hex(&c.payment_hash),
             amount_msat: c.amount_msat,
             status: r.status.as_str(),
@@ -79,8 +92,11 @@ impl<'a> InvoiceJson<'a> {
             amount_received_msat: payment.map(|p| p.amount_received_msat),
             paid_at: payment.map(|p| p.paid_at),
             payment_preimage: payment.and(preimage).map(|p| Hex(&p.0)),
-            description: r.description(),
+            // A BOLT12 invoice's description is its offer's, which may have none.
+            description: r.description().filter(|d| !(bolt12 && d.is_empty())),
             expires_at: c.expires_at,
+            local_offer_id: r.local_offer_id.as_ref().map(|o| Hex(o)),
+            invreq_payer_note,
             created_index: c.created_index,
             updated_index: r.updated_index,
             hold_state: r.hold.as_ref().map(|h| h.state.as_str()),

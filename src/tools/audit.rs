@@ -78,14 +78,20 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
             return fail(key, format!("record {key} does not link to record {}: one of them was altered, or {key} comes from another log", key - 1));
         }
         if let Some(c) = rec.event.created() {
+            let bolt12 = matches!(rec.event, invoiced_events::Event::Bolt12InvoiceCreated(_));
             let id = match node_id {
                 Some(id) => id,
+                None if bolt12 => match invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11).ok().and_then(|i| i.node_id()) {
+                    Some(pk) => *node_id.insert(pk),
+                    None => return fail(key, "bolt12 does not parse".into()),
+                },
                 None => match c.bolt11.parse::<lightning_invoice::SignedRawBolt11Invoice>().ok().and_then(|s| s.recover_payee_pub_key().ok()) {
                     Some(pk) => *node_id.insert(pk.0),
                     None => return fail(key, "bolt11 does not parse".into()),
                 },
             };
-            if let Err(what) = verify_against_event(c, network, &id) {
+            let verified = if bolt12 { invoiced_actors::policy::bolt12::verify_against_event(c, &id) } else { verify_against_event(c, network, &id) };
+            if let Err(what) = verified {
                 return fail(key, what);
             }
             invoices_checked += 1;

@@ -34,8 +34,8 @@ pub fn open(data_dir: &Path) -> anyhow::Result<(LogReader, Network)> {
 /// The key holder, when `hsm_secret` is readable (to check signatures and reveal preimages).
 pub fn signer(data_dir: &Path) -> Option<KeySigner> {
     let bytes = std::fs::read(data_dir.join("hsm_secret")).ok()?;
-    let secret: [u8; 32] = bytes.try_into().ok()?;
-    KeySigner::new(&secret, Box::new(OsEntropy)).ok()
+    let seed = invoiced_actors::hsm_secret::extract(&bytes, None, "hsm_secret").ok()?;
+    KeySigner::new(&seed, Box::new(OsEntropy)).ok()
 }
 
 /// A progress bar on a terminal (stderr), hidden otherwise.

@@ -290,6 +290,32 @@ impl Invoice {
     }
 }
 
+/// Checks a stored BOLT12 invoice against the event that recorded it: it parses, `node_id`
+/// signed it, and its payment hash, amount, creation time and description are the event's.
+///
+/// # Errors
+/// A sentence saying what differs.
+pub fn verify_against_event(c: &invoiced_events::InvoiceCreated, node_id: &PublicKey) -> Result<(), String> {
+    let inv = Invoice::decode(&c.bolt11).map_err(|e| format!("bolt12 does not parse: {e}"))?;
+    if !inv.signature_valid(secp256k1::SECP256K1, node_id) {
+        return Err(format!("bolt12 signature is not node {node_id}'s"));
+    }
+    let field = |e: Bolt12Error| e.to_string();
+    if inv.payment_hash().map_err(field)? != Some(c.payment_hash) {
+        return Err("bolt12 payment hash differs from the event".into());
+    }
+    if inv.amount_msat().map_err(field)? != c.amount_msat {
+        return Err("bolt12 amount differs from the event".into());
+    }
+    if inv.created_at().map_err(field)?.is_some_and(|t| t != c.created_at) {
+        return Err("bolt12 created_at differs from the event".into());
+    }
+    if inv.description().map_err(field)?.unwrap_or_default() != c.description {
+        return Err("bolt12 description differs from the event".into());
+    }
+    Ok(())
+}
+
 /// The `path_id` of the stub path (and what the payer's onion carries back): SHA256 of the
 /// node's `bolt12-invoice-base` secret and the payment hash (`common/bolt12_id.c`).
 pub fn path_id(invoice_base: &Hash32, payment_hash: &Hash32) -> Hash32 {
