@@ -125,7 +125,7 @@ pub struct Bolt12Request {
     pub expiry: u64,
     /// The node's offer it answers.
     pub local_offer_id: Option<invoiced_events::Hash32>,
-    /// The final hop's CLTV delta: the stub path's, and what a payment's HTLC must leave.
+    /// The stub path's CLTV delta (Core Lightning's `cltv-final`).
     pub cltv: Cltv,
 }
 
@@ -294,9 +294,11 @@ impl Handler<CreateBolt12> for InvoiceCreator {
         Box::pin(async move {
             let cltv_expiry_delta = u16::try_from(req.cltv.blocks()).unwrap_or(u16::MAX);
             let signed = peers.bolt12.send(SignBolt12 { invoice: req.invoice, preimage: req.preimage, cltv_expiry_delta }).await??;
+            // What a payment must leave: the stub path's delta, or the least of the given paths'.
+            let cltv = crate::policy::bolt12::Invoice::decode(&signed.invoice)?.min_path_cltv().map_or(req.cltv.blocks(), u32::from);
             let payment_hash = PaymentHash(crate::key_signer::sha256(&req.preimage.0));
             let now = clock.now_secs();
-            let _claim = peers.claims.reserve(&req.label, &payment_hash)?;
+            let _claim = peers.claims.reserve_label_first(&req.label, &payment_hash)?;
             let invoice = NewInvoice {
                 label: req.label,
                 bolt11: signed.invoice,
@@ -310,7 +312,7 @@ impl Handler<CreateBolt12> for InvoiceCreator {
                 expiry: req.expiry,
                 // Core Lightning counts the expiry from when it stores the invoice.
                 expires_at: now.saturating_add(req.expiry),
-                cltv: req.cltv.blocks(),
+                cltv,
                 fallbacks: vec![],
                 route_hints: vec![],
                 warnings: vec![],

@@ -27,7 +27,8 @@ use lightning_types::payment::PaymentHash;
 
 use crate::SharedState;
 
-/// Why a reservation was refused. The hash is checked first, as Core Lightning does.
+/// Why a reservation was refused. The hash is checked first, as Core Lightning's `invoice` does
+/// (its `createinvoice` checks the label first: [`LabelRegistry::reserve_label_first`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReserveError {
     /// The payment hash is used (or in flight) — 901.
@@ -65,14 +66,28 @@ impl LabelRegistry {
     /// # Errors
     /// [`ReserveError`] when either is taken or in flight.
     pub fn reserve(&self, label: &Label, payment_hash: &PaymentHash) -> Result<Claim, ReserveError> {
+        self.claim(label, payment_hash, false)
+    }
+
+    /// [`Self::reserve`], a taken label refused before a used hash (`createinvoice`'s order).
+    ///
+    /// # Errors
+    /// [`ReserveError`] when either is taken or in flight.
+    pub fn reserve_label_first(&self, label: &Label, payment_hash: &PaymentHash) -> Result<Claim, ReserveError> {
+        self.claim(label, payment_hash, true)
+    }
+
+    fn claim(&self, label: &Label, payment_hash: &PaymentHash, label_first: bool) -> Result<Claim, ReserveError> {
         // Claims before the projection, always in this order (the writer takes only the latter).
         let mut claims = self.claims.lock().map_err(|_| ReserveError::Unavailable)?;
         let state = self.state.read().map_err(|_| ReserveError::Unavailable)?;
-        if claims.hashes.contains(payment_hash) || state.invoices.hash_used(&payment_hash.0) {
-            return Err(ReserveError::PreimageUsed);
-        }
-        if claims.labels.contains(label) || state.invoices.label_exists(label) {
-            return Err(ReserveError::DuplicateLabel(label.clone()));
+        let hash_used = claims.hashes.contains(payment_hash) || state.invoices.hash_used(&payment_hash.0);
+        let label_taken = claims.labels.contains(label) || state.invoices.label_exists(label);
+        match (hash_used, label_taken) {
+            (true, true) if label_first => return Err(ReserveError::DuplicateLabel(label.clone())),
+            (true, _) => return Err(ReserveError::PreimageUsed),
+            (false, true) => return Err(ReserveError::DuplicateLabel(label.clone())),
+            (false, false) => {}
         }
         drop(state);
         claims.labels.insert(label.clone());

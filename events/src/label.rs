@@ -1,18 +1,22 @@
 //! Invoice labels: the caller's unique name for an invoice.
 //!
-//! Owns the label rules: any UTF-8 string of at most 128 bytes (compared as the unescaped text,
-//! SPEC §9); a JSON integer label is its decimal text, so `1` and `"1"` are the same label while
+//! Owns the label rules: any UTF-8 string of at most 128 bytes for `invoice` and `holdinvoice`
+//! (Core Lightning's `INVOICE_MAX_LABEL_LEN`), of at most 1,024 for `createinvoice` (where Core
+//! Lightning sets no limit, and whose BOLT12 labels — offer id, payer id, counter — are 133
+//! bytes); compared as the unescaped text, SPEC §9; a JSON integer label is its decimal text, so `1` and `"1"` are the same label while
 //! `"01"` is another.
 
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The longest label, in bytes.
+/// The longest label `invoice` takes, in bytes.
 pub const MAX_LABEL_BYTES: usize = 128;
+/// The longest label any invoice can have (`createinvoice`'s), in bytes.
+pub const MAX_ANY_LABEL_BYTES: usize = 1024;
 
 /// A validated invoice label. Decoding one (from a record or a checkpoint) validates it as
-/// [`Label::new`] does: a stored label cannot bypass the rule.
+/// [`Label::any`] does: a stored label cannot bypass the rule.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Label(String);
@@ -28,16 +32,16 @@ impl Serialize for Label {
 impl TryFrom<String> for Label {
     type Error = LabelError;
     fn try_from(text: String) -> Result<Self, LabelError> {
-        Label::new(text)
+        Label::any(text)
     }
 }
 
 /// Why a label was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
-    /// Longer than [`MAX_LABEL_BYTES`]; carries the label text.
-    #[error("Label '{0}' over 128 bytes")]
-    TooLong(String),
+    /// Longer than the limit (the second field); carries the label text.
+    #[error("Label '{0}' over {1} bytes")]
+    TooLong(String, usize),
 }
 
 impl Label {
@@ -46,9 +50,20 @@ impl Label {
     /// # Errors
     /// [`LabelError::TooLong`] above 128 bytes.
     pub fn new(text: impl Into<String>) -> Result<Self, LabelError> {
-        let text = text.into();
-        if text.len() > MAX_LABEL_BYTES {
-            Err(LabelError::TooLong(text))
+        Self::within(text.into(), MAX_LABEL_BYTES)
+    }
+
+    /// Makes a label of any invoice, as `createinvoice` and lookups take it.
+    ///
+    /// # Errors
+    /// [`LabelError::TooLong`] above [`MAX_ANY_LABEL_BYTES`].
+    pub fn any(text: impl Into<String>) -> Result<Self, LabelError> {
+        Self::within(text.into(), MAX_ANY_LABEL_BYTES)
+    }
+
+    fn within(text: String, max: usize) -> Result<Self, LabelError> {
+        if text.len() > max {
+            Err(LabelError::TooLong(text, max))
         } else {
             Ok(Label(text))
         }
@@ -75,8 +90,10 @@ mod tests {
         assert!(Label::new("L".repeat(128)).is_ok());
         assert_eq!(
             Label::new("M".repeat(129)),
-            Err(LabelError::TooLong("M".repeat(129)))
+            Err(LabelError::TooLong("M".repeat(129), 128))
         );
+        assert!(Label::any("M".repeat(1024)).is_ok(), "createinvoice's labels");
+        assert_eq!(Label::any("M".repeat(1025)), Err(LabelError::TooLong("M".repeat(1025), 1024)));
         // 43 three-byte characters are 129 bytes.
         assert!(Label::new("€".repeat(43)).is_err());
         assert!(Label::new("").is_ok());

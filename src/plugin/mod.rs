@@ -12,6 +12,7 @@
 //! state of its own on disk: invoices live in invoiced's log, the parts of settled payments in
 //! the node's datastore.
 
+pub mod bolt12;
 pub mod channels;
 pub mod client;
 pub mod forward;
@@ -76,18 +77,27 @@ async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyho
         let state = p.state();
         return Ok(selfpay::intercept(&state.invoiced, &state.node, &state.node_id, &state.payments, method, &command["params"]).await);
     }
+    if let Some(invstring) = (command["method"] == "createinvoice").then(|| bolt12::bolt12_invstring(&command["params"])).flatten() {
+        let state = p.state();
+        let answer = bolt12::createinvoice(&state.invoiced, &state.node, invstring, &command["params"]).await;
+        let made = &answer["return"]["result"];
+        if let Some(label) = made["label"].as_str() {
+            notify_creation(&p, json!({ "label": label, "msat": made["amount_msat"] })).await;
+        }
+        return Ok(answer);
+    }
     let label = (payload["rpc_command"]["method"] == "invoice").then(|| forward::invoice_label(&payload["rpc_command"]["params"])).flatten();
     let answer = forward::rpc_command(&p.state().invoiced, payload).await;
     if let (Some(label), Some(bolt11)) = (label, answer["return"]["result"]["bolt11"].as_str()) {
-        notify_creation(&p, &label, bolt11).await;
+        notify_creation(&p, forward::creation_payload(&label, bolt11)).await;
     }
     Ok(answer)
 }
 
-/// Announces an invoice created through the node (see [`forward::creation_payload`]); made from
-/// the request and its answer, so it costs invoiced no second call.
-async fn notify_creation(p: &Plugin<State>, label: &str, bolt11: &str) {
-    if let Err(e) = p.send_custom_notification(CREATION_TOPIC.to_owned(), forward::creation_payload(label, bolt11)).await {
+/// Announces an invoice created through the node (`label`, and `msat` when it has an amount);
+/// made from the request and its answer, so it costs invoiced no second call.
+async fn notify_creation(p: &Plugin<State>, payload: Value) {
+    if let Err(e) = p.send_custom_notification(CREATION_TOPIC.to_owned(), payload).await {
         log::warn!("cannot send {CREATION_TOPIC}: {e}");
     }
 }
@@ -114,7 +124,7 @@ async fn on_hold_method(p: Plugin<State>, method: &'static str, params: Value) -
     let answer = forward::hold_method(&p.state().invoiced, method, params).await;
     if let (true, Ok(v)) = (method == "holdinvoice", &answer) {
         if let (Some(label), Some(bolt11)) = (v["label"].as_str(), v["bolt11"].as_str()) {
-            notify_creation(&p, label, bolt11).await;
+            notify_creation(&p, forward::creation_payload(label, bolt11)).await;
         }
     }
     answer
@@ -199,7 +209,7 @@ fn node_rpc_path(lightning_dir: &str, rpc_file: &str) -> PathBuf {
 /// # Errors
 /// If the plugin protocol fails.
 pub async fn run() -> Result<(), anyhow::Error> {
-    let filters = forward::FORWARDED.iter().chain(selfpay::INTERCEPTED).map(|m| HookFilter::Str((*m).to_owned())).collect();
+    let filters = forward::FORWARDED.iter().chain(selfpay::INTERCEPTED).chain(&["createinvoice"]).map(|m| HookFilter::Str((*m).to_owned())).collect();
     let (input, output) = protocol_io();
     let mut builder = Builder::new(input, output)
         .option(RPC_FILE)

@@ -44,7 +44,7 @@ pub fn is_own_call(id: &Value) -> bool {
 }
 
 /// `params`' value named `name`, or at `position` when they are positional.
-fn param<'a>(params: &'a Value, name: &str, position: usize) -> Option<&'a Value> {
+pub(super) fn param<'a>(params: &'a Value, name: &str, position: usize) -> Option<&'a Value> {
     match params {
         Value::Object(m) => m.get(name),
         Value::Array(a) => a.get(position),
@@ -144,7 +144,7 @@ pub async fn delete_twin(node: &Path, label: &str) {
 }
 
 /// Calls lightningd with the id that marks the plugin's own calls ([`OWN_CALL`]).
-async fn own_call(node: &Path, method: &str, params: &Value) -> Result<Value, CallError> {
+pub(super) async fn own_call(node: &Path, method: &str, params: &Value) -> Result<Value, CallError> {
     call_with_id(node, &format!("{OWN_CALL}:{method}"), method, params).await
 }
 

@@ -39,7 +39,7 @@ pub fn parse_createinvoice(params: Option<&RawValue>, cltv: invoiced_actors::pol
         }
     }
     let invstring = required(invstring, "invstring")?;
-    let label = Label::new(required(label, "label")?).map_err(|e| RpcError::label(&e))?;
+    let label = Label::any(required(label, "label")?).map_err(|e| RpcError::label(&e))?;
     let preimage = required(preimage, "preimage")?;
     let invoice = Invoice::decode(&invstring).map_err(|e| RpcError::unparsable_invoice(&invstring, &e.to_string()))?;
     let field = |e: invoiced_actors::policy::bolt12::Bolt12Error| RpcError::unparsable_invoice(&invstring, &e.to_string());

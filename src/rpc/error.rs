@@ -173,8 +173,8 @@ impl RpcError {
 
     /// -32602: a label over [`invoiced_events::label::MAX_LABEL_BYTES`], in Core Lightning's words.
     pub fn label(e: &LabelError) -> Self {
-        let LabelError::TooLong(text) = e;
-        Self::invalid_params(format!("Label '{}' over 128 bytes", echo(text)))
+        let LabelError::TooLong(text, max) = e;
+        Self::invalid_params(format!("Label '{}' over {max} bytes", echo(text)))
     }
 
     /// -1: the connection limit.
@@ -430,7 +430,7 @@ mod tests {
         // Cut before a character that would straddle the limit (é is two bytes).
         assert_eq!(echo(&format!("x{}", "é".repeat(150))), format!("x{}...", "é".repeat(99)));
         let huge = "€".repeat(400_000);
-        let label = LabelError::TooLong(huge.clone());
+        let label = LabelError::TooLong(huge.clone(), 128);
         for e in [
             RpcError::unknown_method(&huge),
             RpcError::unknown_help_command(&huge),
@@ -442,7 +442,7 @@ mod tests {
             assert!(e.message.len() < 600, "{}...", &e.message[..100]);
             assert!(e.message.contains(&format!("{}...", "€".repeat(66))), "{}", e.message);
         }
-        assert_eq!(RpcError::label(&LabelError::TooLong("L".repeat(129))).message, format!("Label '{}' over 128 bytes", "L".repeat(129)));
+        assert_eq!(RpcError::label(&LabelError::TooLong("L".repeat(129), 128)).message, format!("Label '{}' over 128 bytes", "L".repeat(129)));
     }
 
     #[test]

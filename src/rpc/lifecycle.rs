@@ -56,7 +56,7 @@ pub const DEL_SPEC: ParamSpec = ParamSpec { names: &["label", "status", "desconl
 /// Runs `delinvoice label status [desconly]`.
 pub async fn delinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let DelQuery { label, status, desconly } = parse_delete(params)?;
-    let Ok(label) = Label::new(label) else { return Err(RpcError::unknown_invoice()) };
+    let Ok(label) = Label::any(label) else { return Err(RpcError::unknown_invoice()) };
     let rec = ctx.ledger.send(DeleteInvoice { label, status, desconly }).await??;
     let mut out = invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null);
     if desconly {
@@ -100,7 +100,7 @@ pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec { names: &["label"], aliases: 
 
 /// Runs `waitinvoice label`.
 pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let Ok(label) = Label::new(parse_waitinvoice(params)?) else { return Err(RpcError::label_not_found()) };
+    let Ok(label) = Label::any(parse_waitinvoice(params)?) else { return Err(RpcError::label_not_found()) };
     match ctx.waiters.send(WaitInvoice { label }).await?.await {
         Ok(rec) => Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null)),
         Err(e) => Err(RpcError::from_wait(e, ctx).await),

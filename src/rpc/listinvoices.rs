@@ -161,7 +161,7 @@ async fn off_thread_if<T: Send + 'static>(
 fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Option<u64>, limit: Option<u64>) -> Vec<InvoiceEntry> {
     match lookup {
         Lookup::Offer(o) => book.from_created_index(0).filter(|e| e.local_offer_id.as_deref() == Some(&o)).cloned().collect(),
-        Lookup::Label(l) => Label::new(l).ok().and_then(|l| book.by_label(&l)).into_iter().cloned().collect(),
+        Lookup::Label(l) => Label::any(l).ok().and_then(|l| book.by_label(&l)).into_iter().cloned().collect(),
         Lookup::Hash(h) => book.by_hash(&h).into_iter().cloned().collect(),
         Lookup::All => {
             let start = start.unwrap_or(0);

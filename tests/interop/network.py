@@ -85,6 +85,17 @@ class ChainNode(Lightningd):
         return len([c for c in self.channels(peer.id) if c["state"] == "CHANNELD_NORMAL"]) == n
 
 
+def node_table(node):
+    """The invoices in lightningd's own table, as (label, state), read from its database: the
+    node's `listinvoices` is invoiced's."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{os.path.join(node.net_dir, 'lightningd.sqlite3')}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT label, state FROM invoices").fetchall()
+    finally:
+        db.close()
+
+
 # A plugin beside invoiced-cln on B that logs every payment invoiced-cln announces.
 SUBSCRIBER = """#!{python}
 import json

@@ -13,6 +13,7 @@ import pytest
 from pyln.client import RpcError
 
 from network import running, wait_for
+from network import node_table as twins
 
 # How long a hold invoice is held before it is settled (the issue asks for a minute).
 HOLD_SECS = float(os.environ.get("INVOICED_HOLD_SECS", "60"))
@@ -165,17 +166,6 @@ def test_a_hold_invoice_is_held_then_settled_and_another_canceled(net):
     assert net.b.rpc().listinvoices("canceled")["invoices"][0]["status"] == "expired"
     net.every_channel_normal()
     net.audit()
-
-
-def twins(node):
-    """The invoices in lightningd's own table (read from its database: the node's
-    `listinvoices` is invoiced's)."""
-    import sqlite3
-    db = sqlite3.connect(f"file:{os.path.join(node.net_dir, 'lightningd.sqlite3')}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT label, state FROM invoices").fetchall()
-    finally:
-        db.close()
 
 
 @pytest.mark.parametrize("method", ["xpay", "pay", "sendpay"])

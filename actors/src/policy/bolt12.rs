@@ -188,6 +188,21 @@ impl Invoice {
         self.get(INVOICE_PATHS).is_some()
     }
 
+    /// The smallest `cltv_expiry_delta` of its paths' `invoice_blindedpay`: the fewest blocks a
+    /// payment's HTLC may leave when it reaches the node.
+    pub fn min_path_cltv(&self) -> Option<u16> {
+        let mut rest = self.get(INVOICE_BLINDEDPAY)?;
+        let mut min: Option<u16> = None;
+        // Each blinded_payinfo: fee_base u32, fee_ppm u32, cltv u16, htlc min and max u64, features.
+        while rest.len() >= 28 {
+            let cltv = u16::from_be_bytes([rest[8], rest[9]]);
+            min = Some(min.map_or(cltv, |m| m.min(cltv)));
+            let flen = usize::from(u16::from_be_bytes([rest[26], rest[27]]));
+            rest = rest.get(28 + flen..)?;
+        }
+        min
+    }
+
     /// Whether it is already signed.
     pub fn is_signed(&self) -> bool {
         self.get(SIGNATURE).is_some()
@@ -548,8 +563,8 @@ mod tests {
             .unwrap();
         assert_eq!(&body[..2], &[6, 32]);
         assert_eq!(&body[2..], &id[..]);
-        let payinfo = again.get(INVOICE_BLINDEDPAY).unwrap();
-        assert_eq!(u16::from_be_bytes([payinfo[8], payinfo[9]]), 18);
+        assert_eq!(again.min_path_cltv(), Some(18));
+        assert_eq!(cln().min_path_cltv(), Some(10), "as decode showed Core Lightning's path");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn new_invoice(label: &str, n: u8, created_at: u64, expires_at: u64) -> NewI
         fallbacks: vec![],
         route_hints: vec![],
         warnings: vec![],
-        hold: false,
+        kind: invoiced_events::InvoiceKind::Bolt11,
     }
 }
 

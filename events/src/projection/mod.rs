@@ -328,9 +328,13 @@ mod tests {
     /// The proposal a test's (unstamped) event stands for.
     fn propose(e: Event) -> crate::Proposal {
         use crate::Proposal;
-        let hold = matches!(e, Event::HoldInvoiceCreated(_));
+        let kind = match &e {
+            Event::HoldInvoiceCreated(_) => crate::InvoiceKind::Hold,
+            Event::Bolt12InvoiceCreated(b) => crate::InvoiceKind::Bolt12 { local_offer_id: b.local_offer_id },
+            _ => crate::InvoiceKind::Bolt11,
+        };
         match e {
-            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Proposal::Invoice(crate::NewInvoice {
+            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) | Event::Bolt12InvoiceCreated(crate::Bolt12Created { invoice: c, .. }) => Proposal::Invoice(crate::NewInvoice {
                 label: c.label,
                 bolt11: c.bolt11,
                 payment_hash: c.payment_hash,
@@ -346,7 +350,7 @@ mod tests {
                 fallbacks: c.fallbacks,
                 route_hints: c.route_hints,
                 warnings: c.warnings,
-                kind: if hold { crate::InvoiceKind::Hold } else { crate::InvoiceKind::Bolt11 },
+                kind,
             }),
             Event::InvoicePaid(p) => {
                 Proposal::Paid { created_index: p.created_index, amount_received_msat: p.amount_received_msat, paid_at: p.paid_at }
@@ -481,6 +485,22 @@ mod tests {
         assert!(book.invoices.next_paid_after(1).is_none());
     }
 
+    /// A BOLT12 invoice is an invoice like any other (its label and hash unique with the rest,
+    /// paid by the same rule) that keeps the node's offer it answers, through a checkpoint too.
+    #[test]
+    fn a_bolt12_invoice_keeps_its_offer() {
+        let mut book = Projections::new();
+        let b12 = |label, hash, offer| Event::Bolt12InvoiceCreated(crate::Bolt12Created { invoice: created(label, hash), local_offer_id: offer });
+        commit(&mut book, vec![b12("o-p-0", 1, Some([9; 32])), b12("o-p-1", 2, None)]).unwrap();
+        assert!(commit(&mut book, vec![Event::InvoiceCreated(created("o-p-0", 3))]).is_err(), "one label space");
+        commit(&mut book, vec![paid(1)]).unwrap();
+        let first = book.invoices.get(1).unwrap();
+        assert_eq!(first.local_offer_id.as_deref(), Some(&[9; 32]));
+        assert_eq!(first.status, InvoiceStatus::Paid);
+        assert_eq!(book.invoices.get(2).unwrap().local_offer_id, None);
+        assert_eq!(Projections::try_from(Snapshot::from(&book)).unwrap(), book);
+    }
+
     #[test]
     fn snapshot_round_trips() {
         let mut book = Projections::new();
@@ -607,6 +627,7 @@ mod tests {
                         description_removed: false,
                         updated_index: updated,
                         hold: None,
+                        local_offer_id: None,
                     })
                 })
                 .collect();

@@ -17,8 +17,9 @@ pub struct OurInvoice {
     pub amount_msat: Option<u64>,
     /// When it expires (UNIX seconds).
     pub expires_at: u64,
-    /// The secret a payer must send.
-    pub payment_secret: [u8; 32],
+    /// The secret a payer must send; `None` for a BOLT12 invoice, whose secret (its blinded
+    /// path's `path_id`) only invoiced knows and checks when the payment is settled.
+    pub payment_secret: Option<[u8; 32]>,
     /// Its `min_final_cltv_expiry`.
     pub min_final_cltv: u32,
     /// The preimage, once paid.
@@ -28,17 +29,26 @@ pub struct OurInvoice {
 }
 
 impl OurInvoice {
-    /// Reads one invoice of a `listinvoices` answer; the secret and CLTV come from its bolt11.
+    /// Reads one invoice of a `listinvoices` answer; the secret and CLTV come from its bolt11,
+    /// the CLTV of a BOLT12 invoice from its paths.
     ///
     /// # Errors
-    /// A message if a field is missing or its bolt11 does not parse.
+    /// A message if a field is missing or its invoice string does not parse.
     pub fn from_listed(inv: &Value) -> Result<OurInvoice, String> {
-        let bolt11 = inv["bolt11"].as_str().ok_or("listed invoice without bolt11")?;
-        let raw = SignedRawBolt11Invoice::from_str(bolt11).map_err(|e| format!("listed bolt11 does not parse: {e}"))?;
-        let raw = raw.raw_invoice();
-        let payment_secret = raw.payment_secret().ok_or("listed bolt11 has no payment secret")?.0;
-        // BOLT 11: without a `c` field, min_final_cltv_expiry_delta is 18.
-        let min_final_cltv = raw.min_final_cltv_expiry_delta().map_or(18, |c| c.0);
+        let (payment_secret, min_final_cltv) = match (inv["bolt11"].as_str(), inv["bolt12"].as_str()) {
+            (Some(bolt11), _) => {
+                let raw = SignedRawBolt11Invoice::from_str(bolt11).map_err(|e| format!("listed bolt11 does not parse: {e}"))?;
+                let raw = raw.raw_invoice();
+                let secret = raw.payment_secret().ok_or("listed bolt11 has no payment secret")?.0;
+                // BOLT 11: without a `c` field, min_final_cltv_expiry_delta is 18.
+                (Some(secret), raw.min_final_cltv_expiry_delta().map_or(18, |c| c.0))
+            }
+            (None, Some(bolt12)) => {
+                let inv = invoiced_actors::policy::bolt12::Invoice::decode(bolt12).map_err(|e| format!("listed bolt12 does not parse: {e}"))?;
+                (None, u64::from(inv.min_path_cltv().ok_or("listed bolt12 has no blinded path")?))
+            }
+            (None, None) => return Err("listed invoice without bolt11 or bolt12".into()),
+        };
         Ok(OurInvoice {
             status: inv["status"].as_str().ok_or("listed invoice without status")?.to_owned(),
             amount_msat: inv.get("amount_msat").and_then(msat),
@@ -61,10 +71,10 @@ pub fn check_part(inv: &OurInvoice, htlc: &Htlc, now: u64) -> Result<(), String>
     if inv.expires_at <= now && inv.hold.as_deref() != Some("ACCEPTED") {
         return Err("invoice expired".into());
     }
-    match htlc.payment_secret {
-        None => return Err("no payment_secret".into()),
-        Some(s) if !invoiced_actors::key_signer::secrets_equal(&s, &inv.payment_secret) => return Err("wrong payment_secret".into()),
-        Some(_) => {}
+    match (htlc.payment_secret, inv.payment_secret) {
+        (None, _) => return Err("no payment_secret".into()),
+        (Some(s), Some(want)) if !invoiced_actors::key_signer::secrets_equal(&s, &want) => return Err("wrong payment_secret".into()),
+        _ => {}
     }
     if htlc.cltv_expiry_relative < inv.min_final_cltv {
         return Err(format!("cltv_expiry_relative {} < min_final_cltv_expiry {}", htlc.cltv_expiry_relative, inv.min_final_cltv));
@@ -87,7 +97,7 @@ mod tests {
     use super::*;
 
     fn invoice(amount: Option<u64>) -> OurInvoice {
-        OurInvoice { status: "unpaid".into(), amount_msat: amount, expires_at: 2000, payment_secret: [0x22; 32], min_final_cltv: 18, preimage: None, hold: None }
+        OurInvoice { status: "unpaid".into(), amount_msat: amount, expires_at: 2000, payment_secret: Some([0x22; 32]), min_final_cltv: 18, preimage: None, hold: None }
     }
 
     #[test]

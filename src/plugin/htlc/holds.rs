@@ -19,7 +19,7 @@ impl Payments {
     /// if invoiced says it was settled already, as after a restart).
     pub(super) async fn hold(&self, inv: &OurInvoice, parts: Vec<HeldPart>) {
         let Some(first) = parts.first() else { return };
-        let (hash, secret) = (first.htlc.payment_hash, hex::encode(inv.payment_secret));
+        let (hash, secret) = (first.htlc.payment_hash, hex::encode(first.htlc.payment_secret.unwrap_or_default()));
         let earliest = parts.iter().map(|p| p.htlc.cltv_expiry).min().unwrap_or(0);
         let sum: u64 = parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
         if let Err(why) = check_amount(inv, sum) {
@@ -51,9 +51,9 @@ impl Payments {
 
     /// An HTLC for a settled hold invoice: resolved again if invoiced recorded it among the
     /// settled parts, failed otherwise.
-    pub(super) async fn hold_replayed(&self, htlc: &Htlc, inv: &OurInvoice) -> Value {
+    pub(super) async fn hold_replayed(&self, htlc: &Htlc) -> Value {
         let accept = json!({
-            "payment_hash": hex::encode(htlc.payment_hash), "payment_secret": hex::encode(inv.payment_secret),
+            "payment_hash": hex::encode(htlc.payment_hash), "payment_secret": hex::encode(htlc.payment_secret.unwrap_or_default()),
             "parts": [{ "htlc": htlc.key, "amount_msat": htlc.amount_msat, "cltv_expiry": htlc.cltv_expiry }],
             "blockheight": self.height(),
         });

@@ -186,7 +186,7 @@ impl Payments {
         };
         if inv.status == "paid" {
             if inv.hold.is_some() {
-                return self.hold_replayed(&htlc, &inv).await;
+                return self.hold_replayed(&htlc).await;
             }
             return self.replayed(&htlc, &inv).await;
         }
@@ -281,7 +281,8 @@ impl Payments {
             return fail_all(parts, self.height());
         }
         let stored = started.elapsed();
-        let secret = hex::encode(inv.payment_secret);
+        // The parts' secret, checked against the invoice's above, or (BOLT12) by invoiced now.
+        let secret = hex::encode(parts.first().and_then(|p| p.htlc.payment_secret).unwrap_or_default());
         let settle = json!({ "payment_hash": hash, "amount_msat": sum, "payment_secret": secret });
         match self.retrying(earliest, || self.invoiced.call("settleinvoice", &settle)).await {
             Ok(paid) => match paid["payment_preimage"].as_str() {
