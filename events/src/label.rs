@@ -107,7 +107,9 @@ mod tests {
         assert_eq!(bytes, bincode::serde::encode_to_vec("coffee", config).unwrap(), "same bytes as before");
         let (back, _): (Label, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
         assert_eq!(back, ok);
-        let too_long = bincode::serde::encode_to_vec("x".repeat(129), config).unwrap();
+        let bolt12 = bincode::serde::encode_to_vec("x".repeat(133), config).unwrap();
+        assert!(bincode::serde::decode_from_slice::<Label, _>(&bolt12, config).is_ok(), "createinvoice's labels are stored");
+        let too_long = bincode::serde::encode_to_vec("x".repeat(1025), config).unwrap();
         assert!(bincode::serde::decode_from_slice::<Label, _>(&too_long, config).is_err());
     }
 }

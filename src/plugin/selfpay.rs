@@ -55,12 +55,13 @@ pub(super) fn param<'a>(params: &'a Value, name: &str, position: usize) -> Optio
 
 /// Whether an `injectpaymentonion` may pay this node (`node_id`): its `invstring`'s payee or its
 /// `destination` is this node, or it names neither (a raw onion, which only invoiced can read).
-/// A payment to another node never waits on invoiced; a BOLT12 invoice is not invoiced's (yet).
+/// A payment to another node never waits on invoiced.
 fn may_pay_us(params: &Value, node_id: &str) -> bool {
     let named = |name: &str| params.get(name).and_then(Value::as_str);
     if let Some(invstring) = named("invstring") {
-        if invstring.to_ascii_lowercase().starts_with("lni") {
-            return false;
+        if invstring.to_ascii_lowercase().starts_with(invoiced_actors::policy::bolt12::HRP) {
+            let payee = invoiced_actors::policy::bolt12::Invoice::decode(invstring).ok().and_then(|i| i.node_id());
+            return payee.is_none_or(|p| p.to_string() == node_id);
         }
         let payee = lightning_invoice::SignedRawBolt11Invoice::from_str(invstring)
             .ok()
@@ -121,7 +122,13 @@ pub async fn intercept(invoiced: &RpcPool, node: &Path, node_id: &str, payments:
 /// Copies the paid invoice into the node's table; a twin left by an earlier attempt under the
 /// same label is replaced.
 async fn make_twin(node: &Path, paid: &Value) -> Result<(), String> {
-    let create = json!({ "invstring": paid["bolt11"], "label": paid["label"], "preimage": paid["payment_preimage"] });
+    let invstring = match (paid["bolt11"].as_str(), paid["bolt12"].as_str()) {
+        (Some(bolt11), _) => bolt11.to_owned(),
+        // lightningd signs only an unsigned invoice: the same, unsigned, without its paths.
+        (None, Some(bolt12)) => invoiced_actors::policy::bolt12::Invoice::decode(bolt12).map_err(|e| e.to_string())?.unsigned_without_paths().encode(),
+        (None, None) => return Err("the paid invoice has no invoice string".into()),
+    };
+    let create = json!({ "invstring": invstring, "label": paid["label"], "preimage": paid["payment_preimage"] });
     match own_call(node, "createinvoice", &create).await {
         Err(e) if e.code() == Some(900) => {
             delete_twin(node, paid["label"].as_str().unwrap_or_default()).await;
@@ -188,7 +195,10 @@ mod tests {
         let other = "02".to_owned() + &"11".repeat(32);
         assert!(may_pay_us(&json!({"invstring": bolt11}), &payee), "our own invoice");
         assert!(!may_pay_us(&json!({"invstring": bolt11}), &other), "another node's invoice");
-        assert!(!may_pay_us(&json!({"invstring": "lni1qqq"}), &payee), "BOLT12 is not invoiced's yet");
+        let bolt12 = include_str!("../../actors/tests/data/cln_bolt12_invoice.txt").trim();
+        let issuer = "02234f82617ab4cb1962c958ddc23ba4a392c1c49a78ee87f26160f150657ceb43";
+        assert!(may_pay_us(&json!({"invstring": bolt12}), issuer), "our own BOLT12 invoice");
+        assert!(!may_pay_us(&json!({"invstring": bolt12}), &other), "another node's BOLT12 invoice");
         assert!(!may_pay_us(&json!({"destination": other}), &payee), "keysend elsewhere");
         assert!(may_pay_us(&json!({"destination": payee.clone()}), &payee));
         assert!(may_pay_us(&json!({"onion": "00"}), &payee), "a raw onion: only invoiced can tell");

@@ -108,8 +108,8 @@ mod tests {
         let signed = include_str!("../../actors/tests/data/cln_bolt12_invoice.txt").trim();
         let p = params(serde_json::json!({"invstring": signed, "label": "l", "preimage": "00".repeat(32)}));
         assert_eq!(parse_createinvoice(Some(&p), cltv).unwrap_err().message, "invoice already signed");
-        let p = params(serde_json::json!({"invstring": "lni1qqqq", "label": "l", "preimage": "00".repeat(32)}));
-        assert!(parse_createinvoice(Some(&p), cltv).unwrap_err().message.starts_with("Unparsable invoice 'lni1qqqq': "));
+        let p = params(serde_json::json!({"invstring": "lni1qqqqq", "label": "l", "preimage": "00".repeat(32)}));
+        assert!(parse_createinvoice(Some(&p), cltv).unwrap_err().message.starts_with("Unparsable invoice 'lni1qqqqq': "));
         let p = params(serde_json::json!({"invstring": "x".repeat(5000), "label": "l", "preimage": "00".repeat(32)}));
         assert!(parse_createinvoice(Some(&p), cltv).unwrap_err().message.len() < 400, "the string is echoed cut");
         let p = params(serde_json::json!({"invstring": signed, "label": "l", "preimage": "zz"}));

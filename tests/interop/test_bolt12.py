@@ -173,6 +173,29 @@ def test_a_recurring_offer_pays_its_second_period(net):
     net.audit()
 
 
+@pytest.mark.parametrize("method", ["xpay", "pay"])
+def test_the_node_pays_its_own_offer(net, method):
+    """B fetches an invoice for its own offer and pays it, as a node without the plugin can:
+    invoiced settles it (the blinded path's `path_id` read from the onion the node injects, or
+    given by `pay`'s sendpay), then lightningd completes the payment on its twin."""
+    outcomes = {}
+    for n in (net.b, net.c):
+        offer = n.rpc().call("offer", {"amount": "6000msat", "description": f"to myself by {method}"})
+        got = n.rpc().call("fetchinvoice", {"offer": offer["bolt12"]})["invoice"]
+        if method == "xpay":
+            out = n.rpc().call("xpay", {"invstring": got})
+        else:
+            out = n.rpc().call("pay", {"bolt11": got})
+            assert out["status"] == "complete"
+        outcomes[n.name] = (offer, got, out)
+    offer, got, out = outcomes["B"]
+    assert set(out) == set(outcomes["C"][2]), "the payer's answer has the shape it has without the plugin"
+    inv, = listed(net.b, offer_id=offer["offer_id"])
+    assert inv["status"] == "paid" and inv["payment_preimage"] == out["payment_preimage"] and inv["bolt12"] == got
+    wait_for("the twin deleted", lambda: node_table(net.b) == [], 30)
+    net.audit()
+
+
 def test_both_processes_restarted_mid_payment_lose_nothing_and_list_nothing_twice(net):
     """invoiced is down when A's payment for an offer's invoice reaches B (the plugin holds the
     HTLC), then B's lightningd restarts too, replaying it: once both are back the payment is

@@ -203,6 +203,13 @@ impl Invoice {
         min
     }
 
+    /// The invoice as its issuer was asked to sign it: without signature and blinded paths
+    /// (`createinvoice` adds the stub path again, with the same `path_id` for the same hash).
+    pub fn unsigned_without_paths(&self) -> Invoice {
+        let records = self.records.iter().filter(|r| ![SIGNATURE, INVOICE_PATHS, INVOICE_BLINDEDPAY].contains(&r.ty)).cloned().collect();
+        Invoice { records }
+    }
+
     /// Whether it is already signed.
     pub fn is_signed(&self) -> bool {
         self.get(SIGNATURE).is_some()

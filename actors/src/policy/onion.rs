@@ -106,9 +106,40 @@ pub fn peel(onion: &[u8], payment_hash: &[u8; 32], node_key: &SecretKey) -> Resu
     if !(2..=HOP_PAYLOADS).contains(&len) {
         return Err(OnionError::Payload("length"));
     }
-    let payload = read_tlvs(r.take(len)?)?;
+    let mut payload = read_tlvs(r.take(len)?)?;
     let next_hmac = r.take(32)?;
+    if let (Some(data), Some(path_key)) = (&payload.encrypted_recipient_data, &payload.current_path_key) {
+        // A blinded path's last hop: its `path_id` stands for the payment secret and its
+        // `total_amount_msat` for `total_msat`, as lightningd reads them (`onion_decode`).
+        payload.payment_secret = path_id(data, path_key, node_key)?;
+        payload.total_msat = payload.total_amount_msat;
+    }
     Ok(Peeled { payload, last_hop: next_hmac.iter().all(|b| *b == 0) })
+}
+
+/// The `path_id` (type 6, when 32 bytes) of a blinded hop's `encrypted_recipient_data`, opened as
+/// BOLT 4's route blinding says: ss = SHA256(ECDH(path key, node key)), rho = HMAC("rho", ss),
+/// ChaCha20-Poly1305 with rho and a zero nonce.
+fn path_id(data: &[u8], path_key: &[u8; 33], node_key: &SecretKey) -> Result<Option<[u8; 32]>, OnionError> {
+    use chacha20poly1305::aead::{AeadInPlace as _, KeyInit as _};
+    let key = PublicKey::from_slice(path_key).map_err(|_| OnionError::Payload("current_path_key"))?;
+    let ss = SharedSecret::new(&key, node_key).secret_bytes();
+    let rho = hmac256(b"rho", &[&ss]);
+    let cut = data.len().checked_sub(16).ok_or(OnionError::Payload("encrypted_recipient_data"))?;
+    let (body, tag) = data.split_at(cut);
+    let mut clear = body.to_vec();
+    chacha20poly1305::ChaCha20Poly1305::new(&rho.into())
+        .decrypt_in_place_detached(&[0u8; 12].into(), &[], &mut clear, tag.into())
+        .map_err(|_| OnionError::Payload("encrypted_recipient_data"))?;
+    let mut r = Reader(&clear);
+    while !r.0.is_empty() {
+        let (ty, len) = (r.bigsize()?, r.bigsize()?);
+        let value = r.take(usize::try_from(len).map_err(|_| OnionError::Payload("encrypted_recipient_data"))?)?;
+        if ty == 6 {
+            return Ok(value.try_into().ok());
+        }
+    }
+    Ok(None)
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -271,6 +302,39 @@ mod tests {
         flipped[500] ^= 1;
         assert_eq!(peel(&flipped, &hash, &node), Err(OnionError::Hmac));
         assert_eq!(peel(&onion[1..], &hash, &node), Err(OnionError::Length(ONION_LEN - 1)));
+    }
+
+    /// The last hop of a blinded path (a BOLT12 payment): the `path_id` inside its encrypted
+    /// recipient data is the payment secret, `total_amount_msat` the total.
+    #[test]
+    fn a_blinded_last_hop_gives_its_path_id() {
+        use chacha20poly1305::aead::{AeadInPlace as _, KeyInit as _};
+        let secp = secp256k1::Secp256k1::new();
+        let node = key(0x42);
+        let node_id = PublicKey::from_secret_key(&secp, &node);
+        let path_key = key(0x07);
+        let ss = SharedSecret::new(&node_id, &path_key).secret_bytes();
+        let mut data = tlv(6, &[5; 32]);
+        let tag = chacha20poly1305::ChaCha20Poly1305::new(&hmac256(b"rho", &[&ss]).into())
+            .encrypt_in_place_detached(&[0u8; 12].into(), &[], &mut data)
+            .unwrap();
+        data.extend_from_slice(&tag);
+        let hash = [7u8; 32];
+        let mut payload = tlv(2, &[0x13, 0x88]);
+        payload.extend(tlv(4, &[0x02, 0x9a]));
+        payload.extend(tlv(10, &data));
+        payload.extend(tlv(12, &PublicKey::from_secret_key(&secp, &path_key).serialize()));
+        payload.extend(tlv(18, &[0x13, 0x88]));
+        let peeled = peel(&wrap_last_hop(&key(0x41), &node_id, &hash, &payload), &hash, &node).unwrap();
+        assert_eq!((peeled.payload.payment_secret, peeled.payload.total_msat), (Some([5; 32]), Some(5000)));
+        // Recipient data sealed for another node does not open.
+        let other = PublicKey::from_secret_key(&secp, &key(0x43));
+        let mut wrong = payload.clone();
+        wrong.truncate(payload.len() - 4 - 35);
+        wrong.extend(tlv(12, &other.serialize()));
+        wrong.extend(tlv(18, &[0x13, 0x88]));
+        let onion = wrap_last_hop(&key(0x41), &node_id, &hash, &wrong);
+        assert_eq!(peel(&onion, &hash, &node), Err(OnionError::Payload("encrypted_recipient_data")));
     }
 
     #[test]
