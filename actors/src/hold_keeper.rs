@@ -20,7 +20,7 @@
 //! Each HTLC counts once: a part listed twice (the same `scid/id`) is one part, so the parts
 //! held are the parts paid.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -261,7 +261,7 @@ impl Handler<AcceptHold> for HoldKeeper {
         let now = self.clock.now_secs();
         let margin = self.config.cancel_before_blocks;
         let checked = (|| {
-            let parts = distinct(msg.parts)?;
+            let parts = invoiced_events::distinct_parts(msg.parts).map_err(HoldError::ConflictingPart)?;
             let rec = self.find(&msg.payment_hash.0)?;
             let Some(hold) = &rec.hold else { return Err(HoldError::NotFound(msg.payment_hash.0)) };
             if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret) {
@@ -286,11 +286,8 @@ impl Handler<AcceptHold> for HoldKeeper {
                 return Err(HoldError::ExpiresTooSoon { htlc: p.htlc.clone(), cltv_expiry: p.cltv_expiry, height: msg.height, margin });
             }
             let got = parts.iter().map(|p| p.amount_msat).fold(0u64, u64::saturating_add);
-            if let Some(want) = rec.created.amount_msat {
-                if got < want || got > want.saturating_mul(2) {
-                    return Err(HoldError::Amount { got, want });
-                }
-            }
+            invoiced_events::check_payment_amount(rec.created.amount_msat, got)
+                .map_err(|_| HoldError::Amount { got, want: rec.created.amount_msat.unwrap_or_default() })?;
             Ok(Ok((rec, parts)))
         })();
         let log = self.log.clone();
@@ -303,24 +300,6 @@ impl Handler<AcceptHold> for HoldKeeper {
             committed_invoice(log.append(accept).await)
         })
     }
-}
-
-/// `parts` with each HTLC once: listed again with the same amount and expiry it is the same part;
-/// listed again differently, the list cannot be true and is refused.
-fn distinct(parts: Vec<HeldPart>) -> Result<Vec<HeldPart>, HoldError> {
-    let mut first: HashMap<String, usize> = HashMap::with_capacity(parts.len());
-    let mut out: Vec<HeldPart> = Vec::with_capacity(parts.len());
-    for p in parts {
-        match first.get(&p.htlc) {
-            Some(&i) if out[i] == p => {}
-            Some(_) => return Err(HoldError::ConflictingPart(p.htlc)),
-            None => {
-                first.insert(p.htlc.clone(), out.len());
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Command: `holdinvoicesettle`: settle an `ACCEPTED` hold invoice with its preimage.

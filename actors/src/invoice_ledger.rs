@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{Event, HoldState, InvoiceRecord, InvoiceStatus, Label, Proposal, Rejection};
+use invoiced_events::{Event, HeldPart, HoldState, InvoiceRecord, InvoiceStatus, Label, PaymentAmountError, Proposal, Rejection};
 
 use crate::clock::Clock;
 use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
@@ -37,6 +37,17 @@ pub enum SettleError {
     /// A hold invoice: its parts are held (`holdaccept`), not settled at once.
     #[error("payment_hash: a hold invoice's payment is accepted with holdaccept and settled with holdinvoicesettle")]
     IsHold,
+    /// One HTLC listed twice, with different amounts or expiries.
+    #[error("parts: HTLC {0} is listed twice with different amounts or expiries")]
+    ConflictingPart(String),
+    /// The parts' amounts do not sum to `amount_msat`.
+    #[error("parts: they sum to {parts}msat, not amount_msat {amount}msat")]
+    PartsSum {
+        /// Their sum.
+        parts: u64,
+        /// `amount_msat`.
+        amount: u64,
+    },
     /// Less than the invoice asks.
     #[error("amount_msat: {got}msat is less than the invoice's {want}msat")]
     Underpaid {
@@ -186,6 +197,7 @@ impl Handler<Observe> for InvoiceLedger {
                 }
                 // Held parts are bounded by their CLTV, not the invoice's expiry (HoldKeeper).
                 Event::InvoicePaid(_)
+                | Event::HtlcsPaid(_)
                 | Event::InvoiceExpired(_)
                 | Event::InvoiceDeleted(_)
                 | Event::InvoiceCleaned(_)
@@ -213,6 +225,19 @@ pub struct SettleInvoice {
     pub amount_msat: u64,
     /// The secret the payer sent.
     pub payment_secret: PaymentSecret,
+    /// The HTLCs that brought it (their amounts sum to `amount_msat`), recorded with the
+    /// payment; none for a payment that came no other way (the node paying itself). The same
+    /// HTLCs again, once paid, are answered as the payment was: the node replays HTLCs it had
+    /// no verdict for.
+    pub parts: Vec<HeldPart>,
+}
+
+/// What [`InvoiceLedger::check_settle`] found.
+enum SettleCheck {
+    /// Unpaid, and this payment pays it.
+    Pays(InvoiceRecord, Vec<HeldPart>),
+    /// Paid already, by these very HTLCs.
+    PaidByThese(InvoiceRecord),
 }
 
 impl Handler<SettleInvoice> for InvoiceLedger {
@@ -220,19 +245,20 @@ impl Handler<SettleInvoice> for InvoiceLedger {
 
     fn handle(&mut self, msg: SettleInvoice, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_secs();
-        let checked = self.check_settle(&msg, now);
+        let amount_received_msat = msg.amount_msat;
+        let checked = self.check_settle(msg, now);
         let (log, signer, invoices) = (self.log.clone(), self.signer.clone(), self.invoices.clone());
         Box::pin(async move {
-            let rec = checked?;
+            let (rec, parts) = match checked? {
+                SettleCheck::PaidByThese(rec) => {
+                    let preimage = reveal(&signer, &rec).await?;
+                    return Ok(Settled { invoice: rec, preimage });
+                }
+                SettleCheck::Pays(rec, parts) => (rec, parts),
+            };
+            let preimage = reveal(&signer, &rec).await?;
             let c = &rec.created;
-            let preimage = signer
-                .send(RevealPreimages { seals: vec![(c.preimage.clone(), PaymentHash(c.payment_hash))] })
-                .await
-                .map_err(|e| SettleError::Internal(e.to_string()))?
-                .pop()
-                .flatten()
-                .ok_or_else(|| SettleError::Internal("preimage seal does not open".into()))?;
-            let paid = Proposal::Paid { created_index: c.created_index, amount_received_msat: msg.amount_msat, paid_at: now };
+            let paid = Proposal::Paid { created_index: c.created_index, amount_received_msat, paid_at: now, parts };
             let committed = log.append(paid).await.map_err(|e| match e {
                 AppendError::Rejected(Rejection::NotUnpaid(s)) => SettleError::NotUnpaid(s),
                 AppendError::Rejected(Rejection::UnknownInvoice(_)) => SettleError::UnknownInvoice,
@@ -251,33 +277,164 @@ impl Handler<SettleInvoice> for InvoiceLedger {
     }
 }
 
+/// The preimage of a paid (or being paid) invoice.
+async fn reveal(signer: &Recipient<RevealPreimages>, rec: &InvoiceRecord) -> Result<PaymentPreimage, SettleError> {
+    let seal = rec.preimage_seal().cloned().ok_or_else(|| SettleError::Internal("preimage not revealed yet".into()))?;
+    signer
+        .send(RevealPreimages { seals: vec![(seal, PaymentHash(rec.created.payment_hash))] })
+        .await
+        .map_err(|e| SettleError::Internal(e.to_string()))?
+        .pop()
+        .flatten()
+        .ok_or_else(|| SettleError::Internal("preimage seal does not open".into()))
+}
+
 impl InvoiceLedger {
-    fn check_settle(&self, msg: &SettleInvoice, now: u64) -> Result<InvoiceRecord, SettleError> {
+    fn check_settle(&self, msg: SettleInvoice, now: u64) -> Result<SettleCheck, SettleError> {
         let internal = |e: StoreError| SettleError::Internal(e.to_string());
+        let parts = invoiced_events::distinct_parts(msg.parts).map_err(SettleError::ConflictingPart)?;
+        let sum = parts.iter().map(|p| p.amount_msat).fold(0u64, u64::saturating_add);
+        if !parts.is_empty() && sum != msg.amount_msat {
+            return Err(SettleError::PartsSum { parts: sum, amount: msg.amount_msat });
+        }
         let entry = self.invoices.pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned()).map_err(internal)?;
         let entry = entry.ok_or(SettleError::UnknownInvoice)?;
-        if entry.status != InvoiceStatus::Unpaid {
-            return Err(SettleError::NotUnpaid(entry.status));
-        }
         if entry.hold.is_some() {
             return Err(SettleError::IsHold);
         }
-        let rec = self.invoices.invoice(entry).map_err(internal)?;
-        if now >= rec.created.expires_at {
-            return Err(SettleError::NotUnpaid(InvoiceStatus::Expired));
+        let recorded = entry.payment.as_ref().map(|p| p.parts.as_slice()).unwrap_or_default();
+        let again = !parts.is_empty() && parts.iter().all(|p| recorded.contains(p));
+        if entry.status != InvoiceStatus::Unpaid && !again {
+            return Err(SettleError::NotUnpaid(entry.status));
         }
+        let rec = self.invoices.invoice(entry).map_err(internal)?;
         if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret) {
             return Err(SettleError::WrongSecret);
         }
-        if let Some(want) = rec.created.amount_msat {
-            if msg.amount_msat < want {
-                return Err(SettleError::Underpaid { got: msg.amount_msat, want });
-            }
-            if msg.amount_msat > want.saturating_mul(2) {
-                return Err(SettleError::Overpaid { got: msg.amount_msat, want });
-            }
+        if again {
+            return Ok(SettleCheck::PaidByThese(rec));
         }
-        Ok(rec)
+        if now >= rec.created.expires_at {
+            return Err(SettleError::NotUnpaid(InvoiceStatus::Expired));
+        }
+        invoiced_events::check_payment_amount(rec.created.amount_msat, msg.amount_msat).map_err(|e| match e {
+            PaymentAmountError::Under { got, want } => SettleError::Underpaid { got, want },
+            PaymentAmountError::Over { got, want } => SettleError::Overpaid { got, want },
+        })?;
+        Ok(SettleCheck::Pays(rec, parts))
+    }
+}
+
+/// What to do with one HTLC that ends at the node ([`CheckPart`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartVerdict {
+    /// Not one of invoiced's invoices: the node's business.
+    Unknown,
+    /// It may pay the invoice: hold it with the payment's other parts until they reach
+    /// `total_msat`, then settle them (a hold invoice's with `holdaccept`).
+    Join {
+        /// A hold invoice.
+        hold: bool,
+    },
+    /// The invoice was paid by this very HTLC (a replay): resolve it again.
+    Resolve(PaymentPreimage),
+    /// The invoice was paid before its HTLCs were recorded with payments (an older log): the
+    /// node's datastore, where the plugin then kept them, says whether this is one.
+    PaidUnrecorded(PaymentPreimage),
+    /// Refuse it; the reason is for the node's log (the payer learns only
+    /// `incorrect_or_unknown_payment_details`, as BOLT 4 says).
+    Fail(String),
+}
+
+/// Query: the verdict on one HTLC, from what its onion and the HTLC say — the checks Core
+/// Lightning's `invoice_check_payment` and `handle_localpay` make, made here for every payment
+/// the node receives, so that the plugin only carries the verdict out.
+#[derive(Message)]
+#[rtype(result = "Result<PartVerdict, SettleError>")]
+pub struct CheckPart {
+    /// The payment hash.
+    pub payment_hash: PaymentHash,
+    /// The HTLC (`scid/id`, amount, expiry).
+    pub part: HeldPart,
+    /// The onion's `total_msat` (the part's amount when it has none).
+    pub total_msat: u64,
+    /// The onion's payment secret (a BOLT12 payment's `path_id`), if any.
+    pub payment_secret: Option<PaymentSecret>,
+    /// Blocks from the node's height to the HTLC's expiry.
+    pub cltv_expiry_relative: u32,
+}
+
+impl Handler<CheckPart> for InvoiceLedger {
+    type Result = ResponseFuture<Result<PartVerdict, SettleError>>;
+
+    fn handle(&mut self, msg: CheckPart, _: &mut Context<Self>) -> Self::Result {
+        let checked = self.check_part(&msg, self.clock.now_secs());
+        let signer = self.signer.clone();
+        Box::pin(async move {
+            Ok(match checked? {
+                Verdict::Now(v) => v,
+                Verdict::Resolve(rec) => PartVerdict::Resolve(reveal(&signer, &rec).await?),
+                Verdict::Unrecorded(rec) => PartVerdict::PaidUnrecorded(reveal(&signer, &rec).await?),
+            })
+        })
+    }
+}
+
+/// [`InvoiceLedger::check_part`]'s finding, before any preimage is revealed.
+enum Verdict {
+    Now(PartVerdict),
+    Resolve(InvoiceRecord),
+    Unrecorded(InvoiceRecord),
+}
+
+impl InvoiceLedger {
+    fn check_part(&self, msg: &CheckPart, now: u64) -> Result<Verdict, SettleError> {
+        let internal = |e: StoreError| SettleError::Internal(e.to_string());
+        let fail = |why: String| Ok(Verdict::Now(PartVerdict::Fail(why)));
+        let Some(entry) = self.invoices.pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned()).map_err(internal)? else {
+            return Ok(Verdict::Now(PartVerdict::Unknown));
+        };
+        let hold = entry.hold.as_deref();
+        let held = hold.is_some_and(|h| h.parts.iter().any(|p| p.htlc == msg.part.htlc));
+        match (entry.status, hold.map(|h| h.state)) {
+            // A part an ACCEPTED hold invoice holds already, replayed: held again.
+            (InvoiceStatus::Unpaid, Some(HoldState::Accepted)) if held => return Ok(Verdict::Now(PartVerdict::Join { hold: true })),
+            (InvoiceStatus::Paid, Some(_)) if held => return Ok(Verdict::Resolve(self.invoices.invoice(entry).map_err(internal)?)),
+            (InvoiceStatus::Paid, None) => {
+                let recorded = entry.payment.as_ref().map(|p| p.parts.as_slice()).unwrap_or_default();
+                let rec = || self.invoices.invoice(entry.clone()).map_err(internal);
+                if recorded.iter().any(|p| p.htlc == msg.part.htlc) {
+                    return Ok(Verdict::Resolve(rec()?));
+                }
+                if recorded.is_empty() {
+                    return Ok(Verdict::Unrecorded(rec()?));
+                }
+                return fail("invoice already paid".into());
+            }
+            (InvoiceStatus::Unpaid, _) => {}
+            (status, _) => return fail(format!("invoice is {}", status.as_str())),
+        }
+        let accepted = hold.is_some_and(|h| h.state == HoldState::Accepted);
+        if accepted {
+            return fail("hold invoice already holds its payment".into());
+        }
+        let rec = self.invoices.invoice(entry).map_err(internal)?;
+        let c = &rec.created;
+        if now >= c.expires_at {
+            return fail("invoice expired".into());
+        }
+        match &msg.payment_secret {
+            None => return fail("no payment_secret".into()),
+            Some(s) if !crate::key_signer::secrets_equal(&s.0, &c.payment_secret) => return fail("wrong payment_secret".into()),
+            Some(_) => {}
+        }
+        if msg.cltv_expiry_relative < c.cltv {
+            return fail(format!("cltv_expiry_relative {} < min_final_cltv_expiry {}", msg.cltv_expiry_relative, c.cltv));
+        }
+        if let Err(e) = invoiced_events::check_payment_amount(c.amount_msat, msg.total_msat) {
+            return fail(format!("total_msat: {e}"));
+        }
+        Ok(Verdict::Now(PartVerdict::Join { hold: rec.hold.is_some() }))
     }
 }
 

@@ -223,6 +223,7 @@ impl Handler<Observe> for Waiters {
                 }
                 // A settled hold invoice is paid, to waiters as to listings.
                 Event::InvoicePaid(InvoicePaid { pay_index, updated_index, .. })
+                | Event::HtlcsPaid(invoiced_events::HtlcsPaid { paid: InvoicePaid { pay_index, updated_index, .. }, .. })
                 | Event::HoldSettled(HoldSettled { pay_index, updated_index, .. }) => {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Ok(inv.clone()));

@@ -42,7 +42,7 @@ impl Handler<RevealPreimages> for Signer {
 }
 
 fn settle(n: u8, amount_msat: u64, secret: u8) -> SettleInvoice {
-    SettleInvoice { payment_hash: PaymentHash([n; 32]), amount_msat, payment_secret: PaymentSecret([secret; 32]) }
+    SettleInvoice { payment_hash: PaymentHash([n; 32]), amount_msat, payment_secret: PaymentSecret([secret; 32]), parts: vec![] }
 }
 
 #[test]

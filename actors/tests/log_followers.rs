@@ -15,7 +15,7 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
     for i in 0..60u8 {
         handle.append(common::created(&format!("l{i}"), i + 1, 1, 10_000)).await.unwrap();
         if i % 7 == 0 {
-            let paid = Proposal::Paid { created_index: u64::from(i) + 1, amount_received_msat: 1000, paid_at: 2 };
+            let paid = Proposal::Paid { created_index: u64::from(i) + 1, amount_received_msat: 1000, paid_at: 2, parts: vec![] };
             handle.append(paid).await.unwrap();
         }
     }

@@ -102,7 +102,13 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
         },
         Cmd::Settle(i) => Proposal::HoldSettled { created_index: u64::from(*i), amount_received_msat: 1000, paid_at: 6, revealed: None },
         Cmd::Cancel(i) => Proposal::HoldCanceled { created_index: u64::from(*i), reason: CancelReason::Requested },
-        Cmd::Pay(i) => Proposal::Paid { created_index: u64::from(*i), amount_received_msat: 1000, paid_at: 5 },
+        Cmd::Pay(i) => Proposal::Paid {
+            created_index: u64::from(*i),
+            amount_received_msat: 1000,
+            paid_at: 5,
+            // Half of the payments are recorded with their HTLCs (Event::HtlcsPaid).
+            parts: if i % 2 == 0 { vec![] } else { vec![invoiced_events::HeldPart { htlc: format!("1x1x1/{i}"), amount_msat: 1000, cltv_expiry: 500 }] },
+        },
         Cmd::Expire(i) => Proposal::Expired { created_index: u64::from(*i) },
         Cmd::Delete(i, s) => Proposal::Deleted { created_index: u64::from(*i), status: status(*s) },
         Cmd::RemoveDescription(i) => Proposal::DescriptionRemoved { created_index: u64::from(*i) },

@@ -16,7 +16,7 @@ fn created(label: &str, n: u8) -> Proposal {
 }
 
 fn paid(idx: u64) -> Proposal {
-    Proposal::Paid { created_index: idx, amount_received_msat: 1000, paid_at: 2 }
+    Proposal::Paid { created_index: idx, amount_received_msat: 1000, paid_at: 2, parts: vec![] }
 }
 
 /// Whether `rx` has an answer within a moment (for a wait that must not be answered).

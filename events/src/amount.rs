@@ -150,9 +150,53 @@ fn parse_msat(s: &str) -> Result<u64, AmountError> {
     }
 }
 
+/// Why a payment's amount does not pay an invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentAmountError {
+    /// Less than the invoice asks.
+    #[error("{got}msat is less than the invoice's {want}msat")]
+    Under {
+        /// Offered.
+        got: u64,
+        /// Asked.
+        want: u64,
+    },
+    /// More than twice the invoice's amount.
+    #[error("{got}msat is more than twice the invoice's {want}msat")]
+    Over {
+        /// Offered.
+        got: u64,
+        /// Asked.
+        want: u64,
+    },
+}
+
+/// The one amount rule for a payment (Core Lightning's `invoice_check_payment`): at least the
+/// invoice's amount (`want`) and at most twice it; anything for an `any` invoice.
+///
+/// # Errors
+/// [`PaymentAmountError`] saying which bound `got` breaks.
+pub fn check_payment_amount(want: Option<u64>, got: u64) -> Result<(), PaymentAmountError> {
+    match want {
+        Some(want) if got < want => Err(PaymentAmountError::Under { got, want }),
+        Some(want) if got > want.saturating_mul(2) => Err(PaymentAmountError::Over { got, want }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payment_is_at_least_the_amount_and_at_most_twice_it() {
+        assert_eq!(check_payment_amount(Some(1000), 999), Err(PaymentAmountError::Under { got: 999, want: 1000 }));
+        assert_eq!(check_payment_amount(Some(1000), 1000), Ok(()));
+        assert_eq!(check_payment_amount(Some(1000), 2000), Ok(()));
+        assert_eq!(check_payment_amount(Some(1000), 2001), Err(PaymentAmountError::Over { got: 2001, want: 1000 }));
+        assert_eq!(check_payment_amount(Some(u64::MAX), u64::MAX), Ok(()), "no overflow");
+        assert_eq!(check_payment_amount(None, 1), Ok(()), "any");
+    }
     use proptest::prelude::*;
 
     fn msat(s: &str) -> Option<u64> {

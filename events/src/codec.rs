@@ -246,6 +246,7 @@ mod tests {
         let (w, x) = golden!("record_v3_hold_settled.bin");
         let (y, z) = golden!("record_v3_hold_canceled.bin");
         let (aa, ab) = golden!("record_v4_bolt12_invoice_created.bin");
+        let (ac, ad) = golden!("record_v4_htlcs_paid.bin");
         let parts = vec![
             crate::HeldPart { htlc: "103x1x0/7".into(), amount_msat: 600, cltv_expiry: 180 },
             crate::HeldPart { htlc: "104x2x1/0".into(), amount_msat: 400, cltv_expiry: 176 },
@@ -262,12 +263,16 @@ mod tests {
             (o, p, with(Event::DescriptionRemoved(crate::DescriptionRemoved { created_index: 3, updated_index: 7 }))),
             (q, r, with(Event::InvoiceCleaned(crate::InvoiceCleaned { created_index: 3, deleted_index: 2, status: crate::InvoiceStatus::Expired, age_s: 86_400, now_s: 1_796_300_000 }))),
             (s, t, with(Event::HoldInvoiceCreated(InvoiceCreated { preimage: PreimageSeal::Withheld, ..created.clone() }))),
-            (u, v, with(Event::HoldAccepted(crate::HoldAccepted { created_index: 3, updated_index: 8, parts, height: 150 }))),
+            (u, v, with(Event::HoldAccepted(crate::HoldAccepted { created_index: 3, updated_index: 8, parts: parts.clone(), height: 150 }))),
             (w, x, with(Event::HoldSettled(crate::HoldSettled { created_index: 3, pay_index: 3, updated_index: 9, amount_received_msat: 1000, paid_at: 1_795_533_000, revealed: Some(PreimageSeal::Sealed { nonce: [5; 32], ciphertext: [6; 32] }) }))),
             (y, z, with(Event::HoldCanceled(crate::HoldCanceled { created_index: 3, updated_index: 10, reason: crate::CancelReason::HtlcExpiry { height: 170, blocks_before: 6 } }))),
             (aa, ab, with(Event::Bolt12InvoiceCreated(crate::Bolt12Created {
                 invoice: InvoiceCreated { bolt11: "lni1qqg97jkedp9x7cgpgl5t28jnv5rrgq3q".into(), fallbacks: vec![], route_hints: vec![], warnings: vec![], ..created },
                 local_offer_id: Some([7; 32]),
+            }))),
+            (ac, ad, with(Event::HtlcsPaid(crate::HtlcsPaid {
+                paid: crate::InvoicePaid { created_index: 3, pay_index: 4, updated_index: 11, amount_received_msat: 1000, paid_at: 1_795_533_100 },
+                parts: parts.clone(),
             }))),
         ]
     }

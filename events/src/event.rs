@@ -45,6 +45,9 @@ pub enum Event {
     /// A BOLT12 invoice issued for an `invoice_request` of one of the node's offers (format
     /// version 4).
     Bolt12InvoiceCreated(Bolt12Created),
+    /// An invoice paid by the HTLCs the node received, recorded with them (format version 4):
+    /// a replayed HTLC is resolved again exactly when it is one of these.
+    HtlcsPaid(HtlcsPaid),
 }
 
 impl Event {
@@ -65,6 +68,7 @@ impl Event {
             Event::HoldSettled(_) => "hold_settled",
             Event::HoldCanceled(_) => "hold_canceled",
             Event::Bolt12InvoiceCreated(_) => "bolt12_invoice_created",
+            Event::HtlcsPaid(_) => "htlcs_paid",
         }
     }
 
@@ -82,7 +86,7 @@ impl Event {
         match self {
             Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c.created_index),
             Event::Bolt12InvoiceCreated(b) => Some(b.invoice.created_index),
-            Event::InvoicePaid(p) => Some(p.created_index),
+            Event::InvoicePaid(p) | Event::HtlcsPaid(HtlcsPaid { paid: p, .. }) => Some(p.created_index),
             Event::InvoiceExpired(e) => Some(e.created_index),
             Event::InvoiceDeleted(d) => Some(d.created_index),
             Event::InvoiceCleaned(c) => Some(c.created_index),
@@ -101,7 +105,7 @@ impl Event {
         match self {
             Event::InvoiceCleaned(_) => 2,
             Event::HoldInvoiceCreated(_) | Event::HoldAccepted(_) | Event::HoldSettled(_) | Event::HoldCanceled(_) => 3,
-            Event::Bolt12InvoiceCreated(_) => 4,
+            Event::Bolt12InvoiceCreated(_) | Event::HtlcsPaid(_) => 4,
             _ => 1,
         }
     }
@@ -261,6 +265,27 @@ pub struct InvoicePaid {
     pub paid_at: u64,
 }
 
+/// An invoice paid, with the HTLCs that paid it (each `scid/id` once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HtlcsPaid {
+    /// The payment, as [`InvoicePaid`] records one.
+    pub paid: InvoicePaid,
+    /// The HTLCs, as the node reported them.
+    pub parts: Vec<HeldPart>,
+}
+
+impl Event {
+    /// The payment of an [`Event::InvoicePaid`] or [`Event::HtlcsPaid`], with its parts (none
+    /// for the former).
+    pub fn paid(&self) -> Option<(&InvoicePaid, &[HeldPart])> {
+        match self {
+            Event::InvoicePaid(p) => Some((p, &[])),
+            Event::HtlcsPaid(h) => Some((&h.paid, &h.parts)),
+            _ => None,
+        }
+    }
+}
+
 /// An unpaid invoice expired. `updated_index` is stamped in commit order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceExpired {
@@ -344,6 +369,27 @@ impl HoldAccepted {
 /// 500,000,000 or more (from there Bitcoin's lock times count seconds, not blocks), so no
 /// height a node reports, and no part's expiry, can reach it.
 pub const MAX_BLOCK_HEIGHT: u32 = 499_999_999;
+
+/// `parts` with each HTLC once: listed again with the same amount and expiry it is the same
+/// part; listed again differently, the list cannot be true and is refused (`Err` names the HTLC).
+///
+/// # Errors
+/// The id of an HTLC listed twice with different amounts or expiries.
+pub fn distinct_parts(parts: Vec<HeldPart>) -> Result<Vec<HeldPart>, String> {
+    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(parts.len());
+    let mut out: Vec<HeldPart> = Vec::with_capacity(parts.len());
+    for p in parts {
+        match first.get(&p.htlc) {
+            Some(&i) if out[i] == p => {}
+            Some(_) => return Err(p.htlc),
+            None => {
+                first.insert(p.htlc.clone(), out.len());
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// The earliest CLTV expiry of some held parts.
 pub fn earliest_expiry(parts: &[HeldPart]) -> Option<u32> {

@@ -19,13 +19,13 @@ pub mod projection;
 pub mod proposal;
 pub mod scid;
 
-pub use amount::{AmountError, AmountOrAny, Msat};
+pub use amount::{check_payment_amount, AmountError, AmountOrAny, Msat, PaymentAmountError};
 pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use expose::ExposePrivateChannels;
 pub use event::{
-    earliest_expiry, Bolt12Created, CancelReason, DescriptionRemoved, MAX_BLOCK_HEIGHT, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
-    InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
+    distinct_parts, earliest_expiry, Bolt12Created, CancelReason, DescriptionRemoved, MAX_BLOCK_HEIGHT, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
+    HtlcsPaid, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 pub use label::{Label, LabelError};
 pub use network::Network;

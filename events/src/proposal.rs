@@ -8,7 +8,7 @@
 
 use crate::channel::{ChannelInfo, ChannelKey};
 use crate::event::{
-    Bolt12Created, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
+    Bolt12Created, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HtlcsPaid, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
     InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 use crate::{Hash32, Label};
@@ -120,6 +120,9 @@ pub enum Proposal {
         amount_received_msat: u64,
         /// When, UNIX seconds.
         paid_at: u64,
+        /// The HTLCs that paid it, when the node reported them (then recorded as
+        /// [`Event::HtlcsPaid`]; otherwise as [`Event::InvoicePaid`]).
+        parts: Vec<HeldPart>,
     },
     /// Invoice `created_index` expired.
     Expired {
@@ -222,13 +225,14 @@ impl Proposal {
                 InvoiceKind::Hold => Event::HoldInvoiceCreated(n.stamp(s.created)),
                 InvoiceKind::Bolt12 { local_offer_id } => Event::Bolt12InvoiceCreated(Bolt12Created { invoice: n.stamp(s.created), local_offer_id }),
             },
-            Proposal::Paid { created_index, amount_received_msat, paid_at } => Event::InvoicePaid(InvoicePaid {
-                created_index,
-                pay_index: s.pay,
-                updated_index: s.updated,
-                amount_received_msat,
-                paid_at,
-            }),
+            Proposal::Paid { created_index, amount_received_msat, paid_at, parts } => {
+                let paid = InvoicePaid { created_index, pay_index: s.pay, updated_index: s.updated, amount_received_msat, paid_at };
+                if parts.is_empty() {
+                    Event::InvoicePaid(paid)
+                } else {
+                    Event::HtlcsPaid(HtlcsPaid { paid, parts })
+                }
+            }
             Proposal::Expired { created_index } => Event::InvoiceExpired(InvoiceExpired { created_index, updated_index: s.updated }),
             Proposal::Deleted { created_index, status } => {
                 Event::InvoiceDeleted(InvoiceDeleted { created_index, deleted_index: s.deleted, status })

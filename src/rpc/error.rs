@@ -279,7 +279,12 @@ impl RpcCode for SettleError {
         match self {
             SettleError::UnknownInvoice => INVOICE_NOT_FOUND,
             SettleError::NotUnpaid(_) => INVOICE_STATUS_UNEXPECTED,
-            SettleError::WrongSecret | SettleError::Underpaid { .. } | SettleError::Overpaid { .. } | SettleError::IsHold => INVALID_PARAMS,
+            SettleError::WrongSecret
+            | SettleError::Underpaid { .. }
+            | SettleError::Overpaid { .. }
+            | SettleError::IsHold
+            | SettleError::ConflictingPart(_)
+            | SettleError::PartsSum { .. } => INVALID_PARAMS,
             SettleError::Store(_) | SettleError::Internal(_) => LIGHTNINGD,
         }
     }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::RpcError;
 use super::params::{as_string, bind, ParamSpec};
-use super::{autoclean, channels, createinvoice, decode, hold, invoice, lifecycle, listinvoices, selfpay};
+use super::{autoclean, channels, checkpart, createinvoice, decode, hold, invoice, lifecycle, listinvoices, selfpay};
 
 /// `help` parameters.
 pub const SPEC: ParamSpec = ParamSpec { names: &["command"], aliases: &[], named_only: &[], required: 0 };
@@ -35,6 +35,7 @@ pub struct Method {
 pub const METHODS: &[Method] = &[
     Method { name: "autoclean-once", spec: &autoclean::ONCE_SPEC, category: "utility", description: "Clean the {subsystem} (paidinvoices, expiredinvoices) of invoices at least {age} seconds old, once" },
     Method { name: "autoclean-status", spec: &autoclean::STATUS_SPEC, category: "utility", description: "Show each [subsystem]'s autoclean age and how many were cleaned" },
+    Method { name: "checkpart", spec: &checkpart::SPEC, category: "invoiced", description: "The verdict on one HTLC {part} for {payment_hash} with {cltv_expiry_relative} [total_msat] [payment_secret]: unknown, join, resolve, paid_unrecorded or fail" },
     Method { name: "createinvoice", spec: &createinvoice::SPEC, category: "payment", description: "Sign and record the unsigned BOLT12 invoice {invstring} with {label} and {preimage} (the offers plugin's answer to an invoice_request)" },
     Method { name: "decode", spec: &decode::SPEC, category: "utility", description: "Decode a BOLT11 {string}" },
     Method { name: "delinvoice", spec: &lifecycle::DEL_SPEC, category: "payment", description: "Delete the invoice {label} if its status is {status} [desconly: only its description]" },
@@ -52,7 +53,7 @@ pub const METHODS: &[Method] = &[
     Method { name: "notifications", spec: &ParamSpec::NONE, category: "utility", description: "Accepted for pyln-client compatibility; does nothing" },
     Method { name: "promote", spec: &ParamSpec::NONE, category: "invoiced", description: "On a standby: take over the node's log from its primary (the epoch moves on)" },
     Method { name: "selfpay", spec: &selfpay::SPEC, category: "invoiced", description: "A payment the node injects to itself: peel its {onion} for {payment_hash}; if it ends here, settle it" },
-    Method { name: "settleinvoice", spec: &lifecycle::SETTLE_SPEC, category: "invoiced", description: "Record a payment that arrived: {payment_hash} {amount_msat} {payment_secret}" },
+    Method { name: "settleinvoice", spec: &lifecycle::SETTLE_SPEC, category: "invoiced", description: "Record a payment that arrived: {payment_hash} {amount_msat} {payment_secret} [parts], the HTLCs recorded with it" },
     Method { name: "syncchannels", spec: &channels::SYNC_SPEC, category: "invoiced", description: "Replace the known channels with the node's {channels} (listpeerchannels entries) at [blockheight]" },
     Method { name: "updatechannel", spec: &UPDATECHANNEL_SPEC, category: "invoiced", description: "Add or update one channel (a listpeerchannels entry)" },
     Method { name: "wait", spec: &lifecycle::WAIT_SPEC, category: "utility", description: "Wait until the invoices {indexname} (created, updated, deleted) index reaches {nextvalue}" },

@@ -13,7 +13,7 @@ use invoiced_actors::hold_keeper::{AcceptHold, CancelHold, SettleHold};
 use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
 use invoiced_actors::key_signer::{sha256, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource};
 use invoiced_actors::policy::bolt11::{Cltv, Expiry};
-use invoiced_events::{Description, HeldPart, HoldState, InvoiceRecord, Label, PreimageSeal};
+use invoiced_events::{Description, HoldState, InvoiceRecord, Label, PreimageSeal};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::error::RpcError;
 use super::invoice::{amount, description, expose, DEFAULT_EXPIRY};
 use super::object::reveal;
-use super::params::{as_block_height, bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec, BLOCK_HEIGHT};
+use super::params::{bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec};
 use super::RpcContext;
 
 /// The interface version answered by `holdinvoice-version`.
@@ -257,16 +257,6 @@ pub fn version(params: Option<&RawValue>) -> Result<Value, RpcError> {
     Ok(json!({ "version": HOLDINVOICE_VERSION, "invoiced": env!("CARGO_PKG_VERSION") }))
 }
 
-fn part(v: &Value, at: &str) -> Result<HeldPart, RpcError> {
-    let bad = |field: &str, reason: &str| RpcError::bad_param(&format!("{at}.{field}"), reason, &v[field].to_string());
-    let htlc = v["htlc"].as_str().filter(|s| !s.is_empty() && s.len() <= 64).ok_or_else(|| bad("htlc", "should be an HTLC id (scid/id)"))?;
-    Ok(HeldPart {
-        htlc: htlc.to_owned(),
-        amount_msat: v["amount_msat"].as_u64().filter(|a| *a > 0).ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
-        cltv_expiry: v["cltv_expiry"].as_u64().and_then(as_block_height).ok_or_else(|| bad("cltv_expiry", BLOCK_HEIGHT))?,
-    })
-}
-
 /// Reads `holdaccept {payment_hash, payment_secret, parts, blockheight}` params.
 ///
 /// # Errors
@@ -278,10 +268,7 @@ pub fn parse_accept(params: Option<&RawValue>) -> Result<AcceptHold, RpcError> {
         match name {
             "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
             "payment_secret" => secret = Some(hash_param(v, "payment_secret")?),
-            "parts" => {
-                let items: Vec<Value> = serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param("parts", "should be an array", v.get()))?;
-                parts = Some(items.iter().enumerate().map(|(i, p)| part(p, &format!("parts[{i}]"))).collect::<Result<Vec<_>, _>>()?);
-            }
+            "parts" => parts = Some(super::params::parts(v, "parts")?),
             _ => height = Some(block_height(v, "blockheight")?),
         }
     }

@@ -14,9 +14,10 @@ use super::RpcContext;
 
 /// `settleinvoice` parameters.
 pub const SETTLE_SPEC: ParamSpec =
-    ParamSpec { names: &["payment_hash", "amount_msat", "payment_secret"], aliases: &[], named_only: &[], required: 3 };
+    ParamSpec { names: &["payment_hash", "amount_msat", "payment_secret", "parts"], aliases: &[], named_only: &[], required: 3 };
 
-/// Runs `settleinvoice {payment_hash, amount_msat, payment_secret}`: a payment arrived.
+/// Runs `settleinvoice {payment_hash, amount_msat, payment_secret, [parts]}`: a payment arrived
+/// (with the HTLCs that brought it, recorded with it; the same HTLCs again answer as before).
 pub async fn settleinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let settled = ctx.ledger.send(parse_settle(params)?).await??;
     Ok(invoice_json(&settled.invoice, Some(&settled.preimage)))
@@ -27,7 +28,7 @@ pub async fn settleinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resul
 /// # Errors
 /// -32602 naming the parameter.
 pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError> {
-    let (mut hash, mut amount, mut secret) = (None, None, None);
+    let (mut hash, mut amount, mut secret, mut parts) = (None, None, None, None);
     for (name, v) in bind(params, &SETTLE_SPEC)? {
         match name {
             "payment_hash" => hash = Some(PaymentHash(hex32(v, "payment_hash", "should be a 32 byte hex value")?)),
@@ -40,6 +41,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
                 };
             }
             "payment_secret" => secret = Some(PaymentSecret(hex32(v, "payment_secret", "should be a 32 byte hex value")?)),
+            "parts" => parts = Some(super::params::parts(v, "parts")?),
             other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
         }
     }
@@ -47,6 +49,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
         payment_hash: required(hash, "payment_hash")?,
         amount_msat: required(amount, "amount_msat")?,
         payment_secret: required(secret, "payment_secret")?,
+        parts: parts.unwrap_or_default(),
     })
 }
 

@@ -13,6 +13,7 @@
 
 pub mod autoclean;
 pub mod channels;
+pub mod checkpart;
 pub mod createinvoice;
 pub mod decode;
 pub mod error;
@@ -117,6 +118,7 @@ async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Resu
         "listincoming" => channels::listincoming(ctx, params).await,
         "selfpay" => selfpay::selfpay(ctx, params).await,
         "createinvoice" => createinvoice::createinvoice(ctx, params).await,
+        "checkpart" => checkpart::checkpart(ctx, params).await,
         "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
         "promote" => match no_params(params) {
             Ok(()) => promote(ctx).await,

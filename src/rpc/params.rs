@@ -173,6 +173,30 @@ pub fn unsigned(v: &RawValue, name: &str, reason: &str, max: u64) -> Result<u64,
 /// What a block height parameter must be (BOLT 2's limit on a CLTV expiry).
 pub const BLOCK_HEIGHT: &str = "should be a block height below 500000000";
 
+/// One HTLC as the node reports it, `{htlc: "scid/id", amount_msat, cltv_expiry}`; errors name
+/// it `at.field`.
+///
+/// # Errors
+/// -32602 naming the field.
+pub fn part(v: &serde_json::Value, at: &str) -> Result<invoiced_events::HeldPart, RpcError> {
+    let bad = |field: &str, reason: &str| RpcError::bad_param(&format!("{at}.{field}"), reason, &v[field].to_string());
+    let htlc = v["htlc"].as_str().filter(|s| !s.is_empty() && s.len() <= 64).ok_or_else(|| bad("htlc", "should be an HTLC id (scid/id)"))?;
+    Ok(invoiced_events::HeldPart {
+        htlc: htlc.to_owned(),
+        amount_msat: v["amount_msat"].as_u64().filter(|a| *a > 0).ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
+        cltv_expiry: v["cltv_expiry"].as_u64().and_then(as_block_height).ok_or_else(|| bad("cltv_expiry", BLOCK_HEIGHT))?,
+    })
+}
+
+/// An array of [`part`]s, named `name[i]` in errors.
+///
+/// # Errors
+/// -32602 naming the array or the part.
+pub fn parts(v: &RawValue, name: &str) -> Result<Vec<invoiced_events::HeldPart>, RpcError> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param(name, "should be an array", v.get()))?;
+    items.iter().enumerate().map(|(i, p)| part(p, &format!("{name}[{i}]"))).collect()
+}
+
 /// `n` as a block height, if it could be one: at most [`invoiced_events::MAX_BLOCK_HEIGHT`].
 pub fn as_block_height(n: u64) -> Option<u32> {
     u32::try_from(n).ok().filter(|h| *h <= invoiced_events::MAX_BLOCK_HEIGHT)

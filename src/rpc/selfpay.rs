@@ -64,7 +64,7 @@ pub async fn selfpay(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Valu
     if p.total_msat.is_some_and(|total| total != p.amt_to_forward) {
         return Err(RpcError::invalid_params("onion: a part of a larger payment; a payment from the node to itself is made whole"));
     }
-    let settle = SettleInvoice { payment_hash, amount_msat: p.amt_to_forward, payment_secret: PaymentSecret(secret) };
+    let settle = SettleInvoice { payment_hash, amount_msat: p.amt_to_forward, payment_secret: PaymentSecret(secret), parts: vec![] };
     let settled = ctx.ledger.send(settle).await??;
     let mut answer = invoice_json(&settled.invoice, Some(&settled.preimage));
     answer["last_hop"] = json!(true);

@@ -22,7 +22,7 @@ pub const TYPES: &[&str] = &[
 pub fn type_of(event: &Event) -> Option<&'static str> {
     Some(match event {
         Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => "invoice_created",
-        Event::InvoicePaid(_) => "invoice_paid",
+        Event::InvoicePaid(_) | Event::HtlcsPaid(_) => "invoice_paid",
         Event::HoldAccepted(_) => "invoice_accepted",
         Event::HoldSettled(_) => "invoice_settled",
         Event::HoldCanceled(_) => "invoice_canceled",
@@ -51,7 +51,7 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     let (status, hold) = match &rec.event {
         Event::InvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => (InvoiceStatus::Unpaid, None),
         Event::HoldInvoiceCreated(_) => (InvoiceStatus::Unpaid, Some(HoldState::Open)),
-        Event::InvoicePaid(p) => {
+        Event::InvoicePaid(p) | Event::HtlcsPaid(invoiced_events::HtlcsPaid { paid: p, .. }) => {
             payment(&mut inv, p.pay_index, p.amount_received_msat, p.paid_at);
             (InvoiceStatus::Paid, None)
         }

@@ -373,3 +373,64 @@ fn a_self_payment_is_peeled_and_settled_or_left_to_go_on() {
     let e = ask(wrap_last_hop(&session, &node, &hash, &payload(5000, 5000))).unwrap_err();
     assert_eq!(e.code, 906, "paid once: {}", e.message);
 }
+
+/// The daemon decides each HTLC (`checkpart`), from what the onion and the HTLC say, as
+/// lightningd's `invoice_check_payment` would; a payment settled with its HTLCs records them,
+/// so that each of them replayed — after a restart, from the log or the checkpoint — is
+/// resolved again with the preimage, another HTLC for the paid invoice fails, and a settle
+/// retried with the same HTLCs is answered as the first was.
+#[test]
+fn each_htlc_is_decided_here_and_the_htlcs_that_paid_are_recorded() {
+    let mut d = Daemon::start();
+    let inv = create(&d, "mpp", json!(10_000), json!({}));
+    let part = |id: u32, msat: u64| json!({"htlc": format!("103x1x0/{id}"), "amount_msat": msat, "cltv_expiry": 200});
+    let check = |d: &Daemon, p: Value, total: u64, secret: &Value, rel: u32| {
+        d.call("checkpart", json!({"payment_hash": inv["payment_hash"], "part": p, "cltv_expiry_relative": rel, "total_msat": total, "payment_secret": secret}))
+            .unwrap()
+    };
+    let secret = inv["payment_secret"].clone();
+    assert_eq!(check(&d, part(1, 6_000), 10_000, &secret, 100), json!({"verdict": "join", "hold": false}));
+    let fail = |v: Value| v["reason"].as_str().map(str::to_owned).unwrap_or_else(|| panic!("not a failure: {v}"));
+    assert_eq!(fail(check(&d, part(1, 6_000), 10_000, &json!("11".repeat(32)), 100)), "wrong payment_secret");
+    assert_eq!(fail(check(&d, part(1, 6_000), 9_999, &secret, 100)), "total_msat: 9999msat is less than the invoice's 10000msat");
+    assert_eq!(fail(check(&d, part(1, 6_000), 20_001, &secret, 100)), "total_msat: 20001msat is more than twice the invoice's 10000msat");
+    let cltv = d.call("decode", json!({"string": inv["bolt11"]})).unwrap()["min_final_cltv_expiry"].as_u64().unwrap() as u32;
+    assert_eq!(check(&d, part(1, 6_000), 10_000, &secret, cltv)["verdict"], "join");
+    assert_eq!(fail(check(&d, part(1, 6_000), 10_000, &secret, cltv - 1)), format!("cltv_expiry_relative {} < min_final_cltv_expiry {cltv}", cltv - 1));
+    let no_secret = d.call("checkpart", json!({"payment_hash": inv["payment_hash"], "part": part(1, 6_000), "cltv_expiry_relative": 100})).unwrap();
+    assert_eq!(fail(no_secret), "no payment_secret");
+    let unknown = d.call("checkpart", json!({"payment_hash": "44".repeat(32), "part": part(1, 1), "cltv_expiry_relative": 18})).unwrap();
+    assert_eq!(unknown, json!({"verdict": "unknown"}));
+
+    // Settled with its two HTLCs (they must add up to the amount).
+    let paid_by = json!([part(1, 6_000), part(2, 4_000)]);
+    let settle_with = |d: &Daemon, parts: &Value, amount: u64| {
+        d.call("settleinvoice", json!({"payment_hash": inv["payment_hash"], "amount_msat": amount, "payment_secret": secret, "parts": parts}))
+    };
+    let e = settle_with(&d, &paid_by, 10_001).unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (-32602, "parts: they sum to 10000msat, not amount_msat 10001msat"));
+    let first = settle_with(&d, &paid_by, 10_000).unwrap();
+    assert_eq!(first["status"], "paid");
+    let again = settle_with(&d, &paid_by, 10_000).unwrap();
+    assert_eq!(again, first, "the same HTLCs again: the same answer, nothing recorded twice");
+    let e = settle_with(&d, &json!([part(3, 10_000)]), 10_000).unwrap_err();
+    assert_eq!(e.code, 906, "other HTLCs for a paid invoice");
+    let e = settle(&d, &inv, 10_000).unwrap_err();
+    assert_eq!(e.code, 906, "a payment without HTLCs for a paid invoice");
+
+    for restart in [false, true] {
+        if restart {
+            d.restart();
+        }
+        let resolved = check(&d, part(2, 4_000), 10_000, &secret, 100);
+        assert_eq!(resolved["verdict"], "resolve", "restart {restart}");
+        assert_eq!(resolved["payment_preimage"], first["payment_preimage"]);
+        assert_eq!(fail(check(&d, part(3, 10_000), 10_000, &secret, 100)), "invoice already paid");
+    }
+    // An invoice paid without its HTLCs (a self-payment, or an older plugin): the node's
+    // datastore is asked.
+    let plain = create(&d, "plain", json!(1_000), json!({}));
+    settle(&d, &plain, 1_000).unwrap();
+    let v = d.call("checkpart", json!({"payment_hash": plain["payment_hash"], "part": part(9, 1_000), "cltv_expiry_relative": 18})).unwrap();
+    assert_eq!(v["verdict"], "paid_unrecorded");
+}

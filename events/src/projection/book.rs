@@ -306,7 +306,7 @@ impl InvoiceBook {
 
     pub(super) fn apply_lifecycle(&mut self, seq: u64, event: &Event) -> Result<(), ApplyError> {
         let (idx, change) = match event {
-            Event::InvoicePaid(p) => (p.created_index, Change::Pay),
+            Event::InvoicePaid(p) | Event::HtlcsPaid(crate::HtlcsPaid { paid: p, .. }) => (p.created_index, Change::Pay),
             Event::InvoiceExpired(e) => (e.created_index, Change::Expire),
             Event::InvoiceDeleted(d) => (d.created_index, Change::Delete(d.status)),
             Event::DescriptionRemoved(d) => (d.created_index, Change::RemoveDescription),
@@ -324,20 +324,22 @@ impl InvoiceBook {
                 Err(ApplyError::Counter { seq, counter, got, want: last + 1 })
             }
         };
-        match event {
-            Event::InvoicePaid(p) => {
-                self.last_pay_index = counter("pay_index", p.pay_index, self.last_pay_index)?;
-                self.last_updated_index = counter("updated_index", p.updated_index, self.last_updated_index)?;
-                self.by_pay_index.insert(p.pay_index, p.created_index);
-                self.update(p.created_index, p.updated_index, |r| {
-                    r.status = InvoiceStatus::Paid;
-                    r.payment = Some(Payment {
-                        pay_index: p.pay_index,
-                        amount_received_msat: p.amount_received_msat,
-                        paid_at: p.paid_at,
-                    });
+        if let Some((p, parts)) = event.paid() {
+            self.last_pay_index = counter("pay_index", p.pay_index, self.last_pay_index)?;
+            self.last_updated_index = counter("updated_index", p.updated_index, self.last_updated_index)?;
+            self.by_pay_index.insert(p.pay_index, p.created_index);
+            self.update(p.created_index, p.updated_index, |r| {
+                r.status = InvoiceStatus::Paid;
+                r.payment = Some(Payment {
+                    pay_index: p.pay_index,
+                    amount_received_msat: p.amount_received_msat,
+                    paid_at: p.paid_at,
+                    parts: parts.to_vec(),
                 });
-            }
+            });
+            return Ok(());
+        }
+        match event {
             Event::InvoiceExpired(e) => {
                 self.last_updated_index = counter("updated_index", e.updated_index, self.last_updated_index)?;
                 self.update(e.created_index, e.updated_index, |r| {
@@ -363,7 +365,7 @@ impl InvoiceBook {
                 self.by_pay_index.insert(s.pay_index, s.created_index);
                 self.update(s.created_index, s.updated_index, |r| {
                     r.status = InvoiceStatus::Paid;
-                    r.payment = Some(Payment { pay_index: s.pay_index, amount_received_msat: s.amount_received_msat, paid_at: s.paid_at });
+                    r.payment = Some(Payment { pay_index: s.pay_index, amount_received_msat: s.amount_received_msat, paid_at: s.paid_at, parts: vec![] });
                     if let Some(h) = r.hold.as_deref_mut() {
                         h.state = HoldState::Settled;
                         h.revealed.clone_from(&s.revealed);

@@ -14,6 +14,9 @@ pub struct Payment {
     pub amount_received_msat: u64,
     /// When, UNIX seconds.
     pub paid_at: u64,
+    /// The HTLCs that paid it, when recorded ([`crate::HtlcsPaid`]; a hold invoice keeps its
+    /// parts in its [`Hold`]).
+    pub parts: Vec<HeldPart>,
 }
 
 /// What a hold invoice adds to its entry.

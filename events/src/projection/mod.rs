@@ -353,8 +353,14 @@ mod tests {
                 kind,
             }),
             Event::InvoicePaid(p) => {
-                Proposal::Paid { created_index: p.created_index, amount_received_msat: p.amount_received_msat, paid_at: p.paid_at }
+                Proposal::Paid { created_index: p.created_index, amount_received_msat: p.amount_received_msat, paid_at: p.paid_at, parts: vec![] }
             }
+            Event::HtlcsPaid(h) => Proposal::Paid {
+                created_index: h.paid.created_index,
+                amount_received_msat: h.paid.amount_received_msat,
+                paid_at: h.paid.paid_at,
+                parts: h.parts,
+            },
             Event::InvoiceExpired(x) => Proposal::Expired { created_index: x.created_index },
             Event::InvoiceDeleted(d) => Proposal::Deleted { created_index: d.created_index, status: d.status },
             Event::DescriptionRemoved(d) => Proposal::DescriptionRemoved { created_index: d.created_index },
@@ -623,7 +629,7 @@ mod tests {
                         payment_hash: [hash; 32],
                         expires_at: 1,
                         status: if paid { InvoiceStatus::Paid } else { InvoiceStatus::Unpaid },
-                        payment: paid.then_some(Payment { pay_index: idx, amount_received_msat: 1, paid_at: 1 }),
+                        payment: paid.then_some(Payment { pay_index: idx, amount_received_msat: 1, paid_at: 1, parts: vec![] }),
                         description_removed: false,
                         updated_index: updated,
                         hold: None,

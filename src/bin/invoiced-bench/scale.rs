@@ -177,7 +177,7 @@ pub(crate) fn retire(dir: &Path, count: u64) {
     while done < count {
         let n = (count - done).min(1000);
         let range = first + done..first + done + n;
-        let paid = range.clone().map(|i| Proposal::Paid { created_index: i, amount_received_msat: 1000 + i, paid_at: now - 2 * 86_400 });
+        let paid = range.clone().map(|i| Proposal::Paid { created_index: i, amount_received_msat: 1000 + i, paid_at: now - 2 * 86_400, parts: vec![] });
         rt.block_on(handle.append_all(paid.collect())).expect("pay");
         let cleaned = range.map(|i| Proposal::Cleaned { created_index: i, status: InvoiceStatus::Paid, age_s: 86_400, now_s: now });
         rt.block_on(handle.append_all(cleaned.collect())).expect("clean");

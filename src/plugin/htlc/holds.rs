@@ -7,8 +7,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::super::client::CallError;
-use super::checks::{check_amount, OurInvoice};
-use super::payload::Htlc;
 use super::{HeldPart, Paid, Payments};
 
 /// How long the hold watcher waits on invoiced before looking at the held invoices anyway.
@@ -17,19 +15,12 @@ const HOLD_RECHECK: Duration = Duration::from_secs(30);
 impl Payments {
     /// A complete set for a hold invoice: reported to invoiced, then held (or resolved at once
     /// if invoiced says it was settled already, as after a restart).
-    pub(super) async fn hold(&self, inv: &OurInvoice, parts: Vec<HeldPart>) {
+    pub(super) async fn hold(&self, parts: Vec<HeldPart>) {
         let Some(first) = parts.first() else { return };
         let (hash, secret) = (first.htlc.payment_hash, hex::encode(first.htlc.payment_secret.unwrap_or_default()));
         let earliest = parts.iter().map(|p| p.htlc.cltv_expiry).min().unwrap_or(0);
         let sum: u64 = parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
-        if let Err(why) = check_amount(inv, sum) {
-            log::info!("failing payment {}: {why}", hex::encode(hash));
-            return self.resolve(parts, None);
-        }
-        let listed: Vec<Value> = parts
-            .iter()
-            .map(|p| json!({ "htlc": p.htlc.key, "amount_msat": p.htlc.amount_msat, "cltv_expiry": p.htlc.cltv_expiry }))
-            .collect();
+        let listed: Vec<Value> = parts.iter().map(|p| p.htlc.part()).collect();
         let accept = json!({ "payment_hash": hex::encode(hash), "payment_secret": secret, "parts": listed, "blockheight": self.height() });
         match self.retrying(earliest, || self.invoiced.call("holdaccept", &accept)).await {
             Ok(v) if v["state"] == "ACCEPTED" => {
@@ -46,20 +37,6 @@ impl Payments {
                 log::info!("failing payment {}: invoiced refused to hold it: {e}", hex::encode(hash));
                 self.resolve(parts, None);
             }
-        }
-    }
-
-    /// An HTLC for a settled hold invoice: resolved again if invoiced recorded it among the
-    /// settled parts, failed otherwise.
-    pub(super) async fn hold_replayed(&self, htlc: &Htlc) -> Value {
-        let accept = json!({
-            "payment_hash": hex::encode(htlc.payment_hash), "payment_secret": hex::encode(htlc.payment_secret.unwrap_or_default()),
-            "parts": [{ "htlc": htlc.key, "amount_msat": htlc.amount_msat, "cltv_expiry": htlc.cltv_expiry }],
-            "blockheight": self.height(),
-        });
-        match self.retrying(htlc.cltv_expiry, || self.invoiced.call("holdaccept", &accept)).await {
-            Ok(v) if v["state"] == "SETTLED" && v["preimage"].is_string() => json!({ "result": "resolve", "payment_key": v["preimage"] }),
-            _ => htlc.fail(self.height()),
         }
     }
 

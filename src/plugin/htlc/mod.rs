@@ -1,18 +1,21 @@
-//! The `htlc_accepted` hook: payments to invoiced's invoices, checked, held and settled.
+//! The `htlc_accepted` hook: payments to invoiced's invoices, held and settled.
 //!
-//! When a plugin resolves an HTLC, lightningd makes none of its own final-hop checks, so this
-//! module makes all of them, as Core Lightning's `invoice_check_payment` and `htlc_set` do: the
-//! payment secret, the amount (at least the invoice's, at most twice it; any for `any`), the
-//! HTLC's remaining CLTV against the invoice's `min_final_cltv_expiry`, expiry, and that the
-//! invoice is unpaid. Parts of a multi-part payment are held until they reach `total_msat`; then
-//! the payment is settled once in invoiced (its paid event durable first) and every part resolved
-//! with the preimage. A set that does not complete in time fails with `mpp_timeout`; every other
-//! failure is `incorrect_or_unknown_payment_details` with the part's amount and the block height.
+//! When a plugin resolves an HTLC, lightningd makes none of its own final-hop checks. invoiced
+//! makes all of them, as Core Lightning's `invoice_check_payment` and `handle_localpay` do — the
+//! payment secret (a BOLT12 payment's `path_id`), the amount (at least the invoice's, at most
+//! twice it; any for `any`), the HTLC's remaining CLTV, expiry, and that the invoice is unpaid —
+//! from what this module sends of each HTLC (`checkpart`); the module carries the verdict out.
+//! Parts of a multi-part payment are held until they reach `total_msat`; then the payment is
+//! settled once in invoiced (`settleinvoice` with its parts: the paid event, with the HTLCs,
+//! durable first) and every part resolved with the preimage. A set that does not complete in
+//! time fails with `mpp_timeout`; every other failure is `incorrect_or_unknown_payment_details`
+//! with the part's amount and the block height.
 //!
-//! lightningd replays undecided HTLCs when it starts, so every step is idempotent: before the
-//! settle, the parts of the payment are written to the node's own datastore, and an HTLC for an
-//! invoice already paid is resolved again only if it is one of those parts. While invoiced cannot
-//! be reached, a payable HTLC is held and the call retried, until the HTLC comes within
+//! lightningd replays undecided HTLCs when it starts, so every step is idempotent: an HTLC that
+//! paid an invoice is resolved again (invoiced recorded it with the payment; for payments
+//! settled by earlier versions, the node's datastore still says), any other HTLC for a paid
+//! invoice fails, and a settle retried after a lost answer is answered as it was. While invoiced
+//! cannot be reached, a payable HTLC is held and the call retried, until the HTLC comes within
 //! `cltv_safety` blocks of its expiry.
 //!
 //! A hold invoice's complete set is reported to invoiced (`holdaccept`, which records the parts)
@@ -23,29 +26,27 @@
 //! and they are held, or resolved at once if the invoice was settled meanwhile.
 //!
 //! The rooms: `payload` reads the hook's HTLC and words BOLT 4's failures; `arrival` keeps
-//! each payment's parts in the order lightningd sent them; `checks` makes the final hop's
-//! checks against one of invoiced's invoices; `holds` holds hold invoices' parts and resolves
-//! them when invoiced decides; this module gathers the sets and settles them.
+//! each payment's parts in the order lightningd sent them; `holds` holds hold invoices' parts
+//! and resolves them when invoiced decides; this module gathers the sets and settles them.
 
 mod arrival;
-mod checks;
 mod holds;
 mod payload;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
 use super::client::{CallError, RpcPool};
 pub use arrival::{Arrival, ArrivalOrder, Place};
-pub use checks::{check_amount, check_part, OurInvoice};
 pub use payload::{incorrect_or_unknown, Htlc, MPP_TIMEOUT};
 
-/// The datastore key under which the parts of each settled payment are kept.
+/// The datastore key under which earlier versions kept the parts of each settled payment
+/// (read, never written: invoiced records them with the payment now).
 const DATASTORE_ROOT: &str = "invoiced-cln";
 
 /// A payment the plugin settled, for the `invoiced_invoice_payment` notification.
@@ -166,35 +167,28 @@ impl Payments {
         place.wait().await;
         self.saw_height(htlc.height());
         let hash = hex::encode(htlc.payment_hash);
-        let lookup = json!({ "payment_hash": hash });
-        let listed = self.retrying(htlc.cltv_expiry, || self.invoiced.call("listinvoices", &lookup)).await;
-        let inv = match listed {
-            Ok(v) => match v["invoices"].as_array().and_then(|a| a.first()) {
-                None => return json!({ "result": "continue" }),
-                Some(inv) => match OurInvoice::from_listed(inv) {
-                    Ok(inv) => inv,
-                    Err(e) => {
-                        log::error!("HTLC {} for {hash}: {e}", htlc.key);
-                        return htlc.fail(self.height());
-                    }
-                },
-            },
+        let params = htlc.check_params();
+        let verdict = match self.retrying(htlc.cltv_expiry, || self.invoiced.call("checkpart", &params)).await {
+            Ok(v) => v,
             Err(e) => {
-                log::warn!("HTLC {} for {hash}: invoiced gave no answer in time ({e}); failing it", htlc.key);
+                log::warn!("HTLC {} for {hash}: invoiced gave no verdict in time ({e}); failing it", htlc.key);
                 return htlc.fail(self.height());
             }
         };
-        if inv.status == "paid" {
-            if inv.hold.is_some() {
-                return self.hold_replayed(&htlc).await;
+        let preimage = verdict["payment_preimage"].as_str();
+        let hold = match (verdict["verdict"].as_str(), preimage) {
+            (Some("unknown"), _) => return json!({ "result": "continue" }),
+            (Some("join"), _) => verdict["hold"] == json!(true),
+            (Some("resolve"), Some(preimage)) => {
+                log::info!("HTLC {} for {hash} paid it before this start: resolving it again", htlc.key);
+                return json!({ "result": "resolve", "payment_key": preimage });
             }
-            return self.replayed(&htlc, &inv).await;
-        }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if let Err(why) = check_part(&inv, &htlc, now) {
-            log::info!("failing HTLC {} for {hash}: {why}", htlc.key);
-            return htlc.fail(self.height());
-        }
+            (Some("paid_unrecorded"), Some(preimage)) => return self.replayed(&htlc, preimage).await,
+            _ => {
+                log::info!("failing HTLC {} for {hash}: {}", htlc.key, verdict["reason"].as_str().unwrap_or("refused"));
+                return htlc.fail(self.height());
+            }
+        };
         let (tx, rx) = oneshot::channel();
         match self.add(htlc.clone(), tx) {
             Added::Mismatch => {
@@ -206,8 +200,8 @@ impl Payments {
                 tokio::spawn(async move { me.time_out(htlc.payment_hash, generation).await });
             }
             Added::Held { new_set: None } => {}
-            Added::Complete(parts) if inv.hold.is_some() => self.hold(&inv, parts).await,
-            Added::Complete(parts) => self.settle(&inv, parts).await,
+            Added::Complete(parts) if hold => self.hold(parts).await,
+            Added::Complete(parts) => self.settle(parts).await,
         }
         // The next part looks at the invoice once this one is held, or settled with its set.
         drop(place);
@@ -254,67 +248,45 @@ impl Payments {
         }
     }
 
-    /// Settles a complete set: parts into the node's datastore, the payment into invoiced, then
-    /// every part resolved with the preimage.
-    async fn settle(&self, inv: &OurInvoice, parts: Vec<HeldPart>) {
+    /// Settles a complete set: the payment with its parts into invoiced (which checks it and
+    /// records it, the HTLCs with it), then every part resolved with the preimage. Should the
+    /// answer be lost, the retry is answered as the settle was.
+    async fn settle(&self, parts: Vec<HeldPart>) {
         let hash = hex::encode(parts.first().map(|p| p.htlc.payment_hash).unwrap_or_default());
         let sum: u64 = parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
         let earliest = parts.iter().map(|p| p.htlc.cltv_expiry).min().unwrap_or(0);
-        let fail_all = |parts: Vec<HeldPart>, height: u32| {
+        // Each part's secret was checked against the invoice's by `checkpart`.
+        let secret = hex::encode(parts.first().and_then(|p| p.htlc.payment_secret).unwrap_or_default());
+        let listed: Vec<Value> = parts.iter().map(|p| p.htlc.part()).collect();
+        let settle = json!({ "payment_hash": hash, "amount_msat": sum, "payment_secret": secret, "parts": listed });
+        let started = std::time::Instant::now();
+        let settled = self.retrying(earliest, || self.invoiced.call("settleinvoice", &settle)).await;
+        let preimage = match &settled {
+            Ok(paid) => paid["payment_preimage"].as_str(),
+            Err(e) => {
+                log::info!("failing payment {hash}: invoiced refused to settle it: {e}");
+                None
+            }
+        };
+        let Some(preimage) = preimage else {
+            let height = self.height();
             for p in parts {
                 let _ = p.reply.send(p.htlc.fail(height));
             }
+            return;
         };
-        if let Err(why) = check_amount(inv, sum) {
-            log::info!("failing payment {hash}: {why}");
-            return fail_all(parts, self.height());
-        }
-        let keys: Vec<&str> = parts.iter().map(|p| p.htlc.key.as_str()).collect();
-        let record = json!({
-            "key": [DATASTORE_ROOT, "settled", hash],
-            "string": serde_json::to_string(&keys).unwrap_or_default(),
-            "mode": "create-or-replace",
-        });
-        let started = std::time::Instant::now();
-        if let Err(e) = self.retrying(earliest, || self.node.call("datastore", &record)).await {
-            log::error!("failing payment {hash}: cannot record its parts in the node's datastore: {e}");
-            return fail_all(parts, self.height());
-        }
-        let stored = started.elapsed();
-        // The parts' secret, checked against the invoice's above, or (BOLT12) by invoiced now.
-        let secret = hex::encode(parts.first().and_then(|p| p.htlc.payment_secret).unwrap_or_default());
-        let settle = json!({ "payment_hash": hash, "amount_msat": sum, "payment_secret": secret });
-        match self.retrying(earliest, || self.invoiced.call("settleinvoice", &settle)).await {
-            Ok(paid) => match paid["payment_preimage"].as_str() {
-                Some(preimage) => {
-                    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-                    log::info!(
-                        "payment {hash} settled: {sum} msat in {} part(s) (node datastore {:.2} ms, invoiced {:.2} ms)",
-                        parts.len(),
-                        ms(stored),
-                        ms(started.elapsed() - stored)
-                    );
-                    let label = paid["label"].as_str().unwrap_or_default().to_owned();
-                    let _ = self.paid.send(Paid { label, msat: sum, preimage: preimage.to_owned() });
-                    for p in parts {
-                        let _ = p.reply.send(json!({ "result": "resolve", "payment_key": preimage }));
-                    }
-                }
-                None => {
-                    log::error!("settleinvoice for {hash} answered without a preimage: {paid}");
-                    fail_all(parts, self.height());
-                }
-            },
-            Err(e) => {
-                log::info!("failing payment {hash}: invoiced refused to settle it: {e}");
-                fail_all(parts, self.height());
-            }
+        log::info!("payment {hash} settled: {sum} msat in {} part(s) (invoiced {:.2} ms)", parts.len(), started.elapsed().as_secs_f64() * 1000.0);
+        let label = settled.as_ref().ok().and_then(|v| v["label"].as_str()).unwrap_or_default().to_owned();
+        let _ = self.paid.send(Paid { label, msat: sum, preimage: preimage.to_owned() });
+        for p in parts {
+            let _ = p.reply.send(json!({ "result": "resolve", "payment_key": preimage }));
         }
     }
 
-    /// An HTLC for a paid invoice: one of the settled parts, replayed by lightningd, is resolved
-    /// again; anything else is a payment to a paid invoice and fails.
-    async fn replayed(&self, htlc: &Htlc, inv: &OurInvoice) -> Value {
+    /// An HTLC for an invoice paid before invoiced recorded the HTLCs of payments: the plugin
+    /// then kept them in the node's datastore, which says whether this is one (resolved again)
+    /// or another (a payment to a paid invoice, refused).
+    async fn replayed(&self, htlc: &Htlc, preimage: &str) -> Value {
         let hash = hex::encode(htlc.payment_hash);
         let key = json!({ "key": [DATASTORE_ROOT, "settled", hash] });
         let stored = self.retrying(htlc.cltv_expiry, || self.node.call("listdatastore", &key)).await;
@@ -323,15 +295,12 @@ impl Payments {
             .and_then(|v| v["datastore"].as_array()?.first()?.get("string")?.as_str().map(str::to_owned))
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default();
-        match (&inv.preimage, parts.contains(&htlc.key)) {
-            (Some(preimage), true) => {
-                log::info!("HTLC {} for {hash} was settled before this start: resolving it again", htlc.key);
-                json!({ "result": "resolve", "payment_key": preimage })
-            }
-            _ => {
-                log::info!("failing HTLC {} for {hash}: invoice already paid", htlc.key);
-                htlc.fail(self.height())
-            }
+        if parts.contains(&htlc.key) {
+            log::info!("HTLC {} for {hash} was settled before this start: resolving it again", htlc.key);
+            json!({ "result": "resolve", "payment_key": preimage })
+        } else {
+            log::info!("failing HTLC {} for {hash}: invoice already paid", htlc.key);
+            htlc.fail(self.height())
         }
     }
 

@@ -72,6 +72,25 @@ impl Htlc {
         })
     }
 
+    /// What invoiced's `checkpart` is asked about this HTLC: what its onion and the HTLC say.
+    pub fn check_params(&self) -> Value {
+        let mut params = json!({
+            "payment_hash": hex::encode(self.payment_hash),
+            "part": self.part(),
+            "cltv_expiry_relative": self.cltv_expiry_relative,
+            "total_msat": self.total_msat,
+        });
+        if let Some(s) = self.payment_secret {
+            params["payment_secret"] = json!(hex::encode(s));
+        }
+        params
+    }
+
+    /// The HTLC as invoiced records a part: `{htlc, amount_msat, cltv_expiry}`.
+    pub fn part(&self) -> Value {
+        json!({ "htlc": self.key, "amount_msat": self.amount_msat, "cltv_expiry": self.cltv_expiry })
+    }
+
     /// The block height when lightningd called the hook.
     pub fn height(&self) -> u32 {
         self.cltv_expiry.saturating_sub(self.cltv_expiry_relative)
@@ -149,7 +168,7 @@ pub(crate) mod tests {
                 proptest::prop_assert!(h.height() <= h.cltv_expiry);
                 proptest::prop_assert_eq!(h.key.split('/').count(), 2);
             }
-            let _ = super::super::checks::OurInvoice::from_listed(&payload);
+            let _ = Htlc::from_payload(&payload).map(|h| h.check_params());
         }
 
         /// A well-formed payload keeps every field it carries.
