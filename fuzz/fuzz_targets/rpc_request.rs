@@ -6,7 +6,7 @@
 //! catches a parser whose cost grows faster than its input, as base58 did).
 use invoiced::rpc::error::RpcError;
 use invoiced::rpc::framing::{next_frame, Frame, Scanner};
-use invoiced::rpc::{autoclean, channels, decode, help, hold, invoice, lifecycle, listinvoices, selfpay};
+use invoiced::rpc::{autoclean, channels, checkpart, createinvoice, decode, help, hold, invoice, lifecycle, listinvoices, selfpay};
 use invoiced_actors::policy::bolt11::parse_fallback;
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
@@ -104,4 +104,6 @@ fn check(frame: &[u8]) {
     bounded(decode::decode(p));
     bounded(help::help(p));
     bounded(selfpay::parse_selfpay(p));
+    bounded(checkpart::parse_checkpart(p));
+    bounded(createinvoice::parse_createinvoice(p, cltv));
 }

@@ -143,10 +143,12 @@ class WebhookReceiver:
 
 class Network:
     """The nodes, the chain and invoiced (whose webhooks `hooks` receives); `stop` ends every
-    process it started."""
+    process it started. With `observers=False`, invoiced sends no webhooks and B runs no
+    subscriber plugin: the product alone, as the payment benchmark measures it."""
 
-    def __init__(self, root):
+    def __init__(self, root, observers=True):
         self.root = root
+        self.observers = observers
         self.chain = os.path.join(root, "chain")
         os.makedirs(self.chain)
         secret = os.urandom(32)
@@ -162,7 +164,7 @@ class Network:
         return regtest_chain.mine(self.chain, n)
 
     def start(self):
-        self.invoiced.start(["--webhook-url", self.hooks.url])
+        self.invoiced.start(["--webhook-url", self.hooks.url] if self.observers else [])
         for node in (self.a, self.r, self.c):
             node.start()
         self.start_b()
@@ -207,7 +209,8 @@ class Network:
         with open(subscriber, "w") as f:
             f.write(SUBSCRIBER.format(python=sys.executable))
         os.chmod(subscriber, 0o755)
-        self.b.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={self.invoiced.socket}", f"--plugin={subscriber}"])
+        extra = [f"--plugin={subscriber}"] if self.observers else []
+        self.b.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={self.invoiced.socket}", *extra])
         wait_for("invoiced-cln to take over B's invoices", lambda: self.b.log().count(taken) > before, 30)
 
     def announced(self, label):

@@ -275,7 +275,14 @@ impl Payments {
             }
             return;
         };
-        log::info!("payment {hash} settled: {sum} msat in {} part(s) (invoiced {:.2} ms)", parts.len(), started.elapsed().as_secs_f64() * 1000.0);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let read_at = parts.iter().map(|p| p.htlc.read_at).min().unwrap_or(started);
+        log::info!(
+            "payment {hash} settled: {sum} msat in {} part(s) (in the plugin {:.2} ms, of which invoiced's settle {:.2} ms)",
+            parts.len(),
+            ms(read_at.elapsed()),
+            ms(started.elapsed())
+        );
         let label = settled.as_ref().ok().and_then(|v| v["label"].as_str()).unwrap_or_default().to_owned();
         let _ = self.paid.send(Paid { label, msat: sum, preimage: preimage.to_owned() });
         for p in parts {

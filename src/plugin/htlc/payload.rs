@@ -30,6 +30,8 @@ pub struct Htlc {
     pub cltv_expiry_relative: u32,
     /// Whether we are the final hop (no next channel in the onion).
     pub final_hop: bool,
+    /// When the plugin read it (for the time a payment spends in the plugin).
+    pub read_at: std::time::Instant,
 }
 
 pub(super) fn msat(v: &Value) -> Option<u64> {
@@ -69,6 +71,7 @@ impl Htlc {
             cltv_expiry: u32_of("cltv_expiry")?,
             cltv_expiry_relative: u32_of("cltv_expiry_relative")?,
             final_hop: onion.get("short_channel_id").is_none() && onion.get("next_node_id").is_none(),
+            read_at: std::time::Instant::now(),
         })
     }
 
