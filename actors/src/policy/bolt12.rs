@@ -85,8 +85,8 @@ impl Invoice {
         let mut records = Vec::new();
         let mut rest = bytes.as_slice();
         while !rest.is_empty() {
-            let ty = read_bigsize(&mut rest)?;
-            let len = usize::try_from(read_bigsize(&mut rest)?).map_err(|_| Bolt12Error::Tlv("length too large"))?;
+            let ty = super::bigsize::read(&mut rest).map_err(Bolt12Error::Tlv)?;
+            let len = usize::try_from(super::bigsize::read(&mut rest).map_err(Bolt12Error::Tlv)?).map_err(|_| Bolt12Error::Tlv("length too large"))?;
             if len > rest.len() {
                 return Err(Bolt12Error::Tlv("length past the end"));
             }
@@ -388,7 +388,7 @@ fn merkle_root(records: &[&Record]) -> Hash32 {
         .filter(|r| !(240..=1000).contains(&r.ty))
         .map(|r| {
             let mut ty = Vec::new();
-            write_bigsize(&mut ty, r.ty);
+            super::bigsize::write(&mut ty, r.ty);
             branch(tagged(b"LnLeaf", &[&record_bytes(r)]), tagged(&nonce_tag, &[&ty]))
         })
         .collect();
@@ -399,48 +399,9 @@ fn merkle_root(records: &[&Record]) -> Hash32 {
 }
 
 fn write_record(out: &mut Vec<u8>, r: &Record) {
-    write_bigsize(out, r.ty);
-    write_bigsize(out, r.value.len() as u64);
+    super::bigsize::write(out, r.ty);
+    super::bigsize::write(out, r.value.len() as u64);
     out.extend_from_slice(&r.value);
-}
-
-fn write_bigsize(out: &mut Vec<u8>, v: u64) {
-    match v {
-        0..=0xfc => out.push(v as u8),
-        0xfd..=0xffff => {
-            out.push(0xfd);
-            out.extend_from_slice(&(v as u16).to_be_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(0xfe);
-            out.extend_from_slice(&(v as u32).to_be_bytes());
-        }
-        _ => {
-            out.push(0xff);
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-    }
-}
-
-/// BOLT 1's BigSize, refusing a non-minimal encoding.
-fn read_bigsize(rest: &mut &[u8]) -> Result<u64, Bolt12Error> {
-    let (&first, tail) = rest.split_first().ok_or(Bolt12Error::Tlv("truncated"))?;
-    let (len, min) = match first {
-        0xfd => (2, 0xfd),
-        0xfe => (4, 0x1_0000),
-        0xff => (8, 0x1_0000_0000),
-        v => {
-            *rest = tail;
-            return Ok(u64::from(v));
-        }
-    };
-    let bytes = tail.get(..len).ok_or(Bolt12Error::Tlv("truncated"))?;
-    let v = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    if v < min {
-        return Err(Bolt12Error::Tlv("non-minimal bigsize"));
-    }
-    *rest = &tail[len..];
-    Ok(v)
 }
 
 /// A truncated u64: big-endian, at most 8 bytes, no leading zero.
@@ -584,7 +545,7 @@ mod tests {
         let bytes = [2u8, 0, 1, 0];
         assert_eq!(Invoice::decode(&to_bech32(HRP, &bytes)), Err(Bolt12Error::Tlv("types not ascending")));
         let bytes = [0xfdu8, 0, 0x10, 0];
-        assert_eq!(Invoice::decode(&to_bech32(HRP, &bytes)), Err(Bolt12Error::Tlv("non-minimal bigsize")));
+        assert_eq!(Invoice::decode(&to_bech32(HRP, &bytes)), Err(Bolt12Error::Tlv("BigSize not minimal")));
         let joined = format!("{}+\n  {}", &CLN_INVOICE.trim()[..20], &CLN_INVOICE.trim()[20..]);
         assert_eq!(Invoice::decode(&joined), Ok(cln()), "BOLT12's + joins");
         assert_eq!(Invoice::decode(&CLN_INVOICE.trim().to_uppercase()), Ok(cln()));

@@ -156,21 +156,7 @@ impl<'a> Reader<'a> {
 
     /// BOLT 1's BigSize, minimally encoded.
     fn bigsize(&mut self) -> Result<u64, OnionError> {
-        let first = self.take(1)?[0];
-        let (n, min) = match first {
-            0xfd => (u64::from(u16::from_be_bytes(self.array()?)), 0xfd),
-            0xfe => (u64::from(u32::from_be_bytes(self.array()?)), 0x1_0000),
-            0xff => (u64::from_be_bytes(self.array()?), 0x1_0000_0000),
-            small => return Ok(u64::from(small)),
-        };
-        if n < min {
-            return Err(OnionError::Payload("BigSize not minimal"));
-        }
-        Ok(n)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], OnionError> {
-        self.take(N)?.try_into().map_err(|_| OnionError::Payload("truncated"))
+        super::bigsize::read(&mut self.0).map_err(OnionError::Payload)
     }
 }
 
@@ -234,7 +220,7 @@ pub fn wrap_hop(session_key: &SecretKey, node: &PublicKey, payment_hash: &[u8; 3
     let mut payloads = [0u8; HOP_PAYLOADS];
     chacha20::ChaCha20::new(&pad.into(), &[0u8; 12].into()).apply_keystream(&mut payloads);
     let mut hop = Vec::new();
-    write_bigsize(&mut hop, payload_tlvs.len() as u64);
+    super::bigsize::write(&mut hop, payload_tlvs.len() as u64);
     hop.extend_from_slice(payload_tlvs);
     hop.extend_from_slice(next_hmac);
     payloads[..hop.len()].copy_from_slice(&hop);
@@ -247,23 +233,6 @@ pub fn wrap_hop(session_key: &SecretKey, node: &PublicKey, payment_hash: &[u8; 3
     onion
 }
 
-fn write_bigsize(out: &mut Vec<u8>, n: u64) {
-    match n {
-        0..=0xfc => out.push(n as u8),
-        0xfd..=0xffff => {
-            out.push(0xfd);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(0xfe);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-        _ => {
-            out.push(0xff);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
