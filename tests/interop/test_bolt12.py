@@ -19,16 +19,31 @@ def net():
         yield network
 
 
+def fetch_invoice(net, payer, issuer, offer, **params):
+    """`payer`'s fetchinvoice of `issuer`'s offer. Onion messages are best-effort (a request or
+    its reply through the offer's blinded path can be lost, as on any network), so a timed-out
+    request is sent again, as wallets do; a failure shows what the issuer logged."""
+    for attempt in range(3):
+        try:
+            return payer.rpc().call("fetchinvoice", {"offer": offer["bolt12"], "timeout": 20, **params})["invoice"]
+        except RpcError as e:
+            if e.error.get("code") == 1005 and attempt < 2:
+                print(f"fetchinvoice timed out (attempt {attempt + 1}); sending it again")
+                continue
+            said = [l for l in issuer.log().splitlines()[-400:] if any(k in l for k in ("offers", "invoiced-cln", "BROKEN", "UNUSUAL", "onion"))]
+            raise AssertionError(f"fetchinvoice failed: {e.error}; {issuer.name} logged:\n" + "\n".join(said[-60:])) from e
+
+
 def pay_offer(net, node, offer, note, **fetch):
     """A fetches an invoice for `offer` (with payer note `note`) and pays it with xpay."""
-    got = net.a.rpc().call("fetchinvoice", {"offer": offer["bolt12"], "payer_note": note, **fetch})
+    got = fetch_invoice(net, net.a, node, offer, payer_note=note, **fetch)
     if "recurrence_label" in fetch:
         # A recurring offer's next period is fetched only after a payment made with its label.
-        paid = net.a.rpc().call("pay", {"bolt11": got["invoice"], "label": fetch["recurrence_label"]})
+        paid = net.a.rpc().call("pay", {"bolt11": got, "label": fetch["recurrence_label"]})
     else:
-        paid = net.a.rpc().call("xpay", {"invstring": got["invoice"]})
-    assert hashlib.sha256(bytes.fromhex(paid["payment_preimage"])).hexdigest() == net.a.rpc().decode(got["invoice"])["invoice_payment_hash"]
-    return got["invoice"], paid
+        paid = net.a.rpc().call("xpay", {"invstring": got})
+    assert hashlib.sha256(bytes.fromhex(paid["payment_preimage"])).hexdigest() == net.a.rpc().decode(got)["invoice_payment_hash"]
+    return got, paid
 
 
 def listed(node, **by):
@@ -86,7 +101,7 @@ def test_createinvoice_answers_and_refuses_as_lightningd_does(net):
     preimage = secrets.token_hex(32)
     ours = {}
     for n in (net.b, net.c):
-        signed = net.a.rpc().call("fetchinvoice", {"offer": offers[n.name]["bolt12"]})["invoice"]
+        signed = fetch_invoice(net, net.a, n, offers[n.name])
         # The same invoice unsigned and without paths, for our own preimage: as the offers plugin
         # hands one over; createinvoice adds the stub path.
         bare = rewrite(signed, {168: hashlib.sha256(bytes.fromhex(preimage)).digest()})
@@ -181,7 +196,7 @@ def test_the_node_pays_its_own_offer(net, method):
     outcomes = {}
     for n in (net.b, net.c):
         offer = n.rpc().call("offer", {"amount": "6000msat", "description": f"to myself by {method}"})
-        got = n.rpc().call("fetchinvoice", {"offer": offer["bolt12"]})["invoice"]
+        got = fetch_invoice(net, n, n, offer)
         if method == "xpay":
             out = n.rpc().call("xpay", {"invstring": got})
         else:
@@ -201,7 +216,7 @@ def test_both_processes_restarted_mid_payment_lose_nothing_and_list_nothing_twic
     HTLC), then B's lightningd restarts too, replaying it: once both are back the payment is
     complete, paid once in invoiced, listed once."""
     offer = net.b.rpc().call("offer", {"amount": "4000msat", "description": "restart"})
-    got = net.a.rpc().call("fetchinvoice", {"offer": offer["bolt12"]})["invoice"]
+    got = fetch_invoice(net, net.a, net.b, offer)
     outcome = {}
 
     def pay():
