@@ -324,9 +324,11 @@ impl InvoiceBook {
                 Err(ApplyError::Counter { seq, counter, got, want: last + 1 })
             }
         };
+        // Every check before any change: a record that fails leaves the book as it was.
         if let Some((p, parts)) = event.paid() {
-            self.last_pay_index = counter("pay_index", p.pay_index, self.last_pay_index)?;
+            let pay = counter("pay_index", p.pay_index, self.last_pay_index)?;
             self.last_updated_index = counter("updated_index", p.updated_index, self.last_updated_index)?;
+            self.last_pay_index = pay;
             self.by_pay_index.insert(p.pay_index, p.created_index);
             self.update(p.created_index, p.updated_index, |r| {
                 r.status = InvoiceStatus::Paid;
@@ -360,8 +362,9 @@ impl InvoiceBook {
                 });
             }
             Event::HoldSettled(s) => {
-                self.last_pay_index = counter("pay_index", s.pay_index, self.last_pay_index)?;
+                let pay = counter("pay_index", s.pay_index, self.last_pay_index)?;
                 self.last_updated_index = counter("updated_index", s.updated_index, self.last_updated_index)?;
+                self.last_pay_index = pay;
                 self.by_pay_index.insert(s.pay_index, s.created_index);
                 self.update(s.created_index, s.updated_index, |r| {
                     r.status = InvoiceStatus::Paid;

@@ -611,6 +611,34 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `apply` is all or nothing: whatever record comes — a wrong counter, an unknown or
+        /// unpaid invoice, a label taken — a refused one leaves the projections as they were.
+        #[test]
+        fn a_refused_record_changes_nothing(
+            steps in proptest::collection::vec((0u8..6, 1u64..5, 0u64..5, 0u64..5, 0u8..3), 1..40),
+        ) {
+            let mut book = Projections::new();
+            for (kind, idx, pay, updated, label) in steps {
+                let event = match kind {
+                    0 => Event::InvoiceCreated(InvoiceCreated { created_index: idx, ..created(&format!("l{label}"), label + 10 * idx as u8) }),
+                    1 => Event::InvoicePaid(crate::InvoicePaid { created_index: idx, pay_index: pay, updated_index: updated, amount_received_msat: 5, paid_at: 105 }),
+                    2 => Event::HtlcsPaid(crate::HtlcsPaid {
+                        paid: crate::InvoicePaid { created_index: idx, pay_index: pay, updated_index: updated, amount_received_msat: 5, paid_at: 105 },
+                        parts: vec![crate::HeldPart { htlc: "1x1x1/1".into(), amount_msat: 5, cltv_expiry: 9 }],
+                    }),
+                    3 => Event::InvoiceExpired(crate::InvoiceExpired { created_index: idx, updated_index: updated }),
+                    4 => Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: pay, status: InvoiceStatus::Unpaid }),
+                    _ => Event::DescriptionRemoved(crate::DescriptionRemoved { created_index: idx, updated_index: updated }),
+                };
+                let (seq, prev_hash) = book.head();
+                let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
+                let before = book.clone();
+                if book.apply(&rec, record_hash(&encode_record(&rec).unwrap())).is_err() {
+                    proptest::prop_assert_eq!(&book, &before);
+                }
+            }
+        }
+
         /// Whatever a checkpoint holds, loading it does not panic, and what loads checkpoints
         /// to itself.
         #[test]
