@@ -32,8 +32,9 @@ use crate::store::{AppendError, InvoiceReader, LogHandle};
 pub struct InvoiceRequest {
     /// What to ask for (one an invoice can carry).
     pub amount: InvoiceAmount,
-    /// The caller's label.
-    pub label: Label,
+    /// The caller's label; `None` (a hold invoice given none) for `hold-<payment_hash>`,
+    /// named once the hash is drawn.
+    pub label: Option<Label>,
     /// The description.
     pub description: Description,
     /// Relative expiry.
@@ -219,20 +220,20 @@ impl Handler<CreateInvoice> for InvoiceCreator {
     type Result = ResponseFuture<Result<IssuedInvoice, CreateError>>;
 
     fn handle(&mut self, CreateInvoice(req): CreateInvoice, _: &mut Context<Self>) -> Self::Result {
-        if req.idempotent {
+        if let (true, Some(label)) = (req.idempotent, req.label.clone()) {
             let existing = self
                 .invoices
-                .pick(|s| s.invoices.by_label(&req.label).cloned())
+                .pick(|s| s.invoices.by_label(&label).cloned())
                 .and_then(|entry| entry.map(|e| self.invoices.invoice(e)).transpose());
             let existing = match existing {
                 Ok(found) => found,
                 Err(e) => {
-                    tracing::error!("idempotent lookup of '{}': {e}", req.label);
+                    tracing::error!("idempotent lookup of '{label}': {e}");
                     return Box::pin(async { Err(CreateError::Unavailable) });
                 }
             };
             if let Some(c) = existing {
-                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(&c.created)) } else { Err(CreateError::DuplicateLabel(req.label)) };
+                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(&c.created)) } else { Err(CreateError::DuplicateLabel(label)) };
                 return Box::pin(async move { outcome });
             }
         }
@@ -257,9 +258,13 @@ impl Handler<CreateInvoice> for InvoiceCreator {
             let signed = peers.signer.send(SignNewInvoice { preimage: req.preimage, draft }).await??;
             let keys = signed.keys;
             // Held until the answer is made, whatever it is; released when dropped.
-            let _claim = peers.claims.reserve(&req.label, &keys.payment_hash)?;
+            let label = match req.label {
+                Some(l) => l,
+                None => Label::new(format!("hold-{}", hex::encode(keys.payment_hash.0))).map_err(|_| CreateError::Unavailable)?,
+            };
+            let _claim = peers.claims.reserve(&label, &keys.payment_hash)?;
             let invoice = NewInvoice {
-                label: req.label,
+                label,
                 bolt11: signed.bolt11,
                 payment_hash: keys.payment_hash.0,
                 payment_secret: keys.payment_secret.0,

@@ -43,7 +43,7 @@ impl Handler<invoiced_actors::key_signer::SignBolt12> for Signer {
 fn request(label: &str, fallbacks: Vec<String>) -> InvoiceRequest {
     InvoiceRequest {
         amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000).unwrap())).unwrap(),
-        label: Label::new(label).unwrap(),
+        label: Some(Label::new(label).unwrap()),
         description: Description::new(format!("for {label}"), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),
         fallbacks,

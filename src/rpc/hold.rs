@@ -8,7 +8,6 @@
 //! is -32602 as in holdinvoice 4.x, a storage failure -1. Additions: `label` (unique like any
 //! label; `hold-<payment_hash>` when absent), `idempotent`, and `created_index` in the answer.
 
-use invoiced_actors::entropy::{EntropySource as _, OsEntropy};
 use invoiced_actors::hold_keeper::{AcceptHold, CancelHold, SettleHold};
 use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
 use invoiced_actors::key_signer::{sha256, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource};
@@ -99,20 +98,16 @@ pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcErr
         (None, None) => PreimageSource::Generate,
     };
     let label = match (label, &source) {
-        (Some(l), _) => l,
-        (None, PreimageSource::Supplied(p)) => format!("hold-{}", hex::encode(sha256(&p.0))),
-        (None, PreimageSource::Withheld(h)) => format!("hold-{}", hex::encode(h.0)),
-        // The hash is drawn by the signer: a fresh label now, as unique as the hash would be.
-        (None, PreimageSource::Generate) => {
-            let mut nonce = [0u8; 16];
-            OsEntropy.fill(&mut nonce);
-            format!("hold-{}", hex::encode(nonce))
-        }
+        (Some(l), _) => Some(l),
+        (None, PreimageSource::Supplied(p)) => Some(format!("hold-{}", hex::encode(sha256(&p.0)))),
+        (None, PreimageSource::Withheld(h)) => Some(format!("hold-{}", hex::encode(h.0))),
+        // The hash is drawn by the signer: the creator names it then.
+        (None, PreimageSource::Generate) => None,
     };
     let default_cltv = Cltv::new(DEFAULT_HOLD_CLTV).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(InvoiceRequest {
         amount,
-        label: Label::new(label).map_err(|e| RpcError::label(&e))?,
+        label: label.map(Label::new).transpose().map_err(|e| RpcError::label(&e))?,
         description: Description::new(desc, hash_only.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?,
         expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
         fallbacks: Vec::new(),
@@ -299,10 +294,10 @@ mod tests {
     fn holdinvoice_params_as_holdinvoice_reads_them() {
         let r = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d"}"#))).unwrap();
         assert_eq!((r.cltv.blocks(), r.hold, r.preimage), (144, true, PreimageSource::Generate));
-        assert!(r.label.as_str().starts_with("hold-"));
+        assert_eq!(r.label, None, "named hold-<payment_hash> once the signer drew it");
         let h = "2a".repeat(32);
         let r = parse_request(Some(&raw(&format!(r#"{{"amount_msat": 1000, "description": "d", "payment_hash": "{h}"}}"#)))).unwrap();
-        assert_eq!(r.label.as_str(), format!("hold-{h}"));
+        assert_eq!(r.label.unwrap().as_str(), format!("hold-{h}"));
         assert_eq!(r.preimage, PreimageSource::Withheld(PaymentHash([0x2a; 32])));
         let e = parse_request(Some(&raw(&format!(r#"{{"amount_msat": 1000, "description": "d", "payment_hash": "{h}", "preimage": "{h}"}}"#))))
             .unwrap_err();
@@ -316,6 +311,6 @@ mod tests {
         let e = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d", "cltv": -144}"#))).unwrap_err();
         assert!(e.message.starts_with("cltv: should be an unsigned 64 bit integer"), "{}", e.message);
         let r = parse_request(Some(&raw(r#"[1000, "d", 60, null, null, 40, true, false, "mine"]"#))).unwrap();
-        assert_eq!((r.expiry.secs(), r.cltv.blocks(), r.description.hash_only(), r.label.as_str()), (60, 40, true, "mine"));
+        assert_eq!((r.expiry.secs(), r.cltv.blocks(), r.description.hash_only(), r.label.unwrap().as_str()), (60, 40, true, "mine"));
     }
 }

@@ -110,7 +110,7 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: Cltv) -> Result<In
     let amount = required(amount_msat, "amount_msat")?;
     let label = required(label, "label")?;
     let desc = required(desc, "description")?;
-    let label = Label::new(label).map_err(|e| RpcError::label(&e))?;
+    let label = Some(Label::new(label).map_err(|e| RpcError::label(&e))?);
     let description = Description::new(desc, deschashonly.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(InvoiceRequest {
         amount,

@@ -44,7 +44,7 @@ fn every_transition_and_refusal_as_holdinvoice_answers_them() {
     assert_eq!(generated["state"], json!("OPEN"));
     let preimage = generated["preimage"].as_str().unwrap();
     assert_eq!(sha(preimage), generated["payment_hash"].as_str().unwrap());
-    assert!(generated["label"].as_str().unwrap().starts_with("hold-"));
+    assert_eq!(generated["label"].as_str().unwrap(), format!("hold-{}", generated["payment_hash"].as_str().unwrap()), "as when the hash is given");
     assert!(generated.get("description_hash").is_none() && generated.get("htlc_expiry").is_none());
     let decoded = check_bolt11(generated["bolt11"].as_str().unwrap(), &node_id);
     assert_eq!(decoded.min_final_cltv_expiry_delta(), 144, "holdinvoice's default cltv");
