@@ -14,7 +14,7 @@ pub enum Arrival {
     /// Not for invoiced to decide: unreadable, or not for this node.
     Continue,
     /// A payment to this node, with its place in line.
-    Part(Htlc, Place),
+    Part(Box<Htlc>, Place),
 }
 
 /// The order in which the HTLCs of each payment arrived. Each hook call asks invoiced about the

@@ -147,7 +147,7 @@ impl Payments {
         match Htlc::from_payload(payload) {
             Ok(htlc) if htlc.final_hop => {
                 let place = self.arrivals.arrive(htlc.payment_hash);
-                Arrival::Part(htlc, place)
+                Arrival::Part(Box::new(htlc), place)
             }
             Ok(_) => Arrival::Continue,
             Err(e) => {
@@ -190,14 +190,14 @@ impl Payments {
             }
         };
         let (tx, rx) = oneshot::channel();
-        match self.add(htlc.clone(), tx) {
+        match self.add((*htlc).clone(), tx) {
             Added::Mismatch => {
                 log::info!("failing HTLC {} for {hash}: total_msat differs from the other parts'", htlc.key);
                 return htlc.fail(self.height());
             }
             Added::Held { new_set: Some(generation) } => {
-                let me = Arc::clone(self);
-                tokio::spawn(async move { me.time_out(htlc.payment_hash, generation).await });
+                let (me, hash) = (Arc::clone(self), htlc.payment_hash);
+                tokio::spawn(async move { me.time_out(hash, generation).await });
             }
             Added::Held { new_set: None } => {}
             Added::Complete(parts) if hold => self.hold(parts).await,
