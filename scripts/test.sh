@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit, property and golden tests, the integration tests against the real
-# daemon, and the interop tests with Core Lightning's Python client and foreign decoders.
+# Runs every test: the format and lint checks, unit, property and golden tests, the integration
+# tests against the real daemon, and the interop tests with Core Lightning's Python client and
+# foreign decoders.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,6 +10,12 @@ ensure_system_packages librocksdb-dev libclang-dev postgresql
 export_rocksdb_env
 ensure_python_venv "$root"
 ensure_python_venv "$root" "$root/tests/interop/requirements-lnbits.txt" "$root/.venv-lnbits"
+# The ecosystem's habits: one format, no clippy warning (rustup's default profile has both).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+fi
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace
 export INVOICED_BIN="$root/target/debug/invoiced"

@@ -62,15 +62,21 @@ impl PassphraseSource {
         match self {
             PassphraseSource::None => Ok(None),
             PassphraseSource::File(path) => {
-                let text = fs::read_to_string(path).with_context(|| format!("reading hsm passphrase file {}", path.display()))?;
+                let text = fs::read_to_string(path)
+                    .with_context(|| format!("reading hsm passphrase file {}", path.display()))?;
                 let mode = fs::metadata(path)?.permissions().mode();
                 if mode & 0o077 != 0 {
-                    tracing::warn!("hsm passphrase file {} is readable by others (mode {:o})", path.display(), mode & 0o777);
+                    tracing::warn!(
+                        "hsm passphrase file {} is readable by others (mode {:o})",
+                        path.display(),
+                        mode & 0o777
+                    );
                 }
                 Ok(Some(text.lines().next().unwrap_or_default().to_owned()))
             }
             PassphraseSource::Terminal => {
-                let p = rpassword::prompt_password("Enter hsm_secret passphrase: ").context("reading the hsm passphrase from the terminal")?;
+                let p = rpassword::prompt_password("Enter hsm_secret passphrase: ")
+                    .context("reading the hsm passphrase from the terminal")?;
                 Ok(Some(p))
             }
         }
@@ -96,7 +102,10 @@ pub fn event_log_path(data_dir: &Path) -> PathBuf {
 
 /// `~/.invoiced`.
 pub fn default_data_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".invoiced")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".invoiced")
 }
 
 /// Creates the data dir with mode 0700 if it is missing.

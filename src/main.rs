@@ -2,7 +2,6 @@
 //!
 //! The only place for `anyhow`, exit codes and wiring.
 
-
 use invoiced::{config, daemon, tools};
 
 use std::path::PathBuf;
@@ -11,7 +10,11 @@ use clap::{Parser, Subcommand};
 use invoiced_events::Network;
 
 #[derive(Parser)]
-#[command(name = "invoiced", version, about = "A Lightning invoice daemon with an event-sourced log")]
+#[command(
+    name = "invoiced",
+    version,
+    about = "A Lightning invoice daemon with an event-sourced log"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,14 +128,36 @@ enum Command {
 
 /// `serve`, or `standby` when `standby_of` names the primary's PostgreSQL.
 fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
-    let ServeArgs { data_dir, network, rpc_file, cltv_final, log_level, min_free_disk_mb, hsm_passphrase_file, hsm_passphrase, dev_clock_offset, autoclean_paidinvoices_age, autoclean_expiredinvoices_age, autoclean_cycle, hold_cancel_before_htlc_expiry, webhook_urls, replicate_to, dev_crash_before_ship, rpc_threads } = args;
+    let ServeArgs {
+        data_dir,
+        network,
+        rpc_file,
+        cltv_final,
+        log_level,
+        min_free_disk_mb,
+        hsm_passphrase_file,
+        hsm_passphrase,
+        dev_clock_offset,
+        autoclean_paidinvoices_age,
+        autoclean_expiredinvoices_age,
+        autoclean_cycle,
+        hold_cancel_before_htlc_expiry,
+        webhook_urls,
+        replicate_to,
+        dev_crash_before_ship,
+        rpc_threads,
+    } = args;
     let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let data_dir = data_dir.unwrap_or_else(config::default_data_dir);
     let rpc_file = rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc"));
     let cltv = cltv_final.map_or(u64::from(network.default_cltv_final()), u64::from);
-    let cltv_final = invoiced_actors::policy::bolt11::Cltv::new(cltv).map_err(|e| anyhow::anyhow!("--cltv-final {e}"))?;
+    let cltv_final = invoiced_actors::policy::bolt11::Cltv::new(cltv)
+        .map_err(|e| anyhow::anyhow!("--cltv-final {e}"))?;
     let cfg = config::Config {
         cltv_final,
         data_dir,
@@ -146,7 +171,9 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
             expired_age_s: autoclean_expiredinvoices_age,
             cycle_s: autoclean_cycle,
         },
-        hold: invoiced_actors::hold_keeper::HoldConfig { cancel_before_blocks: hold_cancel_before_htlc_expiry },
+        hold: invoiced_actors::hold_keeper::HoldConfig {
+            cancel_before_blocks: hold_cancel_before_htlc_expiry,
+        },
         webhook_urls,
         standby: standby_of.is_some(),
         replicate_to: standby_of.or(replicate_to),
@@ -164,11 +191,26 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve(args, None),
-        Command::Standby { serve: args, replicate_from } => serve(args, Some(replicate_from)),
-        Command::Events { data_dir, from, follow, json } => {
-            tools::events::run(&data_dir.unwrap_or_else(config::default_data_dir), from, follow, json)
-        }
-        Command::Replay { data_dir, until, at } => {
+        Command::Standby {
+            serve: args,
+            replicate_from,
+        } => serve(args, Some(replicate_from)),
+        Command::Events {
+            data_dir,
+            from,
+            follow,
+            json,
+        } => tools::events::run(
+            &data_dir.unwrap_or_else(config::default_data_dir),
+            from,
+            follow,
+            json,
+        ),
+        Command::Replay {
+            data_dir,
+            until,
+            at,
+        } => {
             let until = match (until, at) {
                 (Some(n), _) => tools::replay::Until::Seq(n),
                 (None, Some(t)) => tools::replay::Until::Time(t),
@@ -176,7 +218,9 @@ fn main() -> std::process::ExitCode {
             };
             tools::replay::run(&data_dir.unwrap_or_else(config::default_data_dir), until)
         }
-        Command::Audit { data_dir } => return tools::audit::run(&data_dir.unwrap_or_else(config::default_data_dir)),
+        Command::Audit { data_dir } => {
+            return tools::audit::run(&data_dir.unwrap_or_else(config::default_data_dir))
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

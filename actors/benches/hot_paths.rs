@@ -4,14 +4,14 @@
 //! channels. Run: `cargo bench -p invoiced-actors --bench hot_paths`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
 use invoiced_actors::entropy::SeededEntropy;
-use invoiced_actors::policy::hints::{assess, select, Pool, RoundRobin};
 use invoiced_actors::key_signer::KeySigner;
+use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
+use invoiced_actors::policy::hints::{assess, select, Pool, RoundRobin};
 use invoiced_events::codec::{encode_record, record_hash};
 use invoiced_events::{
-    AmountOrAny, ChannelInfo, ChannelKey, Event, EventRecord, ExposePrivateChannels, InvoiceCreated, Label, Network,
-    PeerPolicy, PreimageSeal, Projections, ShortChannelId,
+    AmountOrAny, ChannelInfo, ChannelKey, Event, EventRecord, ExposePrivateChannels,
+    InvoiceCreated, Label, Network, PeerPolicy, PreimageSeal, Projections, ShortChannelId,
 };
 
 fn channels(n: u32) -> Vec<ChannelInfo> {
@@ -73,23 +73,30 @@ fn created(i: u64) -> InvoiceCreated {
 }
 
 fn benches(c: &mut Criterion) {
-    c.bench_function("amount_parse", |b| b.iter(|| black_box("0.00123456789btc").parse::<AmountOrAny>()));
+    c.bench_function("amount_parse", |b| {
+        b.iter(|| black_box("0.00123456789btc").parse::<AmountOrAny>())
+    });
 
     let mut signer = KeySigner::new(&[7; 32], Box::new(SeededEntropy(1))).unwrap();
     c.bench_function("bolt11_derive_build_sign_encode", |b| {
         b.iter(|| {
-            let keys = signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
+            let keys =
+                signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000)).expect("amount"),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000))
+                    .expect("amount"),
                 timestamp: 1_795_532_824,
-                description: invoiced_events::Description::new("tea".into(), false).expect("description"),
+                description: invoiced_events::Description::new("tea".into(), false)
+                    .expect("description"),
                 expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800).expect("expiry"),
                 cltv: invoiced_actors::policy::bolt11::Cltv::new(10).expect("cltv"),
                 fallbacks: vec![],
                 route_hints: vec![],
             };
-            signer.sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).unwrap()).to_string()
+            signer
+                .sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).unwrap())
+                .to_string()
         })
     });
 
@@ -103,27 +110,49 @@ fn benches(c: &mut Criterion) {
     let mut signer2 = KeySigner::new(&[7; 32], Box::new(SeededEntropy(2))).unwrap();
     c.bench_function("bolt11_derive_build_sign_encode_with_one_hint", |b| {
         b.iter(|| {
-            let keys = signer2.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
+            let keys =
+                signer2.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000)).expect("amount"),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000))
+                    .expect("amount"),
                 timestamp: 1_795_532_824,
-                description: invoiced_events::Description::new("tea".into(), false).expect("description"),
+                description: invoiced_events::Description::new("tea".into(), false)
+                    .expect("description"),
                 expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800).expect("expiry"),
                 cltv: invoiced_actors::policy::bolt11::Cltv::new(10).expect("cltv"),
                 fallbacks: vec![],
                 route_hints: vec![hop.clone()],
             };
-            signer2.sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).unwrap()).to_string()
+            signer2
+                .sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).unwrap())
+                .to_string()
         })
     });
 
-    let record = EventRecord { seq: 1, time_ms: 0, prev_hash: [0; 32], event: Event::InvoiceCreated(created(1)) };
-    c.bench_function("event_encode_and_hash", |b| b.iter(|| record_hash(&encode_record(black_box(&record)).unwrap())));
+    let record = EventRecord {
+        seq: 1,
+        time_ms: 0,
+        prev_hash: [0; 32],
+        event: Event::InvoiceCreated(created(1)),
+    };
+    c.bench_function("event_encode_and_hash", |b| {
+        b.iter(|| record_hash(&encode_record(black_box(&record)).unwrap()))
+    });
 
     c.bench_function("projection_apply_invoice_created", |b| {
         b.iter_batched(
-            || (Projections::new(), EventRecord { seq: 1, time_ms: 0, prev_hash: [0; 32], event: Event::InvoiceCreated(created(1)) }),
+            || {
+                (
+                    Projections::new(),
+                    EventRecord {
+                        seq: 1,
+                        time_ms: 0,
+                        prev_hash: [0; 32],
+                        event: Event::InvoiceCreated(created(1)),
+                    },
+                )
+            },
             |(mut p, rec)| p.apply(&rec, [1; 32]).unwrap(),
             criterion::BatchSize::SmallInput,
         )
@@ -134,12 +163,20 @@ fn benches(c: &mut Criterion) {
     chs.iter().for_each(|ch| rr.register(&ch.key));
     // What the monitor does per invoice: select from its cached pool.
     let pool = Pool::new(&assess(chs.iter(), &ExposePrivateChannels::Unset));
-    c.bench_function("hints_1000_channels_single_pick", |b| b.iter(|| select(&pool, black_box(100_000_000), 0.37, &mut rr)));
-    c.bench_function("hints_1000_channels_round_robin_mpp", |b| b.iter(|| select(&pool, black_box(2_000_000_000), 0.37, &mut rr)));
+    c.bench_function("hints_1000_channels_single_pick", |b| {
+        b.iter(|| select(&pool, black_box(100_000_000), 0.37, &mut rr))
+    });
+    c.bench_function("hints_1000_channels_round_robin_mpp", |b| {
+        b.iter(|| select(&pool, black_box(2_000_000_000), 0.37, &mut rr))
+    });
     let empty = Pool::new(&assess(std::iter::empty(), &ExposePrivateChannels::Unset));
-    c.bench_function("hints_no_channels", |b| b.iter(|| select(&empty, black_box(100_000_000), 0.37, &mut rr)));
+    c.bench_function("hints_no_channels", |b| {
+        b.iter(|| select(&empty, black_box(100_000_000), 0.37, &mut rr))
+    });
     // What a channel change costs once: rebuilding the pool.
-    c.bench_function("hints_1000_channels_rebuild_pool", |b| b.iter(|| Pool::new(&assess(chs.iter(), &ExposePrivateChannels::Unset))));
+    c.bench_function("hints_1000_channels_rebuild_pool", |b| {
+        b.iter(|| Pool::new(&assess(chs.iter(), &ExposePrivateChannels::Unset)))
+    });
 }
 
 criterion_group!(hot, benches);

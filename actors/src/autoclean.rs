@@ -73,7 +73,11 @@ pub struct AutocleanConfig {
 
 impl Default for AutocleanConfig {
     fn default() -> Self {
-        AutocleanConfig { paid_age_s: 0, expired_age_s: 0, cycle_s: 3600 }
+        AutocleanConfig {
+            paid_age_s: 0,
+            expired_age_s: 0,
+            cycle_s: 3600,
+        }
     }
 }
 
@@ -130,8 +134,16 @@ pub struct Autoclean {
 
 impl Autoclean {
     /// An autoclean over the live projection, appending to `log`.
-    pub fn new(state: SharedState, log: LogHandle, clock: Arc<dyn Clock>, config: AutocleanConfig) -> Self {
-        Autoclean { sweeper: Sweeper { state, log, clock }, config }
+    pub fn new(
+        state: SharedState,
+        log: LogHandle,
+        clock: Arc<dyn Clock>,
+        config: AutocleanConfig,
+    ) -> Self {
+        Autoclean {
+            sweeper: Sweeper { state, log, clock },
+            config,
+        }
     }
 }
 
@@ -139,29 +151,41 @@ impl Actor for Autoclean {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let enabled: Vec<(Subsystem, u64)> =
-            Subsystem::ALL.into_iter().map(|s| (s, self.config.age(s))).filter(|&(_, age)| age != 0).collect();
+        let enabled: Vec<(Subsystem, u64)> = Subsystem::ALL
+            .into_iter()
+            .map(|s| (s, self.config.age(s)))
+            .filter(|&(_, age)| age != 0)
+            .collect();
         if enabled.is_empty() {
             return;
         }
-        ctx.run_interval(Duration::from_secs(self.config.cycle_s.max(1)), move |act, ctx| {
-            let sweeper = act.sweeper.clone();
-            let enabled = enabled.clone();
-            ctx.spawn(
-                async move {
-                    for (subsystem, age_s) in enabled {
-                        match sweeper.clean(subsystem, age_s).await {
-                            Ok(r) if r.cleaned > 0 => tracing::info!("autoclean: cleaned {} {}", r.cleaned, subsystem.name()),
-                            Ok(_) => {}
-                            // A standby: the primary cleans.
-                            Err(AppendError::Standby) => {}
-                            Err(e) => tracing::warn!("autoclean of {} failed: {e}", subsystem.name()),
+        ctx.run_interval(
+            Duration::from_secs(self.config.cycle_s.max(1)),
+            move |act, ctx| {
+                let sweeper = act.sweeper.clone();
+                let enabled = enabled.clone();
+                ctx.spawn(
+                    async move {
+                        for (subsystem, age_s) in enabled {
+                            match sweeper.clean(subsystem, age_s).await {
+                                Ok(r) if r.cleaned > 0 => tracing::info!(
+                                    "autoclean: cleaned {} {}",
+                                    r.cleaned,
+                                    subsystem.name()
+                                ),
+                                Ok(_) => {}
+                                // A standby: the primary cleans.
+                                Err(AppendError::Standby) => {}
+                                Err(e) => {
+                                    tracing::warn!("autoclean of {} failed: {e}", subsystem.name())
+                                }
+                            }
                         }
                     }
-                }
-                .into_actor(act),
-            );
-        });
+                    .into_actor(act),
+                );
+            },
+        );
     }
 }
 
@@ -178,7 +202,12 @@ impl Handler<GetStatus> for Autoclean {
     type Result = MessageResult<GetStatus>;
 
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
-        let cleaned = self.sweeper.state.read().map(|s| s.invoices.cleaned()).unwrap_or_default();
+        let cleaned = self
+            .sweeper
+            .state
+            .read()
+            .map(|s| s.invoices.cleaned())
+            .unwrap_or_default();
         MessageResult(
             Subsystem::ALL
                 .into_iter()
@@ -208,10 +237,21 @@ impl Sweeper {
     async fn clean(&self, subsystem: Subsystem, age_s: u64) -> Result<CleanReport, AppendError> {
         let now_s = self.clock.now_secs();
         let (doomed, uncleaned) = self.candidates(subsystem, age_s, now_s)?;
-        let mut report = CleanReport { cleaned: 0, uncleaned };
+        let mut report = CleanReport {
+            cleaned: 0,
+            uncleaned,
+        };
         let status = subsystem.status();
         for chunk in doomed.chunks(PROPOSE_CHUNK) {
-            let proposals = chunk.iter().map(|&created_index| Proposal::Cleaned { created_index, status, age_s, now_s }).collect();
+            let proposals = chunk
+                .iter()
+                .map(|&created_index| Proposal::Cleaned {
+                    created_index,
+                    status,
+                    age_s,
+                    now_s,
+                })
+                .collect();
             for outcome in self.log.append_each(proposals).await {
                 match outcome {
                     Ok(_) => report.cleaned += 1,
@@ -226,17 +266,27 @@ impl Sweeper {
 
     /// The `created_index`es old enough to clean, and how many of the subsystem are too new;
     /// read a chunk at a time, so the writer is never held up for long.
-    fn candidates(&self, subsystem: Subsystem, age_s: u64, now_s: u64) -> Result<(Vec<u64>, u64), AppendError> {
+    fn candidates(
+        &self,
+        subsystem: Subsystem,
+        age_s: u64,
+        now_s: u64,
+    ) -> Result<(Vec<u64>, u64), AppendError> {
         let status = subsystem.status();
         let cutoff = now_s.saturating_sub(age_s);
         let (mut doomed, mut uncleaned, mut from) = (Vec::new(), 0u64, 0u64);
         loop {
-            let state = self.state.read().map_err(|_| AppendError::Write("projection lock poisoned".into()))?;
+            let state = self
+                .state
+                .read()
+                .map_err(|_| AppendError::Write("projection lock poisoned".into()))?;
             let mut seen = 0usize;
             for e in state.invoices.from_created_index(from).take(SCAN_CHUNK) {
                 seen += 1;
                 from = e.created_index + 1;
-                let Some(since) = e.since(status) else { continue };
+                let Some(since) = e.since(status) else {
+                    continue;
+                };
                 if since <= cutoff {
                     doomed.push(e.created_index);
                 } else {

@@ -15,7 +15,9 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::prelude::*;
-use invoiced_events::{ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels, Proposal};
+use invoiced_events::{
+    ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels, Proposal,
+};
 
 use crate::entropy::EntropySource;
 use crate::policy::hints::{assess, select, Exclusion, HintChoice, Pool, RoundRobin};
@@ -43,7 +45,9 @@ pub struct ChannelView(Arc<Mutex<Book>>);
 
 impl core::fmt::Debug for ChannelView {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ChannelView").field("channels", &self.book().channels.len()).finish()
+        f.debug_struct("ChannelView")
+            .field("channels", &self.book().channels.len())
+            .finish()
     }
 }
 
@@ -52,7 +56,12 @@ impl ChannelView {
     pub fn new(channels: ChannelBook, entropy: Box<dyn EntropySource>) -> Self {
         let mut round_robin = RoundRobin::default();
         channels.iter().for_each(|c| round_robin.register(&c.key));
-        ChannelView(Arc::new(Mutex::new(Book { channels, pools: [None, None, None], round_robin, entropy })))
+        ChannelView(Arc::new(Mutex::new(Book {
+            channels,
+            pools: [None, None, None],
+            round_robin,
+            entropy,
+        })))
     }
 
     /// The book; a panic elsewhere while it was held left it whole (every change to it is one
@@ -65,7 +74,11 @@ impl ChannelView {
     ///
     /// # Errors
     /// [`NoSuitableHints`] when channels were named and none of them is usable.
-    pub fn choose(&self, amount_msat: Option<u64>, expose: &ExposePrivateChannels) -> Result<HintChoice, NoSuitableHints> {
+    pub fn choose(
+        &self,
+        amount_msat: Option<u64>,
+        expose: &ExposePrivateChannels,
+    ) -> Result<HintChoice, NoSuitableHints> {
         let needed = amount_msat.unwrap_or(1);
         let mut guard = self.book();
         let book = &mut *guard;
@@ -78,13 +91,22 @@ impl ChannelView {
                 if !list.is_empty() && pool.is_empty() {
                     return Err(NoSuitableHints);
                 }
-                let draw = if pool.has_public() { book.entropy.unit() } else { 0.0 };
+                let draw = if pool.has_public() {
+                    book.entropy.unit()
+                } else {
+                    0.0
+                };
                 return Ok(select(&pool, needed, draw, &mut book.round_robin));
             }
         };
         let channels = &book.channels;
-        let pool = book.pools[slot].get_or_insert_with(|| Pool::new(&assess(channels.iter(), expose)));
-        let draw = if pool.has_public() { book.entropy.unit() } else { 0.0 };
+        let pool =
+            book.pools[slot].get_or_insert_with(|| Pool::new(&assess(channels.iter(), expose)));
+        let draw = if pool.has_public() {
+            book.entropy.unit()
+        } else {
+            0.0
+        };
         Ok(select(pool, needed, draw, &mut book.round_robin))
     }
 
@@ -105,7 +127,9 @@ impl ChannelView {
         for info in reported {
             match book.channels.get(&info.key) {
                 None => changes.push(Proposal::ChannelOpened(info.clone())),
-                Some(known) if known != info => changes.push(Proposal::ChannelUpdated(info.clone())),
+                Some(known) if known != info => {
+                    changes.push(Proposal::ChannelUpdated(info.clone()))
+                }
                 Some(_) => {}
             }
         }
@@ -128,10 +152,16 @@ impl ChannelView {
         if book.channels == *current {
             return;
         }
-        for gone in book.channels.iter().filter(|c| current.get(&c.key).is_none()) {
+        for gone in book
+            .channels
+            .iter()
+            .filter(|c| current.get(&c.key).is_none())
+        {
             book.round_robin.forget(&gone.key);
         }
-        current.iter().for_each(|c| book.round_robin.register(&c.key));
+        current
+            .iter()
+            .for_each(|c| book.round_robin.register(&c.key));
         book.channels = current.clone();
         book.pools = [None, None, None];
     }
@@ -145,7 +175,11 @@ impl ChannelView {
             channels: a
                 .verdicts
                 .into_iter()
-                .map(|v| IncomingChannel { channel: v.channel.clone(), capacity_msat: v.capacity_msat, excluded: v.excluded })
+                .map(|v| IncomingChannel {
+                    channel: v.channel.clone(),
+                    capacity_msat: v.capacity_msat,
+                    excluded: v.excluded,
+                })
                 .collect(),
         }
     }
@@ -187,9 +221,12 @@ impl Actor for ChannelMonitor {
 impl Handler<Observe> for ChannelMonitor {
     type Result = ();
     fn handle(&mut self, Observe(batch): Observe, _: &mut Context<Self>) {
-        let channels_changed = batch
-            .iter()
-            .any(|c| matches!(c.record.event, Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_)));
+        let channels_changed = batch.iter().any(|c| {
+            matches!(
+                c.record.event,
+                Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_)
+            )
+        });
         if channels_changed {
             self.follow_log();
         }
@@ -246,7 +283,10 @@ impl Handler<SyncChannels> for ChannelMonitor {
             move |res: Result<(), AppendError>, act, _| {
                 res?;
                 act.follow_log();
-                Ok(SyncSummary { total: act.view.len(), ..summary })
+                Ok(SyncSummary {
+                    total: act.view.len(),
+                    ..summary
+                })
             },
         )))
     }
@@ -286,5 +326,10 @@ impl Handler<ListIncoming> for ChannelMonitor {
 
 /// A key reported twice in one sync.
 pub fn duplicate_key(channels: &[ChannelInfo]) -> Option<&ChannelKey> {
-    channels.iter().enumerate().find_map(|(i, c)| channels[..i].iter().any(|o| o.key == c.key).then_some(&c.key))
+    channels.iter().enumerate().find_map(|(i, c)| {
+        channels[..i]
+            .iter()
+            .any(|o| o.key == c.key)
+            .then_some(&c.key)
+    })
 }

@@ -24,7 +24,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use invoiced_events::{CancelReason, Event, HeldPart, HoldState, InvoiceRecord, PreimageSeal, Proposal, Rejection};
+use invoiced_events::{
+    CancelReason, Event, HeldPart, HoldState, InvoiceRecord, PreimageSeal, Proposal, Rejection,
+};
 
 use crate::clock::Clock;
 use crate::key_signer::{sha256, PaymentHash, PaymentPreimage, PaymentSecret, SealPreimage};
@@ -54,7 +56,9 @@ pub enum HoldError {
     #[error("payment_secret: does not match the invoice's payment secret")]
     WrongSecret,
     /// The parts do not reach the amount, or exceed twice it.
-    #[error("parts: {got}msat does not pay the invoice's {want}msat (at least it, at most twice it)")]
+    #[error(
+        "parts: {got}msat does not pay the invoice's {want}msat (at least it, at most twice it)"
+    )]
     Amount {
         /// What the parts carry.
         got: u64,
@@ -114,7 +118,9 @@ pub struct HoldConfig {
 impl Default for HoldConfig {
     /// holdinvoice's default: 6 blocks.
     fn default() -> Self {
-        HoldConfig { cancel_before_blocks: 6 }
+        HoldConfig {
+            cancel_before_blocks: 6,
+        }
     }
 }
 
@@ -134,7 +140,13 @@ pub struct HoldKeeper {
 
 impl HoldKeeper {
     /// A keeper over the live projection; it watches the committed batches.
-    pub fn new(invoices: InvoiceReader, log: LogHandle, sealer: Recipient<SealPreimage>, clock: Arc<dyn Clock>, config: HoldConfig) -> Self {
+    pub fn new(
+        invoices: InvoiceReader,
+        log: LogHandle,
+        sealer: Recipient<SealPreimage>,
+        clock: Arc<dyn Clock>,
+        config: HoldConfig,
+    ) -> Self {
         let accepted = invoices
             .pick(|s| {
                 s.invoices
@@ -143,7 +155,15 @@ impl HoldKeeper {
                     .collect()
             })
             .unwrap_or_default();
-        HoldKeeper { invoices, log, sealer, clock, config, height: 0, accepted }
+        HoldKeeper {
+            invoices,
+            log,
+            sealer,
+            clock,
+            config,
+            height: 0,
+            accepted,
+        }
     }
 
     /// Appends a cancel for every `ACCEPTED` invoice whose earliest part is within the margin.
@@ -157,8 +177,15 @@ impl HoldKeeper {
         for key in due {
             self.accepted.remove(&key);
             let (log, height) = (self.log.clone(), self.height);
-            let cancel = Proposal::HoldCanceled { created_index: key.1, reason: CancelReason::HtlcExpiry { height, blocks_before } };
-            let append = actix::fut::wrap_future::<_, Self>(async move { log.append(cancel).await });
+            let cancel = Proposal::HoldCanceled {
+                created_index: key.1,
+                reason: CancelReason::HtlcExpiry {
+                    height,
+                    blocks_before,
+                },
+            };
+            let append =
+                actix::fut::wrap_future::<_, Self>(async move { log.append(cancel).await });
             ctx.spawn(append.map(move |outcome, act, _| match outcome {
                 Ok(_) => tracing::warn!(
                     "hold invoice {} canceled at block {height}: its earliest held part expires at block {}",
@@ -188,8 +215,15 @@ impl HoldKeeper {
 
     /// The hold invoice with this hash, whole.
     fn find(&self, hash: &[u8; 32]) -> Result<InvoiceRecord, HoldError> {
-        let entry = self.invoices.pick(|s| s.invoices.by_hash(hash).filter(|e| e.hold.is_some()).cloned())?;
-        Ok(self.invoices.invoice(entry.ok_or(HoldError::NotFound(*hash))?)?)
+        let entry = self.invoices.pick(|s| {
+            s.invoices
+                .by_hash(hash)
+                .filter(|e| e.hold.is_some())
+                .cloned()
+        })?;
+        Ok(self
+            .invoices
+            .invoice(entry.ok_or(HoldError::NotFound(*hash))?)?)
     }
 }
 
@@ -213,7 +247,10 @@ impl Handler<Observe> for HoldKeeper {
                         new = true;
                     }
                 }
-                Event::HoldSettled(_) | Event::HoldCanceled(_) | Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_) => {
+                Event::HoldSettled(_)
+                | Event::HoldCanceled(_)
+                | Event::InvoiceDeleted(_)
+                | Event::InvoiceCleaned(_) => {
                     if let Some(idx) = c.record.event.invoice_index() {
                         self.accepted.retain(|&(_, i)| i != idx);
                     }
@@ -261,10 +298,14 @@ impl Handler<AcceptHold> for HoldKeeper {
         let now = self.clock.now_secs();
         let margin = self.config.cancel_before_blocks;
         let checked = (|| {
-            let parts = invoiced_events::distinct_parts(msg.parts).map_err(HoldError::ConflictingPart)?;
+            let parts =
+                invoiced_events::distinct_parts(msg.parts).map_err(HoldError::ConflictingPart)?;
             let rec = self.find(&msg.payment_hash.0)?;
-            let Some(hold) = &rec.hold else { return Err(HoldError::NotFound(msg.payment_hash.0)) };
-            if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret) {
+            let Some(hold) = &rec.hold else {
+                return Err(HoldError::NotFound(msg.payment_hash.0));
+            };
+            if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret)
+            {
                 return Err(HoldError::WrongSecret);
             }
             // lightningd replays undecided HTLCs after a restart: the parts it held already
@@ -282,12 +323,27 @@ impl Handler<AcceptHold> for HoldKeeper {
             if now >= rec.created.expires_at {
                 return Err(HoldError::Expired);
             }
-            if let Some(p) = parts.iter().find(|p| p.cltv_expiry <= msg.height.saturating_add(margin)) {
-                return Err(HoldError::ExpiresTooSoon { htlc: p.htlc.clone(), cltv_expiry: p.cltv_expiry, height: msg.height, margin });
+            if let Some(p) = parts
+                .iter()
+                .find(|p| p.cltv_expiry <= msg.height.saturating_add(margin))
+            {
+                return Err(HoldError::ExpiresTooSoon {
+                    htlc: p.htlc.clone(),
+                    cltv_expiry: p.cltv_expiry,
+                    height: msg.height,
+                    margin,
+                });
             }
-            let got = parts.iter().map(|p| p.amount_msat).fold(0u64, u64::saturating_add);
-            invoiced_events::check_payment_amount(rec.created.amount_msat, got)
-                .map_err(|_| HoldError::Amount { got, want: rec.created.amount_msat.unwrap_or_default() })?;
+            let got = parts
+                .iter()
+                .map(|p| p.amount_msat)
+                .fold(0u64, u64::saturating_add);
+            invoiced_events::check_payment_amount(rec.created.amount_msat, got).map_err(|_| {
+                HoldError::Amount {
+                    got,
+                    want: rec.created.amount_msat.unwrap_or_default(),
+                }
+            })?;
             Ok(Ok((rec, parts)))
         })();
         let log = self.log.clone();
@@ -296,7 +352,11 @@ impl Handler<AcceptHold> for HoldKeeper {
                 Ok(accepted) => accepted,
                 Err(already) => return Ok(already),
             };
-            let accept = Proposal::HoldAccepted { created_index: rec.created.created_index, parts, height: msg.height };
+            let accept = Proposal::HoldAccepted {
+                created_index: rec.created.created_index,
+                parts,
+                height: msg.height,
+            };
             committed_invoice(log.append(accept).await)
         })
     }
@@ -320,7 +380,10 @@ impl Handler<SettleHold> for HoldKeeper {
         let checked = (|| {
             let hash = msg.payment_hash.0;
             if let Some(p) = msg.preimage.filter(|p| sha256(&p.0) != hash) {
-                return Err(HoldError::PreimageMismatch { hash, preimage: p.0 });
+                return Err(HoldError::PreimageMismatch {
+                    hash,
+                    preimage: p.0,
+                });
             }
             let rec = self.find(&hash)?;
             let state = rec.hold.as_ref().map_or(HoldState::Canceled, |h| h.state);
@@ -342,9 +405,21 @@ impl Handler<SettleHold> for HoldKeeper {
                 Some(p) => Some(sealer.send(SealPreimage(p)).await?),
                 None => None,
             };
-            let parts = rec.hold.as_ref().map(|h| h.parts.as_slice()).unwrap_or_default();
-            let amount_received_msat = parts.iter().map(|p| p.amount_msat).fold(0u64, u64::saturating_add);
-            let settle = Proposal::HoldSettled { created_index: rec.created.created_index, amount_received_msat, paid_at: now, revealed };
+            let parts = rec
+                .hold
+                .as_ref()
+                .map(|h| h.parts.as_slice())
+                .unwrap_or_default();
+            let amount_received_msat = parts
+                .iter()
+                .map(|p| p.amount_msat)
+                .fold(0u64, u64::saturating_add);
+            let settle = Proposal::HoldSettled {
+                created_index: rec.created.created_index,
+                amount_received_msat,
+                paid_at: now,
+                revealed,
+            };
             committed_invoice(log.append(settle).await)
         })
     }
@@ -362,14 +437,19 @@ impl Handler<CancelHold> for HoldKeeper {
     type Result = ResponseFuture<Result<InvoiceRecord, HoldError>>;
 
     fn handle(&mut self, msg: CancelHold, _: &mut Context<Self>) -> Self::Result {
-        let checked = self.find(&msg.payment_hash.0).and_then(|rec| match rec.hold.as_ref().map(|h| h.state) {
-            Some(HoldState::Open | HoldState::Accepted) => Ok(rec),
-            state => Err(HoldError::WrongState(state.unwrap_or(HoldState::Canceled))),
+        let checked = self.find(&msg.payment_hash.0).and_then(|rec| {
+            match rec.hold.as_ref().map(|h| h.state) {
+                Some(HoldState::Open | HoldState::Accepted) => Ok(rec),
+                state => Err(HoldError::WrongState(state.unwrap_or(HoldState::Canceled))),
+            }
         });
         let log = self.log.clone();
         Box::pin(async move {
             let rec = checked?;
-            let cancel = Proposal::HoldCanceled { created_index: rec.created.created_index, reason: CancelReason::Requested };
+            let cancel = Proposal::HoldCanceled {
+                created_index: rec.created.created_index,
+                reason: CancelReason::Requested,
+            };
             committed_invoice(log.append(cancel).await)
         })
     }
@@ -377,12 +457,19 @@ impl Handler<CancelHold> for HoldKeeper {
 
 /// The invoice after a committed hold transition; a refusal at commit (a race lost to another
 /// transition in the same batch) is reported in holdinvoice's words.
-fn committed_invoice(appended: Result<std::sync::Arc<crate::store::Committed>, AppendError>) -> Result<InvoiceRecord, HoldError> {
+fn committed_invoice(
+    appended: Result<std::sync::Arc<crate::store::Committed>, AppendError>,
+) -> Result<InvoiceRecord, HoldError> {
     match appended {
-        Ok(c) => std::sync::Arc::unwrap_or_clone(c).invoice.ok_or_else(|| HoldError::Internal("no invoice in commit".into())),
+        Ok(c) => std::sync::Arc::unwrap_or_clone(c)
+            .invoice
+            .ok_or_else(|| HoldError::Internal("no invoice in commit".into())),
         Err(AppendError::Rejected(Rejection::HoldState(s))) => Err(HoldError::WrongState(s)),
         Err(AppendError::Rejected(Rejection::UnknownInvoice(_) | Rejection::Conflict(_))) => {
-            Err(HoldError::Internal("the invoice changed while this request was being committed; look it up again".into()))
+            Err(HoldError::Internal(
+                "the invoice changed while this request was being committed; look it up again"
+                    .into(),
+            ))
         }
         Err(e) => Err(HoldError::Store(e)),
     }

@@ -100,7 +100,9 @@ pub enum HsmSecretError {
     #[error("hsm_secret {0}: Invalid hsm_secret format (shorter than 32 bytes)")]
     InvalidFormat(String),
     /// The format needs a passphrase and none was given.
-    #[error("hsm_secret {0} is {1}: give its passphrase with --hsm-passphrase-file or --hsm-passphrase")]
+    #[error(
+        "hsm_secret {0} is {1}: give its passphrase with --hsm-passphrase-file or --hsm-passphrase"
+    )]
     PassphraseRequired(String, &'static str),
     /// A passphrase was given for a format without one.
     #[error("hsm_secret {0}: Passphrase provided but not needed")]
@@ -124,11 +126,19 @@ pub fn load_or_create(
     entropy: &mut dyn EntropySource,
 ) -> Result<Seed, HsmSecretError> {
     let name = path.display().to_string();
-    let io = |source| HsmSecretError::Io { path: name.clone(), source };
+    let io = |source| HsmSecretError::Io {
+        path: name.clone(),
+        source,
+    };
     if !path.exists() {
         let mut secret = [0u8; HSM_SECRET_LEN];
         entropy.fill(&mut secret);
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(path).map_err(io)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o400)
+            .open(path)
+            .map_err(io)?;
         f.write_all(&secret).map_err(io)?;
         f.sync_all().map_err(io)?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o400)).map_err(io)?;
@@ -142,10 +152,15 @@ pub fn load_or_create(
 /// # Errors
 /// [`HsmSecretError`] with `name` in its message.
 pub fn extract(bytes: &[u8], passphrase: Option<&str>, name: &str) -> Result<Seed, HsmSecretError> {
-    let format = Format::detect(bytes).ok_or_else(|| HsmSecretError::InvalidFormat(name.to_owned()))?;
+    let format =
+        Format::detect(bytes).ok_or_else(|| HsmSecretError::InvalidFormat(name.to_owned()))?;
     let passphrase = match (format.needs_passphrase(), passphrase) {
         (true, None) => {
-            let what = if format == Format::Encrypted { "encrypted" } else { "a mnemonic with a passphrase" };
+            let what = if format == Format::Encrypted {
+                "encrypted"
+            } else {
+                "a mnemonic with a passphrase"
+            };
             return Err(HsmSecretError::PassphraseRequired(name.to_owned(), what));
         }
         (false, Some(_)) => return Err(HsmSecretError::PassphraseNotNeeded(name.to_owned())),
@@ -157,11 +172,14 @@ pub fn extract(bytes: &[u8], passphrase: Option<&str>, name: &str) -> Result<See
             .map(|s| Seed(s.to_vec()))
             .ok_or_else(|| HsmSecretError::WrongPassphrase(name.to_owned())),
         Format::Mnemonic | Format::MnemonicWithPassphrase => {
-            let words = std::str::from_utf8(&bytes[32..]).map_err(|_| HsmSecretError::InvalidMnemonic(name.to_owned()))?;
+            let words = std::str::from_utf8(&bytes[32..])
+                .map_err(|_| HsmSecretError::InvalidMnemonic(name.to_owned()))?;
             let mnemonic = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, words)
                 .map_err(|_| HsmSecretError::InvalidMnemonic(name.to_owned()))?;
             let seed = mnemonic.to_seed_normalized(passphrase.unwrap_or_default());
-            if format == Format::MnemonicWithPassphrase && sha256::Hash::hash(&seed).to_byte_array()[..] != bytes[..32] {
+            if format == Format::MnemonicWithPassphrase
+                && sha256::Hash::hash(&seed).to_byte_array()[..] != bytes[..32]
+            {
                 return Err(HsmSecretError::WrongPassphrase(name.to_owned()));
             }
             Ok(Seed(seed.to_vec()))
@@ -174,7 +192,9 @@ fn encryption_key(passphrase: &str) -> Option<[u8; 32]> {
     let params = argon2::Params::new(ARGON2_MEM_KIB, ARGON2_OPS, 1, Some(32)).ok()?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = [0u8; 32];
-    argon.hash_password_into(passphrase.as_bytes(), ARGON2_SALT, &mut key).ok()?;
+    argon
+        .hash_password_into(passphrase.as_bytes(), ARGON2_SALT, &mut key)
+        .ok()?;
     Some(key)
 }
 
@@ -188,7 +208,8 @@ fn decrypt(file: &[u8], passphrase: &str) -> Option<[u8; HSM_SECRET_LEN]> {
     let (tag_byte, ciphertext) = body.split_first()?;
     // The stream key: HChaCha20(key, header[..16]); the nonce: counter 1 ‖ header[16..24].
     let hchacha_input: [u8; 16] = header[..16].try_into().ok()?;
-    let subkey = chacha20::hchacha::<chacha20::cipher::consts::U10>(&key.into(), &hchacha_input.into());
+    let subkey =
+        chacha20::hchacha::<chacha20::cipher::consts::U10>(&key.into(), &hchacha_input.into());
     let mut nonce = [0u8; 12];
     nonce[0] = 1;
     nonce[4..].copy_from_slice(&header[16..24]);
@@ -207,7 +228,10 @@ fn decrypt(file: &[u8], passphrase: &str) -> Option<[u8; HSM_SECRET_LEN]> {
     authenticated.extend_from_slice(&tag_block);
     authenticated.extend_from_slice(ciphertext);
     // libsodium pads with (0x10 - 64 + mlen) & 0xf zero bytes.
-    authenticated.resize(authenticated.len() + (ciphertext.len().wrapping_sub(48) & 0xf), 0);
+    authenticated.resize(
+        authenticated.len() + (ciphertext.len().wrapping_sub(48) & 0xf),
+        0,
+    );
     authenticated.extend_from_slice(&0u64.to_le_bytes());
     authenticated.extend_from_slice(&((64 + ciphertext.len()) as u64).to_le_bytes());
     let expected = poly1305::Poly1305::new(&mac_key.into()).compute_unpadded(&authenticated);
@@ -235,7 +259,12 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Vec<u8> {
-        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hsm_secret").join(name)).unwrap()
+        fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/hsm_secret")
+                .join(name),
+        )
+        .unwrap()
     }
 
     // The files and node ids below were made by Core Lightning v26.06.6's `lightning-hsmtool`
@@ -246,25 +275,41 @@ mod tests {
     #[test]
     fn the_bolt12_secret_is_lightningds() {
         let plain: Vec<u8> = (1..=32).collect();
-        let base = |seed: &[u8]| hex::encode(crate::key_signer::make_secret(seed, b"bolt12-invoice-base"));
-        assert_eq!(base(&extract(&plain, None, "f").unwrap()), "ddd14a2e09d792f4ac599381c1f6a014a04cfc8762946a1387de1e515ee35589");
+        let base =
+            |seed: &[u8]| hex::encode(crate::key_signer::make_secret(seed, b"bolt12-invoice-base"));
+        assert_eq!(
+            base(&extract(&plain, None, "f").unwrap()),
+            "ddd14a2e09d792f4ac599381c1f6a014a04cfc8762946a1387de1e515ee35589"
+        );
         let seed = extract(&fixture("mnemonic_nopass"), None, "f").unwrap();
         assert_eq!(seed.len(), 64);
-        assert_eq!(base(&seed), "6fac1f0c529c81f060947bf852c4ef1f12a748b4d17c0247a88e5b89e65566aa");
+        assert_eq!(
+            base(&seed),
+            "6fac1f0c529c81f060947bf852c4ef1f12a748b4d17c0247a88e5b89e65566aa"
+        );
     }
 
     #[test]
     fn plain() {
         let plain: Vec<u8> = (1..=32).collect();
-        assert_eq!(node_id(&extract(&plain, None, "f").unwrap()), "037d8d1109836a88daf2b86d6e52e12351f9c274f597b78eca941525b309096ca8");
-        assert!(matches!(extract(&plain, Some("x"), "f"), Err(HsmSecretError::PassphraseNotNeeded(_))));
+        assert_eq!(
+            node_id(&extract(&plain, None, "f").unwrap()),
+            "037d8d1109836a88daf2b86d6e52e12351f9c274f597b78eca941525b309096ca8"
+        );
+        assert!(matches!(
+            extract(&plain, Some("x"), "f"),
+            Err(HsmSecretError::PassphraseNotNeeded(_))
+        ));
     }
 
     #[test]
     fn mnemonic_without_passphrase() {
         let file = fixture("mnemonic_nopass");
         assert_eq!(Format::detect(&file), Some(Format::Mnemonic));
-        assert_eq!(node_id(&extract(&file, None, "f").unwrap()), "03653e90c1ce4660fd8505dd6d643356e93cfe202af109d382787639dd5890e87d");
+        assert_eq!(
+            node_id(&extract(&file, None, "f").unwrap()),
+            "03653e90c1ce4660fd8505dd6d643356e93cfe202af109d382787639dd5890e87d"
+        );
     }
 
     #[test]
@@ -275,8 +320,14 @@ mod tests {
             node_id(&extract(&file, Some("secretpass"), "f").unwrap()),
             "028d1df563777a163fc88449e6131a42a2f461e3f11c7e947e9d63ee464569327d"
         );
-        assert!(matches!(extract(&file, Some("wrong"), "f"), Err(HsmSecretError::WrongPassphrase(_))));
-        assert!(matches!(extract(&file, None, "f"), Err(HsmSecretError::PassphraseRequired(..))));
+        assert!(matches!(
+            extract(&file, Some("wrong"), "f"),
+            Err(HsmSecretError::WrongPassphrase(_))
+        ));
+        assert!(matches!(
+            extract(&file, None, "f"),
+            Err(HsmSecretError::PassphraseRequired(..))
+        ));
     }
 
     #[test]
@@ -284,21 +335,42 @@ mod tests {
         let file = fixture("encrypted_hunter22");
         assert_eq!(Format::detect(&file), Some(Format::Encrypted));
         // It holds the bytes 0x01..=0x20.
-        assert_eq!(extract(&file, Some("hunter22"), "f").unwrap().to_vec(), (1..=32).collect::<Vec<u8>>());
-        assert!(matches!(extract(&file, Some("hunter23"), "f"), Err(HsmSecretError::WrongPassphrase(_))));
+        assert_eq!(
+            extract(&file, Some("hunter22"), "f").unwrap().to_vec(),
+            (1..=32).collect::<Vec<u8>>()
+        );
+        assert!(matches!(
+            extract(&file, Some("hunter23"), "f"),
+            Err(HsmSecretError::WrongPassphrase(_))
+        ));
         let mut flipped = file.clone();
         flipped[40] ^= 1;
-        assert!(matches!(extract(&flipped, Some("hunter22"), "f"), Err(HsmSecretError::WrongPassphrase(_))));
+        assert!(matches!(
+            extract(&flipped, Some("hunter22"), "f"),
+            Err(HsmSecretError::WrongPassphrase(_))
+        ));
     }
 
     #[test]
     fn damaged_files() {
-        assert!(matches!(extract(&[0u8; 31], None, "f"), Err(HsmSecretError::InvalidFormat(_))));
+        assert!(matches!(
+            extract(&[0u8; 31], None, "f"),
+            Err(HsmSecretError::InvalidFormat(_))
+        ));
         let mut words = vec![0u8; 32];
         words.extend_from_slice(b"abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon");
-        assert!(matches!(extract(&words, None, "f"), Err(HsmSecretError::InvalidMnemonic(_))), "bad checksum");
+        assert!(
+            matches!(
+                extract(&words, None, "f"),
+                Err(HsmSecretError::InvalidMnemonic(_))
+            ),
+            "bad checksum"
+        );
         let mut junk = vec![0u8; 32];
         junk.extend_from_slice(&[0xff; 40]);
-        assert!(matches!(extract(&junk, None, "f"), Err(HsmSecretError::InvalidMnemonic(_))));
+        assert!(matches!(
+            extract(&junk, None, "f"),
+            Err(HsmSecretError::InvalidMnemonic(_))
+        ));
     }
 }

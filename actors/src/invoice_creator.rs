@@ -16,15 +16,19 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Description, ExposePrivateChannels, InvoiceCreated, InvoiceRecord, Label, Network, NewInvoice, PreimageSeal, Proposal,
-    Rejection, Warning,
+    Description, ExposePrivateChannels, InvoiceCreated, InvoiceRecord, Label, Network, NewInvoice,
+    PreimageSeal, Proposal, Rejection, Warning,
 };
 
-use crate::policy::bolt11::{parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft};
 use crate::channel_monitor::{ChannelView, NoSuitableHints};
 use crate::clock::Clock;
-use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource, SignBolt12, SignNewInvoice};
+use crate::key_signer::{
+    PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource, SignBolt12, SignNewInvoice,
+};
 use crate::label_registry::{LabelRegistry, ReserveError};
+use crate::policy::bolt11::{
+    parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft,
+};
 use crate::store::{AppendError, InvoiceReader, LogHandle};
 
 /// A validated `invoice` request.
@@ -202,8 +206,20 @@ pub struct InvoiceCreator {
 
 impl InvoiceCreator {
     /// Wires the creator to its peers.
-    pub fn new(network: Network, invoices: InvoiceReader, peers: CreatorPeers, log: LogHandle, clock: Arc<dyn Clock>) -> Self {
-        InvoiceCreator { network, invoices, peers, log, clock }
+    pub fn new(
+        network: Network,
+        invoices: InvoiceReader,
+        peers: CreatorPeers,
+        log: LogHandle,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        InvoiceCreator {
+            network,
+            invoices,
+            peers,
+            log,
+            clock,
+        }
     }
 }
 
@@ -233,13 +249,21 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 }
             };
             if let Some(c) = existing {
-                let outcome = if req.matches(&c) { Ok(IssuedInvoice::from(&c.created)) } else { Err(CreateError::DuplicateLabel(label)) };
+                let outcome = if req.matches(&c) {
+                    Ok(IssuedInvoice::from(&c.created))
+                } else {
+                    Err(CreateError::DuplicateLabel(label))
+                };
                 return Box::pin(async move { outcome });
             }
         }
         let network = self.network;
         let (peers, log, clock) = (self.peers.clone(), self.log.clone(), self.clock.clone());
-        let fallbacks: Result<Vec<_>, _> = req.fallbacks.iter().map(|f| parse_fallback(f, network)).collect();
+        let fallbacks: Result<Vec<_>, _> = req
+            .fallbacks
+            .iter()
+            .map(|f| parse_fallback(f, network))
+            .collect();
         Box::pin(async move {
             let fallbacks = fallbacks?;
             let choice = peers.hints.choose(req.amount.msat(), &req.expose)?;
@@ -255,12 +279,19 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 route_hints: choice.hints.clone(),
             };
             // Core Lightning also signs first and checks the preimage and label after.
-            let signed = peers.signer.send(SignNewInvoice { preimage: req.preimage, draft }).await??;
+            let signed = peers
+                .signer
+                .send(SignNewInvoice {
+                    preimage: req.preimage,
+                    draft,
+                })
+                .await??;
             let keys = signed.keys;
             // Held until the answer is made, whatever it is; released when dropped.
             let label = match req.label {
                 Some(l) => l,
-                None => Label::new(format!("hold-{}", hex::encode(keys.payment_hash.0))).map_err(|_| CreateError::Unavailable)?,
+                None => Label::new(format!("hold-{}", hex::encode(keys.payment_hash.0)))
+                    .map_err(|_| CreateError::Unavailable)?,
             };
             let _claim = peers.claims.reserve(&label, &keys.payment_hash)?;
             let invoice = NewInvoice {
@@ -279,7 +310,11 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 fallbacks: req.fallbacks,
                 route_hints: choice.hints,
                 warnings: choice.warnings,
-                kind: if req.hold { invoiced_events::InvoiceKind::Hold } else { invoiced_events::InvoiceKind::Bolt11 },
+                kind: if req.hold {
+                    invoiced_events::InvoiceKind::Hold
+                } else {
+                    invoiced_events::InvoiceKind::Bolt11
+                },
             };
             append(&log, invoice).await
         })
@@ -298,12 +333,23 @@ impl Handler<CreateBolt12> for InvoiceCreator {
         let (peers, log, clock) = (self.peers.clone(), self.log.clone(), self.clock.clone());
         Box::pin(async move {
             let cltv_expiry_delta = u16::try_from(req.cltv.blocks()).unwrap_or(u16::MAX);
-            let signed = peers.bolt12.send(SignBolt12 { invoice: req.invoice, preimage: req.preimage, cltv_expiry_delta }).await??;
+            let signed = peers
+                .bolt12
+                .send(SignBolt12 {
+                    invoice: req.invoice,
+                    preimage: req.preimage,
+                    cltv_expiry_delta,
+                })
+                .await??;
             // What a payment must leave: the stub path's delta, or the least of the given paths'.
-            let cltv = crate::policy::bolt12::Invoice::decode(&signed.invoice)?.min_path_cltv().map_or(req.cltv.blocks(), u32::from);
+            let cltv = crate::policy::bolt12::Invoice::decode(&signed.invoice)?
+                .min_path_cltv()
+                .map_or(req.cltv.blocks(), u32::from);
             let payment_hash = PaymentHash(crate::key_signer::sha256(&req.preimage.0));
             let now = clock.now_secs();
-            let _claim = peers.claims.reserve_label_first(&req.label, &payment_hash)?;
+            let _claim = peers
+                .claims
+                .reserve_label_first(&req.label, &payment_hash)?;
             let invoice = NewInvoice {
                 label: req.label,
                 bolt11: signed.invoice,
@@ -321,7 +367,9 @@ impl Handler<CreateBolt12> for InvoiceCreator {
                 fallbacks: vec![],
                 route_hints: vec![],
                 warnings: vec![],
-                kind: invoiced_events::InvoiceKind::Bolt12 { local_offer_id: req.local_offer_id },
+                kind: invoiced_events::InvoiceKind::Bolt12 {
+                    local_offer_id: req.local_offer_id,
+                },
             };
             append(&log, invoice).await
         })
@@ -331,10 +379,20 @@ impl Handler<CreateBolt12> for InvoiceCreator {
 /// Appends a new invoice whose label and hash are claimed, and answers from the shared record.
 async fn append(log: &LogHandle, invoice: NewInvoice) -> Result<IssuedInvoice, CreateError> {
     // The claim decided uniqueness; a refusal here is the writer's assertion firing.
-    let committed = log.append(Proposal::Invoice(invoice)).await.map_err(|e| match e {
-        AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => CreateError::Invariant(r),
-        other => CreateError::Store(other),
-    })?;
+    let committed = log
+        .append(Proposal::Invoice(invoice))
+        .await
+        .map_err(|e| match e {
+            AppendError::Rejected(r @ (Rejection::DuplicateLabel(_) | Rejection::PreimageUsed)) => {
+                CreateError::Invariant(r)
+            }
+            other => CreateError::Store(other),
+        })?;
     // The answer is made here, from the shared record, not copied by the writer.
-    committed.record.event.created().map(IssuedInvoice::from).ok_or(CreateError::Unavailable)
+    committed
+        .record
+        .event
+        .created()
+        .map(IssuedInvoice::from)
+        .ok_or(CreateError::Unavailable)
 }

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{Event, HeldPart, HoldState, InvoiceRecord, InvoiceStatus, Label, PaymentAmountError, Proposal, Rejection};
+use invoiced_events::{
+    Event, HeldPart, HoldState, InvoiceRecord, InvoiceStatus, Label, PaymentAmountError, Proposal,
+    Rejection,
+};
 
 use crate::clock::Clock;
 use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
@@ -120,18 +123,33 @@ pub struct InvoiceLedger {
 
 impl InvoiceLedger {
     /// A ledger over the live projection; it watches `committed` for changes.
-    pub fn new(invoices: InvoiceReader, log: LogHandle, signer: Recipient<RevealPreimages>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        invoices: InvoiceReader,
+        log: LogHandle,
+        signer: Recipient<RevealPreimages>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let expiries = invoices
             .pick(|s| {
                 s.invoices
                     .from_created_index(0)
                     // An accepted hold invoice is bound by its parts' CLTV (the HoldKeeper's).
-                    .filter(|r| r.status == InvoiceStatus::Unpaid && r.hold_state() != Some(HoldState::Accepted))
+                    .filter(|r| {
+                        r.status == InvoiceStatus::Unpaid
+                            && r.hold_state() != Some(HoldState::Accepted)
+                    })
                     .map(|r| (r.expires_at, r.created_index))
                     .collect()
             })
             .unwrap_or_default();
-        InvoiceLedger { invoices, log, signer, clock, expiries, timer: None }
+        InvoiceLedger {
+            invoices,
+            log,
+            signer,
+            clock,
+            expiries,
+            timer: None,
+        }
     }
 
     /// Arms the timer for the earliest unpaid expiry.
@@ -139,7 +157,9 @@ impl InvoiceLedger {
         if let Some(t) = self.timer.take() {
             ctx.cancel_future(t);
         }
-        let Some(&(at, _)) = self.expiries.first() else { return };
+        let Some(&(at, _)) = self.expiries.first() else {
+            return;
+        };
         let delay = (at.saturating_mul(1000)).saturating_sub(self.clock.now_ms());
         self.timer = Some(ctx.run_later(Duration::from_millis(delay), |act, ctx| {
             act.timer = None;
@@ -154,7 +174,12 @@ impl InvoiceLedger {
         for key in due {
             self.expiries.remove(&key);
             let log = self.log.clone();
-            let append = actix::fut::wrap_future::<_, Self>(async move { log.append(Proposal::Expired { created_index: key.1 }).await });
+            let append = actix::fut::wrap_future::<_, Self>(async move {
+                log.append(Proposal::Expired {
+                    created_index: key.1,
+                })
+                .await
+            });
             ctx.spawn(append.map(move |outcome, act, ctx| match outcome {
                 // A refusal means it was paid or deleted first: nothing to do.
                 Ok(_) | Err(AppendError::Rejected(_)) => {}
@@ -192,7 +217,9 @@ impl Handler<Observe> for InvoiceLedger {
             let Some(inv) = &c.invoice else { continue };
             let key = (inv.created.expires_at, inv.created.created_index);
             match &c.record.event {
-                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => {
+                Event::InvoiceCreated(_)
+                | Event::HoldInvoiceCreated(_)
+                | Event::Bolt12InvoiceCreated(_) => {
                     self.expiries.insert(key);
                 }
                 // Held parts are bounded by their CLTV, not the invoice's expiry (HoldKeeper).
@@ -247,41 +274,62 @@ impl Handler<SettleInvoice> for InvoiceLedger {
         let now = self.clock.now_secs();
         let amount_received_msat = msg.amount_msat;
         let checked = self.check_settle(msg, now);
-        let (log, signer, invoices) = (self.log.clone(), self.signer.clone(), self.invoices.clone());
+        let (log, signer, invoices) =
+            (self.log.clone(), self.signer.clone(), self.invoices.clone());
         Box::pin(async move {
             let (rec, parts) = match checked? {
                 SettleCheck::PaidByThese(rec) => {
                     let preimage = reveal(&signer, &rec).await?;
-                    return Ok(Settled { invoice: rec, preimage });
+                    return Ok(Settled {
+                        invoice: rec,
+                        preimage,
+                    });
                 }
                 SettleCheck::Pays(rec, parts) => (rec, parts),
             };
             let preimage = reveal(&signer, &rec).await?;
             let c = &rec.created;
-            let paid = Proposal::Paid { created_index: c.created_index, amount_received_msat, paid_at: now, parts };
+            let paid = Proposal::Paid {
+                created_index: c.created_index,
+                amount_received_msat,
+                paid_at: now,
+                parts,
+            };
             let committed = log.append(paid).await.map_err(|e| match e {
                 AppendError::Rejected(Rejection::NotUnpaid(s)) => SettleError::NotUnpaid(s),
                 AppendError::Rejected(Rejection::UnknownInvoice(_)) => SettleError::UnknownInvoice,
                 AppendError::Rejected(Rejection::IsHold(_)) => SettleError::IsHold,
                 AppendError::Rejected(Rejection::Conflict(_)) => {
                     // Raced another change in the same batch: report what it became.
-                    let now_status =
-                        invoices.pick(|s| s.invoices.get(rec.created.created_index).map(|r| r.status)).ok().flatten();
+                    let now_status = invoices
+                        .pick(|s| s.invoices.get(rec.created.created_index).map(|r| r.status))
+                        .ok()
+                        .flatten();
                     now_status.map_or(SettleError::UnknownInvoice, SettleError::NotUnpaid)
                 }
                 other => SettleError::Store(other),
             })?;
-            let invoice = std::sync::Arc::unwrap_or_clone(committed).invoice.ok_or_else(|| SettleError::Internal("no invoice in commit".into()))?;
+            let invoice = std::sync::Arc::unwrap_or_clone(committed)
+                .invoice
+                .ok_or_else(|| SettleError::Internal("no invoice in commit".into()))?;
             Ok(Settled { invoice, preimage })
         })
     }
 }
 
 /// The preimage of a paid (or being paid) invoice.
-async fn reveal(signer: &Recipient<RevealPreimages>, rec: &InvoiceRecord) -> Result<PaymentPreimage, SettleError> {
-    let seal = rec.preimage_seal().cloned().ok_or_else(|| SettleError::Internal("preimage not revealed yet".into()))?;
+async fn reveal(
+    signer: &Recipient<RevealPreimages>,
+    rec: &InvoiceRecord,
+) -> Result<PaymentPreimage, SettleError> {
+    let seal = rec
+        .preimage_seal()
+        .cloned()
+        .ok_or_else(|| SettleError::Internal("preimage not revealed yet".into()))?;
     signer
-        .send(RevealPreimages { seals: vec![(seal, PaymentHash(rec.created.payment_hash))] })
+        .send(RevealPreimages {
+            seals: vec![(seal, PaymentHash(rec.created.payment_hash))],
+        })
         .await
         .map_err(|e| SettleError::Internal(e.to_string()))?
         .pop()
@@ -292,17 +340,31 @@ async fn reveal(signer: &Recipient<RevealPreimages>, rec: &InvoiceRecord) -> Res
 impl InvoiceLedger {
     fn check_settle(&self, msg: SettleInvoice, now: u64) -> Result<SettleCheck, SettleError> {
         let internal = |e: StoreError| SettleError::Internal(e.to_string());
-        let parts = invoiced_events::distinct_parts(msg.parts).map_err(SettleError::ConflictingPart)?;
-        let sum = parts.iter().map(|p| p.amount_msat).fold(0u64, u64::saturating_add);
+        let parts =
+            invoiced_events::distinct_parts(msg.parts).map_err(SettleError::ConflictingPart)?;
+        let sum = parts
+            .iter()
+            .map(|p| p.amount_msat)
+            .fold(0u64, u64::saturating_add);
         if !parts.is_empty() && sum != msg.amount_msat {
-            return Err(SettleError::PartsSum { parts: sum, amount: msg.amount_msat });
+            return Err(SettleError::PartsSum {
+                parts: sum,
+                amount: msg.amount_msat,
+            });
         }
-        let entry = self.invoices.pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned()).map_err(internal)?;
+        let entry = self
+            .invoices
+            .pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned())
+            .map_err(internal)?;
         let entry = entry.ok_or(SettleError::UnknownInvoice)?;
         if entry.hold.is_some() {
             return Err(SettleError::IsHold);
         }
-        let recorded = entry.payment.as_ref().map(|p| p.parts.as_slice()).unwrap_or_default();
+        let recorded = entry
+            .payment
+            .as_ref()
+            .map(|p| p.parts.as_slice())
+            .unwrap_or_default();
         let again = !parts.is_empty() && parts.iter().all(|p| recorded.contains(p));
         if entry.status != InvoiceStatus::Unpaid && !again {
             return Err(SettleError::NotUnpaid(entry.status));
@@ -317,10 +379,12 @@ impl InvoiceLedger {
         if now >= rec.created.expires_at {
             return Err(SettleError::NotUnpaid(InvoiceStatus::Expired));
         }
-        invoiced_events::check_payment_amount(rec.created.amount_msat, msg.amount_msat).map_err(|e| match e {
-            PaymentAmountError::Under { got, want } => SettleError::Underpaid { got, want },
-            PaymentAmountError::Over { got, want } => SettleError::Overpaid { got, want },
-        })?;
+        invoiced_events::check_payment_amount(rec.created.amount_msat, msg.amount_msat).map_err(
+            |e| match e {
+                PaymentAmountError::Under { got, want } => SettleError::Underpaid { got, want },
+                PaymentAmountError::Over { got, want } => SettleError::Overpaid { got, want },
+            },
+        )?;
         Ok(SettleCheck::Pays(rec, parts))
     }
 }
@@ -374,7 +438,9 @@ impl Handler<CheckPart> for InvoiceLedger {
             Ok(match checked? {
                 Verdict::Now(v) => v,
                 Verdict::Resolve(rec) => PartVerdict::Resolve(reveal(&signer, &rec).await?),
-                Verdict::Unrecorded(rec) => PartVerdict::PaidUnrecorded(reveal(&signer, &rec).await?),
+                Verdict::Unrecorded(rec) => {
+                    PartVerdict::PaidUnrecorded(reveal(&signer, &rec).await?)
+                }
             })
         })
     }
@@ -391,17 +457,31 @@ impl InvoiceLedger {
     fn check_part(&self, msg: &CheckPart, now: u64) -> Result<Verdict, SettleError> {
         let internal = |e: StoreError| SettleError::Internal(e.to_string());
         let fail = |why: String| Ok(Verdict::Now(PartVerdict::Fail(why)));
-        let Some(entry) = self.invoices.pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned()).map_err(internal)? else {
+        let Some(entry) = self
+            .invoices
+            .pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned())
+            .map_err(internal)?
+        else {
             return Ok(Verdict::Now(PartVerdict::Unknown));
         };
         let hold = entry.hold.as_deref();
         let held = hold.is_some_and(|h| h.parts.iter().any(|p| p.htlc == msg.part.htlc));
         match (entry.status, hold.map(|h| h.state)) {
             // A part an ACCEPTED hold invoice holds already, replayed: held again.
-            (InvoiceStatus::Unpaid, Some(HoldState::Accepted)) if held => return Ok(Verdict::Now(PartVerdict::Join { hold: true })),
-            (InvoiceStatus::Paid, Some(_)) if held => return Ok(Verdict::Resolve(self.invoices.invoice(entry).map_err(internal)?)),
+            (InvoiceStatus::Unpaid, Some(HoldState::Accepted)) if held => {
+                return Ok(Verdict::Now(PartVerdict::Join { hold: true }))
+            }
+            (InvoiceStatus::Paid, Some(_)) if held => {
+                return Ok(Verdict::Resolve(
+                    self.invoices.invoice(entry).map_err(internal)?,
+                ))
+            }
             (InvoiceStatus::Paid, None) => {
-                let recorded = entry.payment.as_ref().map(|p| p.parts.as_slice()).unwrap_or_default();
+                let recorded = entry
+                    .payment
+                    .as_ref()
+                    .map(|p| p.parts.as_slice())
+                    .unwrap_or_default();
                 let rec = || self.invoices.invoice(entry.clone()).map_err(internal);
                 if recorded.iter().any(|p| p.htlc == msg.part.htlc) {
                     return Ok(Verdict::Resolve(rec()?));
@@ -425,16 +505,23 @@ impl InvoiceLedger {
         }
         match &msg.payment_secret {
             None => return fail("no payment_secret".into()),
-            Some(s) if !crate::key_signer::secrets_equal(&s.0, &c.payment_secret) => return fail("wrong payment_secret".into()),
+            Some(s) if !crate::key_signer::secrets_equal(&s.0, &c.payment_secret) => {
+                return fail("wrong payment_secret".into())
+            }
             Some(_) => {}
         }
         if msg.cltv_expiry_relative < c.cltv {
-            return fail(format!("cltv_expiry_relative {} < min_final_cltv_expiry {}", msg.cltv_expiry_relative, c.cltv));
+            return fail(format!(
+                "cltv_expiry_relative {} < min_final_cltv_expiry {}",
+                msg.cltv_expiry_relative, c.cltv
+            ));
         }
         if let Err(e) = invoiced_events::check_payment_amount(c.amount_msat, msg.total_msat) {
             return fail(format!("total_msat: {e}"));
         }
-        Ok(Verdict::Now(PartVerdict::Join { hold: rec.hold.is_some() }))
+        Ok(Verdict::Now(PartVerdict::Join {
+            hold: rec.hold.is_some(),
+        }))
     }
 }
 
@@ -456,10 +543,16 @@ impl Handler<DeleteInvoice> for InvoiceLedger {
     fn handle(&mut self, msg: DeleteInvoice, _: &mut Context<Self>) -> Self::Result {
         let checked = (|| {
             let internal = |e: StoreError| DeleteError::Internal(e.to_string());
-            let entry = self.invoices.pick(|s| s.invoices.by_label(&msg.label).cloned()).map_err(internal)?;
+            let entry = self
+                .invoices
+                .pick(|s| s.invoices.by_label(&msg.label).cloned())
+                .map_err(internal)?;
             let entry = entry.ok_or(DeleteError::UnknownInvoice)?;
             if entry.status.as_str() != msg.status {
-                return Err(DeleteError::StatusMismatch { actual: entry.status.as_str().into(), expected: msg.status.clone() });
+                return Err(DeleteError::StatusMismatch {
+                    actual: entry.status.as_str().into(),
+                    expected: msg.status.clone(),
+                });
             }
             if msg.desconly && entry.description_removed {
                 return Err(DeleteError::DescriptionAlreadyRemoved);
@@ -474,14 +567,21 @@ impl Handler<DeleteInvoice> for InvoiceLedger {
             let change = if msg.desconly {
                 Proposal::DescriptionRemoved { created_index }
             } else {
-                Proposal::Deleted { created_index, status: rec.status }
+                Proposal::Deleted {
+                    created_index,
+                    status: rec.status,
+                }
             };
             log.append(change).await.map_err(|e| match e {
-                AppendError::Rejected(Rejection::StatusChanged { actual, expected }) => DeleteError::StatusMismatch {
-                    actual: actual.as_str().into(),
-                    expected: expected.as_str().into(),
-                },
-                AppendError::Rejected(Rejection::DescriptionAlreadyRemoved) => DeleteError::DescriptionAlreadyRemoved,
+                AppendError::Rejected(Rejection::StatusChanged { actual, expected }) => {
+                    DeleteError::StatusMismatch {
+                        actual: actual.as_str().into(),
+                        expected: expected.as_str().into(),
+                    }
+                }
+                AppendError::Rejected(Rejection::DescriptionAlreadyRemoved) => {
+                    DeleteError::DescriptionAlreadyRemoved
+                }
                 AppendError::Rejected(Rejection::UnknownInvoice(_)) => DeleteError::UnknownInvoice,
                 other => DeleteError::Store(other),
             })?;

@@ -8,8 +8,8 @@
 use actix::prelude::*;
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
 use invoiced_events::{Hash32, PreimageSeal};
-pub use lightning_types::payment::{PaymentHash, PaymentPreimage, PaymentSecret};
 use lightning_invoice::{RawBolt11Invoice, SignedRawBolt11Invoice};
+pub use lightning_types::payment::{PaymentHash, PaymentPreimage, PaymentSecret};
 use secp256k1::{PublicKey, Secp256k1, SecretKey, SignOnly};
 
 pub use crate::entropy::{EntropySource, OsEntropy};
@@ -61,7 +61,9 @@ fn hkdf32(salt: &[u8], ikm: &[u8], info: &[u8]) -> Hash32 {
 /// # Errors
 /// [`KeyError::NoValidKey`] if no salt below 256 works.
 pub fn derive_node_key(hsm_secret: &[u8]) -> Result<SecretKey, KeyError> {
-    let hsm_secret = hsm_secret.get(..HSM_SECRET_LEN).ok_or(KeyError::NoValidKey)?;
+    let hsm_secret = hsm_secret
+        .get(..HSM_SECRET_LEN)
+        .ok_or(KeyError::NoValidKey)?;
     (0u8..=255)
         .find_map(|salt| SecretKey::from_slice(&hkdf32(&[salt], hsm_secret, b"nodeid")).ok())
         .ok_or(KeyError::NoValidKey)
@@ -106,7 +108,9 @@ pub struct SignerKeys {
 
 impl core::fmt::Debug for SignerKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SignerKeys").field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("SignerKeys")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,7 +147,9 @@ pub struct KeySigner {
 
 impl core::fmt::Debug for KeySigner {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeySigner").field("node_id", &self.keys.node_id).finish_non_exhaustive()
+        f.debug_struct("KeySigner")
+            .field("node_id", &self.keys.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -152,16 +158,17 @@ impl KeySigner {
     ///
     /// # Errors
     /// [`KeyError::NoValidKey`] as [`derive_node_key`].
-    pub fn new(
-        hsm_secret: &[u8],
-        entropy: Box<dyn EntropySource>,
-    ) -> Result<Self, KeyError> {
+    pub fn new(hsm_secret: &[u8], entropy: Box<dyn EntropySource>) -> Result<Self, KeyError> {
         Ok(Self::with_keys(SignerKeys::derive(hsm_secret)?, entropy))
     }
 
     /// A signer holding `keys`.
     pub fn with_keys(keys: SignerKeys, entropy: Box<dyn EntropySource>) -> Self {
-        KeySigner { keys, secp: Secp256k1::signing_only(), entropy }
+        KeySigner {
+            keys,
+            secp: Secp256k1::signing_only(),
+            entropy,
+        }
     }
 
     /// The node id.
@@ -175,10 +182,17 @@ impl KeySigner {
         let mut nonce = [0u8; 32];
         self.entropy.fill(&mut nonce);
         let (preimage, seal) = match source {
-            PreimageSource::Generate => (hmac_sha256(&self.keys.preimage_key, &[&nonce]), PreimageSeal::Derived { nonce }),
+            PreimageSource::Generate => (
+                hmac_sha256(&self.keys.preimage_key, &[&nonce]),
+                PreimageSeal::Derived { nonce },
+            ),
             PreimageSource::Supplied(p) => (p.0, self.seal_with(p, nonce)),
             PreimageSource::Withheld(hash) => {
-                return PaymentKeys { payment_hash: hash, payment_secret: PaymentSecret(nonce), seal: PreimageSeal::Withheld };
+                return PaymentKeys {
+                    payment_hash: hash,
+                    payment_secret: PaymentSecret(nonce),
+                    seal: PreimageSeal::Withheld,
+                };
             }
         };
         PaymentKeys {
@@ -208,7 +222,11 @@ impl KeySigner {
     ///
     /// # Errors
     /// [`KeyError::SealMismatch`] if the seal does not open to `payment_hash`.
-    pub fn open_seal(&self, seal: &PreimageSeal, payment_hash: &PaymentHash) -> Result<PaymentPreimage, KeyError> {
+    pub fn open_seal(
+        &self,
+        seal: &PreimageSeal,
+        payment_hash: &PaymentHash,
+    ) -> Result<PaymentPreimage, KeyError> {
         let preimage = match seal {
             PreimageSeal::Derived { nonce } => hmac_sha256(&self.keys.preimage_key, &[nonce]),
             PreimageSeal::Sealed { nonce, ciphertext } => {
@@ -293,8 +311,12 @@ impl Handler<SignNewInvoice> for KeySigner {
     type Result = Result<SignedNewInvoice, crate::policy::bolt11::DraftError>;
     fn handle(&mut self, msg: SignNewInvoice, _: &mut Context<Self>) -> Self::Result {
         let keys = self.derive_payment_keys(msg.preimage);
-        let raw = crate::policy::bolt11::build_raw(&msg.draft, &keys.payment_hash, &keys.payment_secret)?;
-        Ok(SignedNewInvoice { bolt11: self.sign_invoice(raw).to_string(), keys })
+        let raw =
+            crate::policy::bolt11::build_raw(&msg.draft, &keys.payment_hash, &keys.payment_secret)?;
+        Ok(SignedNewInvoice {
+            bolt11: self.sign_invoice(raw).to_string(),
+            keys,
+        })
     }
 }
 
@@ -327,7 +349,8 @@ impl Handler<SignBolt12> for KeySigner {
     type Result = Result<SignedBolt12, crate::policy::bolt12::Bolt12Error>;
     fn handle(&mut self, mut msg: SignBolt12, _: &mut Context<Self>) -> Self::Result {
         let secp = secp256k1::SECP256K1;
-        let path_id = crate::policy::bolt12::path_id(&self.keys.bolt12_base, &sha256(&msg.preimage.0));
+        let path_id =
+            crate::policy::bolt12::path_id(&self.keys.bolt12_base, &sha256(&msg.preimage.0));
         if !msg.invoice.has_paths() {
             let path_key = loop {
                 let mut k = [0u8; 32];
@@ -336,12 +359,26 @@ impl Handler<SignBolt12> for KeySigner {
                     break k;
                 }
             };
-            msg.invoice.add_stub_path(secp, &self.keys.node_id, &path_key, &path_id, msg.cltv_expiry_delta)?;
+            msg.invoice.add_stub_path(
+                secp,
+                &self.keys.node_id,
+                &path_key,
+                &path_id,
+                msg.cltv_expiry_delta,
+            )?;
         }
         let mut aux = [0u8; 32];
         self.entropy.fill(&mut aux);
-        msg.invoice.sign(secp, &secp256k1::Keypair::from_secret_key(secp, &self.keys.node_key), &aux);
-        Ok(SignedBolt12 { invoice: msg.invoice.encode(), path_id, seal: self.seal(msg.preimage) })
+        msg.invoice.sign(
+            secp,
+            &secp256k1::Keypair::from_secret_key(secp, &self.keys.node_key),
+            &aux,
+        );
+        Ok(SignedBolt12 {
+            invoice: msg.invoice.encode(),
+            path_id,
+            seal: self.seal(msg.preimage),
+        })
     }
 }
 
@@ -369,7 +406,12 @@ pub struct RevealPreimages {
 impl Handler<RevealPreimages> for KeySigner {
     type Result = MessageResult<RevealPreimages>;
     fn handle(&mut self, msg: RevealPreimages, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(msg.seals.iter().map(|(seal, hash)| self.open_seal(seal, hash).ok()).collect())
+        MessageResult(
+            msg.seals
+                .iter()
+                .map(|(seal, hash)| self.open_seal(seal, hash).ok())
+                .collect(),
+        )
     }
 }
 
@@ -387,7 +429,11 @@ pub struct PeelOnion {
 impl Handler<PeelOnion> for KeySigner {
     type Result = MessageResult<PeelOnion>;
     fn handle(&mut self, msg: PeelOnion, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(crate::policy::onion::peel(&msg.onion, &msg.payment_hash.0, &self.keys.node_key))
+        MessageResult(crate::policy::onion::peel(
+            &msg.onion,
+            &msg.payment_hash.0,
+            &self.keys.node_key,
+        ))
     }
 }
 
@@ -432,14 +478,23 @@ mod tests {
         let supplied = [7u8; 32];
         let keys = signer.derive_payment_keys(PreimageSource::Supplied(PaymentPreimage(supplied)));
         assert_eq!(keys.payment_hash.0, sha256(&supplied));
-        let PreimageSeal::Sealed { ciphertext, .. } = &keys.seal else { panic!("not sealed") };
+        let PreimageSeal::Sealed { ciphertext, .. } = &keys.seal else {
+            panic!("not sealed")
+        };
         assert_ne!(*ciphertext, supplied);
-        assert_eq!(signer.open_seal(&keys.seal, &keys.payment_hash).unwrap(), PaymentPreimage(supplied));
+        assert_eq!(
+            signer.open_seal(&keys.seal, &keys.payment_hash).unwrap(),
+            PaymentPreimage(supplied)
+        );
 
         let generated = signer.derive_payment_keys(PreimageSource::Generate);
-        let preimage = signer.open_seal(&generated.seal, &generated.payment_hash).unwrap();
+        let preimage = signer
+            .open_seal(&generated.seal, &generated.payment_hash)
+            .unwrap();
         assert_eq!(generated.payment_secret.0, payment_secret_for(&preimage.0));
-        assert!(signer.open_seal(&generated.seal, &keys.payment_hash).is_err());
+        assert!(signer
+            .open_seal(&generated.seal, &keys.payment_hash)
+            .is_err());
         // Another hsm_secret cannot open it.
         let other = KeySigner::new(&[9; 32], Box::new(Counter(0))).unwrap();
         assert!(other.open_seal(&keys.seal, &keys.payment_hash).is_err());
@@ -447,10 +502,24 @@ mod tests {
         // Withheld: the caller's hash, a random secret, nothing to open until a seal is revealed.
         let hash = PaymentHash(sha256(&[9; 32]));
         let withheld = signer.derive_payment_keys(PreimageSource::Withheld(hash));
-        assert_eq!((withheld.payment_hash, &withheld.seal), (hash, &PreimageSeal::Withheld));
-        assert_ne!(withheld.payment_secret, signer.derive_payment_keys(PreimageSource::Withheld(hash)).payment_secret);
-        assert!(matches!(signer.open_seal(&withheld.seal, &hash), Err(KeyError::Withheld)));
+        assert_eq!(
+            (withheld.payment_hash, &withheld.seal),
+            (hash, &PreimageSeal::Withheld)
+        );
+        assert_ne!(
+            withheld.payment_secret,
+            signer
+                .derive_payment_keys(PreimageSource::Withheld(hash))
+                .payment_secret
+        );
+        assert!(matches!(
+            signer.open_seal(&withheld.seal, &hash),
+            Err(KeyError::Withheld)
+        ));
         let revealed = signer.seal(PaymentPreimage([9; 32]));
-        assert_eq!(signer.open_seal(&revealed, &hash).unwrap(), PaymentPreimage([9; 32]));
+        assert_eq!(
+            signer.open_seal(&revealed, &hash).unwrap(),
+            PaymentPreimage([9; 32])
+        );
     }
 }

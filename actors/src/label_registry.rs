@@ -58,14 +58,21 @@ pub struct LabelRegistry {
 impl LabelRegistry {
     /// A registry checking against `state`.
     pub fn new(state: SharedState) -> Self {
-        LabelRegistry { state, claims: Arc::default() }
+        LabelRegistry {
+            state,
+            claims: Arc::default(),
+        }
     }
 
     /// Claims `label` and `payment_hash` for one request, until the [`Claim`] is dropped.
     ///
     /// # Errors
     /// [`ReserveError`] when either is taken or in flight.
-    pub fn reserve(&self, label: &Label, payment_hash: &PaymentHash) -> Result<Claim, ReserveError> {
+    pub fn reserve(
+        &self,
+        label: &Label,
+        payment_hash: &PaymentHash,
+    ) -> Result<Claim, ReserveError> {
         self.claim(label, payment_hash, false)
     }
 
@@ -73,15 +80,25 @@ impl LabelRegistry {
     ///
     /// # Errors
     /// [`ReserveError`] when either is taken or in flight.
-    pub fn reserve_label_first(&self, label: &Label, payment_hash: &PaymentHash) -> Result<Claim, ReserveError> {
+    pub fn reserve_label_first(
+        &self,
+        label: &Label,
+        payment_hash: &PaymentHash,
+    ) -> Result<Claim, ReserveError> {
         self.claim(label, payment_hash, true)
     }
 
-    fn claim(&self, label: &Label, payment_hash: &PaymentHash, label_first: bool) -> Result<Claim, ReserveError> {
+    fn claim(
+        &self,
+        label: &Label,
+        payment_hash: &PaymentHash,
+        label_first: bool,
+    ) -> Result<Claim, ReserveError> {
         // Claims before the projection, always in this order (the writer takes only the latter).
         let mut claims = self.claims.lock().map_err(|_| ReserveError::Unavailable)?;
         let state = self.state.read().map_err(|_| ReserveError::Unavailable)?;
-        let hash_used = claims.hashes.contains(payment_hash) || state.invoices.hash_used(&payment_hash.0);
+        let hash_used =
+            claims.hashes.contains(payment_hash) || state.invoices.hash_used(&payment_hash.0);
         let label_taken = claims.labels.contains(label) || state.invoices.label_exists(label);
         match (hash_used, label_taken) {
             (true, true) if label_first => return Err(ReserveError::DuplicateLabel(label.clone())),
@@ -92,12 +109,20 @@ impl LabelRegistry {
         drop(state);
         claims.labels.insert(label.clone());
         claims.hashes.insert(*payment_hash);
-        Ok(Claim { claims: Arc::clone(&self.claims), label: label.clone(), payment_hash: *payment_hash })
+        Ok(Claim {
+            claims: Arc::clone(&self.claims),
+            label: label.clone(),
+            payment_hash: *payment_hash,
+        })
     }
 
     /// How many claims are in flight.
     pub fn in_flight(&self) -> usize {
-        self.claims.lock().unwrap_or_else(PoisonError::into_inner).labels.len()
+        self.claims
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .labels
+            .len()
     }
 }
 
@@ -131,12 +156,23 @@ mod tests {
         let r = LabelRegistry::new(Arc::new(RwLock::new(Projections::new())));
         let a = Label::new("a").unwrap();
         let claim = r.reserve(&a, &PaymentHash([1; 32])).unwrap();
-        assert_eq!(r.reserve(&a, &PaymentHash([2; 32])).unwrap_err(), ReserveError::DuplicateLabel(a.clone()));
+        assert_eq!(
+            r.reserve(&a, &PaymentHash([2; 32])).unwrap_err(),
+            ReserveError::DuplicateLabel(a.clone())
+        );
         // The hash is checked first.
-        assert_eq!(r.reserve(&a, &PaymentHash([1; 32])).unwrap_err(), ReserveError::PreimageUsed);
+        assert_eq!(
+            r.reserve(&a, &PaymentHash([1; 32])).unwrap_err(),
+            ReserveError::PreimageUsed
+        );
         // Another handle is the same authority.
         let other = r.clone();
-        assert_eq!(other.reserve(&Label::new("b").unwrap(), &PaymentHash([1; 32])).unwrap_err(), ReserveError::PreimageUsed);
+        assert_eq!(
+            other
+                .reserve(&Label::new("b").unwrap(), &PaymentHash([1; 32]))
+                .unwrap_err(),
+            ReserveError::PreimageUsed
+        );
         drop(claim);
         assert_eq!(r.in_flight(), 0);
         let _again = other.reserve(&a, &PaymentHash([2; 32])).unwrap();

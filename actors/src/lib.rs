@@ -30,8 +30,8 @@ pub mod hsm_secret;
 pub mod invoice_creator;
 pub mod invoice_ledger;
 pub mod key_signer;
-pub mod policy;
 pub mod label_registry;
+pub mod policy;
 pub mod store;
 pub mod waiters;
 

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Event, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceRecord, InvoiceStatus, Label,
+    Event, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceDeleted, InvoiceExpired, InvoicePaid,
+    InvoiceRecord, InvoiceStatus, Label,
 };
 use tokio::sync::oneshot;
 
@@ -182,7 +183,12 @@ impl Waiters {
     pub fn len(&self) -> usize {
         self.by_invoice.values().map(Vec::len).sum::<usize>()
             + self.any.len()
-            + self.index.iter().flat_map(|m| m.values()).map(Vec::len).sum::<usize>()
+            + self
+                .index
+                .iter()
+                .flat_map(|m| m.values())
+                .map(Vec::len)
+                .sum::<usize>()
     }
 
     /// Whether nobody waits.
@@ -195,7 +201,11 @@ impl Waiters {
         let due: Vec<u64> = map.range(..=value).map(|(k, _)| *k).collect();
         for k in due {
             for tx in map.remove(&k).unwrap_or_default() {
-                let _ = tx.send(IndexWake { index, value, details: Some(details.clone()) });
+                let _ = tx.send(IndexWake {
+                    index,
+                    value,
+                    details: Some(details.clone()),
+                });
             }
         }
     }
@@ -217,23 +227,52 @@ impl Handler<Observe> for Waiters {
             let idx = inv.created.created_index;
             let label = Some(inv.created.label.to_string());
             match &c.record.event {
-                Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => {
-                    let d = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some("unpaid"), description: None };
+                Event::InvoiceCreated(_)
+                | Event::HoldInvoiceCreated(_)
+                | Event::Bolt12InvoiceCreated(_) => {
+                    let d = WakeDetails {
+                        label,
+                        bolt11: Some(inv.created.bolt11.clone()),
+                        status: Some("unpaid"),
+                        description: None,
+                    };
                     self.wake_index(IndexName::Created, idx, d);
                 }
                 // A settled hold invoice is paid, to waiters as to listings.
-                Event::InvoicePaid(InvoicePaid { pay_index, updated_index, .. })
-                | Event::HtlcsPaid(invoiced_events::HtlcsPaid { paid: InvoicePaid { pay_index, updated_index, .. }, .. })
-                | Event::HoldSettled(HoldSettled { pay_index, updated_index, .. }) => {
+                Event::InvoicePaid(InvoicePaid {
+                    pay_index,
+                    updated_index,
+                    ..
+                })
+                | Event::HtlcsPaid(invoiced_events::HtlcsPaid {
+                    paid:
+                        InvoicePaid {
+                            pay_index,
+                            updated_index,
+                            ..
+                        },
+                    ..
+                })
+                | Event::HoldSettled(HoldSettled {
+                    pay_index,
+                    updated_index,
+                    ..
+                }) => {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Ok(inv.clone()));
                     }
-                    let (due, waiting) = std::mem::take(&mut self.any).into_iter().partition(|(seen, _)| seen < pay_index);
+                    let (due, waiting) = std::mem::take(&mut self.any)
+                        .into_iter()
+                        .partition(|(seen, _)| seen < pay_index);
                     self.any = waiting;
                     for (_, tx) in due {
                         let _ = tx.send(inv.clone());
                     }
-                    let d = WakeDetails { label, status: Some("paid"), ..Default::default() };
+                    let d = WakeDetails {
+                        label,
+                        status: Some("paid"),
+                        ..Default::default()
+                    };
                     self.wake_index(IndexName::Updated, *updated_index, d);
                 }
                 // A canceled hold invoice takes no payment: it is expired to its waiters.
@@ -242,25 +281,49 @@ impl Handler<Observe> for Waiters {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Err(WaitInvoiceError::Expired(Box::new(inv.clone()))));
                     }
-                    let d = WakeDetails { status: Some("expired"), ..Default::default() };
+                    let d = WakeDetails {
+                        status: Some("expired"),
+                        ..Default::default()
+                    };
                     self.wake_index(IndexName::Updated, *updated_index, d);
                 }
                 // Accepted parts are an update; the invoice stays unpaid until settled.
                 Event::HoldAccepted(a) => {
-                    let d = WakeDetails { label, status: Some("unpaid"), ..Default::default() };
+                    let d = WakeDetails {
+                        label,
+                        status: Some("unpaid"),
+                        ..Default::default()
+                    };
                     self.wake_index(IndexName::Updated, a.updated_index, d);
                 }
                 Event::DescriptionRemoved(d) => {
-                    let details = WakeDetails { label, description: Some(inv.created.description.clone()), ..Default::default() };
+                    let details = WakeDetails {
+                        label,
+                        description: Some(inv.created.description.clone()),
+                        ..Default::default()
+                    };
                     self.wake_index(IndexName::Updated, d.updated_index, details);
                 }
                 // A clean is a deletion to waiters, as Core Lightning's autoclean deletes.
-                Event::InvoiceDeleted(InvoiceDeleted { deleted_index, status, .. })
-                | Event::InvoiceCleaned(InvoiceCleaned { deleted_index, status, .. }) => {
+                Event::InvoiceDeleted(InvoiceDeleted {
+                    deleted_index,
+                    status,
+                    ..
+                })
+                | Event::InvoiceCleaned(InvoiceCleaned {
+                    deleted_index,
+                    status,
+                    ..
+                }) => {
                     for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
                         let _ = tx.send(Err(WaitInvoiceError::Deleted));
                     }
-                    let details = WakeDetails { label, bolt11: Some(inv.created.bolt11.clone()), status: Some(status.as_str()), description: None };
+                    let details = WakeDetails {
+                        label,
+                        bolt11: Some(inv.created.bolt11.clone()),
+                        status: Some(status.as_str()),
+                        description: None,
+                    };
                     self.wake_index(IndexName::Deleted, *deleted_index, details);
                 }
                 _ => {}
@@ -293,10 +356,17 @@ impl Handler<WaitInvoice> for Waiters {
     type Result = MessageResult<WaitInvoice>;
     fn handle(&mut self, msg: WaitInvoice, _: &mut Context<Self>) -> Self::Result {
         let now = (|| {
-            let entry = self.invoices.pick(|s| s.invoices.by_label(&msg.label).cloned()).map_err(|_| WaitInvoiceError::Internal)?;
+            let entry = self
+                .invoices
+                .pick(|s| s.invoices.by_label(&msg.label).cloned())
+                .map_err(|_| WaitInvoiceError::Internal)?;
             let entry = entry.ok_or(WaitInvoiceError::LabelNotFound)?;
             let idx = entry.created_index;
-            let whole = |e| self.invoices.invoice(e).map_err(|_| WaitInvoiceError::Internal);
+            let whole = |e| {
+                self.invoices
+                    .invoice(e)
+                    .map_err(|_| WaitInvoiceError::Internal)
+            };
             match entry.status {
                 InvoiceStatus::Paid => Ok((Some(whole(entry)?), idx)),
                 InvoiceStatus::Expired => Err(WaitInvoiceError::Expired(Box::new(whole(entry)?))),
@@ -313,7 +383,9 @@ impl Handler<WaitInvoice> for Waiters {
                 rx
             }
         };
-        MessageResult(Waiting::on(async move { rx.await.unwrap_or(Err(WaitInvoiceError::Internal)) }))
+        MessageResult(Waiting::on(async move {
+            rx.await.unwrap_or(Err(WaitInvoiceError::Internal))
+        }))
     }
 }
 
@@ -332,8 +404,15 @@ impl Handler<WaitAnyInvoice> for Waiters {
     fn handle(&mut self, msg: WaitAnyInvoice, _: &mut Context<Self>) -> Self::Result {
         let found = self
             .invoices
-            .pick(|s| (s.invoices.next_paid_after(msg.lastpay_index).cloned(), s.invoices.last_pay_index()))
-            .and_then(|(entry, last)| Ok((entry.map(|e| self.invoices.invoice(e)).transpose()?, last)));
+            .pick(|s| {
+                (
+                    s.invoices.next_paid_after(msg.lastpay_index).cloned(),
+                    s.invoices.last_pay_index(),
+                )
+            })
+            .and_then(|(entry, last)| {
+                Ok((entry.map(|e| self.invoices.invoice(e)).transpose()?, last))
+            });
         let (found, last_pay_index) = match found {
             Ok(found) => found,
             Err(e) => {
@@ -381,14 +460,25 @@ impl Handler<WaitIndex> for Waiters {
             IndexName::Updated => s.invoices.last_updated_index(),
             IndexName::Deleted => s.invoices.last_deleted_index(),
         });
-        let Ok(current) = current else { return MessageResult(Waiting::ready(Err(WaitAnyError::Internal))) };
+        let Ok(current) = current else {
+            return MessageResult(Waiting::ready(Err(WaitAnyError::Internal)));
+        };
         if current >= msg.nextvalue {
-            let wake = IndexWake { index: msg.index, value: current, details: None };
+            let wake = IndexWake {
+                index: msg.index,
+                value: current,
+                details: None,
+            };
             return MessageResult(Waiting::ready(Ok(wake)));
         }
         let (tx, rx) = oneshot::channel();
-        self.index[msg.index.slot()].entry(msg.nextvalue).or_default().push(tx);
+        self.index[msg.index.slot()]
+            .entry(msg.nextvalue)
+            .or_default()
+            .push(tx);
         self.registered();
-        MessageResult(Waiting::on(async move { rx.await.map_err(|_| WaitAnyError::Internal) }))
+        MessageResult(Waiting::on(async move {
+            rx.await.map_err(|_| WaitAnyError::Internal)
+        }))
     }
 }

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use actix::prelude::*;
-use invoiced_actors::channel_monitor::{ChannelMonitor, ChannelView, ListIncoming, NoSuitableHints, SyncChannels};
+use invoiced_actors::channel_monitor::{
+    ChannelMonitor, ChannelView, ListIncoming, NoSuitableHints, SyncChannels,
+};
 use invoiced_actors::entropy::EntropySource;
 use invoiced_actors::store::{MemStorage, Observe};
 use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, PeerPolicy, ShortChannelId};
@@ -58,35 +60,83 @@ fn syncs_become_events_and_hints_follow_them() {
     let sys = System::new();
     let first_choice = sys.block_on(async {
         // The creators' side of the view is read in place; the monitor is its one writer.
-        let view = ChannelView::new(log.state().read().unwrap().channels.clone(), Box::new(Fixed));
+        let view = ChannelView::new(
+            log.state().read().unwrap().channels.clone(),
+            Box::new(Fixed),
+        );
         let monitor = ChannelMonitor::new(view.clone(), log.handle(), log.state()).start();
         let hints = |expose| view.choose(Some(50_000_000), &expose);
         // No channel: no hint, and naming one that does not exist is 902.
-        assert!(hints(ExposePrivateChannels::Unset).unwrap().hints.is_empty());
+        assert!(hints(ExposePrivateChannels::Unset)
+            .unwrap()
+            .hints
+            .is_empty());
         let named = ExposePrivateChannels::Only(vec![ShortChannelId::new(9, 9, 9).unwrap()]);
         assert_eq!(hints(named).unwrap_err(), NoSuitableHints);
 
-        let full = vec![channel(101, 400_000_000, false), channel(102, 300_000_000, false), channel(103, 200_000_000, true)];
-        let s = monitor.send(SyncChannels { channels: full.clone(), full: true }).await.unwrap().unwrap();
+        let full = vec![
+            channel(101, 400_000_000, false),
+            channel(102, 300_000_000, false),
+            channel(103, 200_000_000, true),
+        ];
+        let s = monitor
+            .send(SyncChannels {
+                channels: full.clone(),
+                full: true,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((s.opened, s.updated, s.closed, s.total), (3, 0, 0, 3));
-        assert_eq!(log.state().read().unwrap().head().0, 3, "one event per new channel");
+        assert_eq!(
+            log.state().read().unwrap().head().0,
+            3,
+            "one event per new channel"
+        );
         // The same list again changes nothing and appends nothing.
-        let s = monitor.send(SyncChannels { channels: full.clone(), full: true }).await.unwrap().unwrap();
+        let s = monitor
+            .send(SyncChannels {
+                channels: full.clone(),
+                full: true,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((s.opened, s.updated, s.closed), (0, 0, 0));
         assert_eq!(log.state().read().unwrap().head().0, 3);
         // One changes, one goes away.
-        let changed = vec![channel(101, 100_000_000, false), channel(103, 200_000_000, true)];
-        let s = monitor.send(SyncChannels { channels: changed, full: true }).await.unwrap().unwrap();
+        let changed = vec![
+            channel(101, 100_000_000, false),
+            channel(103, 200_000_000, true),
+        ];
+        let s = monitor
+            .send(SyncChannels {
+                channels: changed,
+                full: true,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((s.opened, s.updated, s.closed, s.total), (0, 1, 1, 2));
-        assert_eq!(log.state().read().unwrap().head().0, 5, "an update and a close");
+        assert_eq!(
+            log.state().read().unwrap().head().0,
+            5,
+            "an update and a close"
+        );
 
         // With an announced channel, the private one is not used unless named.
         let choice = hints(ExposePrivateChannels::Unset).unwrap();
         assert_eq!(choice.hints.len(), 1);
-        assert_eq!(choice.hints[0].short_channel_id, ShortChannelId::new(101, 1, 0).unwrap().to_u64());
+        assert_eq!(
+            choice.hints[0].short_channel_id,
+            ShortChannelId::new(101, 1, 0).unwrap().to_u64()
+        );
         let private = ExposePrivateChannels::Only(vec![ShortChannelId::new(103, 1, 0).unwrap()]);
         let named = hints(private).unwrap();
-        assert_eq!(named.hints[0].short_channel_id, ShortChannelId::new(103, 1, 0).unwrap().to_u64());
+        assert_eq!(
+            named.hints[0].short_channel_id,
+            ShortChannelId::new(103, 1, 0).unwrap().to_u64()
+        );
         let view = monitor.send(ListIncoming).await.unwrap();
         assert!(view.has_public);
         assert_eq!(view.channels.len(), 2);
@@ -101,9 +151,14 @@ fn syncs_become_events_and_hints_follow_them() {
     assert_eq!(log.state().read().unwrap().channels, live_channels);
     let sys = System::new();
     let again = sys.block_on(async {
-        let view = ChannelView::new(log.state().read().unwrap().channels.clone(), Box::new(Fixed));
+        let view = ChannelView::new(
+            log.state().read().unwrap().channels.clone(),
+            Box::new(Fixed),
+        );
         let _monitor = ChannelMonitor::new(view.clone(), log.handle(), log.state()).start();
-        let choice = view.choose(Some(50_000_000), &ExposePrivateChannels::Unset).unwrap();
+        let choice = view
+            .choose(Some(50_000_000), &ExposePrivateChannels::Unset)
+            .unwrap();
         System::current().stop();
         choice
     });
@@ -122,17 +177,44 @@ fn a_late_notice_of_an_old_batch_brings_nothing_back() {
     let sys = System::new();
     sys.block_on(async {
         let mut committed = log.handle().subscribe();
-        let view = ChannelView::new(log.state().read().unwrap().channels.clone(), Box::new(Fixed));
+        let view = ChannelView::new(
+            log.state().read().unwrap().channels.clone(),
+            Box::new(Fixed),
+        );
         let monitor = ChannelMonitor::new(view.clone(), log.handle(), log.state()).start();
-        let opened = vec![channel(101, 400_000_000, false), channel(102, 300_000_000, false)];
-        monitor.send(SyncChannels { channels: opened, full: true }).await.unwrap().unwrap();
+        let opened = vec![
+            channel(101, 400_000_000, false),
+            channel(102, 300_000_000, false),
+        ];
+        monitor
+            .send(SyncChannels {
+                channels: opened,
+                full: true,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         let opening = committed.recv().await.unwrap();
-        monitor.send(SyncChannels { channels: vec![channel(101, 400_000_000, false)], full: true }).await.unwrap().unwrap();
+        monitor
+            .send(SyncChannels {
+                channels: vec![channel(101, 400_000_000, false)],
+                full: true,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(view.len(), 1);
         monitor.send(Observe(opening)).await.unwrap();
         assert_eq!(view.len(), 1, "the closed channel stays closed");
         let listed = monitor.send(ListIncoming).await.unwrap();
-        assert_eq!(listed.channels.iter().map(|c| c.channel.key.clone()).collect::<Vec<_>>(), vec![channel(101, 0, false).key]);
+        assert_eq!(
+            listed
+                .channels
+                .iter()
+                .map(|c| c.channel.key.clone())
+                .collect::<Vec<_>>(),
+            vec![channel(101, 0, false).key]
+        );
         System::current().stop();
     });
     sys.run().unwrap();

@@ -32,11 +32,28 @@ fn contract(storage: &dyn Storage) {
     }
     batch.put(Column::Meta, b"head".as_slice(), b"h1".as_slice());
     engine.write(batch).unwrap();
-    assert_eq!(engine.get(Column::Meta, b"head").unwrap().as_deref(), Some(b"h1".as_slice()));
-    assert_eq!(engine.get(Column::Events, b"head").unwrap(), None, "columns are apart");
-    let all: Vec<u64> = scan_from(engine.as_ref(), 0, usize::MAX).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(all, [1, 2, 5, 256, 300], "big-endian keys scan in numeric order");
-    assert_eq!(scan_from(engine.as_ref(), 3, 2), [(5, b"v5".to_vec()), (256, b"v256".to_vec())]);
+    assert_eq!(
+        engine.get(Column::Meta, b"head").unwrap().as_deref(),
+        Some(b"h1".as_slice())
+    );
+    assert_eq!(
+        engine.get(Column::Events, b"head").unwrap(),
+        None,
+        "columns are apart"
+    );
+    let all: Vec<u64> = scan_from(engine.as_ref(), 0, usize::MAX)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        all,
+        [1, 2, 5, 256, 300],
+        "big-endian keys scan in numeric order"
+    );
+    assert_eq!(
+        scan_from(engine.as_ref(), 3, 2),
+        [(5, b"v5".to_vec()), (256, b"v256".to_vec())]
+    );
     // Sorted multi-reads hand each value over in request order, a missing one as None.
     let mut got = Vec::new();
     engine
@@ -45,19 +62,32 @@ fn contract(storage: &dyn Storage) {
             Ok(())
         })
         .unwrap();
-    assert_eq!(got, [(0, Some(b"v1".to_vec())), (1, None), (2, Some(b"v300".to_vec()))]);
+    assert_eq!(
+        got,
+        [
+            (0, Some(b"v1".to_vec())),
+            (1, None),
+            (2, Some(b"v300".to_vec()))
+        ]
+    );
     // Removal of a key and of a range (its end excluded); an empty range removes nothing.
     let mut batch = Batch::new();
     batch.delete(Column::Events, key(1));
     batch.delete_range(Column::Events, key(5), key(300));
     batch.delete_range(Column::Events, key(300), key(2));
     engine.write(batch).unwrap();
-    let left: Vec<u64> = scan_from(engine.as_ref(), 0, usize::MAX).into_iter().map(|(k, _)| k).collect();
+    let left: Vec<u64> = scan_from(engine.as_ref(), 0, usize::MAX)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(left, [2, 300]);
     engine.flush().unwrap();
     // A read-only engine beside the writer sees what is written and refuses to write.
     let ro = storage.open_read_only().unwrap();
-    assert_eq!(ro.get(Column::Events, &key(2)).unwrap().as_deref(), Some(b"v2".as_slice()));
+    assert_eq!(
+        ro.get(Column::Events, &key(2)).unwrap().as_deref(),
+        Some(b"v2".as_slice())
+    );
     let mut batch = Batch::new();
     batch.put(Column::Events, key(9), b"no".as_slice());
     assert!(ro.write(batch).is_err());
@@ -67,9 +97,15 @@ fn contract(storage: &dyn Storage) {
     assert_eq!(storage.load_checkpoint().unwrap(), None);
     storage.save_checkpoint(b"first").unwrap();
     storage.save_checkpoint(b"second").unwrap();
-    assert_eq!(storage.load_checkpoint().unwrap().as_deref(), Some(b"second".as_slice()));
+    assert_eq!(
+        storage.load_checkpoint().unwrap().as_deref(),
+        Some(b"second".as_slice())
+    );
     let engine = storage.open().unwrap();
-    let left: Vec<u64> = scan_from(engine.as_ref(), 0, usize::MAX).into_iter().map(|(k, _)| k).collect();
+    let left: Vec<u64> = scan_from(engine.as_ref(), 0, usize::MAX)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(left, [2, 300]);
 }
 
@@ -77,7 +113,11 @@ fn contract(storage: &dyn Storage) {
 fn memory_keeps_the_contract() {
     let memory = MemStorage::new();
     contract(&memory);
-    assert_eq!(memory.free_bytes().unwrap(), None, "memory is not on a filesystem");
+    assert_eq!(
+        memory.free_bytes().unwrap(),
+        None,
+        "memory is not on a filesystem"
+    );
 }
 
 #[test]

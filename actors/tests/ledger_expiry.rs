@@ -36,25 +36,51 @@ fn invoices_expire_on_time_in_virtual_time() {
     // The log stamps records with a clock of its own (its writer is an OS thread).
     let log = common::memory_log(START_S * 1000);
     let state = log.state();
-    let status = |label: &str| state.read().unwrap().invoices.by_label(&Label::new(label).unwrap()).map(|e| e.status);
+    let status = |label: &str| {
+        state
+            .read()
+            .unwrap()
+            .invoices
+            .by_label(&Label::new(label).unwrap())
+            .map(|e| e.status)
+    };
     let wall = Instant::now();
     let sys = actix::System::new();
     sys.block_on(async {
         tokio::time::pause();
-        let clock = Arc::new(VirtualClock { start_ms: START_S * 1000, origin: tokio::time::Instant::now() });
-        let signer = KeySigner::new(&[7; 32], Box::new(OsEntropy)).unwrap().start();
-        let _ledger = InvoiceLedger::new(log.reader(), log.handle(), signer.recipient(), clock).start();
+        let clock = Arc::new(VirtualClock {
+            start_ms: START_S * 1000,
+            origin: tokio::time::Instant::now(),
+        });
+        let signer = KeySigner::new(&[7; 32], Box::new(OsEntropy))
+            .unwrap()
+            .start();
+        let _ledger =
+            InvoiceLedger::new(log.reader(), log.handle(), signer.recipient(), clock).start();
         tokio::task::yield_now().await;
-        log.handle().append_all(vec![created("in5", 1, 5), created("in10", 2, 10), created("in3600", 3, 3600)]).await.unwrap();
+        log.handle()
+            .append_all(vec![
+                created("in5", 1, 5),
+                created("in10", 2, 10),
+                created("in3600", 3, 3600),
+            ])
+            .await
+            .unwrap();
         // The writer is a real thread: let its batch reach the ledger before time moves on.
         for _ in 0..100 {
             tokio::task::yield_now().await;
             std::thread::sleep(Duration::from_millis(1));
         }
-        let after = |secs: u64| tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(secs));
+        let after = |secs: u64| {
+            tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(secs))
+        };
         after(4).await;
         settle().await;
-        assert_eq!(status("in5"), Some(InvoiceStatus::Unpaid), "not before its second");
+        assert_eq!(
+            status("in5"),
+            Some(InvoiceStatus::Unpaid),
+            "not before its second"
+        );
         after(2).await;
         eventually(|| status("in5") == Some(InvoiceStatus::Expired)).await;
         assert_eq!(status("in10"), Some(InvoiceStatus::Unpaid));
@@ -67,7 +93,11 @@ fn invoices_expire_on_time_in_virtual_time() {
     });
     sys.run().unwrap();
     log.close();
-    assert!(wall.elapsed() < Duration::from_secs(10), "the test slept in real time: {:?}", wall.elapsed());
+    assert!(
+        wall.elapsed() < Duration::from_secs(10),
+        "the test slept in real time: {:?}",
+        wall.elapsed()
+    );
 }
 
 /// Lets the ledger's appends go through the writer thread and back (without letting virtual

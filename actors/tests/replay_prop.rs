@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use invoiced_actors::clock::FixedClock;
-use invoiced_actors::store::replay::replay;
 use invoiced_actors::store::engine::Column;
+use invoiced_actors::store::replay::replay;
 use invoiced_actors::store::{EventLog, LogOptions, MemStorage, RocksStorage, Storage};
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{
-    CancelReason, ChannelInfo, ChannelKey, HeldPart, HoldState, InvoiceStatus, Label, Network, NewInvoice, PreimageSeal, Projections,
-    Proposal, ShortChannelId,
+    CancelReason, ChannelInfo, ChannelKey, HeldPart, HoldState, InvoiceStatus, Label, Network,
+    NewInvoice, PreimageSeal, Projections, Proposal, ShortChannelId,
 };
 use proptest::prelude::*;
 
@@ -75,7 +75,13 @@ fn channel(n: u8, receivable: u64) -> ChannelInfo {
 }
 
 fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
-    let status = |i: u8| [InvoiceStatus::Unpaid, InvoiceStatus::Paid, InvoiceStatus::Expired][usize::from(i)];
+    let status = |i: u8| {
+        [
+            InvoiceStatus::Unpaid,
+            InvoiceStatus::Paid,
+            InvoiceStatus::Expired,
+        ][usize::from(i)]
+    };
     Some(match c {
         Cmd::Create { label, hash, hold } => Proposal::Invoice(NewInvoice {
             label: Label::new(format!("l{label}")).unwrap(),
@@ -93,25 +99,56 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
             fallbacks: vec![],
             route_hints: vec![],
             warnings: vec![],
-            kind: if *hold { invoiced_events::InvoiceKind::Hold } else { invoiced_events::InvoiceKind::Bolt11 },
+            kind: if *hold {
+                invoiced_events::InvoiceKind::Hold
+            } else {
+                invoiced_events::InvoiceKind::Bolt11
+            },
         }),
         Cmd::Accept(i) => Proposal::HoldAccepted {
             created_index: u64::from(*i),
-            parts: vec![HeldPart { htlc: format!("1x1x1/{i}"), amount_msat: 1000, cltv_expiry: 500 }],
+            parts: vec![HeldPart {
+                htlc: format!("1x1x1/{i}"),
+                amount_msat: 1000,
+                cltv_expiry: 500,
+            }],
             height: 400,
         },
-        Cmd::Settle(i) => Proposal::HoldSettled { created_index: u64::from(*i), amount_received_msat: 1000, paid_at: 6, revealed: None },
-        Cmd::Cancel(i) => Proposal::HoldCanceled { created_index: u64::from(*i), reason: CancelReason::Requested },
+        Cmd::Settle(i) => Proposal::HoldSettled {
+            created_index: u64::from(*i),
+            amount_received_msat: 1000,
+            paid_at: 6,
+            revealed: None,
+        },
+        Cmd::Cancel(i) => Proposal::HoldCanceled {
+            created_index: u64::from(*i),
+            reason: CancelReason::Requested,
+        },
         Cmd::Pay(i) => Proposal::Paid {
             created_index: u64::from(*i),
             amount_received_msat: 1000,
             paid_at: 5,
             // Half of the payments are recorded with their HTLCs (Event::HtlcsPaid).
-            parts: if i % 2 == 0 { vec![] } else { vec![invoiced_events::HeldPart { htlc: format!("1x1x1/{i}"), amount_msat: 1000, cltv_expiry: 500 }] },
+            parts: if i % 2 == 0 {
+                vec![]
+            } else {
+                vec![invoiced_events::HeldPart {
+                    htlc: format!("1x1x1/{i}"),
+                    amount_msat: 1000,
+                    cltv_expiry: 500,
+                }]
+            },
         },
-        Cmd::Expire(i) => Proposal::Expired { created_index: u64::from(*i) },
-        Cmd::Delete(i, s) => Proposal::Deleted { created_index: u64::from(*i), status: status(*s) },
-        Cmd::RemoveDescription(i) => Proposal::DescriptionRemoved { created_index: u64::from(*i) },
+        Cmd::Expire(i) => Proposal::Expired {
+            created_index: u64::from(*i),
+        },
+        Cmd::Delete(i, s) => Proposal::Deleted {
+            created_index: u64::from(*i),
+            status: status(*s),
+        },
+        Cmd::RemoveDescription(i) => Proposal::DescriptionRemoved {
+            created_index: u64::from(*i),
+        },
         Cmd::OpenChannel(n) => {
             let c = channel(*n, 500);
             if state.channels.get(&c.key).is_some() {
@@ -157,12 +194,26 @@ impl Model {
                 }
                 self.hashes_ever.insert(*hash);
                 *created += 1;
-                self.invoices.insert(*created, (label, InvoiceStatus::Unpaid, false, None, hold.then_some(HoldState::Open)));
+                self.invoices.insert(
+                    *created,
+                    (
+                        label,
+                        InvoiceStatus::Unpaid,
+                        false,
+                        None,
+                        hold.then_some(HoldState::Open),
+                    ),
+                );
             }
             Cmd::Pay(i) | Cmd::Expire(i) => {
-                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else { return false };
+                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else {
+                    return false;
+                };
                 // A hold invoice is never paid at once; an accepted one waits for its parts' CLTV.
-                if inv.1 != InvoiceStatus::Unpaid || (matches!(c, Cmd::Pay(_)) && inv.4.is_some()) || inv.4 == Some(HoldState::Accepted) {
+                if inv.1 != InvoiceStatus::Unpaid
+                    || (matches!(c, Cmd::Pay(_)) && inv.4.is_some())
+                    || inv.4 == Some(HoldState::Accepted)
+                {
                     return false;
                 }
                 *updated += 1;
@@ -176,7 +227,9 @@ impl Model {
                 }
             }
             Cmd::Accept(i) | Cmd::Settle(i) | Cmd::Cancel(i) => {
-                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else { return false };
+                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else {
+                    return false;
+                };
                 let (from, to): (&[HoldState], HoldState) = match c {
                     Cmd::Accept(_) => (&[HoldState::Open], HoldState::Accepted),
                     Cmd::Settle(_) => (&[HoldState::Accepted], HoldState::Settled),
@@ -198,7 +251,11 @@ impl Model {
                 }
             }
             Cmd::Delete(i, s) => {
-                let want = [InvoiceStatus::Unpaid, InvoiceStatus::Paid, InvoiceStatus::Expired][usize::from(*s)];
+                let want = [
+                    InvoiceStatus::Unpaid,
+                    InvoiceStatus::Paid,
+                    InvoiceStatus::Expired,
+                ][usize::from(*s)];
                 match self.invoices.get(&u64::from(*i)) {
                     Some(inv) if inv.1 == want => {}
                     _ => return false,
@@ -207,7 +264,9 @@ impl Model {
                 *deleted += 1;
             }
             Cmd::RemoveDescription(i) => {
-                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else { return false };
+                let Some(inv) = self.invoices.get_mut(&u64::from(*i)) else {
+                    return false;
+                };
                 if inv.2 {
                     return false;
                 }
@@ -225,12 +284,27 @@ impl Model {
         let invoices = b
             .from_created_index(0)
             .map(|e| {
-                let view = (e.label.to_string(), e.status, e.description_removed, e.payment.as_ref().map(|p| p.pay_index), e.hold_state());
+                let view = (
+                    e.label.to_string(),
+                    e.status,
+                    e.description_removed,
+                    e.payment.as_ref().map(|p| p.pay_index),
+                    e.hold_state(),
+                );
                 (e.created_index, view)
             })
             .collect();
         let hashes_ever = BTreeSet::new();
-        Model { invoices, hashes_ever, counters: [b.last_created_index(), b.last_pay_index(), b.last_updated_index(), b.last_deleted_index()] }
+        Model {
+            invoices,
+            hashes_ever,
+            counters: [
+                b.last_created_index(),
+                b.last_pay_index(),
+                b.last_updated_index(),
+                b.last_deleted_index(),
+            ],
+        }
     }
 }
 
@@ -251,10 +325,27 @@ fn replay_until(storage: &dyn Storage, n: u64) -> Projections {
 }
 
 /// The property on one storage; `storage()` gives the same log at every call.
-fn live_state_equals_replay_on(cmds: &[Cmd], storage: impl Fn() -> Arc<dyn Storage>) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+fn live_state_equals_replay_on(
+    cmds: &[Cmd],
+    storage: impl Fn() -> Arc<dyn Storage>,
+) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let clock = Arc::new(FixedClock(1_000));
-    let open = || EventLog::open_on(storage(), Network::Regtest, clock.clone(), LogOptions { min_free_bytes: 0, ..LogOptions::default() }).unwrap();
+    let open = || {
+        EventLog::open_on(
+            storage(),
+            Network::Regtest,
+            clock.clone(),
+            LogOptions {
+                min_free_bytes: 0,
+                ..LogOptions::default()
+            },
+        )
+        .unwrap()
+    };
     let mut log = open();
     let mut after: BTreeMap<u64, Projections> = BTreeMap::new();
     let mut model = Model::default();
@@ -267,23 +358,47 @@ fn live_state_equals_replay_on(cmds: &[Cmd], storage: impl Fn() -> Arc<dyn Stora
             prop_assert_eq!(reopened, before, "restart changed the state");
             continue;
         }
-        let proposal = { let s = log.state(); let s = s.read().unwrap(); to_proposal(c, &s) };
+        let proposal = {
+            let s = log.state();
+            let s = s.read().unwrap();
+            to_proposal(c, &s)
+        };
         let Some(proposal) = proposal else { continue };
         // The model says whether the log must accept it; what was committed must replay.
         let accepted = rt.block_on(log.handle().append(proposal)).is_ok();
-        prop_assert_eq!(accepted, model.apply(c), "the log and the rules disagree on {:?}", c);
+        prop_assert_eq!(
+            accepted,
+            model.apply(c),
+            "the log and the rules disagree on {:?}",
+            c
+        );
         if accepted {
             let s = log.state().read().unwrap().clone();
             after.insert(s.head().0, s);
         }
     }
     let live = log.state().read().unwrap().clone();
-    let seen = Model { hashes_ever: BTreeSet::new(), ..std::mem::take(&mut model) };
-    prop_assert_eq!(Model::of(&live), seen, "the projection is not what the rules say");
+    let seen = Model {
+        hashes_ever: BTreeSet::new(),
+        ..std::mem::take(&mut model)
+    };
+    prop_assert_eq!(
+        Model::of(&live),
+        seen,
+        "the projection is not what the rules say"
+    );
     log.close();
-    prop_assert_eq!(replay(storage().open_read_only().unwrap().as_ref()).unwrap(), live.clone());
+    prop_assert_eq!(
+        replay(storage().open_read_only().unwrap().as_ref()).unwrap(),
+        live.clone()
+    );
     for (n, state) in &after {
-        prop_assert_eq!(&replay_until(storage().as_ref(), *n), state, "replay --until {}", n);
+        prop_assert_eq!(
+            &replay_until(storage().as_ref(), *n),
+            state,
+            "replay --until {}",
+            n
+        );
     }
     Ok(())
 }

@@ -98,13 +98,18 @@ impl FromStr for AmountOrAny {
         if s == "any" {
             return Ok(AmountOrAny::Any);
         }
-        parse_msat(s).and_then(Msat::from_msat).map(AmountOrAny::Fixed)
+        parse_msat(s)
+            .and_then(Msat::from_msat)
+            .map(AmountOrAny::Fixed)
     }
 }
 
 /// Splits `s` into a leading run of ASCII digits and the rest.
 fn split_digits(s: &str) -> (&str, &str) {
-    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    let end = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
     s.split_at(end)
 }
 
@@ -134,17 +139,24 @@ fn parse_msat(s: &str) -> Result<u64, AmountError> {
         None => (None, rest),
     };
     let scaled = |per_unit: u64, frac: &str, max_decimals: usize| -> Result<u64, AmountError> {
-        let base = whole_v.checked_mul(per_unit).ok_or(AmountError::OutOfRange)?;
+        let base = whole_v
+            .checked_mul(per_unit)
+            .ok_or(AmountError::OutOfRange)?;
         // frac has at most max_decimals (<= 11) digits, so it fits.
         let frac_v = digits_to_u64(frac)?;
         let frac_scale = 10u64.pow((max_decimals - frac.len()) as u32);
-        base.checked_add(frac_v * frac_scale).ok_or(AmountError::OutOfRange)
+        base.checked_add(frac_v * frac_scale)
+            .ok_or(AmountError::OutOfRange)
     };
     match (unit, frac) {
         ("" | "msat", None) => Ok(whole_v),
-        ("sat", None) => whole_v.checked_mul(MSAT_PER_SAT).ok_or(AmountError::OutOfRange),
+        ("sat", None) => whole_v
+            .checked_mul(MSAT_PER_SAT)
+            .ok_or(AmountError::OutOfRange),
         ("sat", Some(f)) if f.len() == 3 => scaled(MSAT_PER_SAT, f, 3),
-        ("btc", None) => whole_v.checked_mul(MSAT_PER_BTC).ok_or(AmountError::OutOfRange),
+        ("btc", None) => whole_v
+            .checked_mul(MSAT_PER_BTC)
+            .ok_or(AmountError::OutOfRange),
         ("btc", Some(f)) if f.len() <= 11 => scaled(MSAT_PER_BTC, f, 11),
         _ => Err(AmountError::Syntax),
     }
@@ -190,11 +202,27 @@ mod tests {
 
     #[test]
     fn a_payment_is_at_least_the_amount_and_at_most_twice_it() {
-        assert_eq!(check_payment_amount(Some(1000), 999), Err(PaymentAmountError::Under { got: 999, want: 1000 }));
+        assert_eq!(
+            check_payment_amount(Some(1000), 999),
+            Err(PaymentAmountError::Under {
+                got: 999,
+                want: 1000
+            })
+        );
         assert_eq!(check_payment_amount(Some(1000), 1000), Ok(()));
         assert_eq!(check_payment_amount(Some(1000), 2000), Ok(()));
-        assert_eq!(check_payment_amount(Some(1000), 2001), Err(PaymentAmountError::Over { got: 2001, want: 1000 }));
-        assert_eq!(check_payment_amount(Some(u64::MAX), u64::MAX), Ok(()), "no overflow");
+        assert_eq!(
+            check_payment_amount(Some(1000), 2001),
+            Err(PaymentAmountError::Over {
+                got: 2001,
+                want: 1000
+            })
+        );
+        assert_eq!(
+            check_payment_amount(Some(u64::MAX), u64::MAX),
+            Ok(()),
+            "no overflow"
+        );
         assert_eq!(check_payment_amount(None, 1), Ok(()), "any");
     }
     use proptest::prelude::*;
@@ -231,15 +259,54 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         for text in [
-            "", "0", "0msat", "0sat", "0.000sat", "0.00000000btc", "0.00000000000btc", "-1",
-            "-1sat", "x", "x100", "0.0", "1.5", "1.", "1.btc", ".5btc", "1.5sat", "1.0sat",
-            "1.5msat", "0.1msat", "1.000000000000btc", "0.000000000001btc", "1e3", "1000.0",
-            "100 sat", " 100", "100SAT", "100BTC", "ANY", "Any", "any ", "10sats", "1satoshi",
-            "5msatxyz", "1btcfoo", "0x10", "1_000", "+5", "21000000.00000000001btc",
-            "21000001btc", "18446744073709551615", "18446744073709551616",
+            "",
+            "0",
+            "0msat",
+            "0sat",
+            "0.000sat",
+            "0.00000000btc",
+            "0.00000000000btc",
+            "-1",
+            "-1sat",
+            "x",
+            "x100",
+            "0.0",
+            "1.5",
+            "1.",
+            "1.btc",
+            ".5btc",
+            "1.5sat",
+            "1.0sat",
+            "1.5msat",
+            "0.1msat",
+            "1.000000000000btc",
+            "0.000000000001btc",
+            "1e3",
+            "1000.0",
+            "100 sat",
+            " 100",
+            "100SAT",
+            "100BTC",
+            "ANY",
+            "Any",
+            "any ",
+            "10sats",
+            "1satoshi",
+            "5msatxyz",
+            "1btcfoo",
+            "0x10",
+            "1_000",
+            "+5",
+            "21000000.00000000001btc",
+            "21000001btc",
+            "18446744073709551615",
+            "18446744073709551616",
             "21000000000000000000000000.00000000btc",
         ] {
-            assert!(text.parse::<AmountOrAny>().is_err(), "{text:?} should be refused");
+            assert!(
+                text.parse::<AmountOrAny>().is_err(),
+                "{text:?} should be refused"
+            );
         }
     }
 

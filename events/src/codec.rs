@@ -87,7 +87,9 @@ pub fn encode_record(record: &EventRecord) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![version, version];
     let body = bincode::serde::encode_to_vec(record, config())?;
     if body.len() > MAX_RECORD_BYTES {
-        return Err(CodecError::Encode(bincode::error::EncodeError::Other("record too large")));
+        return Err(CodecError::Encode(bincode::error::EncodeError::Other(
+            "record too large",
+        )));
     }
     out.extend_from_slice(&body);
     Ok(out)
@@ -102,7 +104,10 @@ pub fn decode_record(bytes: &[u8]) -> Result<EventRecord, CodecError> {
         return Err(CodecError::Truncated);
     };
     if *min_reader > CURRENT_VERSION {
-        return Err(CodecError::UnknownVersion { version: *version, min_reader: *min_reader });
+        return Err(CodecError::UnknownVersion {
+            version: *version,
+            min_reader: *min_reader,
+        });
     }
     let (record, used) = bincode::serde::decode_from_slice::<EventRecord, _>(body, config())?;
     if used != body.len() {
@@ -142,7 +147,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<crate::Snapshot, CodecError> {
     if record_hash(body) != hash {
         return Err(CodecError::Damaged);
     }
-    let (s, used) = bincode::serde::decode_from_slice::<crate::Snapshot, _>(body, bincode::config::standard())?;
+    let (s, used) =
+        bincode::serde::decode_from_slice::<crate::Snapshot, _>(body, bincode::config::standard())?;
     if used != body.len() {
         return Err(CodecError::Trailing(body.len() - used));
     }
@@ -159,8 +165,8 @@ pub fn record_hash(encoded: &[u8]) -> Hash32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{InvoiceCreated, PreimageSeal, RouteHintHop, Warning};
     use crate::channel::{ChannelInfo, ChannelKey, PeerPolicy};
+    use crate::event::{InvoiceCreated, PreimageSeal, RouteHintHop, Warning};
     use crate::{Label, ShortChannelId};
     use proptest::prelude::*;
 
@@ -176,7 +182,10 @@ mod tests {
                 bolt11: "lnbcrt10n1p4st2qc".into(),
                 payment_hash: [1; 32],
                 payment_secret: [2; 32],
-                preimage: PreimageSeal::Sealed { nonce: [3; 32], ciphertext: [4; 32] },
+                preimage: PreimageSeal::Sealed {
+                    nonce: [3; 32],
+                    ciphertext: [4; 32],
+                },
                 amount_msat: Some(1000),
                 description: "tea".into(),
                 deschashonly: false,
@@ -226,10 +235,17 @@ mod tests {
 
     /// One golden file per event variant, each with the record it must decode to.
     fn goldens() -> Vec<(&'static str, &'static [u8], EventRecord)> {
-        let with = |event| EventRecord { event, ..golden_record() };
+        let with = |event| EventRecord {
+            event,
+            ..golden_record()
+        };
         macro_rules! golden {
             ($name:literal) => {
-                ($name, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $name)).as_slice())
+                (
+                    $name,
+                    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $name))
+                        .as_slice(),
+                )
             };
         }
         let (a, b) = golden!("record_v1_invoice_created.bin");
@@ -248,32 +264,158 @@ mod tests {
         let (aa, ab) = golden!("record_v4_bolt12_invoice_created.bin");
         let (ac, ad) = golden!("record_v4_htlcs_paid.bin");
         let parts = vec![
-            crate::HeldPart { htlc: "103x1x0/7".into(), amount_msat: 600, cltv_expiry: 180 },
-            crate::HeldPart { htlc: "104x2x1/0".into(), amount_msat: 400, cltv_expiry: 176 },
+            crate::HeldPart {
+                htlc: "103x1x0/7".into(),
+                amount_msat: 600,
+                cltv_expiry: 180,
+            },
+            crate::HeldPart {
+                htlc: "104x2x1/0".into(),
+                amount_msat: 400,
+                cltv_expiry: 176,
+            },
         ];
-        let Event::InvoiceCreated(created) = golden_record().event else { unreachable!() };
+        let Event::InvoiceCreated(created) = golden_record().event else {
+            unreachable!()
+        };
         vec![
             (a, b, golden_record()),
             (c, d, with(Event::ChannelOpened(channel_info()))),
-            (e, f, with(Event::ChannelUpdated(ChannelInfo { peer_connected: false, ..channel_info() }))),
-            (g, h, with(Event::ChannelClosed(ChannelKey::Scid(ShortChannelId::new(118, 1, 0).unwrap())))),
-            (i, j, with(Event::InvoicePaid(crate::InvoicePaid { created_index: 3, pay_index: 2, updated_index: 5, amount_received_msat: 1337, paid_at: 1_795_532_900 }))),
-            (k, l, with(Event::InvoiceExpired(crate::InvoiceExpired { created_index: 3, updated_index: 6 }))),
-            (m, n, with(Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: 3, deleted_index: 1, status: crate::InvoiceStatus::Paid }))),
-            (o, p, with(Event::DescriptionRemoved(crate::DescriptionRemoved { created_index: 3, updated_index: 7 }))),
-            (q, r, with(Event::InvoiceCleaned(crate::InvoiceCleaned { created_index: 3, deleted_index: 2, status: crate::InvoiceStatus::Expired, age_s: 86_400, now_s: 1_796_300_000 }))),
-            (s, t, with(Event::HoldInvoiceCreated(InvoiceCreated { preimage: PreimageSeal::Withheld, ..created.clone() }))),
-            (u, v, with(Event::HoldAccepted(crate::HoldAccepted { created_index: 3, updated_index: 8, parts: parts.clone(), height: 150 }))),
-            (w, x, with(Event::HoldSettled(crate::HoldSettled { created_index: 3, pay_index: 3, updated_index: 9, amount_received_msat: 1000, paid_at: 1_795_533_000, revealed: Some(PreimageSeal::Sealed { nonce: [5; 32], ciphertext: [6; 32] }) }))),
-            (y, z, with(Event::HoldCanceled(crate::HoldCanceled { created_index: 3, updated_index: 10, reason: crate::CancelReason::HtlcExpiry { height: 170, blocks_before: 6 } }))),
-            (aa, ab, with(Event::Bolt12InvoiceCreated(crate::Bolt12Created {
-                invoice: InvoiceCreated { bolt11: "lni1qqg97jkedp9x7cgpgl5t28jnv5rrgq3q".into(), fallbacks: vec![], route_hints: vec![], warnings: vec![], ..created },
-                local_offer_id: Some([7; 32]),
-            }))),
-            (ac, ad, with(Event::HtlcsPaid(crate::HtlcsPaid {
-                paid: crate::InvoicePaid { created_index: 3, pay_index: 4, updated_index: 11, amount_received_msat: 1000, paid_at: 1_795_533_100 },
-                parts: parts.clone(),
-            }))),
+            (
+                e,
+                f,
+                with(Event::ChannelUpdated(ChannelInfo {
+                    peer_connected: false,
+                    ..channel_info()
+                })),
+            ),
+            (
+                g,
+                h,
+                with(Event::ChannelClosed(ChannelKey::Scid(
+                    ShortChannelId::new(118, 1, 0).unwrap(),
+                ))),
+            ),
+            (
+                i,
+                j,
+                with(Event::InvoicePaid(crate::InvoicePaid {
+                    created_index: 3,
+                    pay_index: 2,
+                    updated_index: 5,
+                    amount_received_msat: 1337,
+                    paid_at: 1_795_532_900,
+                })),
+            ),
+            (
+                k,
+                l,
+                with(Event::InvoiceExpired(crate::InvoiceExpired {
+                    created_index: 3,
+                    updated_index: 6,
+                })),
+            ),
+            (
+                m,
+                n,
+                with(Event::InvoiceDeleted(crate::InvoiceDeleted {
+                    created_index: 3,
+                    deleted_index: 1,
+                    status: crate::InvoiceStatus::Paid,
+                })),
+            ),
+            (
+                o,
+                p,
+                with(Event::DescriptionRemoved(crate::DescriptionRemoved {
+                    created_index: 3,
+                    updated_index: 7,
+                })),
+            ),
+            (
+                q,
+                r,
+                with(Event::InvoiceCleaned(crate::InvoiceCleaned {
+                    created_index: 3,
+                    deleted_index: 2,
+                    status: crate::InvoiceStatus::Expired,
+                    age_s: 86_400,
+                    now_s: 1_796_300_000,
+                })),
+            ),
+            (
+                s,
+                t,
+                with(Event::HoldInvoiceCreated(InvoiceCreated {
+                    preimage: PreimageSeal::Withheld,
+                    ..created.clone()
+                })),
+            ),
+            (
+                u,
+                v,
+                with(Event::HoldAccepted(crate::HoldAccepted {
+                    created_index: 3,
+                    updated_index: 8,
+                    parts: parts.clone(),
+                    height: 150,
+                })),
+            ),
+            (
+                w,
+                x,
+                with(Event::HoldSettled(crate::HoldSettled {
+                    created_index: 3,
+                    pay_index: 3,
+                    updated_index: 9,
+                    amount_received_msat: 1000,
+                    paid_at: 1_795_533_000,
+                    revealed: Some(PreimageSeal::Sealed {
+                        nonce: [5; 32],
+                        ciphertext: [6; 32],
+                    }),
+                })),
+            ),
+            (
+                y,
+                z,
+                with(Event::HoldCanceled(crate::HoldCanceled {
+                    created_index: 3,
+                    updated_index: 10,
+                    reason: crate::CancelReason::HtlcExpiry {
+                        height: 170,
+                        blocks_before: 6,
+                    },
+                })),
+            ),
+            (
+                aa,
+                ab,
+                with(Event::Bolt12InvoiceCreated(crate::Bolt12Created {
+                    invoice: InvoiceCreated {
+                        bolt11: "lni1qqg97jkedp9x7cgpgl5t28jnv5rrgq3q".into(),
+                        fallbacks: vec![],
+                        route_hints: vec![],
+                        warnings: vec![],
+                        ..created
+                    },
+                    local_offer_id: Some([7; 32]),
+                })),
+            ),
+            (
+                ac,
+                ad,
+                with(Event::HtlcsPaid(crate::HtlcsPaid {
+                    paid: crate::InvoicePaid {
+                        created_index: 3,
+                        pay_index: 4,
+                        updated_index: 11,
+                        amount_received_msat: 1000,
+                        paid_at: 1_795_533_100,
+                    },
+                    parts: parts.clone(),
+                })),
+            ),
         ]
     }
 
@@ -307,7 +449,11 @@ mod tests {
             assert!(name.starts_with(&format!("record_v{v}_")), "{name}");
         }
         // A reader of version 1 (the min_reader check as it was) stops at a version 2 record.
-        let cleaned = goldens().into_iter().find(|(n, ..)| n.contains("cleaned")).unwrap().1;
+        let cleaned = goldens()
+            .into_iter()
+            .find(|(n, ..)| n.contains("cleaned"))
+            .unwrap()
+            .1;
         assert!(cleaned[1] > 1);
     }
 
@@ -315,11 +461,17 @@ mod tests {
     fn refuses_newer_and_broken_records() {
         let mut bytes = encode_record(&golden_record()).unwrap();
         bytes[1] = CURRENT_VERSION + 1;
-        assert!(matches!(decode_record(&bytes), Err(CodecError::UnknownVersion { .. })));
+        assert!(matches!(
+            decode_record(&bytes),
+            Err(CodecError::UnknownVersion { .. })
+        ));
         assert!(matches!(decode_record(&[1]), Err(CodecError::Truncated)));
         let mut extra = encode_record(&golden_record()).unwrap();
         extra.push(0);
-        assert!(matches!(decode_record(&extra), Err(CodecError::Trailing(1))));
+        assert!(matches!(
+            decode_record(&extra),
+            Err(CodecError::Trailing(1))
+        ));
     }
 
     #[test]
@@ -332,9 +484,15 @@ mod tests {
         assert!(matches!(decode_snapshot(&bytes), Err(CodecError::Damaged)));
         let mut old = encode_snapshot(&snap).unwrap();
         old[0] = 1;
-        assert!(matches!(decode_snapshot(&old), Err(CodecError::SnapshotVersion(1))), "a version 1 checkpoint is ignored");
+        assert!(
+            matches!(decode_snapshot(&old), Err(CodecError::SnapshotVersion(1))),
+            "a version 1 checkpoint is ignored"
+        );
         // Found by the fuzzer: a length prefix asking for 4 GiB (an out-of-memory before).
-        let oom: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fuzz_oom_snapshot.bin"));
+        let oom: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz_oom_snapshot.bin"
+        ));
         assert!(decode_snapshot(oom).is_err());
         assert!(decode_record(oom).is_err());
     }

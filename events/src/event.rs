@@ -86,7 +86,9 @@ impl Event {
         match self {
             Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c.created_index),
             Event::Bolt12InvoiceCreated(b) => Some(b.invoice.created_index),
-            Event::InvoicePaid(p) | Event::HtlcsPaid(HtlcsPaid { paid: p, .. }) => Some(p.created_index),
+            Event::InvoicePaid(p) | Event::HtlcsPaid(HtlcsPaid { paid: p, .. }) => {
+                Some(p.created_index)
+            }
             Event::InvoiceExpired(e) => Some(e.created_index),
             Event::InvoiceDeleted(d) => Some(d.created_index),
             Event::InvoiceCleaned(c) => Some(c.created_index),
@@ -104,7 +106,10 @@ impl Event {
     pub fn format_version(&self) -> u8 {
         match self {
             Event::InvoiceCleaned(_) => 2,
-            Event::HoldInvoiceCreated(_) | Event::HoldAccepted(_) | Event::HoldSettled(_) | Event::HoldCanceled(_) => 3,
+            Event::HoldInvoiceCreated(_)
+            | Event::HoldAccepted(_)
+            | Event::HoldSettled(_)
+            | Event::HoldCanceled(_) => 3,
             Event::Bolt12InvoiceCreated(_) | Event::HtlcsPaid(_) => 4,
             _ => 1,
         }
@@ -196,8 +201,13 @@ impl Warning {
     }
 
     /// The order Core Lightning emits them in.
-    pub const EMIT_ORDER: [Warning; 5] =
-        [Warning::Mpp, Warning::Capacity, Warning::Deadends, Warning::Offline, Warning::PrivateUnused];
+    pub const EMIT_ORDER: [Warning; 5] = [
+        Warning::Mpp,
+        Warning::Capacity,
+        Warning::Deadends,
+        Warning::Offline,
+        Warning::PrivateUnused,
+    ];
 }
 
 /// An invoice was created: everything needed to list it, settle it and audit it, including the
@@ -376,7 +386,8 @@ pub const MAX_BLOCK_HEIGHT: u32 = 499_999_999;
 /// # Errors
 /// The id of an HTLC listed twice with different amounts or expiries.
 pub fn distinct_parts(parts: Vec<HeldPart>) -> Result<Vec<HeldPart>, String> {
-    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(parts.len());
+    let mut first: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(parts.len());
     let mut out: Vec<HeldPart> = Vec::with_capacity(parts.len());
     for p in parts {
         match first.get(&p.htlc) {

@@ -92,8 +92,14 @@ mod tests {
             Label::new("M".repeat(129)),
             Err(LabelError::TooLong("M".repeat(129), 128))
         );
-        assert!(Label::any("M".repeat(1024)).is_ok(), "createinvoice's labels");
-        assert_eq!(Label::any("M".repeat(1025)), Err(LabelError::TooLong("M".repeat(1025), 1024)));
+        assert!(
+            Label::any("M".repeat(1024)).is_ok(),
+            "createinvoice's labels"
+        );
+        assert_eq!(
+            Label::any("M".repeat(1025)),
+            Err(LabelError::TooLong("M".repeat(1025), 1024))
+        );
         // 43 three-byte characters are 129 bytes.
         assert!(Label::new("€".repeat(43)).is_err());
         assert!(Label::new("").is_ok());
@@ -104,11 +110,18 @@ mod tests {
         let config = bincode::config::standard();
         let ok = Label::new("coffee").unwrap();
         let bytes = bincode::serde::encode_to_vec(&ok, config).unwrap();
-        assert_eq!(bytes, bincode::serde::encode_to_vec("coffee", config).unwrap(), "same bytes as before");
+        assert_eq!(
+            bytes,
+            bincode::serde::encode_to_vec("coffee", config).unwrap(),
+            "same bytes as before"
+        );
         let (back, _): (Label, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
         assert_eq!(back, ok);
         let bolt12 = bincode::serde::encode_to_vec("x".repeat(133), config).unwrap();
-        assert!(bincode::serde::decode_from_slice::<Label, _>(&bolt12, config).is_ok(), "createinvoice's labels are stored");
+        assert!(
+            bincode::serde::decode_from_slice::<Label, _>(&bolt12, config).is_ok(),
+            "createinvoice's labels are stored"
+        );
         let too_long = bincode::serde::encode_to_vec("x".repeat(1025), config).unwrap();
         assert!(bincode::serde::decode_from_slice::<Label, _>(&too_long, config).is_err());
     }

@@ -20,18 +20,21 @@ pub mod proposal;
 pub mod scid;
 
 pub use amount::{check_payment_amount, AmountError, AmountOrAny, Msat, PaymentAmountError};
+pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
-pub use expose::ExposePrivateChannels;
 pub use event::{
-    distinct_parts, earliest_expiry, Bolt12Created, CancelReason, DescriptionRemoved, MAX_BLOCK_HEIGHT, Event, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceCleaned,
-    HtlcsPaid, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
+    distinct_parts, earliest_expiry, Bolt12Created, CancelReason, DescriptionRemoved, Event,
+    HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, HtlcsPaid, InvoiceCleaned,
+    InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
+    RouteHintHop, Warning, MAX_BLOCK_HEIGHT,
 };
+pub use expose::ExposePrivateChannels;
 pub use label::{Label, LabelError};
 pub use network::Network;
-pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use projection::{
-    Admission, ApplyError, Cleaned, Counters, Hold, InvoiceBook, InvoiceEntry, InvoiceRecord, Payment, Projections, Rejection, Snapshot,
+    Admission, ApplyError, Cleaned, Counters, Hold, InvoiceBook, InvoiceEntry, InvoiceRecord,
+    Payment, Projections, Rejection, Snapshot,
 };
 pub use proposal::{InvoiceKind, NewInvoice, Proposal, Stamp};
 pub use scid::{ScidError, ShortChannelId};

@@ -69,8 +69,13 @@ impl Network {
     }
 
     /// Every network, in a fixed order.
-    pub const ALL: [Network; 5] =
-        [Network::Bitcoin, Network::Testnet, Network::Testnet4, Network::Signet, Network::Regtest];
+    pub const ALL: [Network; 5] = [
+        Network::Bitcoin,
+        Network::Testnet,
+        Network::Testnet4,
+        Network::Signet,
+        Network::Regtest,
+    ];
 }
 
 impl fmt::Display for Network {
@@ -88,6 +93,9 @@ impl FromStr for Network {
     type Err = UnknownNetwork;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Network::ALL.into_iter().find(|n| n.name() == s).ok_or_else(|| UnknownNetwork(s.into()))
+        Network::ALL
+            .into_iter()
+            .find(|n| n.name() == s)
+            .ok_or_else(|| UnknownNetwork(s.into()))
     }
 }

@@ -8,8 +8,9 @@
 
 use crate::channel::{ChannelInfo, ChannelKey};
 use crate::event::{
-    Bolt12Created, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HtlcsPaid, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
-    InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
+    Bolt12Created, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled,
+    HoldSettled, HtlcsPaid, InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired,
+    InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
 };
 use crate::{Hash32, Label};
 
@@ -223,30 +224,78 @@ impl Proposal {
             Proposal::Invoice(n) => match n.kind {
                 InvoiceKind::Bolt11 => Event::InvoiceCreated(n.stamp(s.created)),
                 InvoiceKind::Hold => Event::HoldInvoiceCreated(n.stamp(s.created)),
-                InvoiceKind::Bolt12 { local_offer_id } => Event::Bolt12InvoiceCreated(Bolt12Created { invoice: n.stamp(s.created), local_offer_id }),
+                InvoiceKind::Bolt12 { local_offer_id } => {
+                    Event::Bolt12InvoiceCreated(Bolt12Created {
+                        invoice: n.stamp(s.created),
+                        local_offer_id,
+                    })
+                }
             },
-            Proposal::Paid { created_index, amount_received_msat, paid_at, parts } => {
-                let paid = InvoicePaid { created_index, pay_index: s.pay, updated_index: s.updated, amount_received_msat, paid_at };
+            Proposal::Paid {
+                created_index,
+                amount_received_msat,
+                paid_at,
+                parts,
+            } => {
+                let paid = InvoicePaid {
+                    created_index,
+                    pay_index: s.pay,
+                    updated_index: s.updated,
+                    amount_received_msat,
+                    paid_at,
+                };
                 if parts.is_empty() {
                     Event::InvoicePaid(paid)
                 } else {
                     Event::HtlcsPaid(HtlcsPaid { paid, parts })
                 }
             }
-            Proposal::Expired { created_index } => Event::InvoiceExpired(InvoiceExpired { created_index, updated_index: s.updated }),
-            Proposal::Deleted { created_index, status } => {
-                Event::InvoiceDeleted(InvoiceDeleted { created_index, deleted_index: s.deleted, status })
-            }
-            Proposal::Cleaned { created_index, status, age_s, now_s } => {
-                Event::InvoiceCleaned(InvoiceCleaned { created_index, deleted_index: s.deleted, status, age_s, now_s })
-            }
+            Proposal::Expired { created_index } => Event::InvoiceExpired(InvoiceExpired {
+                created_index,
+                updated_index: s.updated,
+            }),
+            Proposal::Deleted {
+                created_index,
+                status,
+            } => Event::InvoiceDeleted(InvoiceDeleted {
+                created_index,
+                deleted_index: s.deleted,
+                status,
+            }),
+            Proposal::Cleaned {
+                created_index,
+                status,
+                age_s,
+                now_s,
+            } => Event::InvoiceCleaned(InvoiceCleaned {
+                created_index,
+                deleted_index: s.deleted,
+                status,
+                age_s,
+                now_s,
+            }),
             Proposal::DescriptionRemoved { created_index } => {
-                Event::DescriptionRemoved(DescriptionRemoved { created_index, updated_index: s.updated })
+                Event::DescriptionRemoved(DescriptionRemoved {
+                    created_index,
+                    updated_index: s.updated,
+                })
             }
-            Proposal::HoldAccepted { created_index, parts, height } => {
-                Event::HoldAccepted(HoldAccepted { created_index, updated_index: s.updated, parts, height })
-            }
-            Proposal::HoldSettled { created_index, amount_received_msat, paid_at, revealed } => Event::HoldSettled(HoldSettled {
+            Proposal::HoldAccepted {
+                created_index,
+                parts,
+                height,
+            } => Event::HoldAccepted(HoldAccepted {
+                created_index,
+                updated_index: s.updated,
+                parts,
+                height,
+            }),
+            Proposal::HoldSettled {
+                created_index,
+                amount_received_msat,
+                paid_at,
+                revealed,
+            } => Event::HoldSettled(HoldSettled {
                 created_index,
                 pay_index: s.pay,
                 updated_index: s.updated,
@@ -254,9 +303,14 @@ impl Proposal {
                 paid_at,
                 revealed,
             }),
-            Proposal::HoldCanceled { created_index, reason } => {
-                Event::HoldCanceled(HoldCanceled { created_index, updated_index: s.updated, reason })
-            }
+            Proposal::HoldCanceled {
+                created_index,
+                reason,
+            } => Event::HoldCanceled(HoldCanceled {
+                created_index,
+                updated_index: s.updated,
+                reason,
+            }),
             Proposal::ChannelOpened(c) => Event::ChannelOpened(c),
             Proposal::ChannelUpdated(c) => Event::ChannelUpdated(c),
             Proposal::ChannelClosed(k) => Event::ChannelClosed(k),

@@ -61,7 +61,13 @@ impl FromStr for ShortChannelId {
 
 impl fmt::Display for ShortChannelId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}x{}", self.0 >> 40, (self.0 >> 16) & 0xff_ffff, self.0 & 0xffff)
+        write!(
+            f,
+            "{}x{}x{}",
+            self.0 >> 40,
+            (self.0 >> 16) & 0xff_ffff,
+            self.0 & 0xffff
+        )
     }
 }
 
@@ -72,8 +78,20 @@ mod tests {
 
     #[test]
     fn parses_and_refuses() {
-        assert_eq!("118x1x0".parse::<ShortChannelId>().map(|s| s.to_string()), Ok("118x1x0".into()));
-        for bad in ["", "1x1", "1x1x1x1", "axbxc", "16777216x0x0", "1x1x65536", "1x1x1z", "-1x1x1"] {
+        assert_eq!(
+            "118x1x0".parse::<ShortChannelId>().map(|s| s.to_string()),
+            Ok("118x1x0".into())
+        );
+        for bad in [
+            "",
+            "1x1",
+            "1x1x1x1",
+            "axbxc",
+            "16777216x0x0",
+            "1x1x65536",
+            "1x1x1z",
+            "-1x1x1",
+        ] {
             assert!(bad.parse::<ShortChannelId>().is_err(), "{bad}");
         }
     }

@@ -4,7 +4,9 @@ use invoiced_events::AmountOrAny;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(a) = s.parse::<AmountOrAny>() {
         assert_eq!(a.to_string().parse::<AmountOrAny>(), Ok(a));
         if let Some(m) = a.msat() {

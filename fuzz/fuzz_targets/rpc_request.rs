@@ -6,7 +6,10 @@
 //! catches a parser whose cost grows faster than its input, as base58 did).
 use invoiced::rpc::error::RpcError;
 use invoiced::rpc::framing::{next_frame, Frame, Scanner};
-use invoiced::rpc::{autoclean, channels, checkpart, createinvoice, decode, help, hold, invoice, lifecycle, listinvoices, selfpay};
+use invoiced::rpc::{
+    autoclean, channels, checkpart, createinvoice, decode, help, hold, invoice, lifecycle,
+    listinvoices, selfpay,
+};
 use invoiced_actors::policy::bolt11::parse_fallback;
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
@@ -23,7 +26,12 @@ const MAX_MESSAGE: usize = 600;
 
 fn bounded<T>(outcome: Result<T, RpcError>) {
     if let Err(e) = outcome {
-        assert!(e.message.len() <= MAX_MESSAGE, "a {}-byte message: {}...", e.message.len(), &e.message[..100]);
+        assert!(
+            e.message.len() <= MAX_MESSAGE,
+            "a {}-byte message: {}...",
+            e.message.len(),
+            &e.message[..100]
+        );
     }
 }
 
@@ -35,7 +43,10 @@ fn resumed(data: &[u8], step: usize) -> Vec<Frame> {
         loop {
             match scanner.scan(&data[base..seen]) {
                 Frame::Complete { start, end } => {
-                    frames.push(Frame::Complete { start: base + start, end: base + end });
+                    frames.push(Frame::Complete {
+                        start: base + start,
+                        end: base + end,
+                    });
                     base += end;
                     scanner = Scanner::default();
                 }
@@ -61,7 +72,10 @@ fuzz_target!(|data: &[u8]| {
     loop {
         match next_frame(&data[rest..]) {
             Frame::Complete { start, end } => {
-                whole.push(Frame::Complete { start: rest + start, end: rest + end });
+                whole.push(Frame::Complete {
+                    start: rest + start,
+                    end: rest + end,
+                });
                 check(&data[rest + start..rest + end]);
                 rest += end;
             }
@@ -78,8 +92,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(frame: &[u8]) {
-    let Ok(text) = std::str::from_utf8(frame) else { return };
-    let Ok(env) = serde_json::from_str::<Envelope<'_>>(text) else { return };
+    let Ok(text) = std::str::from_utf8(frame) else {
+        return;
+    };
+    let Ok(env) = serde_json::from_str::<Envelope<'_>>(text) else {
+        return;
+    };
     let p = env.params;
     let cltv = invoiced_actors::policy::bolt11::Cltv::new(10).expect("10 fits");
     if let Ok(req) = invoice::parse_request(p, cltv) {

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
 
-const USAGE: &str = "usage: invoiced-cli [--data-dir DIR | --rpc-file PATH] [-k] [--qr] METHOD [ARGS...]";
+const USAGE: &str =
+    "usage: invoiced-cli [--data-dir DIR | --rpc-file PATH] [-k] [--qr] METHOD [ARGS...]";
 
 struct Args {
     rpc_file: PathBuf,
@@ -48,9 +49,18 @@ fn parse_args() -> Result<Args, String> {
     let mut rest = rest.into_iter();
     let method = rest.next().ok_or(USAGE)?;
     let data_dir = data_dir.unwrap_or_else(|| {
-        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".invoiced")
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(".invoiced")
     });
-    Ok(Args { rpc_file: rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc")), keywords, qr, method, params: rest.collect() })
+    Ok(Args {
+        rpc_file: rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc")),
+        keywords,
+        qr,
+        method,
+        params: rest.collect(),
+    })
 }
 
 /// A value that parses as JSON is JSON; anything else is a string.
@@ -62,12 +72,16 @@ fn build_params(args: &Args) -> Result<Value, String> {
     if args.keywords {
         let mut m = Map::new();
         for p in &args.params {
-            let (k, v) = p.split_once('=').ok_or_else(|| format!("'{p}' is not name=value"))?;
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| format!("'{p}' is not name=value"))?;
             m.insert(k.to_owned(), to_json(v));
         }
         Ok(Value::Object(m))
     } else {
-        Ok(Value::Array(args.params.iter().map(|p| to_json(p)).collect()))
+        Ok(Value::Array(
+            args.params.iter().map(|p| to_json(p)).collect(),
+        ))
     }
 }
 
@@ -75,7 +89,9 @@ fn call(args: &Args) -> Result<Value, String> {
     let mut stream = UnixStream::connect(&args.rpc_file)
         .map_err(|e| format!("cannot connect to {}: {e}", args.rpc_file.display()))?;
     let req = json!({ "jsonrpc": "2.0", "id": format!("cli:{}#{}", args.method, std::process::id()), "method": args.method, "params": build_params(args)? });
-    stream.write_all(req.to_string().as_bytes()).map_err(|e| e.to_string())?;
+    stream
+        .write_all(req.to_string().as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 65536];
     loop {
@@ -97,7 +113,8 @@ fn print_qr(text: &str) {
     match qrcode::QrCode::new(text.to_ascii_uppercase().as_bytes()) {
         Ok(code) => {
             let width = code.width();
-            let dark = |x: usize, y: usize| x < width && y < width && code[(x, y)] == qrcode::Color::Dark;
+            let dark =
+                |x: usize, y: usize| x < width && y < width && code[(x, y)] == qrcode::Color::Dark;
             let quiet = 2usize;
             let mut out = String::new();
             let span = width + 2 * quiet;
@@ -136,7 +153,10 @@ fn main() -> ExitCode {
                 eprintln!("{}", serde_json::to_string_pretty(err).unwrap_or_default());
                 return ExitCode::from(1);
             }
-            println!("{}", serde_json::to_string_pretty(&resp["result"]).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&resp["result"]).unwrap_or_default()
+            );
             if let (true, Some(bolt11)) = (args.qr, resp["result"]["bolt11"].as_str()) {
                 print_qr(bolt11);
             }

@@ -17,18 +17,33 @@ pub const OFFER_INACTIVE: i64 = 907;
 
 /// The invoice string of a `createinvoice`, when it is a BOLT12 one.
 pub fn bolt12_invstring(params: &Value) -> Option<&str> {
-    param(params, "invstring", 0).and_then(Value::as_str).filter(|s| s.get(..HRP.len()).is_some_and(|p| p.eq_ignore_ascii_case(HRP)))
+    param(params, "invstring", 0)
+        .and_then(Value::as_str)
+        .filter(|s| {
+            s.get(..HRP.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(HRP))
+        })
 }
 
 /// The hook's answer for a BOLT12 `createinvoice` (`invstring` its invoice string): invoiced's
 /// answer or error, or 907 when the node's offer is not active.
-pub async fn createinvoice(invoiced: &RpcPool, node: &std::path::Path, invstring: &str, params: &Value) -> Value {
+pub async fn createinvoice(
+    invoiced: &RpcPool,
+    node: &std::path::Path,
+    invstring: &str,
+    params: &Value,
+) -> Value {
     let mut asked = match params {
-        Value::Array(a) => json!({ "invstring": a.first(), "label": a.get(1), "preimage": a.get(2) }),
+        Value::Array(a) => {
+            json!({ "invstring": a.first(), "label": a.get(1), "preimage": a.get(2) })
+        }
         other => other.clone(),
     };
     // An unparsable string is invoiced's to refuse, in lightningd's words.
-    let offer = Invoice::decode(invstring).ok().filter(Invoice::names_an_offer).map(|i| hex::encode(i.offer_id()));
+    let offer = Invoice::decode(invstring)
+        .ok()
+        .filter(Invoice::names_an_offer)
+        .map(|i| hex::encode(i.offer_id()));
     if let Some(offer_id) = offer {
         match own_call(node, "listoffers", &json!({ "offer_id": offer_id })).await {
             Ok(found) => match found["offers"].as_array().and_then(|a| a.first()) {
@@ -38,7 +53,9 @@ pub async fn createinvoice(invoiced: &RpcPool, node: &std::path::Path, invstring
                 Some(_) => asked["local_offer_id"] = json!(offer_id),
                 None => {}
             },
-            Err(e) => return json!({ "return": { "error": e.to_error_object("lightningd", node) } }),
+            Err(e) => {
+                return json!({ "return": { "error": e.to_error_object("lightningd", node) } })
+            }
         }
     }
     match invoiced.call("createinvoice", &asked).await {
@@ -53,9 +70,19 @@ mod tests {
 
     #[test]
     fn only_a_bolt12_invoice_is_ours() {
-        assert_eq!(bolt12_invstring(&json!({"invstring": "lni1qq", "label": "l"})), Some("lni1qq"));
-        assert_eq!(bolt12_invstring(&json!(["LNI1QQ", "l", "00"])), Some("LNI1QQ"));
-        assert_eq!(bolt12_invstring(&json!({"invstring": "lnbcrt1p"})), None, "BOLT11 stays lightningd's");
+        assert_eq!(
+            bolt12_invstring(&json!({"invstring": "lni1qq", "label": "l"})),
+            Some("lni1qq")
+        );
+        assert_eq!(
+            bolt12_invstring(&json!(["LNI1QQ", "l", "00"])),
+            Some("LNI1QQ")
+        );
+        assert_eq!(
+            bolt12_invstring(&json!({"invstring": "lnbcrt1p"})),
+            None,
+            "BOLT11 stays lightningd's"
+        );
         assert_eq!(bolt12_invstring(&json!({"invstring": "ln"})), None);
         assert_eq!(bolt12_invstring(&json!({"label": "l"})), None);
     }

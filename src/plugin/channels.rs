@@ -19,7 +19,12 @@ pub const DEBOUNCE: Duration = Duration::from_millis(500);
 /// A sync at least this often.
 pub const PERIOD: Duration = Duration::from_secs(60);
 /// The notifications that say the channels may have changed.
-pub const TOPICS: &[&str] = &["channel_opened", "channel_state_changed", "connect", "disconnect"];
+pub const TOPICS: &[&str] = &[
+    "channel_opened",
+    "channel_state_changed",
+    "connect",
+    "disconnect",
+];
 
 /// Feeds the node's channels to invoiced.
 pub struct ChannelFeed {
@@ -33,7 +38,12 @@ pub struct ChannelFeed {
 impl ChannelFeed {
     /// A feed from the node's RPC to invoiced's, with the block height `height` holds.
     pub fn new(node: Arc<RpcPool>, invoiced: Arc<RpcPool>, height: Arc<AtomicU32>) -> Self {
-        ChannelFeed { node, invoiced, height, changed: Notify::new() }
+        ChannelFeed {
+            node,
+            invoiced,
+            height,
+            changed: Notify::new(),
+        }
     }
 
     /// A notification said the channels may have changed.
@@ -46,7 +56,11 @@ impl ChannelFeed {
     /// # Errors
     /// A message saying which side failed.
     pub async fn sync_once(&self) -> Result<usize, String> {
-        let listed = self.node.call("listpeerchannels", &json!({})).await.map_err(|e| format!("listpeerchannels: {e}"))?;
+        let listed = self
+            .node
+            .call("listpeerchannels", &json!({}))
+            .await
+            .map_err(|e| format!("listpeerchannels: {e}"))?;
         let channels = listed.get("channels").cloned().unwrap_or_else(|| json!([]));
         let n = channels.as_array().map_or(0, Vec::len);
         let mut params = json!({ "channels": channels });
@@ -54,7 +68,10 @@ impl ChannelFeed {
             0 => {}
             h => params["blockheight"] = json!(h),
         }
-        self.invoiced.call("syncchannels", &params).await.map_err(|e| format!("syncchannels: {e}"))?;
+        self.invoiced
+            .call("syncchannels", &params)
+            .await
+            .map_err(|e| format!("syncchannels: {e}"))?;
         Ok(n)
     }
 

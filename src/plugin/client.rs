@@ -64,7 +64,10 @@ pub struct RpcPool {
 impl RpcPool {
     /// A pool for the socket at `path` (nothing is opened until the first call).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        RpcPool { path: path.into(), idle: Mutex::new(Vec::new()) }
+        RpcPool {
+            path: path.into(),
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     /// The socket's path.
@@ -96,20 +99,33 @@ impl RpcPool {
                 Ok(v) => return Ok(v),
             }
         }
-        let conn = ClnRpc::new(&self.path).await.map_err(|e| CallError::Unreachable(format!("{e:#}")))?;
-        self.call_on(conn, method, params).await.map_err(|a| match a {
-            Attempt::NotSent => CallError::Unreachable("the connection was closed".into()),
-            Attempt::Failed(e) => e,
-        })
+        let conn = ClnRpc::new(&self.path)
+            .await
+            .map_err(|e| CallError::Unreachable(format!("{e:#}")))?;
+        self.call_on(conn, method, params)
+            .await
+            .map_err(|a| match a {
+                Attempt::NotSent => CallError::Unreachable("the connection was closed".into()),
+                Attempt::Failed(e) => e,
+            })
     }
 
-    async fn call_on(&self, mut conn: ClnRpc, method: &str, params: &Value) -> Result<Value, Attempt> {
+    async fn call_on(
+        &self,
+        mut conn: ClnRpc,
+        method: &str,
+        params: &Value,
+    ) -> Result<Value, Attempt> {
         match conn.call_raw::<Value, Value>(method, params).await {
             Ok(v) => {
                 self.put(conn);
                 Ok(v)
             }
-            Err(RpcError { code: Some(code), message, data }) => {
+            Err(RpcError {
+                code: Some(code),
+                message,
+                data,
+            }) => {
                 self.put(conn);
                 let mut e = json!({ "code": code, "message": message });
                 if let Some(d) = data {
@@ -129,22 +145,39 @@ impl RpcPool {
 ///
 /// # Errors
 /// [`CallError::Rpc`] with the server's error, or [`CallError::Unreachable`].
-pub async fn call_with_id(path: &Path, id: &str, method: &str, params: &Value) -> Result<Value, CallError> {
+pub async fn call_with_id(
+    path: &Path,
+    id: &str,
+    method: &str,
+    params: &Value,
+) -> Result<Value, CallError> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let unreachable = |e: std::io::Error| CallError::Unreachable(format!("{}: {e}", path.display()));
-    let mut stream = tokio::net::UnixStream::connect(path).await.map_err(unreachable)?;
+    let unreachable =
+        |e: std::io::Error| CallError::Unreachable(format!("{}: {e}", path.display()));
+    let mut stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(unreachable)?;
     let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-    stream.write_all(request.to_string().as_bytes()).await.map_err(unreachable)?;
+    stream
+        .write_all(request.to_string().as_bytes())
+        .await
+        .map_err(unreachable)?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     // An answer ends with a blank line (Core Lightning's framing).
     while !buf.ends_with(b"\n\n") {
         match stream.read(&mut chunk).await.map_err(unreachable)? {
-            0 => return Err(CallError::Unreachable(format!("{}: closed before answering", path.display()))),
+            0 => {
+                return Err(CallError::Unreachable(format!(
+                    "{}: closed before answering",
+                    path.display()
+                )))
+            }
             n => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let answer: Value = serde_json::from_slice(&buf).map_err(|e| CallError::Unreachable(format!("{}: {e}", path.display())))?;
+    let answer: Value = serde_json::from_slice(&buf)
+        .map_err(|e| CallError::Unreachable(format!("{}: {e}", path.display())))?;
     match answer.get("error") {
         Some(e) => Err(CallError::Rpc(e.clone())),
         None => Ok(answer["result"].clone()),
@@ -201,7 +234,12 @@ mod tests {
         let client = async {
             assert_eq!(pool.call("x", &json!({})).await, Ok(json!({"n": 0})));
             let e = pool.call("fail", &json!([])).await.unwrap_err();
-            assert_eq!(e, CallError::Rpc(json!({"code": 905, "message": "Unknown invoice", "data": {"x": 1}})));
+            assert_eq!(
+                e,
+                CallError::Rpc(
+                    json!({"code": 905, "message": "Unknown invoice", "data": {"x": 1}})
+                )
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             // Written to the dead connection first (refused at once), then sent on a new one.
             assert_eq!(pool.call("x", &json!({})).await, Ok(json!({"n": 10})));
@@ -211,6 +249,9 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let e = pool.call("x", &json!({})).await.unwrap_err();
         assert!(matches!(e, CallError::Unreachable(_)), "{e:?}");
-        assert!(e.to_error_object("invoiced", &path)["message"].as_str().unwrap().starts_with("invoiced is unreachable at "));
+        assert!(e.to_error_object("invoiced", &path)["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invoiced is unreachable at "));
     }
 }

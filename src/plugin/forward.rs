@@ -11,7 +11,14 @@ use serde_json::{json, Value};
 use super::client::RpcPool;
 
 /// The commands this hook takes over.
-pub const FORWARDED: &[&str] = &["invoice", "listinvoices", "delinvoice", "waitinvoice", "waitanyinvoice", "wait"];
+pub const FORWARDED: &[&str] = &[
+    "invoice",
+    "listinvoices",
+    "delinvoice",
+    "waitinvoice",
+    "waitanyinvoice",
+    "wait",
+];
 
 /// The hold invoice commands (holdinvoice 5.x's), which the node does not have: the plugin
 /// registers them as its own methods and answers each with invoiced's answer.
@@ -28,9 +35,16 @@ pub const HOLD_METHODS: &[(&str, &str)] = &[
 ///
 /// # Errors
 /// invoiced's error, or -1 naming its socket when it cannot be reached.
-pub async fn hold_method(invoiced: &RpcPool, method: &str, params: Value) -> Result<Value, anyhow::Error> {
+pub async fn hold_method(
+    invoiced: &RpcPool,
+    method: &str,
+    params: Value,
+) -> Result<Value, anyhow::Error> {
     let params = if params.is_null() { json!({}) } else { params };
-    invoiced.call(method, &params).await.map_err(|e| anyhow::anyhow!(e.to_error_object("invoiced", invoiced.path()).to_string()))
+    invoiced
+        .call(method, &params)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_error_object("invoiced", invoiced.path()).to_string()))
 }
 
 /// Whether `method` with `params` belongs to invoiced.
@@ -67,7 +81,10 @@ pub fn invoice_label(params: &Value) -> Option<String> {
 /// (read from its bolt11). Never the preimage, which invoiced shows only once paid.
 pub fn creation_payload(label: &str, bolt11: &str) -> Value {
     let mut payload = json!({ "label": label });
-    let amount = bolt11.parse::<lightning_invoice::Bolt11Invoice>().ok().and_then(|i| i.amount_milli_satoshis());
+    let amount = bolt11
+        .parse::<lightning_invoice::Bolt11Invoice>()
+        .ok()
+        .and_then(|i| i.amount_milli_satoshis());
     if let Some(msat) = amount {
         payload["msat"] = json!(msat);
     }
@@ -103,33 +120,53 @@ mod tests {
 
     #[test]
     fn the_creation_announcement_comes_from_the_request_and_its_answer() {
-        assert_eq!(invoice_label(&json!({"amount_msat": 1, "label": "tea"})), Some("tea".into()));
+        assert_eq!(
+            invoice_label(&json!({"amount_msat": 1, "label": "tea"})),
+            Some("tea".into())
+        );
         assert_eq!(invoice_label(&json!([1000, 42, "d"])), Some("42".into()));
         assert_eq!(invoice_label(&json!([1000])), None);
         let signed = |amount: Option<u64>| {
             use bitcoin::hashes::Hash as _;
             let key = secp256k1::SecretKey::from_slice(&[3; 32]).unwrap();
-            let builder = lightning_invoice::InvoiceBuilder::new(lightning_invoice::Currency::Regtest)
-                .description("d".into())
-                .payment_hash(bitcoin::hashes::sha256::Hash::from_byte_array([1; 32]))
-                .payment_secret(lightning_invoice::PaymentSecret([2; 32]))
-                .duration_since_epoch(std::time::Duration::from_secs(1_700_000_000))
-                .min_final_cltv_expiry_delta(18);
-            let sign = |h: &secp256k1::Message| secp256k1::Secp256k1::new().sign_ecdsa_recoverable(h, &key);
+            let builder =
+                lightning_invoice::InvoiceBuilder::new(lightning_invoice::Currency::Regtest)
+                    .description("d".into())
+                    .payment_hash(bitcoin::hashes::sha256::Hash::from_byte_array([1; 32]))
+                    .payment_secret(lightning_invoice::PaymentSecret([2; 32]))
+                    .duration_since_epoch(std::time::Duration::from_secs(1_700_000_000))
+                    .min_final_cltv_expiry_delta(18);
+            let sign = |h: &secp256k1::Message| {
+                secp256k1::Secp256k1::new().sign_ecdsa_recoverable(h, &key)
+            };
             match amount {
-                Some(a) => builder.amount_milli_satoshis(a).build_signed(sign).unwrap().to_string(),
+                Some(a) => builder
+                    .amount_milli_satoshis(a)
+                    .build_signed(sign)
+                    .unwrap()
+                    .to_string(),
                 None => builder.build_signed(sign).unwrap().to_string(),
             }
         };
-        assert_eq!(creation_payload("tea", &signed(Some(4242))), json!({"label": "tea", "msat": 4242}));
-        assert_eq!(creation_payload("tips", &signed(None)), json!({"label": "tips"}), "an `any` invoice has no msat");
+        assert_eq!(
+            creation_payload("tea", &signed(Some(4242))),
+            json!({"label": "tea", "msat": 4242})
+        );
+        assert_eq!(
+            creation_payload("tips", &signed(None)),
+            json!({"label": "tips"}),
+            "an `any` invoice has no msat"
+        );
     }
 
     #[test]
     fn only_the_invoices_wait_is_ours() {
         assert!(is_ours("invoice", &json!({})));
         assert!(is_ours("wait", &json!(["invoices", "created", 1])));
-        assert!(is_ours("wait", &json!({"subsystem": "invoices", "indexname": "created", "nextvalue": 1})));
+        assert!(is_ours(
+            "wait",
+            &json!({"subsystem": "invoices", "indexname": "created", "nextvalue": 1})
+        ));
         assert!(!is_ours("wait", &json!(["forwards", "created", 1])));
         assert!(!is_ours("wait", &json!({"subsystem": "sendpays"})));
         assert!(!is_ours("getinfo", &json!({})));
@@ -139,10 +176,21 @@ mod tests {
     async fn an_unreachable_invoiced_is_a_clear_error_never_a_fallback() {
         let dir = tempfile::tempdir().unwrap();
         let pool = RpcPool::new(dir.path().join("nothing-here"));
-        let out = rpc_command(&pool, json!({"rpc_command": {"id": 1, "method": "invoice", "params": [1000, "l", "d"]}})).await;
+        let out = rpc_command(
+            &pool,
+            json!({"rpc_command": {"id": 1, "method": "invoice", "params": [1000, "l", "d"]}}),
+        )
+        .await;
         assert_eq!(out["return"]["error"]["code"], json!(-1));
-        assert!(out["return"]["error"]["message"].as_str().unwrap().starts_with("invoiced is unreachable at "));
-        let out = rpc_command(&pool, json!({"rpc_command": {"id": 1, "method": "getinfo", "params": {}}})).await;
+        assert!(out["return"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invoiced is unreachable at "));
+        let out = rpc_command(
+            &pool,
+            json!({"rpc_command": {"id": 1, "method": "getinfo", "params": {}}}),
+        )
+        .await;
         assert_eq!(out, json!({"result": "continue"}));
     }
 }

@@ -33,11 +33,17 @@ use client::RpcPool;
 use htlc::Payments;
 
 /// Path of invoiced's JSON-RPC socket.
-pub const RPC_FILE: StringConfigOption<'static> =
-    StringConfigOption::new_str_no_default("invoiced-rpc-file", "Path of invoiced's JSON-RPC socket (required)");
+pub const RPC_FILE: StringConfigOption<'static> = StringConfigOption::new_str_no_default(
+    "invoiced-rpc-file",
+    "Path of invoiced's JSON-RPC socket (required)",
+);
 /// Seconds a multi-part payment may take to complete.
 pub const MPP_TIMEOUT: DefaultIntegerConfigOption<'static> =
-    DefaultIntegerConfigOption::new_i64_with_default("invoiced-mpp-timeout", 60, "Seconds the parts of a payment may take to reach its total");
+    DefaultIntegerConfigOption::new_i64_with_default(
+        "invoiced-mpp-timeout",
+        60,
+        "Seconds the parts of a payment may take to reach its total",
+    );
 /// Blocks before an HTLC's expiry at which a held one is failed while invoiced is unreachable.
 pub const CLTV_SAFETY: DefaultIntegerConfigOption<'static> = DefaultIntegerConfigOption::new_i64_with_default(
     "invoiced-cltv-safety",
@@ -73,20 +79,38 @@ async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyho
     if selfpay::is_own_call(&command["id"]) {
         return Ok(json!({ "result": "continue" }));
     }
-    if let Some(method) = command["method"].as_str().filter(|m| selfpay::INTERCEPTED.contains(m)) {
+    if let Some(method) = command["method"]
+        .as_str()
+        .filter(|m| selfpay::INTERCEPTED.contains(m))
+    {
         let state = p.state();
-        return Ok(selfpay::intercept(&state.invoiced, &state.node, &state.node_id, &state.payments, method, &command["params"]).await);
+        return Ok(selfpay::intercept(
+            &state.invoiced,
+            &state.node,
+            &state.node_id,
+            &state.payments,
+            method,
+            &command["params"],
+        )
+        .await);
     }
-    if let Some(invstring) = (command["method"] == "createinvoice").then(|| bolt12::bolt12_invstring(&command["params"])).flatten() {
+    if let Some(invstring) = (command["method"] == "createinvoice")
+        .then(|| bolt12::bolt12_invstring(&command["params"]))
+        .flatten()
+    {
         let state = p.state();
-        let answer = bolt12::createinvoice(&state.invoiced, &state.node, invstring, &command["params"]).await;
+        let answer =
+            bolt12::createinvoice(&state.invoiced, &state.node, invstring, &command["params"])
+                .await;
         let made = &answer["return"]["result"];
         if let Some(label) = made["label"].as_str() {
             notify_creation(&p, json!({ "label": label, "msat": made["amount_msat"] })).await;
         }
         return Ok(answer);
     }
-    let label = (payload["rpc_command"]["method"] == "invoice").then(|| forward::invoice_label(&payload["rpc_command"]["params"])).flatten();
+    let label = (payload["rpc_command"]["method"] == "invoice")
+        .then(|| forward::invoice_label(&payload["rpc_command"]["params"]))
+        .flatten();
     let answer = forward::rpc_command(&p.state().invoiced, payload).await;
     if let (Some(label), Some(bolt11)) = (label, answer["return"]["result"]["bolt11"].as_str()) {
         notify_creation(&p, forward::creation_payload(&label, bolt11)).await;
@@ -97,16 +121,25 @@ async fn on_rpc_command(p: Plugin<State>, payload: Value) -> Result<Value, anyho
 /// Announces an invoice created through the node (`label`, and `msat` when it has an amount);
 /// made from the request and its answer, so it costs invoiced no second call.
 async fn notify_creation(p: &Plugin<State>, payload: Value) {
-    if let Err(e) = p.send_custom_notification(CREATION_TOPIC.to_owned(), payload).await {
+    if let Err(e) = p
+        .send_custom_notification(CREATION_TOPIC.to_owned(), payload)
+        .await
+    {
         log::warn!("cannot send {CREATION_TOPIC}: {e}");
     }
 }
 
 /// Announces every payment the plugin settled, in the order settled.
-async fn notify_payments(p: Plugin<State>, mut paid: tokio::sync::mpsc::UnboundedReceiver<htlc::Paid>) {
+async fn notify_payments(
+    p: Plugin<State>,
+    mut paid: tokio::sync::mpsc::UnboundedReceiver<htlc::Paid>,
+) {
     while let Some(pay) = paid.recv().await {
         let payload = json!({ "msat": pay.msat, "preimage": pay.preimage, "label": pay.label });
-        if let Err(e) = p.send_custom_notification(PAYMENT_TOPIC.to_owned(), payload).await {
+        if let Err(e) = p
+            .send_custom_notification(PAYMENT_TOPIC.to_owned(), payload)
+            .await
+        {
             log::warn!("cannot send {PAYMENT_TOPIC}: {e}");
         }
     }
@@ -114,13 +147,20 @@ async fn notify_payments(p: Plugin<State>, mut paid: tokio::sync::mpsc::Unbounde
 
 /// Not `async`: cln-plugin calls this as it reads each call and runs the future as a task, so
 /// the HTLC takes its place in its payment's line here, in the order lightningd sent them.
-fn on_htlc_accepted(p: Plugin<State>, payload: Value) -> impl Future<Output = Result<Value, anyhow::Error>> {
+fn on_htlc_accepted(
+    p: Plugin<State>,
+    payload: Value,
+) -> impl Future<Output = Result<Value, anyhow::Error>> {
     let payments = Arc::clone(&p.state().payments);
     let arrival = payments.arrive(&payload);
     async move { Ok(payments.htlc_accepted(arrival).await) }
 }
 
-async fn on_hold_method(p: Plugin<State>, method: &'static str, params: Value) -> Result<Value, anyhow::Error> {
+async fn on_hold_method(
+    p: Plugin<State>,
+    method: &'static str,
+    params: Value,
+) -> Result<Value, anyhow::Error> {
     let answer = forward::hold_method(&p.state().invoiced, method, params).await;
     if let (true, Ok(v)) = (method == "holdinvoice", &answer) {
         if let (Some(label), Some(bolt11)) = (v["label"].as_str(), v["bolt11"].as_str()) {
@@ -145,7 +185,10 @@ async fn on_invoice_payment(p: Plugin<State>, v: Value) -> Result<(), anyhow::Er
 }
 
 async fn on_block_added(p: Plugin<State>, v: Value) -> Result<(), anyhow::Error> {
-    if let Some(h) = v["block_added"]["height"].as_u64().and_then(|h| u32::try_from(h).ok()) {
+    if let Some(h) = v["block_added"]["height"]
+        .as_u64()
+        .and_then(|h| u32::try_from(h).ok())
+    {
         p.state().payments.saw_height(h);
         // The height reaches invoiced with the channels: the hold invoices' safety cancel runs on it.
         p.state().feed.poke();
@@ -155,13 +198,19 @@ async fn on_block_added(p: Plugin<State>, v: Value) -> Result<(), anyhow::Error>
 
 /// The node's and invoiced's identities agree (then: the node's id and block height), or why not.
 async fn check_identity(node: &RpcPool, invoiced: &RpcPool) -> Result<(String, u32), String> {
-    let ours = node.call("getinfo", &json!({})).await.map_err(|e| format!("the node's getinfo failed: {e}"))?;
+    let ours = node
+        .call("getinfo", &json!({}))
+        .await
+        .map_err(|e| format!("the node's getinfo failed: {e}"))?;
     let started = Instant::now();
     let theirs = loop {
         match invoiced.call("getinfo", &json!({})).await {
             Ok(v) => break v,
             Err(e) if started.elapsed() >= CONNECT_PATIENCE => {
-                return Err(format!("invoiced did not answer at {} within {CONNECT_PATIENCE:?}: {e}", invoiced.path().display()))
+                return Err(format!(
+                    "invoiced did not answer at {} within {CONNECT_PATIENCE:?}: {e}",
+                    invoiced.path().display()
+                ))
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
@@ -173,9 +222,15 @@ async fn check_identity(node: &RpcPool, invoiced: &RpcPool) -> Result<(String, u
         ));
     }
     if ours["network"] != theirs["network"] {
-        return Err(format!("invoiced runs on {} but this node on {}", theirs["network"], ours["network"]));
+        return Err(format!(
+            "invoiced runs on {} but this node on {}",
+            theirs["network"], ours["network"]
+        ));
     }
-    let height = ours["blockheight"].as_u64().and_then(|h| u32::try_from(h).ok()).unwrap_or(0);
+    let height = ours["blockheight"]
+        .as_u64()
+        .and_then(|h| u32::try_from(h).ok())
+        .unwrap_or(0);
     Ok((ours["id"].as_str().unwrap_or_default().to_owned(), height))
 }
 
@@ -189,11 +244,19 @@ type Output = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 fn protocol_io() -> (Input, Output) {
     use std::os::fd::AsFd as _;
     use tokio::net::unix::pipe;
-    let input: Input = match std::io::stdin().as_fd().try_clone_to_owned().and_then(pipe::Receiver::from_owned_fd) {
+    let input: Input = match std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Receiver::from_owned_fd)
+    {
         Ok(rx) => Box::new(rx),
         Err(_) => Box::new(tokio::io::stdin()),
     };
-    let output: Output = match std::io::stdout().as_fd().try_clone_to_owned().and_then(pipe::Sender::from_owned_fd) {
+    let output: Output = match std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Sender::from_owned_fd)
+    {
         Ok(tx) => Box::new(tx),
         Err(_) => Box::new(tokio::io::stdout()),
     };
@@ -209,7 +272,12 @@ fn node_rpc_path(lightning_dir: &str, rpc_file: &str) -> PathBuf {
 /// # Errors
 /// If the plugin protocol fails.
 pub async fn run() -> Result<(), anyhow::Error> {
-    let filters = forward::FORWARDED.iter().chain(selfpay::INTERCEPTED).chain(&["createinvoice"]).map(|m| HookFilter::Str((*m).to_owned())).collect();
+    let filters = forward::FORWARDED
+        .iter()
+        .chain(selfpay::INTERCEPTED)
+        .chain(&["createinvoice"])
+        .map(|m| HookFilter::Str((*m).to_owned()))
+        .collect();
     let (input, output) = protocol_io();
     let mut builder = Builder::new(input, output)
         .option(RPC_FILE)
@@ -225,11 +293,17 @@ pub async fn run() -> Result<(), anyhow::Error> {
         builder = builder.subscribe(topic, on_channel_change);
     }
     for &(method, description) in forward::HOLD_METHODS {
-        builder = builder.rpcmethod(method, description, move |p, params| on_hold_method(p, method, params));
+        builder = builder.rpcmethod(method, description, move |p, params| {
+            on_hold_method(p, method, params)
+        });
     }
-    let Some(configured) = builder.configure().await? else { return Ok(()) };
+    let Some(configured) = builder.configure().await? else {
+        return Ok(());
+    };
     let Some(rpc_file) = configured.option(&RPC_FILE)?.filter(|f| !f.is_empty()) else {
-        configured.disable("invoiced-rpc-file is not set: give the path of invoiced's socket").await?;
+        configured
+            .disable("invoiced-rpc-file is not set: give the path of invoiced's socket")
+            .await?;
         return Ok(());
     };
     let config = configured.configuration();
@@ -246,14 +320,39 @@ pub async fn run() -> Result<(), anyhow::Error> {
             return Err(anyhow::anyhow!("invoiced-cln refuses to start: {why}"));
         }
     };
-    let mpp_timeout = Duration::from_secs(u64::try_from(configured.option(&MPP_TIMEOUT)?).unwrap_or(60).max(1));
+    let mpp_timeout = Duration::from_secs(
+        u64::try_from(configured.option(&MPP_TIMEOUT)?)
+            .unwrap_or(60)
+            .max(1),
+    );
     let cltv_safety = u32::try_from(configured.option(&CLTV_SAFETY)?).unwrap_or(6);
     let (paid_tx, paid_rx) = tokio::sync::mpsc::unbounded_channel();
-    let payments = Arc::new(Payments::new(Arc::clone(&invoiced), Arc::clone(&node), mpp_timeout, cltv_safety, paid_tx));
+    let payments = Arc::new(Payments::new(
+        Arc::clone(&invoiced),
+        Arc::clone(&node),
+        mpp_timeout,
+        cltv_safety,
+        paid_tx,
+    ));
     payments.saw_height(height);
-    let feed = Arc::new(ChannelFeed::new(node, Arc::clone(&invoiced), payments.height_source()));
-    let plugin = configured.start(State { invoiced, payments, feed: Arc::clone(&feed), node: node_path, node_id: node_id.into() }).await?;
-    log::info!("invoiced-cln: invoices on this node are served by invoiced at {}", plugin.state().invoiced.path().display());
+    let feed = Arc::new(ChannelFeed::new(
+        node,
+        Arc::clone(&invoiced),
+        payments.height_source(),
+    ));
+    let plugin = configured
+        .start(State {
+            invoiced,
+            payments,
+            feed: Arc::clone(&feed),
+            node: node_path,
+            node_id: node_id.into(),
+        })
+        .await?;
+    log::info!(
+        "invoiced-cln: invoices on this node are served by invoiced at {}",
+        plugin.state().invoiced.path().display()
+    );
     tokio::spawn(feed.run());
     tokio::spawn(Arc::clone(&plugin.state().payments).watch_holds());
     tokio::spawn(notify_payments(plugin.clone(), paid_rx));

@@ -27,9 +27,9 @@
 use std::path::Path;
 use std::str::FromStr as _;
 
-use serde_json::{json, Value};
 use super::client::{call_with_id, CallError, RpcPool};
 use super::htlc::{Paid, Payments};
+use serde_json::{json, Value};
 
 /// The commands taken for self-payments.
 pub const INTERCEPTED: &[&str] = &["injectpaymentonion", "sendpay"];
@@ -59,8 +59,13 @@ pub(super) fn param<'a>(params: &'a Value, name: &str, position: usize) -> Optio
 fn may_pay_us(params: &Value, node_id: &str) -> bool {
     let named = |name: &str| params.get(name).and_then(Value::as_str);
     if let Some(invstring) = named("invstring") {
-        if invstring.to_ascii_lowercase().starts_with(invoiced_actors::policy::bolt12::HRP) {
-            let payee = invoiced_actors::policy::bolt12::Invoice::decode(invstring).ok().and_then(|i| i.node_id());
+        if invstring
+            .to_ascii_lowercase()
+            .starts_with(invoiced_actors::policy::bolt12::HRP)
+        {
+            let payee = invoiced_actors::policy::bolt12::Invoice::decode(invstring)
+                .ok()
+                .and_then(|i| i.node_id());
             return payee.is_none_or(|p| p.to_string() == node_id);
         }
         let payee = lightning_invoice::SignedRawBolt11Invoice::from_str(invstring)
@@ -74,17 +79,34 @@ fn may_pay_us(params: &Value, node_id: &str) -> bool {
 
 /// What invoiced says of the command: the paid invoice when it is a payment to one of its
 /// invoices that ends at this node, or `None`.
-async fn settled_by_invoiced(invoiced: &RpcPool, node_id: &str, method: &str, params: &Value) -> Option<Value> {
+async fn settled_by_invoiced(
+    invoiced: &RpcPool,
+    node_id: &str,
+    method: &str,
+    params: &Value,
+) -> Option<Value> {
     if method == "injectpaymentonion" && !may_pay_us(params, node_id) {
         return None;
     }
     let hash = param(params, "payment_hash", 1)?;
     let (call, asked) = match method {
-        "injectpaymentonion" => ("selfpay", json!({ "onion": param(params, "onion", 0)?, "payment_hash": hash })),
+        "injectpaymentonion" => (
+            "selfpay",
+            json!({ "onion": param(params, "onion", 0)?, "payment_hash": hash }),
+        ),
         // Only an empty route pays this node itself; any other leaves through a channel.
-        _ if param(params, "route", 0).and_then(Value::as_array).is_some_and(Vec::is_empty) => {
-            let (amount, secret) = (param(params, "amount_msat", 3)?, param(params, "payment_secret", 5)?);
-            ("settleinvoice", json!({ "payment_hash": hash, "amount_msat": amount, "payment_secret": secret }))
+        _ if param(params, "route", 0)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty) =>
+        {
+            let (amount, secret) = (
+                param(params, "amount_msat", 3)?,
+                param(params, "payment_secret", 5)?,
+            );
+            (
+                "settleinvoice",
+                json!({ "payment_hash": hash, "amount_msat": amount, "payment_secret": secret }),
+            )
         }
         _ => return None,
     };
@@ -102,14 +124,24 @@ async fn settled_by_invoiced(invoiced: &RpcPool, node_id: &str, method: &str, pa
 
 /// The hook's answer for `injectpaymentonion` or `sendpay`: always to continue, after making the
 /// twin of an invoice invoiced has just settled for a payment from the node to itself.
-pub async fn intercept(invoiced: &RpcPool, node: &Path, node_id: &str, payments: &Payments, method: &str, params: &Value) -> Value {
+pub async fn intercept(
+    invoiced: &RpcPool,
+    node: &Path,
+    node_id: &str,
+    payments: &Payments,
+    method: &str,
+    params: &Value,
+) -> Value {
     if let Some(paid) = settled_by_invoiced(invoiced, node_id, method, params).await {
         let label = paid["label"].as_str().unwrap_or_default();
         // Plugins listening for invoiced's payments hear of this one too.
         payments.announce(Paid {
             label: label.to_owned(),
             msat: paid["amount_received_msat"].as_u64().unwrap_or_default(),
-            preimage: paid["payment_preimage"].as_str().unwrap_or_default().to_owned(),
+            preimage: paid["payment_preimage"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         });
         match make_twin(node, &paid).await {
             Ok(()) => log::info!("{method}: {label} paid by this node itself; settled in invoiced, completed by lightningd"),
@@ -125,14 +157,20 @@ async fn make_twin(node: &Path, paid: &Value) -> Result<(), String> {
     let invstring = match (paid["bolt11"].as_str(), paid["bolt12"].as_str()) {
         (Some(bolt11), _) => bolt11.to_owned(),
         // lightningd signs only an unsigned invoice: the same, unsigned, without its paths.
-        (None, Some(bolt12)) => invoiced_actors::policy::bolt12::Invoice::decode(bolt12).map_err(|e| e.to_string())?.unsigned_without_paths().encode(),
+        (None, Some(bolt12)) => invoiced_actors::policy::bolt12::Invoice::decode(bolt12)
+            .map_err(|e| e.to_string())?
+            .unsigned_without_paths()
+            .encode(),
         (None, None) => return Err("the paid invoice has no invoice string".into()),
     };
     let create = json!({ "invstring": invstring, "label": paid["label"], "preimage": paid["payment_preimage"] });
     match own_call(node, "createinvoice", &create).await {
         Err(e) if e.code() == Some(900) => {
             delete_twin(node, paid["label"].as_str().unwrap_or_default()).await;
-            own_call(node, "createinvoice", &create).await.map(drop).map_err(|e| e.to_string())
+            own_call(node, "createinvoice", &create)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
         }
         other => other.map(drop).map_err(|e| e.to_string()),
     }
@@ -141,7 +179,13 @@ async fn make_twin(node: &Path, paid: &Value) -> Result<(), String> {
 /// Deletes the twin `label` from the node's table, whatever its status.
 pub async fn delete_twin(node: &Path, label: &str) {
     for status in ["paid", "unpaid", "expired"] {
-        match own_call(node, "delinvoice", &json!({ "label": label, "status": status })).await {
+        match own_call(
+            node,
+            "delinvoice",
+            &json!({ "label": label, "status": status }),
+        )
+        .await
+        {
             Ok(_) => return,
             // 906: another status; 905: none.
             Err(e) if e.code() == Some(906) => continue,
@@ -151,7 +195,11 @@ pub async fn delete_twin(node: &Path, label: &str) {
 }
 
 /// Calls lightningd with the id that marks the plugin's own calls ([`OWN_CALL`]).
-pub(super) async fn own_call(node: &Path, method: &str, params: &Value) -> Result<Value, CallError> {
+pub(super) async fn own_call(
+    node: &Path,
+    method: &str,
+    params: &Value,
+) -> Result<Value, CallError> {
     call_with_id(node, &format!("{OWN_CALL}:{method}"), method, params).await
 }
 
@@ -162,7 +210,9 @@ mod tests {
     #[test]
     fn the_plugins_own_calls_are_told_apart() {
         assert!(is_own_call(&json!("invoiced-cln/twin:delinvoice")));
-        assert!(is_own_call(&json!("invoiced-cln/twin:createinvoice/cln:createinvoice#5")));
+        assert!(is_own_call(&json!(
+            "invoiced-cln/twin:createinvoice/cln:createinvoice#5"
+        )));
         assert!(!is_own_call(&json!(7)));
         assert!(!is_own_call(&json!("cln:delinvoice#3")));
     }
@@ -172,17 +222,38 @@ mod tests {
         // No invoiced at this path: any call would fail, so what is not asked answers None at once.
         let nowhere = RpcPool::new("/nonexistent/invoiced");
         let routed = json!({"route": [{"id": "02aa", "channel": "1x1x1"}], "payment_hash": "11", "amount_msat": 1, "payment_secret": "22"});
-        assert_eq!(settled_by_invoiced(&nowhere, "02aa", "sendpay", &routed).await, None, "a route leaves the node");
-        assert_eq!(settled_by_invoiced(&nowhere, "02aa", "sendpay", &json!([[], "11"])).await, None, "no amount or secret: lightningd refuses it");
-        assert_eq!(settled_by_invoiced(&nowhere, "02aa", "injectpaymentonion", &json!({"payment_hash": "11"})).await, None);
-        assert_eq!(param(&json!([[], "h", null, 5]), "amount_msat", 3), Some(&json!(5)));
+        assert_eq!(
+            settled_by_invoiced(&nowhere, "02aa", "sendpay", &routed).await,
+            None,
+            "a route leaves the node"
+        );
+        assert_eq!(
+            settled_by_invoiced(&nowhere, "02aa", "sendpay", &json!([[], "11"])).await,
+            None,
+            "no amount or secret: lightningd refuses it"
+        );
+        assert_eq!(
+            settled_by_invoiced(
+                &nowhere,
+                "02aa",
+                "injectpaymentonion",
+                &json!({"payment_hash": "11"})
+            )
+            .await,
+            None
+        );
+        assert_eq!(
+            param(&json!([[], "h", null, 5]), "amount_msat", 3),
+            Some(&json!(5))
+        );
     }
 
     #[test]
     fn a_payment_to_another_node_never_asks_invoiced() {
         use bitcoin::hashes::Hash as _;
         let key = secp256k1::SecretKey::from_slice(&[3; 32]).unwrap();
-        let payee = secp256k1::PublicKey::from_secret_key(&secp256k1::Secp256k1::new(), &key).to_string();
+        let payee =
+            secp256k1::PublicKey::from_secret_key(&secp256k1::Secp256k1::new(), &key).to_string();
         let bolt11 = lightning_invoice::InvoiceBuilder::new(lightning_invoice::Currency::Regtest)
             .description("d".into())
             .payment_hash(bitcoin::hashes::sha256::Hash::from_byte_array([1; 32]))
@@ -193,15 +264,33 @@ mod tests {
             .unwrap()
             .to_string();
         let other = "02".to_owned() + &"11".repeat(32);
-        assert!(may_pay_us(&json!({"invstring": bolt11}), &payee), "our own invoice");
-        assert!(!may_pay_us(&json!({"invstring": bolt11}), &other), "another node's invoice");
+        assert!(
+            may_pay_us(&json!({"invstring": bolt11}), &payee),
+            "our own invoice"
+        );
+        assert!(
+            !may_pay_us(&json!({"invstring": bolt11}), &other),
+            "another node's invoice"
+        );
         let bolt12 = include_str!("../../actors/tests/data/cln_bolt12_invoice.txt").trim();
         let issuer = "02234f82617ab4cb1962c958ddc23ba4a392c1c49a78ee87f26160f150657ceb43";
-        assert!(may_pay_us(&json!({"invstring": bolt12}), issuer), "our own BOLT12 invoice");
-        assert!(!may_pay_us(&json!({"invstring": bolt12}), &other), "another node's BOLT12 invoice");
-        assert!(!may_pay_us(&json!({"destination": other}), &payee), "keysend elsewhere");
+        assert!(
+            may_pay_us(&json!({"invstring": bolt12}), issuer),
+            "our own BOLT12 invoice"
+        );
+        assert!(
+            !may_pay_us(&json!({"invstring": bolt12}), &other),
+            "another node's BOLT12 invoice"
+        );
+        assert!(
+            !may_pay_us(&json!({"destination": other}), &payee),
+            "keysend elsewhere"
+        );
         assert!(may_pay_us(&json!({"destination": payee.clone()}), &payee));
-        assert!(may_pay_us(&json!({"onion": "00"}), &payee), "a raw onion: only invoiced can tell");
+        assert!(
+            may_pay_us(&json!({"onion": "00"}), &payee),
+            "a raw onion: only invoiced can tell"
+        );
         assert_eq!(param(&json!({"amount_msat": null}), "amount_msat", 3), None);
     }
 }

@@ -98,10 +98,17 @@ impl Status {
         if self.role() != Role::Standby {
             return Err("this invoiced is not a standby".into());
         }
-        let tx = self.promote.lock().map_err(|_| "status lock poisoned".to_owned())?.clone().ok_or("no follower to promote")?;
+        let tx = self
+            .promote
+            .lock()
+            .map_err(|_| "status lock poisoned".to_owned())?
+            .clone()
+            .ok_or("no follower to promote")?;
         let (reply, rx) = tokio::sync::oneshot::channel();
-        tx.send(reply).map_err(|_| "the follower has stopped".to_owned())?;
-        rx.await.map_err(|_| "the follower has stopped".to_owned())?
+        tx.send(reply)
+            .map_err(|_| "the follower has stopped".to_owned())?;
+        rx.await
+            .map_err(|_| "the follower has stopped".to_owned())?
     }
 
     /// `getinfo.replication`.
@@ -138,10 +145,14 @@ fn holder_id(data_dir: &Path) -> anyhow::Result<String> {
         return Ok(id.trim().to_owned());
     }
     let mut nonce = [0u8; 8];
-    invoiced_actors::entropy::EntropySource::fill(&mut invoiced_actors::entropy::OsEntropy, &mut nonce);
+    invoiced_actors::entropy::EntropySource::fill(
+        &mut invoiced_actors::entropy::OsEntropy,
+        &mut nonce,
+    );
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let id = format!("{}:{}", host.trim(), hex::encode(nonce));
-    std::fs::write(&path, format!("{id}\n")).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, format!("{id}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
 }
 
@@ -169,19 +180,40 @@ pub fn refuse_if_replicated(events: &Path) -> anyhow::Result<()> {
 /// # Errors
 /// When PostgreSQL cannot be reached, or the two logs differ in a way that dropping an
 /// unacknowledged local tail cannot mend.
-pub fn prepare(url: &str, data_dir: &Path, events: &Path, node: &str, standby: bool, crash_after: Option<u64>) -> anyhow::Result<(Setup, Stream)> {
+pub fn prepare(
+    url: &str,
+    data_dir: &Path,
+    events: &Path,
+    node: &str,
+    standby: bool,
+    crash_after: Option<u64>,
+) -> anyhow::Result<(Setup, Stream)> {
     let mut client = postgres::connect(url).context("connecting to PostgreSQL")?;
     postgres::ensure_schema(&mut client).context("creating the replication tables")?;
     let holder = holder_id(data_dir)?;
-    let stream = Stream { url: url.to_owned(), node: node.to_owned(), holder: holder.clone() };
-    let claimed = if standby { None } else { Some(postgres::claim(&mut client, node, &holder)?) };
+    let stream = Stream {
+        url: url.to_owned(),
+        node: node.to_owned(),
+        holder: holder.clone(),
+    };
+    let claimed = if standby {
+        None
+    } else {
+        Some(postgres::claim(&mut client, node, &holder)?)
+    };
     match claimed {
         Some(postgres::Claim::Mine(epoch)) => {
             reconcile(&mut client, events, node, false)?;
             let status = Arc::new(Status::new(Role::Primary, epoch));
             spawn_renewal(url.to_owned(), node.to_owned(), holder, Arc::clone(&status))?;
             tracing::info!("replicating to PostgreSQL as the primary of {node}, epoch {epoch}");
-            let replica = postgres::PgReplica::new(url.to_owned(), node.to_owned(), epoch, Arc::clone(&status.deposed), crash_after);
+            let replica = postgres::PgReplica::new(
+                url.to_owned(),
+                node.to_owned(),
+                epoch,
+                Arc::clone(&status.deposed),
+                crash_after,
+            );
             Ok((Setup::Primary(Box::new(replica), status), stream))
         }
         other => {
@@ -195,7 +227,10 @@ pub fn prepare(url: &str, data_dir: &Path, events: &Path, node: &str, standby: b
             }
             reconcile(&mut client, events, node, true)?;
             let epoch = postgres::lease(&mut client, node)?.map_or(0, |l| l.epoch);
-            Ok((Setup::Standby(Arc::new(Status::new(Role::Standby, epoch))), stream))
+            Ok((
+                Setup::Standby(Arc::new(Status::new(Role::Standby, epoch))),
+                stream,
+            ))
         }
     }
 }
@@ -204,7 +239,12 @@ pub fn prepare(url: &str, data_dir: &Path, events: &Path, node: &str, standby: b
 ///
 /// # Errors
 /// If its thread cannot start.
-pub fn start_follower(stream: Stream, log: invoiced_actors::store::LogHandle, reader: invoiced_actors::store::InvoiceReader, status: Arc<Status>) -> anyhow::Result<()> {
+pub fn start_follower(
+    stream: Stream,
+    log: invoiced_actors::store::LogHandle,
+    reader: invoiced_actors::store::InvoiceReader,
+    status: Arc<Status>,
+) -> anyhow::Result<()> {
     standby::spawn(stream.url, stream.node, stream.holder, log, reader, status)
 }
 
@@ -215,15 +255,26 @@ const MAX_UNACKED_TAIL: u64 = 100_000;
 /// replicated. Local records PostgreSQL does not hold alike were never acknowledged (a batch is
 /// acknowledged only once PostgreSQL committed it): they are dropped, and the log says which. A
 /// primary must then end exactly where PostgreSQL does; a standby (`may_be_behind`) catches up.
-fn reconcile(client: &mut ::postgres::Client, events: &Path, node: &str, may_be_behind: bool) -> anyhow::Result<()> {
+fn reconcile(
+    client: &mut ::postgres::Client,
+    events: &Path,
+    node: &str,
+    may_be_behind: bool,
+) -> anyhow::Result<()> {
     let engine = RocksStorage::new(events).open()?;
-    let (local_seq, local_hash) = engine.get(Column::Meta, META_HEAD)?.as_deref().and_then(decode_head).unwrap_or((0, [0; 32]));
+    let (local_seq, local_hash) = engine
+        .get(Column::Meta, META_HEAD)?
+        .as_deref()
+        .and_then(decode_head)
+        .unwrap_or((0, [0; 32]));
     let (pg_seq, _) = postgres::head(client, node)?;
     let local_hash_at = |seq: u64| -> anyhow::Result<Option<[u8; 32]>> {
         if seq == local_seq {
             return Ok(Some(local_hash));
         }
-        Ok(engine.get(Column::Events, &event_key(seq))?.map(|b| invoiced_events::codec::record_hash(&b)))
+        Ok(engine
+            .get(Column::Events, &event_key(seq))?
+            .map(|b| invoiced_events::codec::record_hash(&b)))
     };
     // The last record both hold alike.
     let mut common = local_seq.min(pg_seq);
@@ -239,7 +290,11 @@ fn reconcile(client: &mut ::postgres::Client, events: &Path, node: &str, may_be_
             "dropping records {}..={local_seq}: they were written here but PostgreSQL does not hold them, so they were never acknowledged",
             common + 1
         );
-        let common_hash = if common == 0 { [0; 32] } else { local_hash_at(common)?.unwrap_or([0; 32]) };
+        let common_hash = if common == 0 {
+            [0; 32]
+        } else {
+            local_hash_at(common)?.unwrap_or([0; 32])
+        };
         batch.delete_range(Column::Events, event_key(common + 1), event_key(u64::MAX));
         batch.put(Column::Meta, META_HEAD, encode_head(common, &common_hash));
     }
@@ -255,7 +310,12 @@ fn reconcile(client: &mut ::postgres::Client, events: &Path, node: &str, may_be_
 }
 
 /// Renews the lease every [`postgres::RENEW_EVERY`]; marks the status deposed if it is gone.
-pub(crate) fn spawn_renewal(url: String, node: String, holder: String, status: Arc<Status>) -> anyhow::Result<()> {
+pub(crate) fn spawn_renewal(
+    url: String,
+    node: String,
+    holder: String,
+    status: Arc<Status>,
+) -> anyhow::Result<()> {
     std::thread::Builder::new().name("lease-renewal".into()).spawn(move || {
         let mut client = None;
         while !status.deposed.load(Ordering::SeqCst) {

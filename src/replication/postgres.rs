@@ -97,7 +97,11 @@ pub fn lease(client: &mut Client, node: &str) -> Result<Option<LeaseRow>, postgr
         "SELECT epoch, holder, EXTRACT(EPOCH FROM now() - renewed_at)::float8 FROM invoiced_lease WHERE node_id = $1",
         &[&node],
     )?;
-    Ok(row.map(|r| LeaseRow { epoch: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), holder: r.get(1), age_s: r.get(2) }))
+    Ok(row.map(|r| LeaseRow {
+        epoch: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+        holder: r.get(1),
+        age_s: r.get(2),
+    }))
 }
 
 /// The outcome of [`claim`].
@@ -119,7 +123,9 @@ pub fn claim(client: &mut Client, node: &str, holder: &str) -> anyhow::Result<Cl
         "INSERT INTO invoiced_lease (node_id, epoch, holder) VALUES ($1, 1, $2) ON CONFLICT (node_id) DO NOTHING",
         &[&node, &holder],
     )?;
-    let Some(row) = lease(client, node)? else { anyhow::bail!("the lease of {node} vanished while it was claimed") };
+    let Some(row) = lease(client, node)? else {
+        anyhow::bail!("the lease of {node} vanished while it was claimed")
+    };
     if row.holder == holder {
         return Ok(Claim::Mine(row.epoch));
     }
@@ -151,17 +157,32 @@ pub fn take_over(client: &mut Client, node: &str, holder: &str, seen: u64) -> an
 /// # Errors
 /// The server's error.
 pub fn head(client: &mut Client, node: &str) -> Result<(u64, Hash32), postgres::Error> {
-    let row = client.query_opt("SELECT seq, hash FROM invoiced_log WHERE node_id = $1 ORDER BY seq DESC LIMIT 1", &[&node])?;
-    Ok(row.map_or((0, [0; 32]), |r| (u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), to_hash(r.get(1)))))
+    let row = client.query_opt(
+        "SELECT seq, hash FROM invoiced_log WHERE node_id = $1 ORDER BY seq DESC LIMIT 1",
+        &[&node],
+    )?;
+    Ok(row.map_or((0, [0; 32]), |r| {
+        (
+            u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+            to_hash(r.get(1)),
+        )
+    }))
 }
 
 /// The hash PostgreSQL holds for record `seq` of `node`.
 ///
 /// # Errors
 /// The server's error.
-pub fn hash_at(client: &mut Client, node: &str, seq: u64) -> Result<Option<Hash32>, postgres::Error> {
+pub fn hash_at(
+    client: &mut Client,
+    node: &str,
+    seq: u64,
+) -> Result<Option<Hash32>, postgres::Error> {
     let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-    let row = client.query_opt("SELECT hash FROM invoiced_log WHERE node_id = $1 AND seq = $2", &[&node, &seq])?;
+    let row = client.query_opt(
+        "SELECT hash FROM invoiced_log WHERE node_id = $1 AND seq = $2",
+        &[&node, &seq],
+    )?;
     Ok(row.map(|r| to_hash(r.get(0))))
 }
 
@@ -197,13 +218,32 @@ pub struct PgReplica {
 impl PgReplica {
     /// The replica of `node`'s stream at `url`, writing with `epoch`; `deposed` is set when
     /// it finds a newer epoch.
-    pub fn new(url: String, node: String, epoch: u64, deposed: Arc<AtomicBool>, crash_after: Option<u64>) -> Self {
-        PgReplica { url, node, epoch, client: None, append: None, in_doubt: None, sent: false, deposed, crash_after, shipped: 0 }
+    pub fn new(
+        url: String,
+        node: String,
+        epoch: u64,
+        deposed: Arc<AtomicBool>,
+        crash_after: Option<u64>,
+    ) -> Self {
+        PgReplica {
+            url,
+            node,
+            epoch,
+            client: None,
+            append: None,
+            in_doubt: None,
+            sent: false,
+            deposed,
+            crash_after,
+            shipped: 0,
+        }
     }
 
     fn try_ship(&mut self, records: &[ShippedRecord<'_>]) -> Result<(), ReplicaError> {
         let unavailable = |e: postgres::Error| ReplicaError::Unavailable(e.to_string());
-        let Some(first) = records.first() else { return Ok(()) };
+        let Some(first) = records.first() else {
+            return Ok(());
+        };
         self.sent = false;
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = None;
@@ -226,12 +266,28 @@ impl PgReplica {
         // One statement, so one round trip and one transaction (autocommit): see [`APPEND`].
         self.sent = true;
         let row = client
-            .query_one(stmt, &[&self.node, &after, &epoch, &prev, &seqs, &prevs, &hashes, &bytes])
-            .map_err(|e| if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) { ReplicaError::Diverged(first.seq) } else { unavailable(e) })?;
-        let current = row.get::<_, Option<i64>>(0).map_or(0, |e| u64::try_from(e).unwrap_or(0));
+            .query_one(
+                stmt,
+                &[
+                    &self.node, &after, &epoch, &prev, &seqs, &prevs, &hashes, &bytes,
+                ],
+            )
+            .map_err(|e| {
+                if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                    ReplicaError::Diverged(first.seq)
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        let current = row
+            .get::<_, Option<i64>>(0)
+            .map_or(0, |e| u64::try_from(e).unwrap_or(0));
         let inserted: i64 = row.get(1);
         if current != self.epoch {
-            return Err(ReplicaError::Deposed { current, ours: self.epoch });
+            return Err(ReplicaError::Deposed {
+                current,
+                ours: self.epoch,
+            });
         }
         if inserted != i64::try_from(records.len()).unwrap_or(i64::MAX) {
             return Err(ReplicaError::Diverged(first.seq));
@@ -263,7 +319,10 @@ impl PgReplica {
 
     /// Settles a batch in doubt: not in PostgreSQL, nothing to do; in it, its records come back
     /// as [`ReplicaError::Ahead`] for the writer to store again.
-    fn settle_doubt(&mut self, (first, last, hash): (u64, u64, Hash32)) -> Result<(), ReplicaError> {
+    fn settle_doubt(
+        &mut self,
+        (first, last, hash): (u64, u64, Hash32),
+    ) -> Result<(), ReplicaError> {
         match self.committed(last, &hash, Duration::ZERO) {
             None => Err(ReplicaError::Unavailable(format!("PostgreSQL still unreachable (an earlier batch, records {first}..={last}, is unresolved)"))),
             Some(false) => {
@@ -287,18 +346,30 @@ impl Replica for PgReplica {
     fn ship(&mut self, records: &[ShippedRecord<'_>]) -> Result<(), ReplicaError> {
         if self.deposed.load(Ordering::SeqCst) {
             // Known deposed (by the renewal): refuse without asking, and say by whom.
-            let current = self.client.as_mut().and_then(|c| lease(c, &self.node).ok().flatten()).map_or(self.epoch + 1, |l| l.epoch);
-            return Err(ReplicaError::Deposed { current, ours: self.epoch });
+            let current = self
+                .client
+                .as_mut()
+                .and_then(|c| lease(c, &self.node).ok().flatten())
+                .map_or(self.epoch + 1, |l| l.epoch);
+            return Err(ReplicaError::Deposed {
+                current,
+                ours: self.epoch,
+            });
         }
         if self.crash_after == Some(self.shipped) {
-            tracing::error!("--dev-crash-before-ship: exiting before shipping batch {}", self.shipped + 1);
+            tracing::error!(
+                "--dev-crash-before-ship: exiting before shipping batch {}",
+                self.shipped + 1
+            );
             std::process::exit(86);
         }
         if let Some(doubt) = self.in_doubt {
             self.settle_doubt(doubt)?;
         }
         let mut outcome = self.try_ship(records);
-        if let (Err(ReplicaError::Unavailable(why)), Some(last), true) = (&outcome, records.last(), self.sent) {
+        if let (Err(ReplicaError::Unavailable(why)), Some(last), true) =
+            (&outcome, records.last(), self.sent)
+        {
             // The connection failed: the commit may have happened with its answer lost. Learn
             // which before answering, for a while; after that the batch stays in doubt.
             self.client = None;

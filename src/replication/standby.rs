@@ -41,16 +41,38 @@ struct Follower {
 ///
 /// # Errors
 /// If the thread cannot start.
-pub fn spawn(url: String, node: String, holder: String, log: LogHandle, reader: InvoiceReader, status: Arc<Status>) -> anyhow::Result<()> {
+pub fn spawn(
+    url: String,
+    node: String,
+    holder: String,
+    log: LogHandle,
+    reader: InvoiceReader,
+    status: Arc<Status>,
+) -> anyhow::Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
-    *status.promote.lock().map_err(|_| anyhow::anyhow!("status lock poisoned"))? = Some(tx);
-    let f = Follower { url, node, holder, log, reader, status, promote: rx };
-    std::thread::Builder::new().name("standby".into()).spawn(move || f.run())?;
+    *status
+        .promote
+        .lock()
+        .map_err(|_| anyhow::anyhow!("status lock poisoned"))? = Some(tx);
+    let f = Follower {
+        url,
+        node,
+        holder,
+        log,
+        reader,
+        status,
+        promote: rx,
+    };
+    std::thread::Builder::new()
+        .name("standby".into())
+        .spawn(move || f.run())?;
     Ok(())
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Follower {
@@ -80,7 +102,10 @@ impl Follower {
                 continue;
             }
             let asked = self.promote.try_recv().ok();
-            let lapsed = pg::lease(c, &self.node).ok().flatten().map(|l| (l.epoch, l.age_s > LEASE.as_secs_f64()));
+            let lapsed = pg::lease(c, &self.node)
+                .ok()
+                .flatten()
+                .map(|l| (l.epoch, l.age_s > LEASE.as_secs_f64()));
             if let Some((epoch, _)) = lapsed {
                 self.status.epoch.store(epoch, Ordering::SeqCst);
             }
@@ -108,7 +133,9 @@ impl Follower {
             }
             // Wait for a NOTIFY (or the poll interval).
             if listener.as_ref().is_none_or(::postgres::Client::is_closed) {
-                listener = pg::connect(&self.url).ok().and_then(|mut l| l.batch_execute("LISTEN invoiced_log").ok().map(|()| l));
+                listener = pg::connect(&self.url)
+                    .ok()
+                    .and_then(|mut l| l.batch_execute("LISTEN invoiced_log").ok().map(|()| l));
             }
             match listener.as_mut() {
                 Some(l) => {
@@ -123,7 +150,10 @@ impl Follower {
     /// nothing is left to fetch).
     fn catch_up(&self, c: &mut ::postgres::Client) -> anyhow::Result<()> {
         loop {
-            let head = self.reader.pick(|s| s.head().0).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let head = self
+                .reader
+                .pick(|s| s.head().0)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let from = i64::try_from(head).unwrap_or(i64::MAX);
             let rows = c.query(
                 "SELECT record FROM invoiced_log WHERE node_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -135,10 +165,16 @@ impl Follower {
                 self.status.lag_ms.store(0, Ordering::SeqCst);
                 return Ok(());
             };
-            let last_time = invoiced_events::codec::decode_record(last).map(|r| r.time_ms).unwrap_or(0);
-            self.log.append_raw_blocking(records).map_err(|e| anyhow::anyhow!("cannot store the primary's records: {e}"))?;
+            let last_time = invoiced_events::codec::decode_record(last)
+                .map(|r| r.time_ms)
+                .unwrap_or(0);
+            self.log
+                .append_raw_blocking(records)
+                .map_err(|e| anyhow::anyhow!("cannot store the primary's records: {e}"))?;
             // How long after the primary committed it the newest record was stored here.
-            self.status.lag_ms.store(now_ms().saturating_sub(last_time), Ordering::SeqCst);
+            self.status
+                .lag_ms
+                .store(now_ms().saturating_sub(last_time), Ordering::SeqCst);
             if !full {
                 return Ok(());
             }
@@ -147,15 +183,29 @@ impl Follower {
 
     /// Takes the stream over: epoch + 1 in PostgreSQL, a last catch-up, then the writer ships.
     fn promote(&self, c: &mut ::postgres::Client) -> Result<u64, String> {
-        let seen = pg::lease(c, &self.node).map_err(|e| e.to_string())?.map_or(0, |l| l.epoch);
+        let seen = pg::lease(c, &self.node)
+            .map_err(|e| e.to_string())?
+            .map_or(0, |l| l.epoch);
         let epoch = pg::take_over(c, &self.node, &self.holder, seen).map_err(|e| e.to_string())?;
         // Whatever the old primary committed before the epoch moved is in PostgreSQL: fetch it.
         self.catch_up(c).map_err(|e| e.to_string())?;
-        let replica = pg::PgReplica::new(self.url.clone(), self.node.clone(), epoch, Arc::clone(&self.status.deposed), None);
+        let replica = pg::PgReplica::new(
+            self.url.clone(),
+            self.node.clone(),
+            epoch,
+            Arc::clone(&self.status.deposed),
+            None,
+        );
         self.log.become_primary(Some(Box::new(replica)));
         self.status.epoch.store(epoch, Ordering::SeqCst);
         self.status.set_role(Role::Primary);
-        super::spawn_renewal(self.url.clone(), self.node.clone(), self.holder.clone(), Arc::clone(&self.status)).map_err(|e| e.to_string())?;
+        super::spawn_renewal(
+            self.url.clone(),
+            self.node.clone(),
+            self.holder.clone(),
+            Arc::clone(&self.status),
+        )
+        .map_err(|e| e.to_string())?;
         tracing::warn!("promoted: now the primary of {}, epoch {epoch}", self.node);
         Ok(epoch)
     }

@@ -11,16 +11,28 @@ use super::params::{as_string, bind, required, unsigned, ParamSpec};
 use super::RpcContext;
 
 /// `autoclean-once` parameters.
-pub const ONCE_SPEC: ParamSpec = ParamSpec { names: &["subsystem", "age"], aliases: &[], named_only: &[], required: 2 };
+pub const ONCE_SPEC: ParamSpec = ParamSpec {
+    names: &["subsystem", "age"],
+    aliases: &[],
+    named_only: &[],
+    required: 2,
+};
 /// `autoclean-status` parameters.
-pub const STATUS_SPEC: ParamSpec = ParamSpec { names: &["subsystem"], aliases: &[], named_only: &[], required: 0 };
+pub const STATUS_SPEC: ParamSpec = ParamSpec {
+    names: &["subsystem"],
+    aliases: &[],
+    named_only: &[],
+    required: 0,
+};
 
 /// Runs `autoclean-once`: one sweep of one subsystem.
 pub async fn once(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let request = parse_once(params)?;
     let subsystem = request.subsystem;
     let report = ctx.autoclean.send(request).await??;
-    Ok(json!({ "autoclean": { subsystem.name(): { "cleaned": report.cleaned, "uncleaned": report.uncleaned } } }))
+    Ok(
+        json!({ "autoclean": { subsystem.name(): { "cleaned": report.cleaned, "uncleaned": report.uncleaned } } }),
+    )
 }
 
 /// Runs `autoclean-status`: each subsystem's age option and how many were cleaned so far.
@@ -46,7 +58,9 @@ fn subsystem(v: &RawValue) -> Result<Subsystem, RpcError> {
     as_string(v)
         .as_deref()
         .and_then(Subsystem::from_name)
-        .ok_or_else(|| RpcError::bad_param("subsystem", "should be a valid subsystem name", v.get()))
+        .ok_or_else(|| {
+            RpcError::bad_param("subsystem", "should be a valid subsystem name", v.get())
+        })
 }
 
 /// Reads `autoclean-once` params.
@@ -65,10 +79,17 @@ pub fn parse_once(params: Option<&RawValue>) -> Result<CleanOnce, RpcError> {
                 }
                 age = Some(n);
             }
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
-    Ok(CleanOnce { subsystem: required(which, "subsystem")?, age_s: required(age, "age")? })
+    Ok(CleanOnce {
+        subsystem: required(which, "subsystem")?,
+        age_s: required(age, "age")?,
+    })
 }
 
 /// Reads `autoclean-status` params.
@@ -80,7 +101,11 @@ pub fn parse_status(params: Option<&RawValue>) -> Result<Option<Subsystem>, RpcE
     for (name, v) in bind(params, &STATUS_SPEC)? {
         match name {
             "subsystem" => which = Some(subsystem(v)?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
     Ok(which)
@@ -98,16 +123,33 @@ mod tests {
     #[test]
     fn parameters_are_read_as_core_lightning_reads_them() {
         let once = parse_once(Some(&raw(r#"["expiredinvoices", 3600]"#))).unwrap();
-        assert_eq!((once.subsystem, once.age_s), (Subsystem::ExpiredInvoices, 3600));
+        assert_eq!(
+            (once.subsystem, once.age_s),
+            (Subsystem::ExpiredInvoices, 3600)
+        );
         let once = parse_once(Some(&raw(r#"{"age": "60", "subsystem": "paidinvoices"}"#))).unwrap();
         assert_eq!((once.subsystem, once.age_s), (Subsystem::PaidInvoices, 60));
         let e = parse_once(Some(&raw(r#"["paidinvoices", 0]"#))).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), (-32602, "age: Must be non-zero: invalid token '0'"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (-32602, "age: Must be non-zero: invalid token '0'")
+        );
         let e = parse_once(Some(&raw(r#"["succeededforwards", 10]"#))).unwrap_err();
-        assert_eq!(e.message, "subsystem: should be a valid subsystem name: invalid token '\"succeededforwards\"'");
-        assert_eq!(parse_once(Some(&raw(r#"["paidinvoices"]"#))).unwrap_err().message, "missing required parameter: age");
+        assert_eq!(
+            e.message,
+            "subsystem: should be a valid subsystem name: invalid token '\"succeededforwards\"'"
+        );
+        assert_eq!(
+            parse_once(Some(&raw(r#"["paidinvoices"]"#)))
+                .unwrap_err()
+                .message,
+            "missing required parameter: age"
+        );
         assert_eq!(parse_status(None).unwrap(), None);
-        assert_eq!(parse_status(Some(&raw(r#"["expiredinvoices"]"#))).unwrap(), Some(Subsystem::ExpiredInvoices));
+        assert_eq!(
+            parse_status(Some(&raw(r#"["expiredinvoices"]"#))).unwrap(),
+            Some(Subsystem::ExpiredInvoices)
+        );
         assert!(parse_status(Some(&raw(r#"[7]"#))).is_err());
     }
 }

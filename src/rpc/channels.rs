@@ -5,8 +5,10 @@
 //! fed in as it is. Every entry is checked before anything changes; a bad one is refused with
 //! -32602 naming the entry and the field.
 
+use invoiced_actors::channel_monitor::{
+    duplicate_key, IncomingView, ListIncoming, SyncChannels, SyncSummary,
+};
 use invoiced_actors::hold_keeper::BlockHeight;
-use invoiced_actors::channel_monitor::{duplicate_key, IncomingView, ListIncoming, SyncChannels, SyncSummary};
 use invoiced_events::{ChannelInfo, ChannelKey, PeerPolicy, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -16,7 +18,12 @@ use super::params::{bind, block_height, required, ParamSpec};
 use super::RpcContext;
 
 /// `syncchannels` parameters (the shape of `listpeerchannels` output).
-pub const SYNC_SPEC: ParamSpec = ParamSpec { names: &["channels", "blockheight"], aliases: &[], named_only: &[], required: 1 };
+pub const SYNC_SPEC: ParamSpec = ParamSpec {
+    names: &["channels", "blockheight"],
+    aliases: &[],
+    named_only: &[],
+    required: 1,
+};
 
 /// The largest amount accepted in an entry: 21,000,000 BTC.
 const MAX_MSAT: u64 = 2_100_000_000_000_000_000;
@@ -42,10 +49,14 @@ impl<'a> Entry<'a> {
     fn amount_of(&self, field: &str, v: &Value) -> Result<u64, RpcError> {
         let n = match v {
             Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.strip_suffix("msat").filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).and_then(|d| d.parse().ok()),
+            Value::String(s) => s
+                .strip_suffix("msat")
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse().ok()),
             _ => None,
         };
-        n.filter(|n| *n <= MAX_MSAT).ok_or_else(|| self.bad(field, "should be a non-negative amount in msat", v))
+        n.filter(|n| *n <= MAX_MSAT)
+            .ok_or_else(|| self.bad(field, "should be a non-negative amount in msat", v))
     }
 
     fn amount(&self, field: &str) -> Result<u64, RpcError> {
@@ -54,7 +65,9 @@ impl<'a> Entry<'a> {
     }
 
     fn opt_amount(&self, field: &str) -> Result<Option<u64>, RpcError> {
-        self.get(field).map(|v| self.amount_of(field, v)).transpose()
+        self.get(field)
+            .map(|v| self.amount_of(field, v))
+            .transpose()
     }
 
     fn boolean(&self, field: &str, default: bool) -> Result<bool, RpcError> {
@@ -66,7 +79,9 @@ impl<'a> Entry<'a> {
     }
 
     fn scid_of(&self, field: &str, v: &Value) -> Result<ShortChannelId, RpcError> {
-        v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| self.bad(field, "should be a short channel id of form NxNxN", v))
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.bad(field, "should be a short channel id of form NxNxN", v))
     }
 
     fn opt_scid(&self, field: &str) -> Result<Option<ShortChannelId>, RpcError> {
@@ -76,14 +91,19 @@ impl<'a> Entry<'a> {
     fn sub(&self, field: &str) -> Result<Option<Entry<'a>>, RpcError> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::Object(obj)) => Ok(Some(Entry { at: format!("{}.{field}", self.at), obj })),
+            Some(Value::Object(obj)) => Ok(Some(Entry {
+                at: format!("{}.{field}", self.at),
+                obj,
+            })),
             Some(v) => Err(self.bad(field, "should be an object", v)),
         }
     }
 
     fn uint(&self, field: &str, max: u64) -> Result<u64, RpcError> {
         let v = self.get(field).ok_or_else(|| self.missing(field))?;
-        v.as_u64().filter(|n| *n <= max).ok_or_else(|| self.bad(field, &format!("should be an integer from 0 to {max}"), v))
+        v.as_u64()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| self.bad(field, &format!("should be an integer from 0 to {max}"), v))
     }
 }
 
@@ -93,9 +113,16 @@ impl<'a> Entry<'a> {
 /// -32602 naming the entry and field.
 pub fn parse_entry(v: &Value, at: &str) -> Result<ChannelInfo, RpcError> {
     let Value::Object(obj) = v else {
-        return Err(RpcError::bad_param(at, "should be an object", &v.to_string()));
+        return Err(RpcError::bad_param(
+            at,
+            "should be an object",
+            &v.to_string(),
+        ));
     };
-    let e = Entry { at: at.to_owned(), obj };
+    let e = Entry {
+        at: at.to_owned(),
+        obj,
+    };
     let peer = e.get("peer_id").ok_or_else(|| e.missing("peer_id"))?;
     let peer_id = peer
         .as_str()
@@ -115,7 +142,11 @@ pub fn parse_entry(v: &Value, at: &str) -> Result<ChannelInfo, RpcError> {
     let total_msat = e.amount("total_msat")?;
     let to_us_msat = e.amount("to_us_msat")?;
     if to_us_msat > total_msat {
-        return Err(e.bad("to_us_msat", "should not exceed total_msat", &json!(to_us_msat)));
+        return Err(e.bad(
+            "to_us_msat",
+            "should not exceed total_msat",
+            &json!(to_us_msat),
+        ));
     }
     let our_reserve_msat = e.opt_amount("our_reserve_msat")?.unwrap_or(0);
     let their_reserve_msat = e.opt_amount("their_reserve_msat")?.unwrap_or(0);
@@ -127,16 +158,25 @@ pub fn parse_entry(v: &Value, at: &str) -> Result<ChannelInfo, RpcError> {
         Some(t) => match t.get("names") {
             None => false,
             Some(Value::Array(names)) => names.iter().any(|n| {
-                n.as_str().is_some_and(|n| n.starts_with("scid_alias") || n.starts_with("option_scid_alias"))
+                n.as_str().is_some_and(|n| {
+                    n.starts_with("scid_alias") || n.starts_with("option_scid_alias")
+                })
             }),
             Some(v) => return Err(t.bad("names", "should be an array of strings", v)),
         },
         None => false,
     };
-    let remote_policy = match e.sub("updates")?.map(|u| u.sub("remote")).transpose()?.flatten() {
+    let remote_policy = match e
+        .sub("updates")?
+        .map(|u| u.sub("remote"))
+        .transpose()?
+        .flatten()
+    {
         Some(r) => Some(PeerPolicy {
             fee_base_msat: r.uint("fee_base_msat", u64::from(u32::MAX))? as u32,
-            fee_proportional_millionths: r.uint("fee_proportional_millionths", u64::from(u32::MAX))? as u32,
+            fee_proportional_millionths: r
+                .uint("fee_proportional_millionths", u64::from(u32::MAX))?
+                as u32,
             cltv_expiry_delta: r.uint("cltv_expiry_delta", u64::from(u16::MAX))? as u16,
             htlc_minimum_msat: r.amount("htlc_minimum_msat")?,
             htlc_maximum_msat: r.amount("htlc_maximum_msat")?,
@@ -188,12 +228,11 @@ fn summary_json(s: SyncSummary) -> Value {
 
 async fn sync(ctx: &RpcContext, channels: Vec<ChannelInfo>, full: bool) -> Result<Value, RpcError> {
     if let Some(key) = duplicate_key(&channels) {
-        return Err(RpcError::invalid_params(format!("channels: channel {key} appears twice")));
+        return Err(RpcError::invalid_params(format!(
+            "channels: channel {key} appears twice"
+        )));
     }
-    let summary = ctx
-        .monitor
-        .send(SyncChannels { channels, full })
-        .await??;
+    let summary = ctx.monitor.send(SyncChannels { channels, full }).await??;
     Ok(summary_json(summary))
 }
 
@@ -247,7 +286,9 @@ pub fn parse_update(params: Option<&RawValue>) -> Result<ChannelInfo, RpcError> 
         .map_err(|_| RpcError::invalid_params("Expected a channel entry object"))?
         .unwrap_or(Value::Null);
     let entry = match &v {
-        Value::Object(m) if m.len() == 1 && m.get("channel").is_some_and(Value::is_object) => &m["channel"],
+        Value::Object(m) if m.len() == 1 && m.get("channel").is_some_and(Value::is_object) => {
+            &m["channel"]
+        }
         Value::Array(a) if a.len() == 1 => &a[0],
         Value::Object(_) => &v,
         _ => return Err(RpcError::invalid_params("Expected a channel entry object")),
@@ -277,7 +318,10 @@ fn view_json(view: IncomingView) -> Value {
             }
             if let Some(p) = &ch.remote_policy {
                 m.insert("fee_base_msat".into(), p.fee_base_msat.into());
-                m.insert("fee_proportional_millionths".into(), p.fee_proportional_millionths.into());
+                m.insert(
+                    "fee_proportional_millionths".into(),
+                    p.fee_proportional_millionths.into(),
+                );
                 m.insert("cltv_expiry_delta".into(), p.cltv_expiry_delta.into());
                 m.insert("htlc_max_msat".into(), p.htlc_maximum_msat.into());
             }
@@ -295,9 +339,6 @@ fn view_json(view: IncomingView) -> Value {
 /// Runs `listincoming`.
 pub async fn listincoming(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     bind(params, &ParamSpec::NONE)?;
-    let view = ctx
-        .monitor
-        .send(ListIncoming)
-        .await?;
+    let view = ctx.monitor.send(ListIncoming).await?;
     Ok(view_json(view))
 }

@@ -20,7 +20,13 @@ use super::RpcContext;
 
 /// `checkpart` parameters.
 pub const SPEC: ParamSpec = ParamSpec {
-    names: &["payment_hash", "part", "cltv_expiry_relative", "total_msat", "payment_secret"],
+    names: &[
+        "payment_hash",
+        "part",
+        "cltv_expiry_relative",
+        "total_msat",
+        "payment_secret",
+    ],
     aliases: &[],
     named_only: &[],
     required: 3,
@@ -31,19 +37,48 @@ pub const SPEC: ParamSpec = ParamSpec {
 /// # Errors
 /// -32602 naming the parameter.
 pub fn parse_checkpart(params: Option<&RawValue>) -> Result<CheckPart, RpcError> {
-    let (mut hash, mut the_part, mut relative, mut total, mut secret) = (None, None, None, None, None);
+    let (mut hash, mut the_part, mut relative, mut total, mut secret) =
+        (None, None, None, None, None);
     for (name, v) in bind(params, &SPEC)? {
         match name {
-            "payment_hash" => hash = Some(PaymentHash(hex32(v, "payment_hash", "should be a 32 byte hex value")?)),
+            "payment_hash" => {
+                hash = Some(PaymentHash(hex32(
+                    v,
+                    "payment_hash",
+                    "should be a 32 byte hex value",
+                )?))
+            }
             "part" => {
-                let obj: Value = serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param("part", "should be an object", v.get()))?;
+                let obj: Value = serde_json::from_str(v.get())
+                    .map_err(|_| RpcError::bad_param("part", "should be an object", v.get()))?;
                 the_part = Some(part(&obj, "part")?);
             }
             "cltv_expiry_relative" => {
-                relative = Some(u32::try_from(unsigned(v, "cltv_expiry_relative", "should be a number of blocks", u64::from(u32::MAX))?).unwrap_or(u32::MAX));
+                relative = Some(
+                    u32::try_from(unsigned(
+                        v,
+                        "cltv_expiry_relative",
+                        "should be a number of blocks",
+                        u64::from(u32::MAX),
+                    )?)
+                    .unwrap_or(u32::MAX),
+                );
             }
-            "total_msat" => total = Some(unsigned(v, "total_msat", "should be positive msat", u64::MAX)?),
-            _ => secret = Some(PaymentSecret(hex32(v, "payment_secret", "should be a 32 byte hex value")?)),
+            "total_msat" => {
+                total = Some(unsigned(
+                    v,
+                    "total_msat",
+                    "should be positive msat",
+                    u64::MAX,
+                )?)
+            }
+            _ => {
+                secret = Some(PaymentSecret(hex32(
+                    v,
+                    "payment_secret",
+                    "should be a 32 byte hex value",
+                )?))
+            }
         }
     }
     let part = required(the_part, "part")?;
@@ -62,8 +97,12 @@ pub async fn checkpart(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Va
     Ok(match verdict {
         PartVerdict::Unknown => json!({ "verdict": "unknown" }),
         PartVerdict::Join { hold } => json!({ "verdict": "join", "hold": hold }),
-        PartVerdict::Resolve(p) => json!({ "verdict": "resolve", "payment_preimage": hex::encode(p.0) }),
-        PartVerdict::PaidUnrecorded(p) => json!({ "verdict": "paid_unrecorded", "payment_preimage": hex::encode(p.0) }),
+        PartVerdict::Resolve(p) => {
+            json!({ "verdict": "resolve", "payment_preimage": hex::encode(p.0) })
+        }
+        PartVerdict::PaidUnrecorded(p) => {
+            json!({ "verdict": "paid_unrecorded", "payment_preimage": hex::encode(p.0) })
+        }
         PartVerdict::Fail(reason) => json!({ "verdict": "fail", "reason": reason }),
     })
 }

@@ -22,37 +22,66 @@ use super::params::{as_string, bind, hex32, label_text, required, ParamSpec};
 use super::RpcContext;
 
 /// `createinvoice` parameters.
-pub const SPEC: ParamSpec = ParamSpec { names: &["invstring", "label", "preimage"], aliases: &[], named_only: &["local_offer_id"], required: 3 };
+pub const SPEC: ParamSpec = ParamSpec {
+    names: &["invstring", "label", "preimage"],
+    aliases: &[],
+    named_only: &["local_offer_id"],
+    required: 3,
+};
 
 /// Reads and checks `createinvoice` params into a request.
 ///
 /// # Errors
 /// -32602 naming the parameter or what the invoice lacks.
-pub fn parse_createinvoice(params: Option<&RawValue>, cltv: invoiced_actors::policy::bolt11::Cltv) -> Result<Bolt12Request, RpcError> {
+pub fn parse_createinvoice(
+    params: Option<&RawValue>,
+    cltv: invoiced_actors::policy::bolt11::Cltv,
+) -> Result<Bolt12Request, RpcError> {
     let (mut invstring, mut label, mut preimage, mut offer) = (None, None, None, None);
     for (name, v) in bind(params, &SPEC)? {
         match name {
-            "invstring" => invstring = Some(as_string(v).ok_or_else(|| RpcError::bad_param("invstring", "should be a string", v.get()))?),
+            "invstring" => {
+                invstring = Some(as_string(v).ok_or_else(|| {
+                    RpcError::bad_param("invstring", "should be a string", v.get())
+                })?)
+            }
             "label" => label = Some(label_text(v, "label")?),
-            "preimage" => preimage = Some(PaymentPreimage(hex32(v, "preimage", "should be 64 hex digits")?)),
+            "preimage" => {
+                preimage = Some(PaymentPreimage(hex32(
+                    v,
+                    "preimage",
+                    "should be 64 hex digits",
+                )?))
+            }
             _ => offer = Some(hex32(v, "local_offer_id", "should be a 32 byte hex value")?),
         }
     }
     let invstring = required(invstring, "invstring")?;
     let label = Label::any(required(label, "label")?).map_err(|e| RpcError::label(&e))?;
     let preimage = required(preimage, "preimage")?;
-    let invoice = Invoice::decode(&invstring).map_err(|e| RpcError::unparsable_invoice(&invstring, &e.to_string()))?;
-    let field = |e: invoiced_actors::policy::bolt12::Bolt12Error| RpcError::unparsable_invoice(&invstring, &e.to_string());
+    let invoice = Invoice::decode(&invstring)
+        .map_err(|e| RpcError::unparsable_invoice(&invstring, &e.to_string()))?;
+    let field = |e: invoiced_actors::policy::bolt12::Bolt12Error| {
+        RpcError::unparsable_invoice(&invstring, &e.to_string())
+    };
     if invoice.is_signed() {
         return Err(RpcError::invalid_params("invoice already signed"));
     }
-    let amount_msat = invoice.amount_msat().map_err(field)?.ok_or_else(|| RpcError::invalid_params("Missing invoice_amount in invoice"))?;
-    let hash = invoice.payment_hash().map_err(field)?.ok_or_else(|| RpcError::invalid_params("Missing payment_hash in invoice"))?;
+    let amount_msat = invoice
+        .amount_msat()
+        .map_err(field)?
+        .ok_or_else(|| RpcError::invalid_params("Missing invoice_amount in invoice"))?;
+    let hash = invoice
+        .payment_hash()
+        .map_err(field)?
+        .ok_or_else(|| RpcError::invalid_params("Missing payment_hash in invoice"))?;
     if sha256(&preimage.0) != hash {
         return Err(RpcError::invalid_params("Incorrect preimage"));
     }
     if offer.is_some_and(|o| o != invoice.offer_id()) {
-        return Err(RpcError::invalid_params("local_offer_id: is not the invoice's offer"));
+        return Err(RpcError::invalid_params(
+            "local_offer_id: is not the invoice's offer",
+        ));
     }
     Ok(Bolt12Request {
         description: invoice.description().map_err(field)?.unwrap_or_default(),
@@ -80,15 +109,25 @@ pub async fn createinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
-    let record = by(ctx, |b| b.by_hash(&issued.payment_hash.0).cloned())?
-        .ok_or_else(|| RpcError::internal(Internal::Invoices, "created invoice not in the projection"))?;
+    let record = by(ctx, |b| b.by_hash(&issued.payment_hash.0).cloned())?.ok_or_else(|| {
+        RpcError::internal(Internal::Invoices, "created invoice not in the projection")
+    })?;
     Ok(invoice_json(&record, None))
 }
 
 /// The invoice `find` picks out of the projection, read whole from the log.
-fn by(ctx: &RpcContext, find: impl FnOnce(&invoiced_events::InvoiceBook) -> Option<invoiced_events::InvoiceEntry>) -> Result<Option<invoiced_events::InvoiceRecord>, RpcError> {
-    let entry = ctx.invoices.pick(|s| find(&s.invoices)).map_err(|e| RpcError::internal(Internal::Invoices, e))?;
-    entry.map(|e| ctx.invoices.invoice(e)).transpose().map_err(|e| RpcError::internal(Internal::Invoices, e))
+fn by(
+    ctx: &RpcContext,
+    find: impl FnOnce(&invoiced_events::InvoiceBook) -> Option<invoiced_events::InvoiceEntry>,
+) -> Result<Option<invoiced_events::InvoiceRecord>, RpcError> {
+    let entry = ctx
+        .invoices
+        .pick(|s| find(&s.invoices))
+        .map_err(|e| RpcError::internal(Internal::Invoices, e))?;
+    entry
+        .map(|e| ctx.invoices.invoice(e))
+        .transpose()
+        .map_err(|e| RpcError::internal(Internal::Invoices, e))
 }
 
 #[cfg(test)]
@@ -106,15 +145,40 @@ mod tests {
     fn refusals_name_what_is_wrong() {
         let cltv = Cltv::new(18).unwrap();
         let signed = include_str!("../../actors/tests/data/cln_bolt12_invoice.txt").trim();
-        let p = params(serde_json::json!({"invstring": signed, "label": "l", "preimage": "00".repeat(32)}));
-        assert_eq!(parse_createinvoice(Some(&p), cltv).unwrap_err().message, "invoice already signed");
-        let p = params(serde_json::json!({"invstring": "lni1qqqqq", "label": "l", "preimage": "00".repeat(32)}));
-        assert!(parse_createinvoice(Some(&p), cltv).unwrap_err().message.starts_with("Unparsable invoice 'lni1qqqqq': "));
-        let p = params(serde_json::json!({"invstring": "x".repeat(5000), "label": "l", "preimage": "00".repeat(32)}));
-        assert!(parse_createinvoice(Some(&p), cltv).unwrap_err().message.len() < 400, "the string is echoed cut");
+        let p = params(
+            serde_json::json!({"invstring": signed, "label": "l", "preimage": "00".repeat(32)}),
+        );
+        assert_eq!(
+            parse_createinvoice(Some(&p), cltv).unwrap_err().message,
+            "invoice already signed"
+        );
+        let p = params(
+            serde_json::json!({"invstring": "lni1qqqqq", "label": "l", "preimage": "00".repeat(32)}),
+        );
+        assert!(parse_createinvoice(Some(&p), cltv)
+            .unwrap_err()
+            .message
+            .starts_with("Unparsable invoice 'lni1qqqqq': "));
+        let p = params(
+            serde_json::json!({"invstring": "x".repeat(5000), "label": "l", "preimage": "00".repeat(32)}),
+        );
+        assert!(
+            parse_createinvoice(Some(&p), cltv)
+                .unwrap_err()
+                .message
+                .len()
+                < 400,
+            "the string is echoed cut"
+        );
         let p = params(serde_json::json!({"invstring": signed, "label": "l", "preimage": "zz"}));
-        assert!(parse_createinvoice(Some(&p), cltv).unwrap_err().message.starts_with("preimage: "));
+        assert!(parse_createinvoice(Some(&p), cltv)
+            .unwrap_err()
+            .message
+            .starts_with("preimage: "));
         let p = params(serde_json::json!({"invstring": signed, "label": "l"}));
-        assert_eq!(parse_createinvoice(Some(&p), cltv).unwrap_err().code, -32602);
+        assert_eq!(
+            parse_createinvoice(Some(&p), cltv).unwrap_err().code,
+            -32602
+        );
     }
 }

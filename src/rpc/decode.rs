@@ -2,7 +2,9 @@
 
 use bitcoin::AddressType;
 use invoiced_events::ShortChannelId;
-use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency, SignedRawBolt11Invoice};
+use lightning_invoice::{
+    Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency, SignedRawBolt11Invoice,
+};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -11,7 +13,12 @@ use super::listinvoices::normalise_invstring;
 use super::params::{as_string, bind, required, ParamSpec};
 
 /// Declared parameters.
-pub const SPEC: ParamSpec = ParamSpec { names: &["string"], aliases: &[], named_only: &[], required: 1 };
+pub const SPEC: ParamSpec = ParamSpec {
+    names: &["string"],
+    aliases: &[],
+    named_only: &[],
+    required: 1,
+};
 
 fn currency_hrp(c: Currency) -> &'static str {
     match c {
@@ -29,24 +36,39 @@ fn currency_hrp(c: Currency) -> &'static str {
 /// -32602 on `string` when it does not parse or its signature is invalid.
 pub fn decode_bolt11(text: &str, token: &str) -> Result<Value, RpcError> {
     let bad = |reason: String| RpcError::bad_param("string", &reason, token);
-    let raw: SignedRawBolt11Invoice = normalise_invstring(text).parse().map_err(|e| bad(format!("{e}")))?;
+    let raw: SignedRawBolt11Invoice = normalise_invstring(text)
+        .parse()
+        .map_err(|e| bad(format!("{e}")))?;
     let signature = raw.signature().0.to_standard().serialize_der();
     let inv = Bolt11Invoice::from_signed(raw).map_err(|e| bad(format!("{e}")))?;
     let mut m = Map::new();
     m.insert("type".into(), "bolt11 invoice".into());
     m.insert("currency".into(), currency_hrp(inv.currency()).into());
-    m.insert("created_at".into(), inv.duration_since_epoch().as_secs().into());
+    m.insert(
+        "created_at".into(),
+        inv.duration_since_epoch().as_secs().into(),
+    );
     m.insert("expiry".into(), inv.expiry_time().as_secs().into());
     m.insert("payee".into(), inv.get_payee_pub_key().to_string().into());
     if let Some(a) = inv.amount_milli_satoshis() {
         m.insert("amount_msat".into(), a.into());
     }
     match inv.description() {
-        Bolt11InvoiceDescriptionRef::Direct(d) => m.insert("description".into(), d.as_inner().0.clone().into()),
-        Bolt11InvoiceDescriptionRef::Hash(h) => m.insert("description_hash".into(), h.0.to_string().into()),
+        Bolt11InvoiceDescriptionRef::Direct(d) => {
+            m.insert("description".into(), d.as_inner().0.clone().into())
+        }
+        Bolt11InvoiceDescriptionRef::Hash(h) => {
+            m.insert("description_hash".into(), h.0.to_string().into())
+        }
     };
-    m.insert("min_final_cltv_expiry".into(), inv.min_final_cltv_expiry_delta().into());
-    m.insert("payment_secret".into(), hex::encode(inv.payment_secret().0).into());
+    m.insert(
+        "min_final_cltv_expiry".into(),
+        inv.min_final_cltv_expiry_delta().into(),
+    );
+    m.insert(
+        "payment_secret".into(),
+        hex::encode(inv.payment_secret().0).into(),
+    );
     if let Some(f) = inv.features() {
         let be: Vec<u8> = f.le_flags().iter().rev().copied().collect();
         m.insert("features".into(), hex::encode(be).into());
@@ -103,7 +125,10 @@ pub fn decode_bolt11(text: &str, token: &str) -> Result<Value, RpcError> {
 pub fn decode(params: Option<&RawValue>) -> Result<Value, RpcError> {
     let mut string = None;
     for (_, v) in bind(params, &SPEC)? {
-        string = Some(as_string(v).ok_or_else(|| RpcError::bad_param("string", "should be a string", v.get()))?);
+        string = Some(
+            as_string(v)
+                .ok_or_else(|| RpcError::bad_param("string", "should be a string", v.get()))?,
+        );
     }
     let s = required(string, "string")?;
     decode_bolt11(&s, &serde_json::to_string(&s).unwrap_or_default())

@@ -119,7 +119,9 @@ impl Internal {
 fn append_message(e: &AppendError) -> String {
     match e {
         AppendError::Rejected(r) => r.to_string(),
-        AppendError::DiskFull => "event log write failed: disk nearly full; nothing was stored".into(),
+        AppendError::DiskFull => {
+            "event log write failed: disk nearly full; nothing was stored".into()
+        }
         AppendError::Write(_) => "event log write failed; nothing was stored".into(),
         AppendError::WriterGone => "event log unavailable: the daemon is stopping".into(),
         AppendError::Replica(why) => format!("event log write failed: replication: {why}"),
@@ -130,7 +132,11 @@ fn append_message(e: &AppendError) -> String {
 impl RpcError {
     /// The one constructor: every error an answer can carry is made in this file.
     fn new(code: i64, message: impl Into<String>) -> Self {
-        RpcError { code, message: message.into(), data: None }
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// -32700: the request is not JSON.
@@ -145,12 +151,18 @@ impl RpcError {
 
     /// -32600: over [`super::framing::MAX_REQUEST_BYTES`].
     pub fn request_too_large() -> Self {
-        Self::invalid_request(format!("Request over {} bytes", super::framing::MAX_REQUEST_BYTES))
+        Self::invalid_request(format!(
+            "Request over {} bytes",
+            super::framing::MAX_REQUEST_BYTES
+        ))
     }
 
     /// -32601 `Unknown command 'NAME'`, as Core Lightning words an unknown method.
     pub fn unknown_method(name: &str) -> Self {
-        Self::new(METHOD_NOT_FOUND, format!("Unknown command '{}'", echo(name)))
+        Self::new(
+            METHOD_NOT_FOUND,
+            format!("Unknown command '{}'", echo(name)),
+        )
     }
 
     /// -32601 `Unknown command NAME`, as Core Lightning's `help` words it.
@@ -257,7 +269,10 @@ impl RpcCode for CreateError {
             CreateError::PreimageUsed => INVOICE_PREIMAGE_ALREADY_EXISTS,
             CreateError::DuplicateLabel(_) => INVOICE_LABEL_ALREADY_EXISTS,
             CreateError::Encode(_) | CreateError::Bolt12(_) => LIGHTNINGD,
-            CreateError::Store(_) | CreateError::Mailbox(_) | CreateError::Unavailable | CreateError::Invariant(_) => LIGHTNINGD,
+            CreateError::Store(_)
+            | CreateError::Mailbox(_)
+            | CreateError::Unavailable
+            | CreateError::Invariant(_) => LIGHTNINGD,
         }
     }
 }
@@ -267,7 +282,9 @@ impl From<CreateError> for RpcError {
         match e {
             CreateError::Store(a) => RpcError::append(&a),
             CreateError::Mailbox(m) => RpcError::internal(Internal::Actor, m),
-            CreateError::Unavailable => RpcError::internal(Internal::Invoices, "projection lock poisoned"),
+            CreateError::Unavailable => {
+                RpcError::internal(Internal::Invoices, "projection lock poisoned")
+            }
             CreateError::Invariant(r) => RpcError::internal(Internal::Invariant, r),
             e => RpcError::new(e.rpc_code(), e.to_string()),
         }
@@ -296,8 +313,12 @@ impl From<SettleError> for RpcError {
             SettleError::Store(a) => RpcError::append(&a),
             SettleError::Internal(detail) => RpcError::internal(Internal::Invoices, detail),
             SettleError::NotUnpaid(s) => {
-                let mut err = RpcError::new(INVOICE_STATUS_UNEXPECTED, SettleError::NotUnpaid(s).to_string());
-                err.data = Some(json!({ "current_status": s.as_str(), "expected_status": "unpaid" }));
+                let mut err = RpcError::new(
+                    INVOICE_STATUS_UNEXPECTED,
+                    SettleError::NotUnpaid(s).to_string(),
+                );
+                err.data =
+                    Some(json!({ "current_status": s.as_str(), "expected_status": "unpaid" }));
                 err
             }
             e => RpcError::new(e.rpc_code(), e.to_string()),
@@ -343,7 +364,8 @@ impl From<DeleteError> for RpcError {
             e => {
                 let mut err = RpcError::new(e.rpc_code(), e.to_string());
                 if let DeleteError::StatusMismatch { actual, expected } = &e {
-                    err.data = Some(json!({ "current_status": actual, "expected_status": expected }));
+                    err.data =
+                        Some(json!({ "current_status": actual, "expected_status": expected }));
                 }
                 err
             }
@@ -386,7 +408,9 @@ impl RpcCode for WaitInvoiceError {
     fn rpc_code(&self) -> i64 {
         match self {
             WaitInvoiceError::Expired(_) => INVOICE_EXPIRED_DURING_WAIT,
-            WaitInvoiceError::LabelNotFound | WaitInvoiceError::Deleted | WaitInvoiceError::Internal => LIGHTNINGD,
+            WaitInvoiceError::LabelNotFound
+            | WaitInvoiceError::Deleted
+            | WaitInvoiceError::Internal => LIGHTNINGD,
         }
     }
 }
@@ -400,8 +424,15 @@ impl RpcError {
             WaitInvoiceError::Deleted => RpcError::new(code, "Invoice deleted during wait"),
             WaitInvoiceError::Internal => RpcError::new(code, "Daemon is shutting down"),
             WaitInvoiceError::Expired(rec) => {
-                let data = super::object::invoices_json(ctx, std::slice::from_ref(&rec)).await.ok().and_then(|mut v| v.pop());
-                RpcError { code, message: "invoice expired during wait".into(), data }
+                let data = super::object::invoices_json(ctx, std::slice::from_ref(&rec))
+                    .await
+                    .ok()
+                    .and_then(|mut v| v.pop());
+                RpcError {
+                    code,
+                    message: "invoice expired during wait".into(),
+                    data,
+                }
             }
         }
     }
@@ -415,15 +446,32 @@ mod tests {
     fn docs_list_exactly_the_codes_of_the_table() {
         let doc = include_str!("../../docs/ERRORS.md");
         for (code, _) in ALL_CODES {
-            assert!(doc.contains(&format!("| {code} |")), "docs/ERRORS.md misses code {code}");
+            assert!(
+                doc.contains(&format!("| {code} |")),
+                "docs/ERRORS.md misses code {code}"
+            );
         }
         let documented: Vec<i64> = doc
             .lines()
-            .filter_map(|l| l.strip_prefix("| ")?.split(" |").next()?.trim().parse().ok())
+            .filter_map(|l| {
+                l.strip_prefix("| ")?
+                    .split(" |")
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .collect();
-        assert_eq!(documented.len(), ALL_CODES.len(), "docs/ERRORS.md lists {documented:?}");
+        assert_eq!(
+            documented.len(),
+            ALL_CODES.len(),
+            "docs/ERRORS.md lists {documented:?}"
+        );
         for code in documented {
-            assert!(ALL_CODES.iter().any(|(c, _)| *c == code), "docs/ERRORS.md lists {code}, which no error has");
+            assert!(
+                ALL_CODES.iter().any(|(c, _)| *c == code),
+                "docs/ERRORS.md lists {code}, which no error has"
+            );
         }
     }
 
@@ -433,7 +481,10 @@ mod tests {
         assert_eq!(echo(&"x".repeat(200)), "x".repeat(200));
         assert_eq!(echo(&"x".repeat(201)), format!("{}...", "x".repeat(200)));
         // Cut before a character that would straddle the limit (é is two bytes).
-        assert_eq!(echo(&format!("x{}", "é".repeat(150))), format!("x{}...", "é".repeat(99)));
+        assert_eq!(
+            echo(&format!("x{}", "é".repeat(150))),
+            format!("x{}...", "é".repeat(99))
+        );
         let huge = "€".repeat(400_000);
         let label = LabelError::TooLong(huge.clone(), 128);
         for e in [
@@ -445,18 +496,35 @@ mod tests {
             RpcError::bad_param("label", "should be a string", &huge),
         ] {
             assert!(e.message.len() < 600, "{}...", &e.message[..100]);
-            assert!(e.message.contains(&format!("{}...", "€".repeat(66))), "{}", e.message);
+            assert!(
+                e.message.contains(&format!("{}...", "€".repeat(66))),
+                "{}",
+                e.message
+            );
         }
-        assert_eq!(RpcError::label(&LabelError::TooLong("L".repeat(129), 128)).message, format!("Label '{}' over 128 bytes", "L".repeat(129)));
+        assert_eq!(
+            RpcError::label(&LabelError::TooLong("L".repeat(129), 128)).message,
+            format!("Label '{}' over 128 bytes", "L".repeat(129))
+        );
     }
 
     #[test]
     fn internal_failures_never_show_their_detail() {
-        let e = RpcError::append(&AppendError::Write("IO error: No space left on device: /secret/path/000123.log".into()));
-        assert_eq!((e.code, e.message.as_str()), (-1, "event log write failed; nothing was stored"));
-        let e = RpcError::internal(Internal::Invoices, "database: Corruption: block checksum mismatch");
+        let e = RpcError::append(&AppendError::Write(
+            "IO error: No space left on device: /secret/path/000123.log".into(),
+        ));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (-1, "event log write failed; nothing was stored")
+        );
+        let e = RpcError::internal(
+            Internal::Invoices,
+            "database: Corruption: block checksum mismatch",
+        );
         assert_eq!(e.message, "invoices unavailable");
-        assert!(RpcError::append(&AppendError::DiskFull).message.contains("disk nearly full"));
+        assert!(RpcError::append(&AppendError::DiskFull)
+            .message
+            .contains("disk nearly full"));
     }
 
     #[test]

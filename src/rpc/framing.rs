@@ -51,7 +51,11 @@ impl Scanner {
             Some(start) => start,
             None => {
                 let from = self.pos.min(buf.len());
-                let Some(start) = buf[from..].iter().position(|b| !b.is_ascii_whitespace()).map(|i| from + i) else {
+                let Some(start) = buf[from..]
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .map(|i| from + i)
+                else {
                     self.pos = buf.len();
                     return Frame::Empty;
                 };
@@ -64,7 +68,9 @@ impl Scanner {
             }
         };
         // One byte more than the limit is enough to know the value is too large.
-        let limit = buf.len().min(start.saturating_add(MAX_REQUEST_BYTES).saturating_add(1));
+        let limit = buf
+            .len()
+            .min(start.saturating_add(MAX_REQUEST_BYTES).saturating_add(1));
         for (i, &b) in buf.iter().enumerate().take(limit).skip(self.pos) {
             if self.in_string {
                 if self.escaped {
@@ -83,7 +89,11 @@ impl Scanner {
                     self.depth -= 1;
                     if self.depth == 0 {
                         self.pos = i + 1;
-                        return if i + 1 - start > MAX_REQUEST_BYTES { Frame::TooLarge } else { Frame::Complete { start, end: i + 1 } };
+                        return if i + 1 - start > MAX_REQUEST_BYTES {
+                            Frame::TooLarge
+                        } else {
+                            Frame::Complete { start, end: i + 1 }
+                        };
                     }
                 }
                 _ => {}
@@ -111,11 +121,19 @@ mod tests {
     #[test]
     fn finds_objects_however_split() {
         let two = br#" {"a":"}{\"","b":[1,{}]}{"c":1}"#;
-        let Frame::Complete { start, end } = next_frame(two) else { panic!() };
+        let Frame::Complete { start, end } = next_frame(two) else {
+            panic!()
+        };
         assert_eq!(&two[start..end], br#"{"a":"}{\"","b":[1,{}]}"#);
-        assert_eq!(next_frame(&two[end..]), Frame::Complete { start: 0, end: 7 });
+        assert_eq!(
+            next_frame(&two[end..]),
+            Frame::Complete { start: 0, end: 7 }
+        );
         for cut in 0..two.len() - 8 {
-            assert!(matches!(next_frame(&two[..cut]), Frame::Empty | Frame::Incomplete), "{cut}");
+            assert!(
+                matches!(next_frame(&two[..cut]), Frame::Empty | Frame::Incomplete),
+                "{cut}"
+            );
         }
         assert_eq!(next_frame(b"  \n"), Frame::Empty);
         assert_eq!(next_frame(b"hello"), Frame::Garbage);
@@ -149,10 +167,22 @@ mod tests {
         };
         let ok = at_limit(0);
         assert_eq!(ok.len(), MAX_REQUEST_BYTES);
-        assert_eq!(next_frame(&ok), Frame::Complete { start: 0, end: MAX_REQUEST_BYTES });
+        assert_eq!(
+            next_frame(&ok),
+            Frame::Complete {
+                start: 0,
+                end: MAX_REQUEST_BYTES
+            }
+        );
         let mut padded = b"  ".to_vec();
         padded.extend_from_slice(&ok);
-        assert_eq!(next_frame(&padded), Frame::Complete { start: 2, end: MAX_REQUEST_BYTES + 2 });
+        assert_eq!(
+            next_frame(&padded),
+            Frame::Complete {
+                start: 2,
+                end: MAX_REQUEST_BYTES + 2
+            }
+        );
         assert_eq!(next_frame(&at_limit(1)), Frame::TooLarge);
         // Known too large before the value ends, however it arrives.
         let big = at_limit(1);

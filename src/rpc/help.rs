@@ -11,13 +11,26 @@ use serde_json::{json, Value};
 
 use super::error::RpcError;
 use super::params::{as_string, bind, ParamSpec};
-use super::{autoclean, channels, checkpart, createinvoice, decode, hold, invoice, lifecycle, listinvoices, selfpay};
+use super::{
+    autoclean, channels, checkpart, createinvoice, decode, hold, invoice, lifecycle, listinvoices,
+    selfpay,
+};
 
 /// `help` parameters.
-pub const SPEC: ParamSpec = ParamSpec { names: &["command"], aliases: &[], named_only: &[], required: 0 };
+pub const SPEC: ParamSpec = ParamSpec {
+    names: &["command"],
+    aliases: &[],
+    named_only: &[],
+    required: 0,
+};
 
 /// `updatechannel` takes one listpeerchannels entry, positionally or as `channel`.
-const UPDATECHANNEL_SPEC: ParamSpec = ParamSpec { names: &["channel"], aliases: &[], named_only: &[], required: 1 };
+const UPDATECHANNEL_SPEC: ParamSpec = ParamSpec {
+    names: &["channel"],
+    aliases: &[],
+    named_only: &[],
+    required: 1,
+};
 
 /// A method as `help` shows it.
 pub struct Method {
@@ -110,28 +123,52 @@ mod tests {
         ];
         for (name, line) in expect {
             let v = help(Some(&raw(&format!("[\"{name}\"]")))).unwrap();
-            assert_eq!(v, json!({ "help": [{ "command": line }], "format-hint": "simple" }), "{name}");
+            assert_eq!(
+                v,
+                json!({ "help": [{ "command": line }], "format-hint": "simple" }),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn unknown_command_and_bad_params() {
         let e = help(Some(&raw(r#"{"command":"nosuch"}"#))).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), (-32601, "Unknown command nosuch"));
-        assert_eq!(help(Some(&raw("[5]"))).unwrap_err().message, "Unknown command 5");
-        assert_eq!(help(Some(&raw(r#"["invoice", 1]"#))).unwrap_err().message, "too many parameters: got 2, expected 1");
-        assert!(help(Some(&raw(r#"{"cmd":"x"}"#))).unwrap_err().message.starts_with("unknown parameter: cmd"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (-32601, "Unknown command nosuch")
+        );
+        assert_eq!(
+            help(Some(&raw("[5]"))).unwrap_err().message,
+            "Unknown command 5"
+        );
+        assert_eq!(
+            help(Some(&raw(r#"["invoice", 1]"#))).unwrap_err().message,
+            "too many parameters: got 2, expected 1"
+        );
+        assert!(help(Some(&raw(r#"{"cmd":"x"}"#)))
+            .unwrap_err()
+            .message
+            .starts_with("unknown parameter: cmd"));
     }
 
     #[test]
     fn the_full_list_is_sorted_and_complete() {
         let v = help(None).unwrap();
-        let names: Vec<&str> =
-            v["help"].as_array().unwrap().iter().map(|h| h["command"].as_str().unwrap().split(' ').next().unwrap()).collect();
+        let names: Vec<&str> = v["help"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["command"].as_str().unwrap().split(' ').next().unwrap())
+            .collect();
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
         assert_eq!(names.len(), METHODS.len());
-        assert!(v["help"].as_array().unwrap().iter().all(|h| h["category"].is_string() && h["description"].is_string()));
+        assert!(v["help"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["category"].is_string() && h["description"].is_string()));
     }
 }

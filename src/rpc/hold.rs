@@ -10,7 +10,9 @@
 
 use invoiced_actors::hold_keeper::{AcceptHold, CancelHold, SettleHold};
 use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
-use invoiced_actors::key_signer::{sha256, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource};
+use invoiced_actors::key_signer::{
+    sha256, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource,
+};
 use invoiced_actors::policy::bolt11::{Cltv, Expiry};
 use invoiced_events::{Description, HoldState, InvoiceRecord, Label, PreimageSeal};
 use serde::Serialize;
@@ -20,7 +22,9 @@ use serde_json::{json, Value};
 use super::error::RpcError;
 use super::invoice::{amount, description, expose, DEFAULT_EXPIRY};
 use super::object::reveal;
-use super::params::{bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec};
+use super::params::{
+    bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec,
+};
 use super::RpcContext;
 
 /// The interface version answered by `holdinvoice-version`.
@@ -32,7 +36,15 @@ const DEFAULT_HOLD_CLTV: u64 = 144;
 /// `holdinvoice` parameters, in holdinvoice 5.x's positional order, then ours.
 pub const SPEC: ParamSpec = ParamSpec {
     names: &[
-        "amount_msat", "description", "expiry", "payment_hash", "preimage", "cltv", "deschashonly", "exposeprivatechannels", "label",
+        "amount_msat",
+        "description",
+        "expiry",
+        "payment_hash",
+        "preimage",
+        "cltv",
+        "deschashonly",
+        "exposeprivatechannels",
+        "label",
     ],
     aliases: &[("msatoshi", "amount_msat")],
     named_only: &["idempotent"],
@@ -41,14 +53,33 @@ pub const SPEC: ParamSpec = ParamSpec {
 
 /// `holdinvoicesettle` parameters (give one; `preimage` is needed for an invoice made from its
 /// hash alone).
-pub const SETTLE_SPEC: ParamSpec = ParamSpec { names: &["payment_hash", "preimage"], aliases: &[], named_only: &[], required: 0 };
+pub const SETTLE_SPEC: ParamSpec = ParamSpec {
+    names: &["payment_hash", "preimage"],
+    aliases: &[],
+    named_only: &[],
+    required: 0,
+};
 /// `holdinvoicecancel` parameters.
-pub const CANCEL_SPEC: ParamSpec = ParamSpec { names: &["payment_hash"], aliases: &[], named_only: &[], required: 1 };
+pub const CANCEL_SPEC: ParamSpec = ParamSpec {
+    names: &["payment_hash"],
+    aliases: &[],
+    named_only: &[],
+    required: 1,
+};
 /// `holdinvoicelookup` parameters.
-pub const LOOKUP_SPEC: ParamSpec = ParamSpec { names: &["payment_hash"], aliases: &[], named_only: &[], required: 0 };
+pub const LOOKUP_SPEC: ParamSpec = ParamSpec {
+    names: &["payment_hash"],
+    aliases: &[],
+    named_only: &[],
+    required: 0,
+};
 /// `holdaccept` parameters (the node's side).
-pub const ACCEPT_SPEC: ParamSpec =
-    ParamSpec { names: &["payment_hash", "payment_secret", "parts", "blockheight"], aliases: &[], named_only: &[], required: 4 };
+pub const ACCEPT_SPEC: ParamSpec = ParamSpec {
+    names: &["payment_hash", "payment_secret", "parts", "blockheight"],
+    aliases: &[],
+    named_only: &[],
+    required: 4,
+};
 
 fn hash_param(v: &RawValue, name: &str) -> Result<[u8; 32], RpcError> {
     hex32(v, name, "should be a 32 byte hex value")
@@ -60,27 +91,57 @@ fn hash_param(v: &RawValue, name: &str) -> Result<[u8; 32], RpcError> {
 /// -32602 naming the first bad parameter, then the first missing one; a `payment_hash` that is
 /// not the `preimage`'s in holdinvoice's words.
 pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcError> {
-    let (mut amount_msat, mut desc, mut expiry, mut hash, mut preimage, mut cltv, mut hash_only, mut expose_private, mut label, mut idem) =
-        (None, None, None, None, None, None, None, None, None, None);
+    let (
+        mut amount_msat,
+        mut desc,
+        mut expiry,
+        mut hash,
+        mut preimage,
+        mut cltv,
+        mut hash_only,
+        mut expose_private,
+        mut label,
+        mut idem,
+    ) = (None, None, None, None, None, None, None, None, None, None);
     for (name, v) in bind(params, &SPEC)? {
         match name {
             "amount_msat" => amount_msat = Some(amount(v)?),
             "description" => desc = Some(description(v)?),
             "expiry" => {
-                let e = unsigned(v, "expiry", "should be an unsigned 64 bit integer", u64::MAX)?;
-                expiry = Some(Expiry::new(e).map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?);
+                let e = unsigned(
+                    v,
+                    "expiry",
+                    "should be an unsigned 64 bit integer",
+                    u64::MAX,
+                )?;
+                expiry = Some(
+                    Expiry::new(e)
+                        .map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?,
+                );
             }
             "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
             "preimage" => preimage = Some(hash_param(v, "preimage")?),
             "cltv" => {
-                let c = unsigned(v, "cltv", "should be an unsigned 64 bit integer", u64::from(u32::MAX))?;
-                cltv = Some(Cltv::new(c).map_err(|e| RpcError::bad_param("cltv", &e.to_string(), v.get()))?);
+                let c = unsigned(
+                    v,
+                    "cltv",
+                    "should be an unsigned 64 bit integer",
+                    u64::from(u32::MAX),
+                )?;
+                cltv = Some(
+                    Cltv::new(c)
+                        .map_err(|e| RpcError::bad_param("cltv", &e.to_string(), v.get()))?,
+                );
             }
             "deschashonly" => hash_only = Some(boolean(v, "deschashonly")?),
             "exposeprivatechannels" => expose_private = Some(expose(v)?),
             "label" => label = Some(label_text(v, "label")?),
             "idempotent" => idem = Some(boolean(v, "idempotent")?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
     let amount = required(amount_msat, "amount_msat")?;
@@ -104,11 +165,16 @@ pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcErr
         // The hash is drawn by the signer: the creator names it then.
         (None, PreimageSource::Generate) => None,
     };
-    let default_cltv = Cltv::new(DEFAULT_HOLD_CLTV).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let default_cltv =
+        Cltv::new(DEFAULT_HOLD_CLTV).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(InvoiceRequest {
         amount,
-        label: label.map(Label::new).transpose().map_err(|e| RpcError::label(&e))?,
-        description: Description::new(desc, hash_only.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?,
+        label: label
+            .map(Label::new)
+            .transpose()
+            .map_err(|e| RpcError::label(&e))?,
+        description: Description::new(desc, hash_only.unwrap_or(false))
+            .map_err(|e| RpcError::invalid_params(e.to_string()))?,
         expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
         fallbacks: Vec::new(),
         preimage: source,
@@ -148,7 +214,9 @@ fn hold_json<'a>(r: &'a InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Ho
         payment_secret: hex::encode(c.payment_secret),
         expires_at: c.expires_at,
         preimage: preimage.map(|p| hex::encode(p.0)),
-        description_hash: c.deschashonly.then(|| hex::encode(sha256(c.description.as_bytes()))),
+        description_hash: c
+            .deschashonly
+            .then(|| hex::encode(sha256(c.description.as_bytes()))),
         state: hold.map_or(HoldState::Canceled, |h| h.state).as_str(),
         htlc_expiry: hold.and_then(|h| h.htlc_expiry()),
         paid_at: r.payment.as_ref().map(|p| p.paid_at),
@@ -160,12 +228,19 @@ fn hold_json<'a>(r: &'a InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Ho
 /// The hold objects of `records`, with every preimage the daemon knows (the caller's own
 /// secret: holdinvoice shows it, unlike `listinvoices`, which shows a preimage only once paid).
 async fn holds_json(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Value>, RpcError> {
-    let seals: Vec<(usize, &PreimageSeal)> = records.iter().enumerate().filter_map(|(i, r)| Some((i, r.preimage_seal()?))).collect();
+    let seals: Vec<(usize, &PreimageSeal)> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((i, r.preimage_seal()?)))
+        .collect();
     let preimages = reveal(ctx, records, seals).await?;
     records
         .iter()
         .zip(&preimages)
-        .map(|(r, p)| serde_json::to_value(hold_json(r, p.as_ref())).map_err(|e| RpcError::internal(super::error::Internal::Encode, e)))
+        .map(|(r, p)| {
+            serde_json::to_value(hold_json(r, p.as_ref()))
+                .map_err(|e| RpcError::internal(super::error::Internal::Encode, e))
+        })
         .collect()
 }
 
@@ -178,12 +253,19 @@ async fn hold_value(ctx: &RpcContext, record: InvoiceRecord) -> Result<Value, Rp
 pub async fn holdinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let req = parse_request(params)?;
     let issued = ctx.creator.send(CreateInvoice(req)).await??;
-    let record = ctx.invoices.pick(|s| s.invoices.by_hash(&issued.payment_hash.0).cloned());
-    let record = record
-        .ok()
-        .flatten()
-        .ok_or_else(|| RpcError::internal(super::error::Internal::Invoices, "created hold invoice not in the projection"))?;
-    let record = ctx.invoices.invoice(record).map_err(|e| RpcError::internal(super::error::Internal::Invoices, e))?;
+    let record = ctx
+        .invoices
+        .pick(|s| s.invoices.by_hash(&issued.payment_hash.0).cloned());
+    let record = record.ok().flatten().ok_or_else(|| {
+        RpcError::internal(
+            super::error::Internal::Invoices,
+            "created hold invoice not in the projection",
+        )
+    })?;
+    let record = ctx
+        .invoices
+        .invoice(record)
+        .map_err(|e| RpcError::internal(super::error::Internal::Invoices, e))?;
     let mut v = hold_value(ctx, record).await?;
     for w in &issued.warnings {
         v[w.field()] = w.text().into();
@@ -192,7 +274,10 @@ pub async fn holdinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<
 }
 
 /// Runs `holdinvoicesettle payment_hash | preimage`.
-pub async fn holdinvoicesettle(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+pub async fn holdinvoicesettle(
+    ctx: &RpcContext,
+    params: Option<&RawValue>,
+) -> Result<Value, RpcError> {
     let (mut hash, mut preimage) = (None, None);
     for (name, v) in bind(params, &SETTLE_SPEC)? {
         match name {
@@ -205,28 +290,48 @@ pub async fn holdinvoicesettle(ctx: &RpcContext, params: Option<&RawValue>) -> R
         (None, Some(p)) => sha256(&p.0),
         (None, None) => return Err(super::params::missing("payment_hash|preimage")),
     };
-    let settled = ctx.holds.send(SettleHold { payment_hash: PaymentHash(hash), preimage }).await??;
+    let settled = ctx
+        .holds
+        .send(SettleHold {
+            payment_hash: PaymentHash(hash),
+            preimage,
+        })
+        .await??;
     Ok(json!({ "state": state_of(&settled) }))
 }
 
 /// Runs `holdinvoicecancel payment_hash`.
-pub async fn holdinvoicecancel(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+pub async fn holdinvoicecancel(
+    ctx: &RpcContext,
+    params: Option<&RawValue>,
+) -> Result<Value, RpcError> {
     let mut hash = None;
     for (_, v) in bind(params, &CANCEL_SPEC)? {
         hash = Some(hash_param(v, "payment_hash")?);
     }
     let hash = required(hash, "payment_hash")?;
-    let canceled = ctx.holds.send(CancelHold { payment_hash: PaymentHash(hash) }).await??;
+    let canceled = ctx
+        .holds
+        .send(CancelHold {
+            payment_hash: PaymentHash(hash),
+        })
+        .await??;
     Ok(json!({ "state": state_of(&canceled) }))
 }
 
 fn state_of(r: &InvoiceRecord) -> &'static str {
-    r.hold.as_ref().map_or(HoldState::Canceled, |h| h.state).as_str()
+    r.hold
+        .as_ref()
+        .map_or(HoldState::Canceled, |h| h.state)
+        .as_str()
 }
 
 /// Runs `holdinvoicelookup [payment_hash]`: `{holdinvoices: [...]}`, every hold invoice or the
 /// one asked for.
-pub async fn holdinvoicelookup(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+pub async fn holdinvoicelookup(
+    ctx: &RpcContext,
+    params: Option<&RawValue>,
+) -> Result<Value, RpcError> {
     let mut hash = None;
     for (_, v) in bind(params, &LOOKUP_SPEC)? {
         hash = Some(hash_param(v, "payment_hash")?);
@@ -235,12 +340,26 @@ pub async fn holdinvoicelookup(ctx: &RpcContext, params: Option<&RawValue>) -> R
     let entries = ctx
         .invoices
         .pick(|s| match hash {
-            Some(h) => s.invoices.by_hash(&h).filter(|e| e.hold.is_some()).cloned().into_iter().collect(),
-            None => s.invoices.from_created_index(0).filter(|e| e.hold.is_some()).cloned().collect::<Vec<_>>(),
+            Some(h) => s
+                .invoices
+                .by_hash(&h)
+                .filter(|e| e.hold.is_some())
+                .cloned()
+                .into_iter()
+                .collect(),
+            None => s
+                .invoices
+                .from_created_index(0)
+                .filter(|e| e.hold.is_some())
+                .cloned()
+                .collect::<Vec<_>>(),
         })
         .map_err(unavailable)?;
     if let (Some(h), true) = (hash, entries.is_empty()) {
-        return Err(RpcError::invalid_params(format!("payment_hash `{}` not found", hex::encode(h))));
+        return Err(RpcError::invalid_params(format!(
+            "payment_hash `{}` not found",
+            hex::encode(h)
+        )));
     }
     let records = ctx.invoices.invoices(entries).map_err(unavailable)?;
     Ok(json!({ "holdinvoices": holds_json(ctx, &records).await? }))
@@ -293,24 +412,66 @@ mod tests {
     #[test]
     fn holdinvoice_params_as_holdinvoice_reads_them() {
         let r = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d"}"#))).unwrap();
-        assert_eq!((r.cltv.blocks(), r.hold, r.preimage), (144, true, PreimageSource::Generate));
-        assert_eq!(r.label, None, "named hold-<payment_hash> once the signer drew it");
+        assert_eq!(
+            (r.cltv.blocks(), r.hold, r.preimage),
+            (144, true, PreimageSource::Generate)
+        );
+        assert_eq!(
+            r.label, None,
+            "named hold-<payment_hash> once the signer drew it"
+        );
         let h = "2a".repeat(32);
-        let r = parse_request(Some(&raw(&format!(r#"{{"amount_msat": 1000, "description": "d", "payment_hash": "{h}"}}"#)))).unwrap();
+        let r = parse_request(Some(&raw(&format!(
+            r#"{{"amount_msat": 1000, "description": "d", "payment_hash": "{h}"}}"#
+        ))))
+        .unwrap();
         assert_eq!(r.label.unwrap().as_str(), format!("hold-{h}"));
-        assert_eq!(r.preimage, PreimageSource::Withheld(PaymentHash([0x2a; 32])));
+        assert_eq!(
+            r.preimage,
+            PreimageSource::Withheld(PaymentHash([0x2a; 32]))
+        );
         let e = parse_request(Some(&raw(&format!(r#"{{"amount_msat": 1000, "description": "d", "payment_hash": "{h}", "preimage": "{h}"}}"#))))
             .unwrap_err();
-        assert_eq!(e.message, format!("payment_hash: `{h}` does not match preimage: `{h}`"));
-        let e = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d", "payment_hash": "2a2a"}"#))).unwrap_err();
-        assert!(e.message.starts_with("payment_hash: should be a 32 byte hex value"), "{}", e.message);
+        assert_eq!(
+            e.message,
+            format!("payment_hash: `{h}` does not match preimage: `{h}`")
+        );
+        let e = parse_request(Some(&raw(
+            r#"{"amount_msat": 1000, "description": "d", "payment_hash": "2a2a"}"#,
+        )))
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("payment_hash: should be a 32 byte hex value"),
+            "{}",
+            e.message
+        );
         let e = parse_request(Some(&raw(r#"{"description": "d"}"#))).unwrap_err();
         assert_eq!(e.message, "missing required parameter: amount_msat");
         let e = parse_request(Some(&raw(r#"{"amount_msat": 1000}"#))).unwrap_err();
         assert_eq!(e.message, "missing required parameter: description");
-        let e = parse_request(Some(&raw(r#"{"amount_msat": 1000, "description": "d", "cltv": -144}"#))).unwrap_err();
-        assert!(e.message.starts_with("cltv: should be an unsigned 64 bit integer"), "{}", e.message);
-        let r = parse_request(Some(&raw(r#"[1000, "d", 60, null, null, 40, true, false, "mine"]"#))).unwrap();
-        assert_eq!((r.expiry.secs(), r.cltv.blocks(), r.description.hash_only(), r.label.unwrap().as_str()), (60, 40, true, "mine"));
+        let e = parse_request(Some(&raw(
+            r#"{"amount_msat": 1000, "description": "d", "cltv": -144}"#,
+        )))
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("cltv: should be an unsigned 64 bit integer"),
+            "{}",
+            e.message
+        );
+        let r = parse_request(Some(&raw(
+            r#"[1000, "d", 60, null, null, 40, true, false, "mine"]"#,
+        )))
+        .unwrap();
+        assert_eq!(
+            (
+                r.expiry.secs(),
+                r.cltv.blocks(),
+                r.description.hash_only(),
+                r.label.unwrap().as_str()
+            ),
+            (60, 40, true, "mine")
+        );
     }
 }

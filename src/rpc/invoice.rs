@@ -1,21 +1,30 @@
 //! The `invoice` method: params → a validated [`InvoiceRequest`] → the creator → the result.
 
-use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
-use invoiced_actors::invoice_creator::{CreateInvoice, IssuedInvoice, InvoiceRequest};
+use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest, IssuedInvoice};
 use invoiced_actors::key_signer::{PaymentPreimage, PreimageSource};
+use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_events::{AmountOrAny, Description, ExposePrivateChannels, Label, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::error::RpcError;
-use super::params::{as_string, bind, boolean, has_unicode_escape, hex32, label_text, required, unsigned, ParamSpec};
+use super::params::{
+    as_string, bind, boolean, has_unicode_escape, hex32, label_text, required, unsigned, ParamSpec,
+};
 use super::RpcContext;
 
 /// Declared parameters, in positional order (`msatoshi` is the seed's name for `amount_msat`).
 pub const SPEC: ParamSpec = ParamSpec {
     names: &[
-        "amount_msat", "label", "description", "expiry", "fallbacks", "preimage",
-        "exposeprivatechannels", "cltv", "deschashonly",
+        "amount_msat",
+        "label",
+        "description",
+        "expiry",
+        "fallbacks",
+        "preimage",
+        "exposeprivatechannels",
+        "cltv",
+        "deschashonly",
     ],
     aliases: &[("msatoshi", "amount_msat")],
     named_only: &["idempotent"],
@@ -33,7 +42,8 @@ pub(super) fn amount(v: &RawValue) -> Result<InvoiceAmount, RpcError> {
         _ => return Err(bad()),
     };
     let amount: AmountOrAny = text.parse().map_err(|_| bad())?;
-    InvoiceAmount::new(amount).map_err(|e| RpcError::bad_param("amount_msat", &e.to_string(), v.get()))
+    InvoiceAmount::new(amount)
+        .map_err(|e| RpcError::bad_param("amount_msat", &e.to_string(), v.get()))
 }
 
 pub(super) fn description(v: &RawValue) -> Result<String, RpcError> {
@@ -56,35 +66,59 @@ pub(super) fn expose(v: &RawValue) -> Result<ExposePrivateChannels, RpcError> {
         "true" => Ok(ExposePrivateChannels::Always),
         "false" => Ok(ExposePrivateChannels::Never),
         raw if raw.starts_with('[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(raw)
-                .map_err(|_| RpcError::bad_param("exposeprivatechannels", "should be a short channel id", raw))?;
+            let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(|_| {
+                RpcError::bad_param("exposeprivatechannels", "should be a short channel id", raw)
+            })?;
             items
                 .into_iter()
                 .map(|i| scid(i, "should be a short channel id"))
                 .collect::<Result<_, _>>()
                 .map(ExposePrivateChannels::Only)
         }
-        _ => Ok(ExposePrivateChannels::Only(vec![scid(v, "should be a short_channel_id of form NxNxN")?])),
+        _ => Ok(ExposePrivateChannels::Only(vec![scid(
+            v,
+            "should be a short_channel_id of form NxNxN",
+        )?])),
     }
 }
 
 fn fallbacks(v: &RawValue) -> Result<Vec<String>, RpcError> {
     let items: Vec<&RawValue> = if v.get().starts_with('[') {
-        serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param("fallbacks", "should be an array", v.get()))?
+        serde_json::from_str(v.get())
+            .map_err(|_| RpcError::bad_param("fallbacks", "should be an array", v.get()))?
     } else {
-        return Err(RpcError::bad_param("fallbacks", "should be an array", v.get()));
+        return Err(RpcError::bad_param(
+            "fallbacks",
+            "should be an array",
+            v.get(),
+        ));
     };
     // A non-string element is an invalid address (-1), as in Core Lightning.
-    Ok(items.into_iter().map(|i| as_string(i).unwrap_or_default()).collect())
+    Ok(items
+        .into_iter()
+        .map(|i| as_string(i).unwrap_or_default())
+        .collect())
 }
 
 /// Parses `invoice` params into a request.
 ///
 /// # Errors
 /// -32602 naming the first bad parameter in order of appearance, then the first missing one.
-pub fn parse_request(params: Option<&RawValue>, default_cltv: Cltv) -> Result<InvoiceRequest, RpcError> {
-    let (mut amount_msat, mut label, mut desc, mut expiry, mut fallback_list, mut preimage, mut expose_private, mut cltv, mut deschashonly) =
-        (None, None, None, None, None, None, None, None, None);
+pub fn parse_request(
+    params: Option<&RawValue>,
+    default_cltv: Cltv,
+) -> Result<InvoiceRequest, RpcError> {
+    let (
+        mut amount_msat,
+        mut label,
+        mut desc,
+        mut expiry,
+        mut fallback_list,
+        mut preimage,
+        mut expose_private,
+        mut cltv,
+        mut deschashonly,
+    ) = (None, None, None, None, None, None, None, None, None);
     let mut idem = None;
     for (name, v) in bind(params, &SPEC)? {
         match name {
@@ -92,26 +126,48 @@ pub fn parse_request(params: Option<&RawValue>, default_cltv: Cltv) -> Result<In
             "label" => label = Some(label_text(v, "label")?),
             "description" => desc = Some(description(v)?),
             "expiry" => {
-                let e = unsigned(v, "expiry", "should be an unsigned 64 bit integer", u64::MAX)?;
-                expiry = Some(Expiry::new(e).map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?);
+                let e = unsigned(
+                    v,
+                    "expiry",
+                    "should be an unsigned 64 bit integer",
+                    u64::MAX,
+                )?;
+                expiry = Some(
+                    Expiry::new(e)
+                        .map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?,
+                );
             }
             "fallbacks" => fallback_list = Some(fallbacks(v)?),
-            "preimage" => preimage = Some(PaymentPreimage(hex32(v, "preimage", "should be 64 hex digits")?)),
+            "preimage" => {
+                preimage = Some(PaymentPreimage(hex32(
+                    v,
+                    "preimage",
+                    "should be 64 hex digits",
+                )?))
+            }
             "exposeprivatechannels" => expose_private = Some(expose(v)?),
             "cltv" => {
                 let c = unsigned(v, "cltv", "should be an integer", u64::from(u32::MAX))?;
-                cltv = Some(Cltv::new(c).map_err(|e| RpcError::bad_param("cltv", &e.to_string(), v.get()))?);
+                cltv = Some(
+                    Cltv::new(c)
+                        .map_err(|e| RpcError::bad_param("cltv", &e.to_string(), v.get()))?,
+                );
             }
             "deschashonly" => deschashonly = Some(boolean(v, "deschashonly")?),
             "idempotent" => idem = Some(boolean(v, "idempotent")?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
     let amount = required(amount_msat, "amount_msat")?;
     let label = required(label, "label")?;
     let desc = required(desc, "description")?;
     let label = Some(Label::new(label).map_err(|e| RpcError::label(&e))?);
-    let description = Description::new(desc, deschashonly.unwrap_or(false)).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let description = Description::new(desc, deschashonly.unwrap_or(false))
+        .map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(InvoiceRequest {
         amount,
         label,
@@ -133,7 +189,10 @@ pub fn result_json(c: &IssuedInvoice) -> Value {
     m.insert("expires_at".into(), c.expires_at.into());
     m.insert("expiry_time".into(), c.expires_at.into());
     m.insert("bolt11".into(), c.bolt11.clone().into());
-    m.insert("payment_secret".into(), hex::encode(c.payment_secret.0).into());
+    m.insert(
+        "payment_secret".into(),
+        hex::encode(c.payment_secret.0).into(),
+    );
     m.insert("created_index".into(), c.created_index.into());
     for w in &c.warnings {
         m.insert(w.field().into(), w.text().into());
@@ -144,9 +203,6 @@ pub fn result_json(c: &IssuedInvoice) -> Value {
 /// Runs `invoice`.
 pub async fn invoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let req = parse_request(params, ctx.cltv_final)?;
-    let created = ctx
-        .creator
-        .send(CreateInvoice(req))
-        .await??;
+    let created = ctx.creator.send(CreateInvoice(req)).await??;
     Ok(result_json(&created))
 }

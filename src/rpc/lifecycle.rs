@@ -13,8 +13,12 @@ use super::params::{as_string, bind, boolean, hex32, label_text, required, unsig
 use super::RpcContext;
 
 /// `settleinvoice` parameters.
-pub const SETTLE_SPEC: ParamSpec =
-    ParamSpec { names: &["payment_hash", "amount_msat", "payment_secret", "parts"], aliases: &[], named_only: &[], required: 3 };
+pub const SETTLE_SPEC: ParamSpec = ParamSpec {
+    names: &["payment_hash", "amount_msat", "payment_secret", "parts"],
+    aliases: &[],
+    named_only: &[],
+    required: 3,
+};
 
 /// Runs `settleinvoice {payment_hash, amount_msat, payment_secret, [parts]}`: a payment arrived
 /// (with the HTLCs that brought it, recorded with it; the same HTLCs again answer as before).
@@ -31,18 +35,40 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
     let (mut hash, mut amount, mut secret, mut parts) = (None, None, None, None);
     for (name, v) in bind(params, &SETTLE_SPEC)? {
         match name {
-            "payment_hash" => hash = Some(PaymentHash(hex32(v, "payment_hash", "should be a 32 byte hex value")?)),
+            "payment_hash" => {
+                hash = Some(PaymentHash(hex32(
+                    v,
+                    "payment_hash",
+                    "should be a 32 byte hex value",
+                )?))
+            }
             "amount_msat" => {
                 let text = as_string(v).unwrap_or_else(|| v.get().to_owned());
-                let bad = || RpcError::bad_param("amount_msat", "should be a positive amount in msat", v.get());
+                let bad = || {
+                    RpcError::bad_param(
+                        "amount_msat",
+                        "should be a positive amount in msat",
+                        v.get(),
+                    )
+                };
                 amount = match text.parse::<AmountOrAny>().map_err(|_| bad())? {
                     AmountOrAny::Fixed(m) => Some(m.as_msat()),
                     AmountOrAny::Any => return Err(bad()),
                 };
             }
-            "payment_secret" => secret = Some(PaymentSecret(hex32(v, "payment_secret", "should be a 32 byte hex value")?)),
+            "payment_secret" => {
+                secret = Some(PaymentSecret(hex32(
+                    v,
+                    "payment_secret",
+                    "should be a 32 byte hex value",
+                )?))
+            }
             "parts" => parts = Some(super::params::parts(v, "parts")?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
     Ok(SettleInvoice {
@@ -54,14 +80,35 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
 }
 
 /// `delinvoice` parameters.
-pub const DEL_SPEC: ParamSpec = ParamSpec { names: &["label", "status", "desconly"], aliases: &[], named_only: &[], required: 2 };
+pub const DEL_SPEC: ParamSpec = ParamSpec {
+    names: &["label", "status", "desconly"],
+    aliases: &[],
+    named_only: &[],
+    required: 2,
+};
 
 /// Runs `delinvoice label status [desconly]`.
 pub async fn delinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let DelQuery { label, status, desconly } = parse_delete(params)?;
-    let Ok(label) = Label::any(label) else { return Err(RpcError::unknown_invoice()) };
-    let rec = ctx.ledger.send(DeleteInvoice { label, status, desconly }).await??;
-    let mut out = invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null);
+    let DelQuery {
+        label,
+        status,
+        desconly,
+    } = parse_delete(params)?;
+    let Ok(label) = Label::any(label) else {
+        return Err(RpcError::unknown_invoice());
+    };
+    let rec = ctx
+        .ledger
+        .send(DeleteInvoice {
+            label,
+            status,
+            desconly,
+        })
+        .await??;
+    let mut out = invoices_json(ctx, std::slice::from_ref(&rec))
+        .await?
+        .pop()
+        .unwrap_or(Value::Null);
     if desconly {
         if let Value::Object(m) = &mut out {
             m.shift_remove("description");
@@ -90,22 +137,45 @@ pub fn parse_delete(params: Option<&RawValue>) -> Result<DelQuery, RpcError> {
     for (name, v) in bind(params, &DEL_SPEC)? {
         match name {
             "label" => label = Some(label_text(v, "label")?),
-            "status" => status = Some(as_string(v).ok_or_else(|| RpcError::bad_param("status", "should be a string", v.get()))?),
+            "status" => {
+                status =
+                    Some(as_string(v).ok_or_else(|| {
+                        RpcError::bad_param("status", "should be a string", v.get())
+                    })?)
+            }
             "desconly" => desconly = Some(boolean(v, "desconly")?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
-    Ok(DelQuery { label: required(label, "label")?, status: required(status, "status")?, desconly: desconly.unwrap_or(false) })
+    Ok(DelQuery {
+        label: required(label, "label")?,
+        status: required(status, "status")?,
+        desconly: desconly.unwrap_or(false),
+    })
 }
 
 /// `waitinvoice` parameters.
-pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec { names: &["label"], aliases: &[], named_only: &[], required: 1 };
+pub const WAITINVOICE_SPEC: ParamSpec = ParamSpec {
+    names: &["label"],
+    aliases: &[],
+    named_only: &[],
+    required: 1,
+};
 
 /// Runs `waitinvoice label`.
 pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
-    let Ok(label) = Label::any(parse_waitinvoice(params)?) else { return Err(RpcError::label_not_found()) };
+    let Ok(label) = Label::any(parse_waitinvoice(params)?) else {
+        return Err(RpcError::label_not_found());
+    };
     match ctx.waiters.send(WaitInvoice { label }).await?.await {
-        Ok(rec) => Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null)),
+        Ok(rec) => Ok(invoices_json(ctx, std::slice::from_ref(&rec))
+            .await?
+            .pop()
+            .unwrap_or(Value::Null)),
         Err(e) => Err(RpcError::from_wait(e, ctx).await),
     }
 }
@@ -123,12 +193,23 @@ pub fn parse_waitinvoice(params: Option<&RawValue>) -> Result<String, RpcError> 
 }
 
 /// `waitanyinvoice` parameters.
-pub const WAITANY_SPEC: ParamSpec = ParamSpec { names: &["lastpay_index", "timeout"], aliases: &[], named_only: &[], required: 0 };
+pub const WAITANY_SPEC: ParamSpec = ParamSpec {
+    names: &["lastpay_index", "timeout"],
+    aliases: &[],
+    named_only: &[],
+    required: 0,
+};
 
 /// Runs `waitanyinvoice [lastpay_index] [timeout]`.
-pub async fn waitanyinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+pub async fn waitanyinvoice(
+    ctx: &RpcContext,
+    params: Option<&RawValue>,
+) -> Result<Value, RpcError> {
     let rec = ctx.waiters.send(parse_waitany(params)?).await?.await?;
-    Ok(invoices_json(ctx, std::slice::from_ref(&rec)).await?.pop().unwrap_or(Value::Null))
+    Ok(invoices_json(ctx, std::slice::from_ref(&rec))
+        .await?
+        .pop()
+        .unwrap_or(Value::Null))
 }
 
 /// Reads `waitanyinvoice` params.
@@ -139,16 +220,42 @@ pub fn parse_waitany(params: Option<&RawValue>) -> Result<WaitAnyInvoice, RpcErr
     let (mut last, mut timeout) = (None, None);
     for (name, v) in bind(params, &WAITANY_SPEC)? {
         match name {
-            "lastpay_index" => last = Some(unsigned(v, "lastpay_index", "should be an unsigned 64 bit integer", u64::MAX)?),
-            "timeout" => timeout = Some(unsigned(v, "timeout", "should be an unsigned 64 bit integer", u64::MAX)?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            "lastpay_index" => {
+                last = Some(unsigned(
+                    v,
+                    "lastpay_index",
+                    "should be an unsigned 64 bit integer",
+                    u64::MAX,
+                )?)
+            }
+            "timeout" => {
+                timeout = Some(unsigned(
+                    v,
+                    "timeout",
+                    "should be an unsigned 64 bit integer",
+                    u64::MAX,
+                )?)
+            }
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
-    Ok(WaitAnyInvoice { lastpay_index: last.unwrap_or(0), timeout })
+    Ok(WaitAnyInvoice {
+        lastpay_index: last.unwrap_or(0),
+        timeout,
+    })
 }
 
 /// `wait` parameters.
-pub const WAIT_SPEC: ParamSpec = ParamSpec { names: &["subsystem", "indexname", "nextvalue"], aliases: &[], named_only: &[], required: 3 };
+pub const WAIT_SPEC: ParamSpec = ParamSpec {
+    names: &["subsystem", "indexname", "nextvalue"],
+    aliases: &[],
+    named_only: &[],
+    required: 3,
+};
 
 /// Runs `wait {subsystem: invoices, indexname, nextvalue}`.
 pub async fn wait(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
@@ -166,7 +273,11 @@ pub fn parse_wait(params: Option<&RawValue>) -> Result<WaitIndex, RpcError> {
         match name {
             "subsystem" => {
                 if as_string(v).as_deref() != Some("invoices") {
-                    return Err(RpcError::bad_param("subsystem", "should be one of invoices", v.get()));
+                    return Err(RpcError::bad_param(
+                        "subsystem",
+                        "should be one of invoices",
+                        v.get(),
+                    ));
                 }
                 subsystem = Some(true);
             }
@@ -175,15 +286,35 @@ pub fn parse_wait(params: Option<&RawValue>) -> Result<WaitIndex, RpcError> {
                     Some("created") => IndexName::Created,
                     Some("updated") => IndexName::Updated,
                     Some("deleted") => IndexName::Deleted,
-                    _ => return Err(RpcError::bad_param("indexname", "should be one of created, updated or deleted", v.get())),
+                    _ => {
+                        return Err(RpcError::bad_param(
+                            "indexname",
+                            "should be one of created, updated or deleted",
+                            v.get(),
+                        ))
+                    }
                 })
             }
-            "nextvalue" => next = Some(unsigned(v, "nextvalue", "should be an unsigned 64 bit integer", u64::MAX)?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            "nextvalue" => {
+                next = Some(unsigned(
+                    v,
+                    "nextvalue",
+                    "should be an unsigned 64 bit integer",
+                    u64::MAX,
+                )?)
+            }
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
     }
     required(subsystem, "subsystem")?;
-    Ok(WaitIndex { index: required(index, "indexname")?, nextvalue: required(next, "nextvalue")? })
+    Ok(WaitIndex {
+        index: required(index, "indexname")?,
+        nextvalue: required(next, "nextvalue")?,
+    })
 }
 
 /// A `wait` answer: the index's value and, when an event woke it, what changed.
@@ -203,7 +334,11 @@ fn wake_json(wake: IndexWake) -> Value {
             inv.insert("description".into(), desc.into());
         }
         if let Some(b) = d.bolt11 {
-            let field = if b.starts_with("lni") { "bolt12" } else { "bolt11" };
+            let field = if b.starts_with("lni") {
+                "bolt12"
+            } else {
+                "bolt11"
+            };
             inv.insert(field.into(), b.into());
         }
         m.insert("invoices".into(), Value::Object(inv));

@@ -3,8 +3,8 @@
 use invoiced_actors::store::StoreError;
 use invoiced_events::{Hash32, InvoiceBook, InvoiceEntry, Label};
 use lightning_invoice::SignedRawBolt11Invoice;
-use serde_json::value::RawValue;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::error::{Internal, RpcError};
 use super::object::{reveal_preimages, InvoiceJson};
@@ -13,7 +13,15 @@ use super::{to_raw, RpcContext};
 
 /// Declared parameters, in positional order.
 pub const SPEC: ParamSpec = ParamSpec {
-    names: &["label", "invstring", "payment_hash", "offer_id", "index", "start", "limit"],
+    names: &[
+        "label",
+        "invstring",
+        "payment_hash",
+        "offer_id",
+        "index",
+        "start",
+        "limit",
+    ],
     aliases: &[],
     named_only: &[],
     required: 0,
@@ -69,10 +77,16 @@ fn invstring_hash(v: &RawValue) -> Result<Hash32, RpcError> {
     let bad = || RpcError::invalid_params("Invalid invstring");
     let text = normalise_invstring(&as_string(v).ok_or_else(bad)?);
     if text.starts_with(invoiced_actors::policy::bolt12::HRP) {
-        return invoiced_actors::policy::bolt12::Invoice::decode(&text).ok().and_then(|i| i.payment_hash().ok().flatten()).ok_or_else(bad);
+        return invoiced_actors::policy::bolt12::Invoice::decode(&text)
+            .ok()
+            .and_then(|i| i.payment_hash().ok().flatten())
+            .ok_or_else(bad);
     }
     let raw: SignedRawBolt11Invoice = text.parse().map_err(|_| bad())?;
-    raw.raw_invoice().payment_hash().map(|h| *h.0.as_ref()).ok_or_else(bad)
+    raw.raw_invoice()
+        .payment_hash()
+        .map(|h| *h.0.as_ref())
+        .ok_or_else(bad)
 }
 
 /// The `listinvoices` result.
@@ -82,10 +96,21 @@ struct Listing<'a> {
 }
 
 /// Runs `listinvoices`.
-pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
-    let ListQuery { lookup, index, start, limit } = parse_query(params)?;
+pub async fn listinvoices(
+    ctx: &RpcContext,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, RpcError> {
+    let ListQuery {
+        lookup,
+        index,
+        start,
+        limit,
+    } = parse_query(params)?;
     let unavailable = |e: StoreError| RpcError::internal(Internal::Invoices, e);
-    let entries = ctx.invoices.pick(|s| collect(&s.invoices, lookup, index, start, limit)).map_err(unavailable)?;
+    let entries = ctx
+        .invoices
+        .pick(|s| collect(&s.invoices, lookup, index, start, limit))
+        .map_err(unavailable)?;
     // A long listing reads, decodes and encodes off the RPC thread, so it holds nobody up; a
     // short one (a lookup) is done here, cheaper than two hops to the blocking pool.
     let long = entries.len() > INLINE_LISTING;
@@ -93,7 +118,11 @@ pub async fn listinvoices(ctx: &RpcContext, params: Option<&RawValue>) -> Result
     let found = off_thread_if(long, move || reader.invoices(entries).map_err(unavailable)).await?;
     let preimages = reveal_preimages(ctx, &found).await?;
     off_thread_if(long, move || {
-        let invoices = found.iter().zip(&preimages).map(|(r, p)| InvoiceJson::new(r, p.as_ref())).collect();
+        let invoices = found
+            .iter()
+            .zip(&preimages)
+            .map(|(r, p)| InvoiceJson::new(r, p.as_ref()))
+            .collect();
         to_raw(&Listing { invoices })
     })
     .await
@@ -110,8 +139,12 @@ pub fn parse_query(params: Option<&RawValue>) -> Result<ListQuery, RpcError> {
         match name {
             "label" => lookup = Lookup::Label(label_text(v, "label")?),
             "invstring" => lookup = Lookup::Hash(invstring_hash(v)?),
-            "payment_hash" => lookup = Lookup::Hash(hex32(v, "payment_hash", "should be a 32 byte hex value")?),
-            "offer_id" => lookup = Lookup::Offer(hex32(v, "offer_id", "should be a 32 byte hex value")?),
+            "payment_hash" => {
+                lookup = Lookup::Hash(hex32(v, "payment_hash", "should be a 32 byte hex value")?)
+            }
+            "offer_id" => {
+                lookup = Lookup::Offer(hex32(v, "offer_id", "should be a 32 byte hex value")?)
+            }
             "index" => {
                 index = Some(match as_string(v).as_deref() {
                     // Core Lightning accepts `deleted` and pages it as `created`
@@ -121,9 +154,27 @@ pub fn parse_query(params: Option<&RawValue>) -> Result<ListQuery, RpcError> {
                     _ => return Err(RpcError::bad_param("index", "unknown index", v.get())),
                 })
             }
-            "start" => start = Some(unsigned(v, "start", "should be an unsigned 64 bit integer", u64::MAX)?),
-            "limit" => limit = Some(unsigned(v, "limit", "should be an unsigned 32 bit integer", u64::from(u32::MAX))?),
-            other => return Err(RpcError::invalid_params(format!("unhandled parameter {other}"))),
+            "start" => {
+                start = Some(unsigned(
+                    v,
+                    "start",
+                    "should be an unsigned 64 bit integer",
+                    u64::MAX,
+                )?)
+            }
+            "limit" => {
+                limit = Some(unsigned(
+                    v,
+                    "limit",
+                    "should be an unsigned 32 bit integer",
+                    u64::from(u32::MAX),
+                )?)
+            }
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unhandled parameter {other}"
+                )))
+            }
         }
         if matches!(name, "label" | "invstring" | "payment_hash" | "offer_id") {
             lookups += 1;
@@ -135,12 +186,21 @@ pub fn parse_query(params: Option<&RawValue>) -> Result<ListQuery, RpcError> {
         ));
     }
     if index.is_none() && start.unwrap_or(0) != 0 {
-        return Err(RpcError::invalid_params("Can only specify {start} with {index}"));
+        return Err(RpcError::invalid_params(
+            "Can only specify {start} with {index}",
+        ));
     }
     if index.is_none() && limit.is_some() {
-        return Err(RpcError::invalid_params("Can only specify {limit} with {index}"));
+        return Err(RpcError::invalid_params(
+            "Can only specify {limit} with {index}",
+        ));
     }
-    Ok(ListQuery { lookup, index, start, limit })
+    Ok(ListQuery {
+        lookup,
+        index,
+        start,
+        limit,
+    })
 }
 
 /// Listings of at most this many invoices are read and encoded on the RPC thread.
@@ -154,26 +214,55 @@ async fn off_thread_if<T: Send + 'static>(
     if !off {
         return work();
     }
-    tokio::task::spawn_blocking(work).await.map_err(|e| RpcError::internal(Internal::Listing, e))?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RpcError::internal(Internal::Listing, e))?
 }
 
 /// The entries a listing asks for, copied out of the projection.
-fn collect(book: &InvoiceBook, lookup: Lookup, index: Option<Index>, start: Option<u64>, limit: Option<u64>) -> Vec<InvoiceEntry> {
+fn collect(
+    book: &InvoiceBook,
+    lookup: Lookup,
+    index: Option<Index>,
+    start: Option<u64>,
+    limit: Option<u64>,
+) -> Vec<InvoiceEntry> {
     match lookup {
-        Lookup::Offer(o) => book.from_created_index(0).filter(|e| e.local_offer_id.as_deref() == Some(&o)).cloned().collect(),
-        Lookup::Label(l) => Label::any(l).ok().and_then(|l| book.by_label(&l)).into_iter().cloned().collect(),
+        Lookup::Offer(o) => book
+            .from_created_index(0)
+            .filter(|e| e.local_offer_id.as_deref() == Some(&o))
+            .cloned()
+            .collect(),
+        Lookup::Label(l) => Label::any(l)
+            .ok()
+            .and_then(|l| book.by_label(&l))
+            .into_iter()
+            .cloned()
+            .collect(),
         Lookup::Hash(h) => book.by_hash(&h).into_iter().cloned().collect(),
         Lookup::All => {
             let start = start.unwrap_or(0);
             let limit = limit.map_or(usize::MAX, |l| l as usize);
             match index {
-                None | Some(Index::Created) => book.from_created_index(start).take(limit).cloned().collect(),
+                None | Some(Index::Created) => book
+                    .from_created_index(start)
+                    .take(limit)
+                    .cloned()
+                    .collect(),
                 // Never-updated invoices have updated_index 0: with start 0 they come first.
                 Some(Index::Updated) if start == 0 => {
                     let never = book.from_created_index(0).filter(|e| e.updated_index == 0);
-                    never.chain(book.from_updated_index(1)).take(limit).cloned().collect()
+                    never
+                        .chain(book.from_updated_index(1))
+                        .take(limit)
+                        .cloned()
+                        .collect()
                 }
-                Some(Index::Updated) => book.from_updated_index(start).take(limit).cloned().collect(),
+                Some(Index::Updated) => book
+                    .from_updated_index(start)
+                    .take(limit)
+                    .cloned()
+                    .collect(),
             }
         }
     }

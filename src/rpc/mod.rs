@@ -37,8 +37,8 @@ use invoiced_actors::hold_keeper::HoldKeeper;
 use invoiced_actors::invoice_creator::InvoiceCreator;
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::KeySigner;
-use invoiced_actors::waiters::Waiters;
 use invoiced_actors::store::InvoiceReader;
+use invoiced_actors::waiters::Waiters;
 use invoiced_events::Network;
 use secp256k1::PublicKey;
 use serde::Deserialize;
@@ -94,7 +94,11 @@ fn no_params(params: Option<&RawValue>) -> Result<(), RpcError> {
     bind(params, &ParamSpec::NONE).map(|_| ())
 }
 
-async fn call(ctx: &RpcContext, method: &str, params: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
+async fn call(
+    ctx: &RpcContext,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, RpcError> {
     let value = match method {
         "invoice" => invoice::invoice(ctx, params).await,
         // Serialised straight to text (thousands of invoices, no `Value` tree).
@@ -140,7 +144,11 @@ pub fn to_raw<T: serde::Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, 
 }
 
 fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
-    let state = ctx.invoices.state().read().map_err(|_| RpcError::internal(Internal::Invoices, "projection lock poisoned"))?;
+    let state = ctx
+        .invoices
+        .state()
+        .read()
+        .map_err(|_| RpcError::internal(Internal::Invoices, "projection lock poisoned"))?;
     let (seq, hash) = state.head();
     let mut info = json!({
         "id": ctx.node_id.to_string(),
@@ -160,15 +168,24 @@ fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
 
 /// `promote`: a standby takes over the node's stream (the epoch moves on in PostgreSQL).
 async fn promote(ctx: &RpcContext) -> Result<Value, RpcError> {
-    let status = ctx.replication.as_ref().ok_or_else(|| RpcError::replication("this invoiced does not replicate"))?;
+    let status = ctx
+        .replication
+        .as_ref()
+        .ok_or_else(|| RpcError::replication("this invoiced does not replicate"))?;
     let epoch = status.promote().await.map_err(RpcError::replication)?;
     Ok(json!({ "role": "primary", "epoch": epoch }))
 }
 
 pub(crate) fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Vec<u8> {
     let body = match outcome {
-        Ok(result) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}\n\n", result.get()),
-        Err(e) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{}}}\n\n", e.to_json()),
+        Ok(result) => format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}\n\n",
+            result.get()
+        ),
+        Err(e) => format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{}}}\n\n",
+            e.to_json()
+        ),
     };
     body.into_bytes()
 }
@@ -181,7 +198,11 @@ fn waits(method: &str) -> bool {
 
 /// A request read from a frame, or the answer that ends it there (and whether to close).
 enum Read<'a> {
-    Request { id: &'a str, method: String, params: Option<&'a RawValue> },
+    Request {
+        id: &'a str,
+        method: String,
+        params: Option<&'a RawValue>,
+    },
     Refused(Vec<u8>, bool),
 }
 
@@ -189,23 +210,58 @@ enum Read<'a> {
 fn read_request(frame: &[u8]) -> Read<'_> {
     let text = match std::str::from_utf8(frame) {
         Ok(t) => t,
-        Err(_) => return Read::Refused(response("null", Err(RpcError::parse_error("Invalid UTF-8 in request"))), true),
+        Err(_) => {
+            return Read::Refused(
+                response(
+                    "null",
+                    Err(RpcError::parse_error("Invalid UTF-8 in request")),
+                ),
+                true,
+            )
+        }
     };
     if let Err(e) = serde_json::from_str::<&RawValue>(text) {
-        return Read::Refused(response("null", Err(RpcError::parse_error(format!("Parse error: {e}")))), true);
+        return Read::Refused(
+            response(
+                "null",
+                Err(RpcError::parse_error(format!("Parse error: {e}"))),
+            ),
+            true,
+        );
     }
     if !text.trim_start().starts_with('{') {
-        return Read::Refused(response("null", Err(RpcError::invalid_request("Expected a JSON object"))), false);
+        return Read::Refused(
+            response(
+                "null",
+                Err(RpcError::invalid_request("Expected a JSON object")),
+            ),
+            false,
+        );
     }
     let req: Request<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(_) => return Read::Refused(response("null", Err(RpcError::invalid_request("Expected string for method"))), false),
+        Err(_) => {
+            return Read::Refused(
+                response(
+                    "null",
+                    Err(RpcError::invalid_request("Expected string for method")),
+                ),
+                false,
+            )
+        }
     };
     let id = req.id.map_or("null", |i| i.get());
     let Some(method) = req.method else {
-        return Read::Refused(response(id, Err(RpcError::invalid_request("No method given"))), false);
+        return Read::Refused(
+            response(id, Err(RpcError::invalid_request("No method given"))),
+            false,
+        );
     };
-    Read::Request { id, method, params: req.params }
+    Read::Request {
+        id,
+        method,
+        params: req.params,
+    }
 }
 
 /// One connection's stream and what has been read from it but not answered yet.
@@ -262,7 +318,14 @@ impl Connection {
 
 /// Answers one request; returns the bytes to send, or `None` if the connection closed while
 /// it waited.
-async fn answer(ctx: &RpcContext, conn: &mut Connection, id: &str, method: &str, params: Option<&RawValue>, in_flight: &Counter) -> Option<Vec<u8>> {
+async fn answer(
+    ctx: &RpcContext,
+    conn: &mut Connection,
+    id: &str,
+    method: &str,
+    params: Option<&RawValue>,
+    in_flight: &Counter,
+) -> Option<Vec<u8>> {
     if waits(method) {
         let outcome = conn.unless_closed(call(ctx, method, params)).await?;
         return Some(response(id, outcome));
@@ -285,10 +348,12 @@ pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, stream: UnixStream, in
                 let frame = conn.take(end);
                 let (out, close) = match read_request(&frame[start..]) {
                     Read::Refused(out, close) => (out, close),
-                    Read::Request { id, method, params } => match answer(&ctx, &mut conn, id, &method, params, &in_flight).await {
-                        Some(out) => (out, false),
-                        None => return,
-                    },
+                    Read::Request { id, method, params } => {
+                        match answer(&ctx, &mut conn, id, &method, params, &in_flight).await {
+                            Some(out) => (out, false),
+                            None => return,
+                        }
+                    }
                 };
                 conn.frame = frame;
                 if conn.stream.write_all(&out).await.is_err() || close {
@@ -297,11 +362,20 @@ pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, stream: UnixStream, in
                 continue;
             }
             Frame::Garbage => {
-                let _ = conn.stream.write_all(&response("null", Err(RpcError::parse_error("Parse error: expected a JSON object")))).await;
+                let _ = conn
+                    .stream
+                    .write_all(&response(
+                        "null",
+                        Err(RpcError::parse_error("Parse error: expected a JSON object")),
+                    ))
+                    .await;
                 return;
             }
             Frame::TooLarge => {
-                let _ = conn.stream.write_all(&response("null", Err(RpcError::request_too_large()))).await;
+                let _ = conn
+                    .stream
+                    .write_all(&response("null", Err(RpcError::request_too_large())))
+                    .await;
                 return;
             }
             Frame::Empty => {

@@ -78,9 +78,13 @@ impl<'a> InvoiceJson<'a> {
         };
         let bolt12 = r.is_bolt12();
         // As Core Lightning: the payer's note is read back from the invoice of a local offer.
-        let invreq_payer_note = r
-            .local_offer_id
-            .and_then(|_| invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11).ok()?.payer_note().ok().flatten());
+        let invreq_payer_note = r.local_offer_id.and_then(|_| {
+            invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11)
+                .ok()?
+                .payer_note()
+                .ok()
+                .flatten()
+        });
         InvoiceJson {
             label: c.label.as_str(),
             bolt11: (!bolt12).then_some(c.bolt11.as_str()),
@@ -115,7 +119,10 @@ pub fn invoice_json(r: &InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Va
 ///
 /// # Errors
 /// -1 when the KeySigner does not answer.
-pub async fn reveal_preimages(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Option<PaymentPreimage>>, RpcError> {
+pub async fn reveal_preimages(
+    ctx: &RpcContext,
+    records: &[InvoiceRecord],
+) -> Result<Vec<Option<PaymentPreimage>>, RpcError> {
     let paid: Vec<(usize, &PreimageSeal)> = records
         .iter()
         .enumerate()
@@ -130,11 +137,18 @@ pub async fn reveal_preimages(ctx: &RpcContext, records: &[InvoiceRecord]) -> Re
 ///
 /// # Errors
 /// -1 when the KeySigner does not answer.
-pub async fn reveal(ctx: &RpcContext, records: &[InvoiceRecord], seals: Vec<(usize, &PreimageSeal)>) -> Result<Vec<Option<PaymentPreimage>>, RpcError> {
+pub async fn reveal(
+    ctx: &RpcContext,
+    records: &[InvoiceRecord],
+    seals: Vec<(usize, &PreimageSeal)>,
+) -> Result<Vec<Option<PaymentPreimage>>, RpcError> {
     let mut preimages: Vec<Option<PaymentPreimage>> = vec![None; records.len()];
     let paid: Vec<usize> = seals.iter().map(|(i, _)| *i).collect();
     if !paid.is_empty() {
-        let seals = seals.into_iter().map(|(i, seal)| (seal.clone(), PaymentHash(records[i].created.payment_hash))).collect();
+        let seals = seals
+            .into_iter()
+            .map(|(i, seal)| (seal.clone(), PaymentHash(records[i].created.payment_hash)))
+            .collect();
         let opened = ctx.signer.send(RevealPreimages { seals }).await?;
         for (i, p) in paid.into_iter().zip(opened) {
             preimages[i] = p;
@@ -147,7 +161,14 @@ pub async fn reveal(ctx: &RpcContext, records: &[InvoiceRecord], seals: Vec<(usi
 ///
 /// # Errors
 /// -1 when the KeySigner does not answer.
-pub async fn invoices_json(ctx: &RpcContext, records: &[InvoiceRecord]) -> Result<Vec<Value>, RpcError> {
+pub async fn invoices_json(
+    ctx: &RpcContext,
+    records: &[InvoiceRecord],
+) -> Result<Vec<Value>, RpcError> {
     let preimages = reveal_preimages(ctx, records).await?;
-    Ok(records.iter().zip(&preimages).map(|(r, p)| invoice_json(r, p.as_ref())).collect())
+    Ok(records
+        .iter()
+        .zip(&preimages)
+        .map(|(r, p)| invoice_json(r, p.as_ref()))
+        .collect())
 }

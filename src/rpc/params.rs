@@ -29,7 +29,12 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     /// No parameters.
-    pub const NONE: ParamSpec = ParamSpec { names: &[], aliases: &[], named_only: &[], required: 0 };
+    pub const NONE: ParamSpec = ParamSpec {
+        names: &[],
+        aliases: &[],
+        named_only: &[],
+        required: 0,
+    };
 
     /// Core Lightning's usage line: the method, then each parameter in order, optional ones in
     /// brackets (`getinfo ` keeps its space, as Core Lightning's does).
@@ -38,7 +43,13 @@ impl ParamSpec {
             .names
             .iter()
             .enumerate()
-            .map(|(i, n)| if i < self.required { (*n).to_owned() } else { format!("[{n}]") })
+            .map(|(i, n)| {
+                if i < self.required {
+                    (*n).to_owned()
+                } else {
+                    format!("[{n}]")
+                }
+            })
             .collect();
         format!("{method} {}", params.join(" "))
     }
@@ -79,7 +90,9 @@ fn is_null(v: &RawValue) -> bool {
 /// -32602 for params that are neither array nor object, too many positional values, an unknown
 /// or repeated name.
 pub fn bind<'a>(params: Option<&'a RawValue>, spec: &ParamSpec) -> Result<Bound<'a>, RpcError> {
-    let Some(params) = params else { return Ok(Vec::new()) };
+    let Some(params) = params else {
+        return Ok(Vec::new());
+    };
     match params.get().as_bytes().first() {
         Some(b'[') => {
             let items: Vec<&RawValue> = serde_json::from_str(params.get())
@@ -91,7 +104,13 @@ pub fn bind<'a>(params: Option<&'a RawValue>, spec: &ParamSpec) -> Result<Bound<
                     spec.names.len()
                 )));
             }
-            Ok(spec.names.iter().copied().zip(items).filter(|(_, v)| !is_null(v)).collect())
+            Ok(spec
+                .names
+                .iter()
+                .copied()
+                .zip(items)
+                .filter(|(_, v)| !is_null(v))
+                .collect())
         }
         Some(b'{') => {
             let OrderedPairs(pairs) = serde_json::from_str(params.get())
@@ -105,7 +124,12 @@ pub fn bind<'a>(params: Option<&'a RawValue>, spec: &ParamSpec) -> Result<Bound<
                     .copied()
                     .chain(spec.named_only.iter().copied())
                     .find(|n| *n == key)
-                    .or_else(|| spec.aliases.iter().find(|(a, _)| *a == key).map(|(_, n)| *n))
+                    .or_else(|| {
+                        spec.aliases
+                            .iter()
+                            .find(|(a, _)| *a == key)
+                            .map(|(_, n)| *n)
+                    })
                     .ok_or_else(|| RpcError::unknown_param(&key))?;
                 if seen.contains(&name) {
                     return Err(RpcError::duplicate_param(&key));
@@ -118,7 +142,9 @@ pub fn bind<'a>(params: Option<&'a RawValue>, spec: &ParamSpec) -> Result<Bound<
             Ok(out)
         }
         _ if is_null(params) => Ok(Vec::new()),
-        _ => Err(RpcError::invalid_params("Expected array or object for params")),
+        _ => Err(RpcError::invalid_params(
+            "Expected array or object for params",
+        )),
     }
 }
 
@@ -179,12 +205,23 @@ pub const BLOCK_HEIGHT: &str = "should be a block height below 500000000";
 /// # Errors
 /// -32602 naming the field.
 pub fn part(v: &serde_json::Value, at: &str) -> Result<invoiced_events::HeldPart, RpcError> {
-    let bad = |field: &str, reason: &str| RpcError::bad_param(&format!("{at}.{field}"), reason, &v[field].to_string());
-    let htlc = v["htlc"].as_str().filter(|s| !s.is_empty() && s.len() <= 64).ok_or_else(|| bad("htlc", "should be an HTLC id (scid/id)"))?;
+    let bad = |field: &str, reason: &str| {
+        RpcError::bad_param(&format!("{at}.{field}"), reason, &v[field].to_string())
+    };
+    let htlc = v["htlc"]
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 64)
+        .ok_or_else(|| bad("htlc", "should be an HTLC id (scid/id)"))?;
     Ok(invoiced_events::HeldPart {
         htlc: htlc.to_owned(),
-        amount_msat: v["amount_msat"].as_u64().filter(|a| *a > 0).ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
-        cltv_expiry: v["cltv_expiry"].as_u64().and_then(as_block_height).ok_or_else(|| bad("cltv_expiry", BLOCK_HEIGHT))?,
+        amount_msat: v["amount_msat"]
+            .as_u64()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
+        cltv_expiry: v["cltv_expiry"]
+            .as_u64()
+            .and_then(as_block_height)
+            .ok_or_else(|| bad("cltv_expiry", BLOCK_HEIGHT))?,
     })
 }
 
@@ -193,13 +230,20 @@ pub fn part(v: &serde_json::Value, at: &str) -> Result<invoiced_events::HeldPart
 /// # Errors
 /// -32602 naming the array or the part.
 pub fn parts(v: &RawValue, name: &str) -> Result<Vec<invoiced_events::HeldPart>, RpcError> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(v.get()).map_err(|_| RpcError::bad_param(name, "should be an array", v.get()))?;
-    items.iter().enumerate().map(|(i, p)| part(p, &format!("{name}[{i}]"))).collect()
+    let items: Vec<serde_json::Value> = serde_json::from_str(v.get())
+        .map_err(|_| RpcError::bad_param(name, "should be an array", v.get()))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, p)| part(p, &format!("{name}[{i}]")))
+        .collect()
 }
 
 /// `n` as a block height, if it could be one: at most [`invoiced_events::MAX_BLOCK_HEIGHT`].
 pub fn as_block_height(n: u64) -> Option<u32> {
-    u32::try_from(n).ok().filter(|h| *h <= invoiced_events::MAX_BLOCK_HEIGHT)
+    u32::try_from(n)
+        .ok()
+        .filter(|h| *h <= invoiced_events::MAX_BLOCK_HEIGHT)
 }
 
 /// A block height parameter (see [`as_block_height`]).
@@ -213,7 +257,11 @@ pub fn boolean(v: &RawValue, name: &str) -> Result<bool, RpcError> {
     match v.get() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(RpcError::bad_param(name, "should be 'true' or 'false'", v.get())),
+        _ => Err(RpcError::bad_param(
+            name,
+            "should be 'true' or 'false'",
+            v.get(),
+        )),
     }
 }
 
@@ -225,7 +273,11 @@ pub fn label_text(v: &RawValue, name: &str) -> Result<String, RpcError> {
     } else if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
         Ok(raw.to_owned())
     } else {
-        Err(RpcError::bad_param(name, "should be a string or number", raw))
+        Err(RpcError::bad_param(
+            name,
+            "should be a string or number",
+            raw,
+        ))
     }
 }
 
@@ -242,7 +294,12 @@ pub fn hex32(v: &RawValue, name: &str, reason: &str) -> Result<[u8; 32], RpcErro
 mod tests {
     use super::*;
 
-    const SPEC: ParamSpec = ParamSpec { names: &["a", "b", "c"], aliases: &[("alias_a", "a")], named_only: &[], required: 0 };
+    const SPEC: ParamSpec = ParamSpec {
+        names: &["a", "b", "c"],
+        aliases: &[("alias_a", "a")],
+        named_only: &[],
+        required: 0,
+    };
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_owned()).unwrap()
@@ -273,15 +330,29 @@ mod tests {
             assert_eq!(bind(Some(&p), &SPEC).unwrap_err().message, want, "{params}");
         }
         let p = raw(r#"{"zz":1}"#);
-        assert!(bind(Some(&p), &SPEC).unwrap_err().message.starts_with("unknown parameter: zz, this may be caused"));
+        assert!(bind(Some(&p), &SPEC)
+            .unwrap_err()
+            .message
+            .starts_with("unknown parameter: zz, this may be caused"));
     }
 
     #[test]
     fn readers() {
         assert_eq!(unsigned(&raw("3600"), "expiry", "r", u64::MAX), Ok(3600));
         assert_eq!(unsigned(&raw("\"60\""), "expiry", "r", u64::MAX), Ok(60));
-        for bad in ["-1", "1.5", "1e3", "\"0x10\"", "true", "18446744073709551616", "\"\""] {
-            assert!(unsigned(&raw(bad), "expiry", "r", u64::MAX).is_err(), "{bad}");
+        for bad in [
+            "-1",
+            "1.5",
+            "1e3",
+            "\"0x10\"",
+            "true",
+            "18446744073709551616",
+            "\"\"",
+        ] {
+            assert!(
+                unsigned(&raw(bad), "expiry", "r", u64::MAX).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(label_text(&raw("25"), "label"), Ok("25".into()));
         assert_eq!(label_text(&raw(r#""a\"b""#), "label"), Ok("a\"b".into()));

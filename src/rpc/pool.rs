@@ -72,14 +72,20 @@ type Handed = (std::os::unix::net::UnixStream, [Counted; 2]);
 impl Worker {
     /// Starts arbiter `index` (its thread named `rpc-INDEX`), makes its context there, and serves
     /// every connection it is given; returns once the context is made.
-    async fn start<F>(index: usize, make_context: Arc<F>, in_flight: Counter) -> std::io::Result<Worker>
+    async fn start<F>(
+        index: usize,
+        make_context: Arc<F>,
+        in_flight: Counter,
+    ) -> std::io::Result<Worker>
     where
         F: Fn() -> RpcContext + Send + Sync + 'static,
     {
         let arbiter = Arbiter::try_with_tokio_rt(move || {
             // The name `top` and the load tool's CPU accounting show (best effort).
             let _ = std::fs::write("/proc/thread-self/comm", format!("rpc-{index}"));
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
         })?;
         let (connections, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Handed>();
         let (ready, made) = tokio::sync::oneshot::channel();
@@ -100,9 +106,15 @@ impl Worker {
                 }
             });
         });
-        let worker = Worker { arbiter: Some(arbiter), open: Counter::default(), connections };
+        let worker = Worker {
+            arbiter: Some(arbiter),
+            open: Counter::default(),
+            connections,
+        };
         if !started || made.await.is_err() {
-            return Err(std::io::Error::other(format!("RPC arbiter {index} stopped at start")));
+            return Err(std::io::Error::other(format!(
+                "RPC arbiter {index} stopped at start"
+            )));
         }
         Ok(worker)
     }
@@ -145,7 +157,10 @@ impl RpcPool {
         for i in 0..workers.max(1) {
             pool.push(Worker::start(i, Arc::clone(&make_context), in_flight.clone()).await?);
         }
-        Ok(RpcPool { workers: pool, in_flight })
+        Ok(RpcPool {
+            workers: pool,
+            in_flight,
+        })
     }
 
     /// Serves `listener` until `shutdown` resolves, then waits (up to 10 s) for requests in
@@ -154,7 +169,11 @@ impl RpcPool {
     /// The main thread accepts and hands each connection to the arbiter with the fewest. Each
     /// connection is its own task there and handles one request at a time, so a client that
     /// sends slowly or never reads its answers holds up only itself.
-    pub async fn serve(self, listener: UnixListener, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn serve(
+        self,
+        listener: UnixListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         let RpcPool { workers, in_flight } = self;
         let open = Counter::default();
         tokio::pin!(shutdown);
@@ -198,7 +217,14 @@ mod tests {
     /// A worker without a thread: what it is handed arrives in the receiver, if kept.
     fn worker() -> (Worker, tokio::sync::mpsc::UnboundedReceiver<Handed>) {
         let (connections, incoming) = tokio::sync::mpsc::unbounded_channel();
-        (Worker { arbiter: None, open: Counter::default(), connections }, incoming)
+        (
+            Worker {
+                arbiter: None,
+                open: Counter::default(),
+                connections,
+            },
+            incoming,
+        )
     }
 
     #[test]
@@ -211,17 +237,28 @@ mod tests {
         // The stopped one serves nothing, so it would be chosen first.
         drop(stopped_in);
         let workers = [busy, stopped, idle];
-        hand(&workers, std::os::unix::net::UnixStream::pair().unwrap().0, &open);
+        hand(
+            &workers,
+            std::os::unix::net::UnixStream::pair().unwrap().0,
+            &open,
+        );
         let (_, counted) = idle_in.try_recv().unwrap();
         assert!(busy_in.try_recv().is_err());
-        assert_eq!((workers[2].open.get(), workers[1].open.get(), open.get()), (2, 0, 1));
+        assert_eq!(
+            (workers[2].open.get(), workers[1].open.get(), open.get()),
+            (2, 0, 1)
+        );
         // Its counts last as long as the connection is held.
         drop(counted);
         assert_eq!((workers[2].open.get(), open.get()), (1, 0));
         // With every arbiter stopped, the connection is dropped and counts nothing.
         let (gone, gone_in) = worker();
         drop(gone_in);
-        hand(&[gone], std::os::unix::net::UnixStream::pair().unwrap().0, &open);
+        hand(
+            &[gone],
+            std::os::unix::net::UnixStream::pair().unwrap().0,
+            &open,
+        );
         assert_eq!(open.get(), 0);
     }
 }

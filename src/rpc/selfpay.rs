@@ -20,7 +20,12 @@ use super::params::{as_string, bind, hex32, required, ParamSpec};
 use super::RpcContext;
 
 /// `selfpay` parameters.
-pub const SPEC: ParamSpec = ParamSpec { names: &["onion", "payment_hash"], aliases: &[], named_only: &[], required: 2 };
+pub const SPEC: ParamSpec = ParamSpec {
+    names: &["onion", "payment_hash"],
+    aliases: &[],
+    named_only: &[],
+    required: 2,
+};
 
 /// Reads `selfpay` params: the onion's bytes and the payment hash.
 ///
@@ -31,12 +36,26 @@ pub fn parse_selfpay(params: Option<&RawValue>) -> Result<(Vec<u8>, PaymentHash)
     for (name, v) in bind(params, &SPEC)? {
         match name {
             "onion" => {
-                let bad = || RpcError::bad_param("onion", &format!("should be {ONION_LEN} bytes of hex"), v.get());
+                let bad = || {
+                    RpcError::bad_param(
+                        "onion",
+                        &format!("should be {ONION_LEN} bytes of hex"),
+                        v.get(),
+                    )
+                };
                 // The length first: nothing longer than an onion is decoded.
-                let text = as_string(v).filter(|t| t.len() == 2 * ONION_LEN).ok_or_else(bad)?;
+                let text = as_string(v)
+                    .filter(|t| t.len() == 2 * ONION_LEN)
+                    .ok_or_else(bad)?;
                 onion = Some(hex::decode(text).map_err(|_| bad())?);
             }
-            _ => hash = Some(PaymentHash(hex32(v, "payment_hash", "should be a 32 byte hex value")?)),
+            _ => {
+                hash = Some(PaymentHash(hex32(
+                    v,
+                    "payment_hash",
+                    "should be a 32 byte hex value",
+                )?))
+            }
         }
     }
     Ok((required(onion, "onion")?, required(hash, "payment_hash")?))
@@ -46,13 +65,19 @@ pub fn parse_selfpay(params: Option<&RawValue>) -> Result<(Vec<u8>, PaymentHash)
 pub async fn selfpay(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let (onion, payment_hash) = parse_selfpay(params)?;
     // Only an invoice of ours is worth the node key's work.
-    let ours = ctx.invoices.pick(|s| s.invoices.by_hash(&payment_hash.0).is_some()).map_err(|e| RpcError::internal(Internal::Invoices, e))?;
+    let ours = ctx
+        .invoices
+        .pick(|s| s.invoices.by_hash(&payment_hash.0).is_some())
+        .map_err(|e| RpcError::internal(Internal::Invoices, e))?;
     if !ours {
         return Err(RpcError::unknown_invoice());
     }
     let peeled = ctx
         .signer
-        .send(PeelOnion { onion, payment_hash })
+        .send(PeelOnion {
+            onion,
+            payment_hash,
+        })
         .await
         .map_err(|e| RpcError::internal(Internal::Actor, e))?
         .map_err(|e| RpcError::invalid_params(e.to_string()))?;
@@ -60,11 +85,20 @@ pub async fn selfpay(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Valu
         return Ok(json!({ "last_hop": false }));
     }
     let p = peeled.payload;
-    let secret = p.payment_secret.ok_or_else(|| RpcError::invalid_params("onion: the last hop's payload has no payment_secret"))?;
+    let secret = p.payment_secret.ok_or_else(|| {
+        RpcError::invalid_params("onion: the last hop's payload has no payment_secret")
+    })?;
     if p.total_msat.is_some_and(|total| total != p.amt_to_forward) {
-        return Err(RpcError::invalid_params("onion: a part of a larger payment; a payment from the node to itself is made whole"));
+        return Err(RpcError::invalid_params(
+            "onion: a part of a larger payment; a payment from the node to itself is made whole",
+        ));
     }
-    let settle = SettleInvoice { payment_hash, amount_msat: p.amt_to_forward, payment_secret: PaymentSecret(secret), parts: vec![] };
+    let settle = SettleInvoice {
+        payment_hash,
+        amount_msat: p.amt_to_forward,
+        payment_secret: PaymentSecret(secret),
+        parts: vec![],
+    };
     let settled = ctx.ledger.send(settle).await??;
     let mut answer = invoice_json(&settled.invoice, Some(&settled.preimage));
     answer["last_hop"] = json!(true);

@@ -53,7 +53,12 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
     let node_from_secret = node_id.is_some();
     let stored_head = reader.stored_head().map_err(|e| Err(e.into()))?;
     let checkpoint = match reader.checkpoint().map_err(|e| Err(e.into()))? {
-        Some(b) => Some(decode_snapshot(&b).map_err(|e| Ok(Finding { seq: 0, what: format!("checkpoint unreadable: {e}") }))?),
+        Some(b) => Some(decode_snapshot(&b).map_err(|e| {
+            Ok(Finding {
+                seq: 0,
+                what: format!("checkpoint unreadable: {e}"),
+            })
+        })?),
         None => None,
     };
     let bar = progress(stored_head.map_or(0, |h| h.0), "audit");
@@ -61,9 +66,14 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
     let mut prev_hash = GENESIS_HASH;
     let mut invoices_checked = 0u64;
     let mut checkpoint_seen = None;
-    for (expected_seq, (key, bytes)) in (1u64..).zip(reader.records_from(1).map_err(|e| Err(e.into()))?) {
+    for (expected_seq, (key, bytes)) in
+        (1u64..).zip(reader.records_from(1).map_err(|e| Err(e.into()))?)
+    {
         if key != expected_seq {
-            return fail(expected_seq, format!("record {expected_seq} is missing (next stored key is {key})"));
+            return fail(
+                expected_seq,
+                format!("record {expected_seq} is missing (next stored key is {key})"),
+            );
         }
         let rec = match decode_record(&bytes) {
             Ok(r) => r,
@@ -81,16 +91,28 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
             let bolt12 = matches!(rec.event, invoiced_events::Event::Bolt12InvoiceCreated(_));
             let id = match node_id {
                 Some(id) => id,
-                None if bolt12 => match invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11).ok().and_then(|i| i.node_id()) {
+                None if bolt12 => match invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11)
+                    .ok()
+                    .and_then(|i| i.node_id())
+                {
                     Some(pk) => *node_id.insert(pk),
                     None => return fail(key, "bolt12 does not parse".into()),
                 },
-                None => match c.bolt11.parse::<lightning_invoice::SignedRawBolt11Invoice>().ok().and_then(|s| s.recover_payee_pub_key().ok()) {
+                None => match c
+                    .bolt11
+                    .parse::<lightning_invoice::SignedRawBolt11Invoice>()
+                    .ok()
+                    .and_then(|s| s.recover_payee_pub_key().ok())
+                {
                     Some(pk) => *node_id.insert(pk.0),
                     None => return fail(key, "bolt11 does not parse".into()),
                 },
             };
-            let verified = if bolt12 { invoiced_actors::policy::bolt12::verify_against_event(c, &id) } else { verify_against_event(c, network, &id) };
+            let verified = if bolt12 {
+                invoiced_actors::policy::bolt12::verify_against_event(c, &id)
+            } else {
+                verify_against_event(c, network, &id)
+            };
             if let Err(what) = verified {
                 return fail(key, what);
             }
@@ -111,15 +133,30 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
     match stored_head {
         Some((s, h)) if s == seq && h == hash => {}
         None if seq == 0 => {}
-        Some((s, _)) if s > seq => return fail(seq + 1, format!("the stored head is {s} but the log ends at {seq}: records are missing")),
+        Some((s, _)) if s > seq => {
+            return fail(
+                seq + 1,
+                format!("the stored head is {s} but the log ends at {seq}: records are missing"),
+            )
+        }
         _ => return fail(seq, "the stored head does not match the last record".into()),
     }
     if let Some(c) = &checkpoint {
         if c.head_seq > 0 {
             match &checkpoint_seen {
                 Some(replayed) if replayed == c => {}
-                Some(_) => return fail(c.head_seq, "the checkpoint differs from a fresh replay to its record".into()),
-                None => return fail(c.head_seq, "the checkpoint names a record that is not in the log".into()),
+                Some(_) => {
+                    return fail(
+                        c.head_seq,
+                        "the checkpoint differs from a fresh replay to its record".into(),
+                    )
+                }
+                None => {
+                    return fail(
+                        c.head_seq,
+                        "the checkpoint names a record that is not in the log".into(),
+                    )
+                }
             }
         }
     }

@@ -22,7 +22,14 @@ pub fn run(data_dir: &Path, from: u64, follow: bool, json: bool) -> anyhow::Resu
             let written = if json {
                 writeln!(out, "{line}")
             } else {
-                writeln!(out, "{:>8} {:>13} {:<20} {}", rec.seq, rec.time_ms, rec.event.kind(), line["event"])
+                writeln!(
+                    out,
+                    "{:>8} {:>13} {:<20} {}",
+                    rec.seq,
+                    rec.time_ms,
+                    rec.event.kind(),
+                    line["event"]
+                )
             };
             if written.is_err() {
                 return Ok(()); // stdout closed (e.g. piped into head)

@@ -22,7 +22,8 @@ use crate::config::event_log_path;
 
 /// Opens the log of `data_dir` for reading, with its network.
 pub fn open(data_dir: &Path) -> anyhow::Result<(LogReader, Network)> {
-    let reader = LogReader::open(&event_log_path(data_dir)).with_context(|| format!("reading {}", data_dir.display()))?;
+    let reader = LogReader::open(&event_log_path(data_dir))
+        .with_context(|| format!("reading {}", data_dir.display()))?;
     let network = reader
         .network()?
         .context("the log has no network")?
@@ -44,7 +45,9 @@ pub fn progress(total: u64, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta})")
+    {
         bar.set_style(style);
     }
     bar.set_message(what.to_owned());
@@ -54,15 +57,36 @@ pub fn progress(total: u64, what: &str) -> ProgressBar {
 /// Byte arrays as hex and scids as `BxTxO`, recursively, for people.
 fn humanise(v: Value, key: Option<&str>) -> Value {
     match v {
-        Value::Array(items) if !items.is_empty() && items.iter().all(|i| i.as_u64().is_some_and(|n| n <= 255)) && items.len() >= 16 => {
-            let bytes: Vec<u8> = items.iter().filter_map(|i| i.as_u64().map(|n| n as u8)).collect();
+        Value::Array(items)
+            if !items.is_empty()
+                && items.iter().all(|i| i.as_u64().is_some_and(|n| n <= 255))
+                && items.len() >= 16 =>
+        {
+            let bytes: Vec<u8> = items
+                .iter()
+                .filter_map(|i| i.as_u64().map(|n| n as u8))
+                .collect();
             Value::String(hex::encode(bytes))
         }
         Value::Array(items) => Value::Array(items.into_iter().map(|i| humanise(i, None)).collect()),
-        Value::Number(n) if matches!(key, Some("short_channel_id" | "alias_local" | "alias_remote" | "Scid" | "LocalAlias")) => {
-            n.as_u64().map_or(Value::Number(n), |s| Value::String(ShortChannelId::from_u64(s).to_string()))
+        Value::Number(n)
+            if matches!(
+                key,
+                Some("short_channel_id" | "alias_local" | "alias_remote" | "Scid" | "LocalAlias")
+            ) =>
+        {
+            n.as_u64().map_or(Value::Number(n), |s| {
+                Value::String(ShortChannelId::from_u64(s).to_string())
+            })
         }
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| { let v = humanise(v, Some(&k)); (k, v) }).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = humanise(v, Some(&k));
+                    (k, v)
+                })
+                .collect(),
+        ),
         other => other,
     }
 }

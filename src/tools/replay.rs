@@ -34,7 +34,9 @@ pub fn fold(reader: &LogReader, until: Until) -> anyhow::Result<Projections> {
             Until::Time(t) if rec.time_ms > t.saturating_mul(1000).saturating_add(999) => break,
             _ => {}
         }
-        state.apply(&rec, record_hash(&bytes)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        state
+            .apply(&rec, record_hash(&bytes))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -45,14 +47,23 @@ pub fn fold(reader: &LogReader, until: Until) -> anyhow::Result<Projections> {
 ///
 /// # Errors
 /// When an invoice's record cannot be read.
-pub fn state_json(state: &Projections, reader: &LogReader, data_dir: &Path) -> anyhow::Result<Value> {
+pub fn state_json(
+    state: &Projections,
+    reader: &LogReader,
+    data_dir: &Path,
+) -> anyhow::Result<Value> {
     let signer = signer(data_dir);
     let records = reader.invoices(state.invoices.from_created_index(0).cloned().collect())?;
     let invoices: Vec<Value> = records
         .iter()
         .map(|r| {
             let preimage = match (&signer, r.status, r.preimage_seal()) {
-                (Some(s), InvoiceStatus::Paid, Some(seal)) => s.open_seal(seal, &invoiced_actors::key_signer::PaymentHash(r.created.payment_hash)).ok(),
+                (Some(s), InvoiceStatus::Paid, Some(seal)) => s
+                    .open_seal(
+                        seal,
+                        &invoiced_actors::key_signer::PaymentHash(r.created.payment_hash),
+                    )
+                    .ok(),
                 _ => None,
             };
             invoice_json(r, preimage.as_ref())
@@ -92,6 +103,9 @@ pub fn state_json(state: &Projections, reader: &LogReader, data_dir: &Path) -> a
 pub fn run(data_dir: &Path, until: Until) -> anyhow::Result<()> {
     let (reader, _) = open(data_dir)?;
     let state = fold(&reader, until)?;
-    println!("{}", serde_json::to_string_pretty(&state_json(&state, &reader, data_dir)?)?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&state_json(&state, &reader, data_dir)?)?
+    );
     Ok(())
 }

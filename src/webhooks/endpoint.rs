@@ -44,7 +44,14 @@ impl Endpoint {
     ///
     /// # Errors
     /// A URL that is not http(s), or a cursor that cannot be read or written.
-    pub fn open(url: &str, data_dir: &Path, head: u64, secret: [u8; 32], reader: InvoiceReader, signal: Arc<Head>) -> anyhow::Result<Self> {
+    pub fn open(
+        url: &str,
+        data_dir: &Path,
+        head: u64,
+        secret: [u8; 32],
+        reader: InvoiceReader,
+        signal: Arc<Head>,
+    ) -> anyhow::Result<Self> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             anyhow::bail!("--webhook-url {url}: should be an http:// or https:// URL");
         }
@@ -57,12 +64,26 @@ impl Endpoint {
                 .lines()
                 .next()
                 .and_then(|l| l.trim().parse().ok())
-                .with_context(|| format!("{} does not hold a record number", cursor_path.display()))?,
+                .with_context(|| {
+                    format!("{} does not hold a record number", cursor_path.display())
+                })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => head,
             Err(e) => return Err(e).with_context(|| format!("reading {}", cursor_path.display())),
         };
-        let agent = ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT).user_agent(concat!("invoiced/", env!("CARGO_PKG_VERSION"))).build();
-        let mut ep = Endpoint { url: url.to_owned(), cursor_path, cursor, saved: (cursor, std::time::Instant::now()), secret, agent, reader, head: signal };
+        let agent = ureq::AgentBuilder::new()
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("invoiced/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let mut ep = Endpoint {
+            url: url.to_owned(),
+            cursor_path,
+            cursor,
+            saved: (cursor, std::time::Instant::now()),
+            secret,
+            agent,
+            reader,
+            head: signal,
+        };
         ep.save_cursor()?;
         ep.saved.0 = cursor;
         Ok(ep)
@@ -90,7 +111,9 @@ impl Endpoint {
     /// Delivers the log to the endpoint until the daemon stops.
     pub fn run(mut self) {
         loop {
-            let Some(head) = self.head.wait_beyond(self.cursor, Duration::from_secs(5)) else { return self.persist() };
+            let Some(head) = self.head.wait_beyond(self.cursor, Duration::from_secs(5)) else {
+                return self.persist();
+            };
             if head <= self.cursor {
                 continue;
             }
@@ -129,7 +152,11 @@ impl Endpoint {
         }
         match self.save_cursor() {
             Ok(()) => self.saved = (self.cursor, std::time::Instant::now()),
-            Err(e) => tracing::warn!("webhook {}: cannot save its cursor {}: {e}", self.url, self.cursor),
+            Err(e) => tracing::warn!(
+                "webhook {}: cannot save its cursor {}: {e}",
+                self.url,
+                self.cursor
+            ),
         }
     }
 
@@ -137,13 +164,19 @@ impl Endpoint {
         payload::type_of(&rec.event)?;
         let created = match rec.event.created() {
             Some(c) => Some(c.clone()),
-            None => rec.event.invoice_index().and_then(|idx| match self.reader.creation(idx) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("webhook {}: cannot read the creation of invoice {idx}: {e}", self.url);
-                    None
-                }
-            }),
+            None => rec
+                .event
+                .invoice_index()
+                .and_then(|idx| match self.reader.creation(idx) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(
+                            "webhook {}: cannot read the creation of invoice {idx}: {e}",
+                            self.url
+                        );
+                        None
+                    }
+                }),
         };
         payload::body(rec, created.as_ref()).map(|v| v.to_string())
     }
@@ -164,14 +197,22 @@ impl Endpoint {
             match sent {
                 Ok(_) => {
                     if failures > 0 {
-                        tracing::info!("webhook {}: record {} delivered after {failures} failed attempt(s)", self.url, rec.seq);
+                        tracing::info!(
+                            "webhook {}: record {} delivered after {failures} failed attempt(s)",
+                            self.url,
+                            rec.seq
+                        );
                     }
                     return true;
                 }
                 Err(e) => {
                     failures += 1;
                     if failures == 1 || failures.is_multiple_of(10) {
-                        tracing::warn!("webhook {}: record {} not taken ({e}); retrying, attempt {failures}", self.url, rec.seq);
+                        tracing::warn!(
+                            "webhook {}: record {} not taken ({e}); retrying, attempt {failures}",
+                            self.url,
+                            rec.seq
+                        );
                     }
                     if !self.head.sleep(backoff) {
                         return false;

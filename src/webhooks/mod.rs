@@ -50,14 +50,20 @@ impl Head {
     /// The head once it is beyond `seq`, or after `timeout` whatever it is; `None` once stopping.
     pub fn wait_beyond(&self, seq: u64, timeout: Duration) -> Option<u64> {
         let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (s, _) = self.moved.wait_timeout_while(s, timeout, |s| s.0 <= seq && !s.1).unwrap_or_else(PoisonError::into_inner);
+        let (s, _) = self
+            .moved
+            .wait_timeout_while(s, timeout, |s| s.0 <= seq && !s.1)
+            .unwrap_or_else(PoisonError::into_inner);
         (!s.1).then_some(s.0)
     }
 
     /// Sleeps `d`, or less if stopping; says whether to go on.
     pub fn sleep(&self, d: Duration) -> bool {
         let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (s, _) = self.moved.wait_timeout_while(s, d, |s| !s.1).unwrap_or_else(PoisonError::into_inner);
+        let (s, _) = self
+            .moved
+            .wait_timeout_while(s, d, |s| !s.1)
+            .unwrap_or_else(PoisonError::into_inner);
         !s.1
     }
 }
@@ -87,13 +93,20 @@ pub fn secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     let path = data_dir.join(SECRET_FILE);
     let mut out = [0u8; 32];
     if path.exists() {
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        hex::decode_to_slice(text.trim(), &mut out).with_context(|| format!("{} is not 64 hex digits", path.display()))?;
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        hex::decode_to_slice(text.trim(), &mut out)
+            .with_context(|| format!("{} is not 64 hex digits", path.display()))?;
         return Ok(out);
     }
     OsEntropy.fill(&mut out);
     let tmp = data_dir.join(format!("{SECRET_FILE}.tmp"));
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     writeln!(f, "{}", hex::encode(out))?;
     f.sync_all()?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
@@ -107,13 +120,23 @@ pub fn secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
 ///
 /// # Errors
 /// A URL that is not http(s), or the secret or a cursor that cannot be read or written.
-pub fn start(urls: &[String], data_dir: &Path, reader: &InvoiceReader, log: &LogHandle) -> anyhow::Result<Webhooks> {
+pub fn start(
+    urls: &[String],
+    data_dir: &Path,
+    reader: &InvoiceReader,
+    log: &LogHandle,
+) -> anyhow::Result<Webhooks> {
     let head = Arc::new(Head::default());
     if urls.is_empty() {
-        return Ok(Webhooks { head, threads: Vec::new() });
+        return Ok(Webhooks {
+            head,
+            threads: Vec::new(),
+        });
     }
     let secret = secret(data_dir)?;
-    let now = reader.pick(|s| s.head().0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = reader
+        .pick(|s| s.head().0)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     head.set(now);
     let mut commits = log.subscribe();
     let moved = Arc::clone(&head);
@@ -126,9 +149,20 @@ pub fn start(urls: &[String], data_dir: &Path, reader: &InvoiceReader, log: &Log
     });
     let mut threads = Vec::new();
     for url in urls {
-        let ep = endpoint::Endpoint::open(url, data_dir, now, secret, reader.clone(), Arc::clone(&head))?;
+        let ep = endpoint::Endpoint::open(
+            url,
+            data_dir,
+            now,
+            secret,
+            reader.clone(),
+            Arc::clone(&head),
+        )?;
         tracing::info!("webhook {url}: delivering from record {}", ep.cursor() + 1);
-        threads.push(std::thread::Builder::new().name("webhook".into()).spawn(move || ep.run())?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("webhook".into())
+                .spawn(move || ep.run())?,
+        );
     }
     Ok(Webhooks { head, threads })
 }

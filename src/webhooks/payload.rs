@@ -7,28 +7,41 @@
 //! own fields as `invoiced events --json` prints them. The preimage is never in it.
 
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
-use invoiced_events::{earliest_expiry, Event, EventRecord, HoldState, InvoiceCreated, InvoiceStatus};
+use invoiced_events::{
+    earliest_expiry, Event, EventRecord, HoldState, InvoiceCreated, InvoiceStatus,
+};
 use serde_json::{json, Map, Value};
 
 use crate::tools::event_fields;
 
 /// Every `type` a webhook can carry.
 pub const TYPES: &[&str] = &[
-    "invoice_created", "invoice_paid", "invoice_accepted", "invoice_settled", "invoice_canceled", "invoice_expired", "invoice_deleted",
+    "invoice_created",
+    "invoice_paid",
+    "invoice_accepted",
+    "invoice_settled",
+    "invoice_canceled",
+    "invoice_expired",
+    "invoice_deleted",
 ];
 
 /// The `type` of a record, or `None` for a record no webhook is sent for (channels, a removed
 /// description).
 pub fn type_of(event: &Event) -> Option<&'static str> {
     Some(match event {
-        Event::InvoiceCreated(_) | Event::HoldInvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => "invoice_created",
+        Event::InvoiceCreated(_)
+        | Event::HoldInvoiceCreated(_)
+        | Event::Bolt12InvoiceCreated(_) => "invoice_created",
         Event::InvoicePaid(_) | Event::HtlcsPaid(_) => "invoice_paid",
         Event::HoldAccepted(_) => "invoice_accepted",
         Event::HoldSettled(_) => "invoice_settled",
         Event::HoldCanceled(_) => "invoice_canceled",
         Event::InvoiceExpired(_) => "invoice_expired",
         Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_) => "invoice_deleted",
-        Event::DescriptionRemoved(_) | Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => return None,
+        Event::DescriptionRemoved(_)
+        | Event::ChannelOpened(_)
+        | Event::ChannelUpdated(_)
+        | Event::ChannelClosed(_) => return None,
     })
 }
 
@@ -40,14 +53,21 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     if let Some(c) = created {
         inv.insert("label".into(), c.label.as_str().into());
         inv.insert("payment_hash".into(), hex::encode(c.payment_hash).into());
-        let field = if c.bolt11.starts_with("lni") { "bolt12" } else { "bolt11" };
+        let field = if c.bolt11.starts_with("lni") {
+            "bolt12"
+        } else {
+            "bolt11"
+        };
         inv.insert(field.into(), c.bolt11.clone().into());
         if let Some(a) = c.amount_msat {
             inv.insert("amount_msat".into(), a.into());
         }
         inv.insert("expires_at".into(), c.expires_at.into());
     }
-    inv.insert("created_index".into(), rec.event.invoice_index().unwrap_or_default().into());
+    inv.insert(
+        "created_index".into(),
+        rec.event.invoice_index().unwrap_or_default().into(),
+    );
     let (status, hold) = match &rec.event {
         Event::InvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => (InvoiceStatus::Unpaid, None),
         Event::HoldInvoiceCreated(_) => (InvoiceStatus::Unpaid, Some(HoldState::Open)),
@@ -130,7 +150,12 @@ mod tests {
     }
 
     fn rec(event: Event) -> EventRecord {
-        EventRecord { seq: 12, time_ms: 5, prev_hash: [0; 32], event }
+        EventRecord {
+            seq: 12,
+            time_ms: 5,
+            prev_hash: [0; 32],
+            event,
+        }
     }
 
     #[test]
@@ -141,22 +166,57 @@ mod tests {
             updated_index: 3,
             amount_received_msat: 1000,
             paid_at: 9,
-            revealed: Some(PreimageSeal::Sealed { nonce: [1; 32], ciphertext: [2; 32] }),
+            revealed: Some(PreimageSeal::Sealed {
+                nonce: [1; 32],
+                ciphertext: [2; 32],
+            }),
         }));
         let b = body(&settled, Some(&created())).unwrap();
         assert_eq!(b["type"], "invoice_settled");
-        assert_eq!(b["invoice"], json!({"label": "tea", "payment_hash": "07".repeat(32), "bolt11": "lnbcrt1", "amount_msat": 1000,
-            "expires_at": 11, "created_index": 4, "pay_index": 2, "amount_received_msat": 1000, "paid_at": 9, "status": "paid", "hold_state": "SETTLED"}));
+        assert_eq!(
+            b["invoice"],
+            json!({"label": "tea", "payment_hash": "07".repeat(32), "bolt11": "lnbcrt1", "amount_msat": 1000,
+            "expires_at": 11, "created_index": 4, "pay_index": 2, "amount_received_msat": 1000, "paid_at": 9, "status": "paid", "hold_state": "SETTLED"})
+        );
         assert_eq!(b["seq"], 12);
         let text = b.to_string();
-        assert!(!text.contains("revealed") && !text.contains(&"01".repeat(32)), "no seal: {text}");
+        assert!(
+            !text.contains("revealed") && !text.contains(&"01".repeat(32)),
+            "no seal: {text}"
+        );
         let b = body(&rec(Event::InvoiceCreated(created())), None).unwrap();
-        assert!(b["event"].get("preimage").is_none() && b["event"]["label"] == "tea", "{b}");
-        let deleted = rec(Event::InvoiceDeleted(InvoiceDeleted { created_index: 4, deleted_index: 1, status: InvoiceStatus::Expired }));
+        assert!(
+            b["event"].get("preimage").is_none() && b["event"]["label"] == "tea",
+            "{b}"
+        );
+        let deleted = rec(Event::InvoiceDeleted(InvoiceDeleted {
+            created_index: 4,
+            deleted_index: 1,
+            status: InvoiceStatus::Expired,
+        }));
         let b = body(&deleted, None).unwrap();
-        assert_eq!((b["type"].clone(), b["invoice"]["status"].clone(), b["invoice"]["created_index"].clone()), (json!("invoice_deleted"), json!("expired"), json!(4)));
-        assert!(body(&rec(Event::DescriptionRemoved(invoiced_events::DescriptionRemoved { created_index: 4, updated_index: 1 })), None).is_none());
-        for e in [Event::InvoiceCreated(created()), Event::HoldInvoiceCreated(created())] {
+        assert_eq!(
+            (
+                b["type"].clone(),
+                b["invoice"]["status"].clone(),
+                b["invoice"]["created_index"].clone()
+            ),
+            (json!("invoice_deleted"), json!("expired"), json!(4))
+        );
+        assert!(body(
+            &rec(Event::DescriptionRemoved(
+                invoiced_events::DescriptionRemoved {
+                    created_index: 4,
+                    updated_index: 1
+                }
+            )),
+            None
+        )
+        .is_none());
+        for e in [
+            Event::InvoiceCreated(created()),
+            Event::HoldInvoiceCreated(created()),
+        ] {
             assert!(TYPES.contains(&type_of(&e).unwrap()));
         }
     }
@@ -164,6 +224,9 @@ mod tests {
     #[test]
     fn the_signature_is_rfc_4231s_hmac_sha256() {
         // RFC 4231, test case 2.
-        assert_eq!(signature(b"Jefe", b"what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

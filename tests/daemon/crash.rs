@@ -42,24 +42,46 @@ fn sigkill_under_load_keeps_every_acknowledged_invoice() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 50, "only {} invoices acknowledged", acked.len());
+    assert!(
+        acked.len() > 50,
+        "only {} invoices acknowledged",
+        acked.len()
+    );
     d.spawn();
     let listed = d.call("listinvoices", json!({})).unwrap();
     let listed = listed["invoices"].as_array().unwrap();
     let mut labels = HashSet::new();
     let mut hashes = HashSet::new();
     for (i, inv) in listed.iter().enumerate() {
-        assert!(labels.insert(inv["label"].as_str().unwrap().to_owned()), "duplicate label");
-        assert!(hashes.insert(inv["payment_hash"].as_str().unwrap().to_owned()), "duplicate hash");
-        assert_eq!(inv["created_index"], json!(i + 1), "created_index has a gap or reuse");
+        assert!(
+            labels.insert(inv["label"].as_str().unwrap().to_owned()),
+            "duplicate label"
+        );
+        assert!(
+            hashes.insert(inv["payment_hash"].as_str().unwrap().to_owned()),
+            "duplicate hash"
+        );
+        assert_eq!(
+            inv["created_index"],
+            json!(i + 1),
+            "created_index has a gap or reuse"
+        );
     }
-    let by_label: HashMap<&str, &str> =
-        listed.iter().map(|i| (i["label"].as_str().unwrap(), i["bolt11"].as_str().unwrap())).collect();
+    let by_label: HashMap<&str, &str> = listed
+        .iter()
+        .map(|i| (i["label"].as_str().unwrap(), i["bolt11"].as_str().unwrap()))
+        .collect();
     for (label, bolt11) in &acked {
-        assert_eq!(by_label.get(label.as_str()), Some(&bolt11.as_str()), "acknowledged {label} lost");
+        assert_eq!(
+            by_label.get(label.as_str()),
+            Some(&bolt11.as_str()),
+            "acknowledged {label} lost"
+        );
     }
     // And it keeps working.
-    let r = d.call("invoice", json!([1000, "after-crash", "d"])).unwrap();
+    let r = d
+        .call("invoice", json!([1000, "after-crash", "d"]))
+        .unwrap();
     assert_eq!(r["created_index"], json!(listed.len() + 1));
 }
 
@@ -69,11 +91,20 @@ fn sigkill_under_load_keeps_every_acknowledged_invoice() {
 /// `INVOICED_CRASH_CYCLES=100 INVOICED_CRASH_CLIENTS=64 cargo test --release --test daemon crash_loop -- --nocapture`
 #[test]
 fn crash_loop() {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let cycles = env("INVOICED_CRASH_CYCLES", 5);
     let clients = env("INVOICED_CRASH_CLIENTS", 8);
     let max_ms = env("INVOICED_CRASH_MAX_MS", 700) as u64;
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     println!("crash_loop: {cycles} cycles, {clients} clients, seed {seed}");
     let mut rand = move |n: u64| {
         seed ^= seed << 13;
@@ -118,19 +149,43 @@ fn crash_loop() {
         let mut labels = HashSet::new();
         let mut hashes = HashSet::new();
         for (i, inv) in listed.iter().enumerate() {
-            assert!(labels.insert(inv["label"].as_str().unwrap().to_owned()), "cycle {cycle}: duplicate label");
-            assert!(hashes.insert(inv["payment_hash"].as_str().unwrap().to_owned()), "cycle {cycle}: duplicate hash");
-            assert_eq!(inv["created_index"], json!(i + 1), "cycle {cycle}: created_index gap or reuse");
+            assert!(
+                labels.insert(inv["label"].as_str().unwrap().to_owned()),
+                "cycle {cycle}: duplicate label"
+            );
+            assert!(
+                hashes.insert(inv["payment_hash"].as_str().unwrap().to_owned()),
+                "cycle {cycle}: duplicate hash"
+            );
+            assert_eq!(
+                inv["created_index"],
+                json!(i + 1),
+                "cycle {cycle}: created_index gap or reuse"
+            );
         }
-        let by_label: HashMap<&str, &str> =
-            listed.iter().map(|i| (i["label"].as_str().unwrap(), i["bolt11"].as_str().unwrap())).collect();
+        let by_label: HashMap<&str, &str> = listed
+            .iter()
+            .map(|i| (i["label"].as_str().unwrap(), i["bolt11"].as_str().unwrap()))
+            .collect();
         let acked = acked.lock().unwrap();
         for (label, bolt11) in acked.iter() {
-            assert_eq!(by_label.get(label.as_str()), Some(&bolt11.as_str()), "cycle {cycle}: acknowledged {label} lost");
+            assert_eq!(
+                by_label.get(label.as_str()),
+                Some(&bolt11.as_str()),
+                "cycle {cycle}: acknowledged {label} lost"
+            );
         }
         total_acked = acked.len();
-        let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
-        assert!(audit.status.success(), "cycle {cycle}: {}", String::from_utf8_lossy(&audit.stdout));
+        let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced"))
+            .args(["audit", "--data-dir"])
+            .arg(&d.dir)
+            .output()
+            .unwrap();
+        assert!(
+            audit.status.success(),
+            "cycle {cycle}: {}",
+            String::from_utf8_lossy(&audit.stdout)
+        );
     }
     println!("crash_loop: {cycles} cycles done, {total_acked} acknowledged invoices, all present, audit clean");
     assert!(total_acked > 0);

@@ -14,7 +14,8 @@ pub fn fixture_secret() -> [u8; 32] {
 }
 
 /// Core Lightning's node id for [`fixture_secret`].
-pub const FIXTURE_NODE_ID: &str = "037d8d1109836a88daf2b86d6e52e12351f9c274f597b78eca941525b309096ca8";
+pub const FIXTURE_NODE_ID: &str =
+    "037d8d1109836a88daf2b86d6e52e12351f9c274f597b78eca941525b309096ca8";
 
 /// A running daemon.
 pub struct Daemon {
@@ -35,7 +36,14 @@ impl Daemon {
         let dir = tmp.path().join("data");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("hsm_secret"), fixture_secret()).unwrap();
-        let mut d = Daemon { dir, network: "regtest".into(), args: vec![], command: "serve", child: None, _tmp: Some(tmp) };
+        let mut d = Daemon {
+            dir,
+            network: "regtest".into(),
+            args: vec![],
+            command: "serve",
+            child: None,
+            _tmp: Some(tmp),
+        };
         d.spawn();
         d
     }
@@ -52,7 +60,14 @@ impl Daemon {
         let dir = tmp.path().join("data");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("hsm_secret"), fixture_secret()).unwrap();
-        let mut d = Daemon { dir, network: "regtest".into(), args: args.to_vec(), command, child: None, _tmp: Some(tmp) };
+        let mut d = Daemon {
+            dir,
+            network: "regtest".into(),
+            args: args.to_vec(),
+            command,
+            child: None,
+            _tmp: Some(tmp),
+        };
         d.spawn();
         d
     }
@@ -67,7 +82,14 @@ impl Daemon {
             .args(args)
             .output()
             .unwrap();
-        (out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status,
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     }
 
     /// A daemon on `dir`, which need not exist yet (the daemon creates it and its secret).
@@ -78,7 +100,14 @@ impl Daemon {
     /// As [`Daemon::start_in`], with more `serve` options.
     pub fn start_in_with(dir: PathBuf, args: &[&str]) -> Daemon {
         let args = args.iter().map(|a| a.to_string()).collect();
-        let mut d = Daemon { dir, network: "regtest".into(), args, command: "serve", child: None, _tmp: None };
+        let mut d = Daemon {
+            dir,
+            network: "regtest".into(),
+            args,
+            command: "serve",
+            child: None,
+            _tmp: None,
+        };
         d.spawn();
         d
     }
@@ -93,7 +122,11 @@ impl Daemon {
             .args(&self.args)
             .stdout(Stdio::null())
             // INVOICED_TEST_LOGS=1 shows the daemons' logs.
-            .stderr(if std::env::var_os("INVOICED_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var_os("INVOICED_TEST_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -124,7 +157,10 @@ impl Daemon {
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         // SAFETY-free: use the kill command to send SIGTERM.
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
         child.wait().unwrap()
     }
 
@@ -156,7 +192,9 @@ impl Daemon {
 
     /// The log head sequence number from `getinfo`.
     pub fn head(&self) -> u64 {
-        self.call("getinfo", json!([])).unwrap()["log_head_seq"].as_u64().unwrap()
+        self.call("getinfo", json!([])).unwrap()["log_head_seq"]
+            .as_u64()
+            .unwrap()
     }
 }
 
@@ -187,8 +225,14 @@ pub struct Client {
 impl Client {
     pub fn connect(path: &Path) -> Client {
         let stream = UnixStream::connect(path).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Client { stream, next_id: 1, buf: Vec::new() }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            stream,
+            next_id: 1,
+            buf: Vec::new(),
+        }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
@@ -241,7 +285,8 @@ pub fn into_result(resp: Value) -> Result<Value, RpcErr> {
 
 /// Parses a bolt11 with lightning-invoice, checks its signature and that it recovers `node_id`.
 pub fn check_bolt11(bolt11: &str, node_id: &str) -> lightning_invoice::Bolt11Invoice {
-    let inv: lightning_invoice::Bolt11Invoice = bolt11.parse().expect("lightning-invoice parses it");
+    let inv: lightning_invoice::Bolt11Invoice =
+        bolt11.parse().expect("lightning-invoice parses it");
     inv.check_signature().expect("signature valid");
     assert_eq!(inv.recover_payee_pub_key().to_string(), node_id);
     inv

@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::harness::{into_result, Client, Daemon};
 
 fn req(method: &str, params: serde_json::Value) -> Vec<u8> {
-    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string().into_bytes()
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string()
+        .into_bytes()
 }
 
 fn inv(extra: serde_json::Value) -> Vec<u8> {
@@ -36,14 +38,19 @@ fn sixty_plus_malformed_requests_get_their_codes_and_change_nothing() {
             let mut c = Client::connect(&socket);
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                c.call("invoice", json!([1000, format!("good{i}"), "fine"])).unwrap();
+                c.call("invoice", json!([1000, format!("good{i}"), "fine"]))
+                    .unwrap();
                 good.fetch_add(1, Ordering::Relaxed);
                 i += 1;
             }
         })
     };
 
-    let deep = format!("{{\"id\":1,\"method\":\"invoice\",\"params\":[{}1{}]}}", "[".repeat(5000), "]".repeat(5000));
+    let deep = format!(
+        "{{\"id\":1,\"method\":\"invoice\",\"params\":[{}1{}]}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let mut big = br#"{"id":1,"method":"invoice","params":[1000,"big",""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     big.extend_from_slice(br#""]}"#);
@@ -168,9 +175,17 @@ fn sixty_plus_malformed_requests_get_their_codes_and_change_nothing() {
         }
         let mut c = d.client();
         c.send_raw_lossy(raw);
-        let resp = c.read_response().unwrap_or_else(|| panic!("case {i}: no answer"));
+        let resp = c
+            .read_response()
+            .unwrap_or_else(|| panic!("case {i}: no answer"));
         let e = into_result(resp).expect_err(&format!("case {i} succeeded"));
-        assert_eq!(e.code, *code, "case {i} ({}): {}", String::from_utf8_lossy(&raw[..raw.len().min(120)]), e.message);
+        assert_eq!(
+            e.code,
+            *code,
+            "case {i} ({}): {}",
+            String::from_utf8_lossy(&raw[..raw.len().min(120)]),
+            e.message
+        );
     }
     // An incomplete request is answered once it completes.
     let mut c = d.client();
@@ -184,22 +199,32 @@ fn sixty_plus_malformed_requests_get_their_codes_and_change_nothing() {
     let good = good.load(Ordering::Relaxed);
     assert!(good > 0);
     assert_eq!(d.head(), head + good, "a bad request appended something");
-    assert_eq!(d.call("listinvoices", json!(["target"])).unwrap()["invoices"][0]["status"], json!("unpaid"));
+    assert_eq!(
+        d.call("listinvoices", json!(["target"])).unwrap()["invoices"][0]["status"],
+        json!("unpaid")
+    );
 }
 
 #[test]
 fn secrets_stay_out_of_the_data_dir() {
     let mut d = Daemon::start();
     let supplied = "5a".repeat(32);
-    d.call("invoice", json!({"amount_msat": 1000, "label": "s", "description": "d", "preimage": supplied})).unwrap();
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "s", "description": "d", "preimage": supplied}),
+    )
+    .unwrap();
     let gen = d.call("invoice", json!([1000, "g", "d"])).unwrap();
     let paid = d.call("settleinvoice", json!({"payment_hash": gen["payment_hash"], "amount_msat": 1000, "payment_secret": gen["payment_secret"]})).unwrap();
     let generated = paid["payment_preimage"].as_str().unwrap().to_owned();
     assert!(d.stop().success());
-    let needles: Vec<Vec<u8>> = [&supplied, &generated].iter().flat_map(|p| {
-        let bin = hex::decode(p).unwrap();
-        vec![bin, p.as_bytes().to_vec()]
-    }).collect();
+    let needles: Vec<Vec<u8>> = [&supplied, &generated]
+        .iter()
+        .flat_map(|p| {
+            let bin = hex::decode(p).unwrap();
+            vec![bin, p.as_bytes().to_vec()]
+        })
+        .collect();
     let mut files = 0;
     let mut stack = vec![d.dir.clone()];
     while let Some(p) = stack.pop() {
@@ -211,7 +236,11 @@ fn secrets_stay_out_of_the_data_dir() {
                 let bytes = std::fs::read(e.path()).unwrap();
                 files += 1;
                 for n in &needles {
-                    assert!(!bytes.windows(n.len()).any(|w| w == n.as_slice()), "a preimage is in {}", e.path().display());
+                    assert!(
+                        !bytes.windows(n.len()).any(|w| w == n.as_slice()),
+                        "a preimage is in {}",
+                        e.path().display()
+                    );
                 }
             }
         }
@@ -223,7 +252,11 @@ fn secrets_stay_out_of_the_data_dir() {
 fn slow_senders_and_clients_that_never_read_stall_nobody() {
     let d = Daemon::start();
     for i in 0..300 {
-        d.call("invoice", json!([1000, format!("fill{i}"), "x".repeat(600)])).unwrap();
+        d.call(
+            "invoice",
+            json!([1000, format!("fill{i}"), "x".repeat(600)]),
+        )
+        .unwrap();
     }
     // Never reads: asks for big answers (300 invoices, ~400 KB each) again and again.
     let mut sink = d.client();
@@ -243,12 +276,24 @@ fn slow_senders_and_clients_that_never_read_stall_nobody() {
     // Meanwhile everyone else is served promptly.
     let t = std::time::Instant::now();
     for i in 0..50 {
-        d.call("invoice", json!([1000, format!("meanwhile{i}"), "d"])).unwrap();
+        d.call("invoice", json!([1000, format!("meanwhile{i}"), "d"]))
+            .unwrap();
     }
-    assert!(t.elapsed() < std::time::Duration::from_secs(20), "others were stalled: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "others were stalled: {:?}",
+        t.elapsed()
+    );
     slow.join().unwrap();
     drop(sink);
-    assert_eq!(d.call("listinvoices", json!({"label": "meanwhile49"})).unwrap()["invoices"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        d.call("listinvoices", json!({"label": "meanwhile49"}))
+            .unwrap()["invoices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -271,7 +316,10 @@ fn a_stop_is_prompt_after_bad_requests_and_with_waits_open() {
     for r in [
         req("listinvoices", json!({"invstring": "lightnin€xyz"})),
         req("decode", json!(["€€€€€€€€€€€€"])),
-        req("invoice", json!({"amount_msat": "10sats", "label": "x", "description": "d"})),
+        req(
+            "invoice",
+            json!({"amount_msat": "10sats", "label": "x", "description": "d"}),
+        ),
         b"{not json".to_vec(),
         req("nosuch", json!([])),
     ] {
@@ -282,5 +330,9 @@ fn a_stop_is_prompt_after_bad_requests_and_with_waits_open() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let t = std::time::Instant::now();
     assert!(d.stop().success());
-    assert!(t.elapsed() < std::time::Duration::from_secs(3), "stop took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(3),
+        "stop took {:?}",
+        t.elapsed()
+    );
 }

@@ -31,7 +31,9 @@ fn every_amount_form_is_accepted() {
         (json!(123456), 123456),
     ];
     for (i, (amount, msat)) in cases.iter().enumerate() {
-        let r = d.call("invoice", json!([amount, label(&i.to_string()), "d"])).unwrap_or_else(|e| panic!("{amount}: {e:?}"));
+        let r = d
+            .call("invoice", json!([amount, label(&i.to_string()), "d"]))
+            .unwrap_or_else(|e| panic!("{amount}: {e:?}"));
         let bolt11 = r["bolt11"].as_str().unwrap();
         let inv = check_bolt11(bolt11, FIXTURE_NODE_ID);
         assert_eq!(inv.amount_milli_satoshis(), Some(*msat), "{amount}");
@@ -46,29 +48,67 @@ fn every_amount_form_is_accepted() {
     let r = d.call("invoice", json!(["any", "any1", "d"])).unwrap();
     let bolt11 = r["bolt11"].as_str().unwrap();
     assert!(bolt11.starts_with("lnbcrt1"));
-    assert_eq!(check_bolt11(bolt11, FIXTURE_NODE_ID).amount_milli_satoshis(), None);
-    assert_eq!(r["warning_capacity"], json!("Insufficient incoming channel capacity to pay invoice"));
+    assert_eq!(
+        check_bolt11(bolt11, FIXTURE_NODE_ID).amount_milli_satoshis(),
+        None
+    );
+    assert_eq!(
+        r["warning_capacity"],
+        json!("Insufficient incoming channel capacity to pay invoice")
+    );
 }
 
 #[test]
 fn wrong_amounts_are_refused_and_nothing_is_appended() {
     let d = Daemon::start();
     let wrong = [
-        json!(0), json!("0"), json!("0msat"), json!("0sat"), json!("0.00000000btc"),
-        json!("0.00000000000btc"), json!(-1), json!("-1"), json!("10sats"), json!("1.5sat"),
-        json!("1.0sat"), json!("0.1msat"), json!("1e3"), json!(1.5), json!("1.000000000000btc"),
-        json!(".5btc"), json!("1."), json!("ANY"), json!(""), json!("1000 msat"), json!("1BTC"),
-        json!("1SAT"), json!("0x10"), json!("1_000"), json!(true), json!({"a": 1}), json!([1]),
-        json!("21000001btc"), json!("18446744073709551616"), json!(18446744073709551615u64),
-        json!("5msatxyz"), json!("1btcfoo"),
+        json!(0),
+        json!("0"),
+        json!("0msat"),
+        json!("0sat"),
+        json!("0.00000000btc"),
+        json!("0.00000000000btc"),
+        json!(-1),
+        json!("-1"),
+        json!("10sats"),
+        json!("1.5sat"),
+        json!("1.0sat"),
+        json!("0.1msat"),
+        json!("1e3"),
+        json!(1.5),
+        json!("1.000000000000btc"),
+        json!(".5btc"),
+        json!("1."),
+        json!("ANY"),
+        json!(""),
+        json!("1000 msat"),
+        json!("1BTC"),
+        json!("1SAT"),
+        json!("0x10"),
+        json!("1_000"),
+        json!(true),
+        json!({"a": 1}),
+        json!([1]),
+        json!("21000001btc"),
+        json!("18446744073709551616"),
+        json!(18446744073709551615u64),
+        json!("5msatxyz"),
+        json!("1btcfoo"),
     ];
-    let too_big_for_bolt11 = [json!("21000000btc"), json!("1844674407370955162msat"), json!("18446744.07370955162btc")];
+    let too_big_for_bolt11 = [
+        json!("21000000btc"),
+        json!("1844674407370955162msat"),
+        json!("18446744.07370955162btc"),
+    ];
     assert!(wrong.len() >= 15);
     for (i, amount) in wrong.iter().enumerate() {
-        let e = d.call("invoice", json!([amount, format!("w{i}"), "d"])).unwrap_err();
+        let e = d
+            .call("invoice", json!([amount, format!("w{i}"), "d"]))
+            .unwrap_err();
         assert_eq!(e.code, -32602, "{amount}");
         assert!(
-            e.message.starts_with("amount_msat: should be positive msat or 'any': invalid token '"),
+            e.message
+                .starts_with("amount_msat: should be positive msat or 'any': invalid token '"),
             "{amount}: {}",
             e.message
         );
@@ -76,14 +116,28 @@ fn wrong_amounts_are_refused_and_nothing_is_appended() {
     for amount in too_big_for_bolt11 {
         let e = d.call("invoice", json!([amount, "big", "d"])).unwrap_err();
         assert_eq!(e.code, -32602);
-        assert!(e.message.starts_with("amount_msat: should be at most 1844674407370955161msat"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("amount_msat: should be at most 1844674407370955161msat"),
+            "{}",
+            e.message
+        );
     }
     let e = d.call("invoice", json!([0, "w", "d"])).unwrap_err();
-    assert_eq!(e.message, "amount_msat: should be positive msat or 'any': invalid token '0'");
+    assert_eq!(
+        e.message,
+        "amount_msat: should be positive msat or 'any': invalid token '0'"
+    );
     let e = d.call("invoice", json!(["0msat", "w", "d"])).unwrap_err();
-    assert_eq!(e.message, "amount_msat: should be positive msat or 'any': invalid token '\"0msat\"'");
+    assert_eq!(
+        e.message,
+        "amount_msat: should be positive msat or 'any': invalid token '\"0msat\"'"
+    );
     assert_eq!(d.head(), 0);
-    assert_eq!(d.call("listinvoices", json!({})).unwrap()["invoices"], json!([]));
+    assert_eq!(
+        d.call("listinvoices", json!({})).unwrap()["invoices"],
+        json!([])
+    );
 }
 
 #[test]
@@ -93,28 +147,62 @@ fn duplicate_labels_and_preimages() {
     let e = d.call("invoice", json!([1000, "dup", "d"])).unwrap_err();
     assert_eq!((e.code, e.message.as_str()), (900, "Duplicate label 'dup'"));
     // A number label is its decimal text.
-    d.call("invoice", json!({"amount_msat": 1000, "label": 1, "description": "d"})).unwrap();
-    let e = d.call("invoice", json!({"amount_msat": 1000, "label": "1", "description": "d"})).unwrap_err();
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": 1, "description": "d"}),
+    )
+    .unwrap();
+    let e = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "1", "description": "d"}),
+        )
+        .unwrap_err();
     assert_eq!((e.code, e.message.as_str()), (900, "Duplicate label '1'"));
     d.call("invoice", json!([1000, "2", "d"])).unwrap();
-    assert_eq!(d.call("invoice", json!([1000, 2, "d"])).unwrap_err().code, 900);
+    assert_eq!(
+        d.call("invoice", json!([1000, 2, "d"])).unwrap_err().code,
+        900
+    );
     // "01" is another label.
     d.call("invoice", json!([1000, "01", "d"])).unwrap();
 
     let p = "11".repeat(32);
-    let r = d.call("invoice", json!({"amount_msat": 1000, "label": "pre1", "description": "d", "preimage": p})).unwrap();
+    let r = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "pre1", "description": "d", "preimage": p}),
+        )
+        .unwrap();
     let want = sha256::Hash::hash(&[0x11; 32]).to_string();
     assert_eq!(r["payment_hash"], json!(want));
-    let e = d.call("invoice", json!({"amount_msat": 1000, "label": "pre2", "description": "d", "preimage": p})).unwrap_err();
+    let e = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "pre2", "description": "d", "preimage": p}),
+        )
+        .unwrap_err();
     assert_eq!((e.code, e.message.as_str()), (901, "preimage already used"));
     // Both duplicated: the preimage wins.
-    let e = d.call("invoice", json!({"amount_msat": 1000, "label": "pre1", "description": "d", "preimage": p})).unwrap_err();
+    let e = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "pre1", "description": "d", "preimage": p}),
+        )
+        .unwrap_err();
     assert_eq!(e.code, 901);
     let before = d.head();
     for bad in ["11".repeat(31), "11".repeat(33), "zz".repeat(32)] {
-        let e = d.call("invoice", json!({"amount_msat": 1000, "label": "p", "description": "d", "preimage": bad})).unwrap_err();
+        let e = d
+            .call(
+                "invoice",
+                json!({"amount_msat": 1000, "label": "p", "description": "d", "preimage": bad}),
+            )
+            .unwrap_err();
         assert_eq!(e.code, -32602);
-        assert!(e.message.starts_with("preimage: should be 64 hex digits: invalid token"));
+        assert!(e
+            .message
+            .starts_with("preimage: should be 64 hex digits: invalid token"));
     }
     assert_eq!(d.head(), before);
     // No created_index is used up by failures.
@@ -125,27 +213,59 @@ fn duplicate_labels_and_preimages() {
 #[test]
 fn labels_and_descriptions() {
     let d = Daemon::start();
-    d.call("invoice", json!([1000, "L".repeat(128), "d"])).unwrap();
-    let e = d.call("invoice", json!([1000, "M".repeat(129), "d"])).unwrap_err();
-    assert_eq!((e.code, e.message), (-32602, format!("Label '{}' over 128 bytes", "M".repeat(129))));
+    d.call("invoice", json!([1000, "L".repeat(128), "d"]))
+        .unwrap();
+    let e = d
+        .call("invoice", json!([1000, "M".repeat(129), "d"]))
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.message),
+        (
+            -32602,
+            format!("Label '{}' over 128 bytes", "M".repeat(129))
+        )
+    );
     for bad in [json!(true), json!(1.0), json!(-5), json!({"a": 1})] {
         let e = d.call("invoice", json!([1000, bad, "d"])).unwrap_err();
-        assert!(e.message.starts_with("label: should be a string or number: invalid token"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("label: should be a string or number: invalid token"),
+            "{}",
+            e.message
+        );
     }
     d.call("invoice", json!([1000, "", "empty label"])).unwrap();
-    d.call("invoice", json!([1000, "d639", "x".repeat(639)])).unwrap();
-    let e = d.call("invoice", json!([1000, "d640", "x".repeat(640)])).unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (-32602, "Description greater than 639 bytes invalid (description length 640)"));
-    let e = d.call("invoice", json!([1000, "d640u", "é".repeat(320)])).unwrap_err();
-    assert_eq!(e.message, "Description greater than 639 bytes invalid (description length 640)");
+    d.call("invoice", json!([1000, "d639", "x".repeat(639)]))
+        .unwrap();
+    let e = d
+        .call("invoice", json!([1000, "d640", "x".repeat(640)]))
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (
+            -32602,
+            "Description greater than 639 bytes invalid (description length 640)"
+        )
+    );
+    let e = d
+        .call("invoice", json!([1000, "d640u", "é".repeat(320)]))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "Description greater than 639 bytes invalid (description length 640)"
+    );
     let e = d.call("invoice", json!([1000, "d5", 5])).unwrap_err();
-    assert!(e.message.starts_with("description: should be a string (without \\u): invalid token '5'"));
+    assert!(e
+        .message
+        .starts_with("description: should be a string (without \\u): invalid token '5'"));
     // A \u escape in the raw JSON is refused.
     let mut c = d.client();
     c.send_raw(br#"{"jsonrpc":"2.0","id":7,"method":"invoice","params":{"amount_msat":1000,"label":"esc","description":"caf\u00e9"}}"#);
     let e = crate::harness::into_result(c.read_response().unwrap()).unwrap_err();
     assert_eq!(e.code, -32602);
-    assert!(e.message.starts_with("description: should be a string (without \\u)"));
+    assert!(e
+        .message
+        .starts_with("description: should be a string (without \\u)"));
     // Quotes, backslashes, tabs and newlines round-trip in labels and descriptions.
     let odd = "a\"b\\c\td\ne";
     let r = d.call("invoice", json!([1000, odd, odd])).unwrap();
@@ -161,7 +281,12 @@ fn fallbacks() {
     let d = Daemon::start();
     let p2wpkh = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
     let p2sh = "2MxqzNANJNAdMjHQq8ZLkwzooxAFiRzXvEz";
-    let r = d.call("invoice", json!([123000, "fb", "description", 3700, [p2wpkh, p2sh]])).unwrap();
+    let r = d
+        .call(
+            "invoice",
+            json!([123000, "fb", "description", 3700, [p2wpkh, p2sh]]),
+        )
+        .unwrap();
     let decoded = d.call("decode", json!([r["bolt11"]])).unwrap();
     assert_eq!(decoded["fallbacks"][0]["type"], json!("P2WPKH"));
     assert_eq!(decoded["fallbacks"][0]["addr"], json!(p2wpkh));
@@ -173,65 +298,127 @@ fn fallbacks() {
 
     let before = d.head();
     let cases = [
-        ("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "Fallback address does not match our network regtest"),
-        ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "Fallback address not valid"),
-        ("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", "Fallback address not valid"),
+        (
+            "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+            "Fallback address does not match our network regtest",
+        ),
+        (
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            "Fallback address not valid",
+        ),
+        (
+            "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",
+            "Fallback address not valid",
+        ),
         ("notanaddress", "Fallback address not valid"),
     ];
     for (addr, msg) in cases {
         let e = d.call("invoice", json!({"amount_msat": 1000, "label": "fbx", "description": "d", "fallbacks": [addr]})).unwrap_err();
         assert_eq!((e.code, e.message.as_str()), (-1, msg), "{addr}");
     }
-    let e = d.call("invoice", json!({"amount_msat": 1000, "label": "fbx", "description": "d", "fallbacks": [5]})).unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (-1, "Fallback address not valid"));
-    let e = d.call("invoice", json!({"amount_msat": 1000, "label": "fbx", "description": "d", "fallbacks": p2wpkh})).unwrap_err();
+    let e = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "fbx", "description": "d", "fallbacks": [5]}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (-1, "Fallback address not valid")
+    );
+    let e = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "fbx", "description": "d", "fallbacks": p2wpkh}),
+        )
+        .unwrap_err();
     assert_eq!(e.code, -32602);
     assert!(e.message.starts_with("fallbacks: should be an array"));
     assert_eq!(d.head(), before);
     // The label was not used up by the failures.
-    d.call("invoice", json!({"amount_msat": 1000, "label": "fbx", "description": "d", "fallbacks": []})).unwrap();
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "fbx", "description": "d", "fallbacks": []}),
+    )
+    .unwrap();
 }
 
 fn has_expiry_field(bolt11: &str) -> bool {
     let inv: lightning_invoice::SignedRawBolt11Invoice = bolt11.parse().unwrap();
     inv.raw_invoice().data.tagged_fields.iter().any(|f| {
-        matches!(f, RawTaggedField::KnownSemantics(TaggedField::ExpiryTime(_)))
+        matches!(
+            f,
+            RawTaggedField::KnownSemantics(TaggedField::ExpiryTime(_))
+        )
     })
 }
 
 #[test]
 fn expiry_cltv_and_deschashonly_fields() {
     let d = Daemon::start();
-    let r = d.call("invoice", json!({"amount_msat": 1000, "label": "x3600", "description": "d", "expiry": 3600})).unwrap();
+    let r = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "x3600", "description": "d", "expiry": 3600}),
+        )
+        .unwrap();
     let bolt11 = r["bolt11"].as_str().unwrap();
     assert!(!has_expiry_field(bolt11));
     let decoded = d.call("decode", json!([bolt11])).unwrap();
     assert_eq!(decoded["expiry"], json!(3600));
-    assert_eq!(r["expires_at"].as_u64().unwrap(), decoded["created_at"].as_u64().unwrap() + 3600);
+    assert_eq!(
+        r["expires_at"].as_u64().unwrap(),
+        decoded["created_at"].as_u64().unwrap() + 3600
+    );
 
     let r = d.call("invoice", json!([1000, "xdefault", "d"])).unwrap();
     assert!(has_expiry_field(r["bolt11"].as_str().unwrap()));
     assert!(r["bolt11"].as_str().unwrap().contains("xqyjw5q"));
-    assert_eq!(d.call("decode", json!([r["bolt11"]])).unwrap()["expiry"], json!(604800));
+    assert_eq!(
+        d.call("decode", json!([r["bolt11"]])).unwrap()["expiry"],
+        json!(604800)
+    );
 
-    let r = d.call("invoice", json!({"amount_msat": 1000, "label": "c99", "description": "d", "cltv": 99})).unwrap();
+    let r = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "c99", "description": "d", "cltv": 99}),
+        )
+        .unwrap();
     let inv = check_bolt11(r["bolt11"].as_str().unwrap(), FIXTURE_NODE_ID);
     assert_eq!(inv.min_final_cltv_expiry_delta(), 99);
     let r = d.call("invoice", json!([1000, "cdefault", "d"])).unwrap();
-    assert_eq!(d.call("decode", json!([r["bolt11"]])).unwrap()["min_final_cltv_expiry"], json!(10));
+    assert_eq!(
+        d.call("decode", json!([r["bolt11"]])).unwrap()["min_final_cltv_expiry"],
+        json!(10)
+    );
 
     let cake = "One piece of chocolate cake, one icecream cone, one pickle, one slice of swiss cheese, one slice of salami, one lollypop, one piece of cherry pie, one sausage, one cupcake, and one slice of watermelon";
-    let r = d.call("invoice", json!({"amount_msat": 42, "label": "cake", "description": cake, "deschashonly": true})).unwrap();
+    let r = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 42, "label": "cake", "description": cake, "deschashonly": true}),
+        )
+        .unwrap();
     let decoded = d.call("decode", json!([r["bolt11"]])).unwrap();
-    assert_eq!(decoded["description_hash"], json!(sha256::Hash::hash(cake.as_bytes()).to_string()));
+    assert_eq!(
+        decoded["description_hash"],
+        json!(sha256::Hash::hash(cake.as_bytes()).to_string())
+    );
     assert!(decoded.get("description").is_none());
-    assert_eq!(d.call("listinvoices", json!(["cake"])).unwrap()["invoices"][0]["description"], json!(cake));
+    assert_eq!(
+        d.call("listinvoices", json!(["cake"])).unwrap()["invoices"][0]["description"],
+        json!(cake)
+    );
     // deschashonly lifts the length limit.
     d.call("invoice", json!({"amount_msat": 42, "label": "long", "description": "x".repeat(2000), "deschashonly": true})).unwrap();
 
     // The daemon's default is held to the same limit, at start: a usage error naming the option.
     let (status, out) = d.refused_start(&["--cltv-final=65536".into()]);
-    assert!(status.code() == Some(2) && out.contains("--cltv-final") && out.contains("65536"), "{out}");
+    assert!(
+        status.code() == Some(2) && out.contains("--cltv-final") && out.contains("65536"),
+        "{out}"
+    );
 
     let before = d.head();
     let bad = [
@@ -255,7 +442,10 @@ fn expiry_cltv_and_deschashonly_fields() {
         assert_eq!((e.code, e.message.as_str()), (-32602, msg));
     }
     let e = d.call("invoice", json!({"amount_msat": 1000, "label": "bad", "description": "d", "exposeprivatechannels": "999x1x0"})).unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (902, "None of those hints were suitable local channels"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (902, "None of those hints were suitable local channels")
+    );
     assert_eq!(d.head(), before);
     // Largest expiry is accepted and encodes.
     let r = d.call("invoice", json!({"amount_msat": 1000, "label": "maxexp", "description": "d", "expiry": (1u64 << 60) - 1})).unwrap();
@@ -273,16 +463,39 @@ fn result_fields_and_secrets() {
     let preimage = [0x01u8; 32];
     let r = d.call("invoice", json!({"msatoshi": 1000, "label": "res", "description": "d", "preimage": hex::encode(preimage)})).unwrap();
     let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-    assert_eq!(keys, ["payment_hash", "expires_at", "expiry_time", "bolt11", "payment_secret", "created_index", "warning_capacity"]);
+    assert_eq!(
+        keys,
+        [
+            "payment_hash",
+            "expires_at",
+            "expiry_time",
+            "bolt11",
+            "payment_secret",
+            "created_index",
+            "warning_capacity"
+        ]
+    );
     assert_eq!(r["expires_at"], r["expiry_time"]);
     assert!(r["payment_hash"].as_str().unwrap().starts_with("72cd6e84"));
     let mut tweaked = preimage;
     tweaked[0] ^= 1;
-    assert_eq!(r["payment_secret"], json!(sha256::Hash::hash(&tweaked).to_string()));
-    assert!(r["payment_secret"].as_str().unwrap().starts_with("915c7594"));
+    assert_eq!(
+        r["payment_secret"],
+        json!(sha256::Hash::hash(&tweaked).to_string())
+    );
+    assert!(r["payment_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("915c7594"));
     let inv = check_bolt11(r["bolt11"].as_str().unwrap(), FIXTURE_NODE_ID);
-    assert_eq!(hex::encode(inv.payment_secret().0), r["payment_secret"].as_str().unwrap());
-    assert_eq!(inv.payment_hash().to_string(), r["payment_hash"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(inv.payment_secret().0),
+        r["payment_secret"].as_str().unwrap()
+    );
+    assert_eq!(
+        inv.payment_hash().to_string(),
+        r["payment_hash"].as_str().unwrap()
+    );
     assert!(inv.payee_pub_key().is_none(), "no n field");
     let info = d.call("getinfo", json!({})).unwrap();
     assert_eq!(info["id"], json!(FIXTURE_NODE_ID));
@@ -308,9 +521,12 @@ fn contested_labels_and_preimages_across_arbiters() {
     let mut d = Daemon::start_with(&["--rpc-threads=4".into()]);
     let pid = d.pid();
     let arbiters = (0..4).filter(|i| {
-        std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().any(|t| {
-            std::fs::read_to_string(t.unwrap().path().join("comm")).is_ok_and(|n| n.trim() == format!("rpc-{i}"))
-        })
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .any(|t| {
+                std::fs::read_to_string(t.unwrap().path().join("comm"))
+                    .is_ok_and(|n| n.trim() == format!("rpc-{i}"))
+            })
     });
     assert_eq!(arbiters.count(), 4, "one thread per RPC arbiter");
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
@@ -335,20 +551,52 @@ fn contested_labels_and_preimages_across_arbiters() {
     let outcomes: Vec<Vec<_>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     for round in 0..20 {
         let labels: Vec<_> = outcomes.iter().map(|o| &o[round].0).collect();
-        assert_eq!(labels.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: one winner of the label");
-        assert!(labels.iter().all(|r| r.is_ok() || **r == Err(900)), "{labels:?}");
+        assert_eq!(
+            labels.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: one winner of the label"
+        );
+        assert!(
+            labels.iter().all(|r| r.is_ok() || **r == Err(900)),
+            "{labels:?}"
+        );
         for pair in 0..8 {
             let shared: Vec<_> = (0..2).map(|k| &outcomes[pair * 2 + k][round].1).collect();
-            assert_eq!(shared.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: one winner of the preimage");
-            assert!(shared.iter().all(|r| r.is_ok() || **r == Err(901)), "{shared:?}");
+            assert_eq!(
+                shared.iter().filter(|r| r.is_ok()).count(),
+                1,
+                "round {round}: one winner of the preimage"
+            );
+            assert!(
+                shared.iter().all(|r| r.is_ok() || **r == Err(901)),
+                "{shared:?}"
+            );
         }
     }
-    let listed = d.call("listinvoices", json!({})).unwrap()["invoices"].as_array().unwrap().len();
-    assert_eq!((listed as u64, d.head()), (20 * 9, 20 * 9), "the winners and nothing else");
+    let listed = d.call("listinvoices", json!({})).unwrap()["invoices"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        (listed as u64, d.head()),
+        (20 * 9, 20 * 9),
+        "the winners and nothing else"
+    );
     assert!(d.stop().success());
-    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
-    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["audit", "--data-dir"])
+        .arg(&d.dir)
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stdout)
+    );
     // At least one arbiter: a usage error, as clap's own.
     let (status, out) = d.refused_start(&["--rpc-threads=0".into()]);
-    assert!(status.code() == Some(2) && out.contains("--rpc-threads"), "{out}");
+    assert!(
+        status.code() == Some(2) && out.contains("--rpc-threads"),
+        "{out}"
+    );
 }

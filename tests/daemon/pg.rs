@@ -24,7 +24,11 @@ pub struct Pg {
 }
 
 fn as_postgres(args: &[&str]) -> std::process::Output {
-    Command::new("runuser").args(["-u", "postgres", "--"]).args(args).output().unwrap()
+    Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 impl Pg {
@@ -39,16 +43,39 @@ impl Pg {
             None
         };
         if let Some(why) = why {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs PostgreSQL for these tests: {why}");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI needs PostgreSQL for these tests: {why}"
+            );
             eprintln!("skipping a PostgreSQL test: {why}");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap().to_owned();
-        assert!(Command::new("chown").args(["postgres:postgres", &path]).status().unwrap().success());
-        let out = as_postgres(&[&format!("{BIN}/initdb"), "-D", &format!("{path}/db"), "-A", "trust", "-U", "postgres"]);
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert!(Command::new("chown")
+            .args(["postgres:postgres", &path])
+            .status()
+            .unwrap()
+            .success());
+        let out = as_postgres(&[
+            &format!("{BIN}/initdb"),
+            "-D",
+            &format!("{path}/db"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ]);
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let pg = Pg { dir, port };
         pg.up();
         Some(pg)
@@ -62,15 +89,41 @@ impl Pg {
     pub fn up(&self) {
         let p = self.path();
         let opts = format!("-p {} -k {p} -c listen_addresses=127.0.0.1", self.port);
-        let out = as_postgres(&[&format!("{BIN}/pg_ctl"), "-D", &format!("{p}/db"), "-o", &opts, "-l", &format!("{p}/log"), "-w", "start"]);
-        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        let out = as_postgres(&[
+            &format!("{BIN}/pg_ctl"),
+            "-D",
+            &format!("{p}/db"),
+            "-o",
+            &opts,
+            "-l",
+            &format!("{p}/log"),
+            "-w",
+            "start",
+        ]);
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Stops it (fast: open connections are cut).
     pub fn down(&self) {
         let p = self.path();
-        let out = as_postgres(&[&format!("{BIN}/pg_ctl"), "-D", &format!("{p}/db"), "-m", "fast", "-w", "stop"]);
-        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+        let out = as_postgres(&[
+            &format!("{BIN}/pg_ctl"),
+            "-D",
+            &format!("{p}/db"),
+            "-m",
+            "fast",
+            "-w",
+            "stop",
+        ]);
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn url(&self) -> String {
@@ -87,7 +140,12 @@ impl Pg {
             .query("SELECT seq, hash FROM invoiced_log ORDER BY seq", &[])
             .unwrap()
             .iter()
-            .map(|r| (u64::try_from(r.get::<_, i64>(0)).unwrap(), hex::encode(r.get::<_, Vec<u8>>(1))))
+            .map(|r| {
+                (
+                    u64::try_from(r.get::<_, i64>(0)).unwrap(),
+                    hex::encode(r.get::<_, Vec<u8>>(1)),
+                )
+            })
             .collect()
     }
 }
@@ -95,7 +153,15 @@ impl Pg {
 impl Drop for Pg {
     fn drop(&mut self) {
         let p = self.path();
-        let _ = as_postgres(&[&format!("{BIN}/pg_ctl"), "-D", &format!("{p}/db"), "-m", "immediate", "-w", "stop"]);
+        let _ = as_postgres(&[
+            &format!("{BIN}/pg_ctl"),
+            "-D",
+            &format!("{p}/db"),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]);
     }
 }
 
@@ -103,32 +169,49 @@ fn unsafe_uid() -> u32 {
     // The real uid, from /proc (no libc call needed).
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(u32::MAX)
 }
 
 /// seq → hex hash of every record of the local log, read by the offline tool.
 fn local_records(d: &Daemon) -> BTreeMap<u64, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["events", "--json", "--data-dir"]).arg(&d.dir).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["events", "--json", "--data-dir"])
+        .arg(&d.dir)
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            (v["seq"].as_u64().unwrap(), v["hash"].as_str().unwrap().to_owned())
+            (
+                v["seq"].as_u64().unwrap(),
+                v["hash"].as_str().unwrap().to_owned(),
+            )
         })
         .collect()
 }
 
 fn invoice(d: &Daemon, label: &str) -> Result<Value, crate::harness::RpcErr> {
-    d.call("invoice", json!({"amount_msat": 1000, "label": label, "description": "replicated"}))
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": label, "description": "replicated"}),
+    )
 }
 
 #[test]
 fn every_acknowledged_batch_is_in_postgres_and_nothing_else_is() {
     let Some(pg) = Pg::start() else { return };
     let mut d = Daemon::start_with(&[format!("--replicate-to={}", pg.url())]);
-    assert_eq!(d.call("getinfo", json!({})).unwrap()["replication"], json!({"role": "primary", "epoch": 1, "lag_ms": 0}));
+    assert_eq!(
+        d.call("getinfo", json!({})).unwrap()["replication"],
+        json!({"role": "primary", "epoch": 1, "lag_ms": 0})
+    );
     // Concurrent clients: batches of several records each.
     let sock = d.socket();
     let threads: Vec<_> = (0..8)
@@ -145,7 +228,11 @@ fn every_acknowledged_batch_is_in_postgres_and_nothing_else_is() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     let paid = invoice(&d, "paid").unwrap();
     d.call("settleinvoice", json!({"payment_hash": paid["payment_hash"], "amount_msat": 1000, "payment_secret": paid["payment_secret"]})).unwrap();
-    assert_eq!(pg.records(), local_records(&d), "the same records, hash for hash");
+    assert_eq!(
+        pg.records(),
+        local_records(&d),
+        "the same records, hash for hash"
+    );
     assert_eq!(pg.records().len() as u64, d.head());
 
     // PostgreSQL down: writes fail with -1 naming replication, and nothing is stored anywhere.
@@ -155,16 +242,30 @@ fn every_acknowledged_batch_is_in_postgres_and_nothing_else_is() {
     assert_eq!(e.code, -1);
     assert!(e.message.contains("replication"), "{}", e.message);
     assert_eq!(d.head(), head);
-    assert!(d.call("listinvoices", json!({"label": "while-down"})).unwrap()["invoices"].as_array().unwrap().is_empty());
+    assert!(d
+        .call("listinvoices", json!({"label": "while-down"}))
+        .unwrap()["invoices"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     pg.up();
-    eventually(20, "writes resume once PostgreSQL is back", || invoice(&d, "after").is_ok());
+    eventually(20, "writes resume once PostgreSQL is back", || {
+        invoice(&d, "after").is_ok()
+    });
     assert_eq!(pg.records(), local_records(&d));
-    assert!(!d.call("listinvoices", json!({})).unwrap().to_string().contains("while-down"));
+    assert!(!d
+        .call("listinvoices", json!({}))
+        .unwrap()
+        .to_string()
+        .contains("while-down"));
 
     // A replicated data dir does not start alone: its writes would never reach the copy.
     assert!(d.stop().success());
     let (status, out) = d.refused_start(&[]);
-    assert!(!status.success() && out.contains("start it with --replicate-to"), "{out}");
+    assert!(
+        !status.success() && out.contains("start it with --replicate-to"),
+        "{out}"
+    );
     d.spawn();
     assert!(invoice(&d, "again").is_ok());
 }
@@ -178,7 +279,10 @@ fn a_deposed_primary_stops_writing_and_a_live_lease_makes_a_standby() {
     // A second invoiced for the same node (same hsm_secret, another data dir) while the lease is
     // renewed: it does not take the stream, it follows it as a standby.
     let second = Daemon::start_with(&args);
-    assert_eq!(second.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("standby"));
+    assert_eq!(
+        second.call("getinfo", json!({})).unwrap()["replication"]["role"],
+        json!("standby")
+    );
     eventually(10, "the second caught up", || second.head() == d.head());
     let e = invoice(&second, "on-the-standby").unwrap_err();
     assert_eq!(e.code, -1);
@@ -187,15 +291,34 @@ fn a_deposed_primary_stops_writing_and_a_live_lease_makes_a_standby() {
 
     // Another process takes the stream (as a promotion does): the old primary's next append
     // fails, naming why, and its log does not grow.
-    pg.client().execute("UPDATE invoiced_lease SET epoch = epoch + 1, holder = 'elsewhere'", &[]).unwrap();
+    pg.client()
+        .execute(
+            "UPDATE invoiced_lease SET epoch = epoch + 1, holder = 'elsewhere'",
+            &[],
+        )
+        .unwrap();
     let head = d.head();
     let e = invoice(&d, "split-brain").unwrap_err();
     assert_eq!(e.code, -1);
-    assert!(e.message.contains("deposed") && e.message.contains("epoch 2"), "{}", e.message);
+    assert!(
+        e.message.contains("deposed") && e.message.contains("epoch 2"),
+        "{}",
+        e.message
+    );
     assert_eq!(d.head(), head);
-    assert_eq!(pg.records().len() as u64, head, "only one append per epoch: nothing of the deposed one");
-    assert_eq!(d.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("deposed"));
-    assert!(invoice(&d, "still-deposed").unwrap_err().message.contains("deposed"));
+    assert_eq!(
+        pg.records().len() as u64,
+        head,
+        "only one append per epoch: nothing of the deposed one"
+    );
+    assert_eq!(
+        d.call("getinfo", json!({})).unwrap()["replication"]["role"],
+        json!("deposed")
+    );
+    assert!(invoice(&d, "still-deposed")
+        .unwrap_err()
+        .message
+        .contains("deposed"));
 }
 
 #[test]
@@ -212,16 +335,33 @@ fn a_local_tail_that_never_reached_postgres_is_dropped_at_start() {
     c.send_raw(br#"{"jsonrpc":"2.0","id":1,"method":"invoice","params":[1000,"never-acked","d"]}"#);
     assert_eq!(c.read_response(), None);
     d.kill();
-    assert_eq!(local_records(&d).len(), 4, "the unacknowledged record is in the local log");
+    assert_eq!(
+        local_records(&d).len(),
+        4,
+        "the unacknowledged record is in the local log"
+    );
     d.args = vec![url];
     d.spawn();
     assert_eq!(d.head(), 3, "dropped at start: it never reached PostgreSQL");
     assert_eq!(pg.records(), local_records(&d));
-    assert!(d.call("listinvoices", json!({"label": "never-acked"})).unwrap()["invoices"].as_array().unwrap().is_empty());
+    assert!(d
+        .call("listinvoices", json!({"label": "never-acked"}))
+        .unwrap()["invoices"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     invoice(&d, "never-acked").unwrap();
     assert_eq!(pg.records(), local_records(&d));
-    let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["audit", "--data-dir"])
+        .arg(&d.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// What one client saw: acknowledged (label, bolt11), and the labels left unanswered.
@@ -229,7 +369,11 @@ type Outcome = (Vec<(String, String)>, Vec<String>);
 
 /// `n` clients creating invoices (with `idempotent`) until told to stop; what was acknowledged,
 /// label → bolt11, and the labels whose request got no answer or an error.
-fn clients(d: &Daemon, n: usize, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec<std::thread::JoinHandle<Outcome>> {
+fn clients(
+    d: &Daemon,
+    n: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Outcome>> {
     (0..n)
         .map(|t| {
             let (sock, stop) = (d.socket(), stop.clone());
@@ -263,7 +407,10 @@ fn the_standby_has_every_acknowledged_invoice_after_the_primary_is_killed_and_pr
     let url = pg.url();
     let mut primary = Daemon::start_with(&[format!("--replicate-to={url}")]);
     let standby = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
-    assert_eq!(standby.call("getinfo", json!({})).unwrap()["replication"], json!({"role": "standby", "epoch": 1, "lag_ms": 0}));
+    assert_eq!(
+        standby.call("getinfo", json!({})).unwrap()["replication"],
+        json!({"role": "standby", "epoch": 1, "lag_ms": 0})
+    );
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let running = clients(&primary, 64, stop.clone());
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -275,16 +422,32 @@ fn the_standby_has_every_acknowledged_invoice_after_the_primary_is_killed_and_pr
         acked.extend(a);
         unanswered.extend(u);
     }
-    assert!(acked.len() > 100, "the load ran: {} acknowledged", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
     // Reads are served while standing by; writes are not.
-    assert!(invoice(&standby, "too-early").unwrap_err().message.contains("standby"));
+    assert!(invoice(&standby, "too-early")
+        .unwrap_err()
+        .message
+        .contains("standby"));
     let promoted = standby.call("promote", json!({})).unwrap();
     assert_eq!(promoted, json!({"role": "primary", "epoch": 2}));
-    assert_eq!(standby.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("primary"));
+    assert_eq!(
+        standby.call("getinfo", json!({})).unwrap()["replication"]["role"],
+        json!("primary")
+    );
     // Every acknowledged invoice is there, with the same bolt11.
     for (label, bolt11) in &acked {
-        let listed = standby.call("listinvoices", json!({"label": label})).unwrap();
-        assert_eq!(listed["invoices"][0]["bolt11"].as_str(), Some(bolt11.as_str()), "{label} lost in the takeover");
+        let listed = standby
+            .call("listinvoices", json!({"label": label}))
+            .unwrap();
+        assert_eq!(
+            listed["invoices"][0]["bolt11"].as_str(),
+            Some(bolt11.as_str()),
+            "{label} lost in the takeover"
+        );
     }
     // The copies agree, hash for hash.
     assert_eq!(pg.records(), local_records(&standby));
@@ -300,15 +463,31 @@ fn the_standby_has_every_acknowledged_invoice_after_the_primary_is_killed_and_pr
         standby.call("invoice", json!({"amount_msat": 1001 + i, "label": label, "description": "ha", "idempotent": true})).unwrap();
     }
     assert_eq!(pg.records(), local_records(&standby));
-    let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&standby.dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["audit", "--data-dir"])
+        .arg(&standby.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // The old primary comes back: a newer epoch holds the stream, so it follows as a standby,
     // its unacknowledged tail (if the kill left one) dropped.
     primary.spawn();
-    assert_eq!(primary.call("getinfo", json!({})).unwrap()["replication"]["role"], json!("standby"));
-    eventually(10, "the old primary caught up", || local_records(&primary) == pg.records());
-    assert!(invoice(&primary, "old-primary").unwrap_err().message.contains("standby"));
+    assert_eq!(
+        primary.call("getinfo", json!({})).unwrap()["replication"]["role"],
+        json!("standby")
+    );
+    eventually(10, "the old primary caught up", || {
+        local_records(&primary) == pg.records()
+    });
+    assert!(invoice(&primary, "old-primary")
+        .unwrap_err()
+        .message
+        .contains("standby"));
 }
 
 #[test]
@@ -320,9 +499,22 @@ fn a_standby_takes_over_once_the_primary_lease_lapses() {
     invoice(&primary, "before").unwrap();
     primary.kill();
     // Renewed every 3 s, lapsed after 10 s without: then the standby takes over by itself.
-    eventually(30, "the standby took over", || standby.call("getinfo", json!({})).unwrap()["replication"]["role"] == json!("primary"));
-    assert_eq!(standby.call("getinfo", json!({})).unwrap()["replication"]["epoch"], json!(2));
-    assert_eq!(standby.call("listinvoices", json!({"label": "before"})).unwrap()["invoices"].as_array().unwrap().len(), 1);
+    eventually(30, "the standby took over", || {
+        standby.call("getinfo", json!({})).unwrap()["replication"]["role"] == json!("primary")
+    });
+    assert_eq!(
+        standby.call("getinfo", json!({})).unwrap()["replication"]["epoch"],
+        json!(2)
+    );
+    assert_eq!(
+        standby
+            .call("listinvoices", json!({"label": "before"}))
+            .unwrap()["invoices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     invoice(&standby, "after").unwrap();
     assert_eq!(pg.records(), local_records(&standby));
 }
@@ -336,30 +528,74 @@ fn every_kind_of_event_replicates_and_the_standby_lists_what_the_primary_lists()
     let paid = invoice(&primary, "paid").unwrap();
     primary.call("settleinvoice", json!({"payment_hash": paid["payment_hash"], "amount_msat": 1000, "payment_secret": paid["payment_secret"]})).unwrap();
     invoice(&primary, "deleted").unwrap();
-    primary.call("delinvoice", json!({"label": "deleted", "status": "unpaid"})).unwrap();
-    primary.call("invoice", json!({"amount_msat": 5, "label": "expired", "description": "e", "expiry": 1})).unwrap();
-    let held = primary.call("holdinvoice", json!({"amount_msat": 2000, "description": "h"})).unwrap();
+    primary
+        .call(
+            "delinvoice",
+            json!({"label": "deleted", "status": "unpaid"}),
+        )
+        .unwrap();
+    primary
+        .call(
+            "invoice",
+            json!({"amount_msat": 5, "label": "expired", "description": "e", "expiry": 1}),
+        )
+        .unwrap();
+    let held = primary
+        .call(
+            "holdinvoice",
+            json!({"amount_msat": 2000, "description": "h"}),
+        )
+        .unwrap();
     let parts = json!([{"htlc": "1x1x1/0", "amount_msat": 2000, "cltv_expiry": 500}]);
     primary.call("holdaccept", json!({"payment_hash": held["payment_hash"], "payment_secret": held["payment_secret"], "parts": parts, "blockheight": 100})).unwrap();
-    let channels = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/listpeerchannels.json")).unwrap();
+    let channels = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/listpeerchannels.json"
+    ))
+    .unwrap();
     let channels: Value = serde_json::from_str(&channels).unwrap();
-    primary.call("syncchannels", json!({"channels": channels["channels"]})).unwrap();
+    primary
+        .call("syncchannels", json!({"channels": channels["channels"]}))
+        .unwrap();
     eventually(10, "the expired one expired", || {
-        primary.call("listinvoices", json!({"label": "expired"})).unwrap()["invoices"][0]["status"] == json!("expired")
+        primary
+            .call("listinvoices", json!({"label": "expired"}))
+            .unwrap()["invoices"][0]["status"]
+            == json!("expired")
     });
     let same = |method: &str| {
-        let (p, s) = (primary.call(method, json!({})).unwrap(), standby.call(method, json!({})).unwrap());
-        (p == s).then_some(()).ok_or(format!("{method}: primary {p} standby {s}"))
+        let (p, s) = (
+            primary.call(method, json!({})).unwrap(),
+            standby.call(method, json!({})).unwrap(),
+        );
+        (p == s)
+            .then_some(())
+            .ok_or(format!("{method}: primary {p} standby {s}"))
     };
-    eventually(10, "the standby caught up", || standby.head() == primary.head());
+    eventually(10, "the standby caught up", || {
+        standby.head() == primary.head()
+    });
     for method in ["listinvoices", "holdinvoicelookup", "listincoming"] {
         same(method).unwrap();
     }
     assert_eq!(pg.records(), local_records(&standby));
     // A waiter on the standby is woken by the primary's events.
     let mut waiter = crate::harness::Client::connect(&standby.socket());
-    let next = standby.call("wait", json!({"subsystem": "invoices", "indexname": "created", "nextvalue": 0})).unwrap()["created"].as_u64().unwrap() + 1;
-    let wait = std::thread::spawn(move || waiter.call("wait", json!({"subsystem": "invoices", "indexname": "created", "nextvalue": next})));
+    let next = standby
+        .call(
+            "wait",
+            json!({"subsystem": "invoices", "indexname": "created", "nextvalue": 0}),
+        )
+        .unwrap()["created"]
+        .as_u64()
+        .unwrap()
+        + 1;
+    let wait = std::thread::spawn(move || {
+        waiter.call(
+            "wait",
+            json!({"subsystem": "invoices", "indexname": "created", "nextvalue": next}),
+        )
+    });
     invoice(&primary, "woken").unwrap();
     let woke = wait.join().unwrap().unwrap();
     assert_eq!(woke["invoices"]["label"], json!("woken"), "{woke}");
@@ -384,7 +620,10 @@ fn postgres_stopped_under_load_loses_nothing_acknowledged_and_shows_nothing_else
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                     let label = format!("l{t}-{i}");
                     i += 1;
-                    match c.call("invoice", json!({"amount_msat": 1000, "label": label, "description": "d"})) {
+                    match c.call(
+                        "invoice",
+                        json!({"amount_msat": 1000, "label": label, "description": "d"}),
+                    ) {
                         Ok(v) => acked.push((label, v["bolt11"].as_str().unwrap().to_owned())),
                         // The batch cut by the stop: it may or may not be there.
                         Err(e) if e.message.contains("in doubt") => doubtful.push(label),
@@ -413,9 +652,16 @@ fn postgres_stopped_under_load_loses_nothing_acknowledged_and_shows_nothing_else
         refused.extend(r);
         doubtful.extend(d);
     }
-    eprintln!("outage: {} acknowledged, {} refused, {} in doubt", acked.len(), refused.len(), doubtful.len());
+    eprintln!(
+        "outage: {} acknowledged, {} refused, {} in doubt",
+        acked.len(),
+        refused.len(),
+        doubtful.len()
+    );
     assert!(!refused.is_empty(), "PostgreSQL's outage refused some");
-    eventually(10, "the standby caught up", || standby.head() == primary.head());
+    eventually(10, "the standby caught up", || {
+        standby.head() == primary.head()
+    });
     assert_eq!(pg.records(), local_records(&primary));
     assert_eq!(pg.records(), local_records(&standby));
     let listed = standby.call("listinvoices", json!({})).unwrap();
@@ -423,17 +669,33 @@ fn postgres_stopped_under_load_loses_nothing_acknowledged_and_shows_nothing_else
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["label"].as_str().unwrap().to_owned(), i["bolt11"].as_str().unwrap().to_owned()))
+        .map(|i| {
+            (
+                i["label"].as_str().unwrap().to_owned(),
+                i["bolt11"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     for (label, bolt11) in &acked {
-        assert_eq!(on_standby.get(label), Some(bolt11), "acknowledged {label} missing");
+        assert_eq!(
+            on_standby.get(label),
+            Some(bolt11),
+            "acknowledged {label} missing"
+        );
     }
     for label in &refused {
         assert!(!on_standby.contains_key(label), "refused {label} appeared");
     }
     // A batch in doubt is all there or all absent, as PostgreSQL decided.
-    let appeared = doubtful.iter().filter(|l| on_standby.contains_key(*l)).count();
-    assert!(appeared == 0 || appeared == doubtful.len(), "{appeared} of {} in doubt appeared", doubtful.len());
+    let appeared = doubtful
+        .iter()
+        .filter(|l| on_standby.contains_key(*l))
+        .count();
+    assert!(
+        appeared == 0 || appeared == doubtful.len(),
+        "{appeared} of {} in doubt appeared",
+        doubtful.len()
+    );
     assert_eq!(on_standby.len(), acked.len() + appeared);
 }
 
@@ -458,9 +720,19 @@ fn split_brain_never_forks_the_stream() {
         })
         .collect();
     let counts: Vec<usize> = both.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(counts, [0, 50], "the deposed primary wrote nothing, the new one everything");
+    assert_eq!(
+        counts,
+        [0, 50],
+        "the deposed primary wrote nothing, the new one everything"
+    );
     // The stream is one chain: every record continues the one before it.
-    let rows = pg.client().query("SELECT seq, prev_hash, hash FROM invoiced_log ORDER BY seq", &[]).unwrap();
+    let rows = pg
+        .client()
+        .query(
+            "SELECT seq, prev_hash, hash FROM invoiced_log ORDER BY seq",
+            &[],
+        )
+        .unwrap();
     let mut prev = vec![0u8; 32];
     for (n, r) in rows.iter().enumerate() {
         assert_eq!(r.get::<_, i64>(0), i64::try_from(n).unwrap() + 1);
@@ -482,9 +754,16 @@ fn losing_the_standby_costs_the_primary_nothing_and_it_catches_up_on_return() {
         invoice(&primary, &format!("while-away-{i}")).unwrap();
     }
     standby.spawn();
-    eventually(10, "the standby caught up", || standby.head() == primary.head());
+    eventually(10, "the standby caught up", || {
+        standby.head() == primary.head()
+    });
     assert_eq!(pg.records(), local_records(&standby));
-    assert_eq!(primary.call("listinvoices", json!({})).unwrap(), standby.call("listinvoices", json!({})).unwrap());
+    assert_eq!(
+        primary.call("listinvoices", json!({})).unwrap(),
+        standby.call("listinvoices", json!({})).unwrap()
+    );
     // The lag reads 0 once a look finds nothing more to fetch.
-    eventually(5, "lag back to 0", || standby.call("getinfo", json!({})).unwrap()["replication"]["lag_ms"] == json!(0));
+    eventually(5, "lag back to 0", || {
+        standby.call("getinfo", json!({})).unwrap()["replication"]["lag_ms"] == json!(0)
+    });
 }

@@ -19,7 +19,9 @@ const MAX_REQUEST_BYTES: usize = 1 << 20;
 const MAX_REFUSAL_BYTES: usize = 1024;
 
 fn request(method: &str, params: Value) -> Vec<u8> {
-    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string().into_bytes()
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string()
+        .into_bytes()
 }
 
 /// The start of `text`, for a failure's message.
@@ -35,7 +37,12 @@ fn start_of(text: &str) -> &str {
 fn answer_of(d: &Daemon, raw: &[u8]) -> (Value, usize) {
     let mut c = d.client();
     c.send_raw_lossy(raw);
-    let answer = c.read_response().unwrap_or_else(|| panic!("no answer to {}...", start_of(&String::from_utf8_lossy(raw))));
+    let answer = c.read_response().unwrap_or_else(|| {
+        panic!(
+            "no answer to {}...",
+            start_of(&String::from_utf8_lossy(raw))
+        )
+    });
     let size = answer.to_string().len();
     (answer, size)
 }
@@ -49,13 +56,19 @@ struct Footprint {
 }
 
 fn footprint(pid: u32) -> Footprint {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| -> u64 {
         let line = status.lines().find(|l| l.starts_with(name)).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
-    Footprint { fds, threads: usize::try_from(field("Threads:")).unwrap(), rss_kib: field("VmRSS:") }
+    Footprint {
+        fds,
+        threads: usize::try_from(field("Threads:")).unwrap(),
+        rss_kib: field("VmRSS:"),
+    }
 }
 
 /// Every method's parameters, each given a string of base58 characters (whose decoding is
@@ -65,20 +78,64 @@ fn a_megabyte_in_any_parameter_is_answered_at_once_and_echoed_cut() {
     let d = Daemon::start();
     let head = d.head();
     let methods: &[(&str, &[&str])] = &[
-        ("invoice", &["amount_msat", "label", "description", "expiry", "fallbacks", "preimage", "exposeprivatechannels", "cltv", "deschashonly", "idempotent"]),
-        ("holdinvoice", &["amount_msat", "description", "expiry", "payment_hash", "preimage", "cltv", "deschashonly", "exposeprivatechannels", "label"]),
-        ("listinvoices", &["label", "invstring", "payment_hash", "offer_id", "index", "start", "limit"]),
+        (
+            "invoice",
+            &[
+                "amount_msat",
+                "label",
+                "description",
+                "expiry",
+                "fallbacks",
+                "preimage",
+                "exposeprivatechannels",
+                "cltv",
+                "deschashonly",
+                "idempotent",
+            ],
+        ),
+        (
+            "holdinvoice",
+            &[
+                "amount_msat",
+                "description",
+                "expiry",
+                "payment_hash",
+                "preimage",
+                "cltv",
+                "deschashonly",
+                "exposeprivatechannels",
+                "label",
+            ],
+        ),
+        (
+            "listinvoices",
+            &[
+                "label",
+                "invstring",
+                "payment_hash",
+                "offer_id",
+                "index",
+                "start",
+                "limit",
+            ],
+        ),
         ("delinvoice", &["label", "status", "desconly"]),
         ("waitinvoice", &["label"]),
         ("waitanyinvoice", &["lastpay_index", "timeout"]),
         ("wait", &["subsystem", "indexname", "nextvalue"]),
         ("decode", &["string"]),
         ("help", &["command"]),
-        ("settleinvoice", &["payment_hash", "amount_msat", "payment_secret"]),
+        (
+            "settleinvoice",
+            &["payment_hash", "amount_msat", "payment_secret"],
+        ),
         ("holdinvoicesettle", &["payment_hash", "preimage"]),
         ("holdinvoicecancel", &["payment_hash"]),
         ("holdinvoicelookup", &["payment_hash"]),
-        ("holdaccept", &["payment_hash", "payment_secret", "parts", "blockheight"]),
+        (
+            "holdaccept",
+            &["payment_hash", "payment_secret", "parts", "blockheight"],
+        ),
         ("syncchannels", &["channels", "blockheight"]),
         ("updatechannel", &["channel"]),
         ("autoclean-once", &["subsystem", "age"]),
@@ -100,26 +157,49 @@ fn a_megabyte_in_any_parameter_is_answered_at_once_and_echoed_cut() {
                     "holdinvoice" => json!({"amount_msat": 1000, "description": "d"}),
                     _ => json!({}),
                 };
-                params[*name] = if *name == "fallbacks" && shape.is_string() { json!([shape]) } else { shape.clone() };
+                params[*name] = if *name == "fallbacks" && shape.is_string() {
+                    json!([shape])
+                } else {
+                    shape.clone()
+                };
                 let raw = request(method, params);
-                assert!(raw.len() <= MAX_REQUEST_BYTES, "{method}.{name}: {} bytes", raw.len());
+                assert!(
+                    raw.len() <= MAX_REQUEST_BYTES,
+                    "{method}.{name}: {} bytes",
+                    raw.len()
+                );
                 let t = Instant::now();
                 let (answer, size) = answer_of(&d, &raw);
                 // The client's read timeout (30 s) bounds each answer; a quadratic parser took
                 // about 12 minutes for a megabyte.
-                assert!(size <= MAX_REFUSAL_BYTES, "{method}.{name}: a {size}-byte answer in {:?}: {}...", t.elapsed(), start_of(&answer.to_string()));
+                assert!(
+                    size <= MAX_REFUSAL_BYTES,
+                    "{method}.{name}: a {size}-byte answer in {:?}: {}...",
+                    t.elapsed(),
+                    start_of(&answer.to_string())
+                );
                 asked += 1;
             }
         }
     }
     // Names and methods are echoed cut too.
     let long = "m".repeat(n);
-    for raw in [json!({"id": 1, "method": long}).to_string().into_bytes(), request("invoice", json!({ long.clone(): 1 }))] {
+    for raw in [
+        json!({"id": 1, "method": long}).to_string().into_bytes(),
+        request("invoice", json!({ long.clone(): 1 })),
+    ] {
         let (answer, size) = answer_of(&d, &raw);
-        assert!(size <= MAX_REFUSAL_BYTES, "a {size}-byte answer: {}...", start_of(&answer.to_string()));
+        assert!(
+            size <= MAX_REFUSAL_BYTES,
+            "a {size}-byte answer: {}...",
+            start_of(&answer.to_string())
+        );
         asked += 1;
     }
-    eprintln!("{asked} requests of about a megabyte answered in {:?}", started.elapsed());
+    eprintln!(
+        "{asked} requests of about a megabyte answered in {:?}",
+        started.elapsed()
+    );
     assert_eq!(d.head(), head, "nothing was appended");
 }
 
@@ -128,17 +208,30 @@ fn a_request_of_exactly_the_limit_is_read_and_one_byte_more_refused() {
     let d = Daemon::start();
     // `help` with a command name that fills the request to the byte.
     let sized = |total: usize| {
-        let frame = |name_len: usize| format!(r#"{{"id":7,"method":"help","params":["{}"]}}"#, "c".repeat(name_len));
+        let frame = |name_len: usize| {
+            format!(
+                r#"{{"id":7,"method":"help","params":["{}"]}}"#,
+                "c".repeat(name_len)
+            )
+        };
         let overhead = frame(0).len();
         frame(total - overhead).into_bytes()
     };
     let exact = sized(MAX_REQUEST_BYTES);
     assert_eq!(exact.len(), MAX_REQUEST_BYTES);
     let (answer, _) = answer_of(&d, &exact);
-    assert_eq!((answer["id"].as_i64(), answer["error"]["code"].as_i64()), (Some(7), Some(-32601)), "read and answered: {}", start_of(&answer.to_string()));
+    assert_eq!(
+        (answer["id"].as_i64(), answer["error"]["code"].as_i64()),
+        (Some(7), Some(-32601)),
+        "read and answered: {}",
+        start_of(&answer.to_string())
+    );
     let (answer, _) = answer_of(&d, &sized(MAX_REQUEST_BYTES + 1));
     assert_eq!(answer["error"]["code"], json!(-32600));
-    assert_eq!(answer["error"]["message"], json!(format!("Request over {MAX_REQUEST_BYTES} bytes")));
+    assert_eq!(
+        answer["error"]["message"],
+        json!(format!("Request over {MAX_REQUEST_BYTES} bytes"))
+    );
     // Pipelined after a small one, the large one is refused alone, after the first is answered.
     let mut c = d.client();
     let mut both = request("getinfo", json!({}));
@@ -168,7 +261,11 @@ fn waits_of_clients_that_leave_end_with_their_connections() {
             s.shutdown(std::net::Shutdown::Write).unwrap();
         }
     }
-    eventually(10, "the daemon's descriptors back to where they were", || footprint(d.pid()).fds <= before.fds);
+    eventually(
+        10,
+        "the daemon's descriptors back to where they were",
+        || footprint(d.pid()).fds <= before.fds,
+    );
 
     // A wait still open is answered, and a request sent behind it is kept for afterwards.
     let mut waiting = d.client();
@@ -177,15 +274,31 @@ fn waits_of_clients_that_leave_end_with_their_connections() {
     waiting.send_raw(&two);
     std::thread::sleep(Duration::from_millis(100));
     d.call("invoice", json!([1000, "second", "d"])).unwrap();
-    assert_eq!(into_result(waiting.read_response().unwrap()).unwrap()["created"], json!(2));
-    assert_eq!(into_result(waiting.read_response().unwrap()).unwrap()["invoices"][0]["label"], json!("second"));
+    assert_eq!(
+        into_result(waiting.read_response().unwrap()).unwrap()["created"],
+        json!(2)
+    );
+    assert_eq!(
+        into_result(waiting.read_response().unwrap()).unwrap()["invoices"][0]["label"],
+        json!("second")
+    );
     // The payment the waits that left were waiting for finds nobody to tell, and harms nothing.
     let inv = d.call("listinvoices", json!({"label": "awaited"})).unwrap()["invoices"][0].clone();
-    let decoded: lightning_invoice::Bolt11Invoice = inv["bolt11"].as_str().unwrap().parse().unwrap();
+    let decoded: lightning_invoice::Bolt11Invoice =
+        inv["bolt11"].as_str().unwrap().parse().unwrap();
     let secret = hex::encode(decoded.payment_secret().0);
-    d.call("settleinvoice", json!({"payment_hash": inv["payment_hash"], "amount_msat": 1000, "payment_secret": secret})).unwrap();
-    assert_eq!(d.call("waitanyinvoice", json!([0])).unwrap()["label"], json!("awaited"));
-    eventually(10, "descriptors as before", || footprint(d.pid()).fds <= before.fds);
+    d.call(
+        "settleinvoice",
+        json!({"payment_hash": inv["payment_hash"], "amount_msat": 1000, "payment_secret": secret}),
+    )
+    .unwrap();
+    assert_eq!(
+        d.call("waitanyinvoice", json!([0])).unwrap()["label"],
+        json!("awaited")
+    );
+    eventually(10, "descriptors as before", || {
+        footprint(d.pid()).fds <= before.fds
+    });
 }
 
 /// One hostile request of kind `k` on its own connection, and what it must get back.
@@ -196,8 +309,17 @@ fn hostile(d: &Daemon, k: usize, i: usize) {
         let mut c = Client::connect(&socket);
         c.send_raw_lossy(&raw);
         let answer = c.read_response().expect("an answer");
-        assert_eq!(answer["error"]["code"], json!(code), "kind {k}: {}", start_of(&answer.to_string()));
-        assert!(answer.to_string().len() <= MAX_REFUSAL_BYTES, "kind {k}: a {}-byte answer", answer.to_string().len());
+        assert_eq!(
+            answer["error"]["code"],
+            json!(code),
+            "kind {k}: {}",
+            start_of(&answer.to_string())
+        );
+        assert!(
+            answer.to_string().len() <= MAX_REFUSAL_BYTES,
+            "kind {k}: a {}-byte answer",
+            answer.to_string().len()
+        );
     };
     let leave = |raw: &[u8]| {
         let mut s = UnixStream::connect(&socket).unwrap();
@@ -205,11 +327,34 @@ fn hostile(d: &Daemon, k: usize, i: usize) {
     };
     match k {
         0 => expect(br#"{"id":1,"method":"getinfo",}"#.to_vec(), -32700),
-        1 => expect(b"{\"id\":1,\"method\":\"getinfo\",\"x\":\"\xff\xfe\"}".to_vec(), -32700),
-        2 => expect(json!({"id": 1, "method": long('m')}).to_string().into_bytes(), -32601),
-        3 => expect(request("invoice", json!({"amount_msat": 1, "label": "f", "description": "d", "fallbacks": [long('1')]})), -1),
-        4 => expect(request("invoice", json!({"amount_msat": 1, "label": long('é'), "description": "d"})), -32602),
-        5 => leave(&request("wait", json!(["invoices", "created", 1_000_000 + i]))),
+        1 => expect(
+            b"{\"id\":1,\"method\":\"getinfo\",\"x\":\"\xff\xfe\"}".to_vec(),
+            -32700,
+        ),
+        2 => expect(
+            json!({"id": 1, "method": long('m')})
+                .to_string()
+                .into_bytes(),
+            -32601,
+        ),
+        3 => expect(
+            request(
+                "invoice",
+                json!({"amount_msat": 1, "label": "f", "description": "d", "fallbacks": [long('1')]}),
+            ),
+            -1,
+        ),
+        4 => expect(
+            request(
+                "invoice",
+                json!({"amount_msat": 1, "label": long('é'), "description": "d"}),
+            ),
+            -32602,
+        ),
+        5 => leave(&request(
+            "wait",
+            json!(["invoices", "created", 1_000_000 + i]),
+        )),
         6 => leave(&request("waitanyinvoice", json!([99_999_999_999u64]))),
         7 => leave(br#"{"jsonrpc":"2.0","id":1,"method":"invo"#),
         8 => {
@@ -224,12 +369,32 @@ fn hostile(d: &Daemon, k: usize, i: usize) {
         }
         9 => {
             let part = json!({"htlc": "5x5x5/1", "amount_msat": 5000, "cltv_expiry": 900});
-            expect(request("holdaccept", json!({"payment_hash": "ab".repeat(32), "payment_secret": "cd".repeat(32), "parts": [part, part], "blockheight": 100})), -32602);
+            expect(
+                request(
+                    "holdaccept",
+                    json!({"payment_hash": "ab".repeat(32), "payment_secret": "cd".repeat(32), "parts": [part, part], "blockheight": 100}),
+                ),
+                -32602,
+            );
         }
-        10 => expect(request("syncchannels", json!({"channels": [], "blockheight": 2_147_483_648u64})), -32602),
+        10 => expect(
+            request(
+                "syncchannels",
+                json!({"channels": [], "blockheight": 2_147_483_648u64}),
+            ),
+            -32602,
+        ),
         11 => expect(b"nonsense".to_vec(), -32700),
         12 => expect(request("help", json!([long('c')])), -32601),
-        13 => expect(format!("{{\"id\":1,\"method\":\"invoice\",\"params\":[{}1{}]}}", "[".repeat(5000), "]".repeat(5000)).into_bytes(), -32602),
+        13 => expect(
+            format!(
+                "{{\"id\":1,\"method\":\"invoice\",\"params\":[{}1{}]}}",
+                "[".repeat(5000),
+                "]".repeat(5000)
+            )
+            .into_bytes(),
+            -32602,
+        ),
         _ => expect(request("invoice", json!({ long('k'): 1 })), -32602),
     }
 }
@@ -254,7 +419,10 @@ fn hostile_run(d: &Daemon, count: usize) {
 /// 16 MiB, nothing appended, and its log auditing clean.
 #[test]
 fn ten_thousand_hostile_requests_leave_no_trace() {
-    let count = std::env::var("INVOICED_HOSTILE_REQUESTS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let count = std::env::var("INVOICED_HOSTILE_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
     let d = Daemon::start();
     let head = d.head();
     // A first round lets the allocator and the runtimes reach their working size.
@@ -270,9 +438,22 @@ fn ten_thousand_hostile_requests_leave_no_trace() {
     });
     let after = footprint(d.pid());
     eprintln!("{count} hostile requests in {took:?}: before {before:?}, after {after:?}");
-    assert!(after.rss_kib <= before.rss_kib + 16 * 1024, "memory grew from {} to {} KiB", before.rss_kib, after.rss_kib);
+    assert!(
+        after.rss_kib <= before.rss_kib + 16 * 1024,
+        "memory grew from {} to {} KiB",
+        before.rss_kib,
+        after.rss_kib
+    );
     assert_eq!(d.head(), head, "nothing was appended");
     d.call("invoice", json!([1000, "after", "d"])).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["audit", "--data-dir"]).arg(&d.dir).output().unwrap();
-    assert!(out.status.success(), "audit: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["audit", "--data-dir"])
+        .arg(&d.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -17,9 +17,27 @@ fn state_is_identical_after_restart() {
     assert_eq!(d.call("listinvoices", json!({})).unwrap(), before);
     assert_eq!(d.call("getinfo", json!({})).unwrap(), info_before);
     // Labels and hashes stay taken, created_index keeps counting.
-    assert_eq!(d.call("invoice", json!([1000, "a", "again"])).unwrap_err().code, 900);
-    assert_eq!(d.call("invoice", json!([1000, "7", "again"])).unwrap_err().code, 900);
-    assert_eq!(d.call("invoice", json!({"amount_msat": 1, "label": "z", "description": "d", "preimage": "22".repeat(32)})).unwrap_err().code, 901);
+    assert_eq!(
+        d.call("invoice", json!([1000, "a", "again"]))
+            .unwrap_err()
+            .code,
+        900
+    );
+    assert_eq!(
+        d.call("invoice", json!([1000, "7", "again"]))
+            .unwrap_err()
+            .code,
+        900
+    );
+    assert_eq!(
+        d.call(
+            "invoice",
+            json!({"amount_msat": 1, "label": "z", "description": "d", "preimage": "22".repeat(32)})
+        )
+        .unwrap_err()
+        .code,
+        901
+    );
     let r = d.call("invoice", json!([1000, "d", "fourth"])).unwrap();
     assert_eq!(r["created_index"], json!(4));
     for inv in before["invoices"].as_array().unwrap() {
@@ -40,7 +58,16 @@ fn data_dir_is_bound_to_its_network() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("belongs to network regtest, not bitcoin"), "{err}");
+    assert!(
+        err.contains("belongs to network regtest, not bitcoin"),
+        "{err}"
+    );
     d.spawn();
-    assert_eq!(d.call("listinvoices", json!({})).unwrap()["invoices"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        d.call("listinvoices", json!({})).unwrap()["invoices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -5,7 +5,9 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use invoiced_events::codec::{decode_record, encode_record, record_hash, EventRecord, GENESIS_HASH};
+use invoiced_events::codec::{
+    decode_record, encode_record, record_hash, EventRecord, GENESIS_HASH,
+};
 use invoiced_events::Event;
 use rocksdb::{Options, DB};
 use serde_json::{json, Value};
@@ -13,8 +15,17 @@ use serde_json::{json, Value};
 use crate::harness::Daemon;
 
 fn tool(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_invoiced")).args(args).arg("--data-dir").arg(dir).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn audit(dir: &Path) -> (i32, String) {
@@ -31,10 +42,15 @@ fn real_data_dir() -> (Daemon, Vec<Value>) {
     d.call("invoice", json!({"amount_msat": 5000, "label": "c", "description": "third", "fallbacks": ["bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"]})).unwrap();
     d.call("settleinvoice", json!({"payment_hash": a["payment_hash"], "amount_msat": 1000, "payment_secret": a["payment_secret"]})).unwrap();
     d.call("delinvoice", json!(["c", "unpaid"])).unwrap();
-    d.call("invoice", json!({"amount_msat": 7, "label": "d", "description": "short", "expiry": 1})).unwrap();
+    d.call(
+        "invoice",
+        json!({"amount_msat": 7, "label": "d", "description": "short", "expiry": 1}),
+    )
+    .unwrap();
     d.restart_at_offset(60);
     crate::harness::eventually(5, "d expired at start-up", || {
-        d.call("listinvoices", json!({"label": "d"})).unwrap()["invoices"][0]["status"] == json!("expired")
+        d.call("listinvoices", json!({"label": "d"})).unwrap()["invoices"][0]["status"]
+            == json!("expired")
     });
     states.push(d.call("listinvoices", json!({})).unwrap());
     assert!(d.stop().success());
@@ -60,20 +76,33 @@ fn open_db(dir: &Path) -> DB {
 
 fn records(db: &DB) -> Vec<Vec<u8>> {
     let cf = db.cf_handle("events").unwrap();
-    db.iterator_cf(cf, rocksdb::IteratorMode::Start).map(|kv| kv.unwrap().1.to_vec()).collect()
+    db.iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|kv| kv.unwrap().1.to_vec())
+        .collect()
 }
 
 /// Rewrites the log as `events`, with a valid chain and head, and drops the checkpoint: what a
 /// careful forger would do.
 fn forge(db: &DB, events: Vec<Event>) {
-    let (cf, meta) = (db.cf_handle("events").unwrap(), db.cf_handle("meta").unwrap());
-    let keys: Vec<Vec<u8>> = db.iterator_cf(cf, rocksdb::IteratorMode::Start).map(|kv| kv.unwrap().0.to_vec()).collect();
+    let (cf, meta) = (
+        db.cf_handle("events").unwrap(),
+        db.cf_handle("meta").unwrap(),
+    );
+    let keys: Vec<Vec<u8>> = db
+        .iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|kv| kv.unwrap().0.to_vec())
+        .collect();
     for k in keys {
         db.delete_cf(cf, k).unwrap();
     }
     let mut prev = GENESIS_HASH;
     for (i, event) in events.into_iter().enumerate() {
-        let rec = EventRecord { seq: i as u64 + 1, time_ms: 1_000, prev_hash: prev, event };
+        let rec = EventRecord {
+            seq: i as u64 + 1,
+            time_ms: 1_000,
+            prev_hash: prev,
+            event,
+        };
         let bytes = encode_record(&rec).unwrap();
         prev = record_hash(&bytes);
         db.put_cf(cf, rec.seq.to_be_bytes(), bytes).unwrap();
@@ -85,13 +114,19 @@ fn forge(db: &DB, events: Vec<Event>) {
 }
 
 fn events_of(db: &DB) -> Vec<Event> {
-    records(db).iter().map(|b| decode_record(b).unwrap().event).collect()
+    records(db)
+        .iter()
+        .map(|b| decode_record(b).unwrap().event)
+        .collect()
 }
 
 fn failed_at(dir: &Path) -> u64 {
     let (code, out) = audit(dir);
     assert_eq!(code, 1, "audit should fail: {out}");
-    let at = out.split("audit FAILED at record ").nth(1).unwrap_or_else(|| panic!("{out}"));
+    let at = out
+        .split("audit FAILED at record ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
     at.split(':').next().unwrap().parse().unwrap()
 }
 
@@ -117,7 +152,8 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
         let mut rec = records(&db)[1].clone();
         let mid = rec.len() / 2;
         rec[mid] ^= 0x01;
-        db.put_cf(db.cf_handle("events").unwrap(), 2u64.to_be_bytes(), rec).unwrap();
+        db.put_cf(db.cf_handle("events").unwrap(), 2u64.to_be_bytes(), rec)
+            .unwrap();
     }
     let at = failed_at(&dir);
     assert!(at == 2 || at == 3, "flip in record 2 reported at {at}");
@@ -126,7 +162,8 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
     let (_t, dir) = scratch(&d.dir, "removed");
     {
         let db = open_db(&dir);
-        db.delete_cf(db.cf_handle("events").unwrap(), 3u64.to_be_bytes()).unwrap();
+        db.delete_cf(db.cf_handle("events").unwrap(), 3u64.to_be_bytes())
+            .unwrap();
     }
     assert_eq!(failed_at(&dir), 3);
 
@@ -135,7 +172,8 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
     let n = {
         let db = open_db(&dir);
         let n = records(&db).len() as u64;
-        db.delete_cf(db.cf_handle("events").unwrap(), n.to_be_bytes()).unwrap();
+        db.delete_cf(db.cf_handle("events").unwrap(), n.to_be_bytes())
+            .unwrap();
         n
     };
     assert_eq!(failed_at(&dir), n);
@@ -150,7 +188,8 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
     let (_t, dir) = scratch(&d.dir, "foreign");
     {
         let db = open_db(&dir);
-        db.put_cf(db.cf_handle("events").unwrap(), 2u64.to_be_bytes(), foreign).unwrap();
+        db.put_cf(db.cf_handle("events").unwrap(), 2u64.to_be_bytes(), foreign)
+            .unwrap();
     }
     assert_eq!(failed_at(&dir), 2);
 
@@ -159,20 +198,27 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
     {
         let db = open_db(&dir);
         let mut events = events_of(&db);
-        let Event::InvoiceCreated(c) = &mut events[2] else { panic!("record 3 is an invoice") };
+        let Event::InvoiceCreated(c) = &mut events[2] else {
+            panic!("record 3 is an invoice")
+        };
         c.amount_msat = Some(5001);
         forge(&db, events);
     }
     let (code, out) = audit(&dir);
     assert_eq!(code, 1);
-    assert!(out.contains("audit FAILED at record 3: amount or network differs"), "{out}");
+    assert!(
+        out.contains("audit FAILED at record 3: amount or network differs"),
+        "{out}"
+    );
 
     // A duplicated label, with the chain forged to match.
     let (_t, dir) = scratch(&d.dir, "duplabel");
     {
         let db = open_db(&dir);
         let mut events = events_of(&db);
-        let Event::InvoiceCreated(mut dup) = events[1].clone() else { panic!() };
+        let Event::InvoiceCreated(mut dup) = events[1].clone() else {
+            panic!()
+        };
         dup.created_index = 5;
         events.push(Event::InvoiceCreated(dup));
         forge(&db, events);
@@ -180,19 +226,32 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
     let n = events_of(&open_db(&dir)).len() as u64;
     let (code, out) = audit(&dir);
     assert_eq!(code, 1);
-    assert!(out.contains(&format!("audit FAILED at record {n}: record {n} creates label 'b' which exists")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "audit FAILED at record {n}: record {n} creates label 'b' which exists"
+        )),
+        "{out}"
+    );
 
     // A checkpoint that does not match the log.
     let (_t, dir) = scratch(&d.dir, "checkpoint");
     {
         let file = dir.join("events.checkpoint");
-        let mut snap = invoiced_events::codec::decode_snapshot(&std::fs::read(&file).unwrap()).unwrap();
+        let mut snap =
+            invoiced_events::codec::decode_snapshot(&std::fs::read(&file).unwrap()).unwrap();
         snap.counters.pay += 1;
-        std::fs::write(&file, invoiced_events::codec::encode_snapshot(&snap).unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            invoiced_events::codec::encode_snapshot(&snap).unwrap(),
+        )
+        .unwrap();
     }
     let (code, out) = audit(&dir);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("the checkpoint differs from a fresh replay"), "{out}");
+    assert!(
+        out.contains("the checkpoint differs from a fresh replay"),
+        "{out}"
+    );
     // The original is still clean.
     assert_eq!(audit(&d.dir).0, 0);
 }
@@ -202,7 +261,8 @@ fn events_replay_and_audit_beside_a_running_daemon() {
     let d = Daemon::start();
     let mut after = vec![];
     for i in 0..5 {
-        d.call("invoice", json!([1000 + i, format!("l{i}"), "d"])).unwrap();
+        d.call("invoice", json!([1000 + i, format!("l{i}"), "d"]))
+            .unwrap();
         after.push(d.call("listinvoices", json!({})).unwrap()["invoices"].clone());
     }
     let inv = d.call("listinvoices", json!(["l2"])).unwrap()["invoices"][0].clone();
@@ -212,11 +272,21 @@ fn events_replay_and_audit_beside_a_running_daemon() {
 
     let (code, out) = audit(&d.dir);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("head {} {}", info["log_head_seq"], info["log_head_hash"].as_str().unwrap())), "{out} vs {info}");
+    assert!(
+        out.contains(&format!(
+            "head {} {}",
+            info["log_head_seq"],
+            info["log_head_hash"].as_str().unwrap()
+        )),
+        "{out} vs {info}"
+    );
 
     let (code, out, _) = tool(&["events", "--json"], &d.dir);
     assert_eq!(code, 0);
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 7);
     assert_eq!(lines[2]["kind"], json!("invoice_created"));
     assert_eq!(lines[2]["event"]["label"], json!("l2"));
@@ -237,10 +307,19 @@ fn events_replay_and_audit_beside_a_running_daemon() {
     }
     let (_, out, _) = tool(&["replay"], &d.dir);
     let state: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(state["invoices"], d.call("listinvoices", json!({})).unwrap()["invoices"]);
-    assert_eq!(state["counters"], json!({"created": 6, "pay": 1, "updated": 1, "deleted": 0}));
+    assert_eq!(
+        state["invoices"],
+        d.call("listinvoices", json!({})).unwrap()["invoices"]
+    );
+    assert_eq!(
+        state["counters"],
+        json!({"created": 6, "pay": 1, "updated": 1, "deleted": 0})
+    );
     let (_, out, _) = tool(&["replay", "--at", "1000"], &d.dir);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["invoices"], json!([]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["invoices"],
+        json!([])
+    );
 
     // --follow streams what the daemon writes next.
     let mut follow = Command::new(env!("CARGO_BIN_EXE_invoiced"))
@@ -252,11 +331,16 @@ fn events_replay_and_audit_beside_a_running_daemon() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     d.call("invoice", json!([1, "followed", "d"])).unwrap();
     let mut line = String::new();
-    BufReader::new(follow.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(follow.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     follow.kill().unwrap();
     follow.wait().unwrap();
     let v: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!((v["seq"].clone(), v["event"]["label"].clone()), (json!(8), json!("followed")));
+    assert_eq!(
+        (v["seq"].clone(), v["event"]["label"].clone()),
+        (json!(8), json!("followed"))
+    );
 }
 
 #[test]
@@ -269,7 +353,8 @@ fn start_up_uses_the_checkpoint_and_survives_a_stale_or_missing_one() {
     // Kill (no new checkpoint) after more records: the stale checkpoint plus the tail replays.
     assert!(d.stop().success());
     d.spawn();
-    d.call("invoice", json!([1, "after-checkpoint", "d"])).unwrap();
+    d.call("invoice", json!([1, "after-checkpoint", "d"]))
+        .unwrap();
     let now = d.call("listinvoices", json!({})).unwrap();
     d.kill();
     d.spawn();
@@ -279,7 +364,10 @@ fn start_up_uses_the_checkpoint_and_survives_a_stale_or_missing_one() {
     assert!(d.stop().success());
     let file = d.dir.join("events.checkpoint");
     let bytes = std::fs::read(&file).unwrap();
-    for damaged in [bytes[..bytes.len() / 2].to_vec(), vec![3, 3, 0xff, 0xff, 0xff]] {
+    for damaged in [
+        bytes[..bytes.len() / 2].to_vec(),
+        vec![3, 3, 0xff, 0xff, 0xff],
+    ] {
         std::fs::write(&file, damaged).unwrap();
         d.spawn();
         assert_eq!(d.call("listinvoices", json!({})).unwrap(), now);

@@ -48,7 +48,13 @@ impl Receiver {
                 }
             }
         });
-        Receiver { port, mode, seen, stop, thread: Some(thread) }
+        Receiver {
+            port,
+            mode,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Down: the port stops listening (connections are refused).
@@ -86,16 +92,30 @@ fn serve(conn: TcpStream, seen: &Seen, mode: &AtomicU8, stop: &AtomicU8) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let ok = mode.load(Ordering::SeqCst) != FAIL_500;
-    let status = if ok { "200 OK" } else { "500 Internal Server Error" };
+    let status = if ok {
+        "200 OK"
+    } else {
+        "500 Internal Server Error"
+    };
     let mut conn = conn;
-    if write!(conn, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").is_ok() && ok {
+    if write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .is_ok()
+        && ok
+    {
         seen.lock().unwrap()[at].2 = true;
     }
 }
 
 /// Whether a request whose body holds `needle` arrived (`taken` or not).
 fn arrived(seen: &Seen, needle: &str) -> usize {
-    seen.lock().unwrap().iter().filter(|(_, b, _)| b.contains(needle)).count()
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, b, _)| b.contains(needle))
+        .count()
 }
 
 fn hmac_hex(secret: &[u8], body: &str) -> String {
@@ -106,7 +126,11 @@ fn hmac_hex(secret: &[u8], body: &str) -> String {
 
 /// The invoice events of the log, as (seq, type), read by the offline tool.
 fn logged(d: &Daemon) -> Vec<(u64, String)> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced")).args(["events", "--json", "--data-dir"]).arg(&d.dir).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["events", "--json", "--data-dir"])
+        .arg(&d.dir)
+        .output()
+        .unwrap();
     let webhook_type = |kind: &str| match kind {
         "invoice_created" | "hold_invoice_created" => Some("invoice_created"),
         "invoice_paid" => Some("invoice_paid"),
@@ -122,7 +146,10 @@ fn logged(d: &Daemon) -> Vec<(u64, String)> {
         .lines()
         .filter_map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            Some((v["seq"].as_u64().unwrap(), webhook_type(v["kind"].as_str().unwrap())?.to_owned()))
+            Some((
+                v["seq"].as_u64().unwrap(),
+                webhook_type(v["kind"].as_str().unwrap())?.to_owned(),
+            ))
         })
         .collect()
 }
@@ -135,7 +162,10 @@ fn delivered(seen: &Seen, secret: &[u8]) -> Vec<(u64, String)> {
         assert_eq!(*sig, hmac_hex(secret, body), "every body is signed: {body}");
         let v: Value = serde_json::from_str(body).unwrap();
         let seq = v["seq"].as_u64().unwrap();
-        assert!(out.last().is_none_or(|(last, _)| seq >= *last), "in log order: {seq} after {out:?}");
+        assert!(
+            out.last().is_none_or(|(last, _)| seq >= *last),
+            "in log order: {seq} after {out:?}"
+        );
         if out.last().map(|(s, _)| *s) != Some(seq) {
             out.push((seq, v["type"].as_str().unwrap().to_owned()));
         }
@@ -149,62 +179,163 @@ fn every_invoice_event_is_pushed_signed_in_order_through_failures_and_a_sigkill(
     let mode = Arc::new(AtomicU8::new(OK));
     let receiver = Receiver::start(0, seen.clone(), mode.clone());
     let mut d = Daemon::start();
-    d.args.push(format!("--webhook-url=http://127.0.0.1:{}/hook", receiver.port));
+    d.args.push(format!(
+        "--webhook-url=http://127.0.0.1:{}/hook",
+        receiver.port
+    ));
     d.restart();
-    let secret = hex::decode(std::fs::read_to_string(d.dir.join("webhook_secret")).unwrap().trim()).unwrap();
+    let secret = hex::decode(
+        std::fs::read_to_string(d.dir.join("webhook_secret"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
 
     // Every kind: created, paid, accepted, settled, canceled, expired, deleted.
-    let paid = d.call("invoice", json!({"amount_msat": 1000, "label": "paid", "description": "p"})).unwrap();
+    let paid = d
+        .call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": "paid", "description": "p"}),
+        )
+        .unwrap();
     d.call("settleinvoice", json!({"payment_hash": paid["payment_hash"], "amount_msat": 1000, "payment_secret": paid["payment_secret"]})).unwrap();
-    let held = d.call("holdinvoice", json!({"amount_msat": 2000, "description": "h"})).unwrap();
+    let held = d
+        .call(
+            "holdinvoice",
+            json!({"amount_msat": 2000, "description": "h"}),
+        )
+        .unwrap();
     let part = json!([{"htlc": "1x1x1/0", "amount_msat": 2000, "cltv_expiry": 500}]);
     d.call("holdaccept", json!({"payment_hash": held["payment_hash"], "payment_secret": held["payment_secret"], "parts": part, "blockheight": 100})).unwrap();
-    d.call("holdinvoicesettle", json!({"payment_hash": held["payment_hash"]})).unwrap();
-    let canceled = d.call("holdinvoice", json!({"amount_msat": 3000, "description": "c"})).unwrap();
-    d.call("holdinvoicecancel", json!({"payment_hash": canceled["payment_hash"]})).unwrap();
-    d.call("invoice", json!({"amount_msat": 1000, "label": "gone", "description": "g"})).unwrap();
-    d.call("delinvoice", json!({"label": "gone", "status": "unpaid"})).unwrap();
-    d.call("invoice", json!({"amount_msat": 1000, "label": "short", "description": "s", "expiry": 1})).unwrap();
+    d.call(
+        "holdinvoicesettle",
+        json!({"payment_hash": held["payment_hash"]}),
+    )
+    .unwrap();
+    let canceled = d
+        .call(
+            "holdinvoice",
+            json!({"amount_msat": 3000, "description": "c"}),
+        )
+        .unwrap();
+    d.call(
+        "holdinvoicecancel",
+        json!({"payment_hash": canceled["payment_hash"]}),
+    )
+    .unwrap();
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "gone", "description": "g"}),
+    )
+    .unwrap();
+    d.call("delinvoice", json!({"label": "gone", "status": "unpaid"}))
+        .unwrap();
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "short", "description": "s", "expiry": 1}),
+    )
+    .unwrap();
     eventually(10, "the short invoice expired", || {
-        d.call("listinvoices", json!({"label": "short"})).unwrap()["invoices"][0]["status"] == json!("expired")
+        d.call("listinvoices", json!({"label": "short"})).unwrap()["invoices"][0]["status"]
+            == json!("expired")
     });
-    eventually(10, "all delivered", || delivered(&seen, &secret) == logged(&d));
-    let types: Vec<String> = delivered(&seen, &secret).into_iter().map(|(_, t)| t).collect();
-    for t in ["invoice_created", "invoice_paid", "invoice_accepted", "invoice_settled", "invoice_canceled", "invoice_expired", "invoice_deleted"] {
+    eventually(10, "all delivered", || {
+        delivered(&seen, &secret) == logged(&d)
+    });
+    let types: Vec<String> = delivered(&seen, &secret)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    for t in [
+        "invoice_created",
+        "invoice_paid",
+        "invoice_accepted",
+        "invoice_settled",
+        "invoice_canceled",
+        "invoice_expired",
+        "invoice_deleted",
+    ] {
         assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
     }
     let last_body: Value = serde_json::from_str(&seen.lock().unwrap().last().unwrap().1).unwrap();
     assert_eq!(last_body["invoice"]["label"], "short");
-    let settled = seen.lock().unwrap().iter().map(|(_, b, _)| serde_json::from_str::<Value>(b).unwrap()).find(|v| v["type"] == "invoice_settled").unwrap();
-    assert_eq!((settled["invoice"]["payment_hash"].clone(), settled["invoice"]["amount_received_msat"].clone()), (held["payment_hash"].clone(), json!(2000)));
-    assert!(!settled.to_string().contains(held["preimage"].as_str().unwrap()), "never the preimage");
+    let settled = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b, _)| serde_json::from_str::<Value>(b).unwrap())
+        .find(|v| v["type"] == "invoice_settled")
+        .unwrap();
+    assert_eq!(
+        (
+            settled["invoice"]["payment_hash"].clone(),
+            settled["invoice"]["amount_received_msat"].clone()
+        ),
+        (held["payment_hash"].clone(), json!(2000))
+    );
+    assert!(
+        !settled
+            .to_string()
+            .contains(held["preimage"].as_str().unwrap()),
+        "never the preimage"
+    );
 
     // 500s: retried until taken.
     mode.store(FAIL_500, Ordering::SeqCst);
-    d.call("invoice", json!({"amount_msat": 1000, "label": "retried", "description": "r"})).unwrap();
-    eventually(10, "two refused attempts", || arrived(&seen, "\"retried\"") >= 2);
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "retried", "description": "r"}),
+    )
+    .unwrap();
+    eventually(10, "two refused attempts", || {
+        arrived(&seen, "\"retried\"") >= 2
+    });
     mode.store(OK, Ordering::SeqCst);
-    eventually(10, "taken once it answers 200", || delivered(&seen, &secret) == logged(&d));
+    eventually(10, "taken once it answers 200", || {
+        delivered(&seen, &secret) == logged(&d)
+    });
 
     // A receiver that hangs holds up no invoice.
     mode.store(HANG, Ordering::SeqCst);
-    d.call("invoice", json!({"amount_msat": 1000, "label": "stuck-0", "description": "s"})).unwrap();
-    eventually(10, "the receiver holds a request", || arrived(&seen, "\"stuck-0\"") > 0);
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "stuck-0", "description": "s"}),
+    )
+    .unwrap();
+    eventually(10, "the receiver holds a request", || {
+        arrived(&seen, "\"stuck-0\"") > 0
+    });
     for i in 1..20 {
-        d.call("invoice", json!({"amount_msat": 1000, "label": format!("stuck-{i}"), "description": "s"})).unwrap();
+        d.call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": format!("stuck-{i}"), "description": "s"}),
+        )
+        .unwrap();
     }
     mode.store(OK, Ordering::SeqCst);
-    eventually(30, "the backlog delivered", || delivered(&seen, &secret) == logged(&d));
+    eventually(30, "the backlog delivered", || {
+        delivered(&seen, &secret) == logged(&d)
+    });
 
     // Down, and the daemon killed: nothing lost, nothing out of order, once both are back.
     let (port, seen, mode) = receiver.down();
     for i in 0..5 {
-        d.call("invoice", json!({"amount_msat": 1000, "label": format!("while-down-{i}"), "description": "d"})).unwrap();
+        d.call(
+            "invoice",
+            json!({"amount_msat": 1000, "label": format!("while-down-{i}"), "description": "d"}),
+        )
+        .unwrap();
     }
     std::thread::sleep(Duration::from_millis(700));
     d.kill();
     d.spawn();
-    d.call("invoice", json!({"amount_msat": 1000, "label": "after-kill", "description": "k"})).unwrap();
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "after-kill", "description": "k"}),
+    )
+    .unwrap();
     let _receiver = Receiver::start(port, seen.clone(), mode);
-    eventually(90, "everything after the outage and the SIGKILL", || delivered(&seen, &secret) == logged(&d));
+    eventually(90, "everything after the outage and the SIGKILL", || {
+        delivered(&seen, &secret) == logged(&d)
+    });
 }

@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn refuses_what_bolt1_refuses() {
         assert_eq!(read(&mut &[0xfd, 0, 0xfc][..]), Err("BigSize not minimal"));
-        assert_eq!(read(&mut &[0xfe, 0, 0, 0xff, 0xff][..]), Err("BigSize not minimal"));
+        assert_eq!(
+            read(&mut &[0xfe, 0, 0, 0xff, 0xff][..]),
+            Err("BigSize not minimal")
+        );
         assert_eq!(read(&mut &[0xfd, 0][..]), Err("truncated"));
         assert_eq!(read(&mut &[0xfd, 0, 0xfd][..]), Ok(0xfd));
     }

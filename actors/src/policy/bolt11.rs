@@ -9,9 +9,8 @@ use bitcoin::hashes::{sha256, Hash as _};
 use bitcoin::{PubkeyHash, ScriptHash, WitnessVersion};
 use invoiced_events::{AmountOrAny, Network, RouteHintHop};
 use lightning_invoice::{
-    Currency, Description, ExpiryTime, Fallback, MinFinalCltvExpiryDelta,
-    PositiveTimestamp, PrivateRoute, RawBolt11Invoice, RawDataPart, RawHrp, RawTaggedField,
-    SiPrefix, TaggedField,
+    Currency, Description, ExpiryTime, Fallback, MinFinalCltvExpiryDelta, PositiveTimestamp,
+    PrivateRoute, RawBolt11Invoice, RawDataPart, RawHrp, RawTaggedField, SiPrefix, TaggedField,
 };
 use lightning_types::features::Bolt11InvoiceFeatures;
 use lightning_types::payment::{PaymentHash, PaymentSecret};
@@ -35,7 +34,9 @@ const FEATURES_LE: [u8; 4] = [0x00, 0x41, 0x02, 0x02];
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     /// Above [`MAX_INVOICE_MSAT`].
-    #[error("should be at most {MAX_INVOICE_MSAT}msat, the largest amount a BOLT11 invoice can carry")]
+    #[error(
+        "should be at most {MAX_INVOICE_MSAT}msat, the largest amount a BOLT11 invoice can carry"
+    )]
     Amount,
     /// Above [`MAX_EXPIRY`].
     #[error("should be at most {MAX_EXPIRY} seconds")]
@@ -114,7 +115,9 @@ impl Cltv {
     /// # Errors
     /// [`LimitError::Cltv`] above [`MAX_CLTV`].
     pub fn new(blocks: u64) -> Result<Self, LimitError> {
-        u16::try_from(blocks).map(Cltv).map_err(|_| LimitError::Cltv)
+        u16::try_from(blocks)
+            .map(Cltv)
+            .map_err(|_| LimitError::Cltv)
     }
 
     /// Blocks.
@@ -204,30 +207,43 @@ pub fn build_raw(
         Some((a, p)) => (Some(a), p),
         None => (None, None),
     };
-    let hrp = RawHrp { currency: currency(draft.network), raw_amount, si_prefix };
-    let timestamp = PositiveTimestamp::from_unix_timestamp(draft.timestamp).map_err(|_| DraftError::Timestamp)?;
+    let hrp = RawHrp {
+        currency: currency(draft.network),
+        raw_amount,
+        si_prefix,
+    };
+    let timestamp = PositiveTimestamp::from_unix_timestamp(draft.timestamp)
+        .map_err(|_| DraftError::Timestamp)?;
 
     let mut fields = Vec::with_capacity(7 + draft.fallbacks.len() + draft.route_hints.len());
     fields.push(tagged(TaggedField::PaymentSecret(*payment_secret)));
-    fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(sha256::Hash::from_byte_array(payment_hash.0)))));
+    fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(
+        sha256::Hash::from_byte_array(payment_hash.0),
+    ))));
     if draft.description.hash_only() {
-        fields.push(tagged(TaggedField::DescriptionHash(lightning_invoice::Sha256(
-            sha256::Hash::hash(draft.description.text().as_bytes()),
-        ))));
+        fields.push(tagged(TaggedField::DescriptionHash(
+            lightning_invoice::Sha256(sha256::Hash::hash(draft.description.text().as_bytes())),
+        )));
     } else {
         // Both hold BOLT11's 639-byte rule: a `Description` that is not hash-only always fits.
-        let d = Description::new(draft.description.text().to_owned()).map_err(|_| DraftError::Description)?;
+        let d = Description::new(draft.description.text().to_owned())
+            .map_err(|_| DraftError::Description)?;
         fields.push(tagged(TaggedField::Description(d)));
     }
     if draft.expiry.secs() != DEFAULT_BOLT11_EXPIRY {
-        fields.push(tagged(TaggedField::ExpiryTime(ExpiryTime::from_seconds(draft.expiry.secs()))));
+        fields.push(tagged(TaggedField::ExpiryTime(ExpiryTime::from_seconds(
+            draft.expiry.secs(),
+        ))));
     }
-    fields.push(tagged(TaggedField::MinFinalCltvExpiryDelta(MinFinalCltvExpiryDelta(u64::from(draft.cltv.blocks())))));
+    fields.push(tagged(TaggedField::MinFinalCltvExpiryDelta(
+        MinFinalCltvExpiryDelta(u64::from(draft.cltv.blocks())),
+    )));
     for f in &draft.fallbacks {
         fields.push(tagged(TaggedField::Fallback(f.clone())));
     }
     for hop in &draft.route_hints {
-        let src_node_id = PublicKey::from_slice(&hop.node_id).map_err(|_| DraftError::HintNodeId)?;
+        let src_node_id =
+            PublicKey::from_slice(&hop.node_id).map_err(|_| DraftError::HintNodeId)?;
         let route = RouteHint(vec![LdkHop {
             src_node_id,
             short_channel_id: hop.short_channel_id,
@@ -242,10 +258,16 @@ pub fn build_raw(
         let private = PrivateRoute::new(route).map_err(|_| DraftError::HintNodeId)?;
         fields.push(tagged(TaggedField::PrivateRoute(private)));
     }
-    fields.push(tagged(TaggedField::Features(Bolt11InvoiceFeatures::from_le_bytes(
-        FEATURES_LE.to_vec(),
-    ))));
-    Ok(RawBolt11Invoice { hrp, data: RawDataPart { timestamp, tagged_fields: fields } })
+    fields.push(tagged(TaggedField::Features(
+        Bolt11InvoiceFeatures::from_le_bytes(FEATURES_LE.to_vec()),
+    )));
+    Ok(RawBolt11Invoice {
+        hrp,
+        data: RawDataPart {
+            timestamp,
+            tagged_fields: fields,
+        },
+    })
 }
 
 /// Checks a stored bolt11 against the event that recorded it: it parses, its signature recovers
@@ -258,9 +280,13 @@ pub fn verify_against_event(
     network: Network,
     node_id: &PublicKey,
 ) -> Result<(), String> {
-    let signed: lightning_invoice::SignedRawBolt11Invoice =
-        c.bolt11.parse().map_err(|e| format!("bolt11 does not parse: {e}"))?;
-    let payee = signed.recover_payee_pub_key().map_err(|e| format!("signature does not recover a key: {e}"))?;
+    let signed: lightning_invoice::SignedRawBolt11Invoice = c
+        .bolt11
+        .parse()
+        .map_err(|e| format!("bolt11 does not parse: {e}"))?;
+    let payee = signed
+        .recover_payee_pub_key()
+        .map_err(|e| format!("signature does not recover a key: {e}"))?;
     if payee.0 != *node_id {
         return Err(format!("signed by {}, not by node {node_id}", payee.0));
     }
@@ -275,7 +301,8 @@ pub fn verify_against_event(
         .map_err(|e| format!("event fallback: {e}"))?;
     let draft = InvoiceDraft {
         network,
-        amount: InvoiceAmount::from_msat(c.amount_msat).map_err(|e| format!("event amount: {e}"))?,
+        amount: InvoiceAmount::from_msat(c.amount_msat)
+            .map_err(|e| format!("event amount: {e}"))?,
         timestamp: c.created_at,
         description: invoiced_events::Description::new(c.description.clone(), c.deschashonly)
             .map_err(|e| format!("event description: {e}"))?,
@@ -284,17 +311,33 @@ pub fn verify_against_event(
         fallbacks,
         route_hints: c.route_hints.clone(),
     };
-    let expected = build_raw(&draft, &PaymentHash(c.payment_hash), &PaymentSecret(c.payment_secret)).map_err(|e| format!("event cannot be laid out: {e}"))?;
+    let expected = build_raw(
+        &draft,
+        &PaymentHash(c.payment_hash),
+        &PaymentSecret(c.payment_secret),
+    )
+    .map_err(|e| format!("event cannot be laid out: {e}"))?;
     let actual = signed.raw_invoice();
     if actual.hrp != expected.hrp {
-        return Err(format!("amount or network differs: bolt11 has {}, event says {}", actual.hrp, expected.hrp));
+        return Err(format!(
+            "amount or network differs: bolt11 has {}, event says {}",
+            actual.hrp, expected.hrp
+        ));
     }
     if actual.data.timestamp != expected.data.timestamp {
         return Err("timestamp differs from created_at".into());
     }
-    for (i, (a, e)) in actual.data.tagged_fields.iter().zip(&expected.data.tagged_fields).enumerate() {
+    for (i, (a, e)) in actual
+        .data
+        .tagged_fields
+        .iter()
+        .zip(&expected.data.tagged_fields)
+        .enumerate()
+    {
         if a != e {
-            return Err(format!("tagged field {i} differs from the event: {a:?} vs {e:?}"));
+            return Err(format!(
+                "tagged field {i} differs from the event: {a:?} vs {e:?}"
+            ));
         }
     }
     if actual.data.tagged_fields.len() != expected.data.tagged_fields.len() {
@@ -335,7 +378,9 @@ pub fn parse_fallback(addr: &str, network: Network) -> Result<Fallback, Fallback
         return Err(FallbackError::NotValid);
     }
     if let Ok(bytes) = bitcoin::base58::decode_check(addr) {
-        let [version, payload @ ..] = bytes.as_slice() else { return Err(FallbackError::NotValid) };
+        let [version, payload @ ..] = bytes.as_slice() else {
+            return Err(FallbackError::NotValid);
+        };
         let hash: [u8; 20] = payload.try_into().map_err(|_| FallbackError::NotValid)?;
         let (p2pkh, p2sh) = network.base58_versions();
         return if *version == p2pkh {
@@ -361,8 +406,16 @@ mod tests {
 
     #[test]
     fn the_limits_are_in_the_types() {
-        assert_eq!(InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT)).unwrap().msat(), Some(MAX_INVOICE_MSAT));
-        assert_eq!(InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT + 1)), Err(LimitError::Amount));
+        assert_eq!(
+            InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT))
+                .unwrap()
+                .msat(),
+            Some(MAX_INVOICE_MSAT)
+        );
+        assert_eq!(
+            InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT + 1)),
+            Err(LimitError::Amount)
+        );
         assert_eq!(InvoiceAmount::new(AmountOrAny::Any), Ok(InvoiceAmount::ANY));
         // The largest amount still lays out without overflow (pico-BTC × 10 fits a u64).
         let (a, p) = hrp_amount(MAX_INVOICE_MSAT);
@@ -376,15 +429,27 @@ mod tests {
     #[test]
     fn amount_multipliers_are_the_shortest() {
         let cases = [
-            (10_000, "100n"), (50_000, "500n"), (123_000, "1230n"), (100_000, "1u"),
-            (1_000, "10n"), (42, "420p"), (123_456, "1234560p"), (500_000_000, "5m"),
-            (150_000_000_000, "1500m"), (200_000_000_000, "2"),
+            (10_000, "100n"),
+            (50_000, "500n"),
+            (123_000, "1230n"),
+            (100_000, "1u"),
+            (1_000, "10n"),
+            (42, "420p"),
+            (123_456, "1234560p"),
+            (500_000_000, "5m"),
+            (150_000_000_000, "1500m"),
+            (200_000_000_000, "2"),
         ];
         for (msat, want) in cases {
             let (a, p) = hrp_amount(msat);
-            let suffix = p.map(|p| match p {
-                SiPrefix::Milli => "m", SiPrefix::Micro => "u", SiPrefix::Nano => "n", SiPrefix::Pico => "p",
-            }).unwrap_or("");
+            let suffix = p
+                .map(|p| match p {
+                    SiPrefix::Milli => "m",
+                    SiPrefix::Micro => "u",
+                    SiPrefix::Nano => "n",
+                    SiPrefix::Pico => "p",
+                })
+                .unwrap_or("");
             assert_eq!(format!("{a}{suffix}"), want, "{msat}");
         }
     }
@@ -392,13 +457,34 @@ mod tests {
     #[test]
     fn fallbacks_follow_core_lightning() {
         let r = Network::Regtest;
-        assert!(matches!(parse_fallback("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", r), Ok(Fallback::SegWitProgram { .. })));
-        assert!(matches!(parse_fallback("mngSebah93kkVhSZzmVHFkyKo3D9QPKKzZ", r), Ok(Fallback::PubKeyHash(_))));
-        assert!(matches!(parse_fallback("2MxqzNANJNAdMjHQq8ZLkwzooxAFiRzXvEz", r), Ok(Fallback::ScriptHash(_))));
-        assert_eq!(parse_fallback("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", r), Err(FallbackError::WrongNetwork(r)));
-        assert_eq!(parse_fallback("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", r), Err(FallbackError::NotValid));
-        assert_eq!(parse_fallback("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", r), Err(FallbackError::NotValid));
-        assert_eq!(parse_fallback("notanaddress", r), Err(FallbackError::NotValid));
+        assert!(matches!(
+            parse_fallback("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", r),
+            Ok(Fallback::SegWitProgram { .. })
+        ));
+        assert!(matches!(
+            parse_fallback("mngSebah93kkVhSZzmVHFkyKo3D9QPKKzZ", r),
+            Ok(Fallback::PubKeyHash(_))
+        ));
+        assert!(matches!(
+            parse_fallback("2MxqzNANJNAdMjHQq8ZLkwzooxAFiRzXvEz", r),
+            Ok(Fallback::ScriptHash(_))
+        ));
+        assert_eq!(
+            parse_fallback("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", r),
+            Err(FallbackError::WrongNetwork(r))
+        );
+        assert_eq!(
+            parse_fallback("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", r),
+            Err(FallbackError::NotValid)
+        );
+        assert_eq!(
+            parse_fallback("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", r),
+            Err(FallbackError::NotValid)
+        );
+        assert_eq!(
+            parse_fallback("notanaddress", r),
+            Err(FallbackError::NotValid)
+        );
         assert!(parse_fallback("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", Network::Bitcoin).is_ok());
     }
 
@@ -406,13 +492,26 @@ mod tests {
     fn the_longest_address_is_read_and_a_longer_string_refused_unread() {
         // A 40-byte witness program: the longest segwit address, 76 characters on regtest.
         let program = bitcoin::WitnessProgram::new(WitnessVersion::V16, &[7u8; 40]).unwrap();
-        let longest = bitcoin::Address::from_witness_program(program, bitcoin::Network::Regtest).to_string();
+        let longest =
+            bitcoin::Address::from_witness_program(program, bitcoin::Network::Regtest).to_string();
         assert_eq!(longest.len(), 76);
-        assert!(matches!(parse_fallback(&longest, Network::Regtest), Ok(Fallback::SegWitProgram { .. })));
+        assert!(matches!(
+            parse_fallback(&longest, Network::Regtest),
+            Ok(Fallback::SegWitProgram { .. })
+        ));
         // Base58 decoding is quadratic: a megabyte of valid base58 characters would take minutes.
         let started = std::time::Instant::now();
-        assert_eq!(parse_fallback(&"1".repeat(1 << 20), Network::Bitcoin), Err(FallbackError::NotValid));
-        assert_eq!(parse_fallback(&"q".repeat(MAX_ADDRESS_LEN + 1), Network::Bitcoin), Err(FallbackError::NotValid));
-        assert!(started.elapsed() < std::time::Duration::from_secs(1), "a long string was decoded");
+        assert_eq!(
+            parse_fallback(&"1".repeat(1 << 20), Network::Bitcoin),
+            Err(FallbackError::NotValid)
+        );
+        assert_eq!(
+            parse_fallback(&"q".repeat(MAX_ADDRESS_LEN + 1), Network::Bitcoin),
+            Err(FallbackError::NotValid)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "a long string was decoded"
+        );
     }
 }

@@ -14,7 +14,9 @@
 
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
 use chacha20poly1305::aead::{AeadInPlace as _, KeyInit as _};
-use secp256k1::{ecdh::SharedSecret, Keypair, PublicKey, Scalar, Secp256k1, SecretKey, Signing, Verification};
+use secp256k1::{
+    ecdh::SharedSecret, Keypair, PublicKey, Scalar, Secp256k1, SecretKey, Signing, Verification,
+};
 
 use invoiced_events::Hash32;
 
@@ -86,7 +88,8 @@ impl Invoice {
         let mut rest = bytes.as_slice();
         while !rest.is_empty() {
             let ty = super::bigsize::read(&mut rest).map_err(Bolt12Error::Tlv)?;
-            let len = usize::try_from(super::bigsize::read(&mut rest).map_err(Bolt12Error::Tlv)?).map_err(|_| Bolt12Error::Tlv("length too large"))?;
+            let len = usize::try_from(super::bigsize::read(&mut rest).map_err(Bolt12Error::Tlv)?)
+                .map_err(|_| Bolt12Error::Tlv("length too large"))?;
             if len > rest.len() {
                 return Err(Bolt12Error::Tlv("length past the end"));
             }
@@ -94,7 +97,10 @@ impl Invoice {
                 return Err(Bolt12Error::Tlv("types not ascending"));
             }
             let (value, tail) = rest.split_at(len);
-            records.push(Record { ty, value: value.to_vec() });
+            records.push(Record {
+                ty,
+                value: value.to_vec(),
+            });
             rest = tail;
         }
         if records.is_empty() {
@@ -113,7 +119,10 @@ impl Invoice {
     }
 
     fn get(&self, ty: u64) -> Option<&[u8]> {
-        self.records.iter().find(|r| r.ty == ty).map(|r| r.value.as_slice())
+        self.records
+            .iter()
+            .find(|r| r.ty == ty)
+            .map(|r| r.value.as_slice())
     }
 
     fn set(&mut self, ty: u64, value: Vec<u8>) {
@@ -124,7 +133,9 @@ impl Invoice {
     }
 
     fn tu64(&self, ty: u64, name: &'static str) -> Result<Option<u64>, Bolt12Error> {
-        self.get(ty).map(|v| read_tu64(v).ok_or(Bolt12Error::Field(name))).transpose()
+        self.get(ty)
+            .map(|v| read_tu64(v).ok_or(Bolt12Error::Field(name)))
+            .transpose()
     }
 
     /// `invoice_amount`, msat.
@@ -140,7 +151,12 @@ impl Invoice {
     /// # Errors
     /// [`Bolt12Error::Field`] if it is not 32 bytes.
     pub fn payment_hash(&self) -> Result<Option<Hash32>, Bolt12Error> {
-        self.get(INVOICE_PAYMENT_HASH).map(|v| v.try_into().map_err(|_| Bolt12Error::Field("invoice_payment_hash"))).transpose()
+        self.get(INVOICE_PAYMENT_HASH)
+            .map(|v| {
+                v.try_into()
+                    .map_err(|_| Bolt12Error::Field("invoice_payment_hash"))
+            })
+            .transpose()
     }
 
     /// `invoice_created_at`, UNIX seconds.
@@ -157,7 +173,9 @@ impl Invoice {
     /// [`Bolt12Error::Field`] if it is not a truncated u32.
     pub fn relative_expiry(&self) -> Result<u64, Bolt12Error> {
         match self.tu64(INVOICE_RELATIVE_EXPIRY, "invoice_relative_expiry")? {
-            Some(e) if e > u64::from(u32::MAX) => Err(Bolt12Error::Field("invoice_relative_expiry")),
+            Some(e) if e > u64::from(u32::MAX) => {
+                Err(Bolt12Error::Field("invoice_relative_expiry"))
+            }
             Some(e) => Ok(e),
             None => Ok(DEFAULT_RELATIVE_EXPIRY),
         }
@@ -180,7 +198,9 @@ impl Invoice {
     }
 
     fn utf8(&self, ty: u64, name: &'static str) -> Result<Option<String>, Bolt12Error> {
-        self.get(ty).map(|v| String::from_utf8(v.to_vec()).map_err(|_| Bolt12Error::Field(name))).transpose()
+        self.get(ty)
+            .map(|v| String::from_utf8(v.to_vec()).map_err(|_| Bolt12Error::Field(name)))
+            .transpose()
     }
 
     /// Whether it has `invoice_paths`.
@@ -206,7 +226,12 @@ impl Invoice {
     /// The invoice as its issuer was asked to sign it: without signature and blinded paths
     /// (`createinvoice` adds the stub path again, with the same `path_id` for the same hash).
     pub fn unsigned_without_paths(&self) -> Invoice {
-        let records = self.records.iter().filter(|r| ![SIGNATURE, INVOICE_PATHS, INVOICE_BLINDEDPAY].contains(&r.ty)).cloned().collect();
+        let records = self
+            .records
+            .iter()
+            .filter(|r| ![SIGNATURE, INVOICE_PATHS, INVOICE_BLINDEDPAY].contains(&r.ty))
+            .cloned()
+            .collect();
         Invoice { records }
     }
 
@@ -231,7 +256,11 @@ impl Invoice {
     /// 1,999,999,999) as they are encoded.
     pub fn offer_id(&self) -> Hash32 {
         let mut e = sha256::Hash::engine();
-        for r in self.records.iter().filter(|r| (1..=79).contains(&r.ty) || (1_000_000_000..=1_999_999_999).contains(&r.ty)) {
+        for r in self
+            .records
+            .iter()
+            .filter(|r| (1..=79).contains(&r.ty) || (1_000_000_000..=1_999_999_999).contains(&r.ty))
+        {
             e.input(&record_bytes(r));
         }
         sha256::Hash::from_engine(e).to_byte_array()
@@ -263,10 +292,19 @@ impl Invoice {
     ) -> Result<(), Bolt12Error> {
         let first_path_key = PublicKey::from_secret_key(secp, path_key);
         let ss = SharedSecret::new(node_id, path_key).secret_bytes();
-        let blinding = Scalar::from_be_bytes(hmac_sha256(b"blinded_node_id", &ss)).map_err(|_| Bolt12Error::Field("blinded path"))?;
-        let blinded_node_id = node_id.mul_tweak(secp, &blinding).map_err(|_| Bolt12Error::Field("blinded path"))?;
+        let blinding = Scalar::from_be_bytes(hmac_sha256(b"blinded_node_id", &ss))
+            .map_err(|_| Bolt12Error::Field("blinded path"))?;
+        let blinded_node_id = node_id
+            .mul_tweak(secp, &blinding)
+            .map_err(|_| Bolt12Error::Field("blinded path"))?;
         let mut data = Vec::new();
-        write_record(&mut data, &Record { ty: PATH_ID, value: path_id.to_vec() });
+        write_record(
+            &mut data,
+            &Record {
+                ty: PATH_ID,
+                value: path_id.to_vec(),
+            },
+        );
         let rho = hmac_sha256(b"rho", &ss);
         let tag = chacha20poly1305::ChaCha20Poly1305::new(&rho.into())
             .encrypt_in_place_detached(&[0u8; 12].into(), &[], &mut data)
@@ -278,7 +316,11 @@ impl Invoice {
         path.extend_from_slice(&first_path_key.serialize());
         path.push(1);
         path.extend_from_slice(&blinded_node_id.serialize());
-        path.extend_from_slice(&u16::try_from(data.len()).map_err(|_| Bolt12Error::Field("blinded path"))?.to_be_bytes());
+        path.extend_from_slice(
+            &u16::try_from(data.len())
+                .map_err(|_| Bolt12Error::Field("blinded path"))?
+                .to_be_bytes(),
+        );
         path.extend_from_slice(&data);
 
         let mut payinfo = Vec::with_capacity(28);
@@ -303,12 +345,20 @@ impl Invoice {
     }
 
     /// Whether its signature is `node_id`'s over its Merkle root.
-    pub fn signature_valid<C: Verification>(&self, secp: &Secp256k1<C>, node_id: &PublicKey) -> bool {
-        let Some(sig) = self.get(SIGNATURE).and_then(|s| secp256k1::schnorr::Signature::from_slice(s).ok()) else {
+    pub fn signature_valid<C: Verification>(
+        &self,
+        secp: &Secp256k1<C>,
+        node_id: &PublicKey,
+    ) -> bool {
+        let Some(sig) = self
+            .get(SIGNATURE)
+            .and_then(|s| secp256k1::schnorr::Signature::from_slice(s).ok())
+        else {
             return false;
         };
         let msg = secp256k1::Message::from_digest(self.signature_hash());
-        secp.verify_schnorr(&sig, &msg, &node_id.x_only_public_key().0).is_ok()
+        secp.verify_schnorr(&sig, &msg, &node_id.x_only_public_key().0)
+            .is_ok()
     }
 }
 
@@ -317,7 +367,10 @@ impl Invoice {
 ///
 /// # Errors
 /// A sentence saying what differs.
-pub fn verify_against_event(c: &invoiced_events::InvoiceCreated, node_id: &PublicKey) -> Result<(), String> {
+pub fn verify_against_event(
+    c: &invoiced_events::InvoiceCreated,
+    node_id: &PublicKey,
+) -> Result<(), String> {
     let inv = Invoice::decode(&c.bolt11).map_err(|e| format!("bolt12 does not parse: {e}"))?;
     if !inv.signature_valid(secp256k1::SECP256K1, node_id) {
         return Err(format!("bolt12 signature is not node {node_id}'s"));
@@ -329,7 +382,11 @@ pub fn verify_against_event(c: &invoiced_events::InvoiceCreated, node_id: &Publi
     if inv.amount_msat().map_err(field)? != c.amount_msat {
         return Err("bolt12 amount differs from the event".into());
     }
-    if inv.created_at().map_err(field)?.is_some_and(|t| t != c.created_at) {
+    if inv
+        .created_at()
+        .map_err(field)?
+        .is_some_and(|t| t != c.created_at)
+    {
         return Err("bolt12 created_at differs from the event".into());
     }
     if inv.description().map_err(field)?.unwrap_or_default() != c.description {
@@ -380,7 +437,9 @@ fn record_bytes(r: &Record) -> Vec<u8> {
 /// H("LnLeaf", record) and H("LnNonce" ‖ first record, type); pairs joined up a tree whose
 /// missing right branches pass the left one up.
 fn merkle_root(records: &[&Record]) -> Hash32 {
-    let Some(first) = records.first() else { return [0; 32] };
+    let Some(first) = records.first() else {
+        return [0; 32];
+    };
     let mut nonce_tag = b"LnNonce".to_vec();
     nonce_tag.extend_from_slice(&record_bytes(first));
     let mut level: Vec<Hash32> = records
@@ -389,11 +448,17 @@ fn merkle_root(records: &[&Record]) -> Hash32 {
         .map(|r| {
             let mut ty = Vec::new();
             super::bigsize::write(&mut ty, r.ty);
-            branch(tagged(b"LnLeaf", &[&record_bytes(r)]), tagged(&nonce_tag, &[&ty]))
+            branch(
+                tagged(b"LnLeaf", &[&record_bytes(r)]),
+                tagged(&nonce_tag, &[&ty]),
+            )
         })
         .collect();
     while level.len() > 1 {
-        level = level.chunks(2).map(|p| if let [a, b] = p { branch(*a, *b) } else { p[0] }).collect();
+        level = level
+            .chunks(2)
+            .map(|p| if let [a, b] = p { branch(*a, *b) } else { p[0] })
+            .collect();
     }
     level.first().copied().unwrap_or([0; 32])
 }
@@ -433,7 +498,10 @@ fn from_bech32(s: &str) -> Result<(String, Vec<u8>), Bolt12Error> {
     let mut out = Vec::with_capacity(data.len() * 5 / 8);
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in data.bytes() {
-        let v = CHARSET.iter().position(|x| *x == c).ok_or(Bolt12Error::Bech32)? as u32;
+        let v = CHARSET
+            .iter()
+            .position(|x| *x == c)
+            .ok_or(Bolt12Error::Bech32)? as u32;
         acc = (acc << 5) | v;
         bits += 5;
         if bits >= 8 {
@@ -488,19 +556,32 @@ mod tests {
         let secp = Secp256k1::verification_only();
         let node: PublicKey = CLN_NODE_ID.parse().unwrap();
         assert_eq!(inv.node_id(), Some(node));
-        assert!(inv.signature_valid(&secp, &node), "our Merkle root and tagged hash are Core Lightning's");
+        assert!(
+            inv.signature_valid(&secp, &node),
+            "our Merkle root and tagged hash are Core Lightning's"
+        );
         assert_eq!(hex::encode(inv.offer_id()), CLN_OFFER_ID);
-        assert_eq!(inv.encode(), CLN_INVOICE.trim(), "re-encoding changes nothing");
+        assert_eq!(
+            inv.encode(),
+            CLN_INVOICE.trim(),
+            "re-encoding changes nothing"
+        );
         assert_eq!(inv.amount_msat(), Ok(Some(5000)));
         assert_eq!(inv.description(), Ok(Some("coffee for two".into())));
         assert_eq!(inv.payer_note(), Ok(Some("thanks!".into())));
         assert_eq!(inv.created_at(), Ok(Some(1_796_532_250)));
         assert_eq!(inv.relative_expiry(), Ok(7200));
-        assert_eq!(hex::encode(inv.payment_hash().unwrap().unwrap()), "60960125bd1012cc87151d2a496d907817f8ac57eb4608ec8b99cd9def869cae");
+        assert_eq!(
+            hex::encode(inv.payment_hash().unwrap().unwrap()),
+            "60960125bd1012cc87151d2a496d907817f8ac57eb4608ec8b99cd9def869cae"
+        );
         assert!(inv.is_signed() && inv.has_paths() && inv.names_an_offer());
         let mut changed = inv.clone();
         changed.set(INVOICE_AMOUNT, vec![0x13, 0x89]);
-        assert!(!changed.signature_valid(&secp, &node), "another amount breaks the signature");
+        assert!(
+            !changed.signature_valid(&secp, &node),
+            "another amount breaks the signature"
+        );
     }
 
     #[test]
@@ -509,7 +590,8 @@ mod tests {
         let node_key = SecretKey::from_slice(&[7; 32]).unwrap();
         let node = PublicKey::from_secret_key(&secp, &node_key);
         let mut inv = cln();
-        inv.records.retain(|r| r.ty != SIGNATURE && r.ty != INVOICE_PATHS && r.ty != INVOICE_BLINDEDPAY);
+        inv.records
+            .retain(|r| r.ty != SIGNATURE && r.ty != INVOICE_PATHS && r.ty != INVOICE_BLINDEDPAY);
         let path_key = SecretKey::from_slice(&[9; 32]).unwrap();
         let id = path_id(&[1; 32], &[2; 32]);
         inv.add_stub_path(&secp, &node, &path_key, &id, 18).unwrap();
@@ -532,23 +614,51 @@ mod tests {
         assert_eq!(&body[..2], &[6, 32]);
         assert_eq!(&body[2..], &id[..]);
         assert_eq!(again.min_path_cltv(), Some(18));
-        assert_eq!(cln().min_path_cltv(), Some(10), "as decode showed Core Lightning's path");
+        assert_eq!(
+            cln().min_path_cltv(),
+            Some(10),
+            "as decode showed Core Lightning's path"
+        );
     }
 
     #[test]
     fn malformed_strings_are_refused() {
-        assert_eq!(Invoice::decode("lno1qgsq"), Err(Bolt12Error::Prefix("lno".into())));
-        assert_eq!(Invoice::decode("lni1QGSq"), Err(Bolt12Error::Bech32), "mixed case");
-        assert_eq!(Invoice::decode("lni1b"), Err(Bolt12Error::Bech32), "not in the charset");
+        assert_eq!(
+            Invoice::decode("lno1qgsq"),
+            Err(Bolt12Error::Prefix("lno".into()))
+        );
+        assert_eq!(
+            Invoice::decode("lni1QGSq"),
+            Err(Bolt12Error::Bech32),
+            "mixed case"
+        );
+        assert_eq!(
+            Invoice::decode("lni1b"),
+            Err(Bolt12Error::Bech32),
+            "not in the charset"
+        );
         assert!(matches!(Invoice::decode("lni1"), Err(Bolt12Error::Tlv(_))));
         // Type 2 then type 1: out of order.
         let bytes = [2u8, 0, 1, 0];
-        assert_eq!(Invoice::decode(&to_bech32(HRP, &bytes)), Err(Bolt12Error::Tlv("types not ascending")));
+        assert_eq!(
+            Invoice::decode(&to_bech32(HRP, &bytes)),
+            Err(Bolt12Error::Tlv("types not ascending"))
+        );
         let bytes = [0xfdu8, 0, 0x10, 0];
-        assert_eq!(Invoice::decode(&to_bech32(HRP, &bytes)), Err(Bolt12Error::Tlv("BigSize not minimal")));
-        let joined = format!("{}+\n  {}", &CLN_INVOICE.trim()[..20], &CLN_INVOICE.trim()[20..]);
+        assert_eq!(
+            Invoice::decode(&to_bech32(HRP, &bytes)),
+            Err(Bolt12Error::Tlv("BigSize not minimal"))
+        );
+        let joined = format!(
+            "{}+\n  {}",
+            &CLN_INVOICE.trim()[..20],
+            &CLN_INVOICE.trim()[20..]
+        );
         assert_eq!(Invoice::decode(&joined), Ok(cln()), "BOLT12's + joins");
-        assert_eq!(Invoice::decode(&CLN_INVOICE.trim().to_uppercase()), Ok(cln()));
+        assert_eq!(
+            Invoice::decode(&CLN_INVOICE.trim().to_uppercase()),
+            Ok(cln())
+        );
     }
 
     proptest::proptest! {

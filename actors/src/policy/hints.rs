@@ -12,7 +12,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, RouteHintHop, ShortChannelId, Warning};
+use invoiced_events::{
+    ChannelInfo, ChannelKey, ExposePrivateChannels, RouteHintHop, ShortChannelId, Warning,
+};
 
 /// Capacities gathered while filtering candidates, msat.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,7 +97,9 @@ impl Exclusion {
             Exclusion::NotNamed => "not named in exposeprivatechannels".into(),
             Exclusion::DeadEnd => "the peer is a dead end: nobody else can route to it".into(),
             Exclusion::Offline => "the peer is not connected".into(),
-            Exclusion::NoUsableScid => "no short channel id or remote alias to put in a hint yet".into(),
+            Exclusion::NoUsableScid => {
+                "no short channel id or remote alias to put in a hint yet".into()
+            }
             Exclusion::ZeroCapacity => "no incoming capacity".into(),
             Exclusion::PrivateHidden => "unannounced, and private channels are not exposed".into(),
         }
@@ -153,7 +157,9 @@ pub struct Assessment<'a> {
 
 fn hint_scid(c: &ChannelInfo) -> Option<ShortChannelId> {
     // Alias channels must use the peer's alias; others use it when unannounced or unconfirmed.
-    if c.scid_alias_only || (c.alias_remote.is_some() && (c.private || c.short_channel_id.is_none())) {
+    if c.scid_alias_only
+        || (c.alias_remote.is_some() && (c.private || c.short_channel_id.is_none()))
+    {
         c.alias_remote
     } else {
         c.short_channel_id
@@ -161,18 +167,28 @@ fn hint_scid(c: &ChannelInfo) -> Option<ShortChannelId> {
 }
 
 /// Filters `channels` into the candidate pool for `expose`.
-pub fn assess<'a>(channels: impl IntoIterator<Item = &'a ChannelInfo>, expose: &ExposePrivateChannels) -> Assessment<'a> {
+pub fn assess<'a>(
+    channels: impl IntoIterator<Item = &'a ChannelInfo>,
+    expose: &ExposePrivateChannels,
+) -> Assessment<'a> {
     let named = match expose {
         ExposePrivateChannels::Only(list) => Some(list.as_slice()),
         _ => None,
     };
-    let force_public = matches!(expose, ExposePrivateChannels::Always | ExposePrivateChannels::Only(_));
+    let force_public = matches!(
+        expose,
+        ExposePrivateChannels::Always | ExposePrivateChannels::Only(_)
+    );
     let mut a = Assessment::default();
     let mut private: Vec<(usize, Candidate<'a>)> = Vec::new();
     let mut private_capacity = 0u64;
     for channel in channels {
         let idx = a.verdicts.len();
-        let mut verdict = Verdict { channel, capacity_msat: 0, excluded: None };
+        let mut verdict = Verdict {
+            channel,
+            capacity_msat: 0,
+            excluded: None,
+        };
         let Some(policy) = &channel.remote_policy else {
             verdict.excluded = Some(Exclusion::NoPeerUpdate);
             a.verdicts.push(verdict);
@@ -209,8 +225,14 @@ pub fn assess<'a>(channels: impl IntoIterator<Item = &'a ChannelInfo>, expose: &
             .or_else(|| (capacity == 0 && named.is_none()).then_some(Exclusion::ZeroCapacity));
         verdict.excluded = excluded;
         a.verdicts.push(verdict);
-        let (None, Some(hint_scid)) = (&a.verdicts[idx].excluded, scid) else { continue };
-        let candidate = Candidate { channel, capacity_msat: capacity, hint_scid };
+        let (None, Some(hint_scid)) = (&a.verdicts[idx].excluded, scid) else {
+            continue;
+        };
+        let candidate = Candidate {
+            channel,
+            capacity_msat: capacity,
+            hint_scid,
+        };
         if !channel.private || force_public {
             a.tally.avail = a.tally.avail.saturating_add(capacity);
             a.pool.push(candidate);
@@ -292,19 +314,42 @@ impl Pool {
             .iter()
             .map(|c| {
                 let ch = c.channel;
-                let size = ch.total_msat.saturating_sub(ch.our_reserve_msat).saturating_sub(ch.their_reserve_msat).max(1);
-                (PoolEntry { key: ch.key.clone(), hop: c.hop(), capacity: c.capacity_msat }, size as f64)
+                let size = ch
+                    .total_msat
+                    .saturating_sub(ch.our_reserve_msat)
+                    .saturating_sub(ch.their_reserve_msat)
+                    .max(1);
+                (
+                    PoolEntry {
+                        key: ch.key.clone(),
+                        hop: c.hop(),
+                        capacity: c.capacity_msat,
+                    },
+                    size as f64,
+                )
             })
             .collect();
         entries.sort_by_key(|e| core::cmp::Reverse(e.0.capacity));
         let (mut capacity_sums, mut inverse_size_sums) = (vec![0.0], vec![0.0]);
         for (e, size) in &entries {
-            capacity_sums.push(capacity_sums[capacity_sums.len() - 1] + (e.capacity as f64 + 1.0) / size);
+            capacity_sums
+                .push(capacity_sums[capacity_sums.len() - 1] + (e.capacity as f64 + 1.0) / size);
             inverse_size_sums.push(inverse_size_sums[inverse_size_sums.len() - 1] + 1.0 / size);
         }
         let entries: Vec<PoolEntry> = entries.into_iter().map(|(e, _)| e).collect();
-        let by_key = entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
-        Pool { entries, by_key, capacity_sums, inverse_size_sums, tally: assessment.tally, has_public: assessment.has_public }
+        let by_key = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.clone(), i))
+            .collect();
+        Pool {
+            entries,
+            by_key,
+            capacity_sums,
+            inverse_size_sums,
+            tally: assessment.tally,
+            has_public: assessment.has_public,
+        }
     }
 
     /// Whether no channel is a candidate.
@@ -367,7 +412,9 @@ pub fn select(pool: &Pool, needed: u64, draw: f64, rr: &mut RoundRobin) -> HintC
         let mut chosen = Vec::new();
         let mut gathered = 0u64;
         for key in rr.order.values() {
-            let Some(&i) = pool.by_key.get(key) else { continue };
+            let Some(&i) = pool.by_key.get(key) else {
+                continue;
+            };
             let e = &pool.entries[i];
             chosen.push(i);
             gathered = gathered.saturating_add(e.capacity);
@@ -439,22 +486,46 @@ mod tests {
 
     #[test]
     fn warning_precedence() {
-        let t = CapacityTally { avail: 10, offline: 5, deadend: 100, private_unused: 0 };
+        let t = CapacityTally {
+            avail: 10,
+            offline: 5,
+            deadend: 100,
+            private_unused: 0,
+        };
         assert_eq!(t.warnings(12), vec![Warning::Offline]);
         assert_eq!(t.warnings(50), vec![Warning::Deadends]);
         assert_eq!(t.warnings(10), Vec::<Warning>::new());
         assert_eq!(t.warnings(115), vec![Warning::Capacity, Warning::Deadends]);
-        let p = CapacityTally { avail: 0, offline: 0, deadend: 0, private_unused: 50 };
+        let p = CapacityTally {
+            avail: 0,
+            offline: 0,
+            deadend: 0,
+            private_unused: 50,
+        };
         assert_eq!(p.warnings(20), vec![Warning::PrivateUnused]);
-        assert_eq!(CapacityTally::default().warnings(1), vec![Warning::Capacity]);
+        assert_eq!(
+            CapacityTally::default().warnings(1),
+            vec![Warning::Capacity]
+        );
     }
 
     #[test]
     fn one_public_channel_gives_one_hint_with_peer_fees() {
-        let c = choose(&[channel(1, 500_000)], 123_456, ExposePrivateChannels::Unset);
+        let c = choose(
+            &[channel(1, 500_000)],
+            123_456,
+            ExposePrivateChannels::Unset,
+        );
         assert_eq!(c.warnings, vec![]);
         assert_eq!(c.hints.len(), 1);
-        assert_eq!((c.hints[0].fee_base_msat, c.hints[0].fee_proportional_millionths, c.hints[0].cltv_expiry_delta), (1, 10, 6));
+        assert_eq!(
+            (
+                c.hints[0].fee_base_msat,
+                c.hints[0].fee_proportional_millionths,
+                c.hints[0].cltv_expiry_delta
+            ),
+            (1, 10, 6)
+        );
         assert_eq!(c.hints[0].short_channel_id, scid("101x1x0").to_u64());
     }
 
@@ -462,14 +533,37 @@ mod tests {
     fn htlc_maximum_caps_capacity_exactly() {
         let mut ch = channel(1, 900_000);
         ch.remote_policy.as_mut().unwrap().htlc_maximum_msat = 400_000;
-        assert_eq!(choose(std::slice::from_ref(&ch), 400_000, ExposePrivateChannels::Unset).warnings, vec![Warning::Capacity]);
-        assert_eq!(choose(std::slice::from_ref(&ch), 399_999, ExposePrivateChannels::Unset).warnings, vec![]);
-        assert_eq!(choose(&[ch], 400_001, ExposePrivateChannels::Unset).warnings, vec![Warning::Capacity]);
+        assert_eq!(
+            choose(
+                std::slice::from_ref(&ch),
+                400_000,
+                ExposePrivateChannels::Unset
+            )
+            .warnings,
+            vec![Warning::Capacity]
+        );
+        assert_eq!(
+            choose(
+                std::slice::from_ref(&ch),
+                399_999,
+                ExposePrivateChannels::Unset
+            )
+            .warnings,
+            vec![]
+        );
+        assert_eq!(
+            choose(&[ch], 400_001, ExposePrivateChannels::Unset).warnings,
+            vec![Warning::Capacity]
+        );
     }
 
     #[test]
     fn two_small_channels_give_two_hints_and_mpp() {
-        let c = choose(&[channel(1, 60_000), channel(2, 60_000)], 100_000, ExposePrivateChannels::Unset);
+        let c = choose(
+            &[channel(1, 60_000), channel(2, 60_000)],
+            100_000,
+            ExposePrivateChannels::Unset,
+        );
         assert_eq!(c.hints.len(), 2);
         assert_eq!(c.warnings, vec![Warning::Mpp]);
     }
@@ -493,14 +587,33 @@ mod tests {
         let mut ch = channel(1, 500_000);
         ch.private = true;
         ch.alias_remote = Some(scid("1x2x3"));
-        let c = choose(std::slice::from_ref(&ch), 123_456, ExposePrivateChannels::Unset);
+        let c = choose(
+            std::slice::from_ref(&ch),
+            123_456,
+            ExposePrivateChannels::Unset,
+        );
         assert_eq!(c.hints.len(), 1);
         assert_eq!(c.hints[0].short_channel_id, scid("1x2x3").to_u64());
-        let never = choose(std::slice::from_ref(&ch), 123_456, ExposePrivateChannels::Never);
-        assert_eq!((never.hints.len(), never.warnings.clone()), (0, vec![Warning::PrivateUnused]));
-        let named = choose(std::slice::from_ref(&ch), 123_456, ExposePrivateChannels::Only(vec![scid("101x1x0")]));
+        let never = choose(
+            std::slice::from_ref(&ch),
+            123_456,
+            ExposePrivateChannels::Never,
+        );
+        assert_eq!(
+            (never.hints.len(), never.warnings.clone()),
+            (0, vec![Warning::PrivateUnused])
+        );
+        let named = choose(
+            std::slice::from_ref(&ch),
+            123_456,
+            ExposePrivateChannels::Only(vec![scid("101x1x0")]),
+        );
         assert_eq!(named.hints.len(), 1);
-        let by_alias = choose(&[ch], 123_456, ExposePrivateChannels::Only(vec![scid("1x2x3")]));
+        let by_alias = choose(
+            &[ch],
+            123_456,
+            ExposePrivateChannels::Only(vec![scid("1x2x3")]),
+        );
         assert_eq!(by_alias.hints.len(), 1);
     }
 
@@ -512,14 +625,21 @@ mod tests {
         private.private = true;
         let chs = [dead, private];
         let c = choose(&chs, 100_000, ExposePrivateChannels::Unset);
-        assert_eq!((c.hints.len(), c.warnings.clone()), (0, vec![Warning::Deadends]));
+        assert_eq!(
+            (c.hints.len(), c.warnings.clone()),
+            (0, vec![Warning::Deadends])
+        );
         let a = assess(&chs, &ExposePrivateChannels::Unset);
         assert_eq!(a.verdicts[1].excluded, Some(Exclusion::PrivateHidden));
         let c = choose(&chs, 100_000, ExposePrivateChannels::Always);
         assert_eq!(c.hints.len(), 1);
         assert_eq!(c.hints[0].node_id, chs[1].peer_id);
         // A named dead end is used.
-        let c = choose(&chs, 100_000, ExposePrivateChannels::Only(vec![scid("101x1x0")]));
+        let c = choose(
+            &chs,
+            100_000,
+            ExposePrivateChannels::Only(vec![scid("101x1x0")]),
+        );
         assert_eq!((c.hints.len(), c.warnings), (1, vec![]));
     }
 
@@ -527,26 +647,47 @@ mod tests {
     fn offline_onchain_and_alias_rules() {
         let mut off = channel(1, 500_000);
         off.peer_connected = false;
-        let c = choose(std::slice::from_ref(&off), 100_000, ExposePrivateChannels::Unset);
+        let c = choose(
+            std::slice::from_ref(&off),
+            100_000,
+            ExposePrivateChannels::Unset,
+        );
         assert_eq!((c.hints.len(), c.warnings), (0, vec![Warning::Offline]));
         let mut onchain = channel(2, 500_000);
         onchain.state = "ONCHAIN".into();
-        let c = choose(std::slice::from_ref(&onchain), 100_000, ExposePrivateChannels::Unset);
+        let c = choose(
+            std::slice::from_ref(&onchain),
+            100_000,
+            ExposePrivateChannels::Unset,
+        );
         assert_eq!((c.hints.len(), c.warnings), (0, vec![Warning::Capacity]));
         let mut zeroconf = channel(3, 500_000);
         zeroconf.scid_alias_only = true;
         zeroconf.private = true;
         zeroconf.short_channel_id = Some(scid("555x1x0"));
         zeroconf.alias_remote = Some(scid("9x9x9"));
-        let c = choose(std::slice::from_ref(&zeroconf), 100_000, ExposePrivateChannels::Unset);
+        let c = choose(
+            std::slice::from_ref(&zeroconf),
+            100_000,
+            ExposePrivateChannels::Unset,
+        );
         assert_eq!(c.hints[0].short_channel_id, scid("9x9x9").to_u64());
         zeroconf.alias_remote = None;
-        let a = assess(std::slice::from_ref(&zeroconf), &ExposePrivateChannels::Unset);
+        let a = assess(
+            std::slice::from_ref(&zeroconf),
+            &ExposePrivateChannels::Unset,
+        );
         assert_eq!(a.verdicts[0].excluded, Some(Exclusion::NoUsableScid));
         let mut no_update = channel(4, 500_000);
         no_update.remote_policy = None;
-        let a = assess(std::slice::from_ref(&no_update), &ExposePrivateChannels::Unset);
-        assert_eq!((a.verdicts[0].excluded.clone(), a.tally), (Some(Exclusion::NoPeerUpdate), CapacityTally::default()));
+        let a = assess(
+            std::slice::from_ref(&no_update),
+            &ExposePrivateChannels::Unset,
+        );
+        assert_eq!(
+            (a.verdicts[0].excluded.clone(), a.tally),
+            (Some(Exclusion::NoPeerUpdate), CapacityTally::default())
+        );
     }
 
     #[test]
@@ -567,7 +708,10 @@ mod tests {
         for _ in 0..20_000 {
             let draw = crate::entropy::EntropySource::unit(&mut source);
             let c = select(&pool, 800_000, draw, &mut rr);
-            let i = chs.iter().position(|ch| ch.peer_id == c.hints[0].node_id).unwrap();
+            let i = chs
+                .iter()
+                .position(|ch| ch.peer_id == c.hints[0].node_id)
+                .unwrap();
             counts[i] += 1;
         }
         // weights (200,001) : (400,001) ≈ 1 : 2
@@ -577,10 +721,13 @@ mod tests {
 
     #[test]
     fn prefix_pick_matches_a_linear_walk() {
-        let chs: Vec<ChannelInfo> = (1..=40).map(|n| channel(n, 10_000 * u64::from(n))).collect();
+        let chs: Vec<ChannelInfo> = (1..=40)
+            .map(|n| channel(n, 10_000 * u64::from(n)))
+            .collect();
         let pool = Pool::new(&assess(&chs, &ExposePrivateChannels::Unset));
         let needed = 95_000u64;
-        let eligible: Vec<&ChannelInfo> = chs.iter().filter(|c| c.receivable_msat >= needed).collect();
+        let eligible: Vec<&ChannelInfo> =
+            chs.iter().filter(|c| c.receivable_msat >= needed).collect();
         let w = |c: &ChannelInfo| (c.receivable_msat - needed + 1) as f64 / c.total_msat as f64;
         let mut by_cap = eligible.clone();
         by_cap.sort_by_key(|c| core::cmp::Reverse(c.receivable_msat));

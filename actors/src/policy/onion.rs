@@ -82,7 +82,11 @@ fn hmac256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 ///
 /// # Errors
 /// [`OnionError`]: a packet that is not BOLT 4's, not for this node, or whose payload is bad.
-pub fn peel(onion: &[u8], payment_hash: &[u8; 32], node_key: &SecretKey) -> Result<Peeled, OnionError> {
+pub fn peel(
+    onion: &[u8],
+    payment_hash: &[u8; 32],
+    node_key: &SecretKey,
+) -> Result<Peeled, OnionError> {
     if onion.len() != ONION_LEN {
         return Err(OnionError::Length(onion.len()));
     }
@@ -95,7 +99,12 @@ pub fn peel(onion: &[u8], payment_hash: &[u8; 32], node_key: &SecretKey) -> Resu
     let mu = hmac256(b"mu", &[&shared]);
     let rho = hmac256(b"rho", &[&shared]);
     let expected = hmac256(&mu, &[payloads, payment_hash]);
-    if !crate::key_signer::secrets_equal(&expected, onion[34 + HOP_PAYLOADS..].try_into().map_err(|_| OnionError::Hmac)?) {
+    if !crate::key_signer::secrets_equal(
+        &expected,
+        onion[34 + HOP_PAYLOADS..]
+            .try_into()
+            .map_err(|_| OnionError::Hmac)?,
+    ) {
         return Err(OnionError::Hmac);
     }
     let mut clear = [0u8; 2 * HOP_PAYLOADS];
@@ -108,24 +117,37 @@ pub fn peel(onion: &[u8], payment_hash: &[u8; 32], node_key: &SecretKey) -> Resu
     }
     let mut payload = read_tlvs(r.take(len)?)?;
     let next_hmac = r.take(32)?;
-    if let (Some(data), Some(path_key)) = (&payload.encrypted_recipient_data, &payload.current_path_key) {
+    if let (Some(data), Some(path_key)) =
+        (&payload.encrypted_recipient_data, &payload.current_path_key)
+    {
         // A blinded path's last hop: its `path_id` stands for the payment secret and its
         // `total_amount_msat` for `total_msat`, as lightningd reads them (`onion_decode`).
         payload.payment_secret = path_id(data, path_key, node_key)?;
         payload.total_msat = payload.total_amount_msat;
     }
-    Ok(Peeled { payload, last_hop: next_hmac.iter().all(|b| *b == 0) })
+    Ok(Peeled {
+        payload,
+        last_hop: next_hmac.iter().all(|b| *b == 0),
+    })
 }
 
 /// The `path_id` (type 6, when 32 bytes) of a blinded hop's `encrypted_recipient_data`, opened as
 /// BOLT 4's route blinding says: ss = SHA256(ECDH(path key, node key)), rho = HMAC("rho", ss),
 /// ChaCha20-Poly1305 with rho and a zero nonce.
-fn path_id(data: &[u8], path_key: &[u8; 33], node_key: &SecretKey) -> Result<Option<[u8; 32]>, OnionError> {
+fn path_id(
+    data: &[u8],
+    path_key: &[u8; 33],
+    node_key: &SecretKey,
+) -> Result<Option<[u8; 32]>, OnionError> {
     use chacha20poly1305::aead::{AeadInPlace as _, KeyInit as _};
-    let key = PublicKey::from_slice(path_key).map_err(|_| OnionError::Payload("current_path_key"))?;
+    let key =
+        PublicKey::from_slice(path_key).map_err(|_| OnionError::Payload("current_path_key"))?;
     let ss = SharedSecret::new(&key, node_key).secret_bytes();
     let rho = hmac256(b"rho", &[&ss]);
-    let cut = data.len().checked_sub(16).ok_or(OnionError::Payload("encrypted_recipient_data"))?;
+    let cut = data
+        .len()
+        .checked_sub(16)
+        .ok_or(OnionError::Payload("encrypted_recipient_data"))?;
     let (body, tag) = data.split_at(cut);
     let mut clear = body.to_vec();
     chacha20poly1305::ChaCha20Poly1305::new(&rho.into())
@@ -134,7 +156,9 @@ fn path_id(data: &[u8], path_key: &[u8; 33], node_key: &SecretKey) -> Result<Opt
     let mut r = Reader(&clear);
     while !r.0.is_empty() {
         let (ty, len) = (r.bigsize()?, r.bigsize()?);
-        let value = r.take(usize::try_from(len).map_err(|_| OnionError::Payload("encrypted_recipient_data"))?)?;
+        let value = r.take(
+            usize::try_from(len).map_err(|_| OnionError::Payload("encrypted_recipient_data"))?,
+        )?;
         if ty == 6 {
             return Ok(value.try_into().ok());
         }
@@ -182,15 +206,38 @@ fn read_tlvs(stream: &[u8]) -> Result<HopPayload, OnionError> {
         let value = r.take(len)?;
         match kind {
             2 => amount = Some(tu64(value)?),
-            4 => cltv = Some(u32::try_from(tu64(value)?).map_err(|_| OnionError::Payload("outgoing_cltv_value"))?),
-            6 => p.short_channel_id = Some(u64::from_be_bytes(value.try_into().map_err(|_| OnionError::Payload("short_channel_id"))?)),
+            4 => {
+                cltv = Some(
+                    u32::try_from(tu64(value)?)
+                        .map_err(|_| OnionError::Payload("outgoing_cltv_value"))?,
+                )
+            }
+            6 => {
+                p.short_channel_id = Some(u64::from_be_bytes(
+                    value
+                        .try_into()
+                        .map_err(|_| OnionError::Payload("short_channel_id"))?,
+                ))
+            }
             8 => {
-                let (secret, total) = value.split_at_checked(32).ok_or(OnionError::Payload("payment_data"))?;
-                p.payment_secret = Some(secret.try_into().map_err(|_| OnionError::Payload("payment_data"))?);
+                let (secret, total) = value
+                    .split_at_checked(32)
+                    .ok_or(OnionError::Payload("payment_data"))?;
+                p.payment_secret = Some(
+                    secret
+                        .try_into()
+                        .map_err(|_| OnionError::Payload("payment_data"))?,
+                );
                 p.total_msat = Some(tu64(total)?);
             }
             10 => p.encrypted_recipient_data = Some(value.to_vec()),
-            12 => p.current_path_key = Some(value.try_into().map_err(|_| OnionError::Payload("current_path_key"))?),
+            12 => {
+                p.current_path_key = Some(
+                    value
+                        .try_into()
+                        .map_err(|_| OnionError::Payload("current_path_key"))?,
+                )
+            }
             16 => p.payment_metadata = Some(value.to_vec()),
             18 => p.total_amount_msat = Some(tu64(value)?),
             // "It's OK to be odd": an unknown odd type is skipped, an unknown even one refused.
@@ -205,17 +252,32 @@ fn read_tlvs(stream: &[u8]) -> Result<HopPayload, OnionError> {
 
 /// Builds a one-hop onion to `node` (the sender's side, BOLT 4 "Packet Construction", for one
 /// hop): what a payer to this node sends. For tests, and for checking [`peel`] against it.
-pub fn wrap_last_hop(session_key: &SecretKey, node: &PublicKey, payment_hash: &[u8; 32], payload_tlvs: &[u8]) -> Vec<u8> {
+pub fn wrap_last_hop(
+    session_key: &SecretKey,
+    node: &PublicKey,
+    payment_hash: &[u8; 32],
+    payload_tlvs: &[u8],
+) -> Vec<u8> {
     wrap_hop(session_key, node, payment_hash, payload_tlvs, &[0u8; 32])
 }
 
 /// As [`wrap_last_hop`], with `next_hmac` after the payload: not all zero, the hop is told to
 /// forward (what follows is not a real onion; only this hop's layer is).
-pub fn wrap_hop(session_key: &SecretKey, node: &PublicKey, payment_hash: &[u8; 32], payload_tlvs: &[u8], next_hmac: &[u8; 32]) -> Vec<u8> {
+pub fn wrap_hop(
+    session_key: &SecretKey,
+    node: &PublicKey,
+    payment_hash: &[u8; 32],
+    payload_tlvs: &[u8],
+    next_hmac: &[u8; 32],
+) -> Vec<u8> {
     let secp = secp256k1::Secp256k1::new();
     let ephemeral = PublicKey::from_secret_key(&secp, session_key);
     let shared = SharedSecret::new(node, session_key).secret_bytes();
-    let (mu, rho, pad) = (hmac256(b"mu", &[&shared]), hmac256(b"rho", &[&shared]), hmac256(b"pad", &[&shared]));
+    let (mu, rho, pad) = (
+        hmac256(b"mu", &[&shared]),
+        hmac256(b"rho", &[&shared]),
+        hmac256(b"pad", &[&shared]),
+    );
     // Start from the "pad" stream, put the payload and a zero HMAC in front, encrypt with rho.
     let mut payloads = [0u8; HOP_PAYLOADS];
     chacha20::ChaCha20::new(&pad.into(), &[0u8; 12].into()).apply_keystream(&mut payloads);
@@ -232,7 +294,6 @@ pub fn wrap_hop(session_key: &SecretKey, node: &PublicKey, payment_hash: &[u8; 3
     onion.extend_from_slice(&hmac);
     onion
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -263,14 +324,25 @@ mod tests {
         let peeled = peel(&onion, &hash, &node).unwrap();
         assert!(peeled.last_hop);
         let p = peeled.payload;
-        assert_eq!((p.amt_to_forward, p.outgoing_cltv_value, p.payment_secret, p.total_msat), (100_000, 666, Some([9; 32]), Some(100_000)));
+        assert_eq!(
+            (
+                p.amt_to_forward,
+                p.outgoing_cltv_value,
+                p.payment_secret,
+                p.total_msat
+            ),
+            (100_000, 666, Some([9; 32]), Some(100_000))
+        );
         // Another node, another payment hash, a flipped bit: not ours.
         assert_eq!(peel(&onion, &hash, &key(0x43)), Err(OnionError::Hmac));
         assert_eq!(peel(&onion, &[8u8; 32], &node), Err(OnionError::Hmac));
         let mut flipped = onion.clone();
         flipped[500] ^= 1;
         assert_eq!(peel(&flipped, &hash, &node), Err(OnionError::Hmac));
-        assert_eq!(peel(&onion[1..], &hash, &node), Err(OnionError::Length(ONION_LEN - 1)));
+        assert_eq!(
+            peel(&onion[1..], &hash, &node),
+            Err(OnionError::Length(ONION_LEN - 1))
+        );
     }
 
     /// The last hop of a blinded path (a BOLT12 payment): the `path_id` inside its encrypted
@@ -292,10 +364,21 @@ mod tests {
         let mut payload = tlv(2, &[0x13, 0x88]);
         payload.extend(tlv(4, &[0x02, 0x9a]));
         payload.extend(tlv(10, &data));
-        payload.extend(tlv(12, &PublicKey::from_secret_key(&secp, &path_key).serialize()));
+        payload.extend(tlv(
+            12,
+            &PublicKey::from_secret_key(&secp, &path_key).serialize(),
+        ));
         payload.extend(tlv(18, &[0x13, 0x88]));
-        let peeled = peel(&wrap_last_hop(&key(0x41), &node_id, &hash, &payload), &hash, &node).unwrap();
-        assert_eq!((peeled.payload.payment_secret, peeled.payload.total_msat), (Some([5; 32]), Some(5000)));
+        let peeled = peel(
+            &wrap_last_hop(&key(0x41), &node_id, &hash, &payload),
+            &hash,
+            &node,
+        )
+        .unwrap();
+        assert_eq!(
+            (peeled.payload.payment_secret, peeled.payload.total_msat),
+            (Some([5; 32]), Some(5000))
+        );
         // Recipient data sealed for another node does not open.
         let other = PublicKey::from_secret_key(&secp, &key(0x43));
         let mut wrong = payload.clone();
@@ -303,17 +386,40 @@ mod tests {
         wrong.extend(tlv(12, &other.serialize()));
         wrong.extend(tlv(18, &[0x13, 0x88]));
         let onion = wrap_last_hop(&key(0x41), &node_id, &hash, &wrong);
-        assert_eq!(peel(&onion, &hash, &node), Err(OnionError::Payload("encrypted_recipient_data")));
+        assert_eq!(
+            peel(&onion, &hash, &node),
+            Err(OnionError::Payload("encrypted_recipient_data"))
+        );
     }
 
     #[test]
     fn payload_rules() {
-        assert_eq!(read_tlvs(&[4, 1, 1, 2, 1, 1]), Err(OnionError::Payload("TLV types out of order")));
-        assert_eq!(read_tlvs(&[2, 2, 0, 1, 4, 1, 1]), Err(OnionError::Payload("tu64 not minimal")));
-        assert_eq!(read_tlvs(&[2, 1, 1]), Err(OnionError::Payload("no outgoing_cltv_value")));
-        assert_eq!(read_tlvs(&[2, 1, 1, 4, 1, 1, 20, 0]), Err(OnionError::Payload("unknown even TLV type")));
-        assert_eq!(read_tlvs(&[2, 1, 1, 4, 1, 1, 21, 1, 9]).unwrap().amt_to_forward, 1);
-        assert_eq!(Reader(&[0xfd, 0, 0xfc]).bigsize(), Err(OnionError::Payload("BigSize not minimal")));
+        assert_eq!(
+            read_tlvs(&[4, 1, 1, 2, 1, 1]),
+            Err(OnionError::Payload("TLV types out of order"))
+        );
+        assert_eq!(
+            read_tlvs(&[2, 2, 0, 1, 4, 1, 1]),
+            Err(OnionError::Payload("tu64 not minimal"))
+        );
+        assert_eq!(
+            read_tlvs(&[2, 1, 1]),
+            Err(OnionError::Payload("no outgoing_cltv_value"))
+        );
+        assert_eq!(
+            read_tlvs(&[2, 1, 1, 4, 1, 1, 20, 0]),
+            Err(OnionError::Payload("unknown even TLV type"))
+        );
+        assert_eq!(
+            read_tlvs(&[2, 1, 1, 4, 1, 1, 21, 1, 9])
+                .unwrap()
+                .amt_to_forward,
+            1
+        );
+        assert_eq!(
+            Reader(&[0xfd, 0, 0xfc]).bigsize(),
+            Err(OnionError::Payload("BigSize not minimal"))
+        );
         assert_eq!(Reader(&[0xfd, 0, 0xfd]).bigsize(), Ok(0xfd));
     }
 }

@@ -13,12 +13,19 @@ use super::StoreError;
 /// exists with its hash); otherwise an empty projection, so that the whole log is replayed.
 pub fn load_checkpoint(storage: &dyn Storage, engine: &dyn Engine) -> Projections {
     let load = || -> Option<Snapshot> {
-        let bytes = storage.load_checkpoint().map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}")).ok()??;
-        let snap = decode_snapshot(&bytes).map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}")).ok()?;
+        let bytes = storage
+            .load_checkpoint()
+            .map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}"))
+            .ok()??;
+        let snap = decode_snapshot(&bytes)
+            .map_err(|e| tracing::warn!("ignoring unreadable checkpoint: {e}"))
+            .ok()?;
         if snap.head_seq == 0 {
             return Some(snap);
         }
-        let record = engine.get(Column::Events, &event_key(snap.head_seq)).ok()??;
+        let record = engine
+            .get(Column::Events, &event_key(snap.head_seq))
+            .ok()??;
         (record_hash(&record) == snap.head_hash).then_some(snap)
     };
     match load().map(Projections::try_from) {
@@ -36,6 +43,9 @@ pub fn load_checkpoint(storage: &dyn Storage, engine: &dyn Engine) -> Projection
 /// # Errors
 /// [`StoreError`] when it cannot be encoded or saved.
 pub fn save_checkpoint(storage: &dyn Storage, state: &Projections) -> Result<(), StoreError> {
-    let bytes = encode_snapshot(&Snapshot::from(state)).map_err(|source| StoreError::Codec { seq: state.head().0, source })?;
+    let bytes = encode_snapshot(&Snapshot::from(state)).map_err(|source| StoreError::Codec {
+        seq: state.head().0,
+        source,
+    })?;
     storage.save_checkpoint(&bytes)
 }

@@ -69,7 +69,12 @@ impl Batch {
     }
 
     /// Adds the removal of `from..to`; an empty range (`to` not after `from`) removes nothing.
-    pub fn delete_range(&mut self, column: Column, from: impl Into<Vec<u8>>, to: impl Into<Vec<u8>>) {
+    pub fn delete_range(
+        &mut self,
+        column: Column,
+        from: impl Into<Vec<u8>>,
+        to: impl Into<Vec<u8>>,
+    ) {
         let (from, to) = (from.into(), to.into());
         if from < to {
             self.ops.push(Op::DeleteRange(column, from, to));
@@ -107,13 +112,23 @@ pub trait Engine: Send + Sync {
     ///
     /// # Errors
     /// The first error of the store or of `visit`.
-    fn get_sorted(&self, column: Column, keys: &[[u8; 8]], visit: &mut VisitValue<'_>) -> Result<(), StoreError>;
+    fn get_sorted(
+        &self,
+        column: Column,
+        keys: &[[u8; 8]],
+        visit: &mut VisitValue<'_>,
+    ) -> Result<(), StoreError>;
 
     /// Hands every pair from `from` on to `visit`, in key order, until it returns `false`.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails mid-scan.
-    fn scan(&self, column: Column, from: &[u8], visit: &mut VisitPair<'_>) -> Result<(), StoreError>;
+    fn scan(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut VisitPair<'_>,
+    ) -> Result<(), StoreError>;
 
     /// Writes `batch` atomically and durably (synced before it returns).
     ///

@@ -36,7 +36,10 @@ pub fn encode_head(seq: u64, hash: &[u8; 32]) -> [u8; 40] {
 pub fn decode_head(bytes: &[u8]) -> Option<(u64, [u8; 32])> {
     let bytes: &[u8; 40] = bytes.try_into().ok()?;
     let (seq, hash) = bytes.split_at(8);
-    Some((u64::from_be_bytes(seq.try_into().ok()?), hash.try_into().ok()?))
+    Some((
+        u64::from_be_bytes(seq.try_into().ok()?),
+        hash.try_into().ok()?,
+    ))
 }
 
 #[cfg(test)]

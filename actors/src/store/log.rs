@@ -36,14 +36,24 @@ impl EventLog {
     /// [`StoreError`] when the database cannot be opened, belongs to another network or does not
     /// replay cleanly.
     pub fn open(path: &Path, network: Network, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        Self::open_on(Arc::new(RocksStorage::new(path)), network, clock, LogOptions::default())
+        Self::open_on(
+            Arc::new(RocksStorage::new(path)),
+            network,
+            clock,
+            LogOptions::default(),
+        )
     }
 
     /// Opens the log on `storage` with `options`, replays it and starts the writer thread.
     ///
     /// # Errors
     /// As [`EventLog::open`].
-    pub fn open_on(storage: Arc<dyn Storage>, network: Network, clock: Arc<dyn Clock>, options: LogOptions) -> Result<Self, StoreError> {
+    pub fn open_on(
+        storage: Arc<dyn Storage>,
+        network: Network,
+        clock: Arc<dyn Clock>,
+        options: LogOptions,
+    ) -> Result<Self, StoreError> {
         let (engine, state) = open_log(storage.as_ref(), network)?;
         let slot: EngineSlot = Arc::new(RwLock::new(Some(engine.clone())));
         let state: SharedState = Arc::new(RwLock::new(state));
@@ -51,9 +61,16 @@ impl EventLog {
         let (writer_state, writer_slot) = (state.clone(), slot.clone());
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
-            .spawn(move || Writer::new(storage, engine, writer_slot, writer_state, clock, options).run(rx))
+            .spawn(move || {
+                Writer::new(storage, engine, writer_slot, writer_state, clock, options).run(rx)
+            })
             .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
-        Ok(EventLog { handle: LogHandle { tx }, state, engine: slot, writer: Some(writer) })
+        Ok(EventLog {
+            handle: LogHandle { tx },
+            state,
+            engine: slot,
+            writer: Some(writer),
+        })
     }
 
     /// A handle for appending.
@@ -130,10 +147,13 @@ mod tests {
 
     #[test]
     fn a_long_log_replays_in_parallel_chunks_to_the_live_state() {
-        let dir = std::env::temp_dir().join(format!("invoiced-rocks-chunks-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("invoiced-rocks-chunks-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let log = EventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         // 2.5 chunks of records, with lifecycle events between the creations.
         for batch in 0..10u32 {
             let mut events = vec![];
@@ -146,7 +166,9 @@ mod tests {
                 events.push(e);
             }
             rt.block_on(log.handle().append_all(events)).unwrap();
-            let expire = Proposal::Expired { created_index: u64::from(batch) * 1000 + 7 };
+            let expire = Proposal::Expired {
+                created_index: u64::from(batch) * 1000 + 7,
+            };
             rt.block_on(log.handle().append(expire)).unwrap();
         }
         let live = log.state().read().unwrap().clone();
@@ -159,7 +181,10 @@ mod tests {
         drop(db);
         put_raw(&dir, Column::Events, &event_key(7000), b"\x01\x01garbage");
         let db = RocksStorage::new(&dir).read_only().unwrap();
-        assert!(matches!(replay(&db), Err(StoreError::Codec { seq: 7000, .. })));
+        assert!(matches!(
+            replay(&db),
+            Err(StoreError::Codec { seq: 7000, .. })
+        ));
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(checkpoint_path(&dir));
@@ -167,14 +192,25 @@ mod tests {
 
     #[test]
     fn a_checkpoint_left_in_the_meta_family_by_an_older_version_is_removed_at_open() {
-        let dir = std::env::temp_dir().join(format!("invoiced-rocks-legacy-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("invoiced-rocks-legacy-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        EventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap().close();
+        EventLog::open(&dir, Network::Regtest, Arc::new(Fixed))
+            .unwrap()
+            .close();
         put_raw(&dir, Column::Meta, LEGACY_META_CHECKPOINT, &[1u8; 1000]);
-        EventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap().close();
+        EventLog::open(&dir, Network::Regtest, Arc::new(Fixed))
+            .unwrap()
+            .close();
         let db = RocksStorage::new(&dir).read_only().unwrap();
-        assert!(db.get(Column::Meta, LEGACY_META_CHECKPOINT).unwrap().is_none());
-        assert!(checkpoint_path(&dir).exists(), "the clean close wrote the checkpoint file");
+        assert!(db
+            .get(Column::Meta, LEGACY_META_CHECKPOINT)
+            .unwrap()
+            .is_none());
+        assert!(
+            checkpoint_path(&dir).exists(),
+            "the clean close wrote the checkpoint file"
+        );
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(checkpoint_path(&dir));
@@ -185,65 +221,144 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("invoiced-rocks-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let log = EventLog::open(&dir, Network::Regtest, Arc::new(Fixed)).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let committed = rt.block_on(log.handle().append_all(vec![created("a", 1), created("b", 2)])).unwrap();
-        assert_eq!(committed[1].invoice.as_ref().unwrap().created.description, "for b");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let committed = rt
+            .block_on(
+                log.handle()
+                    .append_all(vec![created("a", 1), created("b", 2)]),
+            )
+            .unwrap();
+        assert_eq!(
+            committed[1].invoice.as_ref().unwrap().created.description,
+            "for b"
+        );
         let reader = log.reader();
-        let entries = reader.pick(|s| s.invoices.from_created_index(0).cloned().collect::<Vec<_>>()).unwrap();
+        let entries = reader
+            .pick(|s| {
+                s.invoices
+                    .from_created_index(0)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .unwrap();
         let mut backwards = entries.clone();
         backwards.reverse();
         let whole = reader.invoices(backwards).unwrap();
-        assert_eq!(whole.iter().map(|r| r.created.label.as_str()).collect::<Vec<_>>(), ["b", "a"], "in the order asked");
+        assert_eq!(
+            whole
+                .iter()
+                .map(|r| r.created.label.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "a"],
+            "in the order asked"
+        );
         assert_eq!(whole[0].created.bolt11, "lnbcrtb");
         // A read-only instance beside the open primary serves the same joins.
         let ro = RocksStorage::new(&dir).read_only().unwrap();
-        assert_eq!(join_entries(&ro, entries.clone()).unwrap()[0].created.description, "for a");
+        assert_eq!(
+            join_entries(&ro, entries.clone()).unwrap()[0]
+                .created
+                .description,
+            "for a"
+        );
         // An entry that names the wrong record is refused, not joined.
         let mut wrong = entries[0].clone();
         wrong.seq = 2;
-        assert!(matches!(join_entries(&ro, vec![wrong]), Err(StoreError::Inconsistent(_))));
+        assert!(matches!(
+            join_entries(&ro, vec![wrong]),
+            Err(StoreError::Inconsistent(_))
+        ));
         drop(ro);
         log.close();
-        assert!(reader.invoices(entries).is_err(), "a closed log serves no reads");
+        assert!(
+            reader.invoices(entries).is_err(),
+            "a closed log serves no reads"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(checkpoint_path(&dir));
     }
 
     /// The recovery after a failed write, on any storage: `storage()` gives the same log each call.
     fn a_failed_write_is_rolled_back_on(storage: impl Fn() -> Arc<dyn Storage>) {
-        let options = LogOptions { min_free_bytes: 0, ..LogOptions::default() };
+        let options = LogOptions {
+            min_free_bytes: 0,
+            ..LogOptions::default()
+        };
         let faults = options.faults.clone();
         let log = EventLog::open_on(storage(), Network::Regtest, Arc::new(Fixed), options).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(log.handle().append(created("a", 1))).unwrap();
         // "b" and "b2" reach the log, but their caller is told they failed.
         faults.fail_next_writes(1);
-        let failed = rt.block_on(log.handle().append_all(vec![created("b", 2), created("b2", 4)]));
+        let failed = rt.block_on(
+            log.handle()
+                .append_all(vec![created("b", 2), created("b2", 4)]),
+        );
         assert!(matches!(failed, Err(AppendError::Write(_))), "{failed:?}");
-        assert_eq!(log.state().read().unwrap().head().0, 1, "the projection never saw it");
+        assert_eq!(
+            log.state().read().unwrap().head().0,
+            1,
+            "the projection never saw it"
+        );
         // Meanwhile readers are served (by a read-only engine): "a" is there, "b" is not.
         let reader = log.reader();
-        let listed = reader.pick(|s| s.invoices.from_created_index(0).cloned().collect::<Vec<_>>()).unwrap();
-        assert_eq!(reader.invoices(listed).unwrap().iter().map(|r| r.created.label.as_str()).collect::<Vec<_>>(), ["a"]);
+        let listed = reader
+            .pick(|s| {
+                s.invoices
+                    .from_created_index(0)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .unwrap();
+        assert_eq!(
+            reader
+                .invoices(listed)
+                .unwrap()
+                .iter()
+                .map(|r| r.created.label.as_str())
+                .collect::<Vec<_>>(),
+            ["a"]
+        );
         // The next write first reopens the log and removes both (record 3 would otherwise stay
         // behind "c", and break the chain); "c" takes record 2.
         let c = rt.block_on(log.handle().append(created("c", 3))).unwrap();
-        assert_eq!((c.record.seq, c.invoice.as_ref().unwrap().created.created_index), (2, 2));
+        assert_eq!(
+            (
+                c.record.seq,
+                c.invoice.as_ref().unwrap().created.created_index
+            ),
+            (2, 2)
+        );
         let live = log.state().read().unwrap().clone();
         log.close();
         let replayed = replay(storage().open_read_only().unwrap().as_ref()).unwrap();
         assert_eq!(replayed, live, "the log replays to what callers were told");
-        let labels: Vec<String> = replayed.invoices.from_created_index(0).map(|e| e.label.to_string()).collect();
+        let labels: Vec<String> = replayed
+            .invoices
+            .from_created_index(0)
+            .map(|e| e.label.to_string())
+            .collect();
         assert_eq!(labels, ["a", "c"]);
         // "b"'s label and hash are free: its caller was told it does not exist.
-        let log = EventLog::open_on(storage(), Network::Regtest, Arc::new(Fixed), LogOptions::default()).unwrap();
+        let log = EventLog::open_on(
+            storage(),
+            Network::Regtest,
+            Arc::new(Fixed),
+            LogOptions::default(),
+        )
+        .unwrap();
         rt.block_on(log.handle().append(created("b", 2))).unwrap();
         log.close();
     }
 
     #[test]
     fn a_write_reported_as_failed_is_rolled_back_before_the_next_one() {
-        let dir = std::env::temp_dir().join(format!("invoiced-rocks-recover-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("invoiced-rocks-recover-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         a_failed_write_is_rolled_back_on(|| Arc::new(RocksStorage::new(&dir)));
         let _ = std::fs::remove_dir_all(&dir);
@@ -255,18 +370,38 @@ mod tests {
     #[test]
     fn a_log_in_memory_restarts_from_its_checkpoint_and_refuses_another_network() {
         let memory = MemStorage::new();
-        let open = || EventLog::open_on(Arc::new(memory.clone()), Network::Regtest, Arc::new(Fixed), LogOptions::default());
+        let open = || {
+            EventLog::open_on(
+                Arc::new(memory.clone()),
+                Network::Regtest,
+                Arc::new(Fixed),
+                LogOptions::default(),
+            )
+        };
         let log = open().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(log.handle().append_all(vec![created("a", 1), created("b", 2)])).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(
+            log.handle()
+                .append_all(vec![created("a", 1), created("b", 2)]),
+        )
+        .unwrap();
         let live = log.state().read().unwrap().clone();
         log.close();
-        assert!(memory.load_checkpoint().unwrap().is_some(), "a clean close saves the checkpoint");
+        assert!(
+            memory.load_checkpoint().unwrap().is_some(),
+            "a clean close saves the checkpoint"
+        );
         let again = open().unwrap();
         assert_eq!(*again.state().read().unwrap(), live);
         again.close();
-        let other = EventLog::open_on(Arc::new(memory.clone()), Network::Bitcoin, Arc::new(Fixed), LogOptions::default());
+        let other = EventLog::open_on(
+            Arc::new(memory.clone()),
+            Network::Bitcoin,
+            Arc::new(Fixed),
+            LogOptions::default(),
+        );
         assert!(matches!(other, Err(StoreError::WrongNetwork { .. })));
     }
 }
-

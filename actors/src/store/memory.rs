@@ -29,7 +29,10 @@ impl MemStorage {
     }
 
     fn engine(&self, writable: bool) -> Arc<dyn Engine> {
-        Arc::new(MemEngine { columns: self.columns.clone(), writable })
+        Arc::new(MemEngine {
+            columns: self.columns.clone(),
+            writable,
+        })
     }
 }
 
@@ -47,11 +50,18 @@ impl Storage for MemStorage {
     }
 
     fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.checkpoint.lock().unwrap_or_else(PoisonError::into_inner).clone())
+        Ok(self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
     }
 
     fn save_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        *self.checkpoint.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes.to_vec());
+        *self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(bytes.to_vec());
         Ok(())
     }
 }
@@ -80,18 +90,35 @@ impl Engine for MemEngine {
         Ok(self.read()[index(column)].get(key).cloned())
     }
 
-    fn get_sorted(&self, column: Column, keys: &[[u8; 8]], visit: &mut VisitValue<'_>) -> Result<(), StoreError> {
+    fn get_sorted(
+        &self,
+        column: Column,
+        keys: &[[u8; 8]],
+        visit: &mut VisitValue<'_>,
+    ) -> Result<(), StoreError> {
         let columns = self.read();
         for (i, key) in keys.iter().enumerate() {
-            visit(i, columns[index(column)].get(key.as_slice()).map(Vec::as_slice))?;
+            visit(
+                i,
+                columns[index(column)]
+                    .get(key.as_slice())
+                    .map(Vec::as_slice),
+            )?;
         }
         Ok(())
     }
 
-    fn scan(&self, column: Column, from: &[u8], visit: &mut VisitPair<'_>) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut VisitPair<'_>,
+    ) -> Result<(), StoreError> {
         // A snapshot of the range, so `visit` may take its time without holding the lock.
-        let pairs: Vec<(Vec<u8>, Vec<u8>)> =
-            self.read()[index(column)].range(from.to_vec()..).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = self.read()[index(column)]
+            .range(from.to_vec()..)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for (key, value) in &pairs {
             if !visit(key, value) {
                 break;
@@ -102,7 +129,9 @@ impl Engine for MemEngine {
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
         if !self.writable {
-            return Err(StoreError::Inconsistent("a read-only engine refuses writes".into()));
+            return Err(StoreError::Inconsistent(
+                "a read-only engine refuses writes".into(),
+            ));
         }
         let mut columns = self.columns.write().unwrap_or_else(PoisonError::into_inner);
         for op in batch.into_ops() {
@@ -114,7 +143,10 @@ impl Engine for MemEngine {
                     columns[index(c)].remove(&key);
                 }
                 Op::DeleteRange(c, from, to) => {
-                    let doomed: Vec<Vec<u8>> = columns[index(c)].range(from..to).map(|(k, _)| k.clone()).collect();
+                    let doomed: Vec<Vec<u8>> = columns[index(c)]
+                        .range(from..to)
+                        .map(|(k, _)| k.clone())
+                        .collect();
                     for key in doomed {
                         columns[index(c)].remove(&key);
                     }

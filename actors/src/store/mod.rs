@@ -22,15 +22,17 @@ pub mod log;
 pub mod memory;
 mod open;
 pub mod reader;
-pub mod replica;
 pub mod replay;
+pub mod replica;
 pub mod rocks;
 mod writer;
 
 use std::sync::{Arc, RwLock};
 
 use invoiced_events::codec::decode_record;
-use invoiced_events::{Event, EventRecord, Hash32, InvoiceCreated, InvoiceEntry, InvoiceRecord, Proposal, Rejection};
+use invoiced_events::{
+    Event, EventRecord, Hash32, InvoiceCreated, InvoiceEntry, InvoiceRecord, Proposal, Rejection,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SharedState;
@@ -100,13 +102,21 @@ pub struct LogOptions {
 
 impl core::fmt::Debug for LogOptions {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("LogOptions").field("min_free_bytes", &self.min_free_bytes).field("replica", &self.replica.is_some()).finish()
+        f.debug_struct("LogOptions")
+            .field("min_free_bytes", &self.min_free_bytes)
+            .field("replica", &self.replica.is_some())
+            .finish()
     }
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { min_free_bytes: 128 << 20, faults: Faults::default(), replica: None, standby: false }
+        LogOptions {
+            min_free_bytes: 128 << 20,
+            faults: Faults::default(),
+            replica: None,
+            standby: false,
+        }
     }
 }
 
@@ -123,12 +133,15 @@ pub struct Faults {
 impl Faults {
     /// Arms `n` failures after write.
     pub fn fail_next_writes(&self, n: usize) {
-        self.fail_after_write.store(n, std::sync::atomic::Ordering::SeqCst);
+        self.fail_after_write
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn take_failure_after_write(&self) -> bool {
         use std::sync::atomic::Ordering::SeqCst;
-        self.fail_after_write.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
+        self.fail_after_write
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -196,7 +209,10 @@ impl LogHandle {
     /// # Errors
     /// [`AppendError`] when the write failed or the writer is gone.
     pub async fn append(&self, proposal: Proposal) -> Result<Arc<Committed>, AppendError> {
-        self.append_all(vec![proposal]).await?.pop().ok_or(AppendError::WriterGone)
+        self.append_all(vec![proposal])
+            .await?
+            .pop()
+            .ok_or(AppendError::WriterGone)
     }
 
     /// Appends `proposals` atomically (one batch, in order; the writer stamps their counters),
@@ -204,28 +220,41 @@ impl LogHandle {
     ///
     /// # Errors
     /// [`AppendError`] when the write failed (none was written) or the writer is gone.
-    pub async fn append_all(&self, proposals: Vec<Proposal>) -> Result<Vec<Arc<Committed>>, AppendError> {
+    pub async fn append_all(
+        &self,
+        proposals: Vec<Proposal>,
+    ) -> Result<Vec<Arc<Committed>>, AppendError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(WriterMsg::Append(AppendRequest { proposals, reply })).map_err(|_| AppendError::WriterGone)?;
+        self.tx
+            .send(WriterMsg::Append(AppendRequest { proposals, reply }))
+            .map_err(|_| AppendError::WriterGone)?;
         rx.await.map_err(|_| AppendError::WriterGone)?
     }
 
     /// Appends each proposal as a request of its own (one refused takes no other with it), all
     /// sent before any answer is awaited so the writer commits them together; the outcomes in
     /// order.
-    pub async fn append_each(&self, proposals: Vec<Proposal>) -> Vec<Result<Arc<Committed>, AppendError>> {
+    pub async fn append_each(
+        &self,
+        proposals: Vec<Proposal>,
+    ) -> Vec<Result<Arc<Committed>, AppendError>> {
         let pending: Vec<_> = proposals
             .into_iter()
             .map(|p| {
                 let (reply, rx) = oneshot::channel();
-                let sent = self.tx.send(WriterMsg::Append(AppendRequest { proposals: vec![p], reply }));
+                let sent = self.tx.send(WriterMsg::Append(AppendRequest {
+                    proposals: vec![p],
+                    reply,
+                }));
                 (sent.is_ok(), rx)
             })
             .collect();
         let mut out = Vec::with_capacity(pending.len());
         for (sent, rx) in pending {
             let outcome = match (sent, rx.await) {
-                (true, Ok(result)) => result.and_then(|mut v| v.pop().ok_or(AppendError::WriterGone)),
+                (true, Ok(result)) => {
+                    result.and_then(|mut v| v.pop().ok_or(AppendError::WriterGone))
+                }
                 _ => Err(AppendError::WriterGone),
             };
             out.push(outcome);
@@ -242,7 +271,9 @@ impl LogHandle {
     /// failed; nothing of the call is then stored.
     pub fn append_raw_blocking(&self, records: Vec<Vec<u8>>) -> Result<u64, AppendError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(WriterMsg::Raw(RawRequest { records, reply })).map_err(|_| AppendError::WriterGone)?;
+        self.tx
+            .send(WriterMsg::Raw(RawRequest { records, reply }))
+            .map_err(|_| AppendError::WriterGone)?;
         rx.blocking_recv().map_err(|_| AppendError::WriterGone)?
     }
 
@@ -314,8 +345,14 @@ impl InvoiceReader {
     ///
     /// # Errors
     /// [`StoreError::Inconsistent`] if the lock is poisoned.
-    pub fn pick<T>(&self, pick: impl FnOnce(&invoiced_events::Projections) -> T) -> Result<T, StoreError> {
-        let state = self.state.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?;
+    pub fn pick<T>(
+        &self,
+        pick: impl FnOnce(&invoiced_events::Projections) -> T,
+    ) -> Result<T, StoreError> {
+        let state = self
+            .state
+            .read()
+            .map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?;
         Ok(pick(&state))
     }
 
@@ -342,11 +379,17 @@ impl InvoiceReader {
     /// # Errors
     /// As [`InvoiceReader::invoices`].
     pub fn invoice(&self, entry: InvoiceEntry) -> Result<InvoiceRecord, StoreError> {
-        self.invoices(vec![entry])?.pop().ok_or_else(|| StoreError::Inconsistent("no invoice read".into()))
+        self.invoices(vec![entry])?
+            .pop()
+            .ok_or_else(|| StoreError::Inconsistent("no invoice read".into()))
     }
 
     fn engine(&self) -> Result<Arc<dyn Engine>, StoreError> {
-        self.engine.read().map_err(|_| StoreError::Inconsistent("engine lock poisoned".into()))?.clone().ok_or(StoreError::WriterGone)
+        self.engine
+            .read()
+            .map_err(|_| StoreError::Inconsistent("engine lock poisoned".into()))?
+            .clone()
+            .ok_or(StoreError::WriterGone)
     }
 
     /// Up to `max` records from `from` on, in log order (for followers of the log: webhooks).
@@ -375,16 +418,22 @@ impl InvoiceReader {
     /// # Errors
     /// [`StoreError`] when the log is unreadable or reopening.
     pub fn creation(&self, created_index: u64) -> Result<Option<InvoiceCreated>, StoreError> {
-        let (live, head) = self.pick(|s| (s.invoices.get(created_index).map(|e| e.seq), s.head().0))?;
+        let (live, head) =
+            self.pick(|s| (s.invoices.get(created_index).map(|e| e.seq), s.head().0))?;
         if let Some(seq) = live {
-            return Ok(self.records_from(seq, 1)?.pop().and_then(|r| r.event.created().cloned()));
+            return Ok(self
+                .records_from(seq, 1)?
+                .pop()
+                .and_then(|r| r.event.created().cloned()));
         }
         // The first creation at or after `seq`, with its own seq.
         let first_creation = |seq: u64| -> Result<Option<(u64, InvoiceCreated)>, StoreError> {
             let mut at = seq;
             while at <= head {
                 let batch = self.records_from(at, 64)?;
-                let Some(last) = batch.last().map(|r| r.seq) else { return Ok(None) };
+                let Some(last) = batch.last().map(|r| r.seq) else {
+                    return Ok(None);
+                };
                 if let Some(r) = batch.into_iter().find(|r| r.event.created().is_some()) {
                     return Ok(r.event.created().cloned().map(|c| (r.seq, c)));
                 }
@@ -411,20 +460,38 @@ impl InvoiceReader {
 ///
 /// # Errors
 /// [`StoreError`] when a record is missing, unreadable or not the entry's invoice.
-pub fn join_entries(engine: &dyn Engine, entries: Vec<InvoiceEntry>) -> Result<Vec<InvoiceRecord>, StoreError> {
+pub fn join_entries(
+    engine: &dyn Engine,
+    entries: Vec<InvoiceEntry>,
+) -> Result<Vec<InvoiceRecord>, StoreError> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by_key(|&i| entries[i].seq);
-    let keys: Vec<[u8; 8]> = order.iter().map(|&i| keys::event_key(entries[i].seq)).collect();
+    let keys: Vec<[u8; 8]> = order
+        .iter()
+        .map(|&i| keys::event_key(entries[i].seq))
+        .collect();
     let mut joined: Vec<Option<InvoiceRecord>> = vec![None; entries.len()];
     engine.get_sorted(Column::Events, &keys, &mut |k, value| {
         let i = order[k];
         let entry = &entries[i];
         let seq = entry.seq;
-        let not_its_record = || StoreError::Inconsistent(format!("record {seq} does not create invoice {}", entry.created_index));
-        let bytes = value.ok_or_else(|| StoreError::Inconsistent(format!("record {seq} of invoice {} is missing", entry.created_index)))?;
+        let not_its_record = || {
+            StoreError::Inconsistent(format!(
+                "record {seq} does not create invoice {}",
+                entry.created_index
+            ))
+        };
+        let bytes = value.ok_or_else(|| {
+            StoreError::Inconsistent(format!(
+                "record {seq} of invoice {} is missing",
+                entry.created_index
+            ))
+        })?;
         let record = decode_record(bytes).map_err(|source| StoreError::Codec { seq, source })?;
         let created = match record.event {
-            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) | Event::Bolt12InvoiceCreated(invoiced_events::Bolt12Created { invoice: c, .. }) => c,
+            Event::InvoiceCreated(c)
+            | Event::HoldInvoiceCreated(c)
+            | Event::Bolt12InvoiceCreated(invoiced_events::Bolt12Created { invoice: c, .. }) => c,
             _ => return Err(not_its_record()),
         };
         joined[i] = Some(entry.join(created).ok_or_else(not_its_record)?);

@@ -12,7 +12,10 @@ use super::replay::replay_onto;
 use super::StoreError;
 
 /// Opens (or creates) the log on `storage` for `network`, replaying it into a fresh projection.
-pub(super) fn open_log(storage: &dyn Storage, network: Network) -> Result<(Arc<dyn Engine>, Projections), StoreError> {
+pub(super) fn open_log(
+    storage: &dyn Storage,
+    network: Network,
+) -> Result<(Arc<dyn Engine>, Projections), StoreError> {
     let engine = storage.open()?;
     let mut setup = Batch::new();
     match engine.get(Column::Meta, META_NETWORK)? {
@@ -34,7 +37,11 @@ pub(super) fn open_log(storage: &dyn Storage, network: Network) -> Result<(Arc<d
     let start = load_checkpoint(storage, engine.as_ref());
     let from = start.head().0;
     let state = replay_onto(engine.as_ref(), start)?;
-    tracing::info!("replayed records {}..={} onto the checkpoint at {from}", from + 1, state.head().0);
+    tracing::info!(
+        "replayed records {}..={} onto the checkpoint at {from}",
+        from + 1,
+        state.head().0
+    );
     Ok((engine, state))
 }
 

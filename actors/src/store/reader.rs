@@ -34,13 +34,24 @@ impl LogReader {
     /// [`StoreError`] when there is no log there or RocksDB refuses.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if !path.join("CURRENT").exists() {
-            return Err(StoreError::Inconsistent(format!("no event log in {}", path.display())));
+            return Err(StoreError::Inconsistent(format!(
+                "no event log in {}",
+                path.display()
+            )));
         }
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let secondary = std::env::temp_dir().join(format!("invoiced-reader-{}-{nanos}", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let secondary =
+            std::env::temp_dir().join(format!("invoiced-reader-{}-{nanos}", std::process::id()));
         let storage = RocksStorage::new(path);
         let engine = storage.secondary(&secondary)?;
-        Ok(LogReader { engine, storage, secondary })
+        Ok(LogReader {
+            engine,
+            storage,
+            secondary,
+        })
     }
 
     /// Catches up with what the daemon wrote since.
@@ -61,7 +72,9 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses.
     pub fn network(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.meta(META_NETWORK)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        Ok(self
+            .meta(META_NETWORK)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// The head stored with the last batch, `(seq, hash)`.
@@ -69,8 +82,12 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses or the head is malformed.
     pub fn stored_head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
-        let Some(b) = self.meta(META_HEAD)? else { return Ok(None) };
-        decode_head(&b).map(Some).ok_or_else(|| StoreError::Inconsistent("malformed head".into()))
+        let Some(b) = self.meta(META_HEAD)? else {
+            return Ok(None);
+        };
+        decode_head(&b)
+            .map(Some)
+            .ok_or_else(|| StoreError::Inconsistent("malformed head".into()))
     }
 
     /// The stored checkpoint's bytes.
@@ -95,7 +112,9 @@ impl LogReader {
     /// [`StoreError`] when RocksDB refuses.
     pub fn records_from(&self, seq: u64) -> Result<Records<'_>, StoreError> {
         let db = self.engine.db();
-        let cf = db.cf_handle(Column::Events.name()).ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
+        let cf = db
+            .cf_handle(Column::Events.name())
+            .ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
         let mut it = db.raw_iterator_cf(cf);
         it.seek(event_key(seq));
         Ok(Records { it, started: false })
@@ -124,7 +143,12 @@ impl Iterator for Records<'_> {
         }
         self.started = true;
         let value = self.it.value()?.to_vec();
-        let seq = self.it.key().and_then(|k| <[u8; 8]>::try_from(k).ok()).map(u64::from_be_bytes).unwrap_or(0);
+        let seq = self
+            .it
+            .key()
+            .and_then(|k| <[u8; 8]>::try_from(k).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
         Some((seq, value))
     }
 }

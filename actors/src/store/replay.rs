@@ -1,7 +1,6 @@
 //! Replay: the log folded into a projection on two threads (one reads and decodes, this one
 //! hashes and applies), with the chain and the stored head checked.
 
-
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{EventRecord, Projections};
 
@@ -41,7 +40,9 @@ pub fn replay_onto(engine: &dyn Engine, start: Projections) -> Result<Projection
         for chunk in rx {
             let chunk = chunk?;
             for r in &chunk {
-                state.apply(&r.record, record_hash(&r.bytes)).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+                state
+                    .apply(&r.record, record_hash(&r.bytes))
+                    .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
             }
             // Freed by the thread that allocated it: the allocator's fast path, no lock.
             let _ = spent_tx.send(chunk);
@@ -52,7 +53,11 @@ pub fn replay_onto(engine: &dyn Engine, start: Projections) -> Result<Projection
     match stored_head {
         Some(stored) if decode_head(&stored) == Some((seq, hash)) => {}
         None if seq == 0 => {}
-        _ => return Err(StoreError::Inconsistent(format!("stored head differs from the replayed head at {seq}"))),
+        _ => {
+            return Err(StoreError::Inconsistent(format!(
+                "stored head differs from the replayed head at {seq}"
+            )))
+        }
     }
     state.shrink_to_fit();
     Ok(state)
@@ -72,9 +77,15 @@ fn read_and_decode(
     let scanned = engine.scan(Column::Events, &event_key(from), &mut |key, value| {
         let seq = <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes);
         match decode_record(value) {
-            Ok(record) if record.seq == seq => chunk.push(ReadRecord { record, bytes: value.to_vec() }),
+            Ok(record) if record.seq == seq => chunk.push(ReadRecord {
+                record,
+                bytes: value.to_vec(),
+            }),
             Ok(record) => {
-                failed = Some(StoreError::Inconsistent(format!("key {seq} holds record {}", record.seq)));
+                failed = Some(StoreError::Inconsistent(format!(
+                    "key {seq} holds record {}",
+                    record.seq
+                )));
                 return false;
             }
             Err(source) => {
@@ -112,4 +123,3 @@ fn read_and_decode(
 pub fn replay(engine: &dyn Engine) -> Result<Projections, StoreError> {
     replay_onto(engine, Projections::new())
 }
-

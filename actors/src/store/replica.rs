@@ -24,7 +24,9 @@ pub struct ShippedRecord<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReplicaError {
     /// Another process holds this node's stream now (a newer epoch): this one must stop writing.
-    #[error("deposed: another primary holds epoch {current} (this one held {ours}); nothing was stored")]
+    #[error(
+        "deposed: another primary holds epoch {current} (this one held {ours}); nothing was stored"
+    )]
     Deposed {
         /// The epoch in force.
         current: u64,

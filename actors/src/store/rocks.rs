@@ -32,7 +32,12 @@ impl RocksStorage {
     /// # Errors
     /// [`StoreError::Db`] when RocksDB refuses.
     pub fn read_only(&self) -> Result<RocksEngine, StoreError> {
-        let db = DB::open_cf_for_read_only(&Options::default(), &self.path, Column::ALL.map(Column::name), false)?;
+        let db = DB::open_cf_for_read_only(
+            &Options::default(),
+            &self.path,
+            Column::ALL.map(Column::name),
+            false,
+        )?;
         Ok(RocksEngine { db })
     }
 
@@ -44,7 +49,12 @@ impl RocksStorage {
     pub fn secondary(&self, secondary: &Path) -> Result<RocksEngine, StoreError> {
         let mut opts = Options::default();
         opts.set_max_open_files(-1);
-        let db = DB::open_cf_as_secondary(&opts, &self.path, &secondary.to_path_buf(), Column::ALL.map(Column::name))?;
+        let db = DB::open_cf_as_secondary(
+            &opts,
+            &self.path,
+            &secondary.to_path_buf(),
+            Column::ALL.map(Column::name),
+        )?;
         Ok(RocksEngine { db })
     }
 }
@@ -69,7 +79,8 @@ impl Storage for RocksStorage {
     }
 
     fn free_bytes(&self) -> Result<Option<u64>, StoreError> {
-        let free = fs4::available_space(&self.path).map_err(|e| StoreError::Inconsistent(format!("cannot read free space: {e}")))?;
+        let free = fs4::available_space(&self.path)
+            .map_err(|e| StoreError::Inconsistent(format!("cannot read free space: {e}")))?;
         Ok(Some(free))
     }
 
@@ -78,7 +89,10 @@ impl Storage for RocksStorage {
         match std::fs::read(&file) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Inconsistent(format!("reading {}: {e}", file.display()))),
+            Err(e) => Err(StoreError::Inconsistent(format!(
+                "reading {}: {e}",
+                file.display()
+            ))),
         }
     }
 
@@ -86,7 +100,9 @@ impl Storage for RocksStorage {
     fn save_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
         use std::io::Write as _;
         let file = checkpoint_path(&self.path);
-        let io = |e: std::io::Error| StoreError::Inconsistent(format!("writing checkpoint {}: {e}", file.display()));
+        let io = |e: std::io::Error| {
+            StoreError::Inconsistent(format!("writing checkpoint {}: {e}", file.display()))
+        };
         let tmp = file.with_extension("checkpoint.tmp");
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
@@ -94,7 +110,9 @@ impl Storage for RocksStorage {
         drop(f);
         std::fs::rename(&tmp, &file).map_err(io)?;
         if let Some(dir) = file.parent() {
-            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
         }
         Ok(())
     }
@@ -107,7 +125,9 @@ pub struct RocksEngine {
 
 impl core::fmt::Debug for RocksEngine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RocksEngine").field("path", &self.db.path()).finish()
+        f.debug_struct("RocksEngine")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -118,7 +138,9 @@ impl RocksEngine {
     }
 
     fn cf(&self, column: Column) -> Result<&ColumnFamily, StoreError> {
-        self.db.cf_handle(column.name()).ok_or_else(|| StoreError::Inconsistent(format!("no {} column family", column.name())))
+        self.db
+            .cf_handle(column.name())
+            .ok_or_else(|| StoreError::Inconsistent(format!("no {} column family", column.name())))
     }
 }
 
@@ -127,14 +149,29 @@ impl Engine for RocksEngine {
         Ok(self.db.get_cf(self.cf(column)?, key)?)
     }
 
-    fn get_sorted(&self, column: Column, keys: &[[u8; 8]], visit: &mut VisitValue<'_>) -> Result<(), StoreError> {
-        for (i, value) in self.db.batched_multi_get_cf(self.cf(column)?, keys, true).into_iter().enumerate() {
+    fn get_sorted(
+        &self,
+        column: Column,
+        keys: &[[u8; 8]],
+        visit: &mut VisitValue<'_>,
+    ) -> Result<(), StoreError> {
+        for (i, value) in self
+            .db
+            .batched_multi_get_cf(self.cf(column)?, keys, true)
+            .into_iter()
+            .enumerate()
+        {
             visit(i, value?.as_deref())?;
         }
         Ok(())
     }
 
-    fn scan(&self, column: Column, from: &[u8], visit: &mut VisitPair<'_>) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut VisitPair<'_>,
+    ) -> Result<(), StoreError> {
         let mut it = self.db.raw_iterator_cf(self.cf(column)?);
         it.seek(from);
         while let (Some(key), Some(value)) = (it.key(), it.value()) {

@@ -15,7 +15,10 @@ use super::engine::{Batch, Column, Engine, Storage};
 use super::keys::{encode_head, event_key, META_HEAD};
 use super::open::head_seq;
 use super::replica::{Replica, ReplicaError, ShippedRecord};
-use super::{join_entries, AppendError, AppendRequest, Committed, CommittedBatch, EngineSlot, Faults, LogOptions, StoreError, WriterMsg};
+use super::{
+    join_entries, AppendError, AppendRequest, Committed, CommittedBatch, EngineSlot, Faults,
+    LogOptions, StoreError, WriterMsg,
+};
 use crate::clock::Clock;
 use crate::SharedState;
 
@@ -54,8 +57,25 @@ impl Writer {
         clock: Arc<dyn Clock>,
         options: LogOptions,
     ) -> Self {
-        let LogOptions { min_free_bytes: min_free, faults, replica, standby } = options;
-        Writer { storage, engine: Some(engine), slot, broken: None, min_free, faults, replica, standby, state, clock, subscribers: Vec::new() }
+        let LogOptions {
+            min_free_bytes: min_free,
+            faults,
+            replica,
+            standby,
+        } = options;
+        Writer {
+            storage,
+            engine: Some(engine),
+            slot,
+            broken: None,
+            min_free,
+            faults,
+            replica,
+            standby,
+            state,
+            clock,
+            subscribers: Vec::new(),
+        }
     }
 
     /// Serves appends, subscriptions and the stop until the channel closes.
@@ -138,7 +158,9 @@ impl Writer {
             if let Err(e) = self.recover() {
                 tracing::warn!("event log still unwritable ({cause}): {e}");
                 for req in pending.drain(..) {
-                    let _ = req.reply.send(Err(AppendError::Write(format!("{cause} (not recovered yet: {e})"))));
+                    let _ = req.reply.send(Err(AppendError::Write(format!(
+                        "{cause} (not recovered yet: {e})"
+                    ))));
                 }
                 return;
             }
@@ -157,7 +179,10 @@ impl Writer {
             Err(e) => {
                 tracing::error!("event log batch of {} requests failed: {e}", pending.len());
                 let msg = e.to_string();
-                if matches!(e, StoreError::Db(_) | StoreError::Injected(_) | StoreError::Replica(_)) {
+                if matches!(
+                    e,
+                    StoreError::Db(_) | StoreError::Injected(_) | StoreError::Replica(_)
+                ) {
                     // RocksDB stays in its error state after a failed write, and its background
                     // recovery can trip an assertion in Debian's build: close it now, and reopen
                     // before the next write. A batch the replica refused is in RocksDB already:
@@ -168,9 +193,10 @@ impl Writer {
                 }
                 let (refusal, adopt) = match e {
                     StoreError::DiskFull { .. } => (AppendError::DiskFull, None),
-                    StoreError::Replica(ReplicaError::Ahead(records)) => {
-                        (AppendError::Replica(ReplicaError::Ahead(Vec::new()).to_string()), Some(records))
-                    }
+                    StoreError::Replica(ReplicaError::Ahead(records)) => (
+                        AppendError::Replica(ReplicaError::Ahead(Vec::new()).to_string()),
+                        Some(records),
+                    ),
                     StoreError::Replica(r) => (AppendError::Replica(r.to_string()), None),
                     _ => (AppendError::Write(msg), None),
                 };
@@ -192,7 +218,13 @@ impl Writer {
     fn write(
         &mut self,
         pending: &mut [AppendRequest],
-    ) -> Result<(Vec<Result<Vec<Arc<Committed>>, AppendError>>, Vec<Arc<Committed>>), StoreError> {
+    ) -> Result<
+        (
+            Vec<Result<Vec<Arc<Committed>>, AppendError>>,
+            Vec<Arc<Committed>>,
+        ),
+        StoreError,
+    > {
         let poisoned = || StoreError::Inconsistent("projection lock poisoned".into());
         // Each request's proposals become its stamped events (or its refusal).
         let (admitted, (mut seq, mut prev_hash)) = {
@@ -200,7 +232,11 @@ impl Writer {
             let mut admission = state.admission();
             let admitted: Vec<Result<Vec<Event>, AppendError>> = pending
                 .iter_mut()
-                .map(|r| admission.admit(std::mem::take(&mut r.proposals)).map_err(AppendError::from))
+                .map(|r| {
+                    admission
+                        .admit(std::mem::take(&mut r.proposals))
+                        .map_err(AppendError::from)
+                })
                 .collect();
             (admitted, state.head())
         };
@@ -208,7 +244,10 @@ impl Writer {
         if self.min_free > 0 {
             if let Some(free) = self.storage.free_bytes()? {
                 if free < self.min_free {
-                    return Err(StoreError::DiskFull { free, reserve: self.min_free });
+                    return Err(StoreError::DiskFull {
+                        free,
+                        reserve: self.min_free,
+                    });
                 }
             }
         }
@@ -229,8 +268,14 @@ impl Writer {
             counts.push(Ok(events.len()));
             for event in events {
                 seq += 1;
-                let record = EventRecord { seq, time_ms, prev_hash, event };
-                let bytes = encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
+                let record = EventRecord {
+                    seq,
+                    time_ms,
+                    prev_hash,
+                    event,
+                };
+                let bytes =
+                    encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
                 let hash = record_hash(&bytes);
                 if self.replica.is_some() {
                     shipped_bytes.push(bytes.clone());
@@ -244,13 +289,20 @@ impl Writer {
             batch.put(Column::Meta, META_HEAD, encode_head(seq, &prev_hash));
             engine.write(batch)?;
             if self.faults.take_failure_after_write() {
-                return Err(StoreError::Injected("the batch reached the log but is reported as failed"));
+                return Err(StoreError::Injected(
+                    "the batch reached the log but is reported as failed",
+                ));
             }
             if let Some(replica) = self.replica.as_mut() {
                 let shipped: Vec<ShippedRecord<'_>> = records
                     .iter()
                     .zip(&shipped_bytes)
-                    .map(|((r, hash), bytes)| ShippedRecord { seq: r.seq, prev_hash: &r.prev_hash, hash, bytes })
+                    .map(|((r, hash), bytes)| ShippedRecord {
+                        seq: r.seq,
+                        prev_hash: &r.prev_hash,
+                        hash,
+                        bytes,
+                    })
                     .collect();
                 replica.ship(&shipped)?;
             }
@@ -261,12 +313,18 @@ impl Writer {
         {
             let mut state = self.state.write().map_err(|_| poisoned())?;
             for (record, hash) in records {
-                applied.push(fold(&mut state, record, hash).map_err(|e| StoreError::Inconsistent(e.to_string()))?);
+                applied.push(
+                    fold(&mut state, record, hash)
+                        .map_err(|e| StoreError::Inconsistent(e.to_string()))?,
+                );
             }
         }
         let all = self.join_committed(engine.as_ref(), applied);
         let mut it = all.iter();
-        let outcomes = counts.into_iter().map(|n| n.map(|n| it.by_ref().take(n).cloned().collect())).collect();
+        let outcomes = counts
+            .into_iter()
+            .map(|n| n.map(|n| it.by_ref().take(n).cloned().collect()))
+            .collect();
         Ok((outcomes, all))
     }
 }
@@ -281,14 +339,19 @@ impl Writer {
         let refuse = |why: String| AppendError::Write(why);
         let poisoned = || refuse("projection lock poisoned".into());
         if let Some(cause) = self.broken.clone() {
-            self.recover().map_err(|e| refuse(format!("{cause} (not recovered yet: {e})")))?;
+            self.recover()
+                .map_err(|e| refuse(format!("{cause} (not recovered yet: {e})")))?;
         }
         let (mut seq, mut prev) = self.state.read().map_err(|_| poisoned())?.head();
         let mut records = Vec::with_capacity(raw.len());
         for bytes in &raw {
-            let record = invoiced_events::codec::decode_record(bytes).map_err(|e| refuse(format!("a shipped record does not decode: {e}")))?;
+            let record = invoiced_events::codec::decode_record(bytes)
+                .map_err(|e| refuse(format!("a shipped record does not decode: {e}")))?;
             if record.seq != seq + 1 || record.prev_hash != prev {
-                return Err(refuse(format!("shipped record {} does not continue this log at {seq}", record.seq)));
+                return Err(refuse(format!(
+                    "shipped record {} does not continue this log at {seq}",
+                    record.seq
+                )));
             }
             (seq, prev) = (record.seq, record_hash(bytes));
             records.push((record, prev));
@@ -307,7 +370,9 @@ impl Writer {
         let folded: Result<(), AppendError> = (|| {
             let mut state = self.state.write().map_err(|_| poisoned())?;
             for (record, hash) in records {
-                applied.push(fold(&mut state, record, hash).map_err(|e| refuse(format!("a shipped record breaks this log's rules: {e}")))?);
+                applied.push(fold(&mut state, record, hash).map_err(|e| {
+                    refuse(format!("a shipped record breaks this log's rules: {e}"))
+                })?);
             }
             Ok(())
         })();
@@ -324,7 +389,11 @@ impl Writer {
     /// The committed events with the invoice each concerns: a creation joins its own event, a
     /// lifecycle event reads the creation record (one batched read for the whole batch). The
     /// events are durable and applied already, so a failed read only leaves `invoice` empty.
-    fn join_committed(&self, engine: &dyn Engine, applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>) -> Vec<Arc<Committed>> {
+    fn join_committed(
+        &self,
+        engine: &dyn Engine,
+        applied: Vec<(EventRecord, Hash32, Option<InvoiceEntry>)>,
+    ) -> Vec<Arc<Committed>> {
         let lookups: Vec<InvoiceEntry> = applied
             .iter()
             .filter(|(r, ..)| r.event.created().is_none())
@@ -345,7 +414,11 @@ impl Writer {
                     (None, Some(_)) => read.next(),
                     (_, None) => None,
                 };
-                Arc::new(Committed { record, hash, invoice })
+                Arc::new(Committed {
+                    record,
+                    hash,
+                    invoice,
+                })
             })
             .collect()
     }
@@ -356,17 +429,26 @@ impl Writer {
     fn recover(&mut self) -> Result<(), StoreError> {
         self.close_engine();
         let engine = self.storage.open()?;
-        let (seq, hash) = self.state.read().map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?.head();
+        let (seq, hash) = self
+            .state
+            .read()
+            .map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?
+            .head();
         let stored_seq = head_seq(engine.get(Column::Meta, META_HEAD)?.as_deref());
         if stored_seq < seq {
-            return Err(StoreError::Inconsistent(format!("reopened log ends at {stored_seq}, before acknowledged record {seq}")));
+            return Err(StoreError::Inconsistent(format!(
+                "reopened log ends at {stored_seq}, before acknowledged record {seq}"
+            )));
         }
         if stored_seq > seq || engine.get(Column::Events, &event_key(seq + 1))?.is_some() {
             let mut batch = Batch::new();
             batch.delete_range(Column::Events, event_key(seq + 1), event_key(u64::MAX));
             batch.put(Column::Meta, META_HEAD, encode_head(seq, &hash));
             engine.write(batch)?;
-            tracing::warn!("removed records {}..={stored_seq} of a write reported as failed", seq + 1);
+            tracing::warn!(
+                "removed records {}..={stored_seq} of a write reported as failed",
+                seq + 1
+            );
         }
         if let Ok(mut slot) = self.slot.write() {
             *slot = Some(engine.clone());
@@ -395,12 +477,16 @@ impl Writer {
         if let Ok(mut slot) = self.slot.write() {
             slot.take();
         }
-        let Some(engine) = self.engine.take() else { return };
+        let Some(engine) = self.engine.take() else {
+            return;
+        };
         // The slot is empty, so no reader takes a new reference: wait for the ones in use.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while Arc::strong_count(&engine) > 1 {
             if std::time::Instant::now() >= deadline {
-                tracing::warn!("a reader still holds the engine after 10 s; it closes when that read ends");
+                tracing::warn!(
+                    "a reader still holds the engine after 10 s; it closes when that read ends"
+                );
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -411,10 +497,16 @@ impl Writer {
 
 /// Folds one durable record into the projections, with the invoice it concerns as it now stands
 /// (a deleted or cleaned one: as it was).
-fn fold(state: &mut invoiced_events::Projections, record: EventRecord, hash: Hash32) -> Result<(EventRecord, Hash32, Option<InvoiceEntry>), invoiced_events::ApplyError> {
+fn fold(
+    state: &mut invoiced_events::Projections,
+    record: EventRecord,
+    hash: Hash32,
+) -> Result<(EventRecord, Hash32, Option<InvoiceEntry>), invoiced_events::ApplyError> {
     let target = record.event.invoice_index();
     let before = match (&record.event, target) {
-        (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => state.invoices.get(idx).cloned(),
+        (Event::InvoiceDeleted(_) | Event::InvoiceCleaned(_), Some(idx)) => {
+            state.invoices.get(idx).cloned()
+        }
         _ => None,
     };
     state.apply(&record, hash)?;

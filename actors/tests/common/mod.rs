@@ -37,9 +37,18 @@ pub fn memory_log(clock: u64) -> invoiced_actors::store::EventLog {
 }
 
 /// A log on `storage` (clone it to keep the data across a restart), stamping records at `clock`.
-pub fn memory_log_on(storage: &invoiced_actors::store::MemStorage, clock: u64) -> invoiced_actors::store::EventLog {
+pub fn memory_log_on(
+    storage: &invoiced_actors::store::MemStorage,
+    clock: u64,
+) -> invoiced_actors::store::EventLog {
     use std::sync::Arc;
     let options = invoiced_actors::store::LogOptions::default();
     let clock = Arc::new(invoiced_actors::clock::FixedClock(clock));
-    invoiced_actors::store::EventLog::open_on(Arc::new(storage.clone()), invoiced_events::Network::Regtest, clock, options).unwrap()
+    invoiced_actors::store::EventLog::open_on(
+        Arc::new(storage.clone()),
+        invoiced_events::Network::Regtest,
+        clock,
+        options,
+    )
+    .unwrap()
 }

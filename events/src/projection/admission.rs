@@ -86,11 +86,13 @@ impl Admission<'_> {
         let mut local_touched = HashSet::new();
         for p in &proposals {
             if let Proposal::Invoice(n) = p {
-                if self.hashes_added.contains(&n.payment_hash) || self.book.hash_used(&n.payment_hash) {
+                if self.hashes_added.contains(&n.payment_hash)
+                    || self.book.hash_used(&n.payment_hash)
+                {
                     return Err(Rejection::PreimageUsed);
                 }
-                let taken =
-                    self.labels_added.contains(&n.label) || (self.book.label_exists(&n.label) && !self.labels_freed.contains(&n.label));
+                let taken = self.labels_added.contains(&n.label)
+                    || (self.book.label_exists(&n.label) && !self.labels_freed.contains(&n.label));
                 if taken || !local_labels.insert(n.label.clone()) {
                     return Err(Rejection::DuplicateLabel(n.label.clone()));
                 }
@@ -126,14 +128,17 @@ impl Admission<'_> {
                     self.updated += 1;
                     stamp.updated = self.updated;
                 }
-                Proposal::Deleted { created_index, .. } | Proposal::Cleaned { created_index, .. } => {
+                Proposal::Deleted { created_index, .. }
+                | Proposal::Cleaned { created_index, .. } => {
                     self.deleted += 1;
                     stamp.deleted = self.deleted;
                     if let Some(r) = self.book.get(*created_index) {
                         self.labels_freed.insert(r.label.clone());
                     }
                 }
-                Proposal::ChannelOpened(_) | Proposal::ChannelUpdated(_) | Proposal::ChannelClosed(_) => {}
+                Proposal::ChannelOpened(_)
+                | Proposal::ChannelUpdated(_)
+                | Proposal::ChannelClosed(_) => {}
             }
             events.push(p.stamp(stamp));
         }
@@ -148,10 +153,21 @@ fn change_of(p: &Proposal) -> Option<Change> {
         Proposal::Paid { .. } => Some(Change::Pay),
         Proposal::Expired { .. } => Some(Change::Expire),
         Proposal::Deleted { status, .. } => Some(Change::Delete(*status)),
-        Proposal::Cleaned { status, age_s, now_s, .. } => Some(Change::Clean { status: *status, age_s: *age_s, now_s: *now_s }),
+        Proposal::Cleaned {
+            status,
+            age_s,
+            now_s,
+            ..
+        } => Some(Change::Clean {
+            status: *status,
+            age_s: *age_s,
+            now_s: *now_s,
+        }),
         Proposal::DescriptionRemoved { .. } => Some(Change::RemoveDescription),
         Proposal::HoldAccepted { .. } => Some(Change::Accept),
-        Proposal::HoldSettled { revealed, .. } => Some(Change::Settle { reveals: revealed.is_some() }),
+        Proposal::HoldSettled { revealed, .. } => Some(Change::Settle {
+            reveals: revealed.is_some(),
+        }),
         Proposal::HoldCanceled { reason, .. } => Some(Change::Cancel(*reason)),
         _ => None,
     }

@@ -10,7 +10,10 @@ use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::{ApplyError, Hold, InvoiceEntry, Payment, Rejection};
-use crate::{Bolt12Created, CancelReason, Event, Hash32, HoldState, InvoiceCreated, InvoiceStatus, Label, PreimageSeal};
+use crate::{
+    Bolt12Created, CancelReason, Event, Hash32, HoldState, InvoiceCreated, InvoiceStatus, Label,
+    PreimageSeal,
+};
 
 /// The entries by `created_index`: slot `i` holds invoice `last - len + 1 + i`, `None` once
 /// deleted. Deleted invoices at the front are dropped, so a node that deletes its old invoices
@@ -120,8 +123,15 @@ impl PartialEq for InvoiceBook {
             && self.retired_hashes == other.retired_hashes
             && self.by_pay_index == other.by_pay_index
             && self.by_updated == other.by_updated
-            && (self.last_pay_index, self.last_updated_index, self.last_deleted_index)
-                == (other.last_pay_index, other.last_updated_index, other.last_deleted_index)
+            && (
+                self.last_pay_index,
+                self.last_updated_index,
+                self.last_deleted_index,
+            ) == (
+                other.last_pay_index,
+                other.last_updated_index,
+                other.last_deleted_index,
+            )
             && self.cleaned == other.cleaned
     }
 }
@@ -143,8 +153,14 @@ impl core::fmt::Debug for InvoiceBook {
 impl InvoiceBook {
     pub(super) fn reserve(&mut self, additional: usize) {
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.by_label.reserve(additional, |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.label.as_str())));
-        self.by_hash.reserve(additional, |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)));
+        self.by_label.reserve(additional, |&i| {
+            slots
+                .get(i)
+                .map_or(0, |x| hasher.hash_one(x.label.as_str()))
+        });
+        self.by_hash.reserve(additional, |&i| {
+            slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash))
+        });
         self.slots.entries.reserve(additional);
     }
 
@@ -152,8 +168,13 @@ impl InvoiceBook {
     /// a log with many cleaned or deleted invoices holds far fewer).
     pub(super) fn shrink_to_fit(&mut self) {
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.by_label.shrink_to_fit(|&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.label.as_str())));
-        self.by_hash.shrink_to_fit(|&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)));
+        self.by_label.shrink_to_fit(|&i| {
+            slots
+                .get(i)
+                .map_or(0, |x| hasher.hash_one(x.label.as_str()))
+        });
+        self.by_hash
+            .shrink_to_fit(|&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)));
         self.slots.entries.shrink_to_fit();
         self.retired_hashes.shrink_to_fit();
     }
@@ -176,9 +197,15 @@ impl InvoiceBook {
     /// slot or its label or payment hash is taken (then nothing is indexed).
     pub(super) fn index(&mut self, idx: u64, seq: u64) -> Result<(), ApplyError> {
         let (slots, hasher) = (&self.slots, &self.hasher);
-        let Some(e) = slots.get(idx) else { return Ok(()) };
+        let Some(e) = slots.get(idx) else {
+            return Ok(());
+        };
         if e.created_index != idx {
-            return Err(ApplyError::CreatedIndex { seq, got: e.created_index, want: idx });
+            return Err(ApplyError::CreatedIndex {
+                seq,
+                got: e.created_index,
+                want: idx,
+            });
         }
         if self.retired_hashes.contains(&e.payment_hash) {
             return Err(ApplyError::DuplicateHash(seq));
@@ -186,14 +213,25 @@ impl InvoiceBook {
         let by_label = self.by_label.entry(
             hasher.hash_one(e.label.as_str()),
             |&i| slots.get(i).is_some_and(|x| x.label == e.label),
-            |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.label.as_str())),
+            |&i| {
+                slots
+                    .get(i)
+                    .map_or(0, |x| hasher.hash_one(x.label.as_str()))
+            },
         );
         let Entry::Vacant(label_slot) = by_label else {
-            return Err(ApplyError::DuplicateLabel { seq, label: e.label.to_string() });
+            return Err(ApplyError::DuplicateLabel {
+                seq,
+                label: e.label.to_string(),
+            });
         };
         let by_hash = self.by_hash.entry(
             hasher.hash_one(e.payment_hash),
-            |&i| slots.get(i).is_some_and(|x| x.payment_hash == e.payment_hash),
+            |&i| {
+                slots
+                    .get(i)
+                    .is_some_and(|x| x.payment_hash == e.payment_hash)
+            },
             |&i| slots.get(i).map_or(0, |x| hasher.hash_one(x.payment_hash)),
         );
         let Entry::Vacant(hash_slot) = by_hash else {
@@ -210,14 +248,26 @@ impl InvoiceBook {
         Ok(())
     }
 
-    pub(crate) fn apply_created(&mut self, seq: u64, c: &InvoiceCreated, hold: bool) -> Result<(), ApplyError> {
+    pub(crate) fn apply_created(
+        &mut self,
+        seq: u64,
+        c: &InvoiceCreated,
+        hold: bool,
+    ) -> Result<(), ApplyError> {
         let want = self.slots.last + 1;
         if c.created_index != want {
-            return Err(ApplyError::CreatedIndex { seq, got: c.created_index, want });
+            return Err(ApplyError::CreatedIndex {
+                seq,
+                got: c.created_index,
+                want,
+            });
         }
         let withheld = c.preimage == PreimageSeal::Withheld;
         if withheld && !hold {
-            return Err(ApplyError::Invoice { seq, rejection: Rejection::NotHold(want) });
+            return Err(ApplyError::Invoice {
+                seq,
+                rejection: Rejection::NotHold(want),
+            });
         }
         let entry = InvoiceEntry {
             seq,
@@ -229,7 +279,14 @@ impl InvoiceBook {
             payment: None,
             description_removed: false,
             updated_index: 0,
-            hold: hold.then(|| Box::new(Hold { state: HoldState::Open, withheld, parts: Vec::new(), revealed: None })),
+            hold: hold.then(|| {
+                Box::new(Hold {
+                    state: HoldState::Open,
+                    withheld,
+                    parts: Vec::new(),
+                    revealed: None,
+                })
+            }),
             local_offer_id: None,
         };
         self.insert(entry, seq)
@@ -239,7 +296,10 @@ impl InvoiceBook {
     /// answers (for `listinvoices offer_id`).
     pub(crate) fn apply_bolt12(&mut self, seq: u64, b: &Bolt12Created) -> Result<(), ApplyError> {
         self.apply_created(seq, &b.invoice, false)?;
-        if let (Some(offer), Some(entry)) = (b.local_offer_id, self.slots.get_mut(b.invoice.created_index)) {
+        if let (Some(offer), Some(entry)) = (
+            b.local_offer_id,
+            self.slots.get_mut(b.invoice.created_index),
+        ) {
             entry.local_offer_id = Some(Box::new(offer));
         }
         Ok(())
@@ -251,7 +311,9 @@ impl InvoiceBook {
         let rec = self.get(idx).ok_or(Rejection::UnknownInvoice(idx))?;
         let hold = rec.hold.as_deref();
         match change {
-            Change::Pay | Change::Expire if rec.status != InvoiceStatus::Unpaid => Err(Rejection::NotUnpaid(rec.status)),
+            Change::Pay | Change::Expire if rec.status != InvoiceStatus::Unpaid => {
+                Err(Rejection::NotUnpaid(rec.status))
+            }
             Change::Pay if hold.is_some() => Err(Rejection::IsHold(idx)),
             Change::Expire => match hold.map(|h| h.state) {
                 Some(s @ HoldState::Accepted) => Err(Rejection::HoldState(s)),
@@ -262,26 +324,40 @@ impl InvoiceBook {
                 let allowed = match change {
                     Change::Accept => h.state == HoldState::Open,
                     Change::Settle { .. } => h.state == HoldState::Accepted,
-                    Change::Cancel(CancelReason::Requested) => matches!(h.state, HoldState::Open | HoldState::Accepted),
+                    Change::Cancel(CancelReason::Requested) => {
+                        matches!(h.state, HoldState::Open | HoldState::Accepted)
+                    }
                     _ => h.state == HoldState::Accepted,
                 };
                 if !allowed || rec.status != InvoiceStatus::Unpaid {
                     return Err(Rejection::HoldState(h.state));
                 }
                 match change {
-                    Change::Settle { reveals } if reveals != h.withheld => Err(Rejection::Preimage(idx)),
-                    Change::Cancel(CancelReason::HtlcExpiry { height, blocks_before }) => {
-                        match h.htlc_expiry() {
-                            Some(expiry) if height.saturating_add(blocks_before) >= expiry => Ok(()),
-                            _ => Err(Rejection::NotDue(idx)),
-                        }
+                    Change::Settle { reveals } if reveals != h.withheld => {
+                        Err(Rejection::Preimage(idx))
                     }
+                    Change::Cancel(CancelReason::HtlcExpiry {
+                        height,
+                        blocks_before,
+                    }) => match h.htlc_expiry() {
+                        Some(expiry) if height.saturating_add(blocks_before) >= expiry => Ok(()),
+                        _ => Err(Rejection::NotDue(idx)),
+                    },
                     _ => Ok(()),
                 }
             }
-            Change::Delete(expected) if expected != rec.status => Err(Rejection::StatusChanged { expected, actual: rec.status }),
-            Change::RemoveDescription if rec.description_removed => Err(Rejection::DescriptionAlreadyRemoved),
-            Change::Clean { status, age_s, now_s } => {
+            Change::Delete(expected) if expected != rec.status => Err(Rejection::StatusChanged {
+                expected,
+                actual: rec.status,
+            }),
+            Change::RemoveDescription if rec.description_removed => {
+                Err(Rejection::DescriptionAlreadyRemoved)
+            }
+            Change::Clean {
+                status,
+                age_s,
+                now_s,
+            } => {
                 let since = rec.since(status).ok_or(Rejection::NotCleanable(idx))?;
                 if age_s == 0 || since > now_s.saturating_sub(age_s) {
                     return Err(Rejection::NotCleanable(idx));
@@ -306,28 +382,49 @@ impl InvoiceBook {
 
     pub(super) fn apply_lifecycle(&mut self, seq: u64, event: &Event) -> Result<(), ApplyError> {
         let (idx, change) = match event {
-            Event::InvoicePaid(p) | Event::HtlcsPaid(crate::HtlcsPaid { paid: p, .. }) => (p.created_index, Change::Pay),
+            Event::InvoicePaid(p) | Event::HtlcsPaid(crate::HtlcsPaid { paid: p, .. }) => {
+                (p.created_index, Change::Pay)
+            }
             Event::InvoiceExpired(e) => (e.created_index, Change::Expire),
             Event::InvoiceDeleted(d) => (d.created_index, Change::Delete(d.status)),
             Event::DescriptionRemoved(d) => (d.created_index, Change::RemoveDescription),
-            Event::InvoiceCleaned(c) => (c.created_index, Change::Clean { status: c.status, age_s: c.age_s, now_s: c.now_s }),
+            Event::InvoiceCleaned(c) => (
+                c.created_index,
+                Change::Clean {
+                    status: c.status,
+                    age_s: c.age_s,
+                    now_s: c.now_s,
+                },
+            ),
             Event::HoldAccepted(a) => (a.created_index, Change::Accept),
-            Event::HoldSettled(s) => (s.created_index, Change::Settle { reveals: s.revealed.is_some() }),
+            Event::HoldSettled(s) => (
+                s.created_index,
+                Change::Settle {
+                    reveals: s.revealed.is_some(),
+                },
+            ),
             Event::HoldCanceled(c) => (c.created_index, Change::Cancel(c.reason)),
             _ => return Ok(()),
         };
-        self.check_change(idx, change).map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
+        self.check_change(idx, change)
+            .map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
         let counter = |counter: &'static str, got: u64, last: u64| {
             if got == last + 1 {
                 Ok(got)
             } else {
-                Err(ApplyError::Counter { seq, counter, got, want: last + 1 })
+                Err(ApplyError::Counter {
+                    seq,
+                    counter,
+                    got,
+                    want: last + 1,
+                })
             }
         };
         // Every check before any change: a record that fails leaves the book as it was.
         if let Some((p, parts)) = event.paid() {
             let pay = counter("pay_index", p.pay_index, self.last_pay_index)?;
-            self.last_updated_index = counter("updated_index", p.updated_index, self.last_updated_index)?;
+            self.last_updated_index =
+                counter("updated_index", p.updated_index, self.last_updated_index)?;
             self.last_pay_index = pay;
             self.by_pay_index.insert(p.pay_index, p.created_index);
             self.update(p.created_index, p.updated_index, |r| {
@@ -343,7 +440,8 @@ impl InvoiceBook {
         }
         match event {
             Event::InvoiceExpired(e) => {
-                self.last_updated_index = counter("updated_index", e.updated_index, self.last_updated_index)?;
+                self.last_updated_index =
+                    counter("updated_index", e.updated_index, self.last_updated_index)?;
                 self.update(e.created_index, e.updated_index, |r| {
                     r.status = InvoiceStatus::Expired;
                     // An open hold invoice that expires takes no payment any more.
@@ -353,7 +451,8 @@ impl InvoiceBook {
                 });
             }
             Event::HoldAccepted(a) => {
-                self.last_updated_index = counter("updated_index", a.updated_index, self.last_updated_index)?;
+                self.last_updated_index =
+                    counter("updated_index", a.updated_index, self.last_updated_index)?;
                 self.update(a.created_index, a.updated_index, |r| {
                     if let Some(h) = r.hold.as_deref_mut() {
                         h.state = HoldState::Accepted;
@@ -363,12 +462,18 @@ impl InvoiceBook {
             }
             Event::HoldSettled(s) => {
                 let pay = counter("pay_index", s.pay_index, self.last_pay_index)?;
-                self.last_updated_index = counter("updated_index", s.updated_index, self.last_updated_index)?;
+                self.last_updated_index =
+                    counter("updated_index", s.updated_index, self.last_updated_index)?;
                 self.last_pay_index = pay;
                 self.by_pay_index.insert(s.pay_index, s.created_index);
                 self.update(s.created_index, s.updated_index, |r| {
                     r.status = InvoiceStatus::Paid;
-                    r.payment = Some(Payment { pay_index: s.pay_index, amount_received_msat: s.amount_received_msat, paid_at: s.paid_at, parts: vec![] });
+                    r.payment = Some(Payment {
+                        pay_index: s.pay_index,
+                        amount_received_msat: s.amount_received_msat,
+                        paid_at: s.paid_at,
+                        parts: vec![],
+                    });
                     if let Some(h) = r.hold.as_deref_mut() {
                         h.state = HoldState::Settled;
                         h.revealed.clone_from(&s.revealed);
@@ -376,7 +481,8 @@ impl InvoiceBook {
                 });
             }
             Event::HoldCanceled(c) => {
-                self.last_updated_index = counter("updated_index", c.updated_index, self.last_updated_index)?;
+                self.last_updated_index =
+                    counter("updated_index", c.updated_index, self.last_updated_index)?;
                 self.update(c.created_index, c.updated_index, |r| {
                     r.status = InvoiceStatus::Expired;
                     if let Some(h) = r.hold.as_deref_mut() {
@@ -385,15 +491,20 @@ impl InvoiceBook {
                 });
             }
             Event::DescriptionRemoved(d) => {
-                self.last_updated_index = counter("updated_index", d.updated_index, self.last_updated_index)?;
-                self.update(d.created_index, d.updated_index, |r| r.description_removed = true);
+                self.last_updated_index =
+                    counter("updated_index", d.updated_index, self.last_updated_index)?;
+                self.update(d.created_index, d.updated_index, |r| {
+                    r.description_removed = true
+                });
             }
             Event::InvoiceDeleted(d) => {
-                self.last_deleted_index = counter("deleted_index", d.deleted_index, self.last_deleted_index)?;
+                self.last_deleted_index =
+                    counter("deleted_index", d.deleted_index, self.last_deleted_index)?;
                 self.remove(d.created_index);
             }
             Event::InvoiceCleaned(c) => {
-                self.last_deleted_index = counter("deleted_index", c.deleted_index, self.last_deleted_index)?;
+                self.last_deleted_index =
+                    counter("deleted_index", c.deleted_index, self.last_deleted_index)?;
                 self.remove(c.created_index);
                 match c.status {
                     InvoiceStatus::Paid => self.cleaned.paid += 1,
@@ -408,14 +519,19 @@ impl InvoiceBook {
     /// Removes a deleted invoice from the slots and every index; its hash stays used.
     fn remove(&mut self, idx: u64) {
         let Some(r) = self.slots.get(idx) else { return };
-        let (label_h, hash_h) = (self.hasher.hash_one(r.label.as_str()), self.hasher.hash_one(r.payment_hash));
+        let (label_h, hash_h) = (
+            self.hasher.hash_one(r.label.as_str()),
+            self.hasher.hash_one(r.payment_hash),
+        );
         if let Ok(found) = self.by_label.find_entry(label_h, |&i| i == idx) {
             found.remove();
         }
         if let Ok(found) = self.by_hash.find_entry(hash_h, |&i| i == idx) {
             found.remove();
         }
-        let Some(r) = self.slots.take(idx) else { return };
+        let Some(r) = self.slots.take(idx) else {
+            return;
+        };
         self.retired_hashes.insert(r.payment_hash);
         if let Some(p) = &r.payment {
             self.by_pay_index.remove(&p.pay_index);
@@ -459,14 +575,18 @@ impl InvoiceBook {
     /// The invoice with this label.
     pub fn by_label(&self, label: &Label) -> Option<&InvoiceEntry> {
         let h = self.hasher.hash_one(label.as_str());
-        let idx = self.by_label.find(h, |&i| self.slots.get(i).is_some_and(|e| e.label == *label))?;
+        let idx = self
+            .by_label
+            .find(h, |&i| self.slots.get(i).is_some_and(|e| e.label == *label))?;
         self.get(*idx)
     }
 
     /// The invoice with this payment hash.
     pub fn by_hash(&self, hash: &Hash32) -> Option<&InvoiceEntry> {
         let h = self.hasher.hash_one(hash);
-        let idx = self.by_hash.find(h, |&i| self.slots.get(i).is_some_and(|e| e.payment_hash == *hash))?;
+        let idx = self.by_hash.find(h, |&i| {
+            self.slots.get(i).is_some_and(|e| e.payment_hash == *hash)
+        })?;
         self.get(*idx)
     }
 
@@ -488,7 +608,9 @@ impl InvoiceBook {
 
     /// Invoices with `updated_index >= start`, by ascending `updated_index`.
     pub fn from_updated_index(&self, start: u64) -> impl Iterator<Item = &InvoiceEntry> {
-        self.by_updated.range(start..).filter_map(|(_, idx)| self.get(*idx))
+        self.by_updated
+            .range(start..)
+            .filter_map(|(_, idx)| self.get(*idx))
     }
 
     /// How many invoices exist.
@@ -506,4 +628,3 @@ impl InvoiceBook {
         self.slots.last
     }
 }
-

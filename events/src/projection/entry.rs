@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{earliest_expiry, Hash32, HeldPart, HoldState, InvoiceCreated, InvoiceStatus, Label, PreimageSeal};
+use crate::{
+    earliest_expiry, Hash32, HeldPart, HoldState, InvoiceCreated, InvoiceStatus, Label,
+    PreimageSeal,
+};
 
 /// How an invoice was paid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +38,9 @@ pub struct Hold {
 impl Hold {
     /// The earliest CLTV expiry of the held parts, while they are held (`ACCEPTED`).
     pub fn htlc_expiry(&self) -> Option<u32> {
-        (self.state == HoldState::Accepted).then(|| earliest_expiry(&self.parts)).flatten()
+        (self.state == HoldState::Accepted)
+            .then(|| earliest_expiry(&self.parts))
+            .flatten()
     }
 }
 
@@ -85,15 +90,16 @@ impl InvoiceEntry {
     /// The whole invoice, given the [`InvoiceCreated`] of record `self.seq`; `None` if that event
     /// is not this invoice's (a log that contradicts the projection).
     pub fn join(&self, created: InvoiceCreated) -> Option<InvoiceRecord> {
-        (created.created_index == self.created_index && created.payment_hash == self.payment_hash).then(|| InvoiceRecord {
-            created,
-            status: self.status,
-            payment: self.payment.clone(),
-            description_removed: self.description_removed,
-            updated_index: self.updated_index,
-            hold: self.hold.as_deref().cloned(),
-            local_offer_id: self.local_offer_id.as_deref().copied(),
-        })
+        (created.created_index == self.created_index && created.payment_hash == self.payment_hash)
+            .then(|| InvoiceRecord {
+                created,
+                status: self.status,
+                payment: self.payment.clone(),
+                description_removed: self.description_removed,
+                updated_index: self.updated_index,
+                hold: self.hold.as_deref().cloned(),
+                local_offer_id: self.local_offer_id.as_deref().copied(),
+            })
     }
 }
 
@@ -137,4 +143,3 @@ impl InvoiceRecord {
         (!self.description_removed).then_some(self.created.description.as_str())
     }
 }
-

@@ -139,13 +139,20 @@ impl Projections {
     /// [`ApplyError`] when the record contradicts the state; the state is then unchanged.
     pub fn apply(&mut self, record: &EventRecord, hash: Hash32) -> Result<(), ApplyError> {
         if record.seq != self.head_seq + 1 {
-            return Err(ApplyError::OutOfOrder { after: self.head_seq, got: record.seq });
+            return Err(ApplyError::OutOfOrder {
+                after: self.head_seq,
+                got: record.seq,
+            });
         }
         if record.prev_hash != self.head_hash {
             return Err(ApplyError::BrokenChain(record.seq));
         }
         let seq = record.seq;
-        let channel_err = |what, key: &crate::channel::ChannelKey| ApplyError::Channel { seq, what, key: key.to_string() };
+        let channel_err = |what, key: &crate::channel::ChannelKey| ApplyError::Channel {
+            seq,
+            what,
+            key: key.to_string(),
+        };
         match &record.event {
             Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c, false)?,
             Event::HoldInvoiceCreated(c) => self.invoices.apply_created(seq, c, true)?,
@@ -246,7 +253,12 @@ mod tests {
         }
         for event in events {
             let (seq, prev_hash) = book.head();
-            let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
+            let rec = EventRecord {
+                seq: seq + 1,
+                time_ms: 0,
+                prev_hash,
+                event,
+            };
             let hash = record_hash(&encode_record(&rec).unwrap());
             book.apply(&rec, hash)?;
         }
@@ -257,16 +269,35 @@ mod tests {
     fn a_clean_removes_only_an_old_enough_paid_or_expired_invoice_and_keeps_its_hash_used() {
         use crate::{InvoiceCleaned, InvoiceExpired, InvoicePaid};
         let clean = |created_index, deleted_index, status, age_s, now_s| {
-            Event::InvoiceCleaned(InvoiceCleaned { created_index, deleted_index, status, age_s, now_s })
+            Event::InvoiceCleaned(InvoiceCleaned {
+                created_index,
+                deleted_index,
+                status,
+                age_s,
+                now_s,
+            })
         };
         let mut book = Projections::new();
-        append(&mut book, vec![
-            Event::InvoiceCreated(created("paid", 1)),
-            Event::InvoiceCreated(created("expired", 2)),
-            Event::InvoiceCreated(created("unpaid", 3)),
-            Event::InvoicePaid(InvoicePaid { created_index: 1, pay_index: 1, updated_index: 1, amount_received_msat: 5, paid_at: 105 }),
-            Event::InvoiceExpired(InvoiceExpired { created_index: 2, updated_index: 2 }),
-        ]).unwrap();
+        append(
+            &mut book,
+            vec![
+                Event::InvoiceCreated(created("paid", 1)),
+                Event::InvoiceCreated(created("expired", 2)),
+                Event::InvoiceCreated(created("unpaid", 3)),
+                Event::InvoicePaid(InvoicePaid {
+                    created_index: 1,
+                    pay_index: 1,
+                    updated_index: 1,
+                    amount_received_msat: 5,
+                    paid_at: 105,
+                }),
+                Event::InvoiceExpired(InvoiceExpired {
+                    created_index: 2,
+                    updated_index: 2,
+                }),
+            ],
+        )
+        .unwrap();
         let before = book.clone();
         // Paid at 105: not 100 s old at 204, nor cleanable as expired, nor with age 0.
         for refused in [
@@ -276,32 +307,73 @@ mod tests {
             clean(3, 1, InvoiceStatus::Expired, 10, 1000),
             clean(9, 1, InvoiceStatus::Paid, 10, 1000),
         ] {
-            assert!(matches!(append(&mut book, vec![refused.clone()]), Err(ApplyError::Invoice { .. })), "{refused:?}");
+            assert!(
+                matches!(
+                    append(&mut book, vec![refused.clone()]),
+                    Err(ApplyError::Invoice { .. })
+                ),
+                "{refused:?}"
+            );
             assert_eq!(book, before);
         }
         // Expired at 110 (its expires_at): 100 s old at 210.
-        append(&mut book, vec![clean(1, 1, InvoiceStatus::Paid, 100, 205), clean(2, 2, InvoiceStatus::Expired, 100, 210)]).unwrap();
+        append(
+            &mut book,
+            vec![
+                clean(1, 1, InvoiceStatus::Paid, 100, 205),
+                clean(2, 2, InvoiceStatus::Expired, 100, 210),
+            ],
+        )
+        .unwrap();
         assert_eq!(book.invoices.len(), 1);
-        assert_eq!(book.invoices.last_deleted_index(), 2, "a clean takes a deleted_index");
-        assert_eq!(book.invoices.cleaned(), crate::Cleaned { paid: 1, expired: 1 });
-        assert!(book.invoices.hash_used(&[1; 32]) && book.invoices.hash_used(&[2; 32]), "their hashes stay used");
-        assert!(!book.invoices.label_exists(&Label::new("paid").unwrap()), "their labels are free");
+        assert_eq!(
+            book.invoices.last_deleted_index(),
+            2,
+            "a clean takes a deleted_index"
+        );
+        assert_eq!(
+            book.invoices.cleaned(),
+            crate::Cleaned {
+                paid: 1,
+                expired: 1
+            }
+        );
+        assert!(
+            book.invoices.hash_used(&[1; 32]) && book.invoices.hash_used(&[2; 32]),
+            "their hashes stay used"
+        );
+        assert!(
+            !book.invoices.label_exists(&Label::new("paid").unwrap()),
+            "their labels are free"
+        );
         // The checkpoint keeps the totals.
         let again = Projections::try_from(Snapshot::from(&book)).unwrap();
         assert_eq!(again, book);
         // The admission refuses the same rules before anything is written.
         let mut admission = book.admission();
-        assert!(admission.admit(vec![propose(clean(3, 0, InvoiceStatus::Expired, 1, 1000))]).is_err());
+        assert!(admission
+            .admit(vec![propose(clean(3, 0, InvoiceStatus::Expired, 1, 1000))])
+            .is_err());
     }
 
     #[test]
     fn created_index_counts_in_commit_order() {
         let mut book = Projections::new();
-        append(&mut book, vec![
-            Event::InvoiceCreated(created("a", 1)),
-            Event::InvoiceCreated(created("b", 2)),
-        ]).unwrap();
-        assert_eq!(book.invoices.by_label(&Label::new("b").unwrap()).unwrap().created_index, 2);
+        append(
+            &mut book,
+            vec![
+                Event::InvoiceCreated(created("a", 1)),
+                Event::InvoiceCreated(created("b", 2)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            book.invoices
+                .by_label(&Label::new("b").unwrap())
+                .unwrap()
+                .created_index,
+            2
+        );
         assert_eq!(book.invoices.by_hash(&[1; 32]).unwrap().label.as_str(), "a");
         assert_eq!(book.invoices.from_created_index(2).count(), 1);
         assert_eq!(book.head().0, 2);
@@ -321,7 +393,12 @@ mod tests {
             Err(ApplyError::DuplicateHash(2))
         ));
         assert_eq!(book, before);
-        let rec = EventRecord { seq: 2, time_ms: 0, prev_hash: [9; 32], event: Event::InvoiceCreated(created("c", 3)) };
+        let rec = EventRecord {
+            seq: 2,
+            time_ms: 0,
+            prev_hash: [9; 32],
+            event: Event::InvoiceCreated(created("c", 3)),
+        };
         assert_eq!(book.apply(&rec, [0; 32]), Err(ApplyError::BrokenChain(2)));
     }
 
@@ -330,51 +407,77 @@ mod tests {
         use crate::Proposal;
         let kind = match &e {
             Event::HoldInvoiceCreated(_) => crate::InvoiceKind::Hold,
-            Event::Bolt12InvoiceCreated(b) => crate::InvoiceKind::Bolt12 { local_offer_id: b.local_offer_id },
+            Event::Bolt12InvoiceCreated(b) => crate::InvoiceKind::Bolt12 {
+                local_offer_id: b.local_offer_id,
+            },
             _ => crate::InvoiceKind::Bolt11,
         };
         match e {
-            Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) | Event::Bolt12InvoiceCreated(crate::Bolt12Created { invoice: c, .. }) => Proposal::Invoice(crate::NewInvoice {
-                label: c.label,
-                bolt11: c.bolt11,
-                payment_hash: c.payment_hash,
-                payment_secret: c.payment_secret,
-                preimage: c.preimage,
-                amount_msat: c.amount_msat,
-                description: c.description,
-                deschashonly: c.deschashonly,
-                created_at: c.created_at,
-                expiry: c.expiry,
-                expires_at: c.expires_at,
-                cltv: c.cltv,
-                fallbacks: c.fallbacks,
-                route_hints: c.route_hints,
-                warnings: c.warnings,
-                kind,
-            }),
-            Event::InvoicePaid(p) => {
-                Proposal::Paid { created_index: p.created_index, amount_received_msat: p.amount_received_msat, paid_at: p.paid_at, parts: vec![] }
+            Event::InvoiceCreated(c)
+            | Event::HoldInvoiceCreated(c)
+            | Event::Bolt12InvoiceCreated(crate::Bolt12Created { invoice: c, .. }) => {
+                Proposal::Invoice(crate::NewInvoice {
+                    label: c.label,
+                    bolt11: c.bolt11,
+                    payment_hash: c.payment_hash,
+                    payment_secret: c.payment_secret,
+                    preimage: c.preimage,
+                    amount_msat: c.amount_msat,
+                    description: c.description,
+                    deschashonly: c.deschashonly,
+                    created_at: c.created_at,
+                    expiry: c.expiry,
+                    expires_at: c.expires_at,
+                    cltv: c.cltv,
+                    fallbacks: c.fallbacks,
+                    route_hints: c.route_hints,
+                    warnings: c.warnings,
+                    kind,
+                })
             }
+            Event::InvoicePaid(p) => Proposal::Paid {
+                created_index: p.created_index,
+                amount_received_msat: p.amount_received_msat,
+                paid_at: p.paid_at,
+                parts: vec![],
+            },
             Event::HtlcsPaid(h) => Proposal::Paid {
                 created_index: h.paid.created_index,
                 amount_received_msat: h.paid.amount_received_msat,
                 paid_at: h.paid.paid_at,
                 parts: h.parts,
             },
-            Event::InvoiceExpired(x) => Proposal::Expired { created_index: x.created_index },
-            Event::InvoiceDeleted(d) => Proposal::Deleted { created_index: d.created_index, status: d.status },
-            Event::DescriptionRemoved(d) => Proposal::DescriptionRemoved { created_index: d.created_index },
-            Event::InvoiceCleaned(c) => {
-                Proposal::Cleaned { created_index: c.created_index, status: c.status, age_s: c.age_s, now_s: c.now_s }
-            }
-            Event::HoldAccepted(a) => Proposal::HoldAccepted { created_index: a.created_index, parts: a.parts, height: a.height },
+            Event::InvoiceExpired(x) => Proposal::Expired {
+                created_index: x.created_index,
+            },
+            Event::InvoiceDeleted(d) => Proposal::Deleted {
+                created_index: d.created_index,
+                status: d.status,
+            },
+            Event::DescriptionRemoved(d) => Proposal::DescriptionRemoved {
+                created_index: d.created_index,
+            },
+            Event::InvoiceCleaned(c) => Proposal::Cleaned {
+                created_index: c.created_index,
+                status: c.status,
+                age_s: c.age_s,
+                now_s: c.now_s,
+            },
+            Event::HoldAccepted(a) => Proposal::HoldAccepted {
+                created_index: a.created_index,
+                parts: a.parts,
+                height: a.height,
+            },
             Event::HoldSettled(s) => Proposal::HoldSettled {
                 created_index: s.created_index,
                 amount_received_msat: s.amount_received_msat,
                 paid_at: s.paid_at,
                 revealed: s.revealed,
             },
-            Event::HoldCanceled(c) => Proposal::HoldCanceled { created_index: c.created_index, reason: c.reason },
+            Event::HoldCanceled(c) => Proposal::HoldCanceled {
+                created_index: c.created_index,
+                reason: c.reason,
+            },
             Event::ChannelOpened(c) => Proposal::ChannelOpened(c),
             Event::ChannelUpdated(c) => Proposal::ChannelUpdated(c),
             Event::ChannelClosed(k) => Proposal::ChannelClosed(k),
@@ -383,78 +486,218 @@ mod tests {
 
     /// Admits and appends, as the writer does.
     fn commit(book: &mut Projections, events: Vec<Event>) -> Result<Vec<Event>, Rejection> {
-        let events = book.admission().admit(events.into_iter().map(propose).collect())?;
+        let events = book
+            .admission()
+            .admit(events.into_iter().map(propose).collect())?;
         for event in events.clone() {
             let (seq, prev_hash) = book.head();
-            let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
-            book.apply(&rec, record_hash(&encode_record(&rec).unwrap())).unwrap();
+            let rec = EventRecord {
+                seq: seq + 1,
+                time_ms: 0,
+                prev_hash,
+                event,
+            };
+            book.apply(&rec, record_hash(&encode_record(&rec).unwrap()))
+                .unwrap();
         }
         Ok(events)
     }
 
     fn paid(idx: u64) -> Event {
-        Event::InvoicePaid(crate::InvoicePaid { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 5, paid_at: 105 })
+        Event::InvoicePaid(crate::InvoicePaid {
+            created_index: idx,
+            pay_index: 0,
+            updated_index: 0,
+            amount_received_msat: 5,
+            paid_at: 105,
+        })
     }
 
     #[test]
     fn hold_invoices_move_only_as_their_state_allows_and_the_fold_agrees_with_admission() {
-        use crate::{CancelReason, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, InvoiceExpired};
-        let hold = |label, hash, seal| Event::HoldInvoiceCreated(InvoiceCreated { preimage: seal, ..created(label, hash) });
-        let parts = vec![
-            HeldPart { htlc: "1x1x1/0".into(), amount_msat: 3, cltv_expiry: 200 },
-            HeldPart { htlc: "1x1x1/1".into(), amount_msat: 2, cltv_expiry: 190 },
-        ];
-        let accept = |idx| Event::HoldAccepted(HoldAccepted { created_index: idx, updated_index: 0, parts: parts.clone(), height: 150 });
-        let settle = |idx, revealed| {
-            Event::HoldSettled(HoldSettled { created_index: idx, pay_index: 0, updated_index: 0, amount_received_msat: 5, paid_at: 120, revealed })
+        use crate::{
+            CancelReason, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState,
+            InvoiceExpired,
         };
-        let cancel = |idx, reason| Event::HoldCanceled(HoldCanceled { created_index: idx, updated_index: 0, reason });
-        let sealed = PreimageSeal::Sealed { nonce: [7; 32], ciphertext: [8; 32] };
+        let hold = |label, hash, seal| {
+            Event::HoldInvoiceCreated(InvoiceCreated {
+                preimage: seal,
+                ..created(label, hash)
+            })
+        };
+        let parts = vec![
+            HeldPart {
+                htlc: "1x1x1/0".into(),
+                amount_msat: 3,
+                cltv_expiry: 200,
+            },
+            HeldPart {
+                htlc: "1x1x1/1".into(),
+                amount_msat: 2,
+                cltv_expiry: 190,
+            },
+        ];
+        let accept = |idx| {
+            Event::HoldAccepted(HoldAccepted {
+                created_index: idx,
+                updated_index: 0,
+                parts: parts.clone(),
+                height: 150,
+            })
+        };
+        let settle = |idx, revealed| {
+            Event::HoldSettled(HoldSettled {
+                created_index: idx,
+                pay_index: 0,
+                updated_index: 0,
+                amount_received_msat: 5,
+                paid_at: 120,
+                revealed,
+            })
+        };
+        let cancel = |idx, reason| {
+            Event::HoldCanceled(HoldCanceled {
+                created_index: idx,
+                updated_index: 0,
+                reason,
+            })
+        };
+        let sealed = PreimageSeal::Sealed {
+            nonce: [7; 32],
+            ciphertext: [8; 32],
+        };
         let state = |b: &Projections, idx| b.invoices.get(idx).and_then(InvoiceEntry::hold_state);
         let wrong = |s| Err(Rejection::HoldState(s));
 
         let mut book = Projections::new();
-        commit(&mut book, vec![
-            hold("known", 1, PreimageSeal::Derived { nonce: [1; 32] }),
-            hold("withheld", 2, PreimageSeal::Withheld),
-            Event::InvoiceCreated(created("plain", 3)),
-            hold("open", 4, PreimageSeal::Derived { nonce: [4; 32] }),
-        ]).unwrap();
+        commit(
+            &mut book,
+            vec![
+                hold("known", 1, PreimageSeal::Derived { nonce: [1; 32] }),
+                hold("withheld", 2, PreimageSeal::Withheld),
+                Event::InvoiceCreated(created("plain", 3)),
+                hold("open", 4, PreimageSeal::Derived { nonce: [4; 32] }),
+            ],
+        )
+        .unwrap();
         // A plain invoice never carries a withheld preimage, nor takes hold transitions.
         assert!(matches!(
-            append(&mut book.clone(), vec![Event::InvoiceCreated(InvoiceCreated { preimage: PreimageSeal::Withheld, ..created("x", 9) })]),
-            Err(ApplyError::Invoice { rejection: Rejection::NotHold(5), .. })
+            append(
+                &mut book.clone(),
+                vec![Event::InvoiceCreated(InvoiceCreated {
+                    preimage: PreimageSeal::Withheld,
+                    ..created("x", 9)
+                })]
+            ),
+            Err(ApplyError::Invoice {
+                rejection: Rejection::NotHold(5),
+                ..
+            })
         ));
-        assert_eq!(commit(&mut book, vec![accept(3)]), Err(Rejection::NotHold(3)));
+        assert_eq!(
+            commit(&mut book, vec![accept(3)]),
+            Err(Rejection::NotHold(3))
+        );
         // OPEN: no settle, no plain payment; accept, then no second accept.
         assert_eq!(state(&book, 1), Some(HoldState::Open));
-        assert_eq!(commit(&mut book, vec![settle(1, None)]), wrong(HoldState::Open));
+        assert_eq!(
+            commit(&mut book, vec![settle(1, None)]),
+            wrong(HoldState::Open)
+        );
         assert_eq!(commit(&mut book, vec![paid(1)]), Err(Rejection::IsHold(1)));
         commit(&mut book, vec![accept(1), accept(2)]).unwrap();
-        assert_eq!(commit(&mut book, vec![accept(1)]), wrong(HoldState::Accepted));
+        assert_eq!(
+            commit(&mut book, vec![accept(1)]),
+            wrong(HoldState::Accepted)
+        );
         let e = book.invoices.get(1).unwrap();
-        assert_eq!((e.status, e.updated_index, e.hold.as_ref().unwrap().htlc_expiry()), (InvoiceStatus::Unpaid, 1, Some(190)));
+        assert_eq!(
+            (
+                e.status,
+                e.updated_index,
+                e.hold.as_ref().unwrap().htlc_expiry()
+            ),
+            (InvoiceStatus::Unpaid, 1, Some(190))
+        );
         // ACCEPTED does not expire with the invoice: the parts' CLTV bounds it.
-        assert_eq!(commit(&mut book, vec![Event::InvoiceExpired(InvoiceExpired { created_index: 1, updated_index: 0 })]), wrong(HoldState::Accepted));
+        assert_eq!(
+            commit(
+                &mut book,
+                vec![Event::InvoiceExpired(InvoiceExpired {
+                    created_index: 1,
+                    updated_index: 0
+                })]
+            ),
+            wrong(HoldState::Accepted)
+        );
         // The preimage is revealed exactly when it was withheld.
-        assert_eq!(commit(&mut book, vec![settle(1, Some(sealed.clone()))]), Err(Rejection::Preimage(1)));
-        assert_eq!(commit(&mut book, vec![settle(2, None)]), Err(Rejection::Preimage(2)));
+        assert_eq!(
+            commit(&mut book, vec![settle(1, Some(sealed.clone()))]),
+            Err(Rejection::Preimage(1))
+        );
+        assert_eq!(
+            commit(&mut book, vec![settle(2, None)]),
+            Err(Rejection::Preimage(2))
+        );
         // The block rule: due only once the earliest part (190) is within the margin.
-        let by_blocks = |height| CancelReason::HtlcExpiry { height, blocks_before: 6 };
-        assert_eq!(commit(&mut book, vec![cancel(2, by_blocks(183))]), Err(Rejection::NotDue(2)));
-        assert_eq!(commit(&mut book, vec![cancel(4, by_blocks(500))]), wrong(HoldState::Open), "an open one has no parts to guard");
+        let by_blocks = |height| CancelReason::HtlcExpiry {
+            height,
+            blocks_before: 6,
+        };
+        assert_eq!(
+            commit(&mut book, vec![cancel(2, by_blocks(183))]),
+            Err(Rejection::NotDue(2))
+        );
+        assert_eq!(
+            commit(&mut book, vec![cancel(4, by_blocks(500))]),
+            wrong(HoldState::Open),
+            "an open one has no parts to guard"
+        );
         commit(&mut book, vec![settle(1, None), cancel(2, by_blocks(184))]).unwrap();
         let settled = book.invoices.get(1).unwrap();
-        assert_eq!((settled.status, settled.hold_state(), settled.payment.as_ref().map(|p| p.pay_index)), (InvoiceStatus::Paid, Some(HoldState::Settled), Some(1)));
-        assert_eq!(book.invoices.next_paid_after(0).map(|e| e.created_index), Some(1), "a settle is a payment for waitanyinvoice");
-        assert_eq!((book.invoices.get(2).unwrap().status, state(&book, 2)), (InvoiceStatus::Expired, Some(HoldState::Canceled)));
+        assert_eq!(
+            (
+                settled.status,
+                settled.hold_state(),
+                settled.payment.as_ref().map(|p| p.pay_index)
+            ),
+            (InvoiceStatus::Paid, Some(HoldState::Settled), Some(1))
+        );
+        assert_eq!(
+            book.invoices.next_paid_after(0).map(|e| e.created_index),
+            Some(1),
+            "a settle is a payment for waitanyinvoice"
+        );
+        assert_eq!(
+            (book.invoices.get(2).unwrap().status, state(&book, 2)),
+            (InvoiceStatus::Expired, Some(HoldState::Canceled))
+        );
         // Nothing moves a settled or canceled one.
-        assert_eq!(commit(&mut book, vec![settle(1, None)]), wrong(HoldState::Settled));
-        assert_eq!(commit(&mut book, vec![cancel(1, CancelReason::Requested)]), wrong(HoldState::Settled));
-        assert_eq!(commit(&mut book, vec![settle(2, Some(sealed))]), wrong(HoldState::Canceled));
-        assert_eq!(commit(&mut book, vec![cancel(2, CancelReason::Requested)]), wrong(HoldState::Canceled));
+        assert_eq!(
+            commit(&mut book, vec![settle(1, None)]),
+            wrong(HoldState::Settled)
+        );
+        assert_eq!(
+            commit(&mut book, vec![cancel(1, CancelReason::Requested)]),
+            wrong(HoldState::Settled)
+        );
+        assert_eq!(
+            commit(&mut book, vec![settle(2, Some(sealed))]),
+            wrong(HoldState::Canceled)
+        );
+        assert_eq!(
+            commit(&mut book, vec![cancel(2, CancelReason::Requested)]),
+            wrong(HoldState::Canceled)
+        );
         // An OPEN one can be canceled by request, or expires (and is then canceled).
-        commit(&mut book, vec![Event::InvoiceExpired(InvoiceExpired { created_index: 4, updated_index: 0 })]).unwrap();
+        commit(
+            &mut book,
+            vec![Event::InvoiceExpired(InvoiceExpired {
+                created_index: 4,
+                updated_index: 0,
+            })],
+        )
+        .unwrap();
         assert_eq!(state(&book, 4), Some(HoldState::Canceled));
         // The fold refuses what admission refuses, and a checkpoint keeps the hold states.
         let before = book.clone();
@@ -471,23 +714,51 @@ mod tests {
         commit(&mut book, vec![Event::InvoiceCreated(created("c", 3))]).unwrap();
         let e = commit(&mut book, vec![paid(2)]).unwrap();
         assert!(matches!(&e[0], Event::InvoicePaid(p) if p.pay_index == 1 && p.updated_index == 1));
-        assert_eq!(commit(&mut book, vec![paid(2)]), Err(Rejection::NotUnpaid(InvoiceStatus::Paid)));
-        commit(&mut book, vec![Event::InvoiceExpired(crate::InvoiceExpired { created_index: 1, updated_index: 0 })]).unwrap();
-        assert_eq!(commit(&mut book, vec![paid(1)]), Err(Rejection::NotUnpaid(InvoiceStatus::Expired)));
+        assert_eq!(
+            commit(&mut book, vec![paid(2)]),
+            Err(Rejection::NotUnpaid(InvoiceStatus::Paid))
+        );
+        commit(
+            &mut book,
+            vec![Event::InvoiceExpired(crate::InvoiceExpired {
+                created_index: 1,
+                updated_index: 0,
+            })],
+        )
+        .unwrap();
+        assert_eq!(
+            commit(&mut book, vec![paid(1)]),
+            Err(Rejection::NotUnpaid(InvoiceStatus::Expired))
+        );
         let rec = book.invoices.get(1).unwrap();
         assert_eq!((rec.status, rec.updated_index), (InvoiceStatus::Expired, 2));
-        let del = |idx, status| Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: 0, status });
+        let del = |idx, status| {
+            Event::InvoiceDeleted(crate::InvoiceDeleted {
+                created_index: idx,
+                deleted_index: 0,
+                status,
+            })
+        };
         assert_eq!(
             commit(&mut book, vec![del(1, InvoiceStatus::Unpaid)]),
-            Err(Rejection::StatusChanged { expected: InvoiceStatus::Unpaid, actual: InvoiceStatus::Expired })
+            Err(Rejection::StatusChanged {
+                expected: InvoiceStatus::Unpaid,
+                actual: InvoiceStatus::Expired
+            })
         );
         commit(&mut book, vec![del(1, InvoiceStatus::Expired)]).unwrap();
         assert!(book.invoices.by_label(&Label::new("a").unwrap()).is_none());
-        assert!(book.invoices.hash_used(&[1; 32]), "a deleted invoice's hash stays used");
+        assert!(
+            book.invoices.hash_used(&[1; 32]),
+            "a deleted invoice's hash stays used"
+        );
         // The label is free again and created_index keeps counting.
         let e = commit(&mut book, vec![Event::InvoiceCreated(created("a", 9))]).unwrap();
         assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 4));
-        assert_eq!(book.invoices.next_paid_after(0).unwrap().label.as_str(), "b");
+        assert_eq!(
+            book.invoices.next_paid_after(0).unwrap().label.as_str(),
+            "b"
+        );
         assert!(book.invoices.next_paid_after(1).is_none());
     }
 
@@ -496,9 +767,21 @@ mod tests {
     #[test]
     fn a_bolt12_invoice_keeps_its_offer() {
         let mut book = Projections::new();
-        let b12 = |label, hash, offer| Event::Bolt12InvoiceCreated(crate::Bolt12Created { invoice: created(label, hash), local_offer_id: offer });
-        commit(&mut book, vec![b12("o-p-0", 1, Some([9; 32])), b12("o-p-1", 2, None)]).unwrap();
-        assert!(commit(&mut book, vec![Event::InvoiceCreated(created("o-p-0", 3))]).is_err(), "one label space");
+        let b12 = |label, hash, offer| {
+            Event::Bolt12InvoiceCreated(crate::Bolt12Created {
+                invoice: created(label, hash),
+                local_offer_id: offer,
+            })
+        };
+        commit(
+            &mut book,
+            vec![b12("o-p-0", 1, Some([9; 32])), b12("o-p-1", 2, None)],
+        )
+        .unwrap();
+        assert!(
+            commit(&mut book, vec![Event::InvoiceCreated(created("o-p-0", 3))]).is_err(),
+            "one label space"
+        );
         commit(&mut book, vec![paid(1)]).unwrap();
         let first = book.invoices.get(1).unwrap();
         assert_eq!(first.local_offer_id.as_deref(), Some(&[9; 32]));
@@ -513,7 +796,11 @@ mod tests {
         commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
         commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
         commit(&mut book, vec![paid(2)]).unwrap();
-        let del = Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: 1, deleted_index: 0, status: InvoiceStatus::Unpaid });
+        let del = Event::InvoiceDeleted(crate::InvoiceDeleted {
+            created_index: 1,
+            deleted_index: 0,
+            status: InvoiceStatus::Unpaid,
+        });
         commit(&mut book, vec![del]).unwrap();
         let back = Projections::try_from(Snapshot::from(&book)).unwrap();
         assert_eq!(back, book);
@@ -521,7 +808,11 @@ mod tests {
     }
 
     fn del(idx: u64, status: InvoiceStatus) -> Event {
-        Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: 0, status })
+        Event::InvoiceDeleted(crate::InvoiceDeleted {
+            created_index: idx,
+            deleted_index: 0,
+            status,
+        })
     }
 
     #[test]
@@ -542,9 +833,18 @@ mod tests {
         commit(&mut book, vec![paid(180)]).unwrap();
         let inv = &book.invoices;
         assert_eq!(inv.len(), 199);
-        assert_eq!(inv.slots.entries.len(), 200, "deleted invoices at the front take no slot");
+        assert_eq!(
+            inv.slots.entries.len(),
+            200,
+            "deleted invoices at the front take no slot"
+        );
         assert!(inv.get(100).is_none() && inv.get(150).is_none() && inv.get(301).is_none());
-        assert_eq!(inv.by_label(&Label::new("l250").unwrap()).unwrap().created_index, 251);
+        assert_eq!(
+            inv.by_label(&Label::new("l250").unwrap())
+                .unwrap()
+                .created_index,
+            251
+        );
         assert!(inv.by_label(&Label::new("l0").unwrap()).is_none());
         let mut h = [0; 32];
         h[..2].copy_from_slice(&299u16.to_be_bytes());
@@ -552,12 +852,34 @@ mod tests {
         h[..2].copy_from_slice(&149u16.to_be_bytes());
         assert!(inv.by_hash(&h).is_none() && inv.hash_used(&h));
         assert_eq!(inv.from_created_index(0).next().unwrap().created_index, 101);
-        assert_eq!(inv.from_created_index(149).map(|e| e.created_index).take(2).collect::<Vec<_>>(), [149, 151]);
-        assert_eq!(inv.from_updated_index(0).map(|e| e.created_index).collect::<Vec<_>>(), [200, 180]);
-        assert_eq!(inv.from_updated_index(2).map(|e| e.created_index).collect::<Vec<_>>(), [180]);
+        assert_eq!(
+            inv.from_created_index(149)
+                .map(|e| e.created_index)
+                .take(2)
+                .collect::<Vec<_>>(),
+            [149, 151]
+        );
+        assert_eq!(
+            inv.from_updated_index(0)
+                .map(|e| e.created_index)
+                .collect::<Vec<_>>(),
+            [200, 180]
+        );
+        assert_eq!(
+            inv.from_updated_index(2)
+                .map(|e| e.created_index)
+                .collect::<Vec<_>>(),
+            [180]
+        );
         let back = Projections::try_from(Snapshot::from(&book)).unwrap();
         assert_eq!(back, book);
-        assert_eq!(back.invoices.by_label(&Label::new("l299").unwrap()).unwrap().created_index, 300);
+        assert_eq!(
+            back.invoices
+                .by_label(&Label::new("l299").unwrap())
+                .unwrap()
+                .created_index,
+            300
+        );
         // The restored book goes on counting from the same place.
         let mut back = back;
         let e = commit(&mut back, vec![Event::InvoiceCreated(created("new", 9))]).unwrap();
@@ -571,13 +893,22 @@ mod tests {
         commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
         let mut snap = Snapshot::from(&book);
         snap.invoices[1].as_mut().unwrap().label = Label::new("a").unwrap();
-        assert!(matches!(Projections::try_from(snap), Err(ApplyError::DuplicateLabel { .. })));
+        assert!(matches!(
+            Projections::try_from(snap),
+            Err(ApplyError::DuplicateLabel { .. })
+        ));
         let mut snap = Snapshot::from(&book);
         snap.invoices.swap(0, 1);
-        assert!(matches!(Projections::try_from(snap), Err(ApplyError::CreatedIndex { .. })));
+        assert!(matches!(
+            Projections::try_from(snap),
+            Err(ApplyError::CreatedIndex { .. })
+        ));
         let mut snap = Snapshot::from(&book);
         snap.counters.created = 1;
-        assert!(Projections::try_from(snap).is_err(), "an invoice above the created counter");
+        assert!(
+            Projections::try_from(snap).is_err(),
+            "an invoice above the created counter"
+        );
     }
 
     #[test]
@@ -600,12 +931,19 @@ mod tests {
         let pay = vec![propose(paid(1))];
         let expire = vec![crate::Proposal::Expired { created_index: 1 }];
         let stamped = adm.admit(pay).unwrap();
-        assert!(matches!(&stamped[..], [Event::InvoicePaid(p)] if p.pay_index == 1 && p.updated_index == 1));
+        assert!(
+            matches!(&stamped[..], [Event::InvoicePaid(p)] if p.pay_index == 1 && p.updated_index == 1)
+        );
         assert!(matches!(adm.admit(expire), Err(Rejection::Conflict(_))));
         let same_label = vec![propose(Event::InvoiceCreated(created("x", 7)))];
         let same_label2 = vec![propose(Event::InvoiceCreated(created("x", 8)))];
-        assert!(matches!(&adm.admit(same_label).unwrap()[..], [Event::InvoiceCreated(c)] if c.created_index == 2));
-        assert_eq!(adm.admit(same_label2), Err(Rejection::DuplicateLabel(Label::new("x").unwrap())));
+        assert!(
+            matches!(&adm.admit(same_label).unwrap()[..], [Event::InvoiceCreated(c)] if c.created_index == 2)
+        );
+        assert_eq!(
+            adm.admit(same_label2),
+            Err(Rejection::DuplicateLabel(Label::new("x").unwrap()))
+        );
         let same_hash = vec![propose(Event::InvoiceCreated(created("y", 7)))];
         assert_eq!(adm.admit(same_hash), Err(Rejection::PreimageUsed));
     }
@@ -680,4 +1018,3 @@ mod tests {
         }
     }
 }
-

@@ -84,10 +84,17 @@ impl TryFrom<Snapshot> for Projections {
         let seq = s.head_seq;
         let len = s.invoices.len() as u64;
         if len > last || last == u64::MAX {
-            return Err(ApplyError::CreatedIndex { seq, got: len, want: last });
+            return Err(ApplyError::CreatedIndex {
+                seq,
+                got: len,
+                want: last,
+            });
         }
         // The decoded vector becomes the slots as it is (no copy of a million entries).
-        b.slots = Slots { entries: VecDeque::from(s.invoices), last };
+        b.slots = Slots {
+            entries: VecDeque::from(s.invoices),
+            last,
+        };
         b.reserve(b.slots.entries.len());
         let first = b.slots.first();
         for i in 0..len {
@@ -97,10 +104,14 @@ impl TryFrom<Snapshot> for Projections {
         for c in &s.channels {
             channels.upsert(c);
         }
-        Ok(Projections { invoices: b, channels, head_seq: s.head_seq, head_hash: s.head_hash })
+        Ok(Projections {
+            invoices: b,
+            channels,
+            head_seq: s.head_seq,
+            head_hash: s.head_hash,
+        })
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -109,7 +120,12 @@ mod tests {
     #[test]
     fn counters_encode_as_the_array_they_replace() {
         let config = bincode::config::standard();
-        let named = Counters { created: 300, pay: 2, updated: 70_000, deleted: 0 };
+        let named = Counters {
+            created: 300,
+            pay: 2,
+            updated: 70_000,
+            deleted: 0,
+        };
         let array: [u64; 4] = [300, 2, 70_000, 0];
         assert_eq!(
             bincode::serde::encode_to_vec(named, config).unwrap(),

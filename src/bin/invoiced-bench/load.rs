@@ -12,7 +12,10 @@ use crate::{ms, percentile, LoadArgs};
 /// fields 14 and 15, counted after the parenthesised name (which may hold spaces).
 fn stat_cpu_secs(stat: &str) -> Option<f64> {
     let ticks = 100.0; // USER_HZ on Linux
-    let f: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let f: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
     let (u, s): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
     Some((u + s) / ticks)
 }
@@ -21,20 +24,35 @@ fn stat_cpu_secs(stat: &str) -> Option<f64> {
 /// thread, which accepts connections and runs the main arbiter's actors). Threads that end
 /// during a run drop out of the sums; the daemon's threads live as long as it does.
 fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
     tasks
         .filter_map(|t| {
             let dir = t.ok()?.path();
             let main = dir.file_name().and_then(|n| n.to_str()) == Some(&pid.to_string());
-            let name = if main { "main".to_owned() } else { std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_owned() };
-            Some((name, stat_cpu_secs(&std::fs::read_to_string(dir.join("stat")).ok()?)?))
+            let name = if main {
+                "main".to_owned()
+            } else {
+                std::fs::read_to_string(dir.join("comm"))
+                    .ok()?
+                    .trim()
+                    .to_owned()
+            };
+            Some((
+                name,
+                stat_cpu_secs(&std::fs::read_to_string(dir.join("stat")).ok()?)?,
+            ))
         })
         .collect()
 }
 
 /// CPU seconds of process `pid`, threads that have ended included.
 fn process_cpu(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| stat_cpu_secs(&s)).unwrap_or(0.0)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| stat_cpu_secs(&s))
+        .unwrap_or(0.0)
 }
 
 /// The `i`th request of a client.
@@ -67,7 +85,9 @@ impl Seen {
     /// Records the answer at the front of the buffer if it is complete (the request was sent at
     /// `sent`); whether it was.
     fn answered(&mut self, sent: Instant) -> bool {
-        let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") else { return false };
+        let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") else {
+            return false;
+        };
         self.latencies.push(sent.elapsed());
         self.errors += u64::from(is_error(&self.buf[..end]));
         self.buf.drain(..end + 2);
@@ -82,16 +102,25 @@ impl Seen {
 
 /// One load client: its own connection, one `invoice` after another until `deadline`; returns
 /// the latencies and how many answers were errors.
-async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
+async fn client(
+    path: PathBuf,
+    prefix: String,
+    method: String,
+    deadline: Instant,
+) -> (Vec<Duration>, u64) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::UnixStream::connect(&path).await.expect("connect to the daemon");
+    let mut s = tokio::net::UnixStream::connect(&path)
+        .await
+        .expect("connect to the daemon");
     let (mut seen, mut chunk) = (Seen::default(), vec![0u8; 16384]);
     for i in 0.. {
         if Instant::now() >= deadline {
             break;
         }
         let sent = Instant::now();
-        s.write_all(&request(&method, &prefix, i)).await.expect("write");
+        s.write_all(&request(&method, &prefix, i))
+            .await
+            .expect("write");
         while !seen.answered(sent) {
             let n = s.read(&mut chunk).await.expect("read");
             seen.received(&chunk[..n]);
@@ -101,7 +130,12 @@ async fn client(path: PathBuf, prefix: String, method: String, deadline: Instant
 }
 
 /// The same client on an OS thread of its own, with a blocking connection.
-fn blocking_client(path: PathBuf, prefix: String, method: String, deadline: Instant) -> (Vec<Duration>, u64) {
+fn blocking_client(
+    path: PathBuf,
+    prefix: String,
+    method: String,
+    deadline: Instant,
+) -> (Vec<Duration>, u64) {
     use std::io::{Read as _, Write as _};
     let mut s = std::os::unix::net::UnixStream::connect(&path).expect("connect to the daemon");
     let (mut seen, mut chunk) = (Seen::default(), vec![0u8; 16384]);
@@ -120,9 +154,26 @@ fn blocking_client(path: PathBuf, prefix: String, method: String, deadline: Inst
 }
 
 pub(crate) fn load(args: LoadArgs) {
-    let LoadArgs { rpc_file: path, clients, seconds, daemon_pid, method, cpu: processes, threads } = args;
-    let run = format!("{:08x}", std::process::id() ^ (Instant::now().elapsed().subsec_nanos()));
-    let run = format!("{run}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let LoadArgs {
+        rpc_file: path,
+        clients,
+        seconds,
+        daemon_pid,
+        method,
+        cpu: processes,
+        threads,
+    } = args;
+    let run = format!(
+        "{:08x}",
+        std::process::id() ^ (Instant::now().elapsed().subsec_nanos())
+    );
+    let run = format!(
+        "{run}{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
     let processes_before: Vec<f64> = processes.iter().map(|(_, pid)| process_cpu(*pid)).collect();
     let before = daemon_pid.map(thread_cpu);
     let own_before = process_cpu(std::process::id());
@@ -131,18 +182,32 @@ pub(crate) fn load(args: LoadArgs) {
     let results: Vec<(Vec<Duration>, u64)> = if threads {
         let spawned: Vec<_> = (0..clients)
             .map(|c| {
-                let (path, prefix, method) = (path.clone(), format!("bench-{run}-{c}"), method.clone());
+                let (path, prefix, method) =
+                    (path.clone(), format!("bench-{run}-{c}"), method.clone());
                 std::thread::spawn(move || blocking_client(path, prefix, method, deadline))
             })
             .collect();
-        spawned.into_iter().map(|t| t.join().expect("client thread")).collect()
+        spawned
+            .into_iter()
+            .map(|t| t.join().expect("client thread"))
+            .collect()
     } else {
         // One thread multiplexes every client's connection (epoll), so the load tool takes as
         // little as it can of the cores the daemon runs on.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async {
             let tasks: Vec<_> = (0..clients)
-                .map(|c| tokio::spawn(client(path.clone(), format!("bench-{run}-{c}"), method.clone(), deadline)))
+                .map(|c| {
+                    tokio::spawn(client(
+                        path.clone(),
+                        format!("bench-{run}-{c}"),
+                        method.clone(),
+                        deadline,
+                    ))
+                })
                 .collect();
             let mut results = Vec::new();
             for t in tasks {
@@ -163,13 +228,20 @@ pub(crate) fn load(args: LoadArgs) {
     let per_invoice = |before: &[(String, f64)], after: &[(String, f64)]| -> Value {
         let mut by_name = serde_json::Map::new();
         for (name, secs) in after {
-            let was: f64 = before.iter().filter(|(n, _)| n == name).map(|(_, s)| s).sum();
+            let was: f64 = before
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, s)| s)
+                .sum();
             let entry = by_name.entry(name.clone()).or_insert(json!(0.0));
-            *entry = json!(entry.as_f64().unwrap_or(0.0) + (secs - was) * 1e6 / all.len().max(1) as f64);
+            *entry =
+                json!(entry.as_f64().unwrap_or(0.0) + (secs - was) * 1e6 / all.len().max(1) as f64);
         }
         Value::Object(by_name)
     };
-    let sum_names = |v: &[(String, f64)]| -> Vec<(String, f64)> { vec![("total".into(), v.iter().map(|(_, s)| s).sum())] };
+    let sum_names = |v: &[(String, f64)]| -> Vec<(String, f64)> {
+        vec![("total".into(), v.iter().map(|(_, s)| s).sum())]
+    };
     let cpu = daemon_pid.zip(before).map(|(pid, before)| {
         let after = thread_cpu(pid);
         json!({
@@ -180,9 +252,15 @@ pub(crate) fn load(args: LoadArgs) {
     });
     let mut by_process = serde_json::Map::new();
     for ((name, pid), was) in processes.iter().zip(&processes_before) {
-        by_process.insert(name.clone(), json!((process_cpu(*pid) - was) * 1e6 / all.len().max(1) as f64));
+        by_process.insert(
+            name.clone(),
+            json!((process_cpu(*pid) - was) * 1e6 / all.len().max(1) as f64),
+        );
     }
-    by_process.insert("load tool".into(), json!((process_cpu(std::process::id()) - own_before) * 1e6 / all.len().max(1) as f64));
+    by_process.insert(
+        "load tool".into(),
+        json!((process_cpu(std::process::id()) - own_before) * 1e6 / all.len().max(1) as f64),
+    );
     let out = json!({
         "method": method,
         "cpu_us_per_call_by_process": by_process,
@@ -199,4 +277,3 @@ pub(crate) fn load(args: LoadArgs) {
     });
     println!("{out}");
 }
-

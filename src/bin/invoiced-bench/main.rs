@@ -28,8 +28,8 @@
 //! Its rooms: [`load`] (the load client and CPU accounting), [`scale`] (listings, filling a log,
 //! replay and start-up at scale), [`limits`] (the machine's own limits).
 
-mod load;
 mod limits;
+mod load;
 mod repl;
 mod scale;
 mod sink;
@@ -43,7 +43,10 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
-#[command(name = "invoiced-bench", about = "Measures a running invoiced over its socket, and this machine's limits")]
+#[command(
+    name = "invoiced-bench",
+    about = "Measures a running invoiced over its socket, and this machine's limits"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -185,7 +188,10 @@ struct LoadArgs {
 
 fn named_pid(s: &str) -> Result<(String, u32), String> {
     let (name, pid) = s.split_once('=').ok_or("expected NAME=PID")?;
-    Ok((name.to_owned(), pid.parse().map_err(|_| format!("not a pid: {pid}"))?))
+    Ok((
+        name.to_owned(),
+        pid.parse().map_err(|_| format!("not a pid: {pid}"))?,
+    ))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -207,7 +213,10 @@ struct Conn {
 
 impl Conn {
     fn new(path: &Path) -> Conn {
-        Conn { s: UnixStream::connect(path).expect("connect to the daemon"), buf: Vec::new() }
+        Conn {
+            s: UnixStream::connect(path).expect("connect to the daemon"),
+            buf: Vec::new(),
+        }
     }
 
     fn call(&mut self, method: &str, params: Value) -> Value {
@@ -239,14 +248,21 @@ impl Conn {
 fn main() {
     match Cli::parse().command {
         Command::Load(args) => load::load(args),
-        Command::List { rpc_file, repeat, lookups_only } => scale::list(&rpc_file, repeat, lookups_only),
+        Command::List {
+            rpc_file,
+            repeat,
+            lookups_only,
+        } => scale::list(&rpc_file, repeat, lookups_only),
         Command::Channels { rpc_file, count } => scale::channels(&rpc_file, count),
         Command::Fill { data_dir, count } => scale::fill(&data_dir, count),
         Command::Retire { data_dir, count } => scale::retire(&data_dir, count),
         Command::RawReplay { data_dir } => scale::raw_replay(&data_dir),
         Command::Replay { data_dir } => scale::replay(&data_dir),
         Command::DropCheckpoint { data_dir } => scale::drop_checkpoint(&data_dir),
-        Command::Startup { data_dir, drop_checkpoint } => scale::startup(&data_dir, drop_checkpoint),
+        Command::Startup {
+            data_dir,
+            drop_checkpoint,
+        } => scale::startup(&data_dir, drop_checkpoint),
         Command::Limits { dir, seconds } => limits::limits(&dir, seconds),
         Command::WebhookSink { port, count_file } => sink::sink(port, &count_file),
         Command::PgCommit { url, count } => repl::pg_commit(&url, count),

@@ -16,12 +16,19 @@ pub(crate) fn pg_commit(url: &str, count: usize) {
     for i in 0..count {
         let t = Instant::now();
         let mut tx = c.transaction().expect("begin");
-        tx.execute("INSERT INTO bench_commit VALUES ($1, $2)", &[&(i as i64), &vec![7u8; 600]]).expect("insert");
+        tx.execute(
+            "INSERT INTO bench_commit VALUES ($1, $2)",
+            &[&(i as i64), &vec![7u8; 600]],
+        )
+        .expect("insert");
         tx.commit().expect("commit");
         times.push(t.elapsed());
     }
     times.sort();
-    println!("{}", json!({ "commits": count, "commit_p50_ms": ms(percentile(&times, 0.5)), "commit_p99_ms": ms(percentile(&times, 0.99)) }));
+    println!(
+        "{}",
+        json!({ "commits": count, "commit_p50_ms": ms(percentile(&times, 0.5)), "commit_p99_ms": ms(percentile(&times, 0.99)) })
+    );
 }
 
 /// Samples a standby's `getinfo.replication.lag_ms` every 5 ms for `seconds`.
@@ -37,10 +44,13 @@ pub(crate) fn lag(rpc_file: &Path, seconds: f64) {
         std::thread::sleep(Duration::from_millis(5));
     }
     lags.sort();
-    println!("{}", json!({
-        "samples": lags.len(),
-        "lag_p50_ms": ms(percentile(&lags, 0.5)),
-        "lag_p99_ms": ms(percentile(&lags, 0.99)),
-        "lag_max_ms": ms(lags.last().copied().unwrap_or_default()),
-    }));
+    println!(
+        "{}",
+        json!({
+            "samples": lags.len(),
+            "lag_p50_ms": ms(percentile(&lags, 0.5)),
+            "lag_p99_ms": ms(percentile(&lags, 0.99)),
+            "lag_max_ms": ms(lags.last().copied().unwrap_or_default()),
+        })
+    );
 }

@@ -24,7 +24,10 @@ pub(crate) fn list(path: &Path, repeat: usize, lookups_only: bool) {
         let n = info["result"]["last_created_index"].as_u64().unwrap_or(0);
         (0..200u64)
             .filter_map(|i| {
-                let r = conn.call("listinvoices", json!({"index": "created", "start": 1 + i * n / 200, "limit": 1}));
+                let r = conn.call(
+                    "listinvoices",
+                    json!({"index": "created", "start": 1 + i * n / 200, "limit": 1}),
+                );
                 r["result"]["invoices"].get(0).cloned()
             })
             .collect()
@@ -36,7 +39,10 @@ pub(crate) fn list(path: &Path, repeat: usize, lookups_only: bool) {
             list_times.push(t.elapsed());
         }
         let last: Value = serde_json::from_slice(&last).expect("json");
-        last["result"]["invoices"].as_array().cloned().unwrap_or_default()
+        last["result"]["invoices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     };
     let mut label_times = Vec::new();
     let mut hash_times = Vec::new();
@@ -51,12 +57,15 @@ pub(crate) fn list(path: &Path, repeat: usize, lookups_only: bool) {
     list_times.sort();
     label_times.sort();
     hash_times.sort();
-    println!("{}", json!({
-        "invoices": invoices.len(),
-        "listinvoices_p50_ms": ms(percentile(&list_times, 0.5)),
-        "lookup_label_p50_ms": ms(percentile(&label_times, 0.5)),
-        "lookup_hash_p50_ms": ms(percentile(&hash_times, 0.5)),
-    }));
+    println!(
+        "{}",
+        json!({
+            "invoices": invoices.len(),
+            "listinvoices_p50_ms": ms(percentile(&list_times, 0.5)),
+            "lookup_label_p50_ms": ms(percentile(&label_times, 0.5)),
+            "lookup_hash_p50_ms": ms(percentile(&hash_times, 0.5)),
+        })
+    );
 }
 
 pub(crate) fn channels(path: &Path, count: u32) {
@@ -86,7 +95,10 @@ pub(crate) fn channels(path: &Path, count: u32) {
         .collect();
     let t = Instant::now();
     let r = Conn::new(path).call("syncchannels", json!({ "channels": list }));
-    println!("{}", json!({ "result": r["result"], "sync_ms": ms(t.elapsed()) }));
+    println!(
+        "{}",
+        json!({ "result": r["result"], "sync_ms": ms(t.elapsed()) })
+    );
 }
 
 pub(crate) fn fill(dir: &Path, count: u64) {
@@ -95,31 +107,52 @@ pub(crate) fn fill(dir: &Path, count: u64) {
     use invoiced_events::{Label, NewInvoice, Proposal, Warning};
     std::fs::create_dir_all(dir).expect("data dir");
     let secret_path = dir.join("hsm_secret");
-    let secret = invoiced_actors::hsm_secret::load_or_create(&secret_path, None, &mut OsEntropy).expect("hsm_secret");
+    let secret = invoiced_actors::hsm_secret::load_or_create(&secret_path, None, &mut OsEntropy)
+        .expect("hsm_secret");
     let mut signer = KeySigner::new(&secret, Box::new(Seeded(7))).expect("key");
-    let log = EventLog::open(&dir.join("events"), Network::Regtest, std::sync::Arc::new(SystemClock)).expect("log");
+    let log = EventLog::open(
+        &dir.join("events"),
+        Network::Regtest,
+        std::sync::Arc::new(SystemClock),
+    )
+    .expect("log");
     let handle = log.handle();
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let start = Instant::now();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut done = 0u64;
     while done < count {
         let n = (count - done).min(1000);
         let batch: Vec<Proposal> = (done..done + n)
             .map(|i| {
-                let keys = signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
+                let keys = signer
+                    .derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
                 let description = format!("fill invoice {i}");
                 let draft = InvoiceDraft {
                     network: Network::Regtest,
-                    amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000 + i)).expect("amount"),
+                    amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(
+                        1000 + i,
+                    ))
+                    .expect("amount"),
                     timestamp: now,
-                    description: invoiced_events::Description::new(description.clone(), false).expect("description"),
-                    expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800 * 52).expect("expiry"),
+                    description: invoiced_events::Description::new(description.clone(), false)
+                        .expect("description"),
+                    expiry: invoiced_actors::policy::bolt11::Expiry::new(604_800 * 52)
+                        .expect("expiry"),
                     cltv: invoiced_actors::policy::bolt11::Cltv::new(10).expect("cltv"),
                     fallbacks: vec![],
                     route_hints: vec![],
                 };
-                let bolt11 = signer.sign_invoice(build_raw(&draft, &keys.payment_hash, &keys.payment_secret).expect("draft")).to_string();
+                let bolt11 = signer
+                    .sign_invoice(
+                        build_raw(&draft, &keys.payment_hash, &keys.payment_secret).expect("draft"),
+                    )
+                    .to_string();
                 Proposal::Invoice(NewInvoice {
                     label: Label::new(format!("fill-{i}")).expect("label"),
                     bolt11,
@@ -145,7 +178,10 @@ pub(crate) fn fill(dir: &Path, count: u64) {
     }
     drop(handle);
     log.close();
-    println!("{}", json!({ "filled": count, "seconds": start.elapsed().as_secs_f64() }));
+    println!(
+        "{}",
+        json!({ "filled": count, "seconds": start.elapsed().as_secs_f64() })
+    );
 }
 
 /// A `/proc/PID/status` field in MiB.
@@ -167,32 +203,67 @@ pub(crate) fn retire(dir: &Path, count: u64) {
     use invoiced_actors::clock::SystemClock;
     use invoiced_actors::store::EventLog;
     use invoiced_events::{InvoiceStatus, Proposal};
-    let log = EventLog::open(&dir.join("events"), Network::Regtest, std::sync::Arc::new(SystemClock)).expect("log");
+    let log = EventLog::open(
+        &dir.join("events"),
+        Network::Regtest,
+        std::sync::Arc::new(SystemClock),
+    )
+    .expect("log");
     let handle = log.handle();
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let start = Instant::now();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let first = log.reader().pick(|s| s.invoices.from_created_index(0).next().map(|e| e.created_index)).expect("state").unwrap_or(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let first = log
+        .reader()
+        .pick(|s| {
+            s.invoices
+                .from_created_index(0)
+                .next()
+                .map(|e| e.created_index)
+        })
+        .expect("state")
+        .unwrap_or(1);
     let mut done = 0u64;
     while done < count {
         let n = (count - done).min(1000);
         let range = first + done..first + done + n;
-        let paid = range.clone().map(|i| Proposal::Paid { created_index: i, amount_received_msat: 1000 + i, paid_at: now - 2 * 86_400, parts: vec![] });
+        let paid = range.clone().map(|i| Proposal::Paid {
+            created_index: i,
+            amount_received_msat: 1000 + i,
+            paid_at: now - 2 * 86_400,
+            parts: vec![],
+        });
         rt.block_on(handle.append_all(paid.collect())).expect("pay");
-        let cleaned = range.map(|i| Proposal::Cleaned { created_index: i, status: InvoiceStatus::Paid, age_s: 86_400, now_s: now });
-        rt.block_on(handle.append_all(cleaned.collect())).expect("clean");
+        let cleaned = range.map(|i| Proposal::Cleaned {
+            created_index: i,
+            status: InvoiceStatus::Paid,
+            age_s: 86_400,
+            now_s: now,
+        });
+        rt.block_on(handle.append_all(cleaned.collect()))
+            .expect("clean");
         done += n;
     }
     drop(handle);
     log.close();
-    println!("{}", json!({ "cleaned": count, "seconds": start.elapsed().as_secs_f64() }));
+    println!(
+        "{}",
+        json!({ "cleaned": count, "seconds": start.elapsed().as_secs_f64() })
+    );
 }
 
 pub(crate) fn startup(dir: &Path, drop_first: bool) {
     if drop_first {
         drop_checkpoint(dir);
     }
-    let exe = std::env::current_exe().expect("own path").with_file_name("invoiced");
+    let exe = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("invoiced");
     let sock = dir.join("lightning-rpc");
     let _ = std::fs::remove_file(&sock);
     let t = Instant::now();
@@ -203,21 +274,33 @@ pub(crate) fn startup(dir: &Path, drop_first: bool) {
         .spawn()
         .expect("start invoiced");
     while UnixStream::connect(&sock).is_err() {
-        assert!(child.try_wait().expect("wait").is_none(), "invoiced exited during start-up");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "invoiced exited during start-up"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let started = t.elapsed();
-    let (peak, rss) = (proc_status_mib(child.id(), "VmHWM"), proc_status_mib(child.id(), "VmRSS"));
+    let (peak, rss) = (
+        proc_status_mib(child.id(), "VmHWM"),
+        proc_status_mib(child.id(), "VmRSS"),
+    );
     let t = Instant::now();
-    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     child.wait().expect("wait");
-    println!("{}", json!({
-        "startup_s": started.as_secs_f64(),
-        "peak_rss_mib": peak,
-        "rss_mib": rss,
-        "shutdown_s": t.elapsed().as_secs_f64(),
-    }));
+    println!(
+        "{}",
+        json!({
+            "startup_s": started.as_secs_f64(),
+            "peak_rss_mib": peak,
+            "rss_mib": rss,
+            "shutdown_s": t.elapsed().as_secs_f64(),
+        })
+    );
 }
 
 pub(crate) fn drop_checkpoint(dir: &Path) {
@@ -231,7 +314,9 @@ pub(crate) fn drop_checkpoint(dir: &Path) {
 
 pub(crate) fn raw_replay(dir: &Path) {
     // The floor for replay: iterate the events column family and decode each record.
-    let engine = RocksStorage::new(dir.join("events")).read_only().expect("open");
+    let engine = RocksStorage::new(dir.join("events"))
+        .read_only()
+        .expect("open");
     let db = engine.db();
     let t = Instant::now();
     let mut it = db.raw_iterator_cf(db.cf_handle(Column::Events.name()).expect("events"));
@@ -243,16 +328,23 @@ pub(crate) fn raw_replay(dir: &Path) {
         it.next();
     }
     let s = t.elapsed().as_secs_f64();
-    println!("{}", json!({ "records": n, "seconds": s, "records_per_s": n as f64 / s }));
+    println!(
+        "{}",
+        json!({ "records": n, "seconds": s, "records_per_s": n as f64 / s })
+    );
 }
 
 pub(crate) fn replay(dir: &Path) {
     // The daemon's own replay (chain checks, projection) of the whole log, in process.
-    let engine = RocksStorage::new(dir.join("events")).read_only().expect("open");
+    let engine = RocksStorage::new(dir.join("events"))
+        .read_only()
+        .expect("open");
     let t = Instant::now();
     let state = invoiced_actors::store::replay::replay(&engine).expect("replay");
     let s = t.elapsed().as_secs_f64();
     let n = state.head().0;
-    println!("{}", json!({ "records": n, "invoices": state.invoices.len(), "seconds": s, "records_per_s": n as f64 / s }));
+    println!(
+        "{}",
+        json!({ "records": n, "invoices": state.invoices.len(), "seconds": s, "records_per_s": n as f64 / s })
+    );
 }
-

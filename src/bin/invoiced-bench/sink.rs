@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 pub(crate) fn sink(port: u16, count_file: &Path) {
@@ -18,7 +20,11 @@ pub(crate) fn sink(port: u16, count_file: &Path) {
     let (c, l, file) = (count.clone(), last.clone(), count_file.to_owned());
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_millis(20));
-        let text = format!("{{\"received\":{},\"last_ms\":{}}}\n", c.load(Ordering::SeqCst), l.load(Ordering::SeqCst));
+        let text = format!(
+            "{{\"received\":{},\"last_ms\":{}}}\n",
+            c.load(Ordering::SeqCst),
+            l.load(Ordering::SeqCst)
+        );
         let tmp = file.with_extension("tmp");
         if std::fs::write(&tmp, text).is_ok() {
             let _ = std::fs::rename(&tmp, &file);
@@ -47,7 +53,10 @@ pub(crate) fn sink(port: u16, count_file: &Path) {
                 }
                 count.fetch_add(1, Ordering::SeqCst);
                 last.store(now_ms(), Ordering::SeqCst);
-                if writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").is_err() {
+                if writer
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -33,8 +33,18 @@ impl ArrivalOrder {
     pub fn arrive(self: &Arc<Self>, hash: [u8; 32]) -> Place {
         let number = self.taken.fetch_add(1, Ordering::Relaxed);
         let (leaving, left) = oneshot::channel();
-        let ahead = self.last.lock().unwrap_or_else(PoisonError::into_inner).insert(hash, LastPlace { number, left });
-        Place { order: Arc::clone(self), hash, number, ahead: ahead.map(|a| a.left), _leaving: leaving }
+        let ahead = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(hash, LastPlace { number, left });
+        Place {
+            order: Arc::clone(self),
+            hash,
+            number,
+            ahead: ahead.map(|a| a.left),
+            _leaving: leaving,
+        }
     }
 }
 
@@ -68,8 +78,15 @@ impl Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        let mut last = self.order.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if last.get(&self.hash).is_some_and(|l| l.number == self.number) {
+        let mut last = self
+            .order
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last
+            .get(&self.hash)
+            .is_some_and(|l| l.number == self.number)
+        {
             last.remove(&self.hash);
         }
     }
@@ -86,23 +103,38 @@ mod tests {
     async fn parts_take_their_turn_in_arrival_order() {
         let order = Arc::new(ArrivalOrder::default());
         let (a, b) = ([1u8; 32], [2u8; 32]);
-        let (mut first, mut second, mut third) = (order.arrive(a), order.arrive(a), order.arrive(a));
+        let (mut first, mut second, mut third) =
+            (order.arrive(a), order.arrive(a), order.arrive(a));
         let mut other = order.arrive(b);
         let turn = Duration::from_millis(50);
-        assert!(tokio::time::timeout(turn, third.wait()).await.is_err(), "third went before the first two");
-        assert!(tokio::time::timeout(turn, second.wait()).await.is_err(), "second went before the first");
+        assert!(
+            tokio::time::timeout(turn, third.wait()).await.is_err(),
+            "third went before the first two"
+        );
+        assert!(
+            tokio::time::timeout(turn, second.wait()).await.is_err(),
+            "second went before the first"
+        );
         other.wait().await;
         first.wait().await;
         drop(first);
         second.wait().await;
-        assert!(tokio::time::timeout(turn, third.wait()).await.is_err(), "third went before the second left");
+        assert!(
+            tokio::time::timeout(turn, third.wait()).await.is_err(),
+            "third went before the second left"
+        );
         drop(second);
         drop(other);
-        assert_eq!(order.last.lock().unwrap().len(), 1, "only the third's line is left");
+        assert_eq!(
+            order.last.lock().unwrap().len(),
+            1,
+            "only the third's line is left"
+        );
         // A place whose wait was cut short waits again for what is still ahead; here, nothing.
-        tokio::time::timeout(turn, third.wait()).await.expect("third's turn");
+        tokio::time::timeout(turn, third.wait())
+            .await
+            .expect("third's turn");
         drop(third);
         assert!(order.last.lock().unwrap().is_empty());
     }
-
 }

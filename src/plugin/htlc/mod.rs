@@ -100,7 +100,13 @@ pub struct Payments {
 impl Payments {
     /// Payments to invoiced's invoices, with the node's RPC for its datastore; every payment
     /// settled is reported on `paid`.
-    pub fn new(invoiced: Arc<RpcPool>, node: Arc<RpcPool>, mpp_timeout: Duration, cltv_safety: u32, paid: tokio::sync::mpsc::UnboundedSender<Paid>) -> Self {
+    pub fn new(
+        invoiced: Arc<RpcPool>,
+        node: Arc<RpcPool>,
+        mpp_timeout: Duration,
+        cltv_safety: u32,
+        paid: tokio::sync::mpsc::UnboundedSender<Paid>,
+    ) -> Self {
         Payments {
             invoiced,
             node,
@@ -168,10 +174,18 @@ impl Payments {
         self.saw_height(htlc.height());
         let hash = hex::encode(htlc.payment_hash);
         let params = htlc.check_params();
-        let verdict = match self.retrying(htlc.cltv_expiry, || self.invoiced.call("checkpart", &params)).await {
+        let verdict = match self
+            .retrying(htlc.cltv_expiry, || {
+                self.invoiced.call("checkpart", &params)
+            })
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
-                log::warn!("HTLC {} for {hash}: invoiced gave no verdict in time ({e}); failing it", htlc.key);
+                log::warn!(
+                    "HTLC {} for {hash}: invoiced gave no verdict in time ({e}); failing it",
+                    htlc.key
+                );
                 return htlc.fail(self.height());
             }
         };
@@ -180,22 +194,36 @@ impl Payments {
             (Some("unknown"), _) => return json!({ "result": "continue" }),
             (Some("join"), _) => verdict["hold"] == json!(true),
             (Some("resolve"), Some(preimage)) => {
-                log::info!("HTLC {} for {hash} paid it before this start: resolving it again", htlc.key);
+                log::info!(
+                    "HTLC {} for {hash} paid it before this start: resolving it again",
+                    htlc.key
+                );
                 return json!({ "result": "resolve", "payment_key": preimage });
             }
-            (Some("paid_unrecorded"), Some(preimage)) => return self.replayed(&htlc, preimage).await,
+            (Some("paid_unrecorded"), Some(preimage)) => {
+                return self.replayed(&htlc, preimage).await
+            }
             _ => {
-                log::info!("failing HTLC {} for {hash}: {}", htlc.key, verdict["reason"].as_str().unwrap_or("refused"));
+                log::info!(
+                    "failing HTLC {} for {hash}: {}",
+                    htlc.key,
+                    verdict["reason"].as_str().unwrap_or("refused")
+                );
                 return htlc.fail(self.height());
             }
         };
         let (tx, rx) = oneshot::channel();
         match self.add((*htlc).clone(), tx) {
             Added::Mismatch => {
-                log::info!("failing HTLC {} for {hash}: total_msat differs from the other parts'", htlc.key);
+                log::info!(
+                    "failing HTLC {} for {hash}: total_msat differs from the other parts'",
+                    htlc.key
+                );
                 return htlc.fail(self.height());
             }
-            Added::Held { new_set: Some(generation) } => {
+            Added::Held {
+                new_set: Some(generation),
+            } => {
                 let (me, hash) = (Arc::clone(self), htlc.payment_hash);
                 tokio::spawn(async move { me.time_out(hash, generation).await });
             }
@@ -214,7 +242,11 @@ impl Payments {
         let set = sets.entry(htlc.payment_hash).or_insert_with(|| {
             let generation = self.generation.fetch_add(1, Ordering::Relaxed);
             new_set = Some(generation);
-            PartSet { total_msat: htlc.total_msat, generation, parts: Vec::new() }
+            PartSet {
+                total_msat: htlc.total_msat,
+                generation,
+                parts: Vec::new(),
+            }
         });
         if set.total_msat != htlc.total_msat {
             return Added::Mismatch;
@@ -223,7 +255,11 @@ impl Payments {
         set.parts.retain(|p| p.htlc.key != htlc.key);
         let hash = htlc.payment_hash;
         set.parts.push(HeldPart { htlc, reply });
-        let sum: u64 = set.parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
+        let sum: u64 = set
+            .parts
+            .iter()
+            .map(|p| p.htlc.amount_msat)
+            .fold(0, u64::saturating_add);
         if sum >= set.total_msat {
             let parts = sets.remove(&hash).map(|s| s.parts).unwrap_or_default();
             return Added::Complete(parts);
@@ -241,9 +277,15 @@ impl Payments {
             }
         };
         if let Some(set) = expired {
-            log::info!("payment {}: parts did not reach total_msat within {:?}; mpp_timeout", hex::encode(hash), self.mpp_timeout);
+            log::info!(
+                "payment {}: parts did not reach total_msat within {:?}; mpp_timeout",
+                hex::encode(hash),
+                self.mpp_timeout
+            );
             for p in set.parts {
-                let _ = p.reply.send(json!({ "result": "fail", "failure_message": MPP_TIMEOUT }));
+                let _ = p
+                    .reply
+                    .send(json!({ "result": "fail", "failure_message": MPP_TIMEOUT }));
             }
         }
     }
@@ -252,15 +294,30 @@ impl Payments {
     /// records it, the HTLCs with it), then every part resolved with the preimage. Should the
     /// answer be lost, the retry is answered as the settle was.
     async fn settle(&self, parts: Vec<HeldPart>) {
-        let hash = hex::encode(parts.first().map(|p| p.htlc.payment_hash).unwrap_or_default());
-        let sum: u64 = parts.iter().map(|p| p.htlc.amount_msat).fold(0, u64::saturating_add);
+        let hash = hex::encode(
+            parts
+                .first()
+                .map(|p| p.htlc.payment_hash)
+                .unwrap_or_default(),
+        );
+        let sum: u64 = parts
+            .iter()
+            .map(|p| p.htlc.amount_msat)
+            .fold(0, u64::saturating_add);
         let earliest = parts.iter().map(|p| p.htlc.cltv_expiry).min().unwrap_or(0);
         // Each part's secret was checked against the invoice's by `checkpart`.
-        let secret = hex::encode(parts.first().and_then(|p| p.htlc.payment_secret).unwrap_or_default());
+        let secret = hex::encode(
+            parts
+                .first()
+                .and_then(|p| p.htlc.payment_secret)
+                .unwrap_or_default(),
+        );
         let listed: Vec<Value> = parts.iter().map(|p| p.htlc.part()).collect();
         let settle = json!({ "payment_hash": hash, "amount_msat": sum, "payment_secret": secret, "parts": listed });
         let started = std::time::Instant::now();
-        let settled = self.retrying(earliest, || self.invoiced.call("settleinvoice", &settle)).await;
+        let settled = self
+            .retrying(earliest, || self.invoiced.call("settleinvoice", &settle))
+            .await;
         let preimage = match &settled {
             Ok(paid) => paid["payment_preimage"].as_str(),
             Err(e) => {
@@ -276,17 +333,32 @@ impl Payments {
             return;
         };
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let read_at = parts.iter().map(|p| p.htlc.read_at).min().unwrap_or(started);
+        let read_at = parts
+            .iter()
+            .map(|p| p.htlc.read_at)
+            .min()
+            .unwrap_or(started);
         log::info!(
             "payment {hash} settled: {sum} msat in {} part(s) (in the plugin {:.2} ms, of which invoiced's settle {:.2} ms)",
             parts.len(),
             ms(read_at.elapsed()),
             ms(started.elapsed())
         );
-        let label = settled.as_ref().ok().and_then(|v| v["label"].as_str()).unwrap_or_default().to_owned();
-        let _ = self.paid.send(Paid { label, msat: sum, preimage: preimage.to_owned() });
+        let label = settled
+            .as_ref()
+            .ok()
+            .and_then(|v| v["label"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let _ = self.paid.send(Paid {
+            label,
+            msat: sum,
+            preimage: preimage.to_owned(),
+        });
         for p in parts {
-            let _ = p.reply.send(json!({ "result": "resolve", "payment_key": preimage }));
+            let _ = p
+                .reply
+                .send(json!({ "result": "resolve", "payment_key": preimage }));
         }
     }
 
@@ -296,14 +368,26 @@ impl Payments {
     async fn replayed(&self, htlc: &Htlc, preimage: &str) -> Value {
         let hash = hex::encode(htlc.payment_hash);
         let key = json!({ "key": [DATASTORE_ROOT, "settled", hash] });
-        let stored = self.retrying(htlc.cltv_expiry, || self.node.call("listdatastore", &key)).await;
+        let stored = self
+            .retrying(htlc.cltv_expiry, || self.node.call("listdatastore", &key))
+            .await;
         let parts: Vec<String> = stored
             .ok()
-            .and_then(|v| v["datastore"].as_array()?.first()?.get("string")?.as_str().map(str::to_owned))
+            .and_then(|v| {
+                v["datastore"]
+                    .as_array()?
+                    .first()?
+                    .get("string")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default();
         if parts.contains(&htlc.key) {
-            log::info!("HTLC {} for {hash} was settled before this start: resolving it again", htlc.key);
+            log::info!(
+                "HTLC {} for {hash} was settled before this start: resolving it again",
+                htlc.key
+            );
             json!({ "result": "resolve", "payment_key": preimage })
         } else {
             log::info!("failing HTLC {} for {hash}: invoice already paid", htlc.key);
@@ -321,7 +405,9 @@ impl Payments {
         let mut warned = false;
         loop {
             match call().await {
-                Err(CallError::Unreachable(why)) if self.height().saturating_add(self.cltv_safety) < cltv_expiry => {
+                Err(CallError::Unreachable(why))
+                    if self.height().saturating_add(self.cltv_safety) < cltv_expiry =>
+                {
                     if !warned {
                         log::warn!("holding an HTLC while a server is unreachable ({why}); retrying every second");
                         warned = true;
@@ -342,7 +428,13 @@ mod tests {
     fn payments() -> Payments {
         let (paid, _) = tokio::sync::mpsc::unbounded_channel();
         let nowhere = Arc::new(RpcPool::new("/nonexistent"));
-        Payments::new(Arc::clone(&nowhere), nowhere, Duration::from_secs(60), 6, paid)
+        Payments::new(
+            Arc::clone(&nowhere),
+            nowhere,
+            Duration::from_secs(60),
+            6,
+            paid,
+        )
     }
 
     /// The node's latest report is its height, lower too (a reorg); a height no node can have
@@ -371,9 +463,15 @@ mod tests {
             Htlc::from_payload(&p).unwrap()
         };
         let (tx, _rx1) = oneshot::channel();
-        assert!(matches!(payments.add(part(1), tx), Added::Held { new_set: Some(_) }));
+        assert!(matches!(
+            payments.add(part(1), tx),
+            Added::Held { new_set: Some(_) }
+        ));
         let (tx, _rx2) = oneshot::channel();
-        assert!(matches!(payments.add(part(1), tx), Added::Held { new_set: None }), "the same HTLC again completes nothing");
+        assert!(
+            matches!(payments.add(part(1), tx), Added::Held { new_set: None }),
+            "the same HTLC again completes nothing"
+        );
         let (tx, _rx3) = oneshot::channel();
         match payments.add(part(2), tx) {
             Added::Complete(parts) => {

@@ -57,11 +57,18 @@ impl Htlc {
         let (h, onion) = (&p["htlc"], &p["onion"]);
         let field = |name: &str| format!("htlc_accepted: bad or missing htlc.{name}");
         let amount_msat = msat(&h["amount_msat"]).ok_or_else(|| field("amount_msat"))?;
-        let u32_of = |name: &str| h[name].as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| field(name));
+        let u32_of = |name: &str| {
+            h[name]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| field(name))
+        };
         Ok(Htlc {
             key: format!(
                 "{}/{}",
-                h["short_channel_id"].as_str().ok_or_else(|| field("short_channel_id"))?,
+                h["short_channel_id"]
+                    .as_str()
+                    .ok_or_else(|| field("short_channel_id"))?,
                 h["id"].as_u64().ok_or_else(|| field("id"))?
             ),
             payment_hash: hash32(&h["payment_hash"]).ok_or_else(|| field("payment_hash"))?,
@@ -70,7 +77,8 @@ impl Htlc {
             payment_secret: hash32(&onion["payment_secret"]),
             cltv_expiry: u32_of("cltv_expiry")?,
             cltv_expiry_relative: u32_of("cltv_expiry_relative")?,
-            final_hop: onion.get("short_channel_id").is_none() && onion.get("next_node_id").is_none(),
+            final_hop: onion.get("short_channel_id").is_none()
+                && onion.get("next_node_id").is_none(),
             read_at: std::time::Instant::now(),
         })
     }
@@ -124,7 +132,16 @@ pub(crate) mod tests {
     #[test]
     fn payload_fields() {
         let h = Htlc::from_payload(&payload(1000, Some(3000), &"22".repeat(32), 40)).unwrap();
-        assert_eq!((h.key.as_str(), h.amount_msat, h.total_msat, h.height(), h.final_hop), ("103x1x0/7", 1000, 3000, 1000, true));
+        assert_eq!(
+            (
+                h.key.as_str(),
+                h.amount_msat,
+                h.total_msat,
+                h.height(),
+                h.final_hop
+            ),
+            ("103x1x0/7", 1000, 3000, 1000, true)
+        );
         let single = Htlc::from_payload(&payload(1000, None, &"22".repeat(32), 40)).unwrap();
         assert_eq!(single.total_msat, 1000);
         let mut fwd = payload(1000, None, "", 40);
@@ -132,9 +149,11 @@ pub(crate) mod tests {
         assert!(!Htlc::from_payload(&fwd).unwrap().final_hop);
         let mut bad = payload(1000, None, "", 40);
         bad["htlc"]["amount_msat"] = json!("lots");
-        assert_eq!(Htlc::from_payload(&bad).unwrap_err(), "htlc_accepted: bad or missing htlc.amount_msat");
+        assert_eq!(
+            Htlc::from_payload(&bad).unwrap_err(),
+            "htlc_accepted: bad or missing htlc.amount_msat"
+        );
     }
-
 
     fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
@@ -148,14 +167,22 @@ pub(crate) mod tests {
         ];
         leaf.prop_recursive(4, 32, 6, |inner| {
             let keys = prop_oneof![
-                Just("htlc".to_owned()), Just("onion".to_owned()), Just("amount_msat".to_owned()),
-                Just("payment_hash".to_owned()), Just("cltv_expiry".to_owned()), Just("cltv_expiry_relative".to_owned()),
-                Just("short_channel_id".to_owned()), Just("id".to_owned()), Just("total_msat".to_owned()),
-                Just("payment_secret".to_owned()), "[a-z_]{1,8}",
+                Just("htlc".to_owned()),
+                Just("onion".to_owned()),
+                Just("amount_msat".to_owned()),
+                Just("payment_hash".to_owned()),
+                Just("cltv_expiry".to_owned()),
+                Just("cltv_expiry_relative".to_owned()),
+                Just("short_channel_id".to_owned()),
+                Just("id".to_owned()),
+                Just("total_msat".to_owned()),
+                Just("payment_secret".to_owned()),
+                "[a-z_]{1,8}",
             ];
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-                proptest::collection::btree_map(keys, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+                proptest::collection::btree_map(keys, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -190,7 +217,10 @@ pub(crate) mod tests {
     #[test]
     fn failure_messages_are_bolt4() {
         // PERM|15, htlc_msat u64, height u32, all big-endian.
-        assert_eq!(incorrect_or_unknown(1000, 101), "400f00000000000003e800000065");
+        assert_eq!(
+            incorrect_or_unknown(1000, 101),
+            "400f00000000000003e800000065"
+        );
         assert_eq!(MPP_TIMEOUT, "0017");
     }
 }
