@@ -1,6 +1,6 @@
 //! `invoiced`: the daemon (`serve`) and its offline tools.
 //!
-//! The only place for `anyhow`, exit codes and wiring.
+//! The command line: parsing, exit codes and wiring.
 
 use invoiced::{config, daemon, tools};
 

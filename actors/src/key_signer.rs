@@ -1,7 +1,7 @@
 //! KeySigner: the only holder of key material.
 //!
 //! Owns the node key (derived from `hsm_secret` exactly as Core Lightning derives it), invoice
-//! signing, and the preimage scheme of SPEC §6: generated preimages are HMAC(preimage key, nonce)
+//! signing, and the preimage scheme: generated preimages are HMAC(preimage key, nonce)
 //! with a random per-invoice nonce kept in the event; caller-supplied preimages are kept as
 //! preimage XOR HMAC(seal key, nonce). Neither key leaves this actor, and `Debug` shows no secret.
 
@@ -382,7 +382,7 @@ impl Handler<SignBolt12> for KeySigner {
     }
 }
 
-/// Command: seal a preimage the caller revealed (SPEC §6: never stored in plaintext).
+/// Command: seal a preimage the caller revealed (a preimage is never stored in plaintext).
 #[derive(Message)]
 #[rtype(result = "PreimageSeal")]
 pub struct SealPreimage(pub PaymentPreimage);

@@ -1,6 +1,6 @@
 //! Amounts in millisatoshi and the `amount_msat` grammar of the `invoice` command.
 //!
-//! Owns the parse of amount text (SPEC §4): `any`, a whole number of msat, a whole number ending
+//! Owns the parse of amount text: `any`, a whole number of msat, a whole number ending
 //! `msat` or `sat`, a number with exactly three decimals ending `sat`, a whole number or a number
 //! with 1 to 11 decimals ending `btc`. Nothing else is accepted: no trailing text after the unit,
 //! no signs, spaces, exponents or upper-case units, no zero and nothing above 21,000,000 BTC.

@@ -3,7 +3,7 @@
 //! Owns the label rules: any UTF-8 string of at most 128 bytes for `invoice` and `holdinvoice`
 //! (Core Lightning's `INVOICE_MAX_LABEL_LEN`), of at most 1,024 for `createinvoice` (where Core
 //! Lightning sets no limit, and whose BOLT12 labels — offer id, payer id, counter — are 133
-//! bytes); compared as the unescaped text, SPEC §9; a JSON integer label is its decimal text, so `1` and `"1"` are the same label while
+//! bytes); compared as the unescaped text; a JSON integer label is its decimal text, so `1` and `"1"` are the same label while
 //! `"01"` is another.
 
 use core::fmt;

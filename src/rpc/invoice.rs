@@ -13,7 +13,7 @@ use super::params::{
 };
 use super::RpcContext;
 
-/// Declared parameters, in positional order (`msatoshi` is the seed's name for `amount_msat`).
+/// Declared parameters, in positional order (`msatoshi` is the older `invoice` man page's name for `amount_msat`).
 pub const SPEC: ParamSpec = ParamSpec {
     names: &[
         "amount_msat",
@@ -182,7 +182,7 @@ pub fn parse_request(
     })
 }
 
-/// The result object, in Core Lightning's key order (plus `expiry_time`, the seed's name).
+/// The result object, in Core Lightning's key order (plus `expiry_time`, the older man page's name).
 pub fn result_json(c: &IssuedInvoice) -> Value {
     let mut m = Map::new();
     m.insert("payment_hash".into(), hex::encode(c.payment_hash.0).into());

@@ -2,7 +2,7 @@
 //! kind of value, with Core Lightning's messages.
 //!
 //! Params come as an array (positional, declared order) or an object (by name). A `null` means
-//! "not given" either way (SPEC §9). The result keeps the order in which values appear, because
+//! "not given" either way (where Core Lightning refuses some `null`s). The result keeps the order in which values appear, because
 //! Core Lightning reports the first bad value in that order; missing required parameters are
 //! reported after every supplied value parsed.
 

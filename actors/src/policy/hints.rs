@@ -6,7 +6,7 @@
 //! announced channel, else — or when no single channel suffices — round-robin over the pool.
 //! Randomness comes in as one uniform draw, so tests and replays are deterministic.
 //!
-//! Deliberate differences (SPEC §9): capacity is capped by the peer's exact `htlc_maximum_msat`
+//! Deliberate differences from Core Lightning: capacity is capped by the peer's exact `htlc_maximum_msat`
 //! (no 16-bit float rounding), and a channel with zero usable capacity is not a candidate unless
 //! it was named in `exposeprivatechannels`.
 

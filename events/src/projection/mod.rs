@@ -7,7 +7,7 @@
 //! shows an invoice joins the entry with that record ([`InvoiceEntry::join`]); so a million
 //! invoices cost about 200 bytes each in memory, not the whole invoice. The book indexes the
 //! entries by label, payment hash, `pay_index` and `updated_index`, keeps the set of every payment
-//! hash ever used (a hash is never reused, SPEC §9) and the counters (created, pay, updated,
+//! hash ever used (a hash is never reused, not even a deleted invoice's) and the counters (created, pay, updated,
 //! deleted).
 //!
 //! [`Admission`] is how the log writer decides, at commit time, whether a batch of new events
