@@ -15,9 +15,10 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     rustup component add rustfmt clippy
 fi
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo build --workspace --bins
-cargo test --workspace
+cargo clippy --workspace --all-targets --features invoiced/dev-hooks -- -D warnings
+# The tests' binaries carry the test hooks (`dev-hooks`); scripts/run.sh builds without them.
+cargo build --workspace --bins --features invoiced/dev-hooks
+cargo test --workspace --features invoiced/dev-hooks
 export INVOICED_BIN="$root/target/debug/invoiced"
 .venv/bin/python -m pytest -q tests/interop --ignore=tests/interop/test_lnbits.py
 .venv-lnbits/bin/python -m pytest -q tests/interop/test_lnbits.py

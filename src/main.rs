@@ -70,12 +70,34 @@ struct ServeArgs {
     /// run on.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     rpc_threads: Option<u16>,
+    /// The test hooks, only in a build with the `dev-hooks` feature.
+    #[cfg(feature = "dev-hooks")]
+    #[command(flatten)]
+    dev: DevHooks,
+}
+
+/// Hooks for tests (the `dev-hooks` feature; release binaries are built without it).
+#[cfg(feature = "dev-hooks")]
+#[derive(clap::Args)]
+struct DevHooks {
     /// For tests: exit just before shipping the batch after this many.
     #[arg(long, hide = true)]
     dev_crash_before_ship: Option<u64>,
     /// For tests: run as if the time were this many seconds later (earlier if negative).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
     dev_clock_offset: i64,
+}
+
+/// The clock offset (seconds) and the batch to crash before, as the test hooks set them.
+#[cfg(feature = "dev-hooks")]
+fn dev_hooks(args: &ServeArgs) -> (i64, Option<u64>) {
+    (args.dev.dev_clock_offset, args.dev.dev_crash_before_ship)
+}
+
+/// Without the test hooks: the system's clock, no crash.
+#[cfg(not(feature = "dev-hooks"))]
+fn dev_hooks(_: &ServeArgs) -> (i64, Option<u64>) {
+    (0, None)
 }
 
 #[derive(Subcommand)]
@@ -128,6 +150,7 @@ enum Command {
 
 /// `serve`, or `standby` when `standby_of` names the primary's PostgreSQL.
 fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
+    let (dev_clock_offset, dev_crash_before_ship) = dev_hooks(&args);
     let ServeArgs {
         data_dir,
         network,
@@ -137,15 +160,14 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
         min_free_disk_mb,
         hsm_passphrase_file,
         hsm_passphrase,
-        dev_clock_offset,
         autoclean_paidinvoices_age,
         autoclean_expiredinvoices_age,
         autoclean_cycle,
         hold_cancel_before_htlc_expiry,
         webhook_urls,
         replicate_to,
-        dev_crash_before_ship,
         rpc_threads,
+        ..
     } = args;
     let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -210,7 +210,9 @@ pub struct PgReplica {
     sent: bool,
     deposed: Arc<AtomicBool>,
     /// A test seam: the process exits (as if killed) just before shipping the batch after this
-    /// many were shipped, leaving a local tail that never reached PostgreSQL.
+    /// many were shipped, leaving a local tail that never reached PostgreSQL (`dev-hooks` only;
+    /// always `None` otherwise).
+    #[cfg_attr(not(feature = "dev-hooks"), allow(dead_code))]
     crash_after: Option<u64>,
     shipped: u64,
 }
@@ -356,6 +358,8 @@ impl Replica for PgReplica {
                 ours: self.epoch,
             });
         }
+        // A test hook, compiled only with the `dev-hooks` feature.
+        #[cfg(feature = "dev-hooks")]
         if self.crash_after == Some(self.shipped) {
             tracing::error!(
                 "--dev-crash-before-ship: exiting before shipping batch {}",

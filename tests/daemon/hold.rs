@@ -443,6 +443,10 @@ fn every_transition_and_refusal_as_holdinvoice_answers_them() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn held_state_survives_restarts_and_an_accepted_hold_outlives_its_expiry() {
     let mut d = Daemon::start();
     let open = d

@@ -420,6 +420,10 @@ fn idempotent_invoice() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn paging_by_updated_index_and_restart_in_the_middle() {
     let d = Daemon::start();
     let mut invs = Vec::new();

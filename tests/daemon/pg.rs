@@ -322,6 +322,10 @@ fn a_deposed_primary_stops_writing_and_a_live_lease_makes_a_standby() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn a_local_tail_that_never_reached_postgres_is_dropped_at_start() {
     let Some(pg) = Pg::start() else { return };
     let url = format!("--replicate-to={}", pg.url());

@@ -38,6 +38,10 @@ fn tool(d: &Daemon, args: &[&str]) -> (bool, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn autoclean_once_and_status_as_core_lightning_and_the_log_keeps_everything() {
     let mut d = Daemon::start();
     let invoice = |d: &Daemon, label: &str, extra: Value| {
@@ -151,6 +155,10 @@ fn autoclean_once_and_status_as_core_lightning_and_the_log_keeps_everything() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn the_age_options_clean_every_cycle() {
     let mut d = Daemon::start();
     d.call(
@@ -181,6 +189,10 @@ fn the_age_options_clean_every_cycle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn cleaning_while_clients_create_and_list_loses_nothing_and_the_audit_agrees() {
     let mut d = Daemon::start();
     // 1,500 invoices that will have expired, and a few paid ones that stay (too recent).

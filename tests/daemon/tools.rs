@@ -138,6 +138,10 @@ fn scratch(original: &Path, name: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
     let (d, _) = real_data_dir();
     let (code, out) = audit(&d.dir);
@@ -344,6 +348,10 @@ fn events_replay_and_audit_beside_a_running_daemon() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "dev-hooks"),
+    ignore = "needs the test hooks: --features invoiced/dev-hooks (scripts/test.sh)"
+)]
 fn start_up_uses_the_checkpoint_and_survives_a_stale_or_missing_one() {
     let (mut d, states) = real_data_dir();
     // Clean stop wrote a checkpoint; drop it: a full replay gives the same state.
