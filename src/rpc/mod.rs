@@ -23,6 +23,7 @@ pub mod hold;
 pub mod invoice;
 pub mod lifecycle;
 pub mod listinvoices;
+pub mod methods;
 pub mod object;
 pub mod params;
 pub mod pool;
@@ -94,45 +95,9 @@ fn no_params(params: Option<&RawValue>) -> Result<(), RpcError> {
     bind(params, &ParamSpec::NONE).map(|_| ())
 }
 
-async fn call(
-    ctx: &RpcContext,
-    method: &str,
-    params: Option<&RawValue>,
-) -> Result<Box<RawValue>, RpcError> {
-    let value = match method {
-        "invoice" => invoice::invoice(ctx, params).await,
-        // Serialised straight to text (thousands of invoices, no `Value` tree).
-        "listinvoices" => return listinvoices::listinvoices(ctx, params).await,
-        "settleinvoice" => lifecycle::settleinvoice(ctx, params).await,
-        "delinvoice" => lifecycle::delinvoice(ctx, params).await,
-        "waitinvoice" => lifecycle::waitinvoice(ctx, params).await,
-        "waitanyinvoice" => lifecycle::waitanyinvoice(ctx, params).await,
-        "wait" => lifecycle::wait(ctx, params).await,
-        "decode" => decode::decode(params),
-        "holdinvoice" => hold::holdinvoice(ctx, params).await,
-        "holdinvoicesettle" => hold::holdinvoicesettle(ctx, params).await,
-        "holdinvoicecancel" => hold::holdinvoicecancel(ctx, params).await,
-        "holdinvoicelookup" => hold::holdinvoicelookup(ctx, params).await,
-        "holdinvoice-version" => hold::version(params),
-        "holdaccept" => hold::holdaccept(ctx, params).await,
-        "autoclean-once" => autoclean::once(ctx, params).await,
-        "autoclean-status" => autoclean::status(ctx, params).await,
-        "syncchannels" => channels::syncchannels(ctx, params).await,
-        "updatechannel" => channels::updatechannel(ctx, params).await,
-        "listincoming" => channels::listincoming(ctx, params).await,
-        "selfpay" => selfpay::selfpay(ctx, params).await,
-        "createinvoice" => createinvoice::createinvoice(ctx, params).await,
-        "checkpart" => checkpart::checkpart(ctx, params).await,
-        "getinfo" => no_params(params).and_then(|()| getinfo(ctx)),
-        "promote" => match no_params(params) {
-            Ok(()) => promote(ctx).await,
-            Err(e) => Err(e),
-        },
-        "help" => help::help(params),
-        "notifications" => Ok(json!({})),
-        _ => Err(RpcError::unknown_method(method)),
-    };
-    value.and_then(|v| to_raw(&v))
+/// `notifications` (pyln-client's opt-in to progress messages): accepted, nothing to do.
+fn notifications(_: Option<&RawValue>) -> Result<Value, RpcError> {
+    Ok(json!({}))
 }
 
 /// `value` as JSON text.
@@ -143,7 +108,9 @@ pub fn to_raw<T: serde::Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, 
     serde_json::value::to_raw_value(value).map_err(|e| RpcError::internal(Internal::Encode, e))
 }
 
-fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
+/// `getinfo`.
+fn getinfo(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    no_params(params)?;
     let state = ctx
         .invoices
         .state()
@@ -167,7 +134,8 @@ fn getinfo(ctx: &RpcContext) -> Result<Value, RpcError> {
 }
 
 /// `promote`: a standby takes over the node's stream (the epoch moves on in PostgreSQL).
-async fn promote(ctx: &RpcContext) -> Result<Value, RpcError> {
+async fn promote(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
+    no_params(params)?;
     let status = ctx
         .replication
         .as_ref()
@@ -188,12 +156,6 @@ pub(crate) fn response(id: &str, outcome: Result<Box<RawValue>, RpcError>) -> Ve
         ),
     };
     body.into_bytes()
-}
-
-/// Methods that wait for something else to happen. They are not work in flight: a stop does
-/// not wait for them (their connections are closed, as Core Lightning's are).
-fn waits(method: &str) -> bool {
-    matches!(method, "waitinvoice" | "waitanyinvoice" | "wait")
 }
 
 /// A request read from a frame, or the answer that ends it there (and whether to close).
@@ -326,12 +288,15 @@ async fn answer(
     params: Option<&RawValue>,
     in_flight: &Counter,
 ) -> Option<Vec<u8>> {
-    if waits(method) {
-        let outcome = conn.unless_closed(call(ctx, method, params)).await?;
+    let Some(m) = methods::find(method) else {
+        return Some(response(id, Err(RpcError::unknown_method(method))));
+    };
+    if m.waits {
+        let outcome = conn.unless_closed((m.handler)(ctx, params)).await?;
         return Some(response(id, outcome));
     }
     let _working = in_flight.enter();
-    Some(response(id, call(ctx, method, params).await))
+    Some(response(id, (m.handler)(ctx, params).await))
 }
 
 pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, stream: UnixStream, in_flight: Counter) {
