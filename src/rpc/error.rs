@@ -12,8 +12,6 @@ use invoiced_actors::waiters::{WaitAnyError, WaitInvoiceError};
 use invoiced_events::LabelError;
 use serde_json::{json, Value};
 
-use super::RpcContext;
-
 /// Malformed JSON.
 pub const PARSE_ERROR: i64 = -32700;
 /// Not a request object, or no method.
@@ -416,24 +414,19 @@ impl RpcCode for WaitInvoiceError {
 }
 
 impl RpcError {
-    /// The error of a `waitinvoice` (903 carries the invoice, which may need its preimage).
-    pub async fn from_wait(e: WaitInvoiceError, ctx: &RpcContext) -> RpcError {
+    /// The error of a `waitinvoice`; 903 carries `expired`, the invoice as listed (rendered by
+    /// the caller, which holds what reveals a preimage).
+    pub fn from_wait(e: &WaitInvoiceError, expired: Option<Value>) -> RpcError {
         let code = e.rpc_code();
         match e {
             WaitInvoiceError::LabelNotFound => RpcError::label_not_found(),
             WaitInvoiceError::Deleted => RpcError::new(code, "Invoice deleted during wait"),
             WaitInvoiceError::Internal => RpcError::new(code, "Daemon is shutting down"),
-            WaitInvoiceError::Expired(rec) => {
-                let data = super::object::invoices_json(ctx, std::slice::from_ref(&rec))
-                    .await
-                    .ok()
-                    .and_then(|mut v| v.pop());
-                RpcError {
-                    code,
-                    message: "invoice expired during wait".into(),
-                    data,
-                }
-            }
+            WaitInvoiceError::Expired(_) => RpcError {
+                code,
+                message: "invoice expired during wait".into(),
+                data: expired,
+            },
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use invoiced_actors::invoice_ledger::{DeleteInvoice, SettleInvoice};
 use invoiced_actors::key_signer::{PaymentHash, PaymentSecret};
-use invoiced_actors::waiters::{IndexName, IndexWake, WaitAnyInvoice, WaitIndex, WaitInvoice};
+use invoiced_actors::waiters::{
+    IndexName, IndexWake, WaitAnyInvoice, WaitIndex, WaitInvoice, WaitInvoiceError,
+};
 use invoiced_events::{AmountOrAny, Label};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -176,7 +178,16 @@ pub async fn waitinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<
             .await?
             .pop()
             .unwrap_or(Value::Null)),
-        Err(e) => Err(RpcError::from_wait(e, ctx).await),
+        Err(e) => {
+            let expired = match &e {
+                WaitInvoiceError::Expired(rec) => invoices_json(ctx, std::slice::from_ref(rec))
+                    .await
+                    .ok()
+                    .and_then(|mut v| v.pop()),
+                _ => None,
+            };
+            Err(RpcError::from_wait(&e, expired))
+        }
     }
 }
 

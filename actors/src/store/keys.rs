@@ -42,6 +42,11 @@ pub fn decode_head(bytes: &[u8]) -> Option<(u64, [u8; 32])> {
     ))
 }
 
+/// The seq of a stored head, 0 when there is none or it is malformed.
+pub(super) fn head_seq(stored: Option<&[u8]>) -> u64 {
+    stored.and_then(decode_head).map_or(0, |(seq, _)| seq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

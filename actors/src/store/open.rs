@@ -7,7 +7,7 @@ use invoiced_events::{Network, Projections};
 
 use super::checkpoint::load_checkpoint;
 use super::engine::{Batch, Column, Engine, Storage};
-use super::keys::{decode_head, LEGACY_META_CHECKPOINT, META_NETWORK};
+use super::keys::{LEGACY_META_CHECKPOINT, META_NETWORK};
 use super::replay::replay_onto;
 use super::StoreError;
 
@@ -43,9 +43,4 @@ pub(super) fn open_log(
         state.head().0
     );
     Ok((engine, state))
-}
-
-/// The seq of a stored head, 0 when there is none or it is malformed.
-pub(super) fn head_seq(stored: Option<&[u8]>) -> u64 {
-    stored.and_then(decode_head).map_or(0, |(seq, _)| seq)
 }

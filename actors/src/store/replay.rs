@@ -5,8 +5,7 @@ use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{EventRecord, Projections};
 
 use super::engine::{Column, Engine};
-use super::keys::{decode_head, event_key, META_HEAD};
-use super::open::head_seq;
+use super::keys::{decode_head, event_key, head_seq, META_HEAD};
 use super::StoreError;
 
 /// Records per message from the replay's reading thread.

@@ -12,8 +12,7 @@ use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry};
 
 use super::checkpoint::save_checkpoint;
 use super::engine::{Batch, Column, Engine, Storage};
-use super::keys::{encode_head, event_key, META_HEAD};
-use super::open::head_seq;
+use super::keys::{encode_head, event_key, head_seq, META_HEAD};
 use super::replica::{Replica, ReplicaError, ShippedRecord};
 use super::{
     join_entries, AppendError, AppendRequest, Committed, CommittedBatch, EngineSlot, Faults,
