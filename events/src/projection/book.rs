@@ -380,6 +380,31 @@ impl InvoiceBook {
         }
     }
 
+    /// Records a payment whose counters (`pay`, `updated`) were checked: the entry paid, then
+    /// `also` (a hold invoice's state).
+    fn record_payment(
+        &mut self,
+        p: &crate::InvoicePaid,
+        pay: u64,
+        updated: u64,
+        parts: Vec<crate::HeldPart>,
+        also: impl FnOnce(&mut InvoiceEntry),
+    ) {
+        self.last_pay_index = pay;
+        self.last_updated_index = updated;
+        self.by_pay_index.insert(p.pay_index, p.created_index);
+        self.update(p.created_index, p.updated_index, |r| {
+            r.status = InvoiceStatus::Paid;
+            r.payment = Some(Payment {
+                pay_index: p.pay_index,
+                amount_received_msat: p.amount_received_msat,
+                paid_at: p.paid_at,
+                parts,
+            });
+            also(r);
+        });
+    }
+
     pub(super) fn apply_lifecycle(&mut self, seq: u64, event: &Event) -> Result<(), ApplyError> {
         let (idx, change) = match event {
             Event::InvoicePaid(p) | Event::HtlcsPaid(crate::HtlcsPaid { paid: p, .. }) => {
@@ -423,19 +448,8 @@ impl InvoiceBook {
         // Every check before any change: a record that fails leaves the book as it was.
         if let Some((p, parts)) = event.paid() {
             let pay = counter("pay_index", p.pay_index, self.last_pay_index)?;
-            self.last_updated_index =
-                counter("updated_index", p.updated_index, self.last_updated_index)?;
-            self.last_pay_index = pay;
-            self.by_pay_index.insert(p.pay_index, p.created_index);
-            self.update(p.created_index, p.updated_index, |r| {
-                r.status = InvoiceStatus::Paid;
-                r.payment = Some(Payment {
-                    pay_index: p.pay_index,
-                    amount_received_msat: p.amount_received_msat,
-                    paid_at: p.paid_at,
-                    parts: parts.to_vec(),
-                });
-            });
+            let updated = counter("updated_index", p.updated_index, self.last_updated_index)?;
+            self.record_payment(p, pay, updated, parts.to_vec(), |_| {});
             return Ok(());
         }
         match event {
@@ -462,18 +476,16 @@ impl InvoiceBook {
             }
             Event::HoldSettled(s) => {
                 let pay = counter("pay_index", s.pay_index, self.last_pay_index)?;
-                self.last_updated_index =
-                    counter("updated_index", s.updated_index, self.last_updated_index)?;
-                self.last_pay_index = pay;
-                self.by_pay_index.insert(s.pay_index, s.created_index);
-                self.update(s.created_index, s.updated_index, |r| {
-                    r.status = InvoiceStatus::Paid;
-                    r.payment = Some(Payment {
-                        pay_index: s.pay_index,
-                        amount_received_msat: s.amount_received_msat,
-                        paid_at: s.paid_at,
-                        parts: vec![],
-                    });
+                let updated = counter("updated_index", s.updated_index, self.last_updated_index)?;
+                let paid = crate::InvoicePaid {
+                    created_index: s.created_index,
+                    pay_index: s.pay_index,
+                    updated_index: s.updated_index,
+                    amount_received_msat: s.amount_received_msat,
+                    paid_at: s.paid_at,
+                };
+                // A hold invoice keeps its parts in its Hold.
+                self.record_payment(&paid, pay, updated, vec![], |r| {
                     if let Some(h) = r.hold.as_deref_mut() {
                         h.state = HoldState::Settled;
                         h.revealed.clone_from(&s.revealed);
