@@ -333,6 +333,8 @@ impl Handler<CreateBolt12> for InvoiceCreator {
         let (peers, log, clock) = (self.peers.clone(), self.log.clone(), self.clock.clone());
         Box::pin(async move {
             let cltv_expiry_delta = u16::try_from(req.cltv.blocks()).unwrap_or(u16::MAX);
+            // What a payment must leave: the least of the paths' deltas, or the stub path's.
+            let cltv = req.invoice.min_path_cltv().unwrap_or(cltv_expiry_delta);
             let signed = peers
                 .bolt12
                 .send(SignBolt12 {
@@ -341,10 +343,6 @@ impl Handler<CreateBolt12> for InvoiceCreator {
                     cltv_expiry_delta,
                 })
                 .await??;
-            // What a payment must leave: the stub path's delta, or the least of the given paths'.
-            let cltv = crate::policy::bolt12::Invoice::decode(&signed.invoice)?
-                .min_path_cltv()
-                .map_or(req.cltv.blocks(), u32::from);
             let payment_hash = PaymentHash(crate::key_signer::sha256(&req.preimage.0));
             let now = clock.now_secs();
             let _claim = peers
@@ -363,7 +361,7 @@ impl Handler<CreateBolt12> for InvoiceCreator {
                 expiry: req.expiry,
                 // Core Lightning counts the expiry from when it stores the invoice.
                 expires_at: now.saturating_add(req.expiry),
-                cltv,
+                cltv: u32::from(cltv),
                 fallbacks: vec![],
                 route_hints: vec![],
                 warnings: vec![],

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::error::RpcError;
-use super::params::{bind, hex32, part, required, unsigned, ParamSpec};
+use super::params::{bind, hash32, part, required, unsigned, ParamSpec};
 use super::RpcContext;
 
 /// `checkpart` parameters.
@@ -41,13 +41,7 @@ pub fn parse_checkpart(params: Option<&RawValue>) -> Result<CheckPart, RpcError>
         (None, None, None, None, None);
     for (name, v) in bind(params, &SPEC)? {
         match name {
-            "payment_hash" => {
-                hash = Some(PaymentHash(hex32(
-                    v,
-                    "payment_hash",
-                    "should be a 32 byte hex value",
-                )?))
-            }
+            "payment_hash" => hash = Some(PaymentHash(hash32(v, "payment_hash")?)),
             "part" => {
                 let obj: Value = serde_json::from_str(v.get())
                     .map_err(|_| RpcError::bad_param("part", "should be an object", v.get()))?;
@@ -72,13 +66,7 @@ pub fn parse_checkpart(params: Option<&RawValue>) -> Result<CheckPart, RpcError>
                     u64::MAX,
                 )?)
             }
-            _ => {
-                secret = Some(PaymentSecret(hex32(
-                    v,
-                    "payment_secret",
-                    "should be a 32 byte hex value",
-                )?))
-            }
+            _ => secret = Some(PaymentSecret(hash32(v, "payment_secret")?)),
         }
     }
     let part = required(the_part, "part")?;

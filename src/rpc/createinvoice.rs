@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::error::{Internal, RpcError};
 use super::object::invoice_json;
-use super::params::{as_string, bind, hex32, label_text, required, ParamSpec};
+use super::params::{as_string, bind, hash32, hex32, label_text, required, ParamSpec};
 use super::RpcContext;
 
 /// `createinvoice` parameters.
@@ -53,7 +53,7 @@ pub fn parse_createinvoice(
                     "should be 64 hex digits",
                 )?))
             }
-            _ => offer = Some(hex32(v, "local_offer_id", "should be a 32 byte hex value")?),
+            _ => offer = Some(hash32(v, "local_offer_id")?),
         }
     }
     let invstring = required(invstring, "invstring")?;

@@ -13,17 +13,17 @@ use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
 use invoiced_actors::key_signer::{
     sha256, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource,
 };
-use invoiced_actors::policy::bolt11::{Cltv, Expiry};
+use invoiced_actors::policy::bolt11::Cltv;
 use invoiced_events::{Description, HoldState, InvoiceRecord, Label, PreimageSeal};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::error::RpcError;
-use super::invoice::{amount, description, expose, DEFAULT_EXPIRY};
+use super::invoice::{amount, description, expiry_param, expose, DEFAULT_EXPIRY};
 use super::object::reveal;
 use super::params::{
-    bind, block_height, boolean, hex32, label_text, required, unsigned, ParamSpec,
+    bind, block_height, boolean, hash32, label_text, required, unsigned, ParamSpec,
 };
 use super::RpcContext;
 
@@ -81,10 +81,6 @@ pub const ACCEPT_SPEC: ParamSpec = ParamSpec {
     required: 4,
 };
 
-fn hash_param(v: &RawValue, name: &str) -> Result<[u8; 32], RpcError> {
-    hex32(v, name, "should be a 32 byte hex value")
-}
-
 /// Reads `holdinvoice` params into an invoice request.
 ///
 /// # Errors
@@ -107,20 +103,9 @@ pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcErr
         match name {
             "amount_msat" => amount_msat = Some(amount(v)?),
             "description" => desc = Some(description(v)?),
-            "expiry" => {
-                let e = unsigned(
-                    v,
-                    "expiry",
-                    "should be an unsigned 64 bit integer",
-                    u64::MAX,
-                )?;
-                expiry = Some(
-                    Expiry::new(e)
-                        .map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?,
-                );
-            }
-            "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
-            "preimage" => preimage = Some(hash_param(v, "preimage")?),
+            "expiry" => expiry = Some(expiry_param(v)?),
+            "payment_hash" => hash = Some(hash32(v, "payment_hash")?),
+            "preimage" => preimage = Some(hash32(v, "preimage")?),
             "cltv" => {
                 let c = unsigned(
                     v,
@@ -281,8 +266,8 @@ pub async fn holdinvoicesettle(
     let (mut hash, mut preimage) = (None, None);
     for (name, v) in bind(params, &SETTLE_SPEC)? {
         match name {
-            "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
-            _ => preimage = Some(PaymentPreimage(hash_param(v, "preimage")?)),
+            "payment_hash" => hash = Some(hash32(v, "payment_hash")?),
+            _ => preimage = Some(PaymentPreimage(hash32(v, "preimage")?)),
         }
     }
     let hash = match (hash, preimage) {
@@ -307,7 +292,7 @@ pub async fn holdinvoicecancel(
 ) -> Result<Value, RpcError> {
     let mut hash = None;
     for (_, v) in bind(params, &CANCEL_SPEC)? {
-        hash = Some(hash_param(v, "payment_hash")?);
+        hash = Some(hash32(v, "payment_hash")?);
     }
     let hash = required(hash, "payment_hash")?;
     let canceled = ctx
@@ -334,7 +319,7 @@ pub async fn holdinvoicelookup(
 ) -> Result<Value, RpcError> {
     let mut hash = None;
     for (_, v) in bind(params, &LOOKUP_SPEC)? {
-        hash = Some(hash_param(v, "payment_hash")?);
+        hash = Some(hash32(v, "payment_hash")?);
     }
     let unavailable = |e| RpcError::internal(super::error::Internal::Invoices, e);
     let entries = ctx
@@ -380,8 +365,8 @@ pub fn parse_accept(params: Option<&RawValue>) -> Result<AcceptHold, RpcError> {
     let (mut hash, mut secret, mut parts, mut height) = (None, None, None, None);
     for (name, v) in bind(params, &ACCEPT_SPEC)? {
         match name {
-            "payment_hash" => hash = Some(hash_param(v, "payment_hash")?),
-            "payment_secret" => secret = Some(hash_param(v, "payment_secret")?),
+            "payment_hash" => hash = Some(hash32(v, "payment_hash")?),
+            "payment_secret" => secret = Some(hash32(v, "payment_secret")?),
             "parts" => parts = Some(super::params::parts(v, "parts")?),
             _ => height = Some(block_height(v, "blockheight")?),
         }

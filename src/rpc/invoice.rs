@@ -46,6 +46,17 @@ pub(super) fn amount(v: &RawValue) -> Result<InvoiceAmount, RpcError> {
         .map_err(|e| RpcError::bad_param("amount_msat", &e.to_string(), v.get()))
 }
 
+/// A relative expiry in seconds (`invoice`'s and `holdinvoice`'s `expiry`).
+pub(super) fn expiry_param(v: &RawValue) -> Result<Expiry, RpcError> {
+    let e = unsigned(
+        v,
+        "expiry",
+        "should be an unsigned 64 bit integer",
+        u64::MAX,
+    )?;
+    Expiry::new(e).map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))
+}
+
 pub(super) fn description(v: &RawValue) -> Result<String, RpcError> {
     let raw = v.get();
     let bad = || RpcError::bad_param("description", "should be a string (without \\u)", raw);
@@ -125,18 +136,7 @@ pub fn parse_request(
             "amount_msat" => amount_msat = Some(amount(v)?),
             "label" => label = Some(label_text(v, "label")?),
             "description" => desc = Some(description(v)?),
-            "expiry" => {
-                let e = unsigned(
-                    v,
-                    "expiry",
-                    "should be an unsigned 64 bit integer",
-                    u64::MAX,
-                )?;
-                expiry = Some(
-                    Expiry::new(e)
-                        .map_err(|e| RpcError::bad_param("expiry", &e.to_string(), v.get()))?,
-                );
-            }
+            "expiry" => expiry = Some(expiry_param(v)?),
             "fallbacks" => fallback_list = Some(fallbacks(v)?),
             "preimage" => {
                 preimage = Some(PaymentPreimage(hex32(

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::error::RpcError;
 use super::object::{invoice_json, invoices_json};
-use super::params::{as_string, bind, boolean, hex32, label_text, required, unsigned, ParamSpec};
+use super::params::{as_string, bind, boolean, hash32, label_text, required, unsigned, ParamSpec};
 use super::RpcContext;
 
 /// `settleinvoice` parameters.
@@ -37,13 +37,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
     let (mut hash, mut amount, mut secret, mut parts) = (None, None, None, None);
     for (name, v) in bind(params, &SETTLE_SPEC)? {
         match name {
-            "payment_hash" => {
-                hash = Some(PaymentHash(hex32(
-                    v,
-                    "payment_hash",
-                    "should be a 32 byte hex value",
-                )?))
-            }
+            "payment_hash" => hash = Some(PaymentHash(hash32(v, "payment_hash")?)),
             "amount_msat" => {
                 let text = as_string(v).unwrap_or_else(|| v.get().to_owned());
                 let bad = || {
@@ -58,13 +52,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
                     AmountOrAny::Any => return Err(bad()),
                 };
             }
-            "payment_secret" => {
-                secret = Some(PaymentSecret(hex32(
-                    v,
-                    "payment_secret",
-                    "should be a 32 byte hex value",
-                )?))
-            }
+            "payment_secret" => secret = Some(PaymentSecret(hash32(v, "payment_secret")?)),
             "parts" => parts = Some(super::params::parts(v, "parts")?),
             other => {
                 return Err(RpcError::invalid_params(format!(

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::error::{Internal, RpcError};
 use super::object::{reveal_preimages, InvoiceJson};
-use super::params::{as_string, bind, hex32, label_text, unsigned, ParamSpec};
+use super::params::{as_string, bind, hash32, label_text, unsigned, ParamSpec};
 use super::{to_raw, RpcContext};
 
 /// Declared parameters, in positional order.
@@ -139,12 +139,8 @@ pub fn parse_query(params: Option<&RawValue>) -> Result<ListQuery, RpcError> {
         match name {
             "label" => lookup = Lookup::Label(label_text(v, "label")?),
             "invstring" => lookup = Lookup::Hash(invstring_hash(v)?),
-            "payment_hash" => {
-                lookup = Lookup::Hash(hex32(v, "payment_hash", "should be a 32 byte hex value")?)
-            }
-            "offer_id" => {
-                lookup = Lookup::Offer(hex32(v, "offer_id", "should be a 32 byte hex value")?)
-            }
+            "payment_hash" => lookup = Lookup::Hash(hash32(v, "payment_hash")?),
+            "offer_id" => lookup = Lookup::Offer(hash32(v, "offer_id")?),
             "index" => {
                 index = Some(match as_string(v).as_deref() {
                     // Core Lightning accepts `deleted` and pages it as `created`

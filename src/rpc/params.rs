@@ -281,6 +281,14 @@ pub fn label_text(v: &RawValue, name: &str) -> Result<String, RpcError> {
     }
 }
 
+/// A 32-byte hash, secret or id in hex, refused as Core Lightning words it.
+///
+/// # Errors
+/// -32602 naming `name`.
+pub fn hash32(v: &RawValue, name: &str) -> Result<[u8; 32], RpcError> {
+    hex32(v, name, "should be a 32 byte hex value")
+}
+
 /// 32 bytes as 64 hex digits.
 pub fn hex32(v: &RawValue, name: &str, reason: &str) -> Result<[u8; 32], RpcError> {
     as_string(v)

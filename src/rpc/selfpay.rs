@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::error::{Internal, RpcError};
 use super::object::invoice_json;
-use super::params::{as_string, bind, hex32, required, ParamSpec};
+use super::params::{as_string, bind, hash32, required, ParamSpec};
 use super::RpcContext;
 
 /// `selfpay` parameters.
@@ -49,13 +49,7 @@ pub fn parse_selfpay(params: Option<&RawValue>) -> Result<(Vec<u8>, PaymentHash)
                     .ok_or_else(bad)?;
                 onion = Some(hex::decode(text).map_err(|_| bad())?);
             }
-            _ => {
-                hash = Some(PaymentHash(hex32(
-                    v,
-                    "payment_hash",
-                    "should be a 32 byte hex value",
-                )?))
-            }
+            _ => hash = Some(PaymentHash(hash32(v, "payment_hash")?)),
         }
     }
     Ok((required(onion, "onion")?, required(hash, "payment_hash")?))
