@@ -17,11 +17,11 @@ use invoiced_events::{
 fn channels(n: u32) -> Vec<ChannelInfo> {
     (0..n)
         .map(|i| {
-            let mut peer = vec![2u8; 33];
+            let mut peer = [2u8; 33];
             peer[29..33].copy_from_slice(&i.to_be_bytes());
             ChannelInfo {
                 key: ChannelKey::Scid(ShortChannelId::new(500_000 + i, 1, 0).unwrap()),
-                peer_id: peer,
+                peer_id: invoiced_events::NodeId(peer),
                 peer_connected: i % 10 != 0,
                 state: "CHANNELD_NORMAL".into(),
                 short_channel_id: Some(ShortChannelId::new(500_000 + i, 1, 0).unwrap()),
@@ -29,19 +29,25 @@ fn channels(n: u32) -> Vec<ChannelInfo> {
                 alias_remote: None,
                 private: i % 7 == 0,
                 scid_alias_only: false,
-                total_msat: 1_000_000_000,
-                to_us_msat: 500_000_000,
-                receivable_msat: 490_000_000 - u64::from(i) * 1000,
-                our_reserve_msat: 10_000_000,
-                their_reserve_msat: 10_000_000,
+                total_msat: invoiced_events::Msat::from_msat(1_000_000_000),
+                to_us_msat: invoiced_events::Msat::from_msat(500_000_000),
+                receivable_msat: invoiced_events::Msat::from_msat(
+                    490_000_000 - u64::from(i) * 1000,
+                ),
+                our_reserve_msat: invoiced_events::Msat::from_msat(10_000_000),
+                their_reserve_msat: invoiced_events::Msat::from_msat(10_000_000),
                 remote_policy: Some(PeerPolicy {
                     fee_base_msat: 1000,
                     fee_proportional_millionths: 100,
                     cltv_expiry_delta: 40,
-                    htlc_minimum_msat: 1,
-                    htlc_maximum_msat: 990_000_000,
+                    htlc_minimum_msat: invoiced_events::Msat::from_msat(1),
+                    htlc_maximum_msat: invoiced_events::Msat::from_msat(990_000_000),
                 }),
-                incoming_capacity_msat: Some(if i % 13 == 0 { 0 } else { 5_000_000_000 }),
+                incoming_capacity_msat: Some(if i % 13 == 0 {
+                    invoiced_events::Msat::from_msat(0)
+                } else {
+                    invoiced_events::Msat::from_msat(5_000_000_000)
+                }),
             }
         })
         .collect()
@@ -49,17 +55,18 @@ fn channels(n: u32) -> Vec<ChannelInfo> {
 
 fn created(i: u64) -> InvoiceCreated {
     InvoiceCreated {
-        created_index: i,
+        created_index: invoiced_events::CreatedIndex(i),
+        body: invoiced_events::InvoiceBody {
         label: Label::new(format!("label-{i}")).unwrap(),
         bolt11: "lnbcrt10n1p4st2qcsp5nls05r3xdg4vx42kv3jxpxngsjwxmwvzmk6y00k3jkamem73sk2qpp5ahndkywprfvd0ssvxx7cez4qtw2tnqnxw6a58fe0xcrllpla7enqdq9w3jkzxqyjw5qcqp29qxpqysgqq3ffr8fzmf8h4a63vw9hdjujlkhp9vm7rl4222pspwnw7c8peuqhdmue759s0lw3z4z8j0qvsfzhxhgurnc4f0t6r998vvqaq79l6gcq2ua559".into(),
         payment_hash: {
             let mut h = [0u8; 32];
             h[..8].copy_from_slice(&i.to_be_bytes());
-            h
+            invoiced_events::PaymentHash(h)
         },
-        payment_secret: [2; 32],
+        payment_secret: invoiced_events::PaymentSecret([2; 32]),
         preimage: PreimageSeal::Derived { nonce: [3; 32] },
-        amount_msat: Some(1000),
+        amount_msat: Some(invoiced_events::Msat::from_msat(1000)),
         description: "tea".into(),
         deschashonly: false,
         created_at: 1_795_532_824,
@@ -69,6 +76,7 @@ fn created(i: u64) -> InvoiceCreated {
         fallbacks: vec![],
         route_hints: vec![],
         warnings: vec![],
+        },
     }
 }
 
@@ -84,8 +92,10 @@ fn benches(c: &mut Criterion) {
                 signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000))
-                    .expect("amount"),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(
+                    invoiced_events::Msat::from_msat(1000),
+                ))
+                .expect("amount"),
                 timestamp: 1_795_532_824,
                 description: invoiced_events::Description::new("tea".into(), false)
                     .expect("description"),
@@ -101,8 +111,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let hop = invoiced_events::RouteHintHop {
-        node_id: vec![2; 33],
-        short_channel_id: 500_000 << 40,
+        node_id: invoiced_events::NodeId([2; 33]),
+        short_channel_id: invoiced_events::ShortChannelId::from_u64(500_000 << 40),
         fee_base_msat: 1000,
         fee_proportional_millionths: 100,
         cltv_expiry_delta: 40,
@@ -114,8 +124,10 @@ fn benches(c: &mut Criterion) {
                 signer2.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(1000))
-                    .expect("amount"),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(
+                    invoiced_events::Msat::from_msat(1000),
+                ))
+                .expect("amount"),
                 timestamp: 1_795_532_824,
                 description: invoiced_events::Description::new("tea".into(), false)
                     .expect("description"),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use invoiced_events::{InvoiceStatus, Proposal};
+use invoiced_events::{CreatedIndex, InvoiceStatus, Proposal};
 
 use crate::clock::Clock;
 use crate::store::{AppendError, LogHandle};
@@ -271,10 +271,10 @@ impl Sweeper {
         subsystem: Subsystem,
         age_s: u64,
         now_s: u64,
-    ) -> Result<(Vec<u64>, u64), AppendError> {
+    ) -> Result<(Vec<CreatedIndex>, u64), AppendError> {
         let status = subsystem.status();
         let cutoff = now_s.saturating_sub(age_s);
-        let (mut doomed, mut uncleaned, mut from) = (Vec::new(), 0u64, 0u64);
+        let (mut doomed, mut uncleaned, mut from) = (Vec::new(), 0u64, CreatedIndex::default());
         loop {
             let state = self
                 .state
@@ -283,7 +283,8 @@ impl Sweeper {
             let mut seen = 0usize;
             for e in state.invoices.from_created_index(from).take(SCAN_CHUNK) {
                 seen += 1;
-                from = e.created_index + 1;
+                from = e.created_index.next();
+
                 let Some(since) = e.since(status) else {
                     continue;
                 };

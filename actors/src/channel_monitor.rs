@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::prelude::*;
 use invoiced_events::{
-    ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels, Proposal,
+    ChannelBook, ChannelInfo, ChannelKey, Event, ExposePrivateChannels, Msat, Proposal,
 };
 
 use crate::entropy::EntropySource;
@@ -76,10 +76,11 @@ impl ChannelView {
     /// [`NoSuitableHints`] when channels were named and none of them is usable.
     pub fn choose(
         &self,
-        amount_msat: Option<u64>,
+        amount_msat: Option<Msat>,
         expose: &ExposePrivateChannels,
     ) -> Result<HintChoice, NoSuitableHints> {
-        let needed = amount_msat.unwrap_or(1);
+        let needed = amount_msat.map_or(1, Msat::as_msat);
+
         let mut guard = self.book();
         let book = &mut *guard;
         let slot = match expose {

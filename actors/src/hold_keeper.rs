@@ -25,11 +25,12 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    CancelReason, Event, HeldPart, HoldState, InvoiceRecord, PreimageSeal, Proposal, Rejection,
+    CancelReason, CreatedIndex, Event, HeldPart, HoldState, InvoiceRecord, Msat, PaymentHash,
+    PreimageSeal, Proposal, Rejection,
 };
 
 use crate::clock::Clock;
-use crate::key_signer::{sha256, PaymentHash, PaymentPreimage, PaymentSecret, SealPreimage};
+use crate::key_signer::{PaymentPreimage, PaymentSecret, SealPreimage};
 use crate::store::{AppendError, InvoiceReader, LogHandle, Observe, StoreError};
 
 /// Why a hold operation was refused. Nothing changed.
@@ -37,7 +38,7 @@ use crate::store::{AppendError, InvoiceReader, LogHandle, Observe, StoreError};
 pub enum HoldError {
     /// No hold invoice has this payment hash (holdinvoice's words).
     #[error("payment_hash `{}` not found", hex::encode(.0))]
-    NotFound([u8; 32]),
+    NotFound(PaymentHash),
     /// The invoice's state does not allow it (holdinvoice's words).
     #[error("Holdinvoice is in wrong state: `{}`", .0.as_str())]
     WrongState(HoldState),
@@ -45,9 +46,9 @@ pub enum HoldError {
     #[error("payment_hash: `{}` does not match preimage: `{}`", hex::encode(.hash), hex::encode(.preimage))]
     PreimageMismatch {
         /// The invoice's hash.
-        hash: [u8; 32],
+        hash: PaymentHash,
         /// The preimage given.
-        preimage: [u8; 32],
+        preimage: PaymentPreimage,
     },
     /// Made from its hash alone: the settle must give the preimage.
     #[error("preimage: required, the hold invoice was created from its payment_hash alone")]
@@ -56,14 +57,12 @@ pub enum HoldError {
     #[error("payment_secret: does not match the invoice's payment secret")]
     WrongSecret,
     /// The parts do not reach the amount, or exceed twice it.
-    #[error(
-        "parts: {got}msat does not pay the invoice's {want}msat (at least it, at most twice it)"
-    )]
+    #[error("parts: {got} does not pay the invoice's {want} (at least it, at most twice it)")]
     Amount {
         /// What the parts carry.
-        got: u64,
+        got: Msat,
         /// What the invoice asks.
-        want: u64,
+        want: Msat,
     },
     /// Parts for an invoice past its expiry.
     #[error("payment_hash: the hold invoice expired")]
@@ -135,7 +134,7 @@ pub struct HoldKeeper {
     /// The node's block height (0 until the feed says).
     height: u32,
     /// `ACCEPTED` invoices by (earliest held CLTV expiry, created_index).
-    accepted: BTreeSet<(u32, u64)>,
+    accepted: BTreeSet<(u32, CreatedIndex)>,
 }
 
 impl HoldKeeper {
@@ -150,7 +149,7 @@ impl HoldKeeper {
         let accepted = invoices
             .pick(|s| {
                 s.invoices
-                    .from_created_index(0)
+                    .from_created_index(CreatedIndex::default())
                     .filter_map(|e| Some((e.hold.as_ref()?.htlc_expiry()?, e.created_index)))
                     .collect()
             })
@@ -173,7 +172,11 @@ impl HoldKeeper {
         }
         let blocks_before = self.config.cancel_before_blocks;
         let limit = self.height.saturating_add(blocks_before);
-        let due: Vec<(u32, u64)> = self.accepted.range(..=(limit, u64::MAX)).copied().collect();
+        let due: Vec<(u32, CreatedIndex)> = self
+            .accepted
+            .range(..=(limit, CreatedIndex(u64::MAX)))
+            .copied()
+            .collect();
         for key in due {
             self.accepted.remove(&key);
             let (log, height) = (self.log.clone(), self.height);
@@ -214,7 +217,7 @@ impl HoldKeeper {
     }
 
     /// The hold invoice with this hash, whole.
-    fn find(&self, hash: &[u8; 32]) -> Result<InvoiceRecord, HoldError> {
+    fn find(&self, hash: &PaymentHash) -> Result<InvoiceRecord, HoldError> {
         let entry = self.invoices.pick(|s| {
             s.invoices
                 .by_hash(hash)
@@ -300,12 +303,11 @@ impl Handler<AcceptHold> for HoldKeeper {
         let checked = (|| {
             let parts =
                 invoiced_events::distinct_parts(msg.parts).map_err(HoldError::ConflictingPart)?;
-            let rec = self.find(&msg.payment_hash.0)?;
+            let rec = self.find(&msg.payment_hash)?;
             let Some(hold) = &rec.hold else {
-                return Err(HoldError::NotFound(msg.payment_hash.0));
+                return Err(HoldError::NotFound(msg.payment_hash));
             };
-            if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret)
-            {
+            if msg.payment_secret != rec.created.body.payment_secret {
                 return Err(HoldError::WrongSecret);
             }
             // lightningd replays undecided HTLCs after a restart: the parts it held already
@@ -320,7 +322,7 @@ impl Handler<AcceptHold> for HoldKeeper {
             if parts.is_empty() {
                 return Err(HoldError::NoParts);
             }
-            if now >= rec.created.expires_at {
+            if now >= rec.created.body.expires_at {
                 return Err(HoldError::Expired);
             }
             if let Some(p) = parts
@@ -334,16 +336,14 @@ impl Handler<AcceptHold> for HoldKeeper {
                     margin,
                 });
             }
-            let got = parts
-                .iter()
-                .map(|p| p.amount_msat)
-                .fold(0u64, u64::saturating_add);
-            invoiced_events::check_payment_amount(rec.created.amount_msat, got).map_err(|_| {
-                HoldError::Amount {
+            let got = parts.iter().map(|p| p.amount_msat).sum::<Msat>();
+            rec.created
+                .body
+                .check_payment(got)
+                .map_err(|_| HoldError::Amount {
                     got,
-                    want: rec.created.amount_msat.unwrap_or_default(),
-                }
-            })?;
+                    want: rec.created.body.amount_msat.unwrap_or_default(),
+                })?;
             Ok(Ok((rec, parts)))
         })();
         let log = self.log.clone();
@@ -378,19 +378,16 @@ impl Handler<SettleHold> for HoldKeeper {
     fn handle(&mut self, msg: SettleHold, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_secs();
         let checked = (|| {
-            let hash = msg.payment_hash.0;
-            if let Some(p) = msg.preimage.filter(|p| sha256(&p.0) != hash) {
-                return Err(HoldError::PreimageMismatch {
-                    hash,
-                    preimage: p.0,
-                });
+            let hash = msg.payment_hash;
+            if let Some(p) = msg.preimage.filter(|p| PaymentHash::of(p) != hash) {
+                return Err(HoldError::PreimageMismatch { hash, preimage: p });
             }
             let rec = self.find(&hash)?;
             let state = rec.hold.as_ref().map_or(HoldState::Canceled, |h| h.state);
             if state != HoldState::Accepted {
                 return Err(HoldError::WrongState(state));
             }
-            let withheld = rec.created.preimage == PreimageSeal::Withheld;
+            let withheld = rec.created.body.preimage == PreimageSeal::Withheld;
             let reveal = match (withheld, msg.preimage) {
                 (true, None) => return Err(HoldError::PreimageRequired),
                 (true, Some(p)) => Some(p),
@@ -410,10 +407,7 @@ impl Handler<SettleHold> for HoldKeeper {
                 .as_ref()
                 .map(|h| h.parts.as_slice())
                 .unwrap_or_default();
-            let amount_received_msat = parts
-                .iter()
-                .map(|p| p.amount_msat)
-                .fold(0u64, u64::saturating_add);
+            let amount_received_msat = parts.iter().map(|p| p.amount_msat).sum::<Msat>();
             let settle = Proposal::HoldSettled {
                 created_index: rec.created.created_index,
                 amount_received_msat,
@@ -437,12 +431,12 @@ impl Handler<CancelHold> for HoldKeeper {
     type Result = ResponseFuture<Result<InvoiceRecord, HoldError>>;
 
     fn handle(&mut self, msg: CancelHold, _: &mut Context<Self>) -> Self::Result {
-        let checked = self.find(&msg.payment_hash.0).and_then(|rec| {
-            match rec.hold.as_ref().map(|h| h.state) {
-                Some(HoldState::Open | HoldState::Accepted) => Ok(rec),
-                state => Err(HoldError::WrongState(state.unwrap_or(HoldState::Canceled))),
-            }
-        });
+        let checked =
+            self.find(&msg.payment_hash)
+                .and_then(|rec| match rec.hold.as_ref().map(|h| h.state) {
+                    Some(HoldState::Open | HoldState::Accepted) => Ok(rec),
+                    state => Err(HoldError::WrongState(state.unwrap_or(HoldState::Canceled))),
+                });
         let log = self.log.clone();
         Box::pin(async move {
             let rec = checked?;

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Description, ExposePrivateChannels, InvoiceCreated, InvoiceRecord, Label, Network, NewInvoice,
-    PreimageSeal, Proposal, Rejection, Warning,
+    CreatedIndex, Description, ExposePrivateChannels, InvoiceBody, InvoiceCreated, InvoiceRecord,
+    Label, Msat, Network, NewInvoice, PreimageSeal, Proposal, Rejection, Warning,
 };
 
 use crate::channel_monitor::{ChannelView, NoSuitableHints};
@@ -64,16 +64,16 @@ impl InvoiceRequest {
     fn matches(&self, r: &InvoiceRecord) -> bool {
         let c = &r.created;
         r.hold.is_some() == self.hold
-            && c.amount_msat == self.amount.msat()
-            && c.description == self.description.text()
-            && c.deschashonly == self.description.hash_only()
-            && c.expiry == self.expiry.secs()
-            && c.cltv == self.cltv.blocks()
-            && c.fallbacks == self.fallbacks
+            && c.body.amount_msat == self.amount.msat()
+            && c.body.description == self.description.text()
+            && c.body.deschashonly == self.description.hash_only()
+            && c.body.expiry == self.expiry.secs()
+            && c.body.cltv == self.cltv.blocks()
+            && c.body.fallbacks == self.fallbacks
             && match self.preimage {
                 PreimageSource::Generate => true,
-                PreimageSource::Supplied(p) => crate::key_signer::sha256(&p.0) == c.payment_hash,
-                PreimageSource::Withheld(h) => h.0 == c.payment_hash,
+                PreimageSource::Supplied(p) => PaymentHash::of(&p) == c.body.payment_hash,
+                PreimageSource::Withheld(h) => h == c.body.payment_hash,
             }
     }
 }
@@ -90,7 +90,7 @@ pub struct IssuedInvoice {
     /// The `s` field.
     pub payment_secret: PaymentSecret,
     /// The creation counter.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// Warnings, in emission order.
     pub warnings: Vec<Warning>,
     /// How its preimage is recovered (what a hold invoice's answer reveals).
@@ -100,13 +100,13 @@ pub struct IssuedInvoice {
 impl From<&InvoiceCreated> for IssuedInvoice {
     fn from(c: &InvoiceCreated) -> Self {
         IssuedInvoice {
-            payment_hash: PaymentHash(c.payment_hash),
-            expires_at: c.expires_at,
-            bolt11: c.bolt11.clone(),
-            payment_secret: PaymentSecret(c.payment_secret),
+            payment_hash: c.body.payment_hash,
+            expires_at: c.body.expires_at,
+            bolt11: c.body.bolt11.clone(),
+            payment_secret: c.body.payment_secret,
             created_index: c.created_index,
-            warnings: c.warnings.clone(),
-            seal: c.preimage.clone(),
+            warnings: c.body.warnings.clone(),
+            seal: c.body.preimage.clone(),
         }
     }
 }
@@ -121,7 +121,8 @@ pub struct Bolt12Request {
     /// The preimage, whose hash is the invoice's `invoice_payment_hash`.
     pub preimage: PaymentPreimage,
     /// Its `invoice_amount`.
-    pub amount_msat: u64,
+    pub amount_msat: Msat,
+
     /// `offer_description`, or empty.
     pub description: String,
     /// `invoice_created_at` (now if absent).
@@ -294,11 +295,11 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                     .map_err(|_| CreateError::Unavailable)?,
             };
             let _claim = peers.claims.reserve(&label, &keys.payment_hash)?;
-            let invoice = NewInvoice {
+            let body = InvoiceBody {
                 label,
                 bolt11: signed.bolt11,
-                payment_hash: keys.payment_hash.0,
-                payment_secret: keys.payment_secret.0,
+                payment_hash: keys.payment_hash,
+                payment_secret: keys.payment_secret,
                 preimage: keys.seal,
                 amount_msat: req.amount.msat(),
                 description: req.description.text().to_owned(),
@@ -310,6 +311,9 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 fallbacks: req.fallbacks,
                 route_hints: choice.hints,
                 warnings: choice.warnings,
+            };
+            let invoice = NewInvoice {
+                body,
                 kind: if req.hold {
                     invoiced_events::InvoiceKind::Hold
                 } else {
@@ -343,16 +347,16 @@ impl Handler<CreateBolt12> for InvoiceCreator {
                     cltv_expiry_delta,
                 })
                 .await??;
-            let payment_hash = PaymentHash(crate::key_signer::sha256(&req.preimage.0));
+            let payment_hash = PaymentHash::of(&req.preimage);
             let now = clock.now_secs();
             let _claim = peers
                 .claims
                 .reserve_label_first(&req.label, &payment_hash)?;
-            let invoice = NewInvoice {
+            let body = InvoiceBody {
                 label: req.label,
                 bolt11: signed.invoice,
-                payment_hash: payment_hash.0,
-                payment_secret: signed.path_id,
+                payment_hash,
+                payment_secret: PaymentSecret(signed.path_id),
                 preimage: signed.seal,
                 amount_msat: Some(req.amount_msat),
                 description: req.description,
@@ -365,6 +369,9 @@ impl Handler<CreateBolt12> for InvoiceCreator {
                 fallbacks: vec![],
                 route_hints: vec![],
                 warnings: vec![],
+            };
+            let invoice = NewInvoice {
+                body,
                 kind: invoiced_events::InvoiceKind::Bolt12 {
                     local_offer_id: req.local_offer_id,
                 },

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Event, HeldPart, HoldState, InvoiceRecord, InvoiceStatus, Label, PaymentAmountError, Proposal,
-    Rejection,
+    CreatedIndex, Event, HeldPart, HoldState, InvoiceRecord, InvoiceStatus, Label, Msat,
+    PaymentAmountError, Proposal, Rejection,
 };
 
 use crate::clock::Clock;
@@ -44,28 +44,28 @@ pub enum SettleError {
     #[error("parts: HTLC {0} is listed twice with different amounts or expiries")]
     ConflictingPart(String),
     /// The parts' amounts do not sum to `amount_msat`.
-    #[error("parts: they sum to {parts}msat, not amount_msat {amount}msat")]
+    #[error("parts: they sum to {parts}, not amount_msat {amount}")]
     PartsSum {
         /// Their sum.
-        parts: u64,
+        parts: Msat,
         /// `amount_msat`.
-        amount: u64,
+        amount: Msat,
     },
     /// Less than the invoice asks.
-    #[error("amount_msat: {got}msat is less than the invoice's {want}msat")]
+    #[error("amount_msat: {got} is less than the invoice's {want}")]
     Underpaid {
         /// Offered.
-        got: u64,
+        got: Msat,
         /// Asked.
-        want: u64,
+        want: Msat,
     },
     /// More than twice the invoice's amount (Core Lightning refuses these).
-    #[error("amount_msat: {got}msat is more than twice the invoice's {want}msat")]
+    #[error("amount_msat: {got} is more than twice the invoice's {want}")]
     Overpaid {
         /// Offered.
-        got: u64,
+        got: Msat,
         /// Asked.
-        want: u64,
+        want: Msat,
     },
     /// The log could not record it.
     #[error(transparent)]
@@ -117,7 +117,7 @@ pub struct InvoiceLedger {
     signer: Recipient<RevealPreimages>,
     clock: Arc<dyn Clock>,
     /// Unpaid invoices by (expires_at, created_index).
-    expiries: BTreeSet<(u64, u64)>,
+    expiries: BTreeSet<(u64, CreatedIndex)>,
     timer: Option<SpawnHandle>,
 }
 
@@ -132,7 +132,7 @@ impl InvoiceLedger {
         let expiries = invoices
             .pick(|s| {
                 s.invoices
-                    .from_created_index(0)
+                    .from_created_index(CreatedIndex::default())
                     // An accepted hold invoice is bound by its parts' CLTV (the HoldKeeper's).
                     .filter(|r| {
                         r.status == InvoiceStatus::Unpaid
@@ -170,7 +170,11 @@ impl InvoiceLedger {
     /// Appends an expiry for every unpaid invoice whose time has come.
     fn expire_due(&mut self, ctx: &mut Context<Self>) {
         let now = self.clock.now_secs();
-        let due: Vec<(u64, u64)> = self.expiries.range(..(now + 1, 0)).copied().collect();
+        let due: Vec<(u64, CreatedIndex)> = self
+            .expiries
+            .range(..(now + 1, CreatedIndex::default()))
+            .copied()
+            .collect();
         for key in due {
             self.expiries.remove(&key);
             let log = self.log.clone();
@@ -215,7 +219,7 @@ impl Handler<Observe> for InvoiceLedger {
         let before = self.expiries.first().copied();
         for c in batch.iter() {
             let Some(inv) = &c.invoice else { continue };
-            let key = (inv.created.expires_at, inv.created.created_index);
+            let key = (inv.created.body.expires_at, inv.created.created_index);
             match &c.record.event {
                 Event::InvoiceCreated(_)
                 | Event::HoldInvoiceCreated(_)
@@ -249,7 +253,7 @@ pub struct SettleInvoice {
     /// The invoice's payment hash.
     pub payment_hash: PaymentHash,
     /// What arrived, msat.
-    pub amount_msat: u64,
+    pub amount_msat: Msat,
     /// The secret the payer sent.
     pub payment_secret: PaymentSecret,
     /// The HTLCs that brought it (their amounts sum to `amount_msat`), recorded with the
@@ -328,7 +332,7 @@ async fn reveal(
         .ok_or_else(|| SettleError::Internal("preimage not revealed yet".into()))?;
     signer
         .send(RevealPreimages {
-            seals: vec![(seal, PaymentHash(rec.created.payment_hash))],
+            seals: vec![(seal, rec.created.body.payment_hash)],
         })
         .await
         .map_err(|e| SettleError::Internal(e.to_string()))?
@@ -342,10 +346,7 @@ impl InvoiceLedger {
         let internal = |e: StoreError| SettleError::Internal(e.to_string());
         let parts =
             invoiced_events::distinct_parts(msg.parts).map_err(SettleError::ConflictingPart)?;
-        let sum = parts
-            .iter()
-            .map(|p| p.amount_msat)
-            .fold(0u64, u64::saturating_add);
+        let sum = parts.iter().map(|p| p.amount_msat).sum::<Msat>();
         if !parts.is_empty() && sum != msg.amount_msat {
             return Err(SettleError::PartsSum {
                 parts: sum,
@@ -354,7 +355,7 @@ impl InvoiceLedger {
         }
         let entry = self
             .invoices
-            .pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned())
+            .pick(|s| s.invoices.by_hash(&msg.payment_hash).cloned())
             .map_err(internal)?;
         let entry = entry.ok_or(SettleError::UnknownInvoice)?;
         if entry.hold.is_some() {
@@ -370,21 +371,22 @@ impl InvoiceLedger {
             return Err(SettleError::NotUnpaid(entry.status));
         }
         let rec = self.invoices.invoice(entry).map_err(internal)?;
-        if !crate::key_signer::secrets_equal(&msg.payment_secret.0, &rec.created.payment_secret) {
+        if msg.payment_secret != rec.created.body.payment_secret {
             return Err(SettleError::WrongSecret);
         }
         if again {
             return Ok(SettleCheck::PaidByThese(rec));
         }
-        if now >= rec.created.expires_at {
+        if now >= rec.created.body.expires_at {
             return Err(SettleError::NotUnpaid(InvoiceStatus::Expired));
         }
-        invoiced_events::check_payment_amount(rec.created.amount_msat, msg.amount_msat).map_err(
-            |e| match e {
+        rec.created
+            .body
+            .check_payment(msg.amount_msat)
+            .map_err(|e| match e {
                 PaymentAmountError::Under { got, want } => SettleError::Underpaid { got, want },
                 PaymentAmountError::Over { got, want } => SettleError::Overpaid { got, want },
-            },
-        )?;
+            })?;
         Ok(SettleCheck::Pays(rec, parts))
     }
 }
@@ -421,7 +423,7 @@ pub struct CheckPart {
     /// The HTLC (`scid/id`, amount, expiry).
     pub part: HeldPart,
     /// The onion's `total_msat` (the part's amount when it has none).
-    pub total_msat: u64,
+    pub total_msat: Msat,
     /// The onion's payment secret (a BOLT12 payment's `path_id`), if any.
     pub payment_secret: Option<PaymentSecret>,
     /// Blocks from the node's height to the HTLC's expiry.
@@ -459,7 +461,7 @@ impl InvoiceLedger {
         let fail = |why: String| Ok(Verdict::Now(PartVerdict::Fail(why)));
         let Some(entry) = self
             .invoices
-            .pick(|s| s.invoices.by_hash(&msg.payment_hash.0).cloned())
+            .pick(|s| s.invoices.by_hash(&msg.payment_hash).cloned())
             .map_err(internal)?
         else {
             return Ok(Verdict::Now(PartVerdict::Unknown));
@@ -500,23 +502,21 @@ impl InvoiceLedger {
         }
         let rec = self.invoices.invoice(entry).map_err(internal)?;
         let c = &rec.created;
-        if now >= c.expires_at {
+        if now >= c.body.expires_at {
             return fail("invoice expired".into());
         }
         match &msg.payment_secret {
             None => return fail("no payment_secret".into()),
-            Some(s) if !crate::key_signer::secrets_equal(&s.0, &c.payment_secret) => {
-                return fail("wrong payment_secret".into())
-            }
+            Some(s) if *s != c.body.payment_secret => return fail("wrong payment_secret".into()),
             Some(_) => {}
         }
-        if msg.cltv_expiry_relative < c.cltv {
+        if msg.cltv_expiry_relative < c.body.cltv {
             return fail(format!(
                 "cltv_expiry_relative {} < min_final_cltv_expiry {}",
-                msg.cltv_expiry_relative, c.cltv
+                msg.cltv_expiry_relative, c.body.cltv
             ));
         }
-        if let Err(e) = invoiced_events::check_payment_amount(c.amount_msat, msg.total_msat) {
+        if let Err(e) = c.body.check_payment(msg.total_msat) {
             return fail(format!("total_msat: {e}"));
         }
         Ok(Verdict::Now(PartVerdict::Join {

@@ -8,8 +8,8 @@
 use actix::prelude::*;
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
 use invoiced_events::{Hash32, PreimageSeal};
+pub use invoiced_events::{PaymentHash, PaymentPreimage, PaymentSecret};
 use lightning_invoice::{RawBolt11Invoice, SignedRawBolt11Invoice};
-pub use lightning_types::payment::{PaymentHash, PaymentPreimage, PaymentSecret};
 use secp256k1::{PublicKey, Secp256k1, SecretKey, SignOnly};
 
 pub use crate::entropy::{EntropySource, OsEntropy};

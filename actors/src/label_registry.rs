@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use invoiced_events::Label;
-use lightning_types::payment::PaymentHash;
+use invoiced_events::PaymentHash;
 
 use crate::SharedState;
 
@@ -98,7 +98,8 @@ impl LabelRegistry {
         let mut claims = self.claims.lock().map_err(|_| ReserveError::Unavailable)?;
         let state = self.state.read().map_err(|_| ReserveError::Unavailable)?;
         let hash_used =
-            claims.hashes.contains(payment_hash) || state.invoices.hash_used(&payment_hash.0);
+            claims.hashes.contains(payment_hash) || state.invoices.hash_used(payment_hash);
+
         let label_taken = claims.labels.contains(label) || state.invoices.label_exists(label);
         match (hash_used, label_taken) {
             (true, true) if label_first => return Err(ReserveError::DuplicateLabel(label.clone())),

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use invoiced_events::{
-    Event, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceDeleted, InvoiceExpired, InvoicePaid,
-    InvoiceRecord, InvoiceStatus, Label,
+    CreatedIndex, Event, HoldCanceled, HoldSettled, InvoiceCleaned, InvoiceDeleted, InvoiceExpired,
+    InvoicePaid, InvoiceRecord, InvoiceStatus, Label, PayIndex,
 };
 use tokio::sync::oneshot;
 
@@ -134,10 +134,10 @@ const SWEEP_AFTER: usize = 64;
 pub struct Waiters {
     invoices: InvoiceReader,
     log: LogHandle,
-    by_invoice: HashMap<u64, Vec<oneshot::Sender<InvoiceOutcome>>>,
+    by_invoice: HashMap<CreatedIndex, Vec<oneshot::Sender<InvoiceOutcome>>>,
     /// `waitanyinvoice` callers, each with the last `pay_index` committed when it registered:
     /// only a later payment wakes it.
-    any: Vec<(u64, oneshot::Sender<InvoiceRecord>)>,
+    any: Vec<(PayIndex, oneshot::Sender<InvoiceRecord>)>,
     index: [BTreeMap<u64, Vec<oneshot::Sender<IndexWake>>>; 3],
     /// Registrations since the last sweep of closed waiters, and the waiters left by it: the
     /// next sweep comes once as many have registered again, so sweeping costs O(1) a wait.
@@ -225,18 +225,18 @@ impl Handler<Observe> for Waiters {
         for c in batch.iter() {
             let Some(inv) = &c.invoice else { continue };
             let idx = inv.created.created_index;
-            let label = Some(inv.created.label.to_string());
+            let label = Some(inv.created.body.label.to_string());
             match &c.record.event {
                 Event::InvoiceCreated(_)
                 | Event::HoldInvoiceCreated(_)
                 | Event::Bolt12InvoiceCreated(_) => {
                     let d = WakeDetails {
                         label,
-                        bolt11: Some(inv.created.bolt11.clone()),
+                        bolt11: Some(inv.created.body.bolt11.clone()),
                         status: Some("unpaid"),
                         description: None,
                     };
-                    self.wake_index(IndexName::Created, idx, d);
+                    self.wake_index(IndexName::Created, idx.get(), d);
                 }
                 // A settled hold invoice is paid, to waiters as to listings.
                 Event::InvoicePaid(InvoicePaid {
@@ -273,7 +273,7 @@ impl Handler<Observe> for Waiters {
                         status: Some("paid"),
                         ..Default::default()
                     };
-                    self.wake_index(IndexName::Updated, *updated_index, d);
+                    self.wake_index(IndexName::Updated, updated_index.get(), d);
                 }
                 // A canceled hold invoice takes no payment: it is expired to its waiters.
                 Event::InvoiceExpired(InvoiceExpired { updated_index, .. })
@@ -285,7 +285,7 @@ impl Handler<Observe> for Waiters {
                         status: Some("expired"),
                         ..Default::default()
                     };
-                    self.wake_index(IndexName::Updated, *updated_index, d);
+                    self.wake_index(IndexName::Updated, updated_index.get(), d);
                 }
                 // Accepted parts are an update; the invoice stays unpaid until settled.
                 Event::HoldAccepted(a) => {
@@ -294,15 +294,15 @@ impl Handler<Observe> for Waiters {
                         status: Some("unpaid"),
                         ..Default::default()
                     };
-                    self.wake_index(IndexName::Updated, a.updated_index, d);
+                    self.wake_index(IndexName::Updated, a.updated_index.get(), d);
                 }
                 Event::DescriptionRemoved(d) => {
                     let details = WakeDetails {
                         label,
-                        description: Some(inv.created.description.clone()),
+                        description: Some(inv.created.body.description.clone()),
                         ..Default::default()
                     };
-                    self.wake_index(IndexName::Updated, d.updated_index, details);
+                    self.wake_index(IndexName::Updated, d.updated_index.get(), details);
                 }
                 // A clean is a deletion to waiters, as Core Lightning's autoclean deletes.
                 Event::InvoiceDeleted(InvoiceDeleted {
@@ -320,11 +320,11 @@ impl Handler<Observe> for Waiters {
                     }
                     let details = WakeDetails {
                         label,
-                        bolt11: Some(inv.created.bolt11.clone()),
+                        bolt11: Some(inv.created.body.bolt11.clone()),
                         status: Some(status.as_str()),
                         description: None,
                     };
-                    self.wake_index(IndexName::Deleted, *deleted_index, details);
+                    self.wake_index(IndexName::Deleted, deleted_index.get(), details);
                 }
                 _ => {}
             }
@@ -394,7 +394,7 @@ impl Handler<WaitInvoice> for Waiters {
 #[rtype(result = "Waiting<Result<InvoiceRecord, WaitAnyError>>")]
 pub struct WaitAnyInvoice {
     /// The last `pay_index` the caller saw (0 for none).
-    pub lastpay_index: u64,
+    pub lastpay_index: PayIndex,
     /// Seconds to wait; `None` for ever.
     pub timeout: Option<u64>,
 }
@@ -456,9 +456,9 @@ impl Handler<WaitIndex> for Waiters {
     type Result = MessageResult<WaitIndex>;
     fn handle(&mut self, msg: WaitIndex, _: &mut Context<Self>) -> Self::Result {
         let current = self.invoices.pick(|s| match msg.index {
-            IndexName::Created => s.invoices.last_created_index(),
-            IndexName::Updated => s.invoices.last_updated_index(),
-            IndexName::Deleted => s.invoices.last_deleted_index(),
+            IndexName::Created => s.invoices.last_created_index().get(),
+            IndexName::Updated => s.invoices.last_updated_index().get(),
+            IndexName::Deleted => s.invoices.last_deleted_index().get(),
         });
         let Ok(current) = current else {
             return MessageResult(Waiting::ready(Err(WaitAnyError::Internal)));

@@ -69,7 +69,7 @@ impl Handler<invoiced_actors::key_signer::SignBolt12> for Signer {
 
 fn request(label: &str, fallbacks: Vec<String>) -> InvoiceRequest {
     InvoiceRequest {
-        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000).unwrap())).unwrap(),
+        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000))).unwrap(),
         label: Some(Label::new(label).unwrap()),
         description: Description::new(format!("for {label}"), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),
@@ -146,7 +146,7 @@ fn run(case: Case) -> Run {
         .read()
         .unwrap()
         .invoices
-        .from_created_index(0)
+        .from_created_index(invoiced_events::CreatedIndex(0))
         .map(|e| e.label.to_string())
         .collect();
     log.close();
@@ -173,7 +173,7 @@ fn a_request_signs_before_it_claims_and_gives_the_claim_back() {
     let issued = r.outcome.unwrap();
     assert_eq!(
         (issued.bolt11.as_str(), issued.created_index),
-        ("lnbcrt-mock-for a", 1)
+        ("lnbcrt-mock-for a", invoiced_events::CreatedIndex(1))
     );
     assert_eq!(r.journal, ["sign for a with 0 claims"]);
     assert_eq!(r.claims_left, 0);

@@ -17,11 +17,11 @@ mod common;
 /// differs from both), created ten seconds ago.
 fn created(label: &str, n: u8, amount: Option<u64>, expires_at: u64) -> Proposal {
     let mut invoice = common::new_invoice(label, n, NOW_S - 10, expires_at);
-    invoice.payment_secret = [n + 100; 32];
-    invoice.preimage = PreimageSeal::Derived {
+    invoice.body.payment_secret = invoiced_events::PaymentSecret([n + 100; 32]);
+    invoice.body.preimage = PreimageSeal::Derived {
         nonce: [n + 50; 32],
     };
-    invoice.amount_msat = amount;
+    invoice.body.amount_msat = (amount).map(invoiced_events::Msat::from_msat);
     Proposal::Invoice(invoice)
 }
 
@@ -51,7 +51,7 @@ impl Handler<RevealPreimages> for Signer {
 fn settle(n: u8, amount_msat: u64, secret: u8) -> SettleInvoice {
     SettleInvoice {
         payment_hash: PaymentHash([n; 32]),
-        amount_msat,
+        amount_msat: invoiced_events::Msat::from_msat(amount_msat),
         payment_secret: PaymentSecret([secret; 32]),
         parts: vec![],
     }
@@ -97,15 +97,15 @@ fn settle_checks_then_pays() {
     assert!(matches!(
         results[2],
         Err(SettleError::Underpaid {
-            got: 999,
-            want: 1000
+            got: invoiced_events::Msat(999),
+            want: invoiced_events::Msat(1000)
         })
     ));
     assert!(matches!(
         results[3],
         Err(SettleError::Overpaid {
-            got: 2001,
-            want: 1000
+            got: invoiced_events::Msat(2001),
+            want: invoiced_events::Msat(1000)
         })
     ));
     assert!(matches!(
@@ -125,7 +125,11 @@ fn settle_checks_then_pays() {
             payment.amount_received_msat,
             payment.paid_at
         ),
-        (1, 2000, NOW_S)
+        (
+            invoiced_events::PayIndex(1),
+            invoiced_events::Msat::from_msat(2000),
+            NOW_S
+        )
     );
     assert!(matches!(
         results[6],
@@ -140,7 +144,7 @@ fn settle_checks_then_pays() {
             .as_ref()
             .unwrap()
             .pay_index,
-        2
+        invoiced_events::PayIndex(2)
     );
     assert_eq!(
         *asked.lock().unwrap(),

@@ -19,8 +19,8 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
             .unwrap();
         if i % 7 == 0 {
             let paid = Proposal::Paid {
-                created_index: u64::from(i) + 1,
-                amount_received_msat: 1000,
+                created_index: invoiced_events::CreatedIndex(u64::from(i) + 1),
+                amount_received_msat: invoiced_events::Msat::from_msat(1000),
                 paid_at: 2,
                 parts: vec![],
             };
@@ -35,7 +35,7 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
         };
         handle
             .append(Proposal::Deleted {
-                created_index: idx,
+                created_index: invoiced_events::CreatedIndex(idx),
                 status,
             })
             .await
@@ -54,14 +54,20 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
     assert!(reader.records_from(head + 1, 10).unwrap().is_empty());
     for idx in 1..=60u64 {
         let c = reader
-            .creation(idx)
+            .creation(invoiced_events::CreatedIndex(idx))
             .unwrap()
             .unwrap_or_else(|| panic!("invoice {idx}"));
         assert_eq!(
-            (c.created_index, c.label.as_str()),
+            (c.created_index.get(), c.body.label.as_str()),
             (idx, format!("l{}", idx - 1).as_str())
         );
     }
-    assert!(reader.creation(61).unwrap().is_none());
-    assert!(reader.creation(0).unwrap().is_none());
+    assert!(reader
+        .creation(invoiced_events::CreatedIndex(61))
+        .unwrap()
+        .is_none());
+    assert!(reader
+        .creation(invoiced_events::CreatedIndex(0))
+        .unwrap()
+        .is_none());
 }

@@ -26,7 +26,7 @@ use invoiced_events::{
 
 fn request(label: &str, preimage: Option<[u8; 32]>) -> InvoiceRequest {
     InvoiceRequest {
-        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000).unwrap())).unwrap(),
+        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000))).unwrap(),
         label: Some(Label::new(label).unwrap()),
         description: Description::new("d".into(), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),

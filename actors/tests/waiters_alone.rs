@@ -20,8 +20,8 @@ fn created(label: &str, n: u8) -> Proposal {
 
 fn paid(idx: u64) -> Proposal {
     Proposal::Paid {
-        created_index: idx,
-        amount_received_msat: 1000,
+        created_index: invoiced_events::CreatedIndex(idx),
+        amount_received_msat: invoiced_events::Msat::from_msat(1000),
         paid_at: 2,
         parts: vec![],
     }
@@ -77,7 +77,7 @@ fn each_wait_is_answered_by_its_event() {
         // Nothing paid: timeout 0 answers at once; any lastpay_index waits for the next payment.
         let e = waiters
             .send(WaitAnyInvoice {
-                lastpay_index: 0,
+                lastpay_index: invoiced_events::PayIndex(0),
                 timeout: Some(0),
             })
             .await
@@ -88,7 +88,7 @@ fn each_wait_is_answered_by_its_event() {
         let mut any_far = spawn_send(
             &waiters,
             WaitAnyInvoice {
-                lastpay_index: 99_999_999_999,
+                lastpay_index: invoiced_events::PayIndex(99_999_999_999),
                 timeout: None,
             },
         );
@@ -122,8 +122,11 @@ fn each_wait_is_answered_by_its_event() {
         append(vec![paid(2)]).await.unwrap(); // "b" is paid
         let got = answer(&mut any_far).await.unwrap();
         assert_eq!(
-            (got.created.label.as_str(), got.payment.unwrap().pay_index),
-            ("b", 1)
+            (
+                got.created.body.label.as_str(),
+                got.payment.unwrap().pay_index
+            ),
+            ("b", invoiced_events::PayIndex(1))
         );
         assert!(
             answered(&mut on_a).await.is_none(),
@@ -133,18 +136,18 @@ fn each_wait_is_answered_by_its_event() {
         // Paid ones are found without waiting; a far lastpay_index now waits for the next one.
         let first = waiters
             .send(WaitAnyInvoice {
-                lastpay_index: 0,
+                lastpay_index: invoiced_events::PayIndex(0),
                 timeout: None,
             })
             .await
             .unwrap()
             .await
             .unwrap();
-        assert_eq!(first.created.label.as_str(), "b");
+        assert_eq!(first.created.body.label.as_str(), "b");
         let mut any_after = spawn_send(
             &waiters,
             WaitAnyInvoice {
-                lastpay_index: 99_999_999_999,
+                lastpay_index: invoiced_events::PayIndex(99_999_999_999),
                 timeout: None,
             },
         );
@@ -162,18 +165,20 @@ fn each_wait_is_answered_by_its_event() {
                 .payment
                 .unwrap()
                 .pay_index,
-            2
+            invoiced_events::PayIndex(2)
         );
 
-        append(vec![Proposal::Expired { created_index: 3 }])
-            .await
-            .unwrap();
+        append(vec![Proposal::Expired {
+            created_index: invoiced_events::CreatedIndex(3),
+        }])
+        .await
+        .unwrap();
         assert!(matches!(
             answer(&mut on_c).await,
             Err(WaitInvoiceError::Expired(_))
         ));
         append(vec![Proposal::Deleted {
-            created_index: 4,
+            created_index: invoiced_events::CreatedIndex(4),
             status: InvoiceStatus::Unpaid,
         }])
         .await
@@ -216,7 +221,7 @@ fn waits_given_up_are_forgotten_and_the_others_still_answered() {
         let mut kept_any = spawn_send(
             &waiters,
             WaitAnyInvoice {
-                lastpay_index: 0,
+                lastpay_index: invoiced_events::PayIndex(0),
                 timeout: None,
             },
         );
@@ -247,7 +252,7 @@ fn waits_given_up_are_forgotten_and_the_others_still_answered() {
             drop(
                 waiters
                     .send(WaitAnyInvoice {
-                        lastpay_index: 0,
+                        lastpay_index: invoiced_events::PayIndex(0),
                         timeout: None,
                     })
                     .await
@@ -293,7 +298,7 @@ async fn append_and_check(
         .append_all(vec![paid(1), created("b", 2)])
         .await
         .unwrap();
-    assert_eq!(answer(any).await.unwrap().created.label.as_str(), "a");
+    assert_eq!(answer(any).await.unwrap().created.body.label.as_str(), "a");
     assert_eq!(answer(on_a).await.unwrap().status, InvoiceStatus::Paid);
     assert_eq!(answer(created2).await.unwrap().value, 2);
 }

@@ -17,32 +17,61 @@ const MSAT_PER_BTC: u64 = 100_000_000_000;
 /// Longest amount text looked at; anything longer is refused before parsing.
 const MAX_INPUT_LEN: usize = 64;
 
-/// A positive amount of millisatoshi, at most 21,000,000 BTC.
+/// A count of millisatoshi: what an invoice asks, a payment brings, a channel holds.
 ///
-/// # Invariants
-/// `0 < self.0 <= Msat::MAX.0`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Msat(u64);
+/// It keeps no invariant beyond being a count (what an invoice may ask is bounded where the
+/// request is read: [`AmountOrAny`]'s grammar and the signer's limits), so decoding one can never
+/// refuse what was once recorded. The codec writes it as the integer it is.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Msat(pub u64);
 
 impl Msat {
     /// 21,000,000 BTC, the largest amount an invoice may ask for.
     pub const MAX: Msat = Msat(21_000_000 * MSAT_PER_BTC);
 
-    /// Makes an amount from a count of millisatoshi.
-    ///
-    /// # Errors
-    /// [`AmountError`] when `msat` is zero or above [`Msat::MAX`].
-    pub fn from_msat(msat: u64) -> Result<Self, AmountError> {
-        if msat == 0 || msat > Self::MAX.0 {
-            Err(AmountError::OutOfRange)
-        } else {
-            Ok(Msat(msat))
-        }
+    /// Nothing.
+    pub const ZERO: Msat = Msat(0);
+
+    /// This many millisatoshi.
+    pub const fn from_msat(msat: u64) -> Self {
+        Msat(msat)
     }
 
     /// The amount in millisatoshi.
-    pub fn as_msat(self) -> u64 {
+    pub const fn as_msat(self) -> u64 {
         self.0
+    }
+
+    /// The difference, or nothing when `other` is larger.
+    #[must_use]
+    pub fn saturating_sub(self, other: Msat) -> Msat {
+        Msat(self.0.saturating_sub(other.0))
+    }
+
+    /// The one rule for what pays an invoice asking `asked` (Core Lightning's
+    /// `invoice_check_payment`): at least the amount and at most twice it; anything for an
+    /// `any` invoice.
+    ///
+    /// # Errors
+    /// [`PaymentAmountError`] saying which bound `self` breaks.
+    pub fn pays(self, asked: Option<Msat>) -> Result<(), PaymentAmountError> {
+        match asked {
+            Some(want) if self < want => Err(PaymentAmountError::Under { got: self, want }),
+            Some(want) if self.0 > want.0.saturating_mul(2) => {
+                Err(PaymentAmountError::Over { got: self, want })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A total that stops at `u64::MAX` msat rather than wrap (no real total comes near).
+impl core::iter::Sum for Msat {
+    fn sum<I: Iterator<Item = Msat>>(iter: I) -> Msat {
+        Msat(iter.fold(0u64, |a, m| a.saturating_add(m.0)))
     }
 }
 
@@ -53,7 +82,7 @@ impl fmt::Display for Msat {
 }
 
 /// What an invoice asks for: a fixed amount or whatever the payer sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AmountOrAny {
     /// The payer chooses the amount (`"any"`).
     Any,
@@ -62,11 +91,11 @@ pub enum AmountOrAny {
 }
 
 impl AmountOrAny {
-    /// The fixed amount in msat, or `None` for `any`.
-    pub fn msat(self) -> Option<u64> {
+    /// The fixed amount, or `None` for `any`.
+    pub fn msat(self) -> Option<Msat> {
         match self {
             AmountOrAny::Any => None,
-            AmountOrAny::Fixed(m) => Some(m.as_msat()),
+            AmountOrAny::Fixed(m) => Some(m),
         }
     }
 }
@@ -98,9 +127,11 @@ impl FromStr for AmountOrAny {
         if s == "any" {
             return Ok(AmountOrAny::Any);
         }
-        parse_msat(s)
-            .and_then(Msat::from_msat)
-            .map(AmountOrAny::Fixed)
+        match parse_msat(s)? {
+            0 => Err(AmountError::OutOfRange),
+            m if m > Msat::MAX.0 => Err(AmountError::OutOfRange),
+            m => Ok(AmountOrAny::Fixed(Msat(m))),
+        }
     }
 }
 
@@ -166,34 +197,21 @@ fn parse_msat(s: &str) -> Result<u64, AmountError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentAmountError {
     /// Less than the invoice asks.
-    #[error("{got}msat is less than the invoice's {want}msat")]
+    #[error("{got} is less than the invoice's {want}")]
     Under {
         /// Offered.
-        got: u64,
+        got: Msat,
         /// Asked.
-        want: u64,
+        want: Msat,
     },
     /// More than twice the invoice's amount.
-    #[error("{got}msat is more than twice the invoice's {want}msat")]
+    #[error("{got} is more than twice the invoice's {want}")]
     Over {
         /// Offered.
-        got: u64,
+        got: Msat,
         /// Asked.
-        want: u64,
+        want: Msat,
     },
-}
-
-/// The one amount rule for a payment (Core Lightning's `invoice_check_payment`): at least the
-/// invoice's amount (`want`) and at most twice it; anything for an `any` invoice.
-///
-/// # Errors
-/// [`PaymentAmountError`] saying which bound `got` breaks.
-pub fn check_payment_amount(want: Option<u64>, got: u64) -> Result<(), PaymentAmountError> {
-    match want {
-        Some(want) if got < want => Err(PaymentAmountError::Under { got, want }),
-        Some(want) if got > want.saturating_mul(2) => Err(PaymentAmountError::Over { got, want }),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -202,33 +220,33 @@ mod tests {
 
     #[test]
     fn a_payment_is_at_least_the_amount_and_at_most_twice_it() {
+        let m = Msat::from_msat;
         assert_eq!(
-            check_payment_amount(Some(1000), 999),
+            m(999).pays(Some(m(1000))),
             Err(PaymentAmountError::Under {
-                got: 999,
-                want: 1000
+                got: m(999),
+                want: m(1000)
             })
         );
-        assert_eq!(check_payment_amount(Some(1000), 1000), Ok(()));
-        assert_eq!(check_payment_amount(Some(1000), 2000), Ok(()));
+        assert_eq!(m(1000).pays(Some(m(1000))), Ok(()));
+        assert_eq!(m(2000).pays(Some(m(1000))), Ok(()));
         assert_eq!(
-            check_payment_amount(Some(1000), 2001),
+            m(2001).pays(Some(m(1000))),
             Err(PaymentAmountError::Over {
-                got: 2001,
-                want: 1000
+                got: m(2001),
+                want: m(1000)
             })
         );
-        assert_eq!(
-            check_payment_amount(Some(u64::MAX), u64::MAX),
-            Ok(()),
-            "no overflow"
-        );
-        assert_eq!(check_payment_amount(None, 1), Ok(()), "any");
+        assert_eq!(m(u64::MAX).pays(Some(m(u64::MAX))), Ok(()), "no overflow");
+        assert_eq!(m(1).pays(None), Ok(()), "any");
     }
     use proptest::prelude::*;
 
     fn msat(s: &str) -> Option<u64> {
-        s.parse::<AmountOrAny>().ok().and_then(AmountOrAny::msat)
+        s.parse::<AmountOrAny>()
+            .ok()
+            .and_then(AmountOrAny::msat)
+            .map(Msat::as_msat)
     }
 
     #[test]
@@ -319,7 +337,7 @@ mod tests {
 
         #[test]
         fn display_round_trips(n in 1u64..=Msat::MAX.as_msat()) {
-            let a = AmountOrAny::Fixed(Msat::from_msat(n).unwrap());
+            let a = AmountOrAny::Fixed(Msat::from_msat(n));
             prop_assert_eq!(a.to_string().parse::<AmountOrAny>(), Ok(a));
         }
 

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ShortChannelId;
+use crate::ids::NodeId;
+use crate::{Msat, ShortChannelId};
 
 /// Channel states in which a channel can take HTLCs (Core Lightning's hint candidates).
 pub const USABLE_STATES: [&str; 2] = ["CHANNELD_NORMAL", "CHANNELD_AWAITING_SPLICE"];
@@ -18,7 +19,7 @@ pub const USABLE_STATES: [&str; 2] = ["CHANNELD_NORMAL", "CHANNELD_AWAITING_SPLI
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ChannelKey {
     /// The 32-byte channel id.
-    ChannelId([u8; 32]),
+    ChannelId(#[serde(with = "crate::ids::hex32")] [u8; 32]),
     /// The real short channel id.
     Scid(ShortChannelId),
     /// Our local alias.
@@ -48,10 +49,10 @@ pub struct PeerPolicy {
     pub fee_proportional_millionths: u32,
     /// CLTV delta.
     pub cltv_expiry_delta: u16,
-    /// Smallest HTLC the peer forwards to us, msat.
-    pub htlc_minimum_msat: u64,
-    /// Largest HTLC the peer forwards to us, msat.
-    pub htlc_maximum_msat: u64,
+    /// Smallest HTLC the peer forwards to us.
+    pub htlc_minimum_msat: Msat,
+    /// Largest HTLC the peer forwards to us.
+    pub htlc_maximum_msat: Msat,
 }
 
 /// One channel, as the node last reported it.
@@ -59,8 +60,8 @@ pub struct PeerPolicy {
 pub struct ChannelInfo {
     /// Identity across updates.
     pub key: ChannelKey,
-    /// The peer's node id, 33 bytes compressed.
-    pub peer_id: Vec<u8>,
+    /// The peer's node id.
+    pub peer_id: NodeId,
     /// Whether the peer is connected.
     pub peer_connected: bool,
     /// Core Lightning's channel state name, e.g. `CHANNELD_NORMAL`.
@@ -75,20 +76,20 @@ pub struct ChannelInfo {
     pub private: bool,
     /// Negotiated `option_scid_alias`: hints must use the remote alias.
     pub scid_alias_only: bool,
-    /// Channel size, msat.
-    pub total_msat: u64,
-    /// Our balance, msat.
-    pub to_us_msat: u64,
-    /// What the peer can send us now, msat.
-    pub receivable_msat: u64,
-    /// The reserve we must keep, msat.
-    pub our_reserve_msat: u64,
-    /// The reserve the peer must keep, msat.
-    pub their_reserve_msat: u64,
+    /// Channel size.
+    pub total_msat: Msat,
+    /// Our balance.
+    pub to_us_msat: Msat,
+    /// What the peer can send us now.
+    pub receivable_msat: Msat,
+    /// The reserve we must keep.
+    pub our_reserve_msat: Msat,
+    /// The reserve the peer must keep.
+    pub their_reserve_msat: Msat,
     /// The peer's policy towards us; `None` when the peer sent no update (never a hint).
     pub remote_policy: Option<PeerPolicy>,
     /// What the rest of the network can route to the peer; `Some(0)` = dead end, `None` = unknown.
-    pub incoming_capacity_msat: Option<u64>,
+    pub incoming_capacity_msat: Option<Msat>,
 }
 
 impl ChannelInfo {

@@ -167,7 +167,10 @@ mod tests {
     use super::*;
     use crate::channel::{ChannelInfo, ChannelKey, PeerPolicy};
     use crate::event::{InvoiceCreated, PreimageSeal, RouteHintHop, Warning};
-    use crate::{Label, ShortChannelId};
+    use crate::{
+        CreatedIndex, DeletedIndex, InvoiceBody, Label, Msat, NodeId, PayIndex, PaymentHash,
+        PaymentSecret, ShortChannelId, UpdatedIndex,
+    };
     use proptest::prelude::*;
 
     /// A fixed record, the content of the golden file `tests/data/record_v1_invoice_created.bin`.
@@ -177,31 +180,33 @@ mod tests {
             time_ms: 1_795_532_824_123,
             prev_hash: [0xab; 32],
             event: Event::InvoiceCreated(InvoiceCreated {
-                created_index: 3,
-                label: Label::new("v1").unwrap(),
-                bolt11: "lnbcrt10n1p4st2qc".into(),
-                payment_hash: [1; 32],
-                payment_secret: [2; 32],
-                preimage: PreimageSeal::Sealed {
-                    nonce: [3; 32],
-                    ciphertext: [4; 32],
+                created_index: CreatedIndex(3),
+                body: InvoiceBody {
+                    label: Label::new("v1").unwrap(),
+                    bolt11: "lnbcrt10n1p4st2qc".into(),
+                    payment_hash: PaymentHash::from_byte_array([1; 32]),
+                    payment_secret: PaymentSecret::from_byte_array([2; 32]),
+                    preimage: PreimageSeal::Sealed {
+                        nonce: [3; 32],
+                        ciphertext: [4; 32],
+                    },
+                    amount_msat: Some(Msat::from_msat(1000)),
+                    description: "tea".into(),
+                    deschashonly: false,
+                    created_at: 1_795_532_824,
+                    expiry: 604_800,
+                    expires_at: 1_796_137_624,
+                    cltv: 10,
+                    fallbacks: vec!["bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into()],
+                    route_hints: vec![RouteHintHop {
+                        node_id: NodeId::from_byte_array([2; 33]),
+                        short_channel_id: ShortChannelId::from_u64(118 << 40 | 1 << 16),
+                        fee_base_msat: 1,
+                        fee_proportional_millionths: 10,
+                        cltv_expiry_delta: 6,
+                    }],
+                    warnings: vec![Warning::Capacity],
                 },
-                amount_msat: Some(1000),
-                description: "tea".into(),
-                deschashonly: false,
-                created_at: 1_795_532_824,
-                expiry: 604_800,
-                expires_at: 1_796_137_624,
-                cltv: 10,
-                fallbacks: vec!["bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into()],
-                route_hints: vec![RouteHintHop {
-                    node_id: vec![2; 33],
-                    short_channel_id: 118 << 40 | 1 << 16,
-                    fee_base_msat: 1,
-                    fee_proportional_millionths: 10,
-                    cltv_expiry_delta: 6,
-                }],
-                warnings: vec![Warning::Capacity],
             }),
         }
     }
@@ -209,7 +214,7 @@ mod tests {
     fn channel_info() -> ChannelInfo {
         ChannelInfo {
             key: ChannelKey::ChannelId([0x42; 32]),
-            peer_id: vec![3; 33],
+            peer_id: NodeId::from_byte_array([3; 33]),
             peer_connected: true,
             state: "CHANNELD_NORMAL".into(),
             short_channel_id: Some(ShortChannelId::new(118, 1, 0).unwrap()),
@@ -217,19 +222,19 @@ mod tests {
             alias_remote: None,
             private: false,
             scid_alias_only: false,
-            total_msat: 200_000_000,
-            to_us_msat: 50_000_000,
-            receivable_msat: 148_000_000,
-            our_reserve_msat: 2_000_000,
-            their_reserve_msat: 2_000_000,
+            total_msat: Msat::from_msat(200_000_000),
+            to_us_msat: Msat::from_msat(50_000_000),
+            receivable_msat: Msat::from_msat(148_000_000),
+            our_reserve_msat: Msat::from_msat(2_000_000),
+            their_reserve_msat: Msat::from_msat(2_000_000),
             remote_policy: Some(PeerPolicy {
                 fee_base_msat: 1,
                 fee_proportional_millionths: 10,
                 cltv_expiry_delta: 6,
-                htlc_minimum_msat: 0,
-                htlc_maximum_msat: 198_000_000,
+                htlc_minimum_msat: Msat::from_msat(0),
+                htlc_maximum_msat: Msat::from_msat(198_000_000),
             }),
-            incoming_capacity_msat: Some(1_000_000_000),
+            incoming_capacity_msat: Some(Msat::from_msat(1_000_000_000)),
         }
     }
 
@@ -266,12 +271,12 @@ mod tests {
         let parts = vec![
             crate::HeldPart {
                 htlc: "103x1x0/7".into(),
-                amount_msat: 600,
+                amount_msat: Msat::from_msat(600),
                 cltv_expiry: 180,
             },
             crate::HeldPart {
                 htlc: "104x2x1/0".into(),
-                amount_msat: 400,
+                amount_msat: Msat::from_msat(400),
                 cltv_expiry: 176,
             },
         ];
@@ -300,10 +305,10 @@ mod tests {
                 i,
                 j,
                 with(Event::InvoicePaid(crate::InvoicePaid {
-                    created_index: 3,
-                    pay_index: 2,
-                    updated_index: 5,
-                    amount_received_msat: 1337,
+                    created_index: CreatedIndex(3),
+                    pay_index: PayIndex(2),
+                    updated_index: UpdatedIndex(5),
+                    amount_received_msat: Msat::from_msat(1337),
                     paid_at: 1_795_532_900,
                 })),
             ),
@@ -311,16 +316,16 @@ mod tests {
                 k,
                 l,
                 with(Event::InvoiceExpired(crate::InvoiceExpired {
-                    created_index: 3,
-                    updated_index: 6,
+                    created_index: CreatedIndex(3),
+                    updated_index: UpdatedIndex(6),
                 })),
             ),
             (
                 m,
                 n,
                 with(Event::InvoiceDeleted(crate::InvoiceDeleted {
-                    created_index: 3,
-                    deleted_index: 1,
+                    created_index: CreatedIndex(3),
+                    deleted_index: DeletedIndex(1),
                     status: crate::InvoiceStatus::Paid,
                 })),
             ),
@@ -328,16 +333,16 @@ mod tests {
                 o,
                 p,
                 with(Event::DescriptionRemoved(crate::DescriptionRemoved {
-                    created_index: 3,
-                    updated_index: 7,
+                    created_index: CreatedIndex(3),
+                    updated_index: UpdatedIndex(7),
                 })),
             ),
             (
                 q,
                 r,
                 with(Event::InvoiceCleaned(crate::InvoiceCleaned {
-                    created_index: 3,
-                    deleted_index: 2,
+                    created_index: CreatedIndex(3),
+                    deleted_index: DeletedIndex(2),
                     status: crate::InvoiceStatus::Expired,
                     age_s: 86_400,
                     now_s: 1_796_300_000,
@@ -347,7 +352,10 @@ mod tests {
                 s,
                 t,
                 with(Event::HoldInvoiceCreated(InvoiceCreated {
-                    preimage: PreimageSeal::Withheld,
+                    body: InvoiceBody {
+                        preimage: PreimageSeal::Withheld,
+                        ..created.body.clone()
+                    },
                     ..created.clone()
                 })),
             ),
@@ -355,8 +363,8 @@ mod tests {
                 u,
                 v,
                 with(Event::HoldAccepted(crate::HoldAccepted {
-                    created_index: 3,
-                    updated_index: 8,
+                    created_index: CreatedIndex(3),
+                    updated_index: UpdatedIndex(8),
                     parts: parts.clone(),
                     height: 150,
                 })),
@@ -365,10 +373,10 @@ mod tests {
                 w,
                 x,
                 with(Event::HoldSettled(crate::HoldSettled {
-                    created_index: 3,
-                    pay_index: 3,
-                    updated_index: 9,
-                    amount_received_msat: 1000,
+                    created_index: CreatedIndex(3),
+                    pay_index: PayIndex(3),
+                    updated_index: UpdatedIndex(9),
+                    amount_received_msat: Msat::from_msat(1000),
                     paid_at: 1_795_533_000,
                     revealed: Some(PreimageSeal::Sealed {
                         nonce: [5; 32],
@@ -380,8 +388,8 @@ mod tests {
                 y,
                 z,
                 with(Event::HoldCanceled(crate::HoldCanceled {
-                    created_index: 3,
-                    updated_index: 10,
+                    created_index: CreatedIndex(3),
+                    updated_index: UpdatedIndex(10),
                     reason: crate::CancelReason::HtlcExpiry {
                         height: 170,
                         blocks_before: 6,
@@ -393,10 +401,13 @@ mod tests {
                 ab,
                 with(Event::Bolt12InvoiceCreated(crate::Bolt12Created {
                     invoice: InvoiceCreated {
-                        bolt11: "lni1qqg97jkedp9x7cgpgl5t28jnv5rrgq3q".into(),
-                        fallbacks: vec![],
-                        route_hints: vec![],
-                        warnings: vec![],
+                        body: InvoiceBody {
+                            bolt11: "lni1qqg97jkedp9x7cgpgl5t28jnv5rrgq3q".into(),
+                            fallbacks: vec![],
+                            route_hints: vec![],
+                            warnings: vec![],
+                            ..created.body.clone()
+                        },
                         ..created
                     },
                     local_offer_id: Some([7; 32]),
@@ -407,10 +418,10 @@ mod tests {
                 ad,
                 with(Event::HtlcsPaid(crate::HtlcsPaid {
                     paid: crate::InvoicePaid {
-                        created_index: 3,
-                        pay_index: 4,
-                        updated_index: 11,
-                        amount_received_msat: 1000,
+                        created_index: CreatedIndex(3),
+                        pay_index: PayIndex(4),
+                        updated_index: UpdatedIndex(11),
+                        amount_received_msat: Msat::from_msat(1000),
                         paid_at: 1_795_533_100,
                     },
                     parts: parts.clone(),
@@ -504,10 +515,10 @@ mod tests {
             let mut rec = golden_record();
             rec.seq = seq;
             let Event::InvoiceCreated(ref mut c) = rec.event else { unreachable!() };
-            c.label = Label::new(label).unwrap_or_else(|_| Label::new("x").unwrap());
-            c.description = desc;
-            c.amount_msat = amount;
-            c.expiry = expiry;
+            c.body.label = Label::new(label).unwrap_or_else(|_| Label::new("x").unwrap());
+            c.body.description = desc;
+            c.body.amount_msat = amount.map(Msat::from_msat);
+            c.body.expiry = expiry;
             let bytes = encode_record(&rec).unwrap();
             prop_assert_eq!(decode_record(&bytes).unwrap(), rec);
         }

@@ -9,7 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelInfo, ChannelKey};
-use crate::{Hash32, Label};
+use crate::ids::{hex32, hex32_opt, CreatedIndex, DeletedIndex, NodeId, PayIndex, PaymentHash};
+use crate::ids::{PaymentSecret, UpdatedIndex};
+use crate::{Hash32, Label, Msat, PaymentAmountError, ShortChannelId};
 
 /// One state change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +84,7 @@ impl Event {
     }
 
     /// The `created_index` of the invoice an event concerns (`None` for a channel event).
-    pub fn invoice_index(&self) -> Option<u64> {
+    pub fn invoice_index(&self) -> Option<CreatedIndex> {
         match self {
             Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c.created_index),
             Event::Bolt12InvoiceCreated(b) => Some(b.invoice.created_index),
@@ -97,6 +99,20 @@ impl Event {
             Event::HoldSettled(s) => Some(s.created_index),
             Event::HoldCanceled(c) => Some(c.created_index),
             Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => None,
+        }
+    }
+
+    /// Its fields as people read them (the JSON of `invoiced events` and of webhooks): hashes and
+    /// node ids in hex, scids as `BxTxO`, amounts and counters as numbers.
+    pub fn fields_json(&self) -> serde_json::Value {
+        // An externally tagged variant: `{"Kind": fields}`; the kind is `kind()`'s to name.
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m
+                .into_iter()
+                .next()
+                .map_or(serde_json::Value::Null, |(_, v)| v),
+            Ok(v) => v,
+            Err(_) => serde_json::Value::Null,
         }
     }
 
@@ -123,13 +139,16 @@ pub enum PreimageSeal {
     /// Generated: the preimage is HMAC(preimage key, nonce), the key derived from `hsm_secret`.
     Derived {
         /// Per-invoice random value.
+        #[serde(with = "hex32")]
         nonce: Hash32,
     },
     /// Supplied by the caller: `ciphertext` = preimage XOR HMAC(seal key, nonce).
     Sealed {
         /// Per-invoice random value.
+        #[serde(with = "hex32")]
         nonce: Hash32,
         /// The encrypted preimage.
+        #[serde(with = "hex32")]
         ciphertext: Hash32,
     },
     /// Withheld: a hold invoice made from a payment hash alone. The preimage is not known until
@@ -150,10 +169,10 @@ impl core::fmt::Debug for PreimageSeal {
 /// One hop of a route hint (the peer's policy towards us).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteHintHop {
-    /// The peer's node id, 33 bytes compressed.
-    pub node_id: Vec<u8>,
+    /// The peer's node id.
+    pub node_id: NodeId,
     /// The scid written into the hint.
-    pub short_channel_id: u64,
+    pub short_channel_id: ShortChannelId,
     /// Peer's base fee, msat.
     pub fee_base_msat: u32,
     /// Peer's proportional fee, millionths.
@@ -212,22 +231,82 @@ impl Warning {
 
 /// An invoice was created: everything needed to list it, settle it and audit it, including the
 /// exact BOLT11 string, so replay never re-signs or re-encodes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The codec writes a nested struct as its fields, so this record is byte for byte what it was
+/// when the body's fields sat here; formats for people show them beside `created_index` too.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceCreated {
     /// 1-based creation counter, stamped in commit order; never reused.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
+    /// The invoice.
+    pub body: InvoiceBody,
+}
+
+/// [`InvoiceCreated`] as the codec writes it.
+#[derive(Serialize, Deserialize)]
+struct CreatedNested<B> {
+    created_index: CreatedIndex,
+    body: B,
+}
+
+/// [`InvoiceCreated`] as people read it: one object.
+#[derive(Serialize, Deserialize)]
+struct CreatedFlat<B> {
+    created_index: CreatedIndex,
+    #[serde(flatten)]
+    body: B,
+}
+
+impl Serialize for InvoiceCreated {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (created_index, body) = (self.created_index, &self.body);
+        if s.is_human_readable() {
+            CreatedFlat {
+                created_index,
+                body,
+            }
+            .serialize(s)
+        } else {
+            CreatedNested {
+                created_index,
+                body,
+            }
+            .serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for InvoiceCreated {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (created_index, body) = if d.is_human_readable() {
+            let c = CreatedFlat::<InvoiceBody>::deserialize(d)?;
+            (c.created_index, c.body)
+        } else {
+            let c = CreatedNested::<InvoiceBody>::deserialize(d)?;
+            (c.created_index, c.body)
+        };
+        Ok(InvoiceCreated {
+            created_index,
+            body,
+        })
+    }
+}
+
+/// An invoice as its creator makes it: everything but the counter the log stamps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceBody {
     /// The caller's label.
     pub label: Label,
     /// The signed BOLT11 string.
     pub bolt11: String,
     /// SHA256 of the preimage.
-    pub payment_hash: Hash32,
+    pub payment_hash: PaymentHash,
     /// The payment secret (`s` field).
-    pub payment_secret: Hash32,
+    pub payment_secret: PaymentSecret,
     /// How the key holder recovers the preimage.
     pub preimage: PreimageSeal,
-    /// The amount asked for, msat; `None` for `any`.
-    pub amount_msat: Option<u64>,
+    /// The amount asked for; `None` for `any`.
+    pub amount_msat: Option<Msat>,
     /// The full description (also with `deschashonly`).
     pub description: String,
     /// Whether only the description's hash is in the invoice.
@@ -248,6 +327,16 @@ pub struct InvoiceCreated {
     pub warnings: Vec<Warning>,
 }
 
+impl InvoiceBody {
+    /// Whether `got` pays this invoice: the one amount rule ([`Msat::pays`]).
+    ///
+    /// # Errors
+    /// [`PaymentAmountError`] saying which bound `got` breaks.
+    pub fn check_payment(&self, got: Msat) -> Result<(), PaymentAmountError> {
+        got.pays(self.amount_msat)
+    }
+}
+
 /// A BOLT12 invoice as issued: the same fields as any invoice, with the signed `lni1…` string in
 /// `bolt11`, the `path_id` of its blinded path (what the payer's onion carries back) as
 /// `payment_secret`, the offer's description, and its blinded path's `cltv_expiry_delta` as `cltv`.
@@ -257,6 +346,7 @@ pub struct Bolt12Created {
     pub invoice: InvoiceCreated,
     /// The node's own offer it answers (Core Lightning's `local_offer_id`); `None` when the offer
     /// is not one the node has.
+    #[serde(with = "hex32_opt")]
     pub local_offer_id: Option<Hash32>,
 }
 
@@ -264,13 +354,13 @@ pub struct Bolt12Created {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoicePaid {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// 1-based payment counter.
-    pub pay_index: u64,
+    pub pay_index: PayIndex,
     /// The shared update counter's new value.
-    pub updated_index: u64,
-    /// What arrived, msat.
-    pub amount_received_msat: u64,
+    pub updated_index: UpdatedIndex,
+    /// What arrived.
+    pub amount_received_msat: Msat,
     /// When, UNIX seconds.
     pub paid_at: u64,
 }
@@ -300,18 +390,18 @@ impl Event {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceExpired {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// The shared update counter's new value.
-    pub updated_index: u64,
+    pub updated_index: UpdatedIndex,
 }
 
 /// An invoice was deleted while it had `status`. `deleted_index` is stamped in commit order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceDeleted {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// 1-based deletion counter.
-    pub deleted_index: u64,
+    pub deleted_index: DeletedIndex,
     /// Its status when deleted (the commit is refused if it changed).
     pub status: InvoiceStatus,
 }
@@ -320,9 +410,9 @@ pub struct InvoiceDeleted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescriptionRemoved {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// The shared update counter's new value.
-    pub updated_index: u64,
+    pub updated_index: UpdatedIndex,
 }
 
 /// An old invoice cleaned by retention (`autoclean`): it leaves the listings like a deleted one
@@ -331,9 +421,9 @@ pub struct DescriptionRemoved {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceCleaned {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// 1-based deletion counter.
-    pub deleted_index: u64,
+    pub deleted_index: DeletedIndex,
     /// Its status: `Paid` or `Expired`.
     pub status: InvoiceStatus,
     /// The rule: at least this many seconds since it was paid (`paid_at`) or expired
@@ -348,8 +438,8 @@ pub struct InvoiceCleaned {
 pub struct HeldPart {
     /// Which HTLC: `short_channel_id/id`, stable across the node's replays.
     pub htlc: String,
-    /// What it carries, msat.
-    pub amount_msat: u64,
+    /// What it carries.
+    pub amount_msat: Msat,
     /// Its absolute CLTV expiry (block height).
     pub cltv_expiry: u32,
 }
@@ -359,9 +449,9 @@ pub struct HeldPart {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldAccepted {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// The shared update counter's new value.
-    pub updated_index: u64,
+    pub updated_index: UpdatedIndex,
     /// The parts held.
     pub parts: Vec<HeldPart>,
     /// The node's block height when they were accepted.
@@ -411,13 +501,13 @@ pub fn earliest_expiry(parts: &[HeldPart]) -> Option<u32> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldSettled {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// 1-based payment counter.
-    pub pay_index: u64,
+    pub pay_index: PayIndex,
     /// The shared update counter's new value.
-    pub updated_index: u64,
-    /// What the held parts carry, msat.
-    pub amount_received_msat: u64,
+    pub updated_index: UpdatedIndex,
+    /// What the held parts carry.
+    pub amount_received_msat: Msat,
     /// When, UNIX seconds.
     pub paid_at: u64,
     /// For an invoice made from its hash alone, the preimage the caller revealed, sealed
@@ -444,9 +534,9 @@ pub enum CancelReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldCanceled {
     /// The invoice.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// The shared update counter's new value.
-    pub updated_index: u64,
+    pub updated_index: UpdatedIndex,
     /// By whom, or by which rule.
     pub reason: CancelReason,
 }

@@ -13,23 +13,28 @@ pub mod codec;
 pub mod description;
 pub mod event;
 pub mod expose;
+pub mod ids;
 pub mod label;
 pub mod network;
 pub mod projection;
 pub mod proposal;
 pub mod scid;
 
-pub use amount::{check_payment_amount, AmountError, AmountOrAny, Msat, PaymentAmountError};
+pub use amount::{AmountError, AmountOrAny, Msat, PaymentAmountError};
 pub use channel::{ChannelBook, ChannelInfo, ChannelKey, PeerPolicy};
 pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use event::{
     distinct_parts, earliest_expiry, Bolt12Created, CancelReason, DescriptionRemoved, Event,
-    HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, HtlcsPaid, InvoiceCleaned,
-    InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
-    RouteHintHop, Warning, MAX_BLOCK_HEIGHT,
+    HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, HtlcsPaid, InvoiceBody,
+    InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus,
+    PreimageSeal, RouteHintHop, Warning, MAX_BLOCK_HEIGHT,
 };
 pub use expose::ExposePrivateChannels;
+pub use ids::{
+    CreatedIndex, DeletedIndex, HexError, NodeId, PayIndex, PaymentHash, PaymentPreimage,
+    PaymentSecret, UpdatedIndex,
+};
 pub use label::{Label, LabelError};
 pub use network::Network;
 pub use projection::{
@@ -39,5 +44,5 @@ pub use projection::{
 pub use proposal::{InvoiceKind, NewInvoice, Proposal, Stamp};
 pub use scid::{ScidError, ShortChannelId};
 
-/// A 32-byte payment hash (SHA256 of the preimage).
+/// 32 bytes with no more specific meaning: a nonce, a ciphertext, a record's hash, an offer id.
 pub type Hash32 = [u8; 32];

@@ -9,44 +9,18 @@
 use crate::channel::{ChannelInfo, ChannelKey};
 use crate::event::{
     Bolt12Created, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled,
-    HoldSettled, HtlcsPaid, InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired,
-    InvoicePaid, InvoiceStatus, PreimageSeal, RouteHintHop, Warning,
+    HoldSettled, HtlcsPaid, InvoiceBody, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
+    InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
 };
-use crate::{Hash32, Label};
+use crate::ids::{CreatedIndex, DeletedIndex, PayIndex, UpdatedIndex};
+use crate::{Hash32, Msat};
 
-/// A new invoice, as the creator makes it: an [`InvoiceCreated`] without its `created_index`.
+/// A new invoice, as the creator makes it: the body of an [`InvoiceCreated`], and which kind
+/// of event will record it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewInvoice {
-    /// The caller's label.
-    pub label: Label,
-    /// The signed BOLT11 string.
-    pub bolt11: String,
-    /// SHA256 of the preimage.
-    pub payment_hash: Hash32,
-    /// The payment secret (`s` field).
-    pub payment_secret: Hash32,
-    /// How the key holder recovers the preimage.
-    pub preimage: PreimageSeal,
-    /// The amount asked for, msat; `None` for `any`.
-    pub amount_msat: Option<u64>,
-    /// The full description (also with `deschashonly`).
-    pub description: String,
-    /// Whether only the description's hash is in the invoice.
-    pub deschashonly: bool,
-    /// The invoice timestamp, UNIX seconds.
-    pub created_at: u64,
-    /// Relative expiry, seconds.
-    pub expiry: u64,
-    /// `created_at + expiry`.
-    pub expires_at: u64,
-    /// `min_final_cltv_expiry` written in the `c` field.
-    pub cltv: u32,
-    /// The fallback addresses, as given.
-    pub fallbacks: Vec<String>,
-    /// The route hints chosen, one hop each.
-    pub route_hints: Vec<RouteHintHop>,
-    /// The warnings returned to the caller.
-    pub warnings: Vec<Warning>,
+    /// The invoice.
+    pub body: InvoiceBody,
     /// Which kind, and so which event records it.
     pub kind: InvoiceKind,
 }
@@ -68,42 +42,10 @@ pub enum InvoiceKind {
 
 impl NewInvoice {
     /// The event, with the `created_index` admission assigned.
-    pub fn stamp(self, created_index: u64) -> InvoiceCreated {
-        let NewInvoice {
-            label,
-            bolt11,
-            payment_hash,
-            payment_secret,
-            preimage,
-            amount_msat,
-            description,
-            deschashonly,
-            created_at,
-            expiry,
-            expires_at,
-            cltv,
-            fallbacks,
-            route_hints,
-            warnings,
-            kind: _,
-        } = self;
+    pub fn stamp(self, created_index: CreatedIndex) -> InvoiceCreated {
         InvoiceCreated {
             created_index,
-            label,
-            bolt11,
-            payment_hash,
-            payment_secret,
-            preimage,
-            amount_msat,
-            description,
-            deschashonly,
-            created_at,
-            expiry,
-            expires_at,
-            cltv,
-            fallbacks,
-            route_hints,
-            warnings,
+            body: self.body,
         }
     }
 }
@@ -116,9 +58,9 @@ pub enum Proposal {
     /// Invoice `created_index` was paid.
     Paid {
         /// The invoice.
-        created_index: u64,
-        /// What arrived, msat.
-        amount_received_msat: u64,
+        created_index: CreatedIndex,
+        /// What arrived.
+        amount_received_msat: Msat,
         /// When, UNIX seconds.
         paid_at: u64,
         /// The HTLCs that paid it, when the node reported them (then recorded as
@@ -128,12 +70,12 @@ pub enum Proposal {
     /// Invoice `created_index` expired.
     Expired {
         /// The invoice.
-        created_index: u64,
+        created_index: CreatedIndex,
     },
     /// Invoice `created_index` is deleted, if its status is still `status`.
     Deleted {
         /// The invoice.
-        created_index: u64,
+        created_index: CreatedIndex,
         /// The status the caller expects it to have.
         status: InvoiceStatus,
     },
@@ -141,7 +83,7 @@ pub enum Proposal {
     /// least `age_s` old at `now_s`.
     Cleaned {
         /// The invoice.
-        created_index: u64,
+        created_index: CreatedIndex,
         /// `Paid` or `Expired`.
         status: InvoiceStatus,
         /// The age rule, seconds.
@@ -152,12 +94,12 @@ pub enum Proposal {
     /// Invoice `created_index` loses its description.
     DescriptionRemoved {
         /// The invoice.
-        created_index: u64,
+        created_index: CreatedIndex,
     },
     /// Hold invoice `created_index` holds `parts`, which reach its amount.
     HoldAccepted {
         /// The invoice.
-        created_index: u64,
+        created_index: CreatedIndex,
         /// The parts.
         parts: Vec<HeldPart>,
         /// The node's block height.
@@ -166,9 +108,9 @@ pub enum Proposal {
     /// Hold invoice `created_index` is settled.
     HoldSettled {
         /// The invoice.
-        created_index: u64,
-        /// What the held parts carry, msat.
-        amount_received_msat: u64,
+        created_index: CreatedIndex,
+        /// What the held parts carry.
+        amount_received_msat: Msat,
         /// When, UNIX seconds.
         paid_at: u64,
         /// The revealed preimage, sealed, for an invoice made from its hash alone.
@@ -177,7 +119,7 @@ pub enum Proposal {
     /// Hold invoice `created_index` is canceled.
     HoldCanceled {
         /// The invoice.
-        created_index: u64,
+        created_index: CreatedIndex,
         /// Why.
         reason: CancelReason,
     },
@@ -193,18 +135,18 @@ pub enum Proposal {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stamp {
     /// `created_index` of a new invoice.
-    pub created: u64,
+    pub created: CreatedIndex,
     /// `pay_index` of a payment.
-    pub pay: u64,
+    pub pay: PayIndex,
     /// `updated_index` of a payment, expiry or description removal.
-    pub updated: u64,
+    pub updated: UpdatedIndex,
     /// `deleted_index` of a deletion.
-    pub deleted: u64,
+    pub deleted: DeletedIndex,
 }
 
 impl Proposal {
     /// The invoice a lifecycle proposal names (`None` for a new invoice or a channel).
-    pub fn target(&self) -> Option<u64> {
+    pub fn target(&self) -> Option<CreatedIndex> {
         match self {
             Proposal::Paid { created_index, .. }
             | Proposal::Expired { created_index }

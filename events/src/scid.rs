@@ -3,11 +3,34 @@
 use core::fmt;
 use core::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A short channel id: 3 bytes block height, 3 bytes transaction index, 2 bytes output index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// The codec writes it as its 64-bit encoding; formats meant for people show `BxTxO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ShortChannelId(u64);
+
+impl Serialize for ShortChannelId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ShortChannelId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            String::deserialize(d)?.parse().map_err(D::Error::custom)
+        } else {
+            u64::deserialize(d).map(ShortChannelId)
+        }
+    }
+}
 
 /// Why a short channel id text was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

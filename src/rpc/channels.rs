@@ -9,7 +9,7 @@ use invoiced_actors::channel_monitor::{
     duplicate_key, IncomingView, ListIncoming, SyncChannels, SyncSummary,
 };
 use invoiced_actors::hold_keeper::BlockHeight;
-use invoiced_events::{ChannelInfo, ChannelKey, PeerPolicy, ShortChannelId};
+use invoiced_events::{ChannelInfo, ChannelKey, Msat, NodeId, PeerPolicy, ShortChannelId};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
@@ -46,7 +46,7 @@ impl<'a> Entry<'a> {
         self.obj.get(field).filter(|v| !v.is_null())
     }
 
-    fn amount_of(&self, field: &str, v: &Value) -> Result<u64, RpcError> {
+    fn amount_of(&self, field: &str, v: &Value) -> Result<Msat, RpcError> {
         let n = match v {
             Value::Number(n) => n.as_u64(),
             Value::String(s) => s
@@ -56,15 +56,16 @@ impl<'a> Entry<'a> {
             _ => None,
         };
         n.filter(|n| *n <= MAX_MSAT)
+            .map(Msat)
             .ok_or_else(|| self.bad(field, "should be a non-negative amount in msat", v))
     }
 
-    fn amount(&self, field: &str) -> Result<u64, RpcError> {
+    fn amount(&self, field: &str) -> Result<Msat, RpcError> {
         let v = self.get(field).ok_or_else(|| self.missing(field))?;
         self.amount_of(field, v)
     }
 
-    fn opt_amount(&self, field: &str) -> Result<Option<u64>, RpcError> {
+    fn opt_amount(&self, field: &str) -> Result<Option<Msat>, RpcError> {
         self.get(field)
             .map(|v| self.amount_of(field, v))
             .transpose()
@@ -123,12 +124,6 @@ pub fn parse_entry(v: &Value, at: &str) -> Result<ChannelInfo, RpcError> {
         at: at.to_owned(),
         obj,
     };
-    let peer = e.get("peer_id").ok_or_else(|| e.missing("peer_id"))?;
-    let peer_id = peer
-        .as_str()
-        .and_then(|s| hex::decode(s).ok())
-        .filter(|b| secp256k1::PublicKey::from_slice(b).is_ok())
-        .ok_or_else(|| e.bad("peer_id", "should be a node id", peer))?;
     let state = match e.get("state") {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s.clone(),
         Some(v) => return Err(e.bad("state", "should be a channel state name", v)),
@@ -139,40 +134,96 @@ pub fn parse_entry(v: &Value, at: &str) -> Result<ChannelInfo, RpcError> {
         Some(a) => (a.opt_scid("local")?, a.opt_scid("remote")?),
         None => (None, None),
     };
-    let total_msat = e.amount("total_msat")?;
-    let to_us_msat = e.amount("to_us_msat")?;
-    if to_us_msat > total_msat {
-        return Err(e.bad(
-            "to_us_msat",
-            "should not exceed total_msat",
-            &json!(to_us_msat),
-        ));
+    let balances = e.balances()?;
+    Ok(ChannelInfo {
+        key: e.key(short_channel_id, alias_local)?,
+        peer_id: e.node_id("peer_id")?,
+        peer_connected: e.boolean("peer_connected", false)?,
+        state,
+        short_channel_id,
+        alias_local,
+        alias_remote,
+        private: e.boolean("private", false)?,
+        scid_alias_only: e.scid_alias_only()?,
+        total_msat: balances.total,
+        to_us_msat: balances.to_us,
+        receivable_msat: balances.receivable,
+        our_reserve_msat: balances.our_reserve,
+        their_reserve_msat: balances.their_reserve,
+        remote_policy: e.remote_policy()?,
+        incoming_capacity_msat: e.opt_amount("incoming_capacity_msat")?,
+    })
+}
+
+/// The amounts of a channel: its size, our side, and what the peer can send us.
+struct Balances {
+    total: Msat,
+    to_us: Msat,
+    receivable: Msat,
+    our_reserve: Msat,
+    their_reserve: Msat,
+}
+
+impl Entry<'_> {
+    fn node_id(&self, field: &str) -> Result<NodeId, RpcError> {
+        let v = self.get(field).ok_or_else(|| self.missing(field))?;
+        v.as_str()
+            .and_then(|s| hex::decode(s).ok())
+            .filter(|b| secp256k1::PublicKey::from_slice(b).is_ok())
+            .and_then(|b| NodeId::try_from(b.as_slice()).ok())
+            .ok_or_else(|| self.bad(field, "should be a node id", v))
     }
-    let our_reserve_msat = e.opt_amount("our_reserve_msat")?.unwrap_or(0);
-    let their_reserve_msat = e.opt_amount("their_reserve_msat")?.unwrap_or(0);
-    let receivable_msat = match e.opt_amount("receivable_msat")? {
-        Some(r) => r,
-        None => (total_msat - to_us_msat).saturating_sub(their_reserve_msat),
-    };
-    let scid_alias_only = match e.sub("channel_type")? {
-        Some(t) => match t.get("names") {
-            None => false,
-            Some(Value::Array(names)) => names.iter().any(|n| {
+
+    /// Size and balances; what the peer can send us, when not given, is its side less the
+    /// reserve it must keep.
+    fn balances(&self) -> Result<Balances, RpcError> {
+        let total = self.amount("total_msat")?;
+        let to_us = self.amount("to_us_msat")?;
+        if to_us > total {
+            return Err(self.bad("to_us_msat", "should not exceed total_msat", &json!(to_us)));
+        }
+        let our_reserve = self.opt_amount("our_reserve_msat")?.unwrap_or(Msat::ZERO);
+        let their_reserve = self.opt_amount("their_reserve_msat")?.unwrap_or(Msat::ZERO);
+        let receivable = match self.opt_amount("receivable_msat")? {
+            Some(r) => r,
+            None => total.saturating_sub(to_us).saturating_sub(their_reserve),
+        };
+        Ok(Balances {
+            total,
+            to_us,
+            receivable,
+            our_reserve,
+            their_reserve,
+        })
+    }
+
+    /// Whether the channel type negotiated `option_scid_alias`.
+    fn scid_alias_only(&self) -> Result<bool, RpcError> {
+        let Some(t) = self.sub("channel_type")? else {
+            return Ok(false);
+        };
+        match t.get("names") {
+            None => Ok(false),
+            Some(Value::Array(names)) => Ok(names.iter().any(|n| {
                 n.as_str().is_some_and(|n| {
                     n.starts_with("scid_alias") || n.starts_with("option_scid_alias")
                 })
-            }),
-            Some(v) => return Err(t.bad("names", "should be an array of strings", v)),
-        },
-        None => false,
-    };
-    let remote_policy = match e
-        .sub("updates")?
-        .map(|u| u.sub("remote"))
-        .transpose()?
-        .flatten()
-    {
-        Some(r) => Some(PeerPolicy {
+            })),
+            Some(v) => Err(t.bad("names", "should be an array of strings", v)),
+        }
+    }
+
+    /// The peer's policy towards us (`updates.remote`).
+    fn remote_policy(&self) -> Result<Option<PeerPolicy>, RpcError> {
+        let remote = self
+            .sub("updates")?
+            .map(|u| u.sub("remote"))
+            .transpose()?
+            .flatten();
+        let Some(r) = remote else {
+            return Ok(None);
+        };
+        Ok(Some(PeerPolicy {
             fee_base_msat: r.uint("fee_base_msat", u64::from(u32::MAX))? as u32,
             fee_proportional_millionths: r
                 .uint("fee_proportional_millionths", u64::from(u32::MAX))?
@@ -180,46 +231,32 @@ pub fn parse_entry(v: &Value, at: &str) -> Result<ChannelInfo, RpcError> {
             cltv_expiry_delta: r.uint("cltv_expiry_delta", u64::from(u16::MAX))? as u16,
             htlc_minimum_msat: r.amount("htlc_minimum_msat")?,
             htlc_maximum_msat: r.amount("htlc_maximum_msat")?,
-        }),
-        None => None,
-    };
-    let key = match e.get("channel_id") {
-        Some(v) => {
+        }))
+    }
+
+    /// Its identity: the channel id, else the real scid, else our local alias.
+    fn key(
+        &self,
+        short_channel_id: Option<ShortChannelId>,
+        alias_local: Option<ShortChannelId>,
+    ) -> Result<ChannelKey, RpcError> {
+        if let Some(v) = self.get("channel_id") {
             let id: [u8; 32] = v
                 .as_str()
                 .and_then(|s| hex::decode(s).ok())
                 .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| e.bad("channel_id", "should be 64 hex digits", v))?;
-            ChannelKey::ChannelId(id)
+                .ok_or_else(|| self.bad("channel_id", "should be 64 hex digits", v))?;
+            return Ok(ChannelKey::ChannelId(id));
         }
-        None => match (short_channel_id, alias_local) {
-            (Some(s), _) => ChannelKey::Scid(s),
-            (None, Some(a)) => ChannelKey::LocalAlias(a),
-            (None, None) => {
-                return Err(RpcError::invalid_params(format!(
-                    "{at}: needs channel_id, short_channel_id or alias.local to be told apart"
-                )))
-            }
-        },
-    };
-    Ok(ChannelInfo {
-        key,
-        peer_id,
-        peer_connected: e.boolean("peer_connected", false)?,
-        state,
-        short_channel_id,
-        alias_local,
-        alias_remote,
-        private: e.boolean("private", false)?,
-        scid_alias_only,
-        total_msat,
-        to_us_msat,
-        receivable_msat,
-        our_reserve_msat,
-        their_reserve_msat,
-        remote_policy,
-        incoming_capacity_msat: e.opt_amount("incoming_capacity_msat")?,
-    })
+        match (short_channel_id, alias_local) {
+            (Some(s), _) => Ok(ChannelKey::Scid(s)),
+            (None, Some(a)) => Ok(ChannelKey::LocalAlias(a)),
+            (None, None) => Err(RpcError::invalid_params(format!(
+                "{}: needs channel_id, short_channel_id or alias.local to be told apart",
+                self.at
+            ))),
+        }
+    }
 }
 
 fn summary_json(s: SyncSummary) -> Value {
@@ -303,7 +340,7 @@ fn view_json(view: IncomingView) -> Value {
         .map(|c| {
             let ch = &c.channel;
             let mut m = Map::new();
-            m.insert("id".into(), hex::encode(&ch.peer_id).into());
+            m.insert("id".into(), ch.peer_id.to_hex().into());
             if let Some(s) = ch.listed_scid() {
                 m.insert("short_channel_id".into(), s.to_string().into());
             }
@@ -311,10 +348,10 @@ fn view_json(view: IncomingView) -> Value {
             m.insert("state".into(), ch.state.clone().into());
             m.insert("peer_connected".into(), ch.peer_connected.into());
             m.insert("public".into(), (!ch.private).into());
-            m.insert("receivable_msat".into(), ch.receivable_msat.into());
+            m.insert("receivable_msat".into(), ch.receivable_msat.0.into());
             m.insert("incoming_capacity_msat".into(), c.capacity_msat.into());
             if let Some(p) = ch.incoming_capacity_msat {
-                m.insert("peer_incoming_capacity_msat".into(), p.into());
+                m.insert("peer_incoming_capacity_msat".into(), p.0.into());
             }
             if let Some(p) = &ch.remote_policy {
                 m.insert("fee_base_msat".into(), p.fee_base_msat.into());
@@ -323,7 +360,7 @@ fn view_json(view: IncomingView) -> Value {
                     p.fee_proportional_millionths.into(),
                 );
                 m.insert("cltv_expiry_delta".into(), p.cltv_expiry_delta.into());
-                m.insert("htlc_max_msat".into(), p.htlc_maximum_msat.into());
+                m.insert("htlc_max_msat".into(), p.htlc_maximum_msat.0.into());
             }
             m.insert("candidate".into(), c.excluded.is_none().into());
             if let Some(ex) = &c.excluded {

@@ -12,7 +12,7 @@
 use invoiced_actors::invoice_creator::{Bolt12Request, CreateBolt12, CreateError};
 use invoiced_actors::key_signer::{sha256, PaymentPreimage};
 use invoiced_actors::policy::bolt12::Invoice;
-use invoiced_events::Label;
+use invoiced_events::{Label, Msat};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -90,7 +90,7 @@ pub fn parse_createinvoice(
         invoice,
         label,
         preimage,
-        amount_msat,
+        amount_msat: Msat(amount_msat),
         local_offer_id: offer,
         cltv,
     })
@@ -109,7 +109,7 @@ pub async fn createinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
-    let record = by(ctx, |b| b.by_hash(&issued.payment_hash.0).cloned())?.ok_or_else(|| {
+    let record = by(ctx, |b| b.by_hash(&issued.payment_hash).cloned())?.ok_or_else(|| {
         RpcError::internal(Internal::Invoices, "created invoice not in the projection")
     })?;
     Ok(invoice_json(&record, None))

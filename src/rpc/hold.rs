@@ -20,11 +20,9 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::error::RpcError;
-use super::invoice::{amount, description, expiry_param, expose, DEFAULT_EXPIRY};
+use super::invoice_params::{InvoiceParams, Words, DEFAULT_EXPIRY};
 use super::object::reveal;
-use super::params::{
-    bind, block_height, boolean, hash32, label_text, required, unsigned, ParamSpec,
-};
+use super::params::{bind, block_height, hash32, required, ParamSpec};
 use super::RpcContext;
 
 /// The interface version answered by `holdinvoice-version`.
@@ -81,72 +79,36 @@ pub const ACCEPT_SPEC: ParamSpec = ParamSpec {
     required: 4,
 };
 
+/// How `holdinvoice` words its refusals (holdinvoice's).
+const WORDS: Words = Words {
+    hex32: "should be a 32 byte hex value",
+    cltv: "should be an unsigned 64 bit integer",
+};
+
 /// Reads `holdinvoice` params into an invoice request.
 ///
 /// # Errors
 /// -32602 naming the first bad parameter, then the first missing one; a `payment_hash` that is
 /// not the `preimage`'s in holdinvoice's words.
 pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcError> {
-    let (
-        mut amount_msat,
-        mut desc,
-        mut expiry,
-        mut hash,
-        mut preimage,
-        mut cltv,
-        mut hash_only,
-        mut expose_private,
-        mut label,
-        mut idem,
-    ) = (None, None, None, None, None, None, None, None, None, None);
-    for (name, v) in bind(params, &SPEC)? {
-        match name {
-            "amount_msat" => amount_msat = Some(amount(v)?),
-            "description" => desc = Some(description(v)?),
-            "expiry" => expiry = Some(expiry_param(v)?),
-            "payment_hash" => hash = Some(hash32(v, "payment_hash")?),
-            "preimage" => preimage = Some(hash32(v, "preimage")?),
-            "cltv" => {
-                let c = unsigned(
-                    v,
-                    "cltv",
-                    "should be an unsigned 64 bit integer",
-                    u64::from(u32::MAX),
-                )?;
-                cltv = Some(
-                    Cltv::new(c)
-                        .map_err(|e| RpcError::bad_param("cltv", &e.to_string(), v.get()))?,
-                );
-            }
-            "deschashonly" => hash_only = Some(boolean(v, "deschashonly")?),
-            "exposeprivatechannels" => expose_private = Some(expose(v)?),
-            "label" => label = Some(label_text(v, "label")?),
-            "idempotent" => idem = Some(boolean(v, "idempotent")?),
-            other => {
-                return Err(RpcError::invalid_params(format!(
-                    "unhandled parameter {other}"
-                )))
-            }
-        }
-    }
-    let amount = required(amount_msat, "amount_msat")?;
-    let desc = required(desc, "description")?;
-    let source = match (hash, preimage) {
-        (Some(h), Some(p)) if sha256(&p) != h => {
+    let p = InvoiceParams::read(params, &SPEC, &WORDS)?;
+    let amount = required(p.amount, "amount_msat")?;
+    let desc = required(p.description, "description")?;
+    let source = match (p.payment_hash, p.preimage) {
+        (Some(h), Some(pre)) if PaymentHash::of(&pre) != h => {
             return Err(RpcError::invalid_params(format!(
-                "payment_hash: `{}` does not match preimage: `{}`",
-                hex::encode(h),
-                hex::encode(p)
+                "payment_hash: `{h}` does not match preimage: `{}`",
+                pre.to_hex()
             )))
         }
-        (_, Some(p)) => PreimageSource::Supplied(PaymentPreimage(p)),
-        (Some(h), None) => PreimageSource::Withheld(PaymentHash(h)),
+        (_, Some(pre)) => PreimageSource::Supplied(pre),
+        (Some(h), None) => PreimageSource::Withheld(h),
         (None, None) => PreimageSource::Generate,
     };
-    let label = match (label, &source) {
+    let label = match (p.label, &source) {
         (Some(l), _) => Some(l),
-        (None, PreimageSource::Supplied(p)) => Some(format!("hold-{}", hex::encode(sha256(&p.0)))),
-        (None, PreimageSource::Withheld(h)) => Some(format!("hold-{}", hex::encode(h.0))),
+        (None, PreimageSource::Supplied(pre)) => Some(format!("hold-{}", PaymentHash::of(pre))),
+        (None, PreimageSource::Withheld(h)) => Some(format!("hold-{h}")),
         // The hash is drawn by the signer: the creator names it then.
         (None, PreimageSource::Generate) => None,
     };
@@ -158,14 +120,14 @@ pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcErr
             .map(Label::new)
             .transpose()
             .map_err(|e| RpcError::label(&e))?,
-        description: Description::new(desc, hash_only.unwrap_or(false))
+        description: Description::new(desc, p.deschashonly.unwrap_or(false))
             .map_err(|e| RpcError::invalid_params(e.to_string()))?,
-        expiry: expiry.unwrap_or(DEFAULT_EXPIRY),
+        expiry: p.expiry.unwrap_or(DEFAULT_EXPIRY),
         fallbacks: Vec::new(),
         preimage: source,
-        expose: expose_private.unwrap_or_default(),
-        cltv: cltv.unwrap_or(default_cltv),
-        idempotent: idem.unwrap_or(false),
+        expose: p.expose.unwrap_or_default(),
+        cltv: p.cltv.unwrap_or(default_cltv),
+        idempotent: p.idempotent.unwrap_or(false),
         hold: true,
     })
 }
@@ -194,19 +156,20 @@ fn hold_json<'a>(r: &'a InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Ho
     let c = &r.created;
     let hold = r.hold.as_ref();
     HoldJson {
-        bolt11: &c.bolt11,
-        payment_hash: hex::encode(c.payment_hash),
-        payment_secret: hex::encode(c.payment_secret),
-        expires_at: c.expires_at,
+        bolt11: &c.body.bolt11,
+        payment_hash: hex::encode(c.body.payment_hash),
+        payment_secret: hex::encode(c.body.payment_secret),
+        expires_at: c.body.expires_at,
         preimage: preimage.map(|p| hex::encode(p.0)),
         description_hash: c
+            .body
             .deschashonly
-            .then(|| hex::encode(sha256(c.description.as_bytes()))),
+            .then(|| hex::encode(sha256(c.body.description.as_bytes()))),
         state: hold.map_or(HoldState::Canceled, |h| h.state).as_str(),
         htlc_expiry: hold.and_then(|h| h.htlc_expiry()),
         paid_at: r.payment.as_ref().map(|p| p.paid_at),
-        label: c.label.as_str(),
-        created_index: c.created_index,
+        label: c.body.label.as_str(),
+        created_index: (c.created_index).get(),
     }
 }
 
@@ -240,7 +203,7 @@ pub async fn holdinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<
     let issued = ctx.creator.send(CreateInvoice(req)).await??;
     let record = ctx
         .invoices
-        .pick(|s| s.invoices.by_hash(&issued.payment_hash.0).cloned());
+        .pick(|s| s.invoices.by_hash(&issued.payment_hash).cloned());
     let record = record.ok().flatten().ok_or_else(|| {
         RpcError::internal(
             super::error::Internal::Invoices,
@@ -334,7 +297,7 @@ pub async fn holdinvoicelookup(
                 .collect(),
             None => s
                 .invoices
-                .from_created_index(0)
+                .from_created_index(invoiced_events::CreatedIndex(0))
                 .filter(|e| e.hold.is_some())
                 .cloned()
                 .collect::<Vec<_>>(),

@@ -63,7 +63,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
     }
     Ok(SettleInvoice {
         payment_hash: required(hash, "payment_hash")?,
-        amount_msat: required(amount, "amount_msat")?,
+        amount_msat: invoiced_events::Msat::from_msat(required(amount, "amount_msat")?),
         payment_secret: required(secret, "payment_secret")?,
         parts: parts.unwrap_or_default(),
     })
@@ -243,7 +243,7 @@ pub fn parse_waitany(params: Option<&RawValue>) -> Result<WaitAnyInvoice, RpcErr
         }
     }
     Ok(WaitAnyInvoice {
-        lastpay_index: last.unwrap_or(0),
+        lastpay_index: invoiced_events::PayIndex(last.unwrap_or(0)),
         timeout,
     })
 }

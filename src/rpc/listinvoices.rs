@@ -1,7 +1,7 @@
 //! The `listinvoices` method: lookups by label, invstring or payment hash, and paging by index.
 
 use invoiced_actors::store::StoreError;
-use invoiced_events::{Hash32, InvoiceBook, InvoiceEntry, Label};
+use invoiced_events::{Hash32, InvoiceBook, InvoiceEntry, Label, PaymentHash};
 use lightning_invoice::SignedRawBolt11Invoice;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -35,7 +35,7 @@ pub enum Lookup {
     /// The one with this label.
     Label(String),
     /// The one with this payment hash (given, or from `invstring`).
-    Hash(Hash32),
+    Hash(PaymentHash),
     /// The BOLT12 invoices answering the node's offer with this id.
     Offer(Hash32),
 }
@@ -73,19 +73,20 @@ pub fn normalise_invstring(s: &str) -> String {
     s.to_ascii_lowercase()
 }
 
-fn invstring_hash(v: &RawValue) -> Result<Hash32, RpcError> {
+fn invstring_hash(v: &RawValue) -> Result<PaymentHash, RpcError> {
     let bad = || RpcError::invalid_params("Invalid invstring");
     let text = normalise_invstring(&as_string(v).ok_or_else(bad)?);
     if text.starts_with(invoiced_actors::policy::bolt12::HRP) {
         return invoiced_actors::policy::bolt12::Invoice::decode(&text)
             .ok()
             .and_then(|i| i.payment_hash().ok().flatten())
+            .map(PaymentHash)
             .ok_or_else(bad);
     }
     let raw: SignedRawBolt11Invoice = text.parse().map_err(|_| bad())?;
     raw.raw_invoice()
         .payment_hash()
-        .map(|h| *h.0.as_ref())
+        .map(|h| PaymentHash(*AsRef::<[u8; 32]>::as_ref(&h.0)))
         .ok_or_else(bad)
 }
 
@@ -225,7 +226,7 @@ fn collect(
 ) -> Vec<InvoiceEntry> {
     match lookup {
         Lookup::Offer(o) => book
-            .from_created_index(0)
+            .from_created_index(invoiced_events::CreatedIndex(0))
             .filter(|e| e.local_offer_id.as_deref() == Some(&o))
             .cloned()
             .collect(),
@@ -241,21 +242,23 @@ fn collect(
             let limit = limit.map_or(usize::MAX, |l| l as usize);
             match index {
                 None | Some(Index::Created) => book
-                    .from_created_index(start)
+                    .from_created_index(invoiced_events::CreatedIndex(start))
                     .take(limit)
                     .cloned()
                     .collect(),
                 // Never-updated invoices have updated_index 0: with start 0 they come first.
                 Some(Index::Updated) if start == 0 => {
-                    let never = book.from_created_index(0).filter(|e| e.updated_index == 0);
+                    let never = book
+                        .from_created_index(invoiced_events::CreatedIndex(0))
+                        .filter(|e| e.updated_index == invoiced_events::UpdatedIndex(0));
                     never
-                        .chain(book.from_updated_index(1))
+                        .chain(book.from_updated_index(invoiced_events::UpdatedIndex(1)))
                         .take(limit)
                         .cloned()
                         .collect()
                 }
                 Some(Index::Updated) => book
-                    .from_updated_index(start)
+                    .from_updated_index(invoiced_events::UpdatedIndex(start))
                     .take(limit)
                     .cloned()
                     .collect(),

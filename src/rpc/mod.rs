@@ -21,6 +21,7 @@ pub mod framing;
 pub mod help;
 pub mod hold;
 pub mod invoice;
+pub mod invoice_params;
 pub mod lifecycle;
 pub mod listinvoices;
 pub mod methods;

@@ -6,8 +6,11 @@
 
 use core::fmt;
 
-use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, RevealPreimages};
-use invoiced_events::{InvoiceRecord, InvoiceStatus, PreimageSeal};
+use invoiced_actors::key_signer::{PaymentPreimage, RevealPreimages};
+use invoiced_events::{
+    CreatedIndex, InvoiceRecord, InvoiceStatus, Msat, PayIndex, PaymentHash, PreimageSeal,
+    UpdatedIndex,
+};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -29,8 +32,8 @@ impl Serialize for Hex<'_> {
     }
 }
 
-fn is_zero(v: &u64) -> bool {
-    *v == 0
+fn never_updated(v: &UpdatedIndex) -> bool {
+    *v == UpdatedIndex::default()
 }
 
 /// One invoice as the RPC shows it (fields in Core Lightning's order; absent ones skipped).
@@ -41,18 +44,18 @@ pub struct InvoiceJson<'a> {
     bolt11: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bolt12: Option<&'a str>,
-    payment_hash: Hex<'a>,
+    payment_hash: PaymentHash,
     #[serde(skip_serializing_if = "Option::is_none")]
-    amount_msat: Option<u64>,
+    amount_msat: Option<Msat>,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pay_index: Option<u64>,
+    pay_index: Option<PayIndex>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    amount_received_msat: Option<u64>,
+    amount_received_msat: Option<Msat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     paid_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    payment_preimage: Option<Hex<'a>>,
+    payment_preimage: Option<&'a PaymentPreimage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     expires_at: u64,
@@ -60,9 +63,9 @@ pub struct InvoiceJson<'a> {
     local_offer_id: Option<Hex<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     invreq_payer_note: Option<String>,
-    created_index: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    updated_index: u64,
+    created_index: CreatedIndex,
+    #[serde(skip_serializing_if = "never_updated")]
+    updated_index: UpdatedIndex,
     /// Our extension, for hold invoices only: holdinvoice's state.
     #[serde(skip_serializing_if = "Option::is_none")]
     hold_state: Option<&'static str>,
@@ -79,26 +82,26 @@ impl<'a> InvoiceJson<'a> {
         let bolt12 = r.is_bolt12();
         // As Core Lightning: the payer's note is read back from the invoice of a local offer.
         let invreq_payer_note = r.local_offer_id.and_then(|_| {
-            invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11)
+            invoiced_actors::policy::bolt12::Invoice::decode(&c.body.bolt11)
                 .ok()?
                 .payer_note()
                 .ok()
                 .flatten()
         });
         InvoiceJson {
-            label: c.label.as_str(),
-            bolt11: (!bolt12).then_some(c.bolt11.as_str()),
-            bolt12: bolt12.then_some(c.bolt11.as_str()),
-            payment_hash: Hex(&c.payment_hash),
-            amount_msat: c.amount_msat,
+            label: c.body.label.as_str(),
+            bolt11: (!bolt12).then_some(c.body.bolt11.as_str()),
+            bolt12: bolt12.then_some(c.body.bolt11.as_str()),
+            payment_hash: c.body.payment_hash,
+            amount_msat: c.body.amount_msat,
             status: r.status.as_str(),
             pay_index: payment.map(|p| p.pay_index),
             amount_received_msat: payment.map(|p| p.amount_received_msat),
             paid_at: payment.map(|p| p.paid_at),
-            payment_preimage: payment.and(preimage).map(|p| Hex(&p.0)),
+            payment_preimage: payment.and(preimage),
             // A BOLT12 invoice's description is its offer's, which may have none.
             description: r.description().filter(|d| !(bolt12 && d.is_empty())),
-            expires_at: c.expires_at,
+            expires_at: c.body.expires_at,
             local_offer_id: r.local_offer_id.as_ref().map(|o| Hex(o)),
             invreq_payer_note,
             created_index: c.created_index,
@@ -147,7 +150,7 @@ pub async fn reveal(
     if !paid.is_empty() {
         let seals = seals
             .into_iter()
-            .map(|(i, seal)| (seal.clone(), PaymentHash(records[i].created.payment_hash)))
+            .map(|(i, seal)| (seal.clone(), records[i].created.body.payment_hash))
             .collect();
         let opened = ctx.signer.send(RevealPreimages { seals }).await?;
         for (i, p) in paid.into_iter().zip(opened) {

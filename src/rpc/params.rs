@@ -217,6 +217,7 @@ pub fn part(v: &serde_json::Value, at: &str) -> Result<invoiced_events::HeldPart
         amount_msat: v["amount_msat"]
             .as_u64()
             .filter(|a| *a > 0)
+            .map(invoiced_events::Msat)
             .ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
         cltv_expiry: v["cltv_expiry"]
             .as_u64()
@@ -285,8 +286,8 @@ pub fn label_text(v: &RawValue, name: &str) -> Result<String, RpcError> {
 ///
 /// # Errors
 /// -32602 naming `name`.
-pub fn hash32(v: &RawValue, name: &str) -> Result<[u8; 32], RpcError> {
-    hex32(v, name, "should be a 32 byte hex value")
+pub fn hash32<T: From<[u8; 32]>>(v: &RawValue, name: &str) -> Result<T, RpcError> {
+    hex32(v, name, "should be a 32 byte hex value").map(T::from)
 }
 
 /// 32 bytes as 64 hex digits.

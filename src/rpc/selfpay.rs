@@ -61,7 +61,7 @@ pub async fn selfpay(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Valu
     // Only an invoice of ours is worth the node key's work.
     let ours = ctx
         .invoices
-        .pick(|s| s.invoices.by_hash(&payment_hash.0).is_some())
+        .pick(|s| s.invoices.by_hash(&payment_hash).is_some())
         .map_err(|e| RpcError::internal(Internal::Invoices, e))?;
     if !ours {
         return Err(RpcError::unknown_invoice());
@@ -89,7 +89,7 @@ pub async fn selfpay(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Valu
     }
     let settle = SettleInvoice {
         payment_hash,
-        amount_msat: p.amt_to_forward,
+        amount_msat: invoiced_events::Msat::from_msat(p.amt_to_forward),
         payment_secret: PaymentSecret(secret),
         parts: vec![],
     };

@@ -91,14 +91,17 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
             let bolt12 = matches!(rec.event, invoiced_events::Event::Bolt12InvoiceCreated(_));
             let id = match node_id {
                 Some(id) => id,
-                None if bolt12 => match invoiced_actors::policy::bolt12::Invoice::decode(&c.bolt11)
-                    .ok()
-                    .and_then(|i| i.node_id())
-                {
-                    Some(pk) => *node_id.insert(pk),
-                    None => return fail(key, "bolt12 does not parse".into()),
-                },
+                None if bolt12 => {
+                    match invoiced_actors::policy::bolt12::Invoice::decode(&c.body.bolt11)
+                        .ok()
+                        .and_then(|i| i.node_id())
+                    {
+                        Some(pk) => *node_id.insert(pk),
+                        None => return fail(key, "bolt12 does not parse".into()),
+                    }
+                }
                 None => match c
+                    .body
                     .bolt11
                     .parse::<lightning_invoice::SignedRawBolt11Invoice>()
                     .ok()

@@ -53,7 +53,13 @@ pub fn state_json(
     data_dir: &Path,
 ) -> anyhow::Result<Value> {
     let signer = signer(data_dir);
-    let records = reader.invoices(state.invoices.from_created_index(0).cloned().collect())?;
+    let records = reader.invoices(
+        state
+            .invoices
+            .from_created_index(invoiced_events::CreatedIndex(0))
+            .cloned()
+            .collect(),
+    )?;
     let invoices: Vec<Value> = records
         .iter()
         .map(|r| {
@@ -61,7 +67,7 @@ pub fn state_json(
                 (Some(s), InvoiceStatus::Paid, Some(seal)) => s
                     .open_seal(
                         seal,
-                        &invoiced_actors::key_signer::PaymentHash(r.created.payment_hash),
+                        &invoiced_actors::key_signer::PaymentHash((r.created.body.payment_hash).0),
                     )
                     .ok(),
                 _ => None,
@@ -75,7 +81,7 @@ pub fn state_json(
         .map(|c| {
             json!({
                 "channel": c.key.to_string(),
-                "peer_id": hex::encode(&c.peer_id),
+                "peer_id": c.peer_id.to_hex(),
                 "short_channel_id": c.short_channel_id.map(|s| s.to_string()),
                 "state": c.state,
                 "peer_connected": c.peer_connected,

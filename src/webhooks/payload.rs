@@ -8,11 +8,9 @@
 
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
 use invoiced_events::{
-    earliest_expiry, Event, EventRecord, HoldState, InvoiceCreated, InvoiceStatus,
+    earliest_expiry, Event, EventRecord, HoldState, InvoiceCreated, InvoiceStatus, Msat, PayIndex,
 };
 use serde_json::{json, Map, Value};
-
-use crate::tools::event_fields;
 
 /// Every `type` a webhook can carry.
 pub const TYPES: &[&str] = &[
@@ -51,22 +49,22 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     let kind = type_of(&rec.event)?;
     let mut inv = Map::new();
     if let Some(c) = created {
-        inv.insert("label".into(), c.label.as_str().into());
-        inv.insert("payment_hash".into(), hex::encode(c.payment_hash).into());
-        let field = if c.bolt11.starts_with("lni") {
+        inv.insert("label".into(), c.body.label.as_str().into());
+        inv.insert("payment_hash".into(), c.body.payment_hash.to_hex().into());
+        let field = if c.body.bolt11.starts_with("lni") {
             "bolt12"
         } else {
             "bolt11"
         };
-        inv.insert(field.into(), c.bolt11.clone().into());
-        if let Some(a) = c.amount_msat {
-            inv.insert("amount_msat".into(), a.into());
+        inv.insert(field.into(), c.body.bolt11.clone().into());
+        if let Some(a) = c.body.amount_msat {
+            inv.insert("amount_msat".into(), a.0.into());
         }
-        inv.insert("expires_at".into(), c.expires_at.into());
+        inv.insert("expires_at".into(), c.body.expires_at.into());
     }
     inv.insert(
         "created_index".into(),
-        rec.event.invoice_index().unwrap_or_default().into(),
+        rec.event.invoice_index().unwrap_or_default().get().into(),
     );
     let (status, hold) = match &rec.event {
         Event::InvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => (InvoiceStatus::Unpaid, None),
@@ -95,7 +93,7 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     if let Some(h) = hold {
         inv.insert("hold_state".into(), h.as_str().into());
     }
-    let mut event = event_fields(&rec.event);
+    let mut event = rec.event.fields_json();
     // The seals open only with hsm_secret, but a receiver has no use for them: they stay home.
     if let Value::Object(fields) = &mut event {
         fields.remove("preimage");
@@ -110,9 +108,9 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     }))
 }
 
-fn payment(inv: &mut Map<String, Value>, pay_index: u64, amount: u64, paid_at: u64) {
-    inv.insert("pay_index".into(), pay_index.into());
-    inv.insert("amount_received_msat".into(), amount.into());
+fn payment(inv: &mut Map<String, Value>, pay_index: PayIndex, amount: Msat, paid_at: u64) {
+    inv.insert("pay_index".into(), pay_index.get().into());
+    inv.insert("amount_received_msat".into(), amount.0.into());
     inv.insert("paid_at".into(), paid_at.into());
 }
 
@@ -130,22 +128,24 @@ mod tests {
 
     fn created() -> InvoiceCreated {
         InvoiceCreated {
-            created_index: 4,
-            label: Label::new("tea").unwrap(),
-            bolt11: "lnbcrt1".into(),
-            payment_hash: [7; 32],
-            payment_secret: [8; 32],
-            preimage: PreimageSeal::Derived { nonce: [9; 32] },
-            amount_msat: Some(1000),
-            description: "green".into(),
-            deschashonly: false,
-            created_at: 1,
-            expiry: 10,
-            expires_at: 11,
-            cltv: 18,
-            fallbacks: vec![],
-            route_hints: vec![],
-            warnings: vec![],
+            created_index: invoiced_events::CreatedIndex(4),
+            body: invoiced_events::InvoiceBody {
+                label: Label::new("tea").unwrap(),
+                bolt11: "lnbcrt1".into(),
+                payment_hash: invoiced_events::PaymentHash([7; 32]),
+                payment_secret: invoiced_events::PaymentSecret([8; 32]),
+                preimage: PreimageSeal::Derived { nonce: [9; 32] },
+                amount_msat: Some(Msat(1000)),
+                description: "green".into(),
+                deschashonly: false,
+                created_at: 1,
+                expiry: 10,
+                expires_at: 11,
+                cltv: 18,
+                fallbacks: vec![],
+                route_hints: vec![],
+                warnings: vec![],
+            },
         }
     }
 
@@ -161,10 +161,10 @@ mod tests {
     #[test]
     fn each_invoice_event_says_what_the_invoice_became_and_never_its_secrets() {
         let settled = rec(Event::HoldSettled(HoldSettled {
-            created_index: 4,
-            pay_index: 2,
-            updated_index: 3,
-            amount_received_msat: 1000,
+            created_index: invoiced_events::CreatedIndex(4),
+            pay_index: invoiced_events::PayIndex(2),
+            updated_index: invoiced_events::UpdatedIndex(3),
+            amount_received_msat: invoiced_events::Msat::from_msat(1000),
             paid_at: 9,
             revealed: Some(PreimageSeal::Sealed {
                 nonce: [1; 32],
@@ -190,8 +190,8 @@ mod tests {
             "{b}"
         );
         let deleted = rec(Event::InvoiceDeleted(InvoiceDeleted {
-            created_index: 4,
-            deleted_index: 1,
+            created_index: invoiced_events::CreatedIndex(4),
+            deleted_index: invoiced_events::DeletedIndex(1),
             status: InvoiceStatus::Expired,
         }));
         let b = body(&deleted, None).unwrap();
@@ -206,8 +206,8 @@ mod tests {
         assert!(body(
             &rec(Event::DescriptionRemoved(
                 invoiced_events::DescriptionRemoved {
-                    created_index: 4,
-                    updated_index: 1
+                    created_index: invoiced_events::CreatedIndex(4),
+                    updated_index: invoiced_events::UpdatedIndex(1)
                 }
             )),
             None

@@ -205,7 +205,7 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
         let Event::InvoiceCreated(c) = &mut events[2] else {
             panic!("record 3 is an invoice")
         };
-        c.amount_msat = Some(5001);
+        c.body.amount_msat = Some(invoiced_events::Msat::from_msat(5001));
         forge(&db, events);
     }
     let (code, out) = audit(&dir);
@@ -223,7 +223,7 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
         let Event::InvoiceCreated(mut dup) = events[1].clone() else {
             panic!()
         };
-        dup.created_index = 5;
+        dup.created_index = invoiced_events::CreatedIndex(5);
         events.push(Event::InvoiceCreated(dup));
         forge(&db, events);
     }
@@ -243,7 +243,7 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
         let file = dir.join("events.checkpoint");
         let mut snap =
             invoiced_events::codec::decode_snapshot(&std::fs::read(&file).unwrap()).unwrap();
-        snap.counters.pay += 1;
+        snap.counters.pay = snap.counters.pay.next();
         std::fs::write(
             &file,
             invoiced_events::codec::encode_snapshot(&snap).unwrap(),

@@ -7,13 +7,12 @@
 
 use bitcoin::hashes::{sha256, Hash as _};
 use bitcoin::{PubkeyHash, ScriptHash, WitnessVersion};
-use invoiced_events::{AmountOrAny, Network, RouteHintHop};
+use invoiced_events::{AmountOrAny, Msat, Network, PaymentHash, PaymentSecret, RouteHintHop};
 use lightning_invoice::{
     Currency, Description, ExpiryTime, Fallback, MinFinalCltvExpiryDelta, PositiveTimestamp,
     PrivateRoute, RawBolt11Invoice, RawDataPart, RawHrp, RawTaggedField, SiPrefix, TaggedField,
 };
 use lightning_types::features::Bolt11InvoiceFeatures;
-use lightning_types::payment::{PaymentHash, PaymentSecret};
 use lightning_types::routing::{RouteHint, RouteHintHop as LdkHop, RoutingFees};
 use secp256k1::PublicKey;
 
@@ -48,7 +47,7 @@ pub enum LimitError {
 
 /// An amount a BOLT11 invoice can carry, or any: checked once, at the edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InvoiceAmount(Option<u64>);
+pub struct InvoiceAmount(Option<Msat>);
 
 impl InvoiceAmount {
     /// The payer chooses.
@@ -66,15 +65,15 @@ impl InvoiceAmount {
     ///
     /// # Errors
     /// [`LimitError::Amount`] above [`MAX_INVOICE_MSAT`].
-    pub fn from_msat(msat: Option<u64>) -> Result<Self, LimitError> {
+    pub fn from_msat(msat: Option<Msat>) -> Result<Self, LimitError> {
         match msat {
-            Some(m) if m > MAX_INVOICE_MSAT => Err(LimitError::Amount),
+            Some(m) if m.as_msat() > MAX_INVOICE_MSAT => Err(LimitError::Amount),
             m => Ok(InvoiceAmount(m)),
         }
     }
 
-    /// The amount in msat, `None` for any.
-    pub fn msat(self) -> Option<u64> {
+    /// The amount, `None` for any.
+    pub fn msat(self) -> Option<Msat> {
         self.0
     }
 }
@@ -200,10 +199,10 @@ fn tagged(field: TaggedField) -> RawTaggedField {
 /// [`DraftError`] when a field cannot be represented.
 pub fn build_raw(
     draft: &InvoiceDraft,
-    payment_hash: &lightning_types::payment::PaymentHash,
-    payment_secret: &lightning_types::payment::PaymentSecret,
+    payment_hash: &PaymentHash,
+    payment_secret: &PaymentSecret,
 ) -> Result<RawBolt11Invoice, DraftError> {
-    let (raw_amount, si_prefix) = match draft.amount.msat().map(hrp_amount) {
+    let (raw_amount, si_prefix) = match draft.amount.msat().map(|m| hrp_amount(m.as_msat())) {
         Some((a, p)) => (Some(a), p),
         None => (None, None),
     };
@@ -216,7 +215,10 @@ pub fn build_raw(
         .map_err(|_| DraftError::Timestamp)?;
 
     let mut fields = Vec::with_capacity(7 + draft.fallbacks.len() + draft.route_hints.len());
-    fields.push(tagged(TaggedField::PaymentSecret(*payment_secret)));
+    fields.push(tagged(TaggedField::PaymentSecret(
+        lightning_types::payment::PaymentSecret(payment_secret.0),
+    )));
+
     fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(
         sha256::Hash::from_byte_array(payment_hash.0),
     ))));
@@ -243,10 +245,10 @@ pub fn build_raw(
     }
     for hop in &draft.route_hints {
         let src_node_id =
-            PublicKey::from_slice(&hop.node_id).map_err(|_| DraftError::HintNodeId)?;
+            PublicKey::from_slice(hop.node_id.as_ref()).map_err(|_| DraftError::HintNodeId)?;
         let route = RouteHint(vec![LdkHop {
             src_node_id,
-            short_channel_id: hop.short_channel_id,
+            short_channel_id: hop.short_channel_id.to_u64(),
             fees: RoutingFees {
                 base_msat: hop.fee_base_msat,
                 proportional_millionths: hop.fee_proportional_millionths,
@@ -281,6 +283,7 @@ pub fn verify_against_event(
     node_id: &PublicKey,
 ) -> Result<(), String> {
     let signed: lightning_invoice::SignedRawBolt11Invoice = c
+        .body
         .bolt11
         .parse()
         .map_err(|e| format!("bolt11 does not parse: {e}"))?;
@@ -294,6 +297,7 @@ pub fn verify_against_event(
         return Err("signature invalid".into());
     }
     let fallbacks = c
+        .body
         .fallbacks
         .iter()
         .map(|f| parse_fallback(f, network))
@@ -301,22 +305,21 @@ pub fn verify_against_event(
         .map_err(|e| format!("event fallback: {e}"))?;
     let draft = InvoiceDraft {
         network,
-        amount: InvoiceAmount::from_msat(c.amount_msat)
+        amount: InvoiceAmount::from_msat(c.body.amount_msat)
             .map_err(|e| format!("event amount: {e}"))?,
-        timestamp: c.created_at,
-        description: invoiced_events::Description::new(c.description.clone(), c.deschashonly)
-            .map_err(|e| format!("event description: {e}"))?,
-        expiry: Expiry::new(c.expiry).map_err(|e| format!("event expiry: {e}"))?,
-        cltv: Cltv::new(u64::from(c.cltv)).map_err(|e| format!("event cltv: {e}"))?,
+        timestamp: c.body.created_at,
+        description: invoiced_events::Description::new(
+            c.body.description.clone(),
+            c.body.deschashonly,
+        )
+        .map_err(|e| format!("event description: {e}"))?,
+        expiry: Expiry::new(c.body.expiry).map_err(|e| format!("event expiry: {e}"))?,
+        cltv: Cltv::new(u64::from(c.body.cltv)).map_err(|e| format!("event cltv: {e}"))?,
         fallbacks,
-        route_hints: c.route_hints.clone(),
+        route_hints: c.body.route_hints.clone(),
     };
-    let expected = build_raw(
-        &draft,
-        &PaymentHash(c.payment_hash),
-        &PaymentSecret(c.payment_secret),
-    )
-    .map_err(|e| format!("event cannot be laid out: {e}"))?;
+    let expected = build_raw(&draft, &c.body.payment_hash, &c.body.payment_secret)
+        .map_err(|e| format!("event cannot be laid out: {e}"))?;
     let actual = signed.raw_invoice();
     if actual.hrp != expected.hrp {
         return Err(format!(
@@ -343,7 +346,7 @@ pub fn verify_against_event(
     if actual.data.tagged_fields.len() != expected.data.tagged_fields.len() {
         return Err("the bolt11 has a different number of fields than the event".into());
     }
-    if c.expires_at != c.created_at.saturating_add(c.expiry) {
+    if c.body.expires_at != c.body.created_at.saturating_add(c.body.expiry) {
         return Err("expires_at is not created_at + expiry".into());
     }
     Ok(())
@@ -407,13 +410,13 @@ mod tests {
     #[test]
     fn the_limits_are_in_the_types() {
         assert_eq!(
-            InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT))
+            InvoiceAmount::from_msat(Some(invoiced_events::Msat::from_msat(MAX_INVOICE_MSAT)))
                 .unwrap()
                 .msat(),
-            Some(MAX_INVOICE_MSAT)
+            Some(invoiced_events::Msat(MAX_INVOICE_MSAT))
         );
         assert_eq!(
-            InvoiceAmount::from_msat(Some(MAX_INVOICE_MSAT + 1)),
+            InvoiceAmount::from_msat(Some(invoiced_events::Msat::from_msat(MAX_INVOICE_MSAT + 1))),
             Err(LimitError::Amount)
         );
         assert_eq!(InvoiceAmount::new(AmountOrAny::Any), Ok(InvoiceAmount::ANY));

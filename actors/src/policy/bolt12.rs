@@ -18,7 +18,7 @@ use secp256k1::{
     ecdh::SharedSecret, Keypair, PublicKey, Scalar, Secp256k1, SecretKey, Signing, Verification,
 };
 
-use invoiced_events::Hash32;
+use invoiced_events::{Hash32, Msat};
 
 /// The invoice's human-readable part.
 pub const HRP: &str = "lni";
@@ -371,25 +371,25 @@ pub fn verify_against_event(
     c: &invoiced_events::InvoiceCreated,
     node_id: &PublicKey,
 ) -> Result<(), String> {
-    let inv = Invoice::decode(&c.bolt11).map_err(|e| format!("bolt12 does not parse: {e}"))?;
+    let inv = Invoice::decode(&c.body.bolt11).map_err(|e| format!("bolt12 does not parse: {e}"))?;
     if !inv.signature_valid(secp256k1::SECP256K1, node_id) {
         return Err(format!("bolt12 signature is not node {node_id}'s"));
     }
     let field = |e: Bolt12Error| e.to_string();
-    if inv.payment_hash().map_err(field)? != Some(c.payment_hash) {
+    if inv.payment_hash().map_err(field)? != Some(c.body.payment_hash.0) {
         return Err("bolt12 payment hash differs from the event".into());
     }
-    if inv.amount_msat().map_err(field)? != c.amount_msat {
+    if inv.amount_msat().map_err(field)? != c.body.amount_msat.map(Msat::as_msat) {
         return Err("bolt12 amount differs from the event".into());
     }
     if inv
         .created_at()
         .map_err(field)?
-        .is_some_and(|t| t != c.created_at)
+        .is_some_and(|t| t != c.body.created_at)
     {
         return Err("bolt12 created_at differs from the event".into());
     }
-    if inv.description().map_err(field)?.unwrap_or_default() != c.description {
+    if inv.description().map_err(field)?.unwrap_or_default() != c.body.description {
         return Err("bolt12 description differs from the event".into());
     }
     Ok(())

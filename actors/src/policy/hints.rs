@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use invoiced_events::{
-    ChannelInfo, ChannelKey, ExposePrivateChannels, RouteHintHop, ShortChannelId, Warning,
+    ChannelInfo, ChannelKey, ExposePrivateChannels, Msat, RouteHintHop, ShortChannelId, Warning,
 };
 
 /// Capacities gathered while filtering candidates, msat.
@@ -133,8 +133,9 @@ impl Candidate<'_> {
     pub fn hop(&self) -> RouteHintHop {
         let policy = self.channel.remote_policy.as_ref();
         RouteHintHop {
-            node_id: self.channel.peer_id.clone(),
-            short_channel_id: self.hint_scid.to_u64(),
+            node_id: self.channel.peer_id,
+            short_channel_id: self.hint_scid,
+
             fee_base_msat: policy.map_or(0, |p| p.fee_base_msat),
             fee_proportional_millionths: policy.map_or(0, |p| p.fee_proportional_millionths),
             cltv_expiry_delta: policy.map_or(0, |p| p.cltv_expiry_delta),
@@ -199,14 +200,17 @@ pub fn assess<'a>(
             a.verdicts.push(verdict);
             continue;
         }
-        let capacity = channel.receivable_msat.min(policy.htlc_maximum_msat);
+        let capacity = channel
+            .receivable_msat
+            .min(policy.htlc_maximum_msat)
+            .as_msat();
         verdict.capacity_msat = capacity;
         a.has_public |= !channel.private;
         let excluded = if let Some(list) = named {
             let is_named = channel.listed_scid().is_some_and(|s| list.contains(&s))
                 || channel.alias_remote.is_some_and(|s| list.contains(&s));
             (!is_named).then_some(Exclusion::NotNamed)
-        } else if channel.incoming_capacity_msat == Some(0) {
+        } else if channel.incoming_capacity_msat == Some(Msat::ZERO) {
             a.tally.deadend = a.tally.deadend.saturating_add(capacity);
             Some(Exclusion::DeadEnd)
         } else {
@@ -318,6 +322,7 @@ impl Pool {
                     .total_msat
                     .saturating_sub(ch.our_reserve_msat)
                     .saturating_sub(ch.their_reserve_msat)
+                    .as_msat()
                     .max(1);
                 (
                     PoolEntry {
@@ -450,9 +455,9 @@ mod tests {
         ChannelInfo {
             key: ChannelKey::ChannelId([n; 32]),
             peer_id: {
-                let mut p = vec![2u8; 33];
+                let mut p = [2u8; 33];
                 p[32] = n;
-                p
+                invoiced_events::NodeId(p)
             },
             peer_connected: true,
             state: "CHANNELD_NORMAL".into(),
@@ -461,17 +466,17 @@ mod tests {
             alias_remote: None,
             private: false,
             scid_alias_only: false,
-            total_msat: 2_000_000,
-            to_us_msat: 2_000_000 - receivable,
-            receivable_msat: receivable,
-            our_reserve_msat: 0,
-            their_reserve_msat: 0,
+            total_msat: invoiced_events::Msat::from_msat(2_000_000),
+            to_us_msat: invoiced_events::Msat::from_msat(2_000_000 - receivable),
+            receivable_msat: invoiced_events::Msat::from_msat(receivable),
+            our_reserve_msat: invoiced_events::Msat::from_msat(0),
+            their_reserve_msat: invoiced_events::Msat::from_msat(0),
             remote_policy: Some(PeerPolicy {
                 fee_base_msat: 1,
                 fee_proportional_millionths: 10,
                 cltv_expiry_delta: 6,
-                htlc_minimum_msat: 0,
-                htlc_maximum_msat: u64::MAX,
+                htlc_minimum_msat: invoiced_events::Msat::from_msat(0),
+                htlc_maximum_msat: invoiced_events::Msat::from_msat(u64::MAX),
             }),
             incoming_capacity_msat: None,
         }
@@ -526,13 +531,14 @@ mod tests {
             ),
             (1, 10, 6)
         );
-        assert_eq!(c.hints[0].short_channel_id, scid("101x1x0").to_u64());
+        assert_eq!(c.hints[0].short_channel_id, scid("101x1x0"));
     }
 
     #[test]
     fn htlc_maximum_caps_capacity_exactly() {
         let mut ch = channel(1, 900_000);
-        ch.remote_policy.as_mut().unwrap().htlc_maximum_msat = 400_000;
+        ch.remote_policy.as_mut().unwrap().htlc_maximum_msat =
+            invoiced_events::Msat::from_msat(400_000);
         assert_eq!(
             choose(
                 std::slice::from_ref(&ch),
@@ -593,7 +599,7 @@ mod tests {
             ExposePrivateChannels::Unset,
         );
         assert_eq!(c.hints.len(), 1);
-        assert_eq!(c.hints[0].short_channel_id, scid("1x2x3").to_u64());
+        assert_eq!(c.hints[0].short_channel_id, scid("1x2x3"));
         let never = choose(
             std::slice::from_ref(&ch),
             123_456,
@@ -620,7 +626,7 @@ mod tests {
     #[test]
     fn public_node_hides_private_channels_unless_exposed() {
         let mut dead = channel(1, 500_000);
-        dead.incoming_capacity_msat = Some(0);
+        dead.incoming_capacity_msat = Some(invoiced_events::Msat::from_msat(0));
         let mut private = channel(2, 500_000);
         private.private = true;
         let chs = [dead, private];
@@ -671,7 +677,7 @@ mod tests {
             100_000,
             ExposePrivateChannels::Unset,
         );
-        assert_eq!(c.hints[0].short_channel_id, scid("9x9x9").to_u64());
+        assert_eq!(c.hints[0].short_channel_id, scid("9x9x9"));
         zeroconf.alias_remote = None;
         let a = assess(
             std::slice::from_ref(&zeroconf),
@@ -726,9 +732,13 @@ mod tests {
             .collect();
         let pool = Pool::new(&assess(&chs, &ExposePrivateChannels::Unset));
         let needed = 95_000u64;
-        let eligible: Vec<&ChannelInfo> =
-            chs.iter().filter(|c| c.receivable_msat >= needed).collect();
-        let w = |c: &ChannelInfo| (c.receivable_msat - needed + 1) as f64 / c.total_msat as f64;
+        let eligible: Vec<&ChannelInfo> = chs
+            .iter()
+            .filter(|c| c.receivable_msat >= invoiced_events::Msat::from_msat(needed))
+            .collect();
+        let w = |c: &ChannelInfo| {
+            (c.receivable_msat.as_msat() - needed + 1) as f64 / c.total_msat.as_msat() as f64
+        };
         let mut by_cap = eligible.clone();
         by_cap.sort_by_key(|c| core::cmp::Reverse(c.receivable_msat));
         let total: f64 = by_cap.iter().map(|c| w(c)).sum();

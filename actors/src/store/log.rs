@@ -126,21 +126,23 @@ mod tests {
 
     fn created(label: &str, hash: u8) -> Proposal {
         Proposal::Invoice(NewInvoice {
-            label: Label::new(label).unwrap(),
-            bolt11: format!("lnbcrt{label}"),
-            payment_hash: [hash; 32],
-            payment_secret: [0; 32],
-            preimage: PreimageSeal::Derived { nonce: [hash; 32] },
-            amount_msat: Some(7),
-            description: format!("for {label}"),
-            deschashonly: false,
-            created_at: 100,
-            expiry: 10,
-            expires_at: 110,
-            cltv: 18,
-            fallbacks: vec![],
-            route_hints: vec![],
-            warnings: vec![],
+            body: invoiced_events::InvoiceBody {
+                label: Label::new(label).unwrap(),
+                bolt11: format!("lnbcrt{label}"),
+                payment_hash: invoiced_events::PaymentHash([hash; 32]),
+                payment_secret: invoiced_events::PaymentSecret([0; 32]),
+                preimage: PreimageSeal::Derived { nonce: [hash; 32] },
+                amount_msat: Some(invoiced_events::Msat::from_msat(7)),
+                description: format!("for {label}"),
+                deschashonly: false,
+                created_at: 100,
+                expiry: 10,
+                expires_at: 110,
+                cltv: 18,
+                fallbacks: vec![],
+                route_hints: vec![],
+                warnings: vec![],
+            },
             kind: invoiced_events::InvoiceKind::Bolt11,
         })
     }
@@ -161,13 +163,13 @@ mod tests {
                 let n = batch * 1000 + i;
                 let mut e = created(&format!("l{n}"), 0);
                 if let Proposal::Invoice(c) = &mut e {
-                    c.payment_hash[..4].copy_from_slice(&n.to_be_bytes());
+                    c.body.payment_hash.0[..4].copy_from_slice(&n.to_be_bytes());
                 }
                 events.push(e);
             }
             rt.block_on(log.handle().append_all(events)).unwrap();
             let expire = Proposal::Expired {
-                created_index: u64::from(batch) * 1000 + 7,
+                created_index: invoiced_events::CreatedIndex(u64::from(batch) * 1000 + 7),
             };
             rt.block_on(log.handle().append(expire)).unwrap();
         }
@@ -231,14 +233,20 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            committed[1].invoice.as_ref().unwrap().created.description,
+            committed[1]
+                .invoice
+                .as_ref()
+                .unwrap()
+                .created
+                .body
+                .description,
             "for b"
         );
         let reader = log.reader();
         let entries = reader
             .pick(|s| {
                 s.invoices
-                    .from_created_index(0)
+                    .from_created_index(invoiced_events::CreatedIndex(0))
                     .cloned()
                     .collect::<Vec<_>>()
             })
@@ -249,17 +257,18 @@ mod tests {
         assert_eq!(
             whole
                 .iter()
-                .map(|r| r.created.label.as_str())
+                .map(|r| r.created.body.label.as_str())
                 .collect::<Vec<_>>(),
             ["b", "a"],
             "in the order asked"
         );
-        assert_eq!(whole[0].created.bolt11, "lnbcrtb");
+        assert_eq!(whole[0].created.body.bolt11, "lnbcrtb");
         // A read-only instance beside the open primary serves the same joins.
         let ro = RocksStorage::new(&dir).read_only().unwrap();
         assert_eq!(
             join_entries(&ro, entries.clone()).unwrap()[0]
                 .created
+                .body
                 .description,
             "for a"
         );
@@ -309,7 +318,7 @@ mod tests {
         let listed = reader
             .pick(|s| {
                 s.invoices
-                    .from_created_index(0)
+                    .from_created_index(invoiced_events::CreatedIndex(0))
                     .cloned()
                     .collect::<Vec<_>>()
             })
@@ -319,7 +328,7 @@ mod tests {
                 .invoices(listed)
                 .unwrap()
                 .iter()
-                .map(|r| r.created.label.as_str())
+                .map(|r| r.created.body.label.as_str())
                 .collect::<Vec<_>>(),
             ["a"]
         );
@@ -331,7 +340,7 @@ mod tests {
                 c.record.seq,
                 c.invoice.as_ref().unwrap().created.created_index
             ),
-            (2, 2)
+            (2, invoiced_events::CreatedIndex(2))
         );
         let live = log.state().read().unwrap().clone();
         log.close();
@@ -339,7 +348,7 @@ mod tests {
         assert_eq!(replayed, live, "the log replays to what callers were told");
         let labels: Vec<String> = replayed
             .invoices
-            .from_created_index(0)
+            .from_created_index(invoiced_events::CreatedIndex(0))
             .map(|e| e.label.to_string())
             .collect();
         assert_eq!(labels, ["a", "c"]);

@@ -31,7 +31,8 @@ use std::sync::{Arc, RwLock};
 
 use invoiced_events::codec::decode_record;
 use invoiced_events::{
-    Event, EventRecord, Hash32, InvoiceCreated, InvoiceEntry, InvoiceRecord, Proposal, Rejection,
+    CreatedIndex, Event, EventRecord, Hash32, InvoiceCreated, InvoiceEntry, InvoiceRecord,
+    Proposal, Rejection,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -417,7 +418,10 @@ impl InvoiceReader {
     ///
     /// # Errors
     /// [`StoreError`] when the log is unreadable or reopening.
-    pub fn creation(&self, created_index: u64) -> Result<Option<InvoiceCreated>, StoreError> {
+    pub fn creation(
+        &self,
+        created_index: CreatedIndex,
+    ) -> Result<Option<InvoiceCreated>, StoreError> {
         let (live, head) =
             self.pick(|s| (s.invoices.get(created_index).map(|e| e.seq), s.head().0))?;
         if let Some(seq) = live {
@@ -442,7 +446,8 @@ impl InvoiceReader {
             Ok(None)
         };
         // Its record is at or after seq `created_index` (one creation per record at most).
-        let (mut lo, mut hi) = (created_index.max(1), head);
+        let (mut lo, mut hi) = (created_index.get().max(1), head);
+
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
             match first_creation(mid)? {

@@ -7,21 +7,23 @@ use invoiced_events::{Label, NewInvoice, PreimageSeal, Proposal};
 /// created at `created_at`, expiring at `expires_at`.
 pub fn new_invoice(label: &str, n: u8, created_at: u64, expires_at: u64) -> NewInvoice {
     NewInvoice {
-        label: Label::new(label).unwrap(),
-        bolt11: format!("lnbcrt{label}"),
-        payment_hash: [n; 32],
-        payment_secret: [n; 32],
-        preimage: PreimageSeal::Derived { nonce: [n; 32] },
-        amount_msat: Some(1000),
-        description: "d".into(),
-        deschashonly: false,
-        created_at,
-        expiry: expires_at - created_at,
-        expires_at,
-        cltv: 18,
-        fallbacks: vec![],
-        route_hints: vec![],
-        warnings: vec![],
+        body: invoiced_events::InvoiceBody {
+            label: Label::new(label).unwrap(),
+            bolt11: format!("lnbcrt{label}"),
+            payment_hash: invoiced_events::PaymentHash([n; 32]),
+            payment_secret: invoiced_events::PaymentSecret([n; 32]),
+            preimage: PreimageSeal::Derived { nonce: [n; 32] },
+            amount_msat: Some(invoiced_events::Msat::from_msat(1000)),
+            description: "d".into(),
+            deschashonly: false,
+            created_at,
+            expiry: expires_at - created_at,
+            expires_at,
+            cltv: 18,
+            fallbacks: vec![],
+            route_hints: vec![],
+            warnings: vec![],
+        },
         kind: invoiced_events::InvoiceKind::Bolt11,
     }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::HashSet;
 
-use super::book::Change;
+use super::lifecycle::Change;
 use super::InvoiceBook;
+use crate::ids::{CreatedIndex, DeletedIndex, PayIndex, PaymentHash, UpdatedIndex};
 use crate::proposal::{Proposal, Stamp};
-use crate::{Event, Hash32, HoldState, InvoiceStatus, Label};
+use crate::{Event, HoldState, InvoiceStatus, Label};
 
 /// Why the writer refused to commit a request. Nothing of that request was written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +22,7 @@ pub enum Rejection {
     PreimageUsed,
     /// No invoice with that `created_index` exists (any more).
     #[error("unknown invoice {0}")]
-    UnknownInvoice(u64),
+    UnknownInvoice(CreatedIndex),
     /// A payment or expiry for an invoice that is no longer unpaid.
     #[error("invoice is {} not unpaid", .0.as_str())]
     NotUnpaid(InvoiceStatus),
@@ -38,23 +39,23 @@ pub enum Rejection {
     DescriptionAlreadyRemoved,
     /// A clean of an invoice that is not paid or expired, or not old enough for its rule.
     #[error("invoice {0} is not old enough to clean")]
-    NotCleanable(u64),
+    NotCleanable(CreatedIndex),
     /// A hold operation on an invoice that is not a hold invoice (or a withheld preimage on a
     /// plain one).
     #[error("invoice {0} is not a hold invoice")]
-    NotHold(u64),
+    NotHold(CreatedIndex),
     /// A plain payment (`settleinvoice`) of a hold invoice: its parts must be held.
     #[error("invoice {0} is a hold invoice: its payments are held, not settled at once")]
-    IsHold(u64),
+    IsHold(CreatedIndex),
     /// A hold transition its state does not allow (holdinvoice's words).
     #[error("Holdinvoice is in wrong state: `{}`", .0.as_str())]
     HoldState(HoldState),
     /// A settle that reveals a preimage the invoice already has, or lacks one it needs.
     #[error("invoice {0}: the settle's preimage does not fit how the invoice was made")]
-    Preimage(u64),
+    Preimage(CreatedIndex),
     /// An automatic cancel whose block rule does not hold yet.
     #[error("invoice {0}: its held parts are not yet within the cancel margin")]
-    NotDue(u64),
+    NotDue(CreatedIndex),
     /// Two events of one request name the same invoice, label or hash.
     #[error("request names invoice {0} twice")]
     Conflict(String),
@@ -64,15 +65,15 @@ pub enum Rejection {
 #[derive(Debug)]
 pub struct Admission<'a> {
     pub(super) book: &'a InvoiceBook,
-    pub(super) created: u64,
-    pub(super) pay: u64,
-    pub(super) updated: u64,
-    pub(super) deleted: u64,
+    pub(super) created: CreatedIndex,
+    pub(super) pay: PayIndex,
+    pub(super) updated: UpdatedIndex,
+    pub(super) deleted: DeletedIndex,
     pub(super) labels_added: HashSet<Label>,
     pub(super) labels_freed: HashSet<Label>,
-    pub(super) hashes_added: HashSet<Hash32>,
+    pub(super) hashes_added: HashSet<PaymentHash>,
     /// Invoices a lifecycle event of this batch has already changed.
-    pub(super) touched: HashSet<u64>,
+    pub(super) touched: HashSet<CreatedIndex>,
 }
 
 impl Admission<'_> {
@@ -86,6 +87,7 @@ impl Admission<'_> {
         let mut local_touched = HashSet::new();
         for p in &proposals {
             if let Proposal::Invoice(n) = p {
+                let n = &n.body;
                 if self.hashes_added.contains(&n.payment_hash)
                     || self.book.hash_used(&n.payment_hash)
                 {
@@ -111,26 +113,26 @@ impl Admission<'_> {
             let mut stamp = Stamp::default();
             match &p {
                 Proposal::Invoice(n) => {
-                    self.created += 1;
+                    self.created = self.created.next();
                     stamp.created = self.created;
-                    self.labels_added.insert(n.label.clone());
-                    self.hashes_added.insert(n.payment_hash);
+                    self.labels_added.insert(n.body.label.clone());
+                    self.hashes_added.insert(n.body.payment_hash);
                 }
                 Proposal::Paid { .. } | Proposal::HoldSettled { .. } => {
-                    self.pay += 1;
-                    self.updated += 1;
+                    self.pay = self.pay.next();
+                    self.updated = self.updated.next();
                     (stamp.pay, stamp.updated) = (self.pay, self.updated);
                 }
                 Proposal::Expired { .. }
                 | Proposal::DescriptionRemoved { .. }
                 | Proposal::HoldAccepted { .. }
                 | Proposal::HoldCanceled { .. } => {
-                    self.updated += 1;
+                    self.updated = self.updated.next();
                     stamp.updated = self.updated;
                 }
                 Proposal::Deleted { created_index, .. }
                 | Proposal::Cleaned { created_index, .. } => {
-                    self.deleted += 1;
+                    self.deleted = self.deleted.next();
                     stamp.deleted = self.deleted;
                     if let Some(r) = self.book.get(*created_index) {
                         self.labels_freed.insert(r.label.clone());

@@ -9,10 +9,10 @@ use std::hash::BuildHasher;
 use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::{ApplyError, Hold, InvoiceEntry, Payment, Rejection};
+use super::{ApplyError, Hold, InvoiceEntry, Rejection};
 use crate::{
-    Bolt12Created, CancelReason, Event, Hash32, HoldState, InvoiceCreated, InvoiceStatus, Label,
-    PreimageSeal,
+    Bolt12Created, CreatedIndex, DeletedIndex, HoldState, InvoiceCreated, InvoiceStatus, Label,
+    PayIndex, PaymentHash, PreimageSeal, UpdatedIndex,
 };
 
 /// The entries by `created_index`: slot `i` holds invoice `last - len + 1 + i`, `None` once
@@ -22,26 +22,30 @@ use crate::{
 pub(super) struct Slots {
     pub(super) entries: VecDeque<Option<InvoiceEntry>>,
     /// The highest `created_index` handed out.
-    pub(super) last: u64,
+    pub(super) last: CreatedIndex,
 }
 
 impl Slots {
-    pub(super) fn first(&self) -> u64 {
-        self.last + 1 - self.entries.len() as u64
+    /// The `created_index` of the first slot.
+    pub(super) fn first(&self) -> CreatedIndex {
+        CreatedIndex(self.last.0 + 1 - self.entries.len() as u64)
     }
 
-    pub(super) fn get(&self, created_index: u64) -> Option<&InvoiceEntry> {
-        let i = usize::try_from(created_index.checked_sub(self.first())?).ok()?;
-        self.entries.get(i)?.as_ref()
+    fn slot(&self, created_index: CreatedIndex) -> Option<usize> {
+        usize::try_from(created_index.0.checked_sub(self.first().0)?).ok()
     }
 
-    pub(super) fn get_mut(&mut self, created_index: u64) -> Option<&mut InvoiceEntry> {
-        let i = usize::try_from(created_index.checked_sub(self.first())?).ok()?;
+    pub(super) fn get(&self, created_index: CreatedIndex) -> Option<&InvoiceEntry> {
+        self.entries.get(self.slot(created_index)?)?.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, created_index: CreatedIndex) -> Option<&mut InvoiceEntry> {
+        let i = self.slot(created_index)?;
         self.entries.get_mut(i)?.as_mut()
     }
 
-    pub(super) fn take(&mut self, created_index: u64) -> Option<InvoiceEntry> {
-        let i = usize::try_from(created_index.checked_sub(self.first())?).ok()?;
+    pub(super) fn take(&mut self, created_index: CreatedIndex) -> Option<InvoiceEntry> {
+        let i = self.slot(created_index)?;
         let e = self.entries.get_mut(i)?.take();
         while matches!(self.entries.front(), Some(None)) {
             self.entries.pop_front();
@@ -50,58 +54,24 @@ impl Slots {
     }
 }
 
-/// A change to one invoice, as [`InvoiceBook::check_change`] checks it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Change {
-    /// Paid: it must be unpaid and not a hold invoice.
-    Pay,
-    /// Expired: it must be unpaid, and not hold parts (`ACCEPTED`).
-    Expire,
-    /// A hold invoice accepts parts: it must be `OPEN` (and unpaid).
-    Accept,
-    /// A hold invoice is settled: it must be `ACCEPTED`, and the preimage revealed exactly when
-    /// it was withheld.
-    Settle {
-        /// Whether the settle reveals a preimage.
-        reveals: bool,
-    },
-    /// A hold invoice is canceled: it must be `OPEN` or `ACCEPTED`; by the block rule, only
-    /// `ACCEPTED` with its earliest part within `blocks_before` of `height`.
-    Cancel(CancelReason),
-    /// Deleted: it must have this status.
-    Delete(InvoiceStatus),
-    /// Its description removed: once only.
-    RemoveDescription,
-    /// Cleaned by retention: it must have this status (paid or expired) and have had it for
-    /// at least `age_s` at `now_s`.
-    Clean {
-        /// `Paid` or `Expired`.
-        status: InvoiceStatus,
-        /// The age rule, seconds.
-        age_s: u64,
-        /// Now, UNIX seconds.
-        now_s: u64,
-    },
-}
-
 /// All invoices, as the log says (see the module docs).
 #[derive(Clone, Default)]
 pub struct InvoiceBook {
     pub(super) slots: Slots,
     /// `created_index` of each live invoice, hashed by label (the label lives in the entry).
-    pub(super) by_label: HashTable<u64>,
+    pub(super) by_label: HashTable<CreatedIndex>,
     /// `created_index` of each live invoice, hashed by payment hash.
-    pub(super) by_hash: HashTable<u64>,
+    pub(super) by_hash: HashTable<CreatedIndex>,
     /// Randomly seeded per book (labels are chosen by clients).
     pub(super) hasher: DefaultHashBuilder,
     /// Payment hashes of deleted invoices: never to be used again (live ones are in `by_hash`).
-    pub(super) retired_hashes: HashSet<Hash32>,
-    pub(super) by_pay_index: BTreeMap<u64, u64>,
+    pub(super) retired_hashes: HashSet<PaymentHash>,
+    pub(super) by_pay_index: BTreeMap<PayIndex, CreatedIndex>,
     /// `updated_index` → `created_index`, for invoices updated at least once.
-    pub(super) by_updated: BTreeMap<u64, u64>,
-    pub(super) last_pay_index: u64,
-    pub(super) last_updated_index: u64,
-    pub(super) last_deleted_index: u64,
+    pub(super) by_updated: BTreeMap<UpdatedIndex, CreatedIndex>,
+    pub(super) last_pay_index: PayIndex,
+    pub(super) last_updated_index: UpdatedIndex,
+    pub(super) last_deleted_index: DeletedIndex,
     /// Invoices cleaned by retention so far, paid and expired (Core Lightning's `autoclean`
     /// totals, here derived from the log).
     pub(super) cleaned: Cleaned,
@@ -182,12 +152,12 @@ impl InvoiceBook {
     /// Appends `e` (the next `created_index`) and indexes it, unless its label or payment hash
     /// is taken by a live invoice (then nothing changes). `seq` names the record in the error.
     fn insert(&mut self, e: InvoiceEntry, seq: u64) -> Result<(), ApplyError> {
-        let idx = e.created_index;
+        let (idx, before) = (e.created_index, self.slots.last);
         self.slots.entries.push_back(Some(e));
         self.slots.last = idx;
         if let Err(err) = self.index(idx, seq) {
             self.slots.entries.pop_back();
-            self.slots.last -= 1;
+            self.slots.last = before;
             return Err(err);
         }
         Ok(())
@@ -195,7 +165,7 @@ impl InvoiceBook {
 
     /// Indexes the entry in slot `idx` (none there: nothing to do), unless it is in the wrong
     /// slot or its label or payment hash is taken (then nothing is indexed).
-    pub(super) fn index(&mut self, idx: u64, seq: u64) -> Result<(), ApplyError> {
+    pub(super) fn index(&mut self, idx: CreatedIndex, seq: u64) -> Result<(), ApplyError> {
         let (slots, hasher) = (&self.slots, &self.hasher);
         let Some(e) = slots.get(idx) else {
             return Ok(());
@@ -203,8 +173,8 @@ impl InvoiceBook {
         if e.created_index != idx {
             return Err(ApplyError::CreatedIndex {
                 seq,
-                got: e.created_index,
-                want: idx,
+                got: e.created_index.get(),
+                want: idx.get(),
             });
         }
         if self.retired_hashes.contains(&e.payment_hash) {
@@ -242,7 +212,7 @@ impl InvoiceBook {
         if let Some(p) = &e.payment {
             self.by_pay_index.insert(p.pay_index, idx);
         }
-        if e.updated_index != 0 {
+        if e.updated_index != UpdatedIndex::default() {
             self.by_updated.insert(e.updated_index, idx);
         }
         Ok(())
@@ -254,14 +224,15 @@ impl InvoiceBook {
         c: &InvoiceCreated,
         hold: bool,
     ) -> Result<(), ApplyError> {
-        let want = self.slots.last + 1;
+        let want = self.slots.last.next();
         if c.created_index != want {
             return Err(ApplyError::CreatedIndex {
                 seq,
-                got: c.created_index,
-                want,
+                got: c.created_index.get(),
+                want: want.get(),
             });
         }
+        let c = &c.body;
         let withheld = c.preimage == PreimageSeal::Withheld;
         if withheld && !hold {
             return Err(ApplyError::Invoice {
@@ -278,7 +249,7 @@ impl InvoiceBook {
             status: InvoiceStatus::Unpaid,
             payment: None,
             description_removed: false,
-            updated_index: 0,
+            updated_index: UpdatedIndex::default(),
             hold: hold.then(|| {
                 Box::new(Hold {
                     state: HoldState::Open,
@@ -305,231 +276,8 @@ impl InvoiceBook {
         Ok(())
     }
 
-    /// Checks a change to invoice `idx` against it (without changing anything): the one rule
-    /// that admission (on proposals) and the fold (on records) both apply.
-    pub(super) fn check_change(&self, idx: u64, change: Change) -> Result<(), Rejection> {
-        let rec = self.get(idx).ok_or(Rejection::UnknownInvoice(idx))?;
-        let hold = rec.hold.as_deref();
-        match change {
-            Change::Pay | Change::Expire if rec.status != InvoiceStatus::Unpaid => {
-                Err(Rejection::NotUnpaid(rec.status))
-            }
-            Change::Pay if hold.is_some() => Err(Rejection::IsHold(idx)),
-            Change::Expire => match hold.map(|h| h.state) {
-                Some(s @ HoldState::Accepted) => Err(Rejection::HoldState(s)),
-                _ => Ok(()),
-            },
-            Change::Accept | Change::Settle { .. } | Change::Cancel(_) => {
-                let h = hold.ok_or(Rejection::NotHold(idx))?;
-                let allowed = match change {
-                    Change::Accept => h.state == HoldState::Open,
-                    Change::Settle { .. } => h.state == HoldState::Accepted,
-                    Change::Cancel(CancelReason::Requested) => {
-                        matches!(h.state, HoldState::Open | HoldState::Accepted)
-                    }
-                    _ => h.state == HoldState::Accepted,
-                };
-                if !allowed || rec.status != InvoiceStatus::Unpaid {
-                    return Err(Rejection::HoldState(h.state));
-                }
-                match change {
-                    Change::Settle { reveals } if reveals != h.withheld => {
-                        Err(Rejection::Preimage(idx))
-                    }
-                    Change::Cancel(CancelReason::HtlcExpiry {
-                        height,
-                        blocks_before,
-                    }) => match h.htlc_expiry() {
-                        Some(expiry) if height.saturating_add(blocks_before) >= expiry => Ok(()),
-                        _ => Err(Rejection::NotDue(idx)),
-                    },
-                    _ => Ok(()),
-                }
-            }
-            Change::Delete(expected) if expected != rec.status => Err(Rejection::StatusChanged {
-                expected,
-                actual: rec.status,
-            }),
-            Change::RemoveDescription if rec.description_removed => {
-                Err(Rejection::DescriptionAlreadyRemoved)
-            }
-            Change::Clean {
-                status,
-                age_s,
-                now_s,
-            } => {
-                let since = rec.since(status).ok_or(Rejection::NotCleanable(idx))?;
-                if age_s == 0 || since > now_s.saturating_sub(age_s) {
-                    return Err(Rejection::NotCleanable(idx));
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Marks invoice `idx` updated with `updated_index` and changes it with `change`.
-    fn update(&mut self, idx: u64, updated_index: u64, change: impl FnOnce(&mut InvoiceEntry)) {
-        if let Some(r) = self.slots.get_mut(idx) {
-            if r.updated_index != 0 {
-                self.by_updated.remove(&r.updated_index);
-            }
-            r.updated_index = updated_index;
-            change(r);
-            self.by_updated.insert(updated_index, idx);
-        }
-    }
-
-    /// Records a payment whose counters (`pay`, `updated`) were checked: the entry paid, then
-    /// `also` (a hold invoice's state).
-    fn record_payment(
-        &mut self,
-        p: &crate::InvoicePaid,
-        pay: u64,
-        updated: u64,
-        parts: Vec<crate::HeldPart>,
-        also: impl FnOnce(&mut InvoiceEntry),
-    ) {
-        self.last_pay_index = pay;
-        self.last_updated_index = updated;
-        self.by_pay_index.insert(p.pay_index, p.created_index);
-        self.update(p.created_index, p.updated_index, |r| {
-            r.status = InvoiceStatus::Paid;
-            r.payment = Some(Payment {
-                pay_index: p.pay_index,
-                amount_received_msat: p.amount_received_msat,
-                paid_at: p.paid_at,
-                parts,
-            });
-            also(r);
-        });
-    }
-
-    pub(super) fn apply_lifecycle(&mut self, seq: u64, event: &Event) -> Result<(), ApplyError> {
-        let (idx, change) = match event {
-            Event::InvoicePaid(p) | Event::HtlcsPaid(crate::HtlcsPaid { paid: p, .. }) => {
-                (p.created_index, Change::Pay)
-            }
-            Event::InvoiceExpired(e) => (e.created_index, Change::Expire),
-            Event::InvoiceDeleted(d) => (d.created_index, Change::Delete(d.status)),
-            Event::DescriptionRemoved(d) => (d.created_index, Change::RemoveDescription),
-            Event::InvoiceCleaned(c) => (
-                c.created_index,
-                Change::Clean {
-                    status: c.status,
-                    age_s: c.age_s,
-                    now_s: c.now_s,
-                },
-            ),
-            Event::HoldAccepted(a) => (a.created_index, Change::Accept),
-            Event::HoldSettled(s) => (
-                s.created_index,
-                Change::Settle {
-                    reveals: s.revealed.is_some(),
-                },
-            ),
-            Event::HoldCanceled(c) => (c.created_index, Change::Cancel(c.reason)),
-            _ => return Ok(()),
-        };
-        self.check_change(idx, change)
-            .map_err(|rejection| ApplyError::Invoice { seq, rejection })?;
-        let counter = |counter: &'static str, got: u64, last: u64| {
-            if got == last + 1 {
-                Ok(got)
-            } else {
-                Err(ApplyError::Counter {
-                    seq,
-                    counter,
-                    got,
-                    want: last + 1,
-                })
-            }
-        };
-        // Every check before any change: a record that fails leaves the book as it was.
-        if let Some((p, parts)) = event.paid() {
-            let pay = counter("pay_index", p.pay_index, self.last_pay_index)?;
-            let updated = counter("updated_index", p.updated_index, self.last_updated_index)?;
-            self.record_payment(p, pay, updated, parts.to_vec(), |_| {});
-            return Ok(());
-        }
-        match event {
-            Event::InvoiceExpired(e) => {
-                self.last_updated_index =
-                    counter("updated_index", e.updated_index, self.last_updated_index)?;
-                self.update(e.created_index, e.updated_index, |r| {
-                    r.status = InvoiceStatus::Expired;
-                    // An open hold invoice that expires takes no payment any more.
-                    if let Some(h) = r.hold.as_deref_mut() {
-                        h.state = HoldState::Canceled;
-                    }
-                });
-            }
-            Event::HoldAccepted(a) => {
-                self.last_updated_index =
-                    counter("updated_index", a.updated_index, self.last_updated_index)?;
-                self.update(a.created_index, a.updated_index, |r| {
-                    if let Some(h) = r.hold.as_deref_mut() {
-                        h.state = HoldState::Accepted;
-                        h.parts.clone_from(&a.parts);
-                    }
-                });
-            }
-            Event::HoldSettled(s) => {
-                let pay = counter("pay_index", s.pay_index, self.last_pay_index)?;
-                let updated = counter("updated_index", s.updated_index, self.last_updated_index)?;
-                let paid = crate::InvoicePaid {
-                    created_index: s.created_index,
-                    pay_index: s.pay_index,
-                    updated_index: s.updated_index,
-                    amount_received_msat: s.amount_received_msat,
-                    paid_at: s.paid_at,
-                };
-                // A hold invoice keeps its parts in its Hold.
-                self.record_payment(&paid, pay, updated, vec![], |r| {
-                    if let Some(h) = r.hold.as_deref_mut() {
-                        h.state = HoldState::Settled;
-                        h.revealed.clone_from(&s.revealed);
-                    }
-                });
-            }
-            Event::HoldCanceled(c) => {
-                self.last_updated_index =
-                    counter("updated_index", c.updated_index, self.last_updated_index)?;
-                self.update(c.created_index, c.updated_index, |r| {
-                    r.status = InvoiceStatus::Expired;
-                    if let Some(h) = r.hold.as_deref_mut() {
-                        h.state = HoldState::Canceled;
-                    }
-                });
-            }
-            Event::DescriptionRemoved(d) => {
-                self.last_updated_index =
-                    counter("updated_index", d.updated_index, self.last_updated_index)?;
-                self.update(d.created_index, d.updated_index, |r| {
-                    r.description_removed = true
-                });
-            }
-            Event::InvoiceDeleted(d) => {
-                self.last_deleted_index =
-                    counter("deleted_index", d.deleted_index, self.last_deleted_index)?;
-                self.remove(d.created_index);
-            }
-            Event::InvoiceCleaned(c) => {
-                self.last_deleted_index =
-                    counter("deleted_index", c.deleted_index, self.last_deleted_index)?;
-                self.remove(c.created_index);
-                match c.status {
-                    InvoiceStatus::Paid => self.cleaned.paid += 1,
-                    _ => self.cleaned.expired += 1,
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
     /// Removes a deleted invoice from the slots and every index; its hash stays used.
-    fn remove(&mut self, idx: u64) {
+    pub(super) fn remove(&mut self, idx: CreatedIndex) {
         let Some(r) = self.slots.get(idx) else { return };
         let (label_h, hash_h) = (
             self.hasher.hash_one(r.label.as_str()),
@@ -548,23 +296,23 @@ impl InvoiceBook {
         if let Some(p) = &r.payment {
             self.by_pay_index.remove(&p.pay_index);
         }
-        if r.updated_index != 0 {
+        if r.updated_index != UpdatedIndex::default() {
             self.by_updated.remove(&r.updated_index);
         }
     }
 
     /// The invoice with this `created_index`.
-    pub fn get(&self, created_index: u64) -> Option<&InvoiceEntry> {
+    pub fn get(&self, created_index: CreatedIndex) -> Option<&InvoiceEntry> {
         self.slots.get(created_index)
     }
 
     /// The highest `pay_index` (0 before the first payment).
-    pub fn last_pay_index(&self) -> u64 {
+    pub fn last_pay_index(&self) -> PayIndex {
         self.last_pay_index
     }
 
     /// The highest `updated_index`.
-    pub fn last_updated_index(&self) -> u64 {
+    pub fn last_updated_index(&self) -> UpdatedIndex {
         self.last_updated_index
     }
 
@@ -574,13 +322,13 @@ impl InvoiceBook {
     }
 
     /// The highest `deleted_index`.
-    pub fn last_deleted_index(&self) -> u64 {
+    pub fn last_deleted_index(&self) -> DeletedIndex {
         self.last_deleted_index
     }
 
     /// The paid invoice with the smallest `pay_index` above `after`.
-    pub fn next_paid_after(&self, after: u64) -> Option<&InvoiceEntry> {
-        let (_, idx) = self.by_pay_index.range(after.checked_add(1)?..).next()?;
+    pub fn next_paid_after(&self, after: PayIndex) -> Option<&InvoiceEntry> {
+        let (_, idx) = self.by_pay_index.range(after.next()..).next()?;
         self.get(*idx)
     }
 
@@ -594,7 +342,7 @@ impl InvoiceBook {
     }
 
     /// The invoice with this payment hash.
-    pub fn by_hash(&self, hash: &Hash32) -> Option<&InvoiceEntry> {
+    pub fn by_hash(&self, hash: &PaymentHash) -> Option<&InvoiceEntry> {
         let h = self.hasher.hash_one(hash);
         let idx = self.by_hash.find(h, |&i| {
             self.slots.get(i).is_some_and(|e| e.payment_hash == *hash)
@@ -608,18 +356,19 @@ impl InvoiceBook {
     }
 
     /// Whether a payment hash was ever used, even by a deleted invoice.
-    pub fn hash_used(&self, hash: &Hash32) -> bool {
+    pub fn hash_used(&self, hash: &PaymentHash) -> bool {
         self.by_hash(hash).is_some() || self.retired_hashes.contains(hash)
     }
 
     /// Invoices with `created_index >= start`, ascending.
-    pub fn from_created_index(&self, start: u64) -> impl Iterator<Item = &InvoiceEntry> {
-        let skip = usize::try_from(start.saturating_sub(self.slots.first())).unwrap_or(usize::MAX);
+    pub fn from_created_index(&self, start: CreatedIndex) -> impl Iterator<Item = &InvoiceEntry> {
+        let skip =
+            usize::try_from(start.0.saturating_sub(self.slots.first().0)).unwrap_or(usize::MAX);
         self.slots.entries.iter().skip(skip).flatten()
     }
 
     /// Invoices with `updated_index >= start`, by ascending `updated_index`.
-    pub fn from_updated_index(&self, start: u64) -> impl Iterator<Item = &InvoiceEntry> {
+    pub fn from_updated_index(&self, start: UpdatedIndex) -> impl Iterator<Item = &InvoiceEntry> {
         self.by_updated
             .range(start..)
             .filter_map(|(_, idx)| self.get(*idx))
@@ -636,7 +385,7 @@ impl InvoiceBook {
     }
 
     /// The highest `created_index` handed out (0 before the first invoice).
-    pub fn last_created_index(&self) -> u64 {
+    pub fn last_created_index(&self) -> CreatedIndex {
         self.slots.last
     }
 }

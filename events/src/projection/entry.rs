@@ -4,17 +4,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    earliest_expiry, Hash32, HeldPart, HoldState, InvoiceCreated, InvoiceStatus, Label,
-    PreimageSeal,
+    earliest_expiry, CreatedIndex, Hash32, HeldPart, HoldState, InvoiceCreated, InvoiceStatus,
+    Label, Msat, PayIndex, PaymentHash, PreimageSeal, UpdatedIndex,
 };
 
 /// How an invoice was paid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     /// 1-based payment counter.
-    pub pay_index: u64,
-    /// What arrived, msat.
-    pub amount_received_msat: u64,
+    pub pay_index: PayIndex,
+    /// What arrived.
+    pub amount_received_msat: Msat,
     /// When, UNIX seconds.
     pub paid_at: u64,
     /// The HTLCs that paid it, when recorded ([`crate::HtlcsPaid`]; a hold invoice keeps its
@@ -50,11 +50,11 @@ pub struct InvoiceEntry {
     /// The log record holding its [`InvoiceCreated`].
     pub seq: u64,
     /// Its `created_index`.
-    pub created_index: u64,
+    pub created_index: CreatedIndex,
     /// Its label.
     pub label: Label,
     /// Its payment hash.
-    pub payment_hash: Hash32,
+    pub payment_hash: PaymentHash,
     /// When it expires, UNIX seconds.
     pub expires_at: u64,
     /// Unpaid, paid or expired.
@@ -64,7 +64,7 @@ pub struct InvoiceEntry {
     /// Whether `delinvoice … desconly` removed the description.
     pub description_removed: bool,
     /// 0 while never updated.
-    pub updated_index: u64,
+    pub updated_index: UpdatedIndex,
     /// Set for a hold invoice (boxed: most invoices are not).
     pub hold: Option<Box<Hold>>,
     /// For a BOLT12 invoice, the node's offer it answers (boxed: most invoices have none).
@@ -90,7 +90,8 @@ impl InvoiceEntry {
     /// The whole invoice, given the [`InvoiceCreated`] of record `self.seq`; `None` if that event
     /// is not this invoice's (a log that contradicts the projection).
     pub fn join(&self, created: InvoiceCreated) -> Option<InvoiceRecord> {
-        (created.created_index == self.created_index && created.payment_hash == self.payment_hash)
+        (created.created_index == self.created_index
+            && created.body.payment_hash == self.payment_hash)
             .then(|| InvoiceRecord {
                 created,
                 status: self.status,
@@ -115,7 +116,7 @@ pub struct InvoiceRecord {
     /// Whether `delinvoice … desconly` removed the description.
     pub description_removed: bool,
     /// 0 while never updated.
-    pub updated_index: u64,
+    pub updated_index: UpdatedIndex,
     /// Set for a hold invoice.
     pub hold: Option<Hold>,
     /// For a BOLT12 invoice, the node's offer it answers.
@@ -126,7 +127,7 @@ impl InvoiceRecord {
     /// The seal that opens to its preimage: the creation's, or for a withheld hold invoice the
     /// one its settle revealed (`None` until then).
     pub fn preimage_seal(&self) -> Option<&PreimageSeal> {
-        match (&self.created.preimage, &self.hold) {
+        match (&self.created.body.preimage, &self.hold) {
             (PreimageSeal::Withheld, Some(h)) => h.revealed.as_ref(),
             (PreimageSeal::Withheld, None) => None,
             (seal, _) => Some(seal),
@@ -135,11 +136,11 @@ impl InvoiceRecord {
 
     /// Whether it is a BOLT12 invoice (its string in `created.bolt11` is an `lni1…`).
     pub fn is_bolt12(&self) -> bool {
-        self.created.bolt11.starts_with("lni")
+        self.created.body.bolt11.starts_with("lni")
     }
 
     /// The stored description, unless removed.
     pub fn description(&self) -> Option<&str> {
-        (!self.description_removed).then_some(self.created.description.as_str())
+        (!self.description_removed).then_some(self.created.body.description.as_str())
     }
 }

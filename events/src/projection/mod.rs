@@ -19,12 +19,14 @@
 //! replayed.
 //!
 //! Its rooms: [`entry`] (what is kept per invoice, and an invoice as shown), [`book`] (the
-//! invoices and their indexes), [`admission`] (the writer's commit-time rules), [`snapshot`]
-//! (the checkpoint form); this file holds the fold itself.
+//! invoices and their indexes), [`lifecycle`] (the rule for each change after creation, and its
+//! fold), [`admission`] (the writer's commit-time rules), [`snapshot`] (the checkpoint form);
+//! this file holds the fold itself.
 
 mod admission;
 mod book;
 mod entry;
+mod lifecycle;
 mod snapshot;
 
 use std::collections::HashSet;
@@ -218,26 +220,31 @@ mod tests {
     use super::*;
     use crate::codec::{encode_record, record_hash};
     use crate::event::PreimageSeal;
-    use crate::{InvoiceCreated, InvoiceStatus, Label};
+    use crate::{
+        CreatedIndex, DeletedIndex, InvoiceBody, InvoiceCreated, InvoiceStatus, Label, Msat,
+        PayIndex, PaymentHash, PaymentSecret, UpdatedIndex,
+    };
 
     fn created(label: &str, hash: u8) -> InvoiceCreated {
         InvoiceCreated {
-            created_index: 0,
-            label: Label::new(label).unwrap(),
-            bolt11: format!("lnbcrt{label}"),
-            payment_hash: [hash; 32],
-            payment_secret: [0; 32],
-            preimage: PreimageSeal::Derived { nonce: [hash; 32] },
-            amount_msat: None,
-            description: String::new(),
-            deschashonly: false,
-            created_at: 100,
-            expiry: 10,
-            expires_at: 110,
-            cltv: 10,
-            fallbacks: vec![],
-            route_hints: vec![],
-            warnings: vec![],
+            created_index: CreatedIndex(0),
+            body: InvoiceBody {
+                label: Label::new(label).unwrap(),
+                bolt11: format!("lnbcrt{label}"),
+                payment_hash: PaymentHash::from_byte_array([hash; 32]),
+                payment_secret: PaymentSecret::from_byte_array([0; 32]),
+                preimage: PreimageSeal::Derived { nonce: [hash; 32] },
+                amount_msat: None,
+                description: String::new(),
+                deschashonly: false,
+                created_at: 100,
+                expiry: 10,
+                expires_at: 110,
+                cltv: 10,
+                fallbacks: vec![],
+                route_hints: vec![],
+                warnings: vec![],
+            },
         }
     }
 
@@ -247,7 +254,7 @@ mod tests {
         let mut created = book.invoices.last_created_index();
         for e in &mut events {
             if let Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) = e {
-                created += 1;
+                created = created.next();
                 c.created_index = created;
             }
         }
@@ -285,15 +292,15 @@ mod tests {
                 Event::InvoiceCreated(created("expired", 2)),
                 Event::InvoiceCreated(created("unpaid", 3)),
                 Event::InvoicePaid(InvoicePaid {
-                    created_index: 1,
-                    pay_index: 1,
-                    updated_index: 1,
-                    amount_received_msat: 5,
+                    created_index: CreatedIndex(1),
+                    pay_index: PayIndex(1),
+                    updated_index: UpdatedIndex(1),
+                    amount_received_msat: Msat::from_msat(5),
                     paid_at: 105,
                 }),
                 Event::InvoiceExpired(InvoiceExpired {
-                    created_index: 2,
-                    updated_index: 2,
+                    created_index: CreatedIndex(2),
+                    updated_index: UpdatedIndex(2),
                 }),
             ],
         )
@@ -301,11 +308,41 @@ mod tests {
         let before = book.clone();
         // Paid at 105: not 100 s old at 204, nor cleanable as expired, nor with age 0.
         for refused in [
-            clean(1, 1, InvoiceStatus::Paid, 100, 204),
-            clean(1, 1, InvoiceStatus::Expired, 10, 1000),
-            clean(1, 1, InvoiceStatus::Paid, 0, 1000),
-            clean(3, 1, InvoiceStatus::Expired, 10, 1000),
-            clean(9, 1, InvoiceStatus::Paid, 10, 1000),
+            clean(
+                CreatedIndex(1),
+                DeletedIndex(1),
+                InvoiceStatus::Paid,
+                100,
+                204,
+            ),
+            clean(
+                CreatedIndex(1),
+                DeletedIndex(1),
+                InvoiceStatus::Expired,
+                10,
+                1000,
+            ),
+            clean(
+                CreatedIndex(1),
+                DeletedIndex(1),
+                InvoiceStatus::Paid,
+                0,
+                1000,
+            ),
+            clean(
+                CreatedIndex(3),
+                DeletedIndex(1),
+                InvoiceStatus::Expired,
+                10,
+                1000,
+            ),
+            clean(
+                CreatedIndex(9),
+                DeletedIndex(1),
+                InvoiceStatus::Paid,
+                10,
+                1000,
+            ),
         ] {
             assert!(
                 matches!(
@@ -320,15 +357,27 @@ mod tests {
         append(
             &mut book,
             vec![
-                clean(1, 1, InvoiceStatus::Paid, 100, 205),
-                clean(2, 2, InvoiceStatus::Expired, 100, 210),
+                clean(
+                    CreatedIndex(1),
+                    DeletedIndex(1),
+                    InvoiceStatus::Paid,
+                    100,
+                    205,
+                ),
+                clean(
+                    CreatedIndex(2),
+                    DeletedIndex(2),
+                    InvoiceStatus::Expired,
+                    100,
+                    210,
+                ),
             ],
         )
         .unwrap();
         assert_eq!(book.invoices.len(), 1);
         assert_eq!(
             book.invoices.last_deleted_index(),
-            2,
+            DeletedIndex(2),
             "a clean takes a deleted_index"
         );
         assert_eq!(
@@ -339,7 +388,11 @@ mod tests {
             }
         );
         assert!(
-            book.invoices.hash_used(&[1; 32]) && book.invoices.hash_used(&[2; 32]),
+            book.invoices
+                .hash_used(&PaymentHash::from_byte_array([1; 32]))
+                && book
+                    .invoices
+                    .hash_used(&PaymentHash::from_byte_array([2; 32])),
             "their hashes stay used"
         );
         assert!(
@@ -352,7 +405,13 @@ mod tests {
         // The admission refuses the same rules before anything is written.
         let mut admission = book.admission();
         assert!(admission
-            .admit(vec![propose(clean(3, 0, InvoiceStatus::Expired, 1, 1000))])
+            .admit(vec![propose(clean(
+                CreatedIndex(3),
+                DeletedIndex(0),
+                InvoiceStatus::Expired,
+                1,
+                1000
+            ))])
             .is_err());
     }
 
@@ -372,10 +431,17 @@ mod tests {
                 .by_label(&Label::new("b").unwrap())
                 .unwrap()
                 .created_index,
-            2
+            CreatedIndex(2)
         );
-        assert_eq!(book.invoices.by_hash(&[1; 32]).unwrap().label.as_str(), "a");
-        assert_eq!(book.invoices.from_created_index(2).count(), 1);
+        assert_eq!(
+            book.invoices
+                .by_hash(&PaymentHash::from_byte_array([1; 32]))
+                .unwrap()
+                .label
+                .as_str(),
+            "a"
+        );
+        assert_eq!(book.invoices.from_created_index(CreatedIndex(2)).count(), 1);
         assert_eq!(book.head().0, 2);
     }
 
@@ -416,24 +482,7 @@ mod tests {
             Event::InvoiceCreated(c)
             | Event::HoldInvoiceCreated(c)
             | Event::Bolt12InvoiceCreated(crate::Bolt12Created { invoice: c, .. }) => {
-                Proposal::Invoice(crate::NewInvoice {
-                    label: c.label,
-                    bolt11: c.bolt11,
-                    payment_hash: c.payment_hash,
-                    payment_secret: c.payment_secret,
-                    preimage: c.preimage,
-                    amount_msat: c.amount_msat,
-                    description: c.description,
-                    deschashonly: c.deschashonly,
-                    created_at: c.created_at,
-                    expiry: c.expiry,
-                    expires_at: c.expires_at,
-                    cltv: c.cltv,
-                    fallbacks: c.fallbacks,
-                    route_hints: c.route_hints,
-                    warnings: c.warnings,
-                    kind,
-                })
+                Proposal::Invoice(crate::NewInvoice { body: c.body, kind })
             }
             Event::InvoicePaid(p) => Proposal::Paid {
                 created_index: p.created_index,
@@ -505,10 +554,10 @@ mod tests {
 
     fn paid(idx: u64) -> Event {
         Event::InvoicePaid(crate::InvoicePaid {
-            created_index: idx,
-            pay_index: 0,
-            updated_index: 0,
-            amount_received_msat: 5,
+            created_index: CreatedIndex(idx),
+            pay_index: PayIndex(0),
+            updated_index: UpdatedIndex(0),
+            amount_received_msat: Msat::from_msat(5),
             paid_at: 105,
         })
     }
@@ -520,27 +569,26 @@ mod tests {
             InvoiceExpired,
         };
         let hold = |label, hash, seal| {
-            Event::HoldInvoiceCreated(InvoiceCreated {
-                preimage: seal,
-                ..created(label, hash)
-            })
+            let mut c = created(label, hash);
+            c.body.preimage = seal;
+            Event::HoldInvoiceCreated(c)
         };
         let parts = vec![
             HeldPart {
                 htlc: "1x1x1/0".into(),
-                amount_msat: 3,
+                amount_msat: Msat::from_msat(3),
                 cltv_expiry: 200,
             },
             HeldPart {
                 htlc: "1x1x1/1".into(),
-                amount_msat: 2,
+                amount_msat: Msat::from_msat(2),
                 cltv_expiry: 190,
             },
         ];
         let accept = |idx| {
             Event::HoldAccepted(HoldAccepted {
                 created_index: idx,
-                updated_index: 0,
+                updated_index: UpdatedIndex(0),
                 parts: parts.clone(),
                 height: 150,
             })
@@ -548,9 +596,9 @@ mod tests {
         let settle = |idx, revealed| {
             Event::HoldSettled(HoldSettled {
                 created_index: idx,
-                pay_index: 0,
-                updated_index: 0,
-                amount_received_msat: 5,
+                pay_index: PayIndex(0),
+                updated_index: UpdatedIndex(0),
+                amount_received_msat: Msat::from_msat(5),
                 paid_at: 120,
                 revealed,
             })
@@ -558,7 +606,7 @@ mod tests {
         let cancel = |idx, reason| {
             Event::HoldCanceled(HoldCanceled {
                 created_index: idx,
-                updated_index: 0,
+                updated_index: UpdatedIndex(0),
                 reason,
             })
         };
@@ -584,60 +632,71 @@ mod tests {
         assert!(matches!(
             append(
                 &mut book.clone(),
-                vec![Event::InvoiceCreated(InvoiceCreated {
-                    preimage: PreimageSeal::Withheld,
-                    ..created("x", 9)
+                vec![Event::InvoiceCreated({
+                    let mut c = created("x", 9);
+                    c.body.preimage = PreimageSeal::Withheld;
+                    c
                 })]
             ),
             Err(ApplyError::Invoice {
-                rejection: Rejection::NotHold(5),
+                rejection: Rejection::NotHold(CreatedIndex(5)),
                 ..
             })
         ));
         assert_eq!(
-            commit(&mut book, vec![accept(3)]),
-            Err(Rejection::NotHold(3))
+            commit(&mut book, vec![accept(CreatedIndex(3))]),
+            Err(Rejection::NotHold(CreatedIndex(3)))
         );
         // OPEN: no settle, no plain payment; accept, then no second accept.
-        assert_eq!(state(&book, 1), Some(HoldState::Open));
+        assert_eq!(state(&book, CreatedIndex(1)), Some(HoldState::Open));
         assert_eq!(
-            commit(&mut book, vec![settle(1, None)]),
+            commit(&mut book, vec![settle(CreatedIndex(1), None)]),
             wrong(HoldState::Open)
         );
-        assert_eq!(commit(&mut book, vec![paid(1)]), Err(Rejection::IsHold(1)));
-        commit(&mut book, vec![accept(1), accept(2)]).unwrap();
         assert_eq!(
-            commit(&mut book, vec![accept(1)]),
+            commit(&mut book, vec![paid(1)]),
+            Err(Rejection::IsHold(CreatedIndex(1)))
+        );
+        commit(
+            &mut book,
+            vec![accept(CreatedIndex(1)), accept(CreatedIndex(2))],
+        )
+        .unwrap();
+        assert_eq!(
+            commit(&mut book, vec![accept(CreatedIndex(1))]),
             wrong(HoldState::Accepted)
         );
-        let e = book.invoices.get(1).unwrap();
+        let e = book.invoices.get(CreatedIndex(1)).unwrap();
         assert_eq!(
             (
                 e.status,
                 e.updated_index,
                 e.hold.as_ref().unwrap().htlc_expiry()
             ),
-            (InvoiceStatus::Unpaid, 1, Some(190))
+            (InvoiceStatus::Unpaid, UpdatedIndex(1), Some(190))
         );
         // ACCEPTED does not expire with the invoice: the parts' CLTV bounds it.
         assert_eq!(
             commit(
                 &mut book,
                 vec![Event::InvoiceExpired(InvoiceExpired {
-                    created_index: 1,
-                    updated_index: 0
+                    created_index: CreatedIndex(1),
+                    updated_index: UpdatedIndex(0)
                 })]
             ),
             wrong(HoldState::Accepted)
         );
         // The preimage is revealed exactly when it was withheld.
         assert_eq!(
-            commit(&mut book, vec![settle(1, Some(sealed.clone()))]),
-            Err(Rejection::Preimage(1))
+            commit(
+                &mut book,
+                vec![settle(CreatedIndex(1), Some(sealed.clone()))]
+            ),
+            Err(Rejection::Preimage(CreatedIndex(1)))
         );
         assert_eq!(
-            commit(&mut book, vec![settle(2, None)]),
-            Err(Rejection::Preimage(2))
+            commit(&mut book, vec![settle(CreatedIndex(2), None)]),
+            Err(Rejection::Preimage(CreatedIndex(2)))
         );
         // The block rule: due only once the earliest part (190) is within the margin.
         let by_blocks = |height| CancelReason::HtlcExpiry {
@@ -645,63 +704,85 @@ mod tests {
             blocks_before: 6,
         };
         assert_eq!(
-            commit(&mut book, vec![cancel(2, by_blocks(183))]),
-            Err(Rejection::NotDue(2))
+            commit(&mut book, vec![cancel(CreatedIndex(2), by_blocks(183))]),
+            Err(Rejection::NotDue(CreatedIndex(2)))
         );
         assert_eq!(
-            commit(&mut book, vec![cancel(4, by_blocks(500))]),
+            commit(&mut book, vec![cancel(CreatedIndex(4), by_blocks(500))]),
             wrong(HoldState::Open),
             "an open one has no parts to guard"
         );
-        commit(&mut book, vec![settle(1, None), cancel(2, by_blocks(184))]).unwrap();
-        let settled = book.invoices.get(1).unwrap();
+        commit(
+            &mut book,
+            vec![
+                settle(CreatedIndex(1), None),
+                cancel(CreatedIndex(2), by_blocks(184)),
+            ],
+        )
+        .unwrap();
+        let settled = book.invoices.get(CreatedIndex(1)).unwrap();
         assert_eq!(
             (
                 settled.status,
                 settled.hold_state(),
                 settled.payment.as_ref().map(|p| p.pay_index)
             ),
-            (InvoiceStatus::Paid, Some(HoldState::Settled), Some(1))
+            (
+                InvoiceStatus::Paid,
+                Some(HoldState::Settled),
+                Some(PayIndex(1))
+            )
         );
         assert_eq!(
-            book.invoices.next_paid_after(0).map(|e| e.created_index),
-            Some(1),
+            book.invoices
+                .next_paid_after(PayIndex(0))
+                .map(|e| e.created_index),
+            Some(CreatedIndex(1)),
             "a settle is a payment for waitanyinvoice"
         );
         assert_eq!(
-            (book.invoices.get(2).unwrap().status, state(&book, 2)),
+            (
+                book.invoices.get(CreatedIndex(2)).unwrap().status,
+                state(&book, CreatedIndex(2))
+            ),
             (InvoiceStatus::Expired, Some(HoldState::Canceled))
         );
         // Nothing moves a settled or canceled one.
         assert_eq!(
-            commit(&mut book, vec![settle(1, None)]),
+            commit(&mut book, vec![settle(CreatedIndex(1), None)]),
             wrong(HoldState::Settled)
         );
         assert_eq!(
-            commit(&mut book, vec![cancel(1, CancelReason::Requested)]),
+            commit(
+                &mut book,
+                vec![cancel(CreatedIndex(1), CancelReason::Requested)]
+            ),
             wrong(HoldState::Settled)
         );
         assert_eq!(
-            commit(&mut book, vec![settle(2, Some(sealed))]),
+            commit(&mut book, vec![settle(CreatedIndex(2), Some(sealed))]),
             wrong(HoldState::Canceled)
         );
         assert_eq!(
-            commit(&mut book, vec![cancel(2, CancelReason::Requested)]),
+            commit(
+                &mut book,
+                vec![cancel(CreatedIndex(2), CancelReason::Requested)]
+            ),
             wrong(HoldState::Canceled)
         );
         // An OPEN one can be canceled by request, or expires (and is then canceled).
         commit(
             &mut book,
             vec![Event::InvoiceExpired(InvoiceExpired {
-                created_index: 4,
-                updated_index: 0,
+                created_index: CreatedIndex(4),
+                updated_index: UpdatedIndex(0),
             })],
         )
         .unwrap();
-        assert_eq!(state(&book, 4), Some(HoldState::Canceled));
+        assert_eq!(state(&book, CreatedIndex(4)), Some(HoldState::Canceled));
         // The fold refuses what admission refuses, and a checkpoint keeps the hold states.
         let before = book.clone();
-        assert!(append(&mut book, vec![settle(2, None)]).is_err());
+        assert!(append(&mut book, vec![settle(CreatedIndex(2), None)]).is_err());
         assert_eq!(book, before);
         assert_eq!(Projections::try_from(Snapshot::from(&book)).unwrap(), book);
     }
@@ -713,7 +794,9 @@ mod tests {
         commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
         commit(&mut book, vec![Event::InvoiceCreated(created("c", 3))]).unwrap();
         let e = commit(&mut book, vec![paid(2)]).unwrap();
-        assert!(matches!(&e[0], Event::InvoicePaid(p) if p.pay_index == 1 && p.updated_index == 1));
+        assert!(
+            matches!(&e[0], Event::InvoicePaid(p) if p.pay_index == PayIndex(1) && p.updated_index == UpdatedIndex(1))
+        );
         assert_eq!(
             commit(&mut book, vec![paid(2)]),
             Err(Rejection::NotUnpaid(InvoiceStatus::Paid))
@@ -721,8 +804,8 @@ mod tests {
         commit(
             &mut book,
             vec![Event::InvoiceExpired(crate::InvoiceExpired {
-                created_index: 1,
-                updated_index: 0,
+                created_index: CreatedIndex(1),
+                updated_index: UpdatedIndex(0),
             })],
         )
         .unwrap();
@@ -730,36 +813,48 @@ mod tests {
             commit(&mut book, vec![paid(1)]),
             Err(Rejection::NotUnpaid(InvoiceStatus::Expired))
         );
-        let rec = book.invoices.get(1).unwrap();
-        assert_eq!((rec.status, rec.updated_index), (InvoiceStatus::Expired, 2));
+        let rec = book.invoices.get(CreatedIndex(1)).unwrap();
+        assert_eq!(
+            (rec.status, rec.updated_index),
+            (InvoiceStatus::Expired, UpdatedIndex(2))
+        );
         let del = |idx, status| {
             Event::InvoiceDeleted(crate::InvoiceDeleted {
                 created_index: idx,
-                deleted_index: 0,
+                deleted_index: DeletedIndex(0),
                 status,
             })
         };
         assert_eq!(
-            commit(&mut book, vec![del(1, InvoiceStatus::Unpaid)]),
+            commit(&mut book, vec![del(CreatedIndex(1), InvoiceStatus::Unpaid)]),
             Err(Rejection::StatusChanged {
                 expected: InvoiceStatus::Unpaid,
                 actual: InvoiceStatus::Expired
             })
         );
-        commit(&mut book, vec![del(1, InvoiceStatus::Expired)]).unwrap();
+        commit(
+            &mut book,
+            vec![del(CreatedIndex(1), InvoiceStatus::Expired)],
+        )
+        .unwrap();
         assert!(book.invoices.by_label(&Label::new("a").unwrap()).is_none());
         assert!(
-            book.invoices.hash_used(&[1; 32]),
+            book.invoices
+                .hash_used(&PaymentHash::from_byte_array([1; 32])),
             "a deleted invoice's hash stays used"
         );
         // The label is free again and created_index keeps counting.
         let e = commit(&mut book, vec![Event::InvoiceCreated(created("a", 9))]).unwrap();
-        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 4));
+        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == CreatedIndex(4)));
         assert_eq!(
-            book.invoices.next_paid_after(0).unwrap().label.as_str(),
+            book.invoices
+                .next_paid_after(PayIndex(0))
+                .unwrap()
+                .label
+                .as_str(),
             "b"
         );
-        assert!(book.invoices.next_paid_after(1).is_none());
+        assert!(book.invoices.next_paid_after(PayIndex(1)).is_none());
     }
 
     /// A BOLT12 invoice is an invoice like any other (its label and hash unique with the rest,
@@ -783,10 +878,13 @@ mod tests {
             "one label space"
         );
         commit(&mut book, vec![paid(1)]).unwrap();
-        let first = book.invoices.get(1).unwrap();
+        let first = book.invoices.get(CreatedIndex(1)).unwrap();
         assert_eq!(first.local_offer_id.as_deref(), Some(&[9; 32]));
         assert_eq!(first.status, InvoiceStatus::Paid);
-        assert_eq!(book.invoices.get(2).unwrap().local_offer_id, None);
+        assert_eq!(
+            book.invoices.get(CreatedIndex(2)).unwrap().local_offer_id,
+            None
+        );
         assert_eq!(Projections::try_from(Snapshot::from(&book)).unwrap(), book);
     }
 
@@ -797,20 +895,22 @@ mod tests {
         commit(&mut book, vec![Event::InvoiceCreated(created("b", 2))]).unwrap();
         commit(&mut book, vec![paid(2)]).unwrap();
         let del = Event::InvoiceDeleted(crate::InvoiceDeleted {
-            created_index: 1,
-            deleted_index: 0,
+            created_index: CreatedIndex(1),
+            deleted_index: DeletedIndex(0),
             status: InvoiceStatus::Unpaid,
         });
         commit(&mut book, vec![del]).unwrap();
         let back = Projections::try_from(Snapshot::from(&book)).unwrap();
         assert_eq!(back, book);
-        assert!(back.invoices.hash_used(&[1; 32]));
+        assert!(back
+            .invoices
+            .hash_used(&PaymentHash::from_byte_array([1; 32])));
     }
 
     fn del(idx: u64, status: InvoiceStatus) -> Event {
         Event::InvoiceDeleted(crate::InvoiceDeleted {
-            created_index: idx,
-            deleted_index: 0,
+            created_index: CreatedIndex(idx),
+            deleted_index: DeletedIndex(0),
             status,
         })
     }
@@ -821,8 +921,9 @@ mod tests {
         // Enough invoices to make the hash tables grow (and rehash through the entries) a few times.
         for i in 0..300u16 {
             let mut c = created(&format!("l{i}"), 0);
-            c.payment_hash = [0; 32];
-            c.payment_hash[..2].copy_from_slice(&i.to_be_bytes());
+            let mut hash = [0; 32];
+            hash[..2].copy_from_slice(&i.to_be_bytes());
+            c.body.payment_hash = PaymentHash::from_byte_array(hash);
             commit(&mut book, vec![Event::InvoiceCreated(c)]).unwrap();
         }
         // Delete the first 100 and a hole at 150; pay 200, then 180.
@@ -838,36 +939,50 @@ mod tests {
             200,
             "deleted invoices at the front take no slot"
         );
-        assert!(inv.get(100).is_none() && inv.get(150).is_none() && inv.get(301).is_none());
+        assert!(
+            inv.get(CreatedIndex(100)).is_none()
+                && inv.get(CreatedIndex(150)).is_none()
+                && inv.get(CreatedIndex(301)).is_none()
+        );
         assert_eq!(
             inv.by_label(&Label::new("l250").unwrap())
                 .unwrap()
                 .created_index,
-            251
+            CreatedIndex(251)
         );
         assert!(inv.by_label(&Label::new("l0").unwrap()).is_none());
         let mut h = [0; 32];
         h[..2].copy_from_slice(&299u16.to_be_bytes());
-        assert_eq!(inv.by_hash(&h).unwrap().created_index, 300);
-        h[..2].copy_from_slice(&149u16.to_be_bytes());
-        assert!(inv.by_hash(&h).is_none() && inv.hash_used(&h));
-        assert_eq!(inv.from_created_index(0).next().unwrap().created_index, 101);
+        let h_of = PaymentHash::from_byte_array;
         assert_eq!(
-            inv.from_created_index(149)
-                .map(|e| e.created_index)
+            inv.by_hash(&h_of(h)).unwrap().created_index,
+            CreatedIndex(300)
+        );
+        h[..2].copy_from_slice(&149u16.to_be_bytes());
+        assert!(inv.by_hash(&h_of(h)).is_none() && inv.hash_used(&h_of(h)));
+        assert_eq!(
+            inv.from_created_index(CreatedIndex(0))
+                .next()
+                .unwrap()
+                .created_index,
+            CreatedIndex(101)
+        );
+        assert_eq!(
+            inv.from_created_index(CreatedIndex(149))
+                .map(|e| e.created_index.get())
                 .take(2)
                 .collect::<Vec<_>>(),
             [149, 151]
         );
         assert_eq!(
-            inv.from_updated_index(0)
-                .map(|e| e.created_index)
+            inv.from_updated_index(UpdatedIndex(0))
+                .map(|e| e.created_index.get())
                 .collect::<Vec<_>>(),
             [200, 180]
         );
         assert_eq!(
-            inv.from_updated_index(2)
-                .map(|e| e.created_index)
+            inv.from_updated_index(UpdatedIndex(2))
+                .map(|e| e.created_index.get())
                 .collect::<Vec<_>>(),
             [180]
         );
@@ -878,12 +993,12 @@ mod tests {
                 .by_label(&Label::new("l299").unwrap())
                 .unwrap()
                 .created_index,
-            300
+            CreatedIndex(300)
         );
         // The restored book goes on counting from the same place.
         let mut back = back;
         let e = commit(&mut back, vec![Event::InvoiceCreated(created("new", 9))]).unwrap();
-        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == 301));
+        assert!(matches!(&e[0], Event::InvoiceCreated(c) if c.created_index == CreatedIndex(301)));
     }
 
     #[test]
@@ -904,7 +1019,7 @@ mod tests {
             Err(ApplyError::CreatedIndex { .. })
         ));
         let mut snap = Snapshot::from(&book);
-        snap.counters.created = 1;
+        snap.counters.created = CreatedIndex(1);
         assert!(
             Projections::try_from(snap).is_err(),
             "an invoice above the created counter"
@@ -915,11 +1030,11 @@ mod tests {
     fn join_checks_the_record_is_the_invoices() {
         let mut book = Projections::new();
         commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
-        let entry = book.invoices.get(1).unwrap();
+        let entry = book.invoices.get(CreatedIndex(1)).unwrap();
         let mut c = created("a", 1);
-        c.created_index = 1;
+        c.created_index = CreatedIndex(1);
         assert_eq!(entry.join(c.clone()).unwrap().created, c);
-        c.payment_hash = [2; 32];
+        c.body.payment_hash = PaymentHash::from_byte_array([2; 32]);
         assert!(entry.join(c).is_none());
     }
 
@@ -929,16 +1044,18 @@ mod tests {
         commit(&mut book, vec![Event::InvoiceCreated(created("a", 1))]).unwrap();
         let mut adm = book.admission();
         let pay = vec![propose(paid(1))];
-        let expire = vec![crate::Proposal::Expired { created_index: 1 }];
+        let expire = vec![crate::Proposal::Expired {
+            created_index: CreatedIndex(1),
+        }];
         let stamped = adm.admit(pay).unwrap();
         assert!(
-            matches!(&stamped[..], [Event::InvoicePaid(p)] if p.pay_index == 1 && p.updated_index == 1)
+            matches!(&stamped[..], [Event::InvoicePaid(p)] if p.pay_index == PayIndex(1) && p.updated_index == UpdatedIndex(1))
         );
         assert!(matches!(adm.admit(expire), Err(Rejection::Conflict(_))));
         let same_label = vec![propose(Event::InvoiceCreated(created("x", 7)))];
         let same_label2 = vec![propose(Event::InvoiceCreated(created("x", 8)))];
         assert!(
-            matches!(&adm.admit(same_label).unwrap()[..], [Event::InvoiceCreated(c)] if c.created_index == 2)
+            matches!(&adm.admit(same_label).unwrap()[..], [Event::InvoiceCreated(c)] if c.created_index == CreatedIndex(2))
         );
         assert_eq!(
             adm.admit(same_label2),
@@ -958,15 +1075,15 @@ mod tests {
             let mut book = Projections::new();
             for (kind, idx, pay, updated, label) in steps {
                 let event = match kind {
-                    0 => Event::InvoiceCreated(InvoiceCreated { created_index: idx, ..created(&format!("l{label}"), label + 10 * idx as u8) }),
-                    1 => Event::InvoicePaid(crate::InvoicePaid { created_index: idx, pay_index: pay, updated_index: updated, amount_received_msat: 5, paid_at: 105 }),
+                    0 => Event::InvoiceCreated(InvoiceCreated { created_index: CreatedIndex(idx), ..created(&format!("l{label}"), label + 10 * idx as u8) }),
+                    1 => Event::InvoicePaid(crate::InvoicePaid { created_index: CreatedIndex(idx), pay_index: PayIndex(pay), updated_index: UpdatedIndex(updated), amount_received_msat: Msat::from_msat(5), paid_at: 105 }),
                     2 => Event::HtlcsPaid(crate::HtlcsPaid {
-                        paid: crate::InvoicePaid { created_index: idx, pay_index: pay, updated_index: updated, amount_received_msat: 5, paid_at: 105 },
-                        parts: vec![crate::HeldPart { htlc: "1x1x1/1".into(), amount_msat: 5, cltv_expiry: 9 }],
+                        paid: crate::InvoicePaid { created_index: CreatedIndex(idx), pay_index: PayIndex(pay), updated_index: UpdatedIndex(updated), amount_received_msat: Msat::from_msat(5), paid_at: 105 },
+                        parts: vec![crate::HeldPart { htlc: "1x1x1/1".into(), amount_msat: Msat::from_msat(5), cltv_expiry: 9 }],
                     }),
-                    3 => Event::InvoiceExpired(crate::InvoiceExpired { created_index: idx, updated_index: updated }),
-                    4 => Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: idx, deleted_index: pay, status: InvoiceStatus::Unpaid }),
-                    _ => Event::DescriptionRemoved(crate::DescriptionRemoved { created_index: idx, updated_index: updated }),
+                    3 => Event::InvoiceExpired(crate::InvoiceExpired { created_index: CreatedIndex(idx), updated_index: UpdatedIndex(updated) }),
+                    4 => Event::InvoiceDeleted(crate::InvoiceDeleted { created_index: CreatedIndex(idx), deleted_index: DeletedIndex(pay), status: InvoiceStatus::Unpaid }),
+                    _ => Event::DescriptionRemoved(crate::DescriptionRemoved { created_index: CreatedIndex(idx), updated_index: UpdatedIndex(updated) }),
                 };
                 let (seq, prev_hash) = book.head();
                 let rec = EventRecord { seq: seq + 1, time_ms: 0, prev_hash, event };
@@ -990,14 +1107,14 @@ mod tests {
                 .map(|slot| {
                     slot.map(|(idx, label, hash, updated, paid)| InvoiceEntry {
                         seq: idx,
-                        created_index: idx,
+                        created_index: CreatedIndex(idx),
                         label: Label::new(format!("l{label}")).unwrap(),
-                        payment_hash: [hash; 32],
+                        payment_hash: PaymentHash::from_byte_array([hash; 32]),
                         expires_at: 1,
                         status: if paid { InvoiceStatus::Paid } else { InvoiceStatus::Unpaid },
-                        payment: paid.then_some(Payment { pay_index: idx, amount_received_msat: 1, paid_at: 1, parts: vec![] }),
+                        payment: paid.then_some(Payment { pay_index: PayIndex(idx), amount_received_msat: Msat::from_msat(1), paid_at: 1, parts: vec![] }),
                         description_removed: false,
-                        updated_index: updated,
+                        updated_index: UpdatedIndex(updated),
                         hold: None,
                         local_offer_id: None,
                     })
@@ -1007,8 +1124,11 @@ mod tests {
                 head_seq: 1,
                 head_hash: [0; 32],
                 invoices,
-                retired_hashes: retired.into_iter().map(|h| [h; 32]).collect(),
-                counters: Counters { created: last, pay: 3, updated: 3, deleted: 0 },
+                retired_hashes: retired
+                    .into_iter()
+                    .map(|h| PaymentHash::from_byte_array([h; 32]))
+                    .collect(),
+                counters: Counters { created: CreatedIndex(last), pay: PayIndex(3), updated: UpdatedIndex(3), deleted: DeletedIndex(0) },
                 channels: vec![],
                 cleaned: crate::Cleaned::default(),
             };

@@ -8,20 +8,20 @@ use serde::{Deserialize, Serialize};
 use super::book::{InvoiceBook, Slots};
 use super::{ApplyError, InvoiceEntry, Projections};
 use crate::channel::ChannelBook;
-use crate::Hash32;
+use crate::{CreatedIndex, DeletedIndex, Hash32, PayIndex, PaymentHash, UpdatedIndex};
 
 /// The last value of each counter. Encoded as the four numbers in this order, as the array
 /// that held them before (checkpoint v3 is unchanged).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// `created_index`.
-    pub created: u64,
+    pub created: CreatedIndex,
     /// `pay_index`.
-    pub pay: u64,
+    pub pay: PayIndex,
     /// `updated_index`.
-    pub updated: u64,
+    pub updated: UpdatedIndex,
     /// `deleted_index`.
-    pub deleted: u64,
+    pub deleted: DeletedIndex,
 }
 
 /// A projection in a form that can be stored: a checkpoint. Indexes are rebuilt on load.
@@ -35,7 +35,7 @@ pub struct Snapshot {
     /// `None` where deleted (deleted ones before the first live one are left out).
     pub invoices: Vec<Option<InvoiceEntry>>,
     /// Payment hashes of deleted invoices (still never to be reused).
-    pub retired_hashes: Vec<Hash32>,
+    pub retired_hashes: Vec<PaymentHash>,
     /// The counters' last values.
     pub counters: Counters,
     /// Known channels.
@@ -47,7 +47,7 @@ pub struct Snapshot {
 impl From<&Projections> for Snapshot {
     fn from(p: &Projections) -> Self {
         let b = &p.invoices;
-        let mut retired: Vec<Hash32> = b.retired_hashes.iter().copied().collect();
+        let mut retired: Vec<PaymentHash> = b.retired_hashes.iter().copied().collect();
         retired.sort_unstable();
         Snapshot {
             head_seq: p.head_seq,
@@ -83,11 +83,11 @@ impl TryFrom<Snapshot> for Projections {
         b.retired_hashes.extend(s.retired_hashes);
         let seq = s.head_seq;
         let len = s.invoices.len() as u64;
-        if len > last || last == u64::MAX {
+        if len > last.get() || last.get() == u64::MAX {
             return Err(ApplyError::CreatedIndex {
                 seq,
                 got: len,
-                want: last,
+                want: last.get(),
             });
         }
         // The decoded vector becomes the slots as it is (no copy of a million entries).
@@ -98,7 +98,7 @@ impl TryFrom<Snapshot> for Projections {
         b.reserve(b.slots.entries.len());
         let first = b.slots.first();
         for i in 0..len {
-            b.index(first + i, seq)?;
+            b.index(CreatedIndex(first.get() + i), seq)?;
         }
         let mut channels = ChannelBook::default();
         for c in &s.channels {
@@ -121,10 +121,10 @@ mod tests {
     fn counters_encode_as_the_array_they_replace() {
         let config = bincode::config::standard();
         let named = Counters {
-            created: 300,
-            pay: 2,
-            updated: 70_000,
-            deleted: 0,
+            created: crate::CreatedIndex(300),
+            pay: crate::PayIndex(2),
+            updated: crate::UpdatedIndex(70_000),
+            deleted: crate::DeletedIndex(0),
         };
         let array: [u64; 4] = [300, 2, 70_000, 0];
         assert_eq!(

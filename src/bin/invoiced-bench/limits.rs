@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use invoiced_actors::key_signer::{EntropySource, KeySigner, OsEntropy};
 use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
-use invoiced_events::Network;
+use invoiced_events::{Msat, Network};
 use serde_json::json;
 
 use crate::{ms, percentile};
@@ -42,7 +42,7 @@ fn raw_sign_rate(threads: usize, secs: f64) -> f64 {
                     let draft = InvoiceDraft {
                         network: Network::Regtest,
                         amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(
-                            1000 + n,
+                            Msat(1000 + n),
                         ))
                         .expect("amount"),
                         timestamp: 1_795_532_824,

@@ -9,7 +9,7 @@ use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
 use invoiced_actors::store::engine::Column;
 use invoiced_actors::store::RocksStorage;
-use invoiced_events::Network;
+use invoiced_events::{CreatedIndex, Msat, Network};
 use serde_json::{json, Value};
 
 use crate::limits::Seeded;
@@ -135,9 +135,9 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                 let description = format!("fill invoice {i}");
                 let draft = InvoiceDraft {
                     network: Network::Regtest,
-                    amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(
+                    amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(Msat(
                         1000 + i,
-                    ))
+                    )))
                     .expect("amount"),
                     timestamp: now,
                     description: invoiced_events::Description::new(description.clone(), false)
@@ -154,21 +154,23 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     )
                     .to_string();
                 Proposal::Invoice(NewInvoice {
-                    label: Label::new(format!("fill-{i}")).expect("label"),
-                    bolt11,
-                    payment_hash: keys.payment_hash.0,
-                    payment_secret: keys.payment_secret.0,
-                    preimage: keys.seal,
-                    amount_msat: Some(1000 + i),
-                    description,
-                    deschashonly: false,
-                    created_at: now,
-                    expiry: draft.expiry.secs(),
-                    expires_at: now + draft.expiry.secs(),
-                    cltv: 10,
-                    fallbacks: vec![],
-                    route_hints: vec![],
-                    warnings: vec![Warning::Capacity],
+                    body: invoiced_events::InvoiceBody {
+                        label: Label::new(format!("fill-{i}")).expect("label"),
+                        bolt11,
+                        payment_hash: keys.payment_hash,
+                        payment_secret: keys.payment_secret,
+                        preimage: keys.seal,
+                        amount_msat: Some(Msat(1000 + i)),
+                        description,
+                        deschashonly: false,
+                        created_at: now,
+                        expiry: draft.expiry.secs(),
+                        expires_at: now + draft.expiry.secs(),
+                        cltv: 10,
+                        fallbacks: vec![],
+                        route_hints: vec![],
+                        warnings: vec![Warning::Capacity],
+                    },
                     kind: invoiced_events::InvoiceKind::Bolt11,
                 })
             })
@@ -222,9 +224,9 @@ pub(crate) fn retire(dir: &Path, count: u64) {
         .reader()
         .pick(|s| {
             s.invoices
-                .from_created_index(0)
+                .from_created_index(CreatedIndex::default())
                 .next()
-                .map(|e| e.created_index)
+                .map(|e| e.created_index.get())
         })
         .expect("state")
         .unwrap_or(1);
@@ -233,14 +235,14 @@ pub(crate) fn retire(dir: &Path, count: u64) {
         let n = (count - done).min(1000);
         let range = first + done..first + done + n;
         let paid = range.clone().map(|i| Proposal::Paid {
-            created_index: i,
-            amount_received_msat: 1000 + i,
+            created_index: CreatedIndex(i),
+            amount_received_msat: Msat(1000 + i),
             paid_at: now - 2 * 86_400,
             parts: vec![],
         });
         rt.block_on(handle.append_all(paid.collect())).expect("pay");
         let cleaned = range.map(|i| Proposal::Cleaned {
-            created_index: i,
+            created_index: CreatedIndex(i),
             status: InvoiceStatus::Paid,
             age_s: 86_400,
             now_s: now,
