@@ -3,6 +3,7 @@
 
 mod channels;
 mod cli;
+mod compat;
 mod crash;
 mod disk;
 mod harness;
