@@ -10,8 +10,9 @@ use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
 use invoiced_actors::policy::hints::{assess, select, Pool, RoundRobin};
 use invoiced_events::codec::{encode_record, record_hash};
 use invoiced_events::{
-    AmountOrAny, ChannelInfo, ChannelKey, Event, EventRecord, ExposePrivateChannels,
-    InvoiceCreated, Label, Network, PeerPolicy, PreimageSeal, Projections, ShortChannelId,
+    AmountOrAny, ChannelInfo, ChannelKey, CreatedIndex, Event, EventRecord, ExposePrivateChannels,
+    InvoiceBody, InvoiceCreated, Label, Msat, Network, NodeId, PaymentHash, PaymentSecret,
+    PeerPolicy, PreimageSeal, Projections, ShortChannelId,
 };
 
 fn channels(n: u32) -> Vec<ChannelInfo> {
@@ -21,7 +22,7 @@ fn channels(n: u32) -> Vec<ChannelInfo> {
             peer[29..33].copy_from_slice(&i.to_be_bytes());
             ChannelInfo {
                 key: ChannelKey::Scid(ShortChannelId::new(500_000 + i, 1, 0).unwrap()),
-                peer_id: invoiced_events::NodeId(peer),
+                peer_id: NodeId(peer),
                 peer_connected: i % 10 != 0,
                 state: "CHANNELD_NORMAL".into(),
                 short_channel_id: Some(ShortChannelId::new(500_000 + i, 1, 0).unwrap()),
@@ -29,24 +30,22 @@ fn channels(n: u32) -> Vec<ChannelInfo> {
                 alias_remote: None,
                 private: i % 7 == 0,
                 scid_alias_only: false,
-                total_msat: invoiced_events::Msat::from_msat(1_000_000_000),
-                to_us_msat: invoiced_events::Msat::from_msat(500_000_000),
-                receivable_msat: invoiced_events::Msat::from_msat(
-                    490_000_000 - u64::from(i) * 1000,
-                ),
-                our_reserve_msat: invoiced_events::Msat::from_msat(10_000_000),
-                their_reserve_msat: invoiced_events::Msat::from_msat(10_000_000),
+                total_msat: Msat(1_000_000_000),
+                to_us_msat: Msat(500_000_000),
+                receivable_msat: Msat(490_000_000 - u64::from(i) * 1000),
+                our_reserve_msat: Msat(10_000_000),
+                their_reserve_msat: Msat(10_000_000),
                 remote_policy: Some(PeerPolicy {
                     fee_base_msat: 1000,
                     fee_proportional_millionths: 100,
                     cltv_expiry_delta: 40,
-                    htlc_minimum_msat: invoiced_events::Msat::from_msat(1),
-                    htlc_maximum_msat: invoiced_events::Msat::from_msat(990_000_000),
+                    htlc_minimum_msat: Msat(1),
+                    htlc_maximum_msat: Msat(990_000_000),
                 }),
                 incoming_capacity_msat: Some(if i % 13 == 0 {
-                    invoiced_events::Msat::from_msat(0)
+                    Msat(0)
                 } else {
-                    invoiced_events::Msat::from_msat(5_000_000_000)
+                    Msat(5_000_000_000)
                 }),
             }
         })
@@ -55,18 +54,18 @@ fn channels(n: u32) -> Vec<ChannelInfo> {
 
 fn created(i: u64) -> InvoiceCreated {
     InvoiceCreated {
-        created_index: invoiced_events::CreatedIndex(i),
-        body: invoiced_events::InvoiceBody {
+        created_index: CreatedIndex(i),
+        body: InvoiceBody {
         label: Label::new(format!("label-{i}")).unwrap(),
         bolt11: "lnbcrt10n1p4st2qcsp5nls05r3xdg4vx42kv3jxpxngsjwxmwvzmk6y00k3jkamem73sk2qpp5ahndkywprfvd0ssvxx7cez4qtw2tnqnxw6a58fe0xcrllpla7enqdq9w3jkzxqyjw5qcqp29qxpqysgqq3ffr8fzmf8h4a63vw9hdjujlkhp9vm7rl4222pspwnw7c8peuqhdmue759s0lw3z4z8j0qvsfzhxhgurnc4f0t6r998vvqaq79l6gcq2ua559".into(),
         payment_hash: {
             let mut h = [0u8; 32];
             h[..8].copy_from_slice(&i.to_be_bytes());
-            invoiced_events::PaymentHash(h)
+            PaymentHash(h)
         },
-        payment_secret: invoiced_events::PaymentSecret([2; 32]),
+        payment_secret: PaymentSecret([2; 32]),
         preimage: PreimageSeal::Derived { nonce: [3; 32] },
-        amount_msat: Some(invoiced_events::Msat::from_msat(1000)),
+        amount_msat: Some(Msat(1000)),
         description: "tea".into(),
         deschashonly: false,
         created_at: 1_795_532_824,
@@ -92,10 +91,8 @@ fn benches(c: &mut Criterion) {
                 signer.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(
-                    invoiced_events::Msat::from_msat(1000),
-                ))
-                .expect("amount"),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(Msat(1000)))
+                    .expect("amount"),
                 timestamp: 1_795_532_824,
                 description: invoiced_events::Description::new("tea".into(), false)
                     .expect("description"),
@@ -111,8 +108,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let hop = invoiced_events::RouteHintHop {
-        node_id: invoiced_events::NodeId([2; 33]),
-        short_channel_id: invoiced_events::ShortChannelId::from_u64(500_000 << 40),
+        node_id: NodeId([2; 33]),
+        short_channel_id: ShortChannelId::from_u64(500_000 << 40),
         fee_base_msat: 1000,
         fee_proportional_millionths: 100,
         cltv_expiry_delta: 40,
@@ -124,10 +121,8 @@ fn benches(c: &mut Criterion) {
                 signer2.derive_payment_keys(invoiced_actors::key_signer::PreimageSource::Generate);
             let draft = InvoiceDraft {
                 network: Network::Regtest,
-                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(
-                    invoiced_events::Msat::from_msat(1000),
-                ))
-                .expect("amount"),
+                amount: invoiced_actors::policy::bolt11::InvoiceAmount::from_msat(Some(Msat(1000)))
+                    .expect("amount"),
                 timestamp: 1_795_532_824,
                 description: invoiced_events::Description::new("tea".into(), false)
                     .expect("description"),

@@ -26,11 +26,11 @@ use std::sync::Arc;
 use actix::prelude::*;
 use invoiced_events::{
     CancelReason, CreatedIndex, Event, HeldPart, HoldState, InvoiceRecord, Msat, PaymentHash,
-    PreimageSeal, Proposal, Rejection,
+    PaymentPreimage, PaymentSecret, PreimageSeal, Proposal, Rejection,
 };
 
 use crate::clock::Clock;
-use crate::key_signer::{PaymentPreimage, PaymentSecret, SealPreimage};
+use crate::key_signer::SealPreimage;
 use crate::store::{AppendError, InvoiceReader, LogHandle, Observe, StoreError};
 
 /// Why a hold operation was refused. Nothing changed.

@@ -17,14 +17,13 @@ use std::sync::Arc;
 use actix::prelude::*;
 use invoiced_events::{
     CreatedIndex, Description, ExposePrivateChannels, InvoiceBody, InvoiceCreated, InvoiceRecord,
-    Label, Msat, Network, NewInvoice, PreimageSeal, Proposal, Rejection, Warning,
+    Label, Msat, Network, NewInvoice, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSeal,
+    Proposal, Rejection, Warning,
 };
 
 use crate::channel_monitor::{ChannelView, NoSuitableHints};
 use crate::clock::Clock;
-use crate::key_signer::{
-    PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource, SignBolt12, SignNewInvoice,
-};
+use crate::key_signer::{PreimageSource, SignBolt12, SignNewInvoice};
 use crate::label_registry::{LabelRegistry, ReserveError};
 use crate::policy::bolt11::{
     parse_fallback, Cltv, DraftError, Expiry, FallbackError, InvoiceAmount, InvoiceDraft,

@@ -15,11 +15,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use invoiced_events::{
     CreatedIndex, Event, HeldPart, HoldState, InvoiceRecord, InvoiceStatus, Label, Msat,
-    PaymentAmountError, Proposal, Rejection,
+    PaymentAmountError, PaymentHash, PaymentPreimage, PaymentSecret, Proposal, Rejection,
 };
 
 use crate::clock::Clock;
-use crate::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
+use crate::key_signer::RevealPreimages;
 use crate::store::{AppendError, InvoiceReader, LogHandle, Observe, StoreError};
 
 /// How soon a standby looks again at the expiries the primary has not recorded yet.

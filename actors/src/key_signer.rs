@@ -7,8 +7,7 @@
 
 use actix::prelude::*;
 use bitcoin::hashes::{hmac, sha256, Hash as _, HashEngine as _};
-use invoiced_events::{Hash32, PreimageSeal};
-pub use invoiced_events::{PaymentHash, PaymentPreimage, PaymentSecret};
+use invoiced_events::{Hash32, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSeal};
 use lightning_invoice::{RawBolt11Invoice, SignedRawBolt11Invoice};
 use secp256k1::{PublicKey, Secp256k1, SecretKey, SignOnly};
 

@@ -22,8 +22,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use invoiced_events::Label;
-use invoiced_events::PaymentHash;
+use invoiced_events::{Label, PaymentHash};
 
 use crate::SharedState;
 

@@ -9,7 +9,9 @@ use invoiced_actors::channel_monitor::{
 };
 use invoiced_actors::entropy::EntropySource;
 use invoiced_actors::store::{MemStorage, Observe};
-use invoiced_events::{ChannelInfo, ChannelKey, ExposePrivateChannels, PeerPolicy, ShortChannelId};
+use invoiced_events::{
+    ChannelInfo, ChannelKey, ExposePrivateChannels, Msat, NodeId, PeerPolicy, ShortChannelId,
+};
 
 mod common;
 
@@ -28,7 +30,7 @@ fn channel(block: u32, receivable_msat: u64, private: bool) -> ChannelInfo {
         peer_id: {
             let mut id = [2u8; 33];
             id[32] = block as u8;
-            invoiced_events::NodeId(id)
+            NodeId(id)
         },
         peer_connected: true,
         state: "CHANNELD_NORMAL".into(),
@@ -37,17 +39,17 @@ fn channel(block: u32, receivable_msat: u64, private: bool) -> ChannelInfo {
         alias_remote: None,
         private,
         scid_alias_only: false,
-        total_msat: invoiced_events::Msat::from_msat(1_000_000_000),
-        to_us_msat: invoiced_events::Msat::from_msat(1_000_000_000 - receivable_msat),
-        receivable_msat: invoiced_events::Msat::from_msat(receivable_msat),
-        our_reserve_msat: invoiced_events::Msat::from_msat(0),
-        their_reserve_msat: invoiced_events::Msat::from_msat(0),
+        total_msat: Msat(1_000_000_000),
+        to_us_msat: Msat(1_000_000_000 - receivable_msat),
+        receivable_msat: Msat(receivable_msat),
+        our_reserve_msat: Msat(0),
+        their_reserve_msat: Msat(0),
         remote_policy: Some(PeerPolicy {
             fee_base_msat: 1000,
             fee_proportional_millionths: 10,
             cltv_expiry_delta: 40,
-            htlc_minimum_msat: invoiced_events::Msat::from_msat(1),
-            htlc_maximum_msat: invoiced_events::Msat::from_msat(1_000_000_000),
+            htlc_minimum_msat: Msat(1),
+            htlc_maximum_msat: Msat(1_000_000_000),
         }),
         incoming_capacity_msat: None,
     }
@@ -65,8 +67,7 @@ fn syncs_become_events_and_hints_follow_them() {
             Box::new(Fixed),
         );
         let monitor = ChannelMonitor::new(view.clone(), log.handle(), log.state()).start();
-        let hints =
-            |expose| view.choose(Some(invoiced_events::Msat::from_msat(50_000_000)), &expose);
+        let hints = |expose| view.choose(Some(Msat(50_000_000)), &expose);
         // No channel: no hint, and naming one that does not exist is 902.
         assert!(hints(ExposePrivateChannels::Unset)
             .unwrap()
@@ -130,17 +131,13 @@ fn syncs_become_events_and_hints_follow_them() {
         assert_eq!(choice.hints.len(), 1);
         assert_eq!(
             choice.hints[0].short_channel_id,
-            invoiced_events::ShortChannelId::from_u64(
-                ShortChannelId::new(101, 1, 0).unwrap().to_u64()
-            )
+            ShortChannelId::from_u64(ShortChannelId::new(101, 1, 0).unwrap().to_u64())
         );
         let private = ExposePrivateChannels::Only(vec![ShortChannelId::new(103, 1, 0).unwrap()]);
         let named = hints(private).unwrap();
         assert_eq!(
             named.hints[0].short_channel_id,
-            invoiced_events::ShortChannelId::from_u64(
-                ShortChannelId::new(103, 1, 0).unwrap().to_u64()
-            )
+            ShortChannelId::from_u64(ShortChannelId::new(103, 1, 0).unwrap().to_u64())
         );
         let view = monitor.send(ListIncoming).await.unwrap();
         assert!(view.has_public);
@@ -162,10 +159,7 @@ fn syncs_become_events_and_hints_follow_them() {
         );
         let _monitor = ChannelMonitor::new(view.clone(), log.handle(), log.state()).start();
         let choice = view
-            .choose(
-                Some(invoiced_events::Msat::from_msat(50_000_000)),
-                &ExposePrivateChannels::Unset,
-            )
+            .choose(Some(Msat(50_000_000)), &ExposePrivateChannels::Unset)
             .unwrap();
         System::current().stop();
         choice

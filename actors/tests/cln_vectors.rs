@@ -60,8 +60,8 @@ fn reproduces_every_core_lightning_invoice() {
             .sign_invoice(
                 build_raw(
                     &draft,
-                    &invoiced_actors::key_signer::PaymentHash(sha256(&preimage)),
-                    &invoiced_actors::key_signer::PaymentSecret(payment_secret_for(&preimage)),
+                    &invoiced_events::PaymentHash(sha256(&preimage)),
+                    &invoiced_events::PaymentSecret(payment_secret_for(&preimage)),
                 )
                 .unwrap(),
             )

@@ -14,16 +14,14 @@ use invoiced_actors::invoice_creator::{
     CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest, IssuedInvoice,
 };
 use invoiced_actors::key_signer::OsEntropy;
-use invoiced_actors::key_signer::{
-    PaymentHash, PaymentKeys, PaymentSecret, SignNewInvoice, SignedNewInvoice,
-};
+use invoiced_actors::key_signer::{PaymentKeys, SignNewInvoice, SignedNewInvoice};
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::policy::bolt11::DraftError;
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::store::{EventLog, LogOptions, MemStorage};
 use invoiced_events::{
-    AmountOrAny, ChannelBook, Description, ExposePrivateChannels, Label, Msat, Network,
-    PreimageSeal, ShortChannelId,
+    AmountOrAny, ChannelBook, CreatedIndex, Description, ExposePrivateChannels, Label, Msat,
+    Network, PaymentHash, PaymentSecret, PreimageSeal, ShortChannelId,
 };
 
 type Journal = Arc<Mutex<Vec<String>>>;
@@ -69,7 +67,7 @@ impl Handler<invoiced_actors::key_signer::SignBolt12> for Signer {
 
 fn request(label: &str, fallbacks: Vec<String>) -> InvoiceRequest {
     InvoiceRequest {
-        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000))).unwrap(),
+        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat(1000))).unwrap(),
         label: Some(Label::new(label).unwrap()),
         description: Description::new(format!("for {label}"), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),
@@ -146,7 +144,7 @@ fn run(case: Case) -> Run {
         .read()
         .unwrap()
         .invoices
-        .from_created_index(invoiced_events::CreatedIndex(0))
+        .from_created_index(CreatedIndex(0))
         .map(|e| e.label.to_string())
         .collect();
     log.close();
@@ -173,7 +171,7 @@ fn a_request_signs_before_it_claims_and_gives_the_claim_back() {
     let issued = r.outcome.unwrap();
     assert_eq!(
         (issued.bolt11.as_str(), issued.created_index),
-        ("lnbcrt-mock-for a", invoiced_events::CreatedIndex(1))
+        ("lnbcrt-mock-for a", CreatedIndex(1))
     );
     assert_eq!(r.journal, ["sign for a with 0 claims"]);
     assert_eq!(r.claims_left, 0);

@@ -8,8 +8,11 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::invoice_ledger::{InvoiceLedger, SettleError, SettleInvoice, Settled};
-use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage, PaymentSecret, RevealPreimages};
-use invoiced_events::{InvoiceStatus, Label, PreimageSeal, Proposal};
+use invoiced_actors::key_signer::RevealPreimages;
+use invoiced_events::{
+    InvoiceStatus, Label, Msat, PayIndex, PaymentHash, PaymentPreimage, PaymentSecret,
+    PreimageSeal, Proposal,
+};
 
 mod common;
 
@@ -21,7 +24,7 @@ fn created(label: &str, n: u8, amount: Option<u64>, expires_at: u64) -> Proposal
     invoice.body.preimage = PreimageSeal::Derived {
         nonce: [n + 50; 32],
     };
-    invoice.body.amount_msat = (amount).map(invoiced_events::Msat::from_msat);
+    invoice.body.amount_msat = amount.map(Msat::from_msat);
     Proposal::Invoice(invoice)
 }
 
@@ -51,7 +54,7 @@ impl Handler<RevealPreimages> for Signer {
 fn settle(n: u8, amount_msat: u64, secret: u8) -> SettleInvoice {
     SettleInvoice {
         payment_hash: PaymentHash([n; 32]),
-        amount_msat: invoiced_events::Msat::from_msat(amount_msat),
+        amount_msat: Msat(amount_msat),
         payment_secret: PaymentSecret([secret; 32]),
         parts: vec![],
     }
@@ -97,15 +100,15 @@ fn settle_checks_then_pays() {
     assert!(matches!(
         results[2],
         Err(SettleError::Underpaid {
-            got: invoiced_events::Msat(999),
-            want: invoiced_events::Msat(1000)
+            got: Msat(999),
+            want: Msat(1000)
         })
     ));
     assert!(matches!(
         results[3],
         Err(SettleError::Overpaid {
-            got: invoiced_events::Msat(2001),
-            want: invoiced_events::Msat(1000)
+            got: Msat(2001),
+            want: Msat(1000)
         })
     ));
     assert!(matches!(
@@ -125,11 +128,7 @@ fn settle_checks_then_pays() {
             payment.amount_received_msat,
             payment.paid_at
         ),
-        (
-            invoiced_events::PayIndex(1),
-            invoiced_events::Msat::from_msat(2000),
-            NOW_S
-        )
+        (PayIndex(1), Msat(2000), NOW_S)
     );
     assert!(matches!(
         results[6],
@@ -144,7 +143,7 @@ fn settle_checks_then_pays() {
             .as_ref()
             .unwrap()
             .pay_index,
-        invoiced_events::PayIndex(2)
+        PayIndex(2)
     );
     assert_eq!(
         *asked.lock().unwrap(),

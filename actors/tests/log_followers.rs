@@ -4,7 +4,7 @@
 
 mod common;
 
-use invoiced_events::{InvoiceStatus, Proposal};
+use invoiced_events::{CreatedIndex, InvoiceStatus, Msat, Proposal};
 
 #[actix::test]
 async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted() {
@@ -19,8 +19,8 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
             .unwrap();
         if i % 7 == 0 {
             let paid = Proposal::Paid {
-                created_index: invoiced_events::CreatedIndex(u64::from(i) + 1),
-                amount_received_msat: invoiced_events::Msat::from_msat(1000),
+                created_index: CreatedIndex(u64::from(i) + 1),
+                amount_received_msat: Msat(1000),
                 paid_at: 2,
                 parts: vec![],
             };
@@ -35,7 +35,7 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
         };
         handle
             .append(Proposal::Deleted {
-                created_index: invoiced_events::CreatedIndex(idx),
+                created_index: CreatedIndex(idx),
                 status,
             })
             .await
@@ -54,7 +54,7 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
     assert!(reader.records_from(head + 1, 10).unwrap().is_empty());
     for idx in 1..=60u64 {
         let c = reader
-            .creation(invoiced_events::CreatedIndex(idx))
+            .creation(CreatedIndex(idx))
             .unwrap()
             .unwrap_or_else(|| panic!("invoice {idx}"));
         assert_eq!(
@@ -62,12 +62,6 @@ async fn records_from_any_point_and_the_creation_of_every_invoice_even_deleted()
             (idx, format!("l{}", idx - 1).as_str())
         );
     }
-    assert!(reader
-        .creation(invoiced_events::CreatedIndex(61))
-        .unwrap()
-        .is_none());
-    assert!(reader
-        .creation(invoiced_events::CreatedIndex(0))
-        .unwrap()
-        .is_none());
+    assert!(reader.creation(CreatedIndex(61)).unwrap().is_none());
+    assert!(reader.creation(CreatedIndex(0)).unwrap().is_none());
 }

@@ -15,8 +15,9 @@ use invoiced_actors::store::replay::replay;
 use invoiced_actors::store::{EventLog, LogOptions, MemStorage, RocksStorage, Storage};
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{
-    CancelReason, ChannelInfo, ChannelKey, HeldPart, HoldState, InvoiceStatus, Label, Network,
-    NewInvoice, PreimageSeal, Projections, Proposal, ShortChannelId,
+    CancelReason, ChannelInfo, ChannelKey, CreatedIndex, HeldPart, HoldState, InvoiceBody,
+    InvoiceStatus, Label, Msat, Network, NewInvoice, NodeId, PaymentHash, PaymentSecret,
+    PreimageSeal, Projections, Proposal, ShortChannelId,
 };
 use proptest::prelude::*;
 
@@ -56,7 +57,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
 fn channel(n: u8, receivable: u64) -> ChannelInfo {
     ChannelInfo {
         key: ChannelKey::Scid(ShortChannelId::new(u32::from(n) + 1, 1, 0).unwrap()),
-        peer_id: invoiced_events::NodeId([2; 33]),
+        peer_id: NodeId([2; 33]),
         peer_connected: true,
         state: "CHANNELD_NORMAL".into(),
         short_channel_id: Some(ShortChannelId::new(u32::from(n) + 1, 1, 0).unwrap()),
@@ -64,11 +65,11 @@ fn channel(n: u8, receivable: u64) -> ChannelInfo {
         alias_remote: None,
         private: false,
         scid_alias_only: false,
-        total_msat: invoiced_events::Msat::from_msat(1_000_000),
-        to_us_msat: invoiced_events::Msat::from_msat(0),
-        receivable_msat: invoiced_events::Msat::from_msat(receivable),
-        our_reserve_msat: invoiced_events::Msat::from_msat(0),
-        their_reserve_msat: invoiced_events::Msat::from_msat(0),
+        total_msat: Msat(1_000_000),
+        to_us_msat: Msat(0),
+        receivable_msat: Msat(receivable),
+        our_reserve_msat: Msat(0),
+        their_reserve_msat: Msat(0),
         remote_policy: None,
         incoming_capacity_msat: None,
     }
@@ -84,13 +85,13 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
     };
     Some(match c {
         Cmd::Create { label, hash, hold } => Proposal::Invoice(NewInvoice {
-            body: invoiced_events::InvoiceBody {
+            body: InvoiceBody {
                 label: Label::new(format!("l{label}")).unwrap(),
                 bolt11: format!("lnbcrt-{label}-{hash}"),
-                payment_hash: invoiced_events::PaymentHash([*hash; 32]),
-                payment_secret: invoiced_events::PaymentSecret([0; 32]),
+                payment_hash: PaymentHash([*hash; 32]),
+                payment_secret: PaymentSecret([0; 32]),
                 preimage: PreimageSeal::Derived { nonce: [*hash; 32] },
-                amount_msat: Some(invoiced_events::Msat::from_msat(1000)),
+                amount_msat: Some(Msat(1000)),
                 description: "d".into(),
                 deschashonly: false,
                 created_at: 1,
@@ -108,27 +109,27 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
             },
         }),
         Cmd::Accept(i) => Proposal::HoldAccepted {
-            created_index: invoiced_events::CreatedIndex(u64::from(*i)),
+            created_index: CreatedIndex(u64::from(*i)),
             parts: vec![HeldPart {
                 htlc: format!("1x1x1/{i}"),
-                amount_msat: invoiced_events::Msat::from_msat(1000),
+                amount_msat: Msat(1000),
                 cltv_expiry: 500,
             }],
             height: 400,
         },
         Cmd::Settle(i) => Proposal::HoldSettled {
-            created_index: invoiced_events::CreatedIndex(u64::from(*i)),
-            amount_received_msat: invoiced_events::Msat::from_msat(1000),
+            created_index: CreatedIndex(u64::from(*i)),
+            amount_received_msat: Msat(1000),
             paid_at: 6,
             revealed: None,
         },
         Cmd::Cancel(i) => Proposal::HoldCanceled {
-            created_index: invoiced_events::CreatedIndex(u64::from(*i)),
+            created_index: CreatedIndex(u64::from(*i)),
             reason: CancelReason::Requested,
         },
         Cmd::Pay(i) => Proposal::Paid {
-            created_index: invoiced_events::CreatedIndex(u64::from(*i)),
-            amount_received_msat: invoiced_events::Msat::from_msat(1000),
+            created_index: CreatedIndex(u64::from(*i)),
+            amount_received_msat: Msat(1000),
             paid_at: 5,
             // Half of the payments are recorded with their HTLCs (Event::HtlcsPaid).
             parts: if i % 2 == 0 {
@@ -136,20 +137,20 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
             } else {
                 vec![invoiced_events::HeldPart {
                     htlc: format!("1x1x1/{i}"),
-                    amount_msat: invoiced_events::Msat::from_msat(1000),
+                    amount_msat: Msat(1000),
                     cltv_expiry: 500,
                 }]
             },
         },
         Cmd::Expire(i) => Proposal::Expired {
-            created_index: invoiced_events::CreatedIndex(u64::from(*i)),
+            created_index: CreatedIndex(u64::from(*i)),
         },
         Cmd::Delete(i, s) => Proposal::Deleted {
-            created_index: invoiced_events::CreatedIndex(u64::from(*i)),
+            created_index: CreatedIndex(u64::from(*i)),
             status: status(*s),
         },
         Cmd::RemoveDescription(i) => Proposal::DescriptionRemoved {
-            created_index: invoiced_events::CreatedIndex(u64::from(*i)),
+            created_index: CreatedIndex(u64::from(*i)),
         },
         Cmd::OpenChannel(n) => {
             let c = channel(*n, 500);
@@ -284,7 +285,7 @@ impl Model {
     fn of(p: &Projections) -> Model {
         let b = &p.invoices;
         let invoices = b
-            .from_created_index(invoiced_events::CreatedIndex(0))
+            .from_created_index(CreatedIndex(0))
             .map(|e| {
                 let view = (
                     e.label.to_string(),

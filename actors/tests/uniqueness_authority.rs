@@ -13,20 +13,20 @@ use invoiced_actors::clock::SystemClock;
 use invoiced_actors::invoice_creator::{
     CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest,
 };
+use invoiced_actors::key_signer::PreimageSource;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
-use invoiced_actors::key_signer::{PaymentPreimage, PreimageSource};
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_actors::store::{EventLog, LogOptions, MemStorage};
 use invoiced_actors::SharedState;
 use invoiced_events::{
     AmountOrAny, ChannelBook, Description, ExposePrivateChannels, Label, Msat, Network,
-    Projections, Rejection,
+    PaymentPreimage, Projections, Rejection,
 };
 
 fn request(label: &str, preimage: Option<[u8; 32]>) -> InvoiceRequest {
     InvoiceRequest {
-        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat::from_msat(1000))).unwrap(),
+        amount: InvoiceAmount::new(AmountOrAny::Fixed(Msat(1000))).unwrap(),
         label: Some(Label::new(label).unwrap()),
         description: Description::new("d".into(), false).unwrap(),
         expiry: Expiry::new(3600).unwrap(),

@@ -10,7 +10,7 @@ use invoiced_actors::waiters::{
     CountWaiters, IndexName, WaitAnyError, WaitAnyInvoice, WaitIndex, WaitInvoice,
     WaitInvoiceError, Waiters, Waiting,
 };
-use invoiced_events::{InvoiceStatus, Label, Proposal};
+use invoiced_events::{CreatedIndex, InvoiceStatus, Label, Msat, PayIndex, Proposal};
 
 mod common;
 
@@ -20,8 +20,8 @@ fn created(label: &str, n: u8) -> Proposal {
 
 fn paid(idx: u64) -> Proposal {
     Proposal::Paid {
-        created_index: invoiced_events::CreatedIndex(idx),
-        amount_received_msat: invoiced_events::Msat::from_msat(1000),
+        created_index: CreatedIndex(idx),
+        amount_received_msat: Msat(1000),
         paid_at: 2,
         parts: vec![],
     }
@@ -77,7 +77,7 @@ fn each_wait_is_answered_by_its_event() {
         // Nothing paid: timeout 0 answers at once; any lastpay_index waits for the next payment.
         let e = waiters
             .send(WaitAnyInvoice {
-                lastpay_index: invoiced_events::PayIndex(0),
+                lastpay_index: PayIndex(0),
                 timeout: Some(0),
             })
             .await
@@ -88,7 +88,7 @@ fn each_wait_is_answered_by_its_event() {
         let mut any_far = spawn_send(
             &waiters,
             WaitAnyInvoice {
-                lastpay_index: invoiced_events::PayIndex(99_999_999_999),
+                lastpay_index: PayIndex(99_999_999_999),
                 timeout: None,
             },
         );
@@ -126,7 +126,7 @@ fn each_wait_is_answered_by_its_event() {
                 got.created.body.label.as_str(),
                 got.payment.unwrap().pay_index
             ),
-            ("b", invoiced_events::PayIndex(1))
+            ("b", PayIndex(1))
         );
         assert!(
             answered(&mut on_a).await.is_none(),
@@ -136,7 +136,7 @@ fn each_wait_is_answered_by_its_event() {
         // Paid ones are found without waiting; a far lastpay_index now waits for the next one.
         let first = waiters
             .send(WaitAnyInvoice {
-                lastpay_index: invoiced_events::PayIndex(0),
+                lastpay_index: PayIndex(0),
                 timeout: None,
             })
             .await
@@ -147,7 +147,7 @@ fn each_wait_is_answered_by_its_event() {
         let mut any_after = spawn_send(
             &waiters,
             WaitAnyInvoice {
-                lastpay_index: invoiced_events::PayIndex(99_999_999_999),
+                lastpay_index: PayIndex(99_999_999_999),
                 timeout: None,
             },
         );
@@ -165,11 +165,11 @@ fn each_wait_is_answered_by_its_event() {
                 .payment
                 .unwrap()
                 .pay_index,
-            invoiced_events::PayIndex(2)
+            PayIndex(2)
         );
 
         append(vec![Proposal::Expired {
-            created_index: invoiced_events::CreatedIndex(3),
+            created_index: CreatedIndex(3),
         }])
         .await
         .unwrap();
@@ -178,7 +178,7 @@ fn each_wait_is_answered_by_its_event() {
             Err(WaitInvoiceError::Expired(_))
         ));
         append(vec![Proposal::Deleted {
-            created_index: invoiced_events::CreatedIndex(4),
+            created_index: CreatedIndex(4),
             status: InvoiceStatus::Unpaid,
         }])
         .await
@@ -221,7 +221,7 @@ fn waits_given_up_are_forgotten_and_the_others_still_answered() {
         let mut kept_any = spawn_send(
             &waiters,
             WaitAnyInvoice {
-                lastpay_index: invoiced_events::PayIndex(0),
+                lastpay_index: PayIndex(0),
                 timeout: None,
             },
         );
@@ -252,7 +252,7 @@ fn waits_given_up_are_forgotten_and_the_others_still_answered() {
             drop(
                 waiters
                     .send(WaitAnyInvoice {
-                        lastpay_index: invoiced_events::PayIndex(0),
+                        lastpay_index: PayIndex(0),
                         timeout: None,
                     })
                     .await

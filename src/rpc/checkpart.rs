@@ -10,7 +10,7 @@
 //! `{"verdict": "fail", "reason"}`.
 
 use invoiced_actors::invoice_ledger::{CheckPart, PartVerdict};
-use invoiced_actors::key_signer::{PaymentHash, PaymentSecret};
+use invoiced_events::{Msat, PaymentHash, PaymentSecret};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
@@ -72,7 +72,7 @@ pub fn parse_checkpart(params: Option<&RawValue>) -> Result<CheckPart, RpcError>
     let part = required(the_part, "part")?;
     Ok(CheckPart {
         payment_hash: required(hash, "payment_hash")?,
-        total_msat: invoiced_events::Msat::from_msat(total.unwrap_or((part.amount_msat).as_msat())),
+        total_msat: Msat(total.unwrap_or(part.amount_msat.as_msat())),
         part,
         payment_secret: secret,
         cltv_expiry_relative: required(relative, "cltv_expiry_relative")?,

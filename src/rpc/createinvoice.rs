@@ -10,9 +10,9 @@
 //! active (lightningd's 907 is the plugin's); it must be the invoice's offer id.
 
 use invoiced_actors::invoice_creator::{Bolt12Request, CreateBolt12, CreateError};
-use invoiced_actors::key_signer::{sha256, PaymentPreimage};
+use invoiced_actors::key_signer::sha256;
 use invoiced_actors::policy::bolt12::Invoice;
-use invoiced_events::{Label, Msat};
+use invoiced_events::{Label, Msat, PaymentPreimage};
 use serde_json::value::RawValue;
 use serde_json::Value;
 

@@ -10,11 +10,12 @@
 
 use invoiced_actors::hold_keeper::{AcceptHold, CancelHold, SettleHold};
 use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
-use invoiced_actors::key_signer::{
-    sha256, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSource,
-};
+use invoiced_actors::key_signer::{sha256, PreimageSource};
 use invoiced_actors::policy::bolt11::Cltv;
-use invoiced_events::{Description, HoldState, InvoiceRecord, Label, PreimageSeal};
+use invoiced_events::{
+    CreatedIndex, Description, HoldState, InvoiceRecord, Label, PaymentHash, PaymentPreimage,
+    PaymentSecret, PreimageSeal,
+};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -169,7 +170,7 @@ fn hold_json<'a>(r: &'a InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Ho
         htlc_expiry: hold.and_then(|h| h.htlc_expiry()),
         paid_at: r.payment.as_ref().map(|p| p.paid_at),
         label: c.body.label.as_str(),
-        created_index: (c.created_index).get(),
+        created_index: c.created_index.get(),
     }
 }
 
@@ -297,7 +298,7 @@ pub async fn holdinvoicelookup(
                 .collect(),
             None => s
                 .invoices
-                .from_created_index(invoiced_events::CreatedIndex(0))
+                .from_created_index(CreatedIndex(0))
                 .filter(|e| e.hold.is_some())
                 .cloned()
                 .collect::<Vec<_>>(),

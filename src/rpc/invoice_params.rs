@@ -2,9 +2,10 @@
 //! both methods' parameter lists by one loop ([`InvoiceParams::read`]). What differs between the
 //! two is only the wording of some refusals (Core Lightning's or holdinvoice's), in [`Words`].
 
-use invoiced_actors::key_signer::{PaymentHash, PaymentPreimage};
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
-use invoiced_events::{AmountOrAny, ExposePrivateChannels, ShortChannelId};
+use invoiced_events::{
+    AmountOrAny, ExposePrivateChannels, PaymentHash, PaymentPreimage, ShortChannelId,
+};
 use serde_json::value::RawValue;
 
 use super::error::RpcError;

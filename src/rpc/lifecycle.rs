@@ -1,11 +1,10 @@
 //! After creation: `settleinvoice`, `delinvoice`, `waitinvoice`, `waitanyinvoice`, `wait`.
 
 use invoiced_actors::invoice_ledger::{DeleteInvoice, SettleInvoice};
-use invoiced_actors::key_signer::{PaymentHash, PaymentSecret};
 use invoiced_actors::waiters::{
     IndexName, IndexWake, WaitAnyInvoice, WaitIndex, WaitInvoice, WaitInvoiceError,
 };
-use invoiced_events::{AmountOrAny, Label};
+use invoiced_events::{AmountOrAny, Label, Msat, PayIndex, PaymentHash, PaymentSecret};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -63,7 +62,7 @@ pub fn parse_settle(params: Option<&RawValue>) -> Result<SettleInvoice, RpcError
     }
     Ok(SettleInvoice {
         payment_hash: required(hash, "payment_hash")?,
-        amount_msat: invoiced_events::Msat::from_msat(required(amount, "amount_msat")?),
+        amount_msat: Msat(required(amount, "amount_msat")?),
         payment_secret: required(secret, "payment_secret")?,
         parts: parts.unwrap_or_default(),
     })
@@ -243,7 +242,7 @@ pub fn parse_waitany(params: Option<&RawValue>) -> Result<WaitAnyInvoice, RpcErr
         }
     }
     Ok(WaitAnyInvoice {
-        lastpay_index: invoiced_events::PayIndex(last.unwrap_or(0)),
+        lastpay_index: PayIndex(last.unwrap_or(0)),
         timeout,
     })
 }

@@ -1,7 +1,9 @@
 //! The `listinvoices` method: lookups by label, invstring or payment hash, and paging by index.
 
 use invoiced_actors::store::StoreError;
-use invoiced_events::{Hash32, InvoiceBook, InvoiceEntry, Label, PaymentHash};
+use invoiced_events::{
+    CreatedIndex, Hash32, InvoiceBook, InvoiceEntry, Label, PaymentHash, UpdatedIndex,
+};
 use lightning_invoice::SignedRawBolt11Invoice;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -226,7 +228,7 @@ fn collect(
 ) -> Vec<InvoiceEntry> {
     match lookup {
         Lookup::Offer(o) => book
-            .from_created_index(invoiced_events::CreatedIndex(0))
+            .from_created_index(CreatedIndex(0))
             .filter(|e| e.local_offer_id.as_deref() == Some(&o))
             .cloned()
             .collect(),
@@ -242,23 +244,23 @@ fn collect(
             let limit = limit.map_or(usize::MAX, |l| l as usize);
             match index {
                 None | Some(Index::Created) => book
-                    .from_created_index(invoiced_events::CreatedIndex(start))
+                    .from_created_index(CreatedIndex(start))
                     .take(limit)
                     .cloned()
                     .collect(),
                 // Never-updated invoices have updated_index 0: with start 0 they come first.
                 Some(Index::Updated) if start == 0 => {
                     let never = book
-                        .from_created_index(invoiced_events::CreatedIndex(0))
-                        .filter(|e| e.updated_index == invoiced_events::UpdatedIndex(0));
+                        .from_created_index(CreatedIndex(0))
+                        .filter(|e| e.updated_index == UpdatedIndex(0));
                     never
-                        .chain(book.from_updated_index(invoiced_events::UpdatedIndex(1)))
+                        .chain(book.from_updated_index(UpdatedIndex(1)))
                         .take(limit)
                         .cloned()
                         .collect()
                 }
                 Some(Index::Updated) => book
-                    .from_updated_index(invoiced_events::UpdatedIndex(start))
+                    .from_updated_index(UpdatedIndex(start))
                     .take(limit)
                     .cloned()
                     .collect(),

@@ -6,10 +6,10 @@
 
 use core::fmt;
 
-use invoiced_actors::key_signer::{PaymentPreimage, RevealPreimages};
+use invoiced_actors::key_signer::RevealPreimages;
 use invoiced_events::{
-    CreatedIndex, InvoiceRecord, InvoiceStatus, Msat, PayIndex, PaymentHash, PreimageSeal,
-    UpdatedIndex,
+    CreatedIndex, InvoiceRecord, InvoiceStatus, Msat, PayIndex, PaymentHash, PaymentPreimage,
+    PreimageSeal, UpdatedIndex,
 };
 use serde::{Serialize, Serializer};
 use serde_json::Value;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::RpcError;
+use invoiced_events::Msat;
 
 /// A method's parameters, in declared (positional) order, with optional aliases.
 pub struct ParamSpec {
@@ -217,7 +218,7 @@ pub fn part(v: &serde_json::Value, at: &str) -> Result<invoiced_events::HeldPart
         amount_msat: v["amount_msat"]
             .as_u64()
             .filter(|a| *a > 0)
-            .map(invoiced_events::Msat)
+            .map(Msat)
             .ok_or_else(|| bad("amount_msat", "should be positive msat"))?,
         cltv_expiry: v["cltv_expiry"]
             .as_u64()

@@ -9,8 +9,9 @@
 //! HTLC like any other.
 
 use invoiced_actors::invoice_ledger::SettleInvoice;
-use invoiced_actors::key_signer::{PaymentHash, PaymentSecret, PeelOnion};
+use invoiced_actors::key_signer::PeelOnion;
 use invoiced_actors::policy::onion::ONION_LEN;
+use invoiced_events::{Msat, PaymentHash, PaymentSecret};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
@@ -89,7 +90,7 @@ pub async fn selfpay(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Valu
     }
     let settle = SettleInvoice {
         payment_hash,
-        amount_msat: invoiced_events::Msat::from_msat(p.amt_to_forward),
+        amount_msat: Msat(p.amt_to_forward),
         payment_secret: PaymentSecret(secret),
         parts: vec![],
     };

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use invoiced_actors::store::reader::LogReader;
 use invoiced_events::codec::{decode_record, record_hash};
-use invoiced_events::{InvoiceStatus, Projections};
+use invoiced_events::{CreatedIndex, InvoiceStatus, Projections};
 use serde_json::{json, Value};
 
 use super::{open, progress, signer};
@@ -56,7 +56,7 @@ pub fn state_json(
     let records = reader.invoices(
         state
             .invoices
-            .from_created_index(invoiced_events::CreatedIndex(0))
+            .from_created_index(CreatedIndex(0))
             .cloned()
             .collect(),
     )?;
@@ -64,12 +64,9 @@ pub fn state_json(
         .iter()
         .map(|r| {
             let preimage = match (&signer, r.status, r.preimage_seal()) {
-                (Some(s), InvoiceStatus::Paid, Some(seal)) => s
-                    .open_seal(
-                        seal,
-                        &invoiced_actors::key_signer::PaymentHash((r.created.body.payment_hash).0),
-                    )
-                    .ok(),
+                (Some(s), InvoiceStatus::Paid, Some(seal)) => {
+                    s.open_seal(seal, &r.created.body.payment_hash).ok()
+                }
                 _ => None,
             };
             invoice_json(r, preimage.as_ref())

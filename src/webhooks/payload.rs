@@ -124,16 +124,19 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use invoiced_events::{HoldSettled, InvoiceDeleted, Label, PreimageSeal};
+    use invoiced_events::{
+        CreatedIndex, DeletedIndex, HoldSettled, InvoiceBody, InvoiceDeleted, Label, PaymentHash,
+        PaymentSecret, PreimageSeal, UpdatedIndex,
+    };
 
     fn created() -> InvoiceCreated {
         InvoiceCreated {
-            created_index: invoiced_events::CreatedIndex(4),
-            body: invoiced_events::InvoiceBody {
+            created_index: CreatedIndex(4),
+            body: InvoiceBody {
                 label: Label::new("tea").unwrap(),
                 bolt11: "lnbcrt1".into(),
-                payment_hash: invoiced_events::PaymentHash([7; 32]),
-                payment_secret: invoiced_events::PaymentSecret([8; 32]),
+                payment_hash: PaymentHash([7; 32]),
+                payment_secret: PaymentSecret([8; 32]),
                 preimage: PreimageSeal::Derived { nonce: [9; 32] },
                 amount_msat: Some(Msat(1000)),
                 description: "green".into(),
@@ -161,10 +164,10 @@ mod tests {
     #[test]
     fn each_invoice_event_says_what_the_invoice_became_and_never_its_secrets() {
         let settled = rec(Event::HoldSettled(HoldSettled {
-            created_index: invoiced_events::CreatedIndex(4),
-            pay_index: invoiced_events::PayIndex(2),
-            updated_index: invoiced_events::UpdatedIndex(3),
-            amount_received_msat: invoiced_events::Msat::from_msat(1000),
+            created_index: CreatedIndex(4),
+            pay_index: PayIndex(2),
+            updated_index: UpdatedIndex(3),
+            amount_received_msat: Msat(1000),
             paid_at: 9,
             revealed: Some(PreimageSeal::Sealed {
                 nonce: [1; 32],
@@ -190,8 +193,8 @@ mod tests {
             "{b}"
         );
         let deleted = rec(Event::InvoiceDeleted(InvoiceDeleted {
-            created_index: invoiced_events::CreatedIndex(4),
-            deleted_index: invoiced_events::DeletedIndex(1),
+            created_index: CreatedIndex(4),
+            deleted_index: DeletedIndex(1),
             status: InvoiceStatus::Expired,
         }));
         let b = body(&deleted, None).unwrap();
@@ -206,8 +209,8 @@ mod tests {
         assert!(body(
             &rec(Event::DescriptionRemoved(
                 invoiced_events::DescriptionRemoved {
-                    created_index: invoiced_events::CreatedIndex(4),
-                    updated_index: invoiced_events::UpdatedIndex(1)
+                    created_index: CreatedIndex(4),
+                    updated_index: UpdatedIndex(1)
                 }
             )),
             None

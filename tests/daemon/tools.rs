@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use invoiced_events::codec::{
     decode_record, encode_record, record_hash, EventRecord, GENESIS_HASH,
 };
-use invoiced_events::Event;
+use invoiced_events::{CreatedIndex, Event, Msat};
 use rocksdb::{Options, DB};
 use serde_json::{json, Value};
 
@@ -205,7 +205,7 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
         let Event::InvoiceCreated(c) = &mut events[2] else {
             panic!("record 3 is an invoice")
         };
-        c.body.amount_msat = Some(invoiced_events::Msat::from_msat(5001));
+        c.body.amount_msat = Some(Msat(5001));
         forge(&db, events);
     }
     let (code, out) = audit(&dir);
@@ -223,7 +223,7 @@ fn audit_passes_a_clean_log_and_catches_every_injected_fault() {
         let Event::InvoiceCreated(mut dup) = events[1].clone() else {
             panic!()
         };
-        dup.created_index = invoiced_events::CreatedIndex(5);
+        dup.created_index = CreatedIndex(5);
         events.push(Event::InvoiceCreated(dup));
         forge(&db, events);
     }

@@ -410,13 +410,13 @@ mod tests {
     #[test]
     fn the_limits_are_in_the_types() {
         assert_eq!(
-            InvoiceAmount::from_msat(Some(invoiced_events::Msat::from_msat(MAX_INVOICE_MSAT)))
+            InvoiceAmount::from_msat(Some(Msat(MAX_INVOICE_MSAT)))
                 .unwrap()
                 .msat(),
-            Some(invoiced_events::Msat(MAX_INVOICE_MSAT))
+            Some(Msat(MAX_INVOICE_MSAT))
         );
         assert_eq!(
-            InvoiceAmount::from_msat(Some(invoiced_events::Msat::from_msat(MAX_INVOICE_MSAT + 1))),
+            InvoiceAmount::from_msat(Some(Msat(MAX_INVOICE_MSAT + 1))),
             Err(LimitError::Amount)
         );
         assert_eq!(InvoiceAmount::new(AmountOrAny::Any), Ok(InvoiceAmount::ANY));

@@ -466,17 +466,17 @@ mod tests {
             alias_remote: None,
             private: false,
             scid_alias_only: false,
-            total_msat: invoiced_events::Msat::from_msat(2_000_000),
-            to_us_msat: invoiced_events::Msat::from_msat(2_000_000 - receivable),
-            receivable_msat: invoiced_events::Msat::from_msat(receivable),
-            our_reserve_msat: invoiced_events::Msat::from_msat(0),
-            their_reserve_msat: invoiced_events::Msat::from_msat(0),
+            total_msat: Msat(2_000_000),
+            to_us_msat: Msat(2_000_000 - receivable),
+            receivable_msat: Msat(receivable),
+            our_reserve_msat: Msat(0),
+            their_reserve_msat: Msat(0),
             remote_policy: Some(PeerPolicy {
                 fee_base_msat: 1,
                 fee_proportional_millionths: 10,
                 cltv_expiry_delta: 6,
-                htlc_minimum_msat: invoiced_events::Msat::from_msat(0),
-                htlc_maximum_msat: invoiced_events::Msat::from_msat(u64::MAX),
+                htlc_minimum_msat: Msat(0),
+                htlc_maximum_msat: Msat(u64::MAX),
             }),
             incoming_capacity_msat: None,
         }
@@ -537,8 +537,7 @@ mod tests {
     #[test]
     fn htlc_maximum_caps_capacity_exactly() {
         let mut ch = channel(1, 900_000);
-        ch.remote_policy.as_mut().unwrap().htlc_maximum_msat =
-            invoiced_events::Msat::from_msat(400_000);
+        ch.remote_policy.as_mut().unwrap().htlc_maximum_msat = Msat(400_000);
         assert_eq!(
             choose(
                 std::slice::from_ref(&ch),
@@ -626,7 +625,7 @@ mod tests {
     #[test]
     fn public_node_hides_private_channels_unless_exposed() {
         let mut dead = channel(1, 500_000);
-        dead.incoming_capacity_msat = Some(invoiced_events::Msat::from_msat(0));
+        dead.incoming_capacity_msat = Some(Msat(0));
         let mut private = channel(2, 500_000);
         private.private = true;
         let chs = [dead, private];
@@ -734,7 +733,7 @@ mod tests {
         let needed = 95_000u64;
         let eligible: Vec<&ChannelInfo> = chs
             .iter()
-            .filter(|c| c.receivable_msat >= invoiced_events::Msat::from_msat(needed))
+            .filter(|c| c.receivable_msat >= Msat(needed))
             .collect();
         let w = |c: &ChannelInfo| {
             (c.receivable_msat.as_msat() - needed + 1) as f64 / c.total_msat.as_msat() as f64

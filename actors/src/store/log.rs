@@ -108,7 +108,10 @@ mod tests {
     use crate::store::keys::{checkpoint_path, event_key, LEGACY_META_CHECKPOINT};
     use crate::store::replay::replay;
     use crate::store::{join_entries, AppendError, MemStorage};
-    use invoiced_events::{Label, NewInvoice, PreimageSeal, Proposal};
+    use invoiced_events::{
+        CreatedIndex, InvoiceBody, Label, Msat, NewInvoice, PaymentHash, PaymentSecret,
+        PreimageSeal, Proposal,
+    };
 
     /// Puts one raw value into the log at `dir`, as damage or an older version would.
     fn put_raw(dir: &Path, column: Column, key: &[u8], value: &[u8]) {
@@ -126,13 +129,13 @@ mod tests {
 
     fn created(label: &str, hash: u8) -> Proposal {
         Proposal::Invoice(NewInvoice {
-            body: invoiced_events::InvoiceBody {
+            body: InvoiceBody {
                 label: Label::new(label).unwrap(),
                 bolt11: format!("lnbcrt{label}"),
-                payment_hash: invoiced_events::PaymentHash([hash; 32]),
-                payment_secret: invoiced_events::PaymentSecret([0; 32]),
+                payment_hash: PaymentHash([hash; 32]),
+                payment_secret: PaymentSecret([0; 32]),
                 preimage: PreimageSeal::Derived { nonce: [hash; 32] },
-                amount_msat: Some(invoiced_events::Msat::from_msat(7)),
+                amount_msat: Some(Msat(7)),
                 description: format!("for {label}"),
                 deschashonly: false,
                 created_at: 100,
@@ -169,7 +172,7 @@ mod tests {
             }
             rt.block_on(log.handle().append_all(events)).unwrap();
             let expire = Proposal::Expired {
-                created_index: invoiced_events::CreatedIndex(u64::from(batch) * 1000 + 7),
+                created_index: CreatedIndex(u64::from(batch) * 1000 + 7),
             };
             rt.block_on(log.handle().append(expire)).unwrap();
         }
@@ -246,7 +249,7 @@ mod tests {
         let entries = reader
             .pick(|s| {
                 s.invoices
-                    .from_created_index(invoiced_events::CreatedIndex(0))
+                    .from_created_index(CreatedIndex(0))
                     .cloned()
                     .collect::<Vec<_>>()
             })
@@ -318,7 +321,7 @@ mod tests {
         let listed = reader
             .pick(|s| {
                 s.invoices
-                    .from_created_index(invoiced_events::CreatedIndex(0))
+                    .from_created_index(CreatedIndex(0))
                     .cloned()
                     .collect::<Vec<_>>()
             })
@@ -340,7 +343,7 @@ mod tests {
                 c.record.seq,
                 c.invoice.as_ref().unwrap().created.created_index
             ),
-            (2, invoiced_events::CreatedIndex(2))
+            (2, CreatedIndex(2))
         );
         let live = log.state().read().unwrap().clone();
         log.close();
@@ -348,7 +351,7 @@ mod tests {
         assert_eq!(replayed, live, "the log replays to what callers were told");
         let labels: Vec<String> = replayed
             .invoices
-            .from_created_index(invoiced_events::CreatedIndex(0))
+            .from_created_index(CreatedIndex(0))
             .map(|e| e.label.to_string())
             .collect();
         assert_eq!(labels, ["a", "c"]);

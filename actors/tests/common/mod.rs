@@ -1,19 +1,21 @@
 //! What the actor tests share: a new invoice to propose, with its fields derived from one byte.
 #![allow(clippy::unwrap_used, dead_code)]
 
-use invoiced_events::{Label, NewInvoice, PreimageSeal, Proposal};
+use invoiced_events::{
+    InvoiceBody, Label, Msat, NewInvoice, PaymentHash, PaymentSecret, PreimageSeal, Proposal,
+};
 
 /// Invoice `label` for 1000 msat: payment hash, secret and preimage nonce all `[n; 32]`,
 /// created at `created_at`, expiring at `expires_at`.
 pub fn new_invoice(label: &str, n: u8, created_at: u64, expires_at: u64) -> NewInvoice {
     NewInvoice {
-        body: invoiced_events::InvoiceBody {
+        body: InvoiceBody {
             label: Label::new(label).unwrap(),
             bolt11: format!("lnbcrt{label}"),
-            payment_hash: invoiced_events::PaymentHash([n; 32]),
-            payment_secret: invoiced_events::PaymentSecret([n; 32]),
+            payment_hash: PaymentHash([n; 32]),
+            payment_secret: PaymentSecret([n; 32]),
             preimage: PreimageSeal::Derived { nonce: [n; 32] },
-            amount_msat: Some(invoiced_events::Msat::from_msat(1000)),
+            amount_msat: Some(Msat(1000)),
             description: "d".into(),
             deschashonly: false,
             created_at,

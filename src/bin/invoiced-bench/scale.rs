@@ -9,7 +9,7 @@ use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
 use invoiced_actors::store::engine::Column;
 use invoiced_actors::store::RocksStorage;
-use invoiced_events::{CreatedIndex, Msat, Network};
+use invoiced_events::{CreatedIndex, InvoiceBody, Msat, Network};
 use serde_json::{json, Value};
 
 use crate::limits::Seeded;
@@ -154,7 +154,7 @@ pub(crate) fn fill(dir: &Path, count: u64) {
                     )
                     .to_string();
                 Proposal::Invoice(NewInvoice {
-                    body: invoiced_events::InvoiceBody {
+                    body: InvoiceBody {
                         label: Label::new(format!("fill-{i}")).expect("label"),
                         bolt11,
                         payment_hash: keys.payment_hash,
