@@ -6,8 +6,9 @@
 //! two columns. A [`Storage`] is the place a log lives: it opens engines on it (read-write, one
 //! at a time; read-only, beside it), keeps the checkpoint, and knows its free space. The writer
 //! reopens its engine through the storage after a failed write, which is why opening is not a
-//! one-off constructor. Nothing here knows what a record means: keys and values are bytes, laid
-//! out by [`super::keys`].
+//! one-off constructor. Nothing here knows what a record means, nor which engine is beneath:
+//! keys and values are bytes, laid out by [`super::keys`], and an engine's own errors arrive as
+//! [`StoreError::Engine`].
 
 use std::sync::Arc;
 
@@ -109,13 +110,14 @@ pub trait Engine: Send + Sync {
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Reads `keys` (ascending) in one lookup, handing each value to `visit` without copying it.
+    /// Called through [`get_sorted`](#method.get_sorted), which takes keys of any byte type.
     ///
     /// # Errors
     /// The first error of the store or of `visit`.
-    fn get_sorted(
+    fn get_many(
         &self,
         column: Column,
-        keys: &[[u8; 8]],
+        keys: &[&[u8]],
         visit: &mut VisitValue<'_>,
     ) -> Result<(), StoreError>;
 
@@ -142,6 +144,23 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`StoreError`] when the store refuses.
     fn flush(&self) -> Result<(), StoreError>;
+}
+
+impl dyn Engine + '_ {
+    /// Reads `keys` (ascending, each any bytes) in one lookup, handing each value to `visit`
+    /// with the key's place in `keys` ([`Engine::get_many`]).
+    ///
+    /// # Errors
+    /// The first error of the store or of `visit`.
+    pub fn get_sorted<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+        visit: &mut VisitValue<'_>,
+    ) -> Result<(), StoreError> {
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        self.get_many(column, &keys, visit)
+    }
 }
 
 /// The place a log lives: it opens engines on it and keeps the checkpoint beside them.

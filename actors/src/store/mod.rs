@@ -9,7 +9,7 @@
 //!
 //! The log runs on any [`engine::Storage`]: RocksDB on disk ([`rocks`]) in the daemon, or
 //! memory ([`memory`]) in tests of the log and the actors; the offline tools read RocksDB
-//! directly ([`reader`]).
+//! directly ([`reader`]). Where each thing lies on the engine is [`keys`]' business alone.
 //!
 //! The projection keeps only a lean entry per invoice; [`InvoiceReader`] joins entries with their
 //! creation records, read from the log beside the writer (the records are immutable once written,
@@ -36,7 +36,7 @@ use invoiced_events::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SharedState;
-use engine::{Column, Engine};
+use engine::Engine;
 
 pub use engine::Storage;
 pub use log::EventLog;
@@ -46,9 +46,10 @@ pub use rocks::RocksStorage;
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// RocksDB refused an operation.
+    /// The storage engine refused an operation; its own message (an engine converts its errors
+    /// into this one, so nothing above the engine names it).
     #[error("database: {0}")]
-    Db(#[from] rocksdb::Error),
+    Engine(String),
     /// A stored record could not be decoded.
     #[error("record {seq}: {source}")]
     Codec {
@@ -400,8 +401,7 @@ impl InvoiceReader {
         let engine = self.engine()?;
         let mut out = Vec::new();
         let mut failed = None;
-        engine.scan(Column::Events, &keys::event_key(from), &mut |key, value| {
-            let seq = key.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        keys::scan_records(engine.as_ref(), from, &mut |seq, value| {
             match decode_record(value) {
                 Ok(r) => out.push(r),
                 Err(source) => failed = Some(StoreError::Codec { seq, source }),
@@ -466,12 +466,9 @@ pub fn join_entries(
 ) -> Result<Vec<InvoiceRecord>, StoreError> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by_key(|&i| entries[i].seq);
-    let keys: Vec<[u8; 8]> = order
-        .iter()
-        .map(|&i| keys::event_key(entries[i].seq))
-        .collect();
+    let seqs: Vec<u64> = order.iter().map(|&i| entries[i].seq).collect();
     let mut joined: Vec<Option<InvoiceRecord>> = vec![None; entries.len()];
-    engine.get_sorted(Column::Events, &keys, &mut |k, value| {
+    keys::read_records_sorted(engine, &seqs, &mut |k, value| {
         let i = order[k];
         let entry = &entries[i];
         let seq = entry.seq;

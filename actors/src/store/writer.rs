@@ -11,8 +11,8 @@ use invoiced_events::codec::{encode_record, record_hash};
 use invoiced_events::{Event, EventRecord, Hash32, InvoiceEntry};
 
 use super::checkpoint::save_checkpoint;
-use super::engine::{Batch, Column, Engine, Storage};
-use super::keys::{encode_head, event_key, head_seq, META_HEAD};
+use super::engine::{Batch, Engine, Storage};
+use super::keys::{head_seq, put_head, put_record, read_head, truncate_after};
 use super::replica::{Replica, ReplicaError, ShippedRecord};
 use super::{
     join_entries, AppendError, AppendRequest, Committed, CommittedBatch, EngineSlot, Faults,
@@ -180,7 +180,7 @@ impl Writer {
                 let msg = e.to_string();
                 if matches!(
                     e,
-                    StoreError::Db(_) | StoreError::Injected(_) | StoreError::Replica(_)
+                    StoreError::Engine(_) | StoreError::Injected(_) | StoreError::Replica(_)
                 ) {
                     // RocksDB stays in its error state after a failed write, and its background
                     // recovery can trip an assertion in Debian's build: close it now, and reopen
@@ -279,13 +279,13 @@ impl Writer {
                 if self.replica.is_some() {
                     shipped_bytes.push(bytes.clone());
                 }
-                batch.put(Column::Events, event_key(seq), bytes);
+                put_record(&mut batch, seq, bytes);
                 prev_hash = hash;
                 records.push((record, hash));
             }
         }
         if !records.is_empty() {
-            batch.put(Column::Meta, META_HEAD, encode_head(seq, &prev_hash));
+            put_head(&mut batch, seq, &prev_hash);
             engine.write(batch)?;
             if self.faults.take_failure_after_write() {
                 return Err(StoreError::Injected(
@@ -361,9 +361,9 @@ impl Writer {
         let engine = self.engine.clone().ok_or(AppendError::WriterGone)?;
         let mut batch = Batch::new();
         for ((record, _), bytes) in records.iter().zip(raw) {
-            batch.put(Column::Events, event_key(record.seq), bytes);
+            put_record(&mut batch, record.seq, bytes);
         }
-        batch.put(Column::Meta, META_HEAD, encode_head(seq, &prev));
+        put_head(&mut batch, seq, &prev);
         engine.write(batch).map_err(|e| refuse(e.to_string()))?;
         let mut applied = Vec::with_capacity(records.len());
         let folded: Result<(), AppendError> = (|| {
@@ -428,22 +428,19 @@ impl Writer {
     fn recover(&mut self) -> Result<(), StoreError> {
         self.close_engine();
         let engine = self.storage.open()?;
-        let (seq, hash) = self
+        let seq = self
             .state
             .read()
             .map_err(|_| StoreError::Inconsistent("projection lock poisoned".into()))?
-            .head();
-        let stored_seq = head_seq(engine.get(Column::Meta, META_HEAD)?.as_deref());
+            .head()
+            .0;
+        let stored_seq = head_seq(read_head(engine.as_ref())?.as_deref());
         if stored_seq < seq {
             return Err(StoreError::Inconsistent(format!(
                 "reopened log ends at {stored_seq}, before acknowledged record {seq}"
             )));
         }
-        if stored_seq > seq || engine.get(Column::Events, &event_key(seq + 1))?.is_some() {
-            let mut batch = Batch::new();
-            batch.delete_range(Column::Events, event_key(seq + 1), event_key(u64::MAX));
-            batch.put(Column::Meta, META_HEAD, encode_head(seq, &hash));
-            engine.write(batch)?;
+        if let Some(stored_seq) = truncate_after(engine.as_ref(), seq)? {
             tracing::warn!(
                 "removed records {}..={stored_seq} of a write reported as failed",
                 seq + 1
