@@ -1,9 +1,10 @@
 //! The log's layout on its engine, in one place: which column and key hold what — the records
-//! under their big-endian seq, the head, the network — and the reads and
+//! under their big-endian seq, the head, the network, the replica marker — and the reads and
 //! writes that know it. The rest of the store asks these functions and names no key or column
 //! itself; nothing outside the store does either.
 //!
-//! The one way a log's tail is dropped is here too: [`truncate_after`].
+//! The one way a log's tail is dropped is here too: [`truncate_after`], used by the writer's
+//! recovery and by replication's reconciliation before the log opens.
 
 use invoiced_events::codec::record_hash;
 use invoiced_events::Hash32;
@@ -19,6 +20,8 @@ pub const CF_META: &str = "meta";
 pub const META_NETWORK: &[u8] = b"network";
 /// Meta key: the head, `seq (8 bytes BE) ‖ hash (32 bytes)`, written in every batch.
 pub const META_HEAD: &[u8] = b"head";
+/// Meta key: set once the log is shipped to a replica; its value names the replica's kind.
+pub const META_REPLICA: &[u8] = b"replica";
 
 /// Meta key where versions before checkpoint v3 kept the checkpoint (removed at open).
 pub const LEGACY_META_CHECKPOINT: &[u8] = b"checkpoint";
@@ -87,6 +90,14 @@ pub(super) fn read_network(engine: &dyn Engine) -> Result<Option<Vec<u8>>, Store
     engine.get(Column::Meta, META_NETWORK)
 }
 
+/// The replica marker ([`META_REPLICA`]), if the log was ever shipped.
+///
+/// # Errors
+/// [`StoreError`] when the engine refuses.
+pub(super) fn read_replica_marker(engine: &dyn Engine) -> Result<Option<Vec<u8>>, StoreError> {
+    engine.get(Column::Meta, META_REPLICA)
+}
+
 /// Whether an older version's checkpoint is still in the meta column.
 ///
 /// # Errors
@@ -142,6 +153,11 @@ pub(super) fn put_network(batch: &mut Batch, name: &str) {
 /// Adds the removal of an older version's checkpoint to `batch`.
 pub(super) fn delete_legacy_checkpoint(batch: &mut Batch) {
     batch.delete(Column::Meta, LEGACY_META_CHECKPOINT);
+}
+
+/// Adds the replica marker to `batch`.
+pub(super) fn put_replica_marker(batch: &mut Batch, value: &[u8]) {
+    batch.put(Column::Meta, META_REPLICA, value);
 }
 
 /// Removes every record after `seq` and makes record `seq` the head (its chain hash read from

@@ -9,7 +9,9 @@
 //!
 //! The log runs on any [`engine::Storage`]: RocksDB on disk ([`rocks`]) in the daemon, or
 //! memory ([`memory`]) in tests of the log and the actors; the offline tools read RocksDB
-//! directly ([`reader`]). Where each thing lies on the engine is [`keys`]' business alone.
+//! directly ([`reader`]). Where each thing lies on the engine is [`keys`]' business alone;
+//! what is done to a log before it opens (replication's reconciliation) goes through
+//! [`LocalLog`].
 //!
 //! The projection keeps only a lean entry per invoice; [`InvoiceReader`] joins entries with their
 //! creation records, read from the log beside the writer (the records are immutable once written,
@@ -18,6 +20,7 @@
 pub mod checkpoint;
 pub mod engine;
 pub mod keys;
+mod local;
 pub mod log;
 pub mod memory;
 mod open;
@@ -39,6 +42,7 @@ use crate::SharedState;
 use engine::Engine;
 
 pub use engine::Storage;
+pub use local::LocalLog;
 pub use log::EventLog;
 pub use memory::MemStorage;
 pub use rocks::RocksStorage;
