@@ -196,10 +196,16 @@ pub(crate) struct RawRequest {
 pub(crate) enum WriterMsg {
     Append(AppendRequest),
     Raw(RawRequest),
-    /// From now on, refuse appends (a standby) or take them, shipping to this replica (a
-    /// primary, e.g. once promoted).
-    Role(Option<Option<Box<dyn replica::Replica>>>),
+    Role(Role),
     Subscribe(mpsc::UnboundedSender<CommittedBatch>),
+}
+
+/// The writer's role from now on.
+pub(crate) enum Role {
+    /// Refuse appends: only the primary's records are stored.
+    Standby,
+    /// Take appends, shipping each batch to this replica, if any (e.g. once promoted).
+    Primary(Option<Box<dyn replica::Replica>>),
 }
 
 /// A cloneable handle for appending to the log.
@@ -285,13 +291,13 @@ impl LogHandle {
     /// Makes the writer refuse every append from now on (a standby: only records from the
     /// primary are stored).
     pub fn become_standby(&self) {
-        let _ = self.tx.send(WriterMsg::Role(None));
+        let _ = self.tx.send(WriterMsg::Role(Role::Standby));
     }
 
     /// Makes the writer take appends again, each batch shipped to `replica` before it is
     /// acknowledged (a promoted standby).
     pub fn become_primary(&self, replica: Option<Box<dyn replica::Replica>>) {
-        let _ = self.tx.send(WriterMsg::Role(Some(replica)));
+        let _ = self.tx.send(WriterMsg::Role(Role::Primary(replica)));
     }
 
     /// Sends every batch committed from now on to `recipient`, in commit order, until it is gone.
