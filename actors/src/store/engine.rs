@@ -93,7 +93,7 @@ impl Batch {
     }
 }
 
-/// Called with each value of a [`Engine::get_sorted`] read: the key's place in the request and
+/// Called with each value of an [`Engine::get_many`] read: the key's place in the request and
 /// its value, if any. An error stops the read and is returned by it.
 pub type VisitValue<'a> = dyn FnMut(usize, Option<&[u8]>) -> Result<(), StoreError> + 'a;
 
@@ -136,7 +136,8 @@ pub trait Engine: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError`] when it could not be written; then the engine may have to be reopened, and
-    /// part of the batch may be found there (see `Writer::recover`).
+    /// part of the batch may be found there (the writer's recovery removes it again with
+    /// `keys::truncate_after`).
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
 
     /// Makes what is written cheap to open again (RocksDB: the WAL moved into table files).
