@@ -8,9 +8,10 @@
 //! ([`postgres::PgReplica`]) before it is acknowledged, and a thread renews the lease; a
 //! process that finds a newer epoch stops writing (every append fails with -1 naming it).
 //!
-//! A data dir that was replicated remembers it (`replica` in the log's meta column): starting
-//! it without `--replicate-to` is refused, since its writes would never reach the copy the
-//! standby follows.
+//! A data dir that was replicated remembers it (the log's replica marker,
+//! [`LocalLog::set_replica_marker`]): starting it without `--replicate-to` is refused, since its
+//! writes would never reach the copy the standby follows. What is done to the local log before
+//! it opens goes through the store's [`LocalLog`]: this module names no column or key of it.
 //!
 //! `invoiced standby --replicate-from URL` (and a `serve --replicate-to` that finds another
 //! process's live lease: a former primary after a takeover) runs as a standby ([`standby`]):
@@ -25,12 +26,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use invoiced_actors::store::engine::{Batch, Column, Storage as _};
-use invoiced_actors::store::keys::{decode_head, encode_head, event_key, META_HEAD};
-use invoiced_actors::store::RocksStorage;
+use invoiced_actors::store::{LocalLog, RocksStorage};
 
-/// The meta key that marks a data dir as replicated.
-const META_REPLICA: &[u8] = b"replica";
+/// The replica marker a data dir replicated to PostgreSQL keeps in its log.
+const REPLICA_KIND: &str = "postgres";
 /// The file holding this data dir's lease holder id.
 const HOLDER_FILE: &str = "replication_holder";
 
@@ -164,8 +163,8 @@ pub fn refuse_if_replicated(events: &Path) -> anyhow::Result<()> {
     if !events.exists() {
         return Ok(());
     }
-    let engine = RocksStorage::new(events).open()?;
-    if engine.get(Column::Meta, META_REPLICA)?.is_some() {
+    let log = LocalLog::open(&RocksStorage::new(events))?;
+    if log.replica_marker()?.is_some() {
         anyhow::bail!(
             "this data dir ships its log to PostgreSQL: start it with --replicate-to, since writes made without it would never reach the copy a standby follows"
         );
@@ -261,20 +260,14 @@ fn reconcile(
     node: &str,
     may_be_behind: bool,
 ) -> anyhow::Result<()> {
-    let engine = RocksStorage::new(events).open()?;
-    let (local_seq, local_hash) = engine
-        .get(Column::Meta, META_HEAD)?
-        .as_deref()
-        .and_then(decode_head)
-        .unwrap_or((0, [0; 32]));
+    let log = LocalLog::open(&RocksStorage::new(events))?;
+    let (local_seq, local_hash) = log.head()?;
     let (pg_seq, _) = postgres::head(client, node)?;
     let local_hash_at = |seq: u64| -> anyhow::Result<Option<[u8; 32]>> {
         if seq == local_seq {
             return Ok(Some(local_hash));
         }
-        Ok(engine
-            .get(Column::Events, &event_key(seq))?
-            .map(|b| invoiced_events::codec::record_hash(&b)))
+        Ok(log.hash_at(seq)?)
     };
     // The last record both hold alike.
     let mut common = local_seq.min(pg_seq);
@@ -284,19 +277,11 @@ fn reconcile(
         }
         common -= 1;
     }
-    let mut batch = Batch::new();
     if common < local_seq {
         tracing::warn!(
             "dropping records {}..={local_seq}: they were written here but PostgreSQL does not hold them, so they were never acknowledged",
             common + 1
         );
-        let common_hash = if common == 0 {
-            [0; 32]
-        } else {
-            local_hash_at(common)?.unwrap_or([0; 32])
-        };
-        batch.delete_range(Column::Events, event_key(common + 1), event_key(u64::MAX));
-        batch.put(Column::Meta, META_HEAD, encode_head(common, &common_hash));
     }
     if common < pg_seq && !may_be_behind {
         anyhow::bail!(
@@ -304,8 +289,12 @@ fn reconcile(
             common + 1
         );
     }
-    batch.put(Column::Meta, META_REPLICA, b"postgres".to_vec());
-    engine.write(batch)?;
+    // The marker first: a crash before the truncation leaves a data dir that starts only with
+    // --replicate-to, whose reconciliation drops the tail again.
+    log.set_replica_marker(REPLICA_KIND)?;
+    if common < local_seq {
+        log.truncate_after(common)?;
+    }
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 use invoiced_events::codec::{decode_snapshot, encode_snapshot, record_hash};
 use invoiced_events::{Projections, Snapshot};
 
-use super::engine::{Column, Engine, Storage};
-use super::keys::event_key;
+use super::engine::{Engine, Storage};
+use super::keys::read_record;
 use super::StoreError;
 
 /// The checkpointed projections if the checkpoint is readable and matches the log (its record
@@ -23,9 +23,7 @@ pub fn load_checkpoint(storage: &dyn Storage, engine: &dyn Engine) -> Projection
         if snap.head_seq == 0 {
             return Some(snap);
         }
-        let record = engine
-            .get(Column::Events, &event_key(snap.head_seq))
-            .ok()??;
+        let record = read_record(engine, snap.head_seq).ok()??;
         (record_hash(&record) == snap.head_hash).then_some(snap)
     };
     match load().map(Projections::try_from) {

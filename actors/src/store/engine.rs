@@ -6,8 +6,9 @@
 //! two columns. A [`Storage`] is the place a log lives: it opens engines on it (read-write, one
 //! at a time; read-only, beside it), keeps the checkpoint, and knows its free space. The writer
 //! reopens its engine through the storage after a failed write, which is why opening is not a
-//! one-off constructor. Nothing here knows what a record means: keys and values are bytes, laid
-//! out by [`super::keys`].
+//! one-off constructor. Nothing here knows what a record means, nor which engine is beneath:
+//! keys and values are bytes, laid out by [`super::keys`], and an engine's own errors arrive as
+//! [`StoreError::Engine`].
 
 use std::sync::Arc;
 
@@ -92,7 +93,7 @@ impl Batch {
     }
 }
 
-/// Called with each value of a [`Engine::get_sorted`] read: the key's place in the request and
+/// Called with each value of an [`Engine::get_many`] read: the key's place in the request and
 /// its value, if any. An error stops the read and is returned by it.
 pub type VisitValue<'a> = dyn FnMut(usize, Option<&[u8]>) -> Result<(), StoreError> + 'a;
 
@@ -109,13 +110,14 @@ pub trait Engine: Send + Sync {
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Reads `keys` (ascending) in one lookup, handing each value to `visit` without copying it.
+    /// Called through [`get_sorted`](#method.get_sorted), which takes keys of any byte type.
     ///
     /// # Errors
     /// The first error of the store or of `visit`.
-    fn get_sorted(
+    fn get_many(
         &self,
         column: Column,
-        keys: &[[u8; 8]],
+        keys: &[&[u8]],
         visit: &mut VisitValue<'_>,
     ) -> Result<(), StoreError>;
 
@@ -134,7 +136,8 @@ pub trait Engine: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError`] when it could not be written; then the engine may have to be reopened, and
-    /// part of the batch may be found there (see `Writer::recover`).
+    /// part of the batch may be found there (the writer's recovery removes it again with
+    /// `keys::truncate_after`).
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
 
     /// Makes what is written cheap to open again (RocksDB: the WAL moved into table files).
@@ -142,6 +145,23 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`StoreError`] when the store refuses.
     fn flush(&self) -> Result<(), StoreError>;
+}
+
+impl dyn Engine + '_ {
+    /// Reads `keys` (ascending, each any bytes) in one lookup, handing each value to `visit`
+    /// with the key's place in `keys` ([`Engine::get_many`]).
+    ///
+    /// # Errors
+    /// The first error of the store or of `visit`.
+    pub fn get_sorted<K: AsRef<[u8]>>(
+        &self,
+        column: Column,
+        keys: &[K],
+        visit: &mut VisitValue<'_>,
+    ) -> Result<(), StoreError> {
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        self.get_many(column, &keys, visit)
+    }
 }
 
 /// The place a log lives: it opens engines on it and keeps the checkpoint beside them.

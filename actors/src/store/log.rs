@@ -55,15 +55,14 @@ impl EventLog {
         options: LogOptions,
     ) -> Result<Self, StoreError> {
         let (engine, state) = open_log(storage.as_ref(), network)?;
-        let slot: EngineSlot = Arc::new(RwLock::new(Some(engine.clone())));
+        let slot: EngineSlot = Arc::new(RwLock::new(None));
         let state: SharedState = Arc::new(RwLock::new(state));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (writer_state, writer_slot) = (state.clone(), slot.clone());
+        // The writer shares the engine with readers (through the slot) from here on.
+        let writer = Writer::new(storage, engine, slot.clone(), state.clone(), clock, options);
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
-            .spawn(move || {
-                Writer::new(storage, engine, writer_slot, writer_state, clock, options).run(rx)
-            })
+            .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Inconsistent(format!("cannot start writer: {e}")))?;
         Ok(EventLog {
             handle: LogHandle { tx },

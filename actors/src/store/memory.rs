@@ -90,20 +90,15 @@ impl Engine for MemEngine {
         Ok(self.read()[index(column)].get(key).cloned())
     }
 
-    fn get_sorted(
+    fn get_many(
         &self,
         column: Column,
-        keys: &[[u8; 8]],
+        keys: &[&[u8]],
         visit: &mut VisitValue<'_>,
     ) -> Result<(), StoreError> {
         let columns = self.read();
         for (i, key) in keys.iter().enumerate() {
-            visit(
-                i,
-                columns[index(column)]
-                    .get(key.as_slice())
-                    .map(Vec::as_slice),
-            )?;
+            visit(i, columns[index(column)].get(*key).map(Vec::as_slice))?;
         }
         Ok(())
     }

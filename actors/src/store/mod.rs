@@ -9,7 +9,9 @@
 //!
 //! The log runs on any [`engine::Storage`]: RocksDB on disk ([`rocks`]) in the daemon, or
 //! memory ([`memory`]) in tests of the log and the actors; the offline tools read RocksDB
-//! directly ([`reader`]).
+//! directly ([`reader`]). Where each thing lies on the engine is [`keys`]' business alone;
+//! what is done to a log before it opens (replication's reconciliation) goes through
+//! [`LocalLog`].
 //!
 //! The projection keeps only a lean entry per invoice; [`InvoiceReader`] joins entries with their
 //! creation records, read from the log beside the writer (the records are immutable once written,
@@ -18,6 +20,7 @@
 pub mod checkpoint;
 pub mod engine;
 pub mod keys;
+mod local;
 pub mod log;
 pub mod memory;
 mod open;
@@ -37,9 +40,10 @@ use invoiced_events::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SharedState;
-use engine::{Column, Engine};
+use engine::Engine;
 
 pub use engine::Storage;
+pub use local::LocalLog;
 pub use log::EventLog;
 pub use memory::MemStorage;
 pub use rocks::RocksStorage;
@@ -47,9 +51,10 @@ pub use rocks::RocksStorage;
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// RocksDB refused an operation.
+    /// The storage engine refused an operation; its own message (an engine converts its errors
+    /// into this one, so nothing above the engine names it).
     #[error("database: {0}")]
-    Db(#[from] rocksdb::Error),
+    Engine(String),
     /// A stored record could not be decoded.
     #[error("record {seq}: {source}")]
     Codec {
@@ -192,10 +197,16 @@ pub(crate) struct RawRequest {
 pub(crate) enum WriterMsg {
     Append(AppendRequest),
     Raw(RawRequest),
-    /// From now on, refuse appends (a standby) or take them, shipping to this replica (a
-    /// primary, e.g. once promoted).
-    Role(Option<Option<Box<dyn replica::Replica>>>),
+    Role(Role),
     Subscribe(mpsc::UnboundedSender<CommittedBatch>),
+}
+
+/// The writer's role from now on.
+pub(crate) enum Role {
+    /// Refuse appends: only the primary's records are stored.
+    Standby,
+    /// Take appends, shipping each batch to this replica, if any (e.g. once promoted).
+    Primary(Option<Box<dyn replica::Replica>>),
 }
 
 /// A cloneable handle for appending to the log.
@@ -281,13 +292,13 @@ impl LogHandle {
     /// Makes the writer refuse every append from now on (a standby: only records from the
     /// primary are stored).
     pub fn become_standby(&self) {
-        let _ = self.tx.send(WriterMsg::Role(None));
+        let _ = self.tx.send(WriterMsg::Role(Role::Standby));
     }
 
     /// Makes the writer take appends again, each batch shipped to `replica` before it is
     /// acknowledged (a promoted standby).
     pub fn become_primary(&self, replica: Option<Box<dyn replica::Replica>>) {
-        let _ = self.tx.send(WriterMsg::Role(Some(replica)));
+        let _ = self.tx.send(WriterMsg::Role(Role::Primary(replica)));
     }
 
     /// Sends every batch committed from now on to `recipient`, in commit order, until it is gone.
@@ -401,8 +412,7 @@ impl InvoiceReader {
         let engine = self.engine()?;
         let mut out = Vec::new();
         let mut failed = None;
-        engine.scan(Column::Events, &keys::event_key(from), &mut |key, value| {
-            let seq = key.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        keys::scan_records(engine.as_ref(), from, &mut |seq, value| {
             match decode_record(value) {
                 Ok(r) => out.push(r),
                 Err(source) => failed = Some(StoreError::Codec { seq, source }),
@@ -471,12 +481,9 @@ pub fn join_entries(
 ) -> Result<Vec<InvoiceRecord>, StoreError> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by_key(|&i| entries[i].seq);
-    let keys: Vec<[u8; 8]> = order
-        .iter()
-        .map(|&i| keys::event_key(entries[i].seq))
-        .collect();
+    let seqs: Vec<u64> = order.iter().map(|&i| entries[i].seq).collect();
     let mut joined: Vec<Option<InvoiceRecord>> = vec![None; entries.len()];
-    engine.get_sorted(Column::Events, &keys, &mut |k, value| {
+    keys::read_records_sorted(engine, &seqs, &mut |k, value| {
         let i = order[k];
         let entry = &entries[i];
         let seq = entry.seq;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use invoiced_events::{Network, Projections};
 
 use super::checkpoint::load_checkpoint;
-use super::engine::{Batch, Column, Engine, Storage};
-use super::keys::{LEGACY_META_CHECKPOINT, META_NETWORK};
+use super::engine::{Batch, Engine, Storage};
+use super::keys::{delete_legacy_checkpoint, has_legacy_checkpoint, put_network, read_network};
 use super::replay::replay_onto;
 use super::StoreError;
 
@@ -18,7 +18,7 @@ pub(super) fn open_log(
 ) -> Result<(Arc<dyn Engine>, Projections), StoreError> {
     let engine = storage.open()?;
     let mut setup = Batch::new();
-    match engine.get(Column::Meta, META_NETWORK)? {
+    match read_network(engine.as_ref())? {
         Some(stored) if stored != network.name().as_bytes() => {
             return Err(StoreError::WrongNetwork {
                 stored: String::from_utf8_lossy(&stored).into_owned(),
@@ -26,10 +26,10 @@ pub(super) fn open_log(
             })
         }
         Some(_) => {}
-        None => setup.put(Column::Meta, META_NETWORK, network.name()),
+        None => put_network(&mut setup, network.name()),
     }
-    if engine.get(Column::Meta, LEGACY_META_CHECKPOINT)?.is_some() {
-        setup.delete(Column::Meta, LEGACY_META_CHECKPOINT);
+    if has_legacy_checkpoint(engine.as_ref())? {
+        delete_legacy_checkpoint(&mut setup);
     }
     if !setup.is_empty() {
         engine.write(setup)?;

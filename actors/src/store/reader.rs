@@ -7,11 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use invoiced_events::{Hash32, InvoiceEntry, InvoiceRecord};
-use rocksdb::{DBRawIteratorWithThreadMode, DB};
 
-use super::engine::{Column, Engine as _, Storage as _};
-use super::keys::{decode_head, event_key, META_HEAD, META_NETWORK};
-use super::rocks::{RocksEngine, RocksStorage};
+use super::engine::{Column, Storage as _};
+use super::keys::{decode_head, event_key, read_head, read_network, seq_of_key};
+use super::rocks::{Pairs, RocksEngine, RocksStorage};
 use super::StoreError;
 
 /// A read-only view of an event log.
@@ -59,12 +58,7 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses.
     pub fn catch_up(&self) -> Result<(), StoreError> {
-        self.engine.db().try_catch_up_with_primary()?;
-        Ok(())
-    }
-
-    fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.engine.get(Column::Meta, key)
+        self.engine.catch_up()
     }
 
     /// The network the log belongs to.
@@ -72,9 +66,7 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses.
     pub fn network(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .meta(META_NETWORK)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+        Ok(read_network(&self.engine)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// The head stored with the last batch, `(seq, hash)`.
@@ -82,7 +74,7 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses or the head is malformed.
     pub fn stored_head(&self) -> Result<Option<(u64, Hash32)>, StoreError> {
-        let Some(b) = self.meta(META_HEAD)? else {
+        let Some(b) = read_head(&self.engine)? else {
             return Ok(None);
         };
         decode_head(&b)
@@ -111,13 +103,8 @@ impl LogReader {
     /// # Errors
     /// [`StoreError`] when RocksDB refuses.
     pub fn records_from(&self, seq: u64) -> Result<Records<'_>, StoreError> {
-        let db = self.engine.db();
-        let cf = db
-            .cf_handle(Column::Events.name())
-            .ok_or_else(|| StoreError::Inconsistent("no events column family".into()))?;
-        let mut it = db.raw_iterator_cf(cf);
-        it.seek(event_key(seq));
-        Ok(Records { it, started: false })
+        let pairs = self.engine.pairs_from(Column::Events, &event_key(seq))?;
+        Ok(Records { pairs })
     }
 }
 
@@ -129,8 +116,7 @@ impl Drop for LogReader {
 
 /// An iterator over stored records.
 pub struct Records<'a> {
-    it: DBRawIteratorWithThreadMode<'a, DB>,
-    started: bool,
+    pairs: Pairs<'a>,
 }
 
 impl Iterator for Records<'_> {
@@ -138,17 +124,7 @@ impl Iterator for Records<'_> {
     type Item = (u64, Vec<u8>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.started {
-            self.it.next();
-        }
-        self.started = true;
-        let value = self.it.value()?.to_vec();
-        let seq = self
-            .it
-            .key()
-            .and_then(|k| <[u8; 8]>::try_from(k).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
-        Some((seq, value))
+        let (key, value) = self.pairs.next()?;
+        Some((seq_of_key(&key), value))
     }
 }

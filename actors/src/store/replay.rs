@@ -4,8 +4,8 @@
 use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{EventRecord, Projections};
 
-use super::engine::{Column, Engine};
-use super::keys::{decode_head, event_key, head_seq, META_HEAD};
+use super::engine::Engine;
+use super::keys::{decode_head, head_seq, read_head, scan_records};
 use super::StoreError;
 
 /// Records per message from the replay's reading thread.
@@ -28,7 +28,7 @@ struct ReadRecord {
 /// [`StoreError`] on an unreadable record or an inconsistent log.
 pub fn replay_onto(engine: &dyn Engine, start: Projections) -> Result<Projections, StoreError> {
     let mut state = start;
-    let stored_head = engine.get(Column::Meta, META_HEAD)?;
+    let stored_head = read_head(engine)?;
     let stored_seq = head_seq(stored_head.as_deref());
     state.reserve_invoices(usize::try_from(stored_seq.saturating_sub(state.head().0)).unwrap_or(0));
     let from = state.head().0 + 1;
@@ -73,8 +73,7 @@ fn read_and_decode(
     let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
     let mut failed = None;
     let mut receiver_gone = false;
-    let scanned = engine.scan(Column::Events, &event_key(from), &mut |key, value| {
-        let seq = <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes);
+    let scanned = scan_records(engine, from, &mut |seq, value| {
         match decode_record(value) {
             Ok(record) if record.seq == seq => chunk.push(ReadRecord {
                 record,

@@ -1,14 +1,26 @@
 //! The RocksDB [`Storage`]: a log is a database directory with two column families, and its
 //! checkpoint a file beside it (`DIR/events.checkpoint`).
+//!
+//! The one module that names RocksDB: its errors become [`StoreError::Engine`] here (with
+//! RocksDB's message), and what only RocksDB does (a secondary instance catching up, raw
+//! iteration for the tools) is offered as methods of [`RocksEngine`] in engine terms.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DBRawIteratorWithThreadMode, Options, WriteBatch,
+    WriteOptions, DB,
+};
 
 use super::engine::{Batch, Column, Engine, Op, Storage, VisitPair, VisitValue};
 use super::keys::checkpoint_path;
 use super::StoreError;
+
+/// RocksDB's error as the store's: engine-neutral, with RocksDB's message.
+fn engine_error(e: rocksdb::Error) -> StoreError {
+    StoreError::Engine(e.into_string())
+}
 
 /// A log's directory on disk.
 #[derive(Clone, Debug)]
@@ -30,14 +42,15 @@ impl RocksStorage {
     /// Opens it read-only as a concrete engine (for tools that iterate RocksDB directly).
     ///
     /// # Errors
-    /// [`StoreError::Db`] when RocksDB refuses.
+    /// [`StoreError::Engine`] when RocksDB refuses.
     pub fn read_only(&self) -> Result<RocksEngine, StoreError> {
         let db = DB::open_cf_for_read_only(
             &Options::default(),
             &self.path,
             Column::ALL.map(Column::name),
             false,
-        )?;
+        )
+        .map_err(engine_error)?;
         Ok(RocksEngine { db })
     }
 
@@ -45,7 +58,7 @@ impl RocksStorage {
     /// to catch up with a primary that keeps writing.
     ///
     /// # Errors
-    /// [`StoreError::Db`] when RocksDB refuses.
+    /// [`StoreError::Engine`] when RocksDB refuses.
     pub fn secondary(&self, secondary: &Path) -> Result<RocksEngine, StoreError> {
         let mut opts = Options::default();
         opts.set_max_open_files(-1);
@@ -54,7 +67,8 @@ impl RocksStorage {
             &self.path,
             &secondary.to_path_buf(),
             Column::ALL.map(Column::name),
-        )?;
+        )
+        .map_err(engine_error)?;
         Ok(RocksEngine { db })
     }
 }
@@ -70,7 +84,7 @@ pub(super) fn db_options() -> Options {
 impl Storage for RocksStorage {
     fn open(&self) -> Result<Arc<dyn Engine>, StoreError> {
         let cfs = Column::ALL.map(|c| ColumnFamilyDescriptor::new(c.name(), Options::default()));
-        let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs)?;
+        let db = DB::open_cf_descriptors(&db_options(), &self.path, cfs).map_err(engine_error)?;
         Ok(Arc::new(RocksEngine { db }))
     }
 
@@ -132,9 +146,24 @@ impl core::fmt::Debug for RocksEngine {
 }
 
 impl RocksEngine {
-    /// The database itself, for what only RocksDB does (catching up, raw iteration).
-    pub fn db(&self) -> &DB {
-        &self.db
+    /// Catches up with what the primary instance wrote since (a secondary instance,
+    /// [`RocksStorage::secondary`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] when RocksDB refuses.
+    pub fn catch_up(&self) -> Result<(), StoreError> {
+        self.db.try_catch_up_with_primary().map_err(engine_error)
+    }
+
+    /// The pairs of `column` from `from` on, in key order, each copied out as it is reached
+    /// (for tools that stream a log; the log itself uses [`Engine::scan`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Inconsistent`] when the column family is missing.
+    pub fn pairs_from(&self, column: Column, from: &[u8]) -> Result<Pairs<'_>, StoreError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(column)?);
+        it.seek(from);
+        Ok(Pairs { it, started: false })
     }
 
     fn cf(&self, column: Column) -> Result<&ColumnFamily, StoreError> {
@@ -146,13 +175,13 @@ impl RocksEngine {
 
 impl Engine for RocksEngine {
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(self.cf(column)?, key)?)
+        self.db.get_cf(self.cf(column)?, key).map_err(engine_error)
     }
 
-    fn get_sorted(
+    fn get_many(
         &self,
         column: Column,
-        keys: &[[u8; 8]],
+        keys: &[&[u8]],
         visit: &mut VisitValue<'_>,
     ) -> Result<(), StoreError> {
         for (i, value) in self
@@ -161,7 +190,7 @@ impl Engine for RocksEngine {
             .into_iter()
             .enumerate()
         {
-            visit(i, value?.as_deref())?;
+            visit(i, value.map_err(engine_error)?.as_deref())?;
         }
         Ok(())
     }
@@ -180,7 +209,7 @@ impl Engine for RocksEngine {
             }
             it.next();
         }
-        Ok(it.status()?)
+        it.status().map_err(engine_error)
     }
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
@@ -194,11 +223,32 @@ impl Engine for RocksEngine {
         }
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
-        Ok(self.db.write_opt(rocks, &opts)?)
+        self.db.write_opt(rocks, &opts).map_err(engine_error)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true)?;
-        Ok(self.db.flush()?)
+        self.db.flush_wal(true).map_err(engine_error)?;
+        self.db.flush().map_err(engine_error)
+    }
+}
+
+/// Pairs of a column in key order ([`RocksEngine::pairs_from`]). A read error ends them, as the
+/// end of the column would.
+pub struct Pairs<'a> {
+    it: DBRawIteratorWithThreadMode<'a, DB>,
+    started: bool,
+}
+
+impl Iterator for Pairs<'_> {
+    /// `(key, value)`.
+    type Item = (Vec<u8>, Vec<u8>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.started {
+            self.it.next();
+        }
+        self.started = true;
+        let value = self.it.value()?.to_vec();
+        Some((self.it.key().map(<[u8]>::to_vec).unwrap_or_default(), value))
     }
 }

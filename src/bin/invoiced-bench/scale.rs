@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::policy::bolt11::{build_raw, InvoiceDraft};
-use invoiced_actors::store::engine::Column;
+use invoiced_actors::store::keys::scan_records;
 use invoiced_actors::store::RocksStorage;
 use invoiced_events::{CreatedIndex, InvoiceBody, Msat, Network};
 use serde_json::{json, Value};
@@ -315,20 +315,18 @@ pub(crate) fn drop_checkpoint(dir: &Path) {
 }
 
 pub(crate) fn raw_replay(dir: &Path) {
-    // The floor for replay: iterate the events column family and decode each record.
+    // The floor for replay: iterate the records and decode each.
     let engine = RocksStorage::new(dir.join("events"))
         .read_only()
         .expect("open");
-    let db = engine.db();
     let t = Instant::now();
-    let mut it = db.raw_iterator_cf(db.cf_handle(Column::Events.name()).expect("events"));
-    it.seek_to_first();
     let mut n = 0u64;
-    while let Some(v) = it.value() {
+    scan_records(&engine, 0, &mut |_, v| {
         std::hint::black_box(invoiced_events::codec::decode_record(v).expect("record"));
         n += 1;
-        it.next();
-    }
+        true
+    })
+    .expect("scan");
     let s = t.elapsed().as_secs_f64();
     println!(
         "{}",
