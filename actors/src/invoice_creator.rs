@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use invoiced_events::{
-    CreatedIndex, Description, ExposePrivateChannels, InvoiceBody, InvoiceCreated, InvoiceRecord,
-    Label, Msat, Network, NewInvoice, PaymentHash, PaymentPreimage, PaymentSecret, PreimageSeal,
-    Proposal, Rejection, Warning,
+    Description, ExposePrivateChannels, InvoiceBody, InvoiceRecord, Label, Msat, Network,
+    NewInvoice, PaymentHash, PaymentPreimage, PaymentSecret, Proposal, Rejection,
 };
 
 use crate::channel_monitor::{ChannelView, NoSuitableHints};
@@ -74,39 +73,6 @@ impl InvoiceRequest {
                 PreimageSource::Supplied(p) => PaymentHash::of(&p) == c.body.payment_hash,
                 PreimageSource::Withheld(h) => h == c.body.payment_hash,
             }
-    }
-}
-
-/// The answer to a successful `invoice`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssuedInvoice {
-    /// SHA256 of the preimage.
-    pub payment_hash: PaymentHash,
-    /// Absolute expiry, UNIX seconds.
-    pub expires_at: u64,
-    /// The signed invoice.
-    pub bolt11: String,
-    /// The `s` field.
-    pub payment_secret: PaymentSecret,
-    /// The creation counter.
-    pub created_index: CreatedIndex,
-    /// Warnings, in emission order.
-    pub warnings: Vec<Warning>,
-    /// How its preimage is recovered (what a hold invoice's answer reveals).
-    pub seal: PreimageSeal,
-}
-
-impl From<&InvoiceCreated> for IssuedInvoice {
-    fn from(c: &InvoiceCreated) -> Self {
-        IssuedInvoice {
-            payment_hash: c.body.payment_hash,
-            expires_at: c.body.expires_at,
-            bolt11: c.body.bolt11.clone(),
-            payment_secret: c.body.payment_secret,
-            created_index: c.created_index,
-            warnings: c.body.warnings.clone(),
-            seal: c.body.preimage.clone(),
-        }
     }
 }
 
@@ -229,11 +195,11 @@ impl Actor for InvoiceCreator {
 
 /// Command: create an invoice.
 #[derive(Message)]
-#[rtype(result = "Result<IssuedInvoice, CreateError>")]
+#[rtype(result = "Result<InvoiceRecord, CreateError>")]
 pub struct CreateInvoice(pub InvoiceRequest);
 
 impl Handler<CreateInvoice> for InvoiceCreator {
-    type Result = ResponseFuture<Result<IssuedInvoice, CreateError>>;
+    type Result = ResponseFuture<Result<InvoiceRecord, CreateError>>;
 
     fn handle(&mut self, CreateInvoice(req): CreateInvoice, _: &mut Context<Self>) -> Self::Result {
         if let (true, Some(label)) = (req.idempotent, req.label.clone()) {
@@ -250,7 +216,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
             };
             if let Some(c) = existing {
                 let outcome = if req.matches(&c) {
-                    Ok(IssuedInvoice::from(&c.created))
+                    Ok(c)
                 } else {
                     Err(CreateError::DuplicateLabel(label))
                 };
@@ -326,11 +292,11 @@ impl Handler<CreateInvoice> for InvoiceCreator {
 
 /// Command: issue a BOLT12 invoice.
 #[derive(Message)]
-#[rtype(result = "Result<IssuedInvoice, CreateError>")]
+#[rtype(result = "Result<InvoiceRecord, CreateError>")]
 pub struct CreateBolt12(pub Bolt12Request);
 
 impl Handler<CreateBolt12> for InvoiceCreator {
-    type Result = ResponseFuture<Result<IssuedInvoice, CreateError>>;
+    type Result = ResponseFuture<Result<InvoiceRecord, CreateError>>;
 
     fn handle(&mut self, CreateBolt12(req): CreateBolt12, _: &mut Context<Self>) -> Self::Result {
         let (peers, log, clock) = (self.peers.clone(), self.log.clone(), self.clock.clone());
@@ -381,7 +347,7 @@ impl Handler<CreateBolt12> for InvoiceCreator {
 }
 
 /// Appends a new invoice whose label and hash are claimed, and answers from the shared record.
-async fn append(log: &LogHandle, invoice: NewInvoice) -> Result<IssuedInvoice, CreateError> {
+async fn append(log: &LogHandle, invoice: NewInvoice) -> Result<InvoiceRecord, CreateError> {
     // The claim decided uniqueness; a refusal here is the writer's assertion firing.
     let committed = log
         .append(Proposal::Invoice(invoice))
@@ -392,11 +358,7 @@ async fn append(log: &LogHandle, invoice: NewInvoice) -> Result<IssuedInvoice, C
             }
             other => CreateError::Store(other),
         })?;
-    // The answer is made here, from the shared record, not copied by the writer.
-    committed
-        .record
-        .event
-        .created()
-        .map(IssuedInvoice::from)
-        .ok_or(CreateError::Unavailable)
+    // The answer is the invoice as committed, taken from the shared record here, not copied by
+    // the writer.
+    committed.invoice.clone().ok_or(CreateError::Unavailable)
 }

@@ -79,18 +79,11 @@ pub fn sha256(data: &[u8]) -> Hash32 {
     sha256::Hash::hash(data).to_byte_array()
 }
 
-/// Whether two secrets (payment secrets, preimages) are equal, in time that does not depend on
-/// where they differ, as Core Lightning compares them.
-pub fn secrets_equal(a: &Hash32, b: &Hash32) -> bool {
-    use subtle::ConstantTimeEq as _;
-    bool::from(a.ct_eq(b))
-}
-
 /// Core Lightning's payment secret: SHA256 of the preimage with its first byte XOR 0x01.
-pub fn payment_secret_for(preimage: &Hash32) -> Hash32 {
-    let mut tweaked = *preimage;
+pub fn payment_secret_for(preimage: &PaymentPreimage) -> PaymentSecret {
+    let mut tweaked = preimage.0;
     tweaked[0] ^= 1;
-    sha256(&tweaked)
+    PaymentSecret(sha256(&tweaked))
 }
 
 /// The keys a signer holds, derived once from `hsm_secret`. Every KeySigner (one on each
@@ -182,10 +175,10 @@ impl KeySigner {
         self.entropy.fill(&mut nonce);
         let (preimage, seal) = match source {
             PreimageSource::Generate => (
-                hmac_sha256(&self.keys.preimage_key, &[&nonce]),
+                PaymentPreimage(hmac_sha256(&self.keys.preimage_key, &[&nonce])),
                 PreimageSeal::Derived { nonce },
             ),
-            PreimageSource::Supplied(p) => (p.0, self.seal_with(p, nonce)),
+            PreimageSource::Supplied(p) => (p, self.seal_with(p, nonce)),
             PreimageSource::Withheld(hash) => {
                 return PaymentKeys {
                     payment_hash: hash,
@@ -195,8 +188,8 @@ impl KeySigner {
             }
         };
         PaymentKeys {
-            payment_hash: PaymentHash(sha256(&preimage)),
-            payment_secret: PaymentSecret(payment_secret_for(&preimage)),
+            payment_hash: PaymentHash::of(&preimage),
+            payment_secret: payment_secret_for(&preimage),
             seal,
         }
     }
@@ -468,7 +461,10 @@ mod tests {
     fn payment_secret_matches_schema_example() {
         let p = [1u8; 32];
         assert_eq!(hex::encode(sha256(&p))[..8], *"72cd6e84");
-        assert_eq!(hex::encode(payment_secret_for(&p))[..8], *"915c7594");
+        assert_eq!(
+            payment_secret_for(&PaymentPreimage(p)).to_hex()[..8],
+            *"915c7594"
+        );
     }
 
     #[test]
@@ -490,7 +486,7 @@ mod tests {
         let preimage = signer
             .open_seal(&generated.seal, &generated.payment_hash)
             .unwrap();
-        assert_eq!(generated.payment_secret.0, payment_secret_for(&preimage.0));
+        assert_eq!(generated.payment_secret, payment_secret_for(&preimage));
         assert!(signer
             .open_seal(&generated.seal, &keys.payment_hash)
             .is_err());

@@ -61,7 +61,7 @@ fn reproduces_every_core_lightning_invoice() {
                 build_raw(
                     &draft,
                     &invoiced_events::PaymentHash(sha256(&preimage)),
-                    &invoiced_events::PaymentSecret(payment_secret_for(&preimage)),
+                    &payment_secret_for(&invoiced_events::PaymentPreimage(preimage)),
                 )
                 .unwrap(),
             )
@@ -73,7 +73,7 @@ fn reproduces_every_core_lightning_invoice() {
             p["label"]
         );
         assert_eq!(
-            hex::encode(payment_secret_for(&preimage)),
+            payment_secret_for(&invoiced_events::PaymentPreimage(preimage)).to_hex(),
             case["result"]["payment_secret"].as_str().unwrap()
         );
         // lightning-invoice's own parser accepts it and recovers our node id.

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use invoiced_actors::channel_monitor::ChannelView;
 use invoiced_actors::clock::FixedClock;
 use invoiced_actors::invoice_creator::{
-    CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest, IssuedInvoice,
+    CreateError, CreateInvoice, CreatorPeers, InvoiceCreator, InvoiceRequest,
 };
 use invoiced_actors::key_signer::OsEntropy;
 use invoiced_actors::key_signer::{PaymentKeys, SignNewInvoice, SignedNewInvoice};
@@ -90,7 +90,7 @@ struct Case {
 /// What a run left: the outcome, what the signer was asked, the claims still held (besides the
 /// case's own), and the labels in the log.
 struct Run {
-    outcome: Result<IssuedInvoice, CreateError>,
+    outcome: Result<invoiced_events::InvoiceRecord, CreateError>,
     journal: Vec<String>,
     claims_left: usize,
     labels: Vec<String>,
@@ -170,7 +170,10 @@ fn a_request_signs_before_it_claims_and_gives_the_claim_back() {
     let r = run(ok_case("a"));
     let issued = r.outcome.unwrap();
     assert_eq!(
-        (issued.bolt11.as_str(), issued.created_index),
+        (
+            issued.created.body.bolt11.as_str(),
+            issued.created.created_index
+        ),
         ("lnbcrt-mock-for a", CreatedIndex(1))
     );
     assert_eq!(r.journal, ["sign for a with 0 claims"]);

@@ -100,8 +100,8 @@ pub fn parse_createinvoice(
 pub async fn createinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let req = parse_createinvoice(params, ctx.cltv_final)?;
     let label = req.label.clone();
-    let issued = match ctx.creator.send(CreateBolt12(req)).await? {
-        Ok(issued) => issued,
+    let record = match ctx.creator.send(CreateBolt12(req)).await? {
+        Ok(record) => record,
         Err(e @ CreateError::DuplicateLabel(_)) => {
             // Core Lightning's `fail_exists`: the invoice under the label as data.
             let existing = by(ctx, |b| b.by_label(&label).cloned())?;
@@ -109,9 +109,6 @@ pub async fn createinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
-    let record = by(ctx, |b| b.by_hash(&issued.payment_hash).cloned())?.ok_or_else(|| {
-        RpcError::internal(Internal::Invoices, "created invoice not in the projection")
-    })?;
     Ok(invoice_json(&record, None))
 }
 

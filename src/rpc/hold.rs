@@ -201,22 +201,11 @@ async fn hold_value(ctx: &RpcContext, record: InvoiceRecord) -> Result<Value, Rp
 /// Runs `holdinvoice`.
 pub async fn holdinvoice(ctx: &RpcContext, params: Option<&RawValue>) -> Result<Value, RpcError> {
     let req = parse_request(params)?;
-    let issued = ctx.creator.send(CreateInvoice(req)).await??;
-    let record = ctx
-        .invoices
-        .pick(|s| s.invoices.by_hash(&issued.payment_hash).cloned());
-    let record = record.ok().flatten().ok_or_else(|| {
-        RpcError::internal(
-            super::error::Internal::Invoices,
-            "created hold invoice not in the projection",
-        )
-    })?;
-    let record = ctx
-        .invoices
-        .invoice(record)
-        .map_err(|e| RpcError::internal(super::error::Internal::Invoices, e))?;
+    // The invoice as committed; the signer opens its seal for the answer's preimage.
+    let record = ctx.creator.send(CreateInvoice(req)).await??;
+    let warnings = record.created.body.warnings.clone();
     let mut v = hold_value(ctx, record).await?;
-    for w in &issued.warnings {
+    for w in warnings {
         v[w.field()] = w.text().into();
     }
     Ok(v)

@@ -1,9 +1,9 @@
 //! The `invoice` method: params → a validated [`InvoiceRequest`] → the creator → the result.
 
-use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest, IssuedInvoice};
+use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
 use invoiced_actors::key_signer::PreimageSource;
 use invoiced_actors::policy::bolt11::Cltv;
-use invoiced_events::{Description, Label};
+use invoiced_events::{Description, InvoiceRecord, Label};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -68,14 +68,15 @@ pub fn parse_request(
 }
 
 /// The result object, in Core Lightning's key order (plus `expiry_time`, the older man page's name).
-pub fn result_json(c: &IssuedInvoice) -> Value {
+pub fn result_json(r: &InvoiceRecord) -> Value {
+    let (c, index) = (&r.created.body, r.created.created_index);
     let mut m = Map::new();
     m.insert("payment_hash".into(), c.payment_hash.to_hex().into());
     m.insert("expires_at".into(), c.expires_at.into());
     m.insert("expiry_time".into(), c.expires_at.into());
     m.insert("bolt11".into(), c.bolt11.clone().into());
     m.insert("payment_secret".into(), c.payment_secret.to_hex().into());
-    m.insert("created_index".into(), c.created_index.get().into());
+    m.insert("created_index".into(), index.get().into());
     for w in &c.warnings {
         m.insert(w.field().into(), w.text().into());
     }

@@ -99,12 +99,11 @@ pub fn peel(
     let mu = hmac256(b"mu", &[&shared]);
     let rho = hmac256(b"rho", &[&shared]);
     let expected = hmac256(&mu, &[payloads, payment_hash]);
-    if !crate::key_signer::secrets_equal(
-        &expected,
-        onion[34 + HOP_PAYLOADS..]
-            .try_into()
-            .map_err(|_| OnionError::Hmac)?,
-    ) {
+    // Compared in time that does not depend on where they differ.
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        &expected[..],
+        &onion[34 + HOP_PAYLOADS..],
+    )) {
         return Err(OnionError::Hmac);
     }
     let mut clear = [0u8; 2 * HOP_PAYLOADS];
