@@ -237,15 +237,7 @@ impl Waiters {
         match event {
             Event::InvoiceCreated(_)
             | Event::HoldInvoiceCreated(_)
-            | Event::Bolt12InvoiceCreated(_) => {
-                let d = WakeDetails {
-                    label,
-                    bolt11: Some(inv.created.body.bolt11.clone()),
-                    status: Some("unpaid"),
-                    description: None,
-                };
-                self.wake_index(IndexName::Created, inv.created.created_index.get(), d);
-            }
+            | Event::Bolt12InvoiceCreated(_) => self.created(inv, label),
             // A settled hold invoice is paid, to waiters as to listings.
             Event::InvoicePaid(InvoicePaid {
                 pay_index,
@@ -272,21 +264,9 @@ impl Waiters {
                 self.expired(inv, updated_index.get());
             }
             // Accepted parts are an update; the invoice stays unpaid until settled.
-            Event::HoldAccepted(a) => {
-                let d = WakeDetails {
-                    label,
-                    status: Some("unpaid"),
-                    ..Default::default()
-                };
-                self.wake_index(IndexName::Updated, a.updated_index.get(), d);
-            }
+            Event::HoldAccepted(a) => self.hold_accepted(a.updated_index.get(), label),
             Event::DescriptionRemoved(d) => {
-                let details = WakeDetails {
-                    label,
-                    description: Some(inv.created.body.description.clone()),
-                    ..Default::default()
-                };
-                self.wake_index(IndexName::Updated, d.updated_index.get(), details);
+                self.description_removed(inv, d.updated_index.get(), label);
             }
             // A clean is a deletion to waiters, as Core Lightning's autoclean deletes.
             Event::InvoiceDeleted(InvoiceDeleted {
@@ -301,6 +281,17 @@ impl Waiters {
             }) => self.deleted(inv, deleted_index.get(), *status, label),
             _ => {}
         }
+    }
+
+    /// `inv` was created: the `wait`s on `created` up to its index wake.
+    fn created(&mut self, inv: &InvoiceRecord, label: Option<String>) {
+        let d = WakeDetails {
+            label,
+            bolt11: Some(inv.created.body.bolt11.clone()),
+            status: Some("unpaid"),
+            description: None,
+        };
+        self.wake_index(IndexName::Created, inv.created.created_index.get(), d);
     }
 
     /// `inv` was paid with `pay_index`: answers its `waitinvoice` callers, the `waitanyinvoice`
@@ -349,6 +340,28 @@ impl Waiters {
             ..Default::default()
         };
         self.wake_index(IndexName::Updated, updated, d);
+    }
+
+    /// A hold invoice's parts were accepted: an update, the invoice still unpaid until settled;
+    /// the `wait`s on `updated` up to `updated` wake.
+    fn hold_accepted(&mut self, updated: u64, label: Option<String>) {
+        let d = WakeDetails {
+            label,
+            status: Some("unpaid"),
+            ..Default::default()
+        };
+        self.wake_index(IndexName::Updated, updated, d);
+    }
+
+    /// `inv`'s description was removed: the `wait`s on `updated` up to `updated` wake with the
+    /// description it had.
+    fn description_removed(&mut self, inv: &InvoiceRecord, updated: u64, label: Option<String>) {
+        let details = WakeDetails {
+            label,
+            description: Some(inv.created.body.description.clone()),
+            ..Default::default()
+        };
+        self.wake_index(IndexName::Updated, updated, details);
     }
 
     /// `inv` was deleted (or cleaned) in `status`: its `waitinvoice` callers learn it, the
