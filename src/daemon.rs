@@ -1,10 +1,16 @@
 //! Wiring of the daemon: data dir, keys, event log, actors, socket, signals, shutdown.
+//!
+//! [`run`] reads as the start-up in order: prepare the data dir and load the keys, choose the
+//! clock, set up replication and open the event log (then start a standby's follower), log what
+//! the log holds, then on the actix system start the actors and webhooks, the RPC arbiters and
+//! the socket, and serve until a signal; last, shut down: socket file, webhooks, follower, log.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
 use std::sync::Arc;
 
-use actix::{Actor as _, System};
+use actix::{Actor as _, Addr, System};
 use anyhow::Context as _;
 use invoiced_actors::autoclean::Autoclean;
 use invoiced_actors::channel_monitor::{ChannelMonitor, ChannelView};
@@ -15,13 +21,17 @@ use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy, SignerKeys};
 use invoiced_actors::label_registry::LabelRegistry;
-use invoiced_actors::store::{EventLog, LogOptions, RocksStorage};
+use invoiced_actors::store::{EventLog, InvoiceReader, LogOptions, RocksStorage};
 use invoiced_actors::waiters::Waiters;
+use invoiced_actors::SharedState;
+use invoiced_events::ChannelBook;
+use secp256k1::PublicKey;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{prepare_data_dir, Config};
 use crate::rpc::{RpcContext, RpcPool};
+use crate::webhooks::Webhooks;
 use crate::{replication, webhooks};
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -30,86 +40,205 @@ use crate::{replication, webhooks};
 /// When the data dir, keys, log or socket cannot be set up.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     prepare_data_dir(&cfg.data_dir)?;
-    let passphrase = cfg.hsm_passphrase.read()?;
-    let hsm_secret =
-        hsm_secret::load_or_create(&cfg.hsm_secret(), passphrase.as_deref(), &mut OsEntropy)?;
-    drop(passphrase);
-    let keys = SignerKeys::derive(&hsm_secret)?;
+    let keys = load_keys(&cfg)?;
     let node_id = keys.node_id();
-    if cfg.clock_offset_ms != 0 {
-        tracing::warn!(
-            "--dev-clock-offset: the clock runs {} s from the system's",
-            cfg.clock_offset_ms / 1000
-        );
-    }
-    let clock: Arc<dyn Clock> = Arc::new(OffsetClock {
-        offset_ms: cfg.clock_offset_ms,
-    });
+    let clock = clock(&cfg);
     let mut options = LogOptions {
         min_free_bytes: cfg.min_free_bytes,
         ..LogOptions::default()
     };
-    let mut follower = None;
-    let replication = match &cfg.replicate_to {
-        Some(url) => {
-            let (setup, stream) = replication::prepare(
-                url,
-                &cfg.data_dir,
-                &cfg.event_log(),
-                &node_id.to_string(),
-                cfg.standby,
-                cfg.dev_crash_before_ship,
-            )?;
-            match setup {
-                replication::Setup::Primary(replica, status) => {
-                    options.replica = Some(replica);
-                    Some(status)
-                }
-                replication::Setup::Standby(status) => {
-                    options.standby = true;
-                    follower = Some(stream);
-                    Some(status)
-                }
-            }
-        }
-        None => {
-            replication::refuse_if_replicated(&cfg.event_log())?;
-            None
-        }
-    };
-    let log = EventLog::open_on(
-        Arc::new(RocksStorage::new(cfg.event_log())),
-        cfg.network,
-        clock.clone(),
-        options,
-    )
-    .with_context(|| format!("opening event log in {}", cfg.event_log().display()))?;
+    let (replication, follower) = prepare_replication(&cfg, node_id, &mut options)?;
+    let log = open_log(&cfg, clock.clone(), options)?;
     let state = log.state();
     let invoices = log.reader();
     if let (Some(stream), Some(status)) = (follower, &replication) {
         replication::start_follower(stream, log.handle(), log.reader(), Arc::clone(status))?;
     }
     let stop_following = replication.clone();
-    let channels;
-    {
-        let b = state
-            .read()
-            .map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
-        channels = b.channels.clone();
-        tracing::info!(
-            "node {node_id} on {}: {} invoices, log head {}",
-            cfg.network,
-            b.invoices.len(),
-            b.head().0
-        );
-    }
+    let channels = starting_channels(&cfg, node_id, &state)?;
 
+    let opened = Opened {
+        keys,
+        node_id,
+        clock,
+        log: &log,
+        state,
+        invoices,
+        replication,
+    };
     let system = System::new();
     let mut hooks = None;
-    let served = system.block_on(async {
-        // Handlers first, so a SIGTERM that arrives as soon as the socket exists is a clean stop.
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
+    let served = system.block_on(serve(&cfg, opened, channels, &mut hooks));
+    drop(system);
+    shut_down(&cfg.rpc_file, hooks, stop_following, log);
+    served
+}
+
+/// The node's keys, from `hsm_secret` (made on first start), unlocked with the passphrase if
+/// one is configured; the passphrase is dropped as soon as the secret is read.
+fn load_keys(cfg: &Config) -> anyhow::Result<SignerKeys> {
+    let passphrase = cfg.hsm_passphrase.read()?;
+    let hsm_secret =
+        hsm_secret::load_or_create(&cfg.hsm_secret(), passphrase.as_deref(), &mut OsEntropy)?;
+    drop(passphrase);
+    Ok(SignerKeys::derive(&hsm_secret)?)
+}
+
+/// The daemon's clock: the system's, shifted by `--dev-clock-offset` (with a warning) if set.
+fn clock(cfg: &Config) -> Arc<dyn Clock> {
+    if cfg.clock_offset_ms != 0 {
+        tracing::warn!(
+            "--dev-clock-offset: the clock runs {} s from the system's",
+            cfg.clock_offset_ms / 1000
+        );
+    }
+    Arc::new(OffsetClock {
+        offset_ms: cfg.clock_offset_ms,
+    })
+}
+
+/// Sets up replication to PostgreSQL when `--replicate-to` is given, telling the log through
+/// `options` whether it ships to a replica or is a standby's; else refuses a data dir that
+/// ships its log. The replication status, and a standby's stream for its follower.
+fn prepare_replication(
+    cfg: &Config,
+    node_id: PublicKey,
+    options: &mut LogOptions,
+) -> anyhow::Result<(
+    Option<Arc<replication::Status>>,
+    Option<replication::Stream>,
+)> {
+    let Some(url) = &cfg.replicate_to else {
+        replication::refuse_if_replicated(&cfg.event_log())?;
+        return Ok((None, None));
+    };
+    let (setup, stream) = replication::prepare(
+        url,
+        &cfg.data_dir,
+        &cfg.event_log(),
+        &node_id.to_string(),
+        cfg.standby,
+        cfg.dev_crash_before_ship,
+    )?;
+    Ok(match setup {
+        replication::Setup::Primary(replica, status) => {
+            options.replica = Some(replica);
+            (Some(status), None)
+        }
+        replication::Setup::Standby(status) => {
+            options.standby = true;
+            (Some(status), Some(stream))
+        }
+    })
+}
+
+/// Opens (replaying) the event log in the data dir.
+fn open_log(cfg: &Config, clock: Arc<dyn Clock>, options: LogOptions) -> anyhow::Result<EventLog> {
+    EventLog::open_on(
+        Arc::new(RocksStorage::new(cfg.event_log())),
+        cfg.network,
+        clock,
+        options,
+    )
+    .with_context(|| format!("opening event log in {}", cfg.event_log().display()))
+}
+
+/// The channels the log knows at start, after logging the node and what its log holds.
+fn starting_channels(
+    cfg: &Config,
+    node_id: PublicKey,
+    state: &SharedState,
+) -> anyhow::Result<ChannelBook> {
+    let b = state
+        .read()
+        .map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
+    tracing::info!(
+        "node {node_id} on {}: {} invoices, log head {}",
+        cfg.network,
+        b.invoices.len(),
+        b.head().0
+    );
+    Ok(b.channels.clone())
+}
+
+/// What start-up opened before the actors: the keys, the clock, the event log and its readers,
+/// the replication status.
+struct Opened<'a> {
+    keys: SignerKeys,
+    node_id: PublicKey,
+    clock: Arc<dyn Clock>,
+    log: &'a EventLog,
+    state: SharedState,
+    invoices: InvoiceReader,
+    replication: Option<Arc<replication::Status>>,
+}
+
+/// On the actix system: starts the actors (the channel monitor's view from `channels`), the
+/// webhooks (into `hooks`, for the shutdown) and the RPC arbiters, serves the socket until
+/// SIGTERM or SIGINT, then stops the system.
+async fn serve(
+    cfg: &Config,
+    opened: Opened<'_>,
+    channels: ChannelBook,
+    hooks: &mut Option<Webhooks>,
+) -> anyhow::Result<()> {
+    // Handlers first, so a SIGTERM that arrives as soon as the socket exists is a clean stop.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let actors = SharedActors::start(cfg, &opened, channels);
+    *hooks = Some(webhooks::start(
+        &cfg.webhook_urls,
+        &cfg.data_dir,
+        &opened.invoices,
+        &opened.log.handle(),
+    )?);
+    let contexts = ArbiterContexts::new(cfg, opened, actors.clone());
+    let workers = cfg
+        .rpc_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let pool = RpcPool::start(workers, move || contexts.context()).await?;
+    // The socket appears only once everything behind it is ready.
+    let listener = bind_socket(&cfg.rpc_file)?;
+    tracing::info!(
+        "listening on {} ({workers} RPC arbiters)",
+        cfg.rpc_file.display()
+    );
+    pool.serve(listener, async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    })
+    .await;
+    tracing::info!("shutting down");
+    System::current().stop();
+    Ok(())
+}
+
+/// The main arbiter's actors, with the channel view and the label claims, shared by every RPC
+/// arbiter.
+#[derive(Clone)]
+struct SharedActors {
+    ledger: Addr<InvoiceLedger>,
+    waiters: Addr<Waiters>,
+    autoclean: Addr<Autoclean>,
+    holds: Addr<HoldKeeper>,
+    view: ChannelView,
+    monitor: Addr<ChannelMonitor>,
+    claims: LabelRegistry,
+}
+
+impl SharedActors {
+    /// Starts them on the current arbiter, over the opened log and the `channels` it knows.
+    fn start(cfg: &Config, opened: &Opened<'_>, channels: ChannelBook) -> Self {
+        let Opened {
+            keys,
+            clock,
+            log,
+            state,
+            invoices,
+            ..
+        } = opened;
         // The main arbiter's signer, for the ledger and the hold keeper; each RPC arbiter makes
         // its own from the same secret.
         let signer = KeySigner::with_keys(keys.clone(), Box::new(OsEntropy)).start();
@@ -134,73 +263,104 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let view = ChannelView::new(channels, Box::new(OsEntropy));
         let monitor = ChannelMonitor::new(view.clone(), log.handle(), state.clone()).start();
         let claims = LabelRegistry::new(state.clone());
-        hooks = Some(webhooks::start(
-            &cfg.webhook_urls,
-            &cfg.data_dir,
-            &invoices,
-            &log.handle(),
-        )?);
-        let (network, cltv_final, journal) = (cfg.network, cfg.cltv_final, log.handle());
-        let make_context = move || {
-            let signer = KeySigner::with_keys(keys.clone(), Box::new(OsEntropy)).start();
-            let peers = CreatorPeers {
-                hints: view.clone(),
-                signer: signer.clone().recipient(),
-                bolt12: signer.clone().recipient(),
-                claims: claims.clone(),
-            };
-            RpcContext {
-                creator: InvoiceCreator::new(
-                    network,
-                    invoices.clone(),
-                    peers,
-                    journal.clone(),
-                    clock.clone(),
-                )
-                .start(),
-                monitor: monitor.clone(),
-                ledger: ledger.clone(),
-                waiters: waiters.clone(),
-                autoclean: autoclean.clone(),
-                holds: holds.clone(),
-                signer,
-                invoices: invoices.clone(),
-                node_id,
-                network,
-                cltv_final,
-                replication: replication.clone(),
-            }
-        };
-        let workers = cfg
-            .rpc_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let pool = RpcPool::start(workers, make_context).await?;
-        // The socket appears only once everything behind it is ready.
-        // The event log holds the RocksDB lock, so a stale socket here is from a dead daemon.
-        if cfg.rpc_file.exists() {
-            fs::remove_file(&cfg.rpc_file)
-                .with_context(|| format!("removing stale {}", cfg.rpc_file.display()))?;
+        SharedActors {
+            ledger,
+            waiters,
+            autoclean,
+            holds,
+            view,
+            monitor,
+            claims,
         }
-        let listener = UnixListener::bind(&cfg.rpc_file)
-            .with_context(|| format!("binding {}", cfg.rpc_file.display()))?;
-        fs::set_permissions(&cfg.rpc_file, fs::Permissions::from_mode(0o600))?;
-        tracing::info!(
-            "listening on {} ({workers} RPC arbiters)",
-            cfg.rpc_file.display()
-        );
-        pool.serve(listener, async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
-            }
-        })
-        .await;
-        tracing::info!("shutting down");
-        System::current().stop();
-        anyhow::Ok(())
-    });
-    drop(system);
-    let _ = fs::remove_file(&cfg.rpc_file);
+    }
+}
+
+/// What each RPC arbiter's [`RpcContext`] is made of: the shared actors, and the keys its own
+/// signer starts with.
+struct ArbiterContexts {
+    keys: SignerKeys,
+    node_id: PublicKey,
+    clock: Arc<dyn Clock>,
+    invoices: InvoiceReader,
+    journal: invoiced_actors::store::LogHandle,
+    replication: Option<Arc<replication::Status>>,
+    network: invoiced_events::Network,
+    cltv_final: invoiced_actors::policy::bolt11::Cltv,
+    actors: SharedActors,
+}
+
+impl ArbiterContexts {
+    /// The contexts' ingredients, from the configuration and what start-up opened.
+    fn new(cfg: &Config, opened: Opened<'_>, actors: SharedActors) -> Self {
+        ArbiterContexts {
+            keys: opened.keys,
+            node_id: opened.node_id,
+            clock: opened.clock,
+            invoices: opened.invoices,
+            journal: opened.log.handle(),
+            replication: opened.replication,
+            network: cfg.network,
+            cltv_final: cfg.cltv_final,
+            actors,
+        }
+    }
+
+    /// One arbiter's context: starts its own signer and invoice creator on the current arbiter.
+    fn context(&self) -> RpcContext {
+        let a = &self.actors;
+        let signer = KeySigner::with_keys(self.keys.clone(), Box::new(OsEntropy)).start();
+        let peers = CreatorPeers {
+            hints: a.view.clone(),
+            signer: signer.clone().recipient(),
+            bolt12: signer.clone().recipient(),
+            claims: a.claims.clone(),
+        };
+        RpcContext {
+            creator: InvoiceCreator::new(
+                self.network,
+                self.invoices.clone(),
+                peers,
+                self.journal.clone(),
+                self.clock.clone(),
+            )
+            .start(),
+            monitor: a.monitor.clone(),
+            ledger: a.ledger.clone(),
+            waiters: a.waiters.clone(),
+            autoclean: a.autoclean.clone(),
+            holds: a.holds.clone(),
+            signer,
+            invoices: self.invoices.clone(),
+            node_id: self.node_id,
+            network: self.network,
+            cltv_final: self.cltv_final,
+            replication: self.replication.clone(),
+        }
+    }
+}
+
+/// Binds the RPC socket at `rpc_file`, readable and writable by the owner only.
+fn bind_socket(rpc_file: &Path) -> anyhow::Result<UnixListener> {
+    // The event log holds the RocksDB lock, so a stale socket here is from a dead daemon.
+    if rpc_file.exists() {
+        fs::remove_file(rpc_file)
+            .with_context(|| format!("removing stale {}", rpc_file.display()))?;
+    }
+    let listener =
+        UnixListener::bind(rpc_file).with_context(|| format!("binding {}", rpc_file.display()))?;
+    fs::set_permissions(rpc_file, fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// After the actix system is gone: removes the socket file, stops the webhooks, tells the
+/// follower to let go of the log, and closes the log.
+fn shut_down(
+    rpc_file: &Path,
+    hooks: Option<Webhooks>,
+    stop_following: Option<Arc<replication::Status>>,
+    log: EventLog,
+) {
+    let _ = fs::remove_file(rpc_file);
     if let Some(h) = hooks {
         h.stop();
     }
@@ -208,5 +368,4 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         r.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     log.close();
-    served
 }

@@ -224,111 +224,169 @@ impl Handler<Observe> for Waiters {
     fn handle(&mut self, Observe(batch): Observe, _: &mut Context<Self>) {
         for c in batch.iter() {
             let Some(inv) = &c.invoice else { continue };
-            let idx = inv.created.created_index;
-            let label = Some(inv.created.body.label.to_string());
-            match &c.record.event {
-                Event::InvoiceCreated(_)
-                | Event::HoldInvoiceCreated(_)
-                | Event::Bolt12InvoiceCreated(_) => {
-                    let d = WakeDetails {
-                        label,
-                        bolt11: Some(inv.created.body.bolt11.clone()),
-                        status: Some("unpaid"),
-                        description: None,
-                    };
-                    self.wake_index(IndexName::Created, idx.get(), d);
-                }
-                // A settled hold invoice is paid, to waiters as to listings.
-                Event::InvoicePaid(InvoicePaid {
-                    pay_index,
-                    updated_index,
-                    ..
-                })
-                | Event::HtlcsPaid(invoiced_events::HtlcsPaid {
-                    paid:
-                        InvoicePaid {
-                            pay_index,
-                            updated_index,
-                            ..
-                        },
-                    ..
-                })
-                | Event::HoldSettled(HoldSettled {
-                    pay_index,
-                    updated_index,
-                    ..
-                }) => {
-                    for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
-                        let _ = tx.send(Ok(inv.clone()));
-                    }
-                    let (due, waiting) = std::mem::take(&mut self.any)
-                        .into_iter()
-                        .partition(|(seen, _)| seen < pay_index);
-                    self.any = waiting;
-                    for (_, tx) in due {
-                        let _ = tx.send(inv.clone());
-                    }
-                    let d = WakeDetails {
-                        label,
-                        status: Some("paid"),
-                        ..Default::default()
-                    };
-                    self.wake_index(IndexName::Updated, updated_index.get(), d);
-                }
-                // A canceled hold invoice takes no payment: it is expired to its waiters.
-                Event::InvoiceExpired(InvoiceExpired { updated_index, .. })
-                | Event::HoldCanceled(HoldCanceled { updated_index, .. }) => {
-                    for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
-                        let _ = tx.send(Err(WaitInvoiceError::Expired(Box::new(inv.clone()))));
-                    }
-                    let d = WakeDetails {
-                        status: Some("expired"),
-                        ..Default::default()
-                    };
-                    self.wake_index(IndexName::Updated, updated_index.get(), d);
-                }
-                // Accepted parts are an update; the invoice stays unpaid until settled.
-                Event::HoldAccepted(a) => {
-                    let d = WakeDetails {
-                        label,
-                        status: Some("unpaid"),
-                        ..Default::default()
-                    };
-                    self.wake_index(IndexName::Updated, a.updated_index.get(), d);
-                }
-                Event::DescriptionRemoved(d) => {
-                    let details = WakeDetails {
-                        label,
-                        description: Some(inv.created.body.description.clone()),
-                        ..Default::default()
-                    };
-                    self.wake_index(IndexName::Updated, d.updated_index.get(), details);
-                }
-                // A clean is a deletion to waiters, as Core Lightning's autoclean deletes.
-                Event::InvoiceDeleted(InvoiceDeleted {
-                    deleted_index,
-                    status,
-                    ..
-                })
-                | Event::InvoiceCleaned(InvoiceCleaned {
-                    deleted_index,
-                    status,
-                    ..
-                }) => {
-                    for tx in self.by_invoice.remove(&idx).unwrap_or_default() {
-                        let _ = tx.send(Err(WaitInvoiceError::Deleted));
-                    }
-                    let details = WakeDetails {
-                        label,
-                        bolt11: Some(inv.created.body.bolt11.clone()),
-                        status: Some(status.as_str()),
-                        description: None,
-                    };
-                    self.wake_index(IndexName::Deleted, deleted_index.get(), details);
-                }
-                _ => {}
-            }
+            self.observe(&c.record.event, inv);
         }
+    }
+}
+
+impl Waiters {
+    /// Wakes the waiters `event`, committed on the invoice now `inv`, concerns: by its kind,
+    /// a creation, a payment, an expiry, an update or a deletion.
+    fn observe(&mut self, event: &Event, inv: &InvoiceRecord) {
+        let label = Some(inv.created.body.label.to_string());
+        match event {
+            Event::InvoiceCreated(_)
+            | Event::HoldInvoiceCreated(_)
+            | Event::Bolt12InvoiceCreated(_) => self.created(inv, label),
+            // A settled hold invoice is paid, to waiters as to listings.
+            Event::InvoicePaid(InvoicePaid {
+                pay_index,
+                updated_index,
+                ..
+            })
+            | Event::HtlcsPaid(invoiced_events::HtlcsPaid {
+                paid:
+                    InvoicePaid {
+                        pay_index,
+                        updated_index,
+                        ..
+                    },
+                ..
+            })
+            | Event::HoldSettled(HoldSettled {
+                pay_index,
+                updated_index,
+                ..
+            }) => self.paid(inv, *pay_index, updated_index.get(), label),
+            // A canceled hold invoice takes no payment: it is expired to its waiters.
+            Event::InvoiceExpired(InvoiceExpired { updated_index, .. })
+            | Event::HoldCanceled(HoldCanceled { updated_index, .. }) => {
+                self.expired(inv, updated_index.get());
+            }
+            // Accepted parts are an update; the invoice stays unpaid until settled.
+            Event::HoldAccepted(a) => self.hold_accepted(a.updated_index.get(), label),
+            Event::DescriptionRemoved(d) => {
+                self.description_removed(inv, d.updated_index.get(), label);
+            }
+            // A clean is a deletion to waiters, as Core Lightning's autoclean deletes.
+            Event::InvoiceDeleted(InvoiceDeleted {
+                deleted_index,
+                status,
+                ..
+            })
+            | Event::InvoiceCleaned(InvoiceCleaned {
+                deleted_index,
+                status,
+                ..
+            }) => self.deleted(inv, deleted_index.get(), *status, label),
+            _ => {}
+        }
+    }
+
+    /// `inv` was created: the `wait`s on `created` up to its index wake.
+    fn created(&mut self, inv: &InvoiceRecord, label: Option<String>) {
+        let d = WakeDetails {
+            label,
+            bolt11: Some(inv.created.body.bolt11.clone()),
+            status: Some("unpaid"),
+            description: None,
+        };
+        self.wake_index(IndexName::Created, inv.created.created_index.get(), d);
+    }
+
+    /// `inv` was paid with `pay_index`: answers its `waitinvoice` callers, the `waitanyinvoice`
+    /// callers registered before that payment, and the `wait`s on `updated` up to `updated`.
+    fn paid(
+        &mut self,
+        inv: &InvoiceRecord,
+        pay_index: PayIndex,
+        updated: u64,
+        label: Option<String>,
+    ) {
+        for tx in self
+            .by_invoice
+            .remove(&inv.created.created_index)
+            .unwrap_or_default()
+        {
+            let _ = tx.send(Ok(inv.clone()));
+        }
+        let (due, waiting) = std::mem::take(&mut self.any)
+            .into_iter()
+            .partition(|(seen, _)| *seen < pay_index);
+        self.any = waiting;
+        for (_, tx) in due {
+            let _ = tx.send(inv.clone());
+        }
+        let d = WakeDetails {
+            label,
+            status: Some("paid"),
+            ..Default::default()
+        };
+        self.wake_index(IndexName::Updated, updated, d);
+    }
+
+    /// `inv` expired (or its hold was canceled): its `waitinvoice` callers get it as expired,
+    /// the `wait`s on `updated` up to `updated` wake.
+    fn expired(&mut self, inv: &InvoiceRecord, updated: u64) {
+        for tx in self
+            .by_invoice
+            .remove(&inv.created.created_index)
+            .unwrap_or_default()
+        {
+            let _ = tx.send(Err(WaitInvoiceError::Expired(Box::new(inv.clone()))));
+        }
+        let d = WakeDetails {
+            status: Some("expired"),
+            ..Default::default()
+        };
+        self.wake_index(IndexName::Updated, updated, d);
+    }
+
+    /// A hold invoice's parts were accepted: an update, the invoice still unpaid until settled;
+    /// the `wait`s on `updated` up to `updated` wake.
+    fn hold_accepted(&mut self, updated: u64, label: Option<String>) {
+        let d = WakeDetails {
+            label,
+            status: Some("unpaid"),
+            ..Default::default()
+        };
+        self.wake_index(IndexName::Updated, updated, d);
+    }
+
+    /// `inv`'s description was removed: the `wait`s on `updated` up to `updated` wake with the
+    /// description it had.
+    fn description_removed(&mut self, inv: &InvoiceRecord, updated: u64, label: Option<String>) {
+        let details = WakeDetails {
+            label,
+            description: Some(inv.created.body.description.clone()),
+            ..Default::default()
+        };
+        self.wake_index(IndexName::Updated, updated, details);
+    }
+
+    /// `inv` was deleted (or cleaned) in `status`: its `waitinvoice` callers learn it, the
+    /// `wait`s on `deleted` up to `deleted` wake.
+    fn deleted(
+        &mut self,
+        inv: &InvoiceRecord,
+        deleted: u64,
+        status: InvoiceStatus,
+        label: Option<String>,
+    ) {
+        for tx in self
+            .by_invoice
+            .remove(&inv.created.created_index)
+            .unwrap_or_default()
+        {
+            let _ = tx.send(Err(WaitInvoiceError::Deleted));
+        }
+        let details = WakeDetails {
+            label,
+            bolt11: Some(inv.created.body.bolt11.clone()),
+            status: Some(status.as_str()),
+            description: None,
+        };
+        self.wake_index(IndexName::Deleted, deleted, details);
     }
 }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cln_plugin::options::{DefaultIntegerConfigOption, StringConfigOption};
-use cln_plugin::{Builder, HookBuilder, HookFilter, Plugin};
+use cln_plugin::{Builder, ConfiguredPlugin, HookBuilder, HookFilter, Plugin};
 use serde_json::{json, Value};
 
 use channels::ChannelFeed;
@@ -272,6 +272,51 @@ fn node_rpc_path(lightning_dir: &str, rpc_file: &str) -> PathBuf {
 /// # Errors
 /// If the plugin protocol fails.
 pub async fn run() -> Result<(), anyhow::Error> {
+    let Some(configured) = declare().configure().await? else {
+        return Ok(());
+    };
+    let Some(rpc_file) = configured.option(&RPC_FILE)?.filter(|f| !f.is_empty()) else {
+        configured
+            .disable("invoiced-rpc-file is not set: give the path of invoiced's socket")
+            .await?;
+        return Ok(());
+    };
+    let config = configured.configuration();
+    let node_path = Arc::new(node_rpc_path(&config.lightning_dir, &config.rpc_file));
+    let node = Arc::new(RpcPool::new(node_path.as_path()));
+    let invoiced = Arc::new(RpcPool::new(rpc_file));
+    let (node_id, height) = identity_or_refuse(&node, &invoiced).await?;
+    let (paid_tx, paid_rx) = tokio::sync::mpsc::unbounded_channel();
+    let payments = Arc::new(payments(&configured, &invoiced, &node, paid_tx)?);
+    payments.saw_height(height);
+    let feed = Arc::new(ChannelFeed::new(
+        node,
+        Arc::clone(&invoiced),
+        payments.height_source(),
+    ));
+    let plugin = configured
+        .start(State {
+            invoiced,
+            payments,
+            feed: Arc::clone(&feed),
+            node: node_path,
+            node_id: node_id.into(),
+        })
+        .await?;
+    log::info!(
+        "invoiced-cln: invoices on this node are served by invoiced at {}",
+        plugin.state().invoiced.path().display()
+    );
+    tokio::spawn(feed.run());
+    tokio::spawn(Arc::clone(&plugin.state().payments).watch_holds());
+    tokio::spawn(notify_payments(plugin.clone(), paid_rx));
+    plugin.join().await
+}
+
+/// What the plugin tells lightningd it has, on stdin/stdout: its options, the `rpc_command`
+/// hook on the invoice commands, the `htlc_accepted` hook, its notification topics, the
+/// subscriptions (blocks, payments, channel changes) and the hold invoice methods.
+fn declare() -> Builder<State, Input, Output> {
     let filters = forward::FORWARDED
         .iter()
         .chain(selfpay::INTERCEPTED)
@@ -297,64 +342,46 @@ pub async fn run() -> Result<(), anyhow::Error> {
             on_hold_method(p, method, params)
         });
     }
-    let Some(configured) = builder.configure().await? else {
-        return Ok(());
-    };
-    let Some(rpc_file) = configured.option(&RPC_FILE)?.filter(|f| !f.is_empty()) else {
-        configured
-            .disable("invoiced-rpc-file is not set: give the path of invoiced's socket")
-            .await?;
-        return Ok(());
-    };
-    let config = configured.configuration();
-    let node_path = Arc::new(node_rpc_path(&config.lightning_dir, &config.rpc_file));
-    let node = Arc::new(RpcPool::new(node_path.as_path()));
-    let invoiced = Arc::new(RpcPool::new(rpc_file));
-    let (node_id, height) = match check_identity(&node, &invoiced).await {
-        Ok(identity) => identity,
+    builder
+}
+
+/// The node's id and block height once [`check_identity`] holds; else logs why the plugin
+/// refuses to start, gives the line time to reach lightningd, and fails.
+async fn identity_or_refuse(
+    node: &RpcPool,
+    invoiced: &RpcPool,
+) -> Result<(String, u32), anyhow::Error> {
+    match check_identity(node, invoiced).await {
+        Ok(identity) => Ok(identity),
         Err(why) => {
             // Not a voluntary `disable`: exiting before init is answered makes lightningd stop
             // when the plugin is important, instead of serving invoices from its own table.
             log::error!("invoiced-cln refuses to start: {why}");
             tokio::time::sleep(LOG_FLUSH).await;
-            return Err(anyhow::anyhow!("invoiced-cln refuses to start: {why}"));
+            Err(anyhow::anyhow!("invoiced-cln refuses to start: {why}"))
         }
-    };
+    }
+}
+
+/// The payments to invoiced's invoices, with the configured MPP timeout and CLTV safety margin;
+/// each settled payment is sent on `paid`.
+fn payments(
+    configured: &ConfiguredPlugin<State, Input, Output>,
+    invoiced: &Arc<RpcPool>,
+    node: &Arc<RpcPool>,
+    paid: tokio::sync::mpsc::UnboundedSender<htlc::Paid>,
+) -> Result<Payments, anyhow::Error> {
     let mpp_timeout = Duration::from_secs(
         u64::try_from(configured.option(&MPP_TIMEOUT)?)
             .unwrap_or(60)
             .max(1),
     );
     let cltv_safety = u32::try_from(configured.option(&CLTV_SAFETY)?).unwrap_or(6);
-    let (paid_tx, paid_rx) = tokio::sync::mpsc::unbounded_channel();
-    let payments = Arc::new(Payments::new(
-        Arc::clone(&invoiced),
-        Arc::clone(&node),
+    Ok(Payments::new(
+        Arc::clone(invoiced),
+        Arc::clone(node),
         mpp_timeout,
         cltv_safety,
-        paid_tx,
-    ));
-    payments.saw_height(height);
-    let feed = Arc::new(ChannelFeed::new(
-        node,
-        Arc::clone(&invoiced),
-        payments.height_source(),
-    ));
-    let plugin = configured
-        .start(State {
-            invoiced,
-            payments,
-            feed: Arc::clone(&feed),
-            node: node_path,
-            node_id: node_id.into(),
-        })
-        .await?;
-    log::info!(
-        "invoiced-cln: invoices on this node are served by invoiced at {}",
-        plugin.state().invoiced.path().display()
-    );
-    tokio::spawn(feed.run());
-    tokio::spawn(Arc::clone(&plugin.state().payments).watch_holds());
-    tokio::spawn(notify_payments(plugin.clone(), paid_rx));
-    plugin.join().await
+        paid,
+    ))
 }

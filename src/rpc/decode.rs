@@ -53,14 +53,8 @@ pub fn decode_bolt11(text: &str, token: &str) -> Result<Value, RpcError> {
     if let Some(a) = inv.amount_milli_satoshis() {
         m.insert("amount_msat".into(), a.into());
     }
-    match inv.description() {
-        Bolt11InvoiceDescriptionRef::Direct(d) => {
-            m.insert("description".into(), d.as_inner().0.clone().into())
-        }
-        Bolt11InvoiceDescriptionRef::Hash(h) => {
-            m.insert("description_hash".into(), h.0.to_string().into())
-        }
-    };
+    let (key, description) = description_field(&inv);
+    m.insert(key.into(), description);
     m.insert(
         "min_final_cltv_expiry".into(),
         inv.min_final_cltv_expiry_delta().into(),
@@ -76,8 +70,31 @@ pub fn decode_bolt11(text: &str, token: &str) -> Result<Value, RpcError> {
     if let Some(meta) = inv.payment_metadata() {
         m.insert("payment_metadata".into(), hex::encode(meta).into());
     }
-    let fallbacks: Vec<Value> = inv
-        .fallback_addresses()
+    let fallbacks = fallbacks(&inv);
+    if !fallbacks.is_empty() {
+        m.insert("fallbacks".into(), fallbacks.into());
+    }
+    let routes = routes(&inv);
+    if !routes.is_empty() {
+        m.insert("routes".into(), routes.into());
+    }
+    m.insert("payment_hash".into(), inv.payment_hash().to_string().into());
+    m.insert("signature".into(), hex::encode(signature).into());
+    m.insert("valid".into(), true.into());
+    Ok(Value::Object(m))
+}
+
+/// `description`, or `description_hash` when the invoice commits to its hash only.
+fn description_field(inv: &Bolt11Invoice) -> (&'static str, Value) {
+    match inv.description() {
+        Bolt11InvoiceDescriptionRef::Direct(d) => ("description", d.as_inner().0.clone().into()),
+        Bolt11InvoiceDescriptionRef::Hash(h) => ("description_hash", h.0.to_string().into()),
+    }
+}
+
+/// The on-chain fallback addresses, each with its type, address and script.
+fn fallbacks(inv: &Bolt11Invoice) -> Vec<Value> {
+    inv.fallback_addresses()
         .into_iter()
         .map(|a| {
             let kind = match a.address_type() {
@@ -90,12 +107,12 @@ pub fn decode_bolt11(text: &str, token: &str) -> Result<Value, RpcError> {
             };
             serde_json::json!({ "type": kind, "addr": a.to_string(), "hex": hex::encode(a.script_pubkey().as_bytes()) })
         })
-        .collect();
-    if !fallbacks.is_empty() {
-        m.insert("fallbacks".into(), fallbacks.into());
-    }
-    let routes: Vec<Value> = inv
-        .route_hints()
+        .collect()
+}
+
+/// The route hints, each a list of hops.
+fn routes(inv: &Bolt11Invoice) -> Vec<Value> {
+    inv.route_hints()
         .into_iter()
         .map(|r| {
             r.0.iter()
@@ -111,14 +128,7 @@ pub fn decode_bolt11(text: &str, token: &str) -> Result<Value, RpcError> {
                 .collect::<Vec<_>>()
                 .into()
         })
-        .collect();
-    if !routes.is_empty() {
-        m.insert("routes".into(), routes.into());
-    }
-    m.insert("payment_hash".into(), inv.payment_hash().to_string().into());
-    m.insert("signature".into(), hex::encode(signature).into());
-    m.insert("valid".into(), true.into());
-    Ok(Value::Object(m))
+        .collect()
 }
 
 /// Runs `decode`.

@@ -181,80 +181,124 @@ pub fn assess<'a>(
         ExposePrivateChannels::Always | ExposePrivateChannels::Only(_)
     );
     let mut a = Assessment::default();
-    let mut private: Vec<(usize, Candidate<'a>)> = Vec::new();
-    let mut private_capacity = 0u64;
+    let mut private = PrivateCandidates::default();
     for channel in channels {
+        let (verdict, candidate) = judge(channel, named, &mut a);
         let idx = a.verdicts.len();
-        let mut verdict = Verdict {
+        a.verdicts.push(verdict);
+        let Some(candidate) = candidate else {
+            continue;
+        };
+        if !channel.private || force_public {
+            a.tally.avail = a.tally.avail.saturating_add(candidate.capacity_msat);
+            a.pool.push(candidate);
+        } else {
+            private.capacity = private.capacity.saturating_add(candidate.capacity_msat);
+            private.candidates.push((idx, candidate));
+        }
+    }
+    private.place(&mut a, expose);
+    a
+}
+
+/// One channel's verdict, and the candidate it makes when it is not excluded. Counts what it
+/// tells the assessment: whether the node has an announced channel, and the capacity of
+/// dead-end and offline peers.
+fn judge<'a>(
+    channel: &'a ChannelInfo,
+    named: Option<&[ShortChannelId]>,
+    a: &mut Assessment<'a>,
+) -> (Verdict<'a>, Option<Candidate<'a>>) {
+    let refused = |why| {
+        let verdict = Verdict {
             channel,
             capacity_msat: 0,
-            excluded: None,
+            excluded: Some(why),
         };
-        let Some(policy) = &channel.remote_policy else {
-            verdict.excluded = Some(Exclusion::NoPeerUpdate);
-            a.verdicts.push(verdict);
-            continue;
-        };
-        if !channel.usable_state() {
-            verdict.excluded = Some(Exclusion::State(channel.state.clone()));
-            a.verdicts.push(verdict);
-            continue;
-        }
-        let capacity = channel
-            .receivable_msat
-            .min(policy.htlc_maximum_msat)
-            .as_msat();
-        verdict.capacity_msat = capacity;
-        a.has_public |= !channel.private;
-        let excluded = if let Some(list) = named {
-            let is_named = channel.listed_scid().is_some_and(|s| list.contains(&s))
-                || channel.alias_remote.is_some_and(|s| list.contains(&s));
-            (!is_named).then_some(Exclusion::NotNamed)
-        } else if channel.incoming_capacity_msat == Some(Msat::ZERO) {
-            a.tally.deadend = a.tally.deadend.saturating_add(capacity);
-            Some(Exclusion::DeadEnd)
-        } else {
-            None
-        };
-        let excluded = excluded.or_else(|| {
-            if !channel.peer_connected {
-                a.tally.offline = a.tally.offline.saturating_add(capacity);
-                return Some(Exclusion::Offline);
-            }
-            None
-        });
-        let scid = hint_scid(channel);
-        let excluded = excluded
-            .or_else(|| scid.is_none().then_some(Exclusion::NoUsableScid))
-            .or_else(|| (capacity == 0 && named.is_none()).then_some(Exclusion::ZeroCapacity));
-        verdict.excluded = excluded;
-        a.verdicts.push(verdict);
-        let (None, Some(hint_scid)) = (&a.verdicts[idx].excluded, scid) else {
-            continue;
-        };
-        let candidate = Candidate {
+        (verdict, None)
+    };
+    let Some(policy) = &channel.remote_policy else {
+        return refused(Exclusion::NoPeerUpdate);
+    };
+    if !channel.usable_state() {
+        return refused(Exclusion::State(channel.state.clone()));
+    }
+    let capacity = channel
+        .receivable_msat
+        .min(policy.htlc_maximum_msat)
+        .as_msat();
+    a.has_public |= !channel.private;
+    let scid = hint_scid(channel);
+    let excluded = unreachable(channel, capacity, named, &mut a.tally)
+        .or_else(|| scid.is_none().then_some(Exclusion::NoUsableScid))
+        .or_else(|| (capacity == 0 && named.is_none()).then_some(Exclusion::ZeroCapacity));
+    let candidate = match (&excluded, scid) {
+        (None, Some(hint_scid)) => Some(Candidate {
             channel,
             capacity_msat: capacity,
             hint_scid,
-        };
-        if !channel.private || force_public {
-            a.tally.avail = a.tally.avail.saturating_add(capacity);
-            a.pool.push(candidate);
-        } else {
-            private_capacity = private_capacity.saturating_add(capacity);
-            private.push((idx, candidate));
-        }
-    }
-    if matches!(expose, ExposePrivateChannels::Unset) && a.pool.is_empty() && !a.has_public {
-        a.tally.avail = private_capacity;
-        a.pool = private.into_iter().map(|(_, c)| c).collect();
+        }),
+        _ => None,
+    };
+    let verdict = Verdict {
+        channel,
+        capacity_msat: capacity,
+        excluded,
+    };
+    (verdict, candidate)
+}
+
+/// Why payments cannot reach us through `channel`, if they cannot: not among the `named`
+/// channels, a dead-end peer, an offline peer. Dead-end and offline capacity is counted into
+/// `tally`.
+fn unreachable(
+    channel: &ChannelInfo,
+    capacity: u64,
+    named: Option<&[ShortChannelId]>,
+    tally: &mut CapacityTally,
+) -> Option<Exclusion> {
+    let excluded = if let Some(list) = named {
+        let is_named = channel.listed_scid().is_some_and(|s| list.contains(&s))
+            || channel.alias_remote.is_some_and(|s| list.contains(&s));
+        (!is_named).then_some(Exclusion::NotNamed)
+    } else if channel.incoming_capacity_msat == Some(Msat::ZERO) {
+        tally.deadend = tally.deadend.saturating_add(capacity);
+        Some(Exclusion::DeadEnd)
     } else {
-        a.tally.private_unused = private_capacity;
-        for (idx, _) in private {
-            a.verdicts[idx].excluded = Some(Exclusion::PrivateHidden);
+        None
+    };
+    excluded.or_else(|| {
+        if !channel.peer_connected {
+            tally.offline = tally.offline.saturating_add(capacity);
+            return Some(Exclusion::Offline);
+        }
+        None
+    })
+}
+
+/// Candidates on unannounced channels, set aside while the channels are judged.
+#[derive(Default)]
+struct PrivateCandidates<'a> {
+    /// Each with the index of its verdict.
+    candidates: Vec<(usize, Candidate<'a>)>,
+    /// Their capacity, msat.
+    capacity: u64,
+}
+
+impl<'a> PrivateCandidates<'a> {
+    /// They are the pool when `expose` is unset and nothing else is (no candidate, no announced
+    /// channel); else they are hidden, their capacity counted as unused.
+    fn place(self, a: &mut Assessment<'a>, expose: &ExposePrivateChannels) {
+        if matches!(expose, ExposePrivateChannels::Unset) && a.pool.is_empty() && !a.has_public {
+            a.tally.avail = self.capacity;
+            a.pool = self.candidates.into_iter().map(|(_, c)| c).collect();
+        } else {
+            a.tally.private_unused = self.capacity;
+            for (idx, _) in self.candidates {
+                a.verdicts[idx].excluded = Some(Exclusion::PrivateHidden);
+            }
         }
     }
-    a
 }
 
 /// Round-robin order of channels for the multi-hint fallback (in memory, as in Core Lightning).
