@@ -202,26 +202,8 @@ impl Handler<CreateInvoice> for InvoiceCreator {
     type Result = ResponseFuture<Result<InvoiceRecord, CreateError>>;
 
     fn handle(&mut self, CreateInvoice(req): CreateInvoice, _: &mut Context<Self>) -> Self::Result {
-        if let (true, Some(label)) = (req.idempotent, req.label.clone()) {
-            let existing = self
-                .invoices
-                .pick(|s| s.invoices.by_label(&label).cloned())
-                .and_then(|entry| entry.map(|e| self.invoices.invoice(e)).transpose());
-            let existing = match existing {
-                Ok(found) => found,
-                Err(e) => {
-                    tracing::error!("idempotent lookup of '{label}': {e}");
-                    return Box::pin(async { Err(CreateError::Unavailable) });
-                }
-            };
-            if let Some(c) = existing {
-                let outcome = if req.matches(&c) {
-                    Ok(c)
-                } else {
-                    Err(CreateError::DuplicateLabel(label))
-                };
-                return Box::pin(async move { outcome });
-            }
+        if let Some(answer) = self.idempotent_answer(&req) {
+            return Box::pin(async move { answer });
         }
         let network = self.network;
         let (peers, log, clock) = (self.peers.clone(), self.log.clone(), self.clock.clone());
@@ -256,7 +238,7 @@ impl Handler<CreateInvoice> for InvoiceCreator {
             // Held until the answer is made, whatever it is; released when dropped.
             let label = match req.label {
                 Some(l) => l,
-                None => Label::new(format!("hold-{}", hex::encode(keys.payment_hash.0)))
+                None => Label::new(format!("hold-{}", keys.payment_hash))
                     .map_err(|_| CreateError::Unavailable)?,
             };
             let _claim = peers.claims.reserve(&label, &keys.payment_hash)?;
@@ -277,16 +259,37 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 route_hints: choice.hints,
                 warnings: choice.warnings,
             };
-            let invoice = NewInvoice {
-                body,
-                kind: if req.hold {
-                    invoiced_events::InvoiceKind::Hold
-                } else {
-                    invoiced_events::InvoiceKind::Bolt11
-                },
+            let kind = if req.hold {
+                invoiced_events::InvoiceKind::Hold
+            } else {
+                invoiced_events::InvoiceKind::Bolt11
             };
-            append(&log, invoice).await
+            append(&log, NewInvoice { body, kind }).await
         })
+    }
+}
+
+impl InvoiceCreator {
+    /// For an `idempotent` request whose label is taken: the invoice, if it is what the request
+    /// would create, else 900 (`None`: the label is free, or the request is not idempotent).
+    fn idempotent_answer(
+        &self,
+        req: &InvoiceRequest,
+    ) -> Option<Result<InvoiceRecord, CreateError>> {
+        let label = req.label.as_ref().filter(|_| req.idempotent)?;
+        let existing = self
+            .invoices
+            .pick(|s| s.invoices.by_label(label).cloned())
+            .and_then(|entry| entry.map(|e| self.invoices.invoice(e)).transpose());
+        match existing {
+            Err(e) => {
+                tracing::error!("idempotent lookup of '{label}': {e}");
+                Some(Err(CreateError::Unavailable))
+            }
+            Ok(None) => None,
+            Ok(Some(c)) if req.matches(&c) => Some(Ok(c)),
+            Ok(Some(_)) => Some(Err(CreateError::DuplicateLabel(label.clone()))),
+        }
     }
 }
 
