@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod lnd;
 pub mod plugin;
 pub mod replication;
 pub mod rpc;

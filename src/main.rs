@@ -113,6 +113,9 @@ enum Command {
         #[arg(long)]
         replicate_from: String,
     },
+    /// Serve LND's API for invoices (gRPC and REST), backed by invoiced and the node behind
+    /// it, for applications that speak only LND's (docs/LND.md).
+    LndApi(invoiced::lnd::Args),
     /// Print the event log, one JSON line a record.
     Events {
         /// The data dir.
@@ -213,6 +216,16 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve(args, None),
+        Command::LndApi(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            invoiced::lnd::run(&args)
+        }
         Command::Standby {
             serve: args,
             replicate_from,

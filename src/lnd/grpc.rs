@@ -1,0 +1,88 @@
+//! LND's gRPC services over TLS: each served method checks the call's macaroon, then does what
+//! [`Service`] does for it. The methods not served answer `Unimplemented`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::auth::Auth;
+use super::proto::lnrpc;
+use super::service::Service;
+use super::tls::Identity;
+
+/// The `Lightning` service.
+pub struct Lightning {
+    service: Arc<Service>,
+    auth: Arc<Auth>,
+}
+
+impl Lightning {
+    fn check<T>(&self, req: &Request<T>, path: &str) -> Result<(), Status> {
+        let given = req.metadata().get("macaroon").and_then(|v| v.to_str().ok());
+        self.auth.check(given, path)
+    }
+}
+
+#[tonic::async_trait]
+impl lnrpc::lightning_server::Lightning for Lightning {
+    async fn get_info(
+        &self,
+        req: Request<lnrpc::GetInfoRequest>,
+    ) -> Result<Response<lnrpc::GetInfoResponse>, Status> {
+        self.check(&req, "/lnrpc.Lightning/GetInfo")?;
+        self.service.get_info().await.map(Response::new)
+    }
+
+    async fn add_invoice(
+        &self,
+        req: Request<lnrpc::Invoice>,
+    ) -> Result<Response<lnrpc::AddInvoiceResponse>, Status> {
+        self.check(&req, "/lnrpc.Lightning/AddInvoice")?;
+        self.service
+            .add_invoice(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn lookup_invoice(
+        &self,
+        req: Request<lnrpc::PaymentHash>,
+    ) -> Result<Response<lnrpc::Invoice>, Status> {
+        self.check(&req, "/lnrpc.Lightning/LookupInvoice")?;
+        let r = req.into_inner();
+        // `r_hash_str` is deprecated, and still taken, as LND takes it.
+        #[allow(deprecated)]
+        let hash = if r.r_hash.is_empty() {
+            hex::decode(&r.r_hash_str)
+                .map_err(|_| Status::invalid_argument("r_hash_str: not hex"))?
+        } else {
+            r.r_hash
+        };
+        self.service.lookup_invoice(&hash).await.map(Response::new)
+    }
+}
+
+/// Serves the gRPC services on `addr` over TLS with `id` until the future is dropped.
+///
+/// # Errors
+/// When the TLS identity is refused or the port cannot be served.
+pub async fn serve(
+    addr: SocketAddr,
+    id: &Identity,
+    service: Arc<Service>,
+    auth: Arc<Auth>,
+) -> anyhow::Result<()> {
+    let tls = tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(&id.cert_pem, &id.key_pem),
+    );
+    tonic::transport::Server::builder()
+        .tls_config(tls)?
+        .add_service(lnrpc::lightning_server::LightningServer::new(Lightning {
+            service,
+            auth,
+        }))
+        .serve(addr)
+        .await?;
+    Ok(())
+}

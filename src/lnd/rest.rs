@@ -1,0 +1,136 @@
+//! LND's REST API, as its gateway maps the gRPC methods (`lightning.yaml`): the same calls
+//! through [`Service`], the messages in the gateway's JSON (pbjson: field names as defined,
+//! 64-bit integers as strings, bytes in base64), the macaroon in `Grpc-Metadata-macaroon`, and
+//! errors as `{"code", "message", "details"}` with the HTTP status the gateway gives each code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tonic::{Code, Status};
+
+use super::auth::Auth;
+use super::proto::lnrpc;
+use super::service::Service;
+use super::tls::Identity;
+
+#[derive(Clone)]
+struct Api {
+    service: Arc<Service>,
+    auth: Arc<Auth>,
+}
+
+/// A refusal as the gateway writes it.
+struct Refused(Status);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let http = match self.0.code() {
+            Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+                StatusCode::BAD_REQUEST
+            }
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = json!({
+            "code": self.0.code() as i32,
+            "message": self.0.message(),
+            "details": [],
+        });
+        (http, Json(body)).into_response()
+    }
+}
+
+impl From<Status> for Refused {
+    fn from(s: Status) -> Self {
+        Refused(s)
+    }
+}
+
+impl Api {
+    fn check(&self, headers: &HeaderMap, path: &str) -> Result<(), Refused> {
+        let given = headers
+            .get("grpc-metadata-macaroon")
+            .and_then(|v| v.to_str().ok());
+        Ok(self.auth.check(given, path)?)
+    }
+}
+
+async fn get_info(
+    State(api): State<Api>,
+    headers: HeaderMap,
+) -> Result<Json<lnrpc::GetInfoResponse>, Refused> {
+    api.check(&headers, "/lnrpc.Lightning/GetInfo")?;
+    Ok(Json(api.service.get_info().await?))
+}
+
+async fn add_invoice(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<lnrpc::AddInvoiceResponse>, Refused> {
+    api.check(&headers, "/lnrpc.Lightning/AddInvoice")?;
+    let req: lnrpc::Invoice = serde_json::from_slice(&body)
+        .map_err(|e| Status::invalid_argument(format!("invalid request body: {e}")))?;
+    Ok(Json(api.service.add_invoice(req).await?))
+}
+
+async fn lookup_invoice(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(r_hash_str): Path<String>,
+) -> Result<Json<lnrpc::Invoice>, Refused> {
+    api.check(&headers, "/lnrpc.Lightning/LookupInvoice")?;
+    let hash =
+        hex::decode(&r_hash_str).map_err(|_| Status::invalid_argument("r_hash_str: not hex"))?;
+    Ok(Json(api.service.lookup_invoice(&hash).await?))
+}
+
+/// Binds `addr` and serves the REST API on it over TLS with `id`, on a task of its own.
+///
+/// # Errors
+/// When the port cannot be bound or the TLS identity is refused.
+pub async fn serve(
+    addr: SocketAddr,
+    id: &Identity,
+    service: Arc<Service>,
+    auth: Arc<Auth>,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let router = Router::new()
+        .route("/v1/getinfo", get(get_info))
+        .route("/v1/invoices", post(add_invoice))
+        .route("/v1/invoice/{r_hash_str}", get(lookup_invoice))
+        .with_state(Api { service, auth });
+    let acceptor = tokio_rustls::TlsAcceptor::from(super::tls::server_config(id)?);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await?;
+            let (acceptor, router) = (acceptor.clone(), router.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let io = hyper_util::rt::TokioIo::new(tls);
+                let svc = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(io, svc)
+                .await;
+            });
+        }
+    }))
+}

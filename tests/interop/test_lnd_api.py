@@ -1,0 +1,216 @@
+"""`invoiced lnd-api`: LND's invoice API over invoiced, checked with clients we did not write —
+LND's own generated gRPC stubs (as LNbits 1.6.2 ships them), LNbits' `LndRestWallet`
+(unmodified) and plain HTTPS — against the real daemon, and for `GetInfo` a real lightningd.
+The gRPC and the REST surface must answer the same for the same call; the macaroons allow what
+LND's allow and are refused in LND's words."""
+
+import asyncio
+import base64
+import hashlib
+import os
+import socket
+import subprocess
+import time
+
+import bolt11
+import grpc
+import httpx
+import pytest
+from google.protobuf.json_format import MessageToDict
+from lnbits.wallets.lnd_grpc_files import lightning_pb2 as ln
+from lnbits.wallets.lnd_grpc_files import lightning_pb2_grpc as lnrpc
+
+from conftest import BIN, Invoiced, Lightningd
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LndApi:
+    def __init__(self, lnd_dir, invoiced_socket, node_socket):
+        self.dir = lnd_dir
+        self.grpc_port, self.rest_port = free_port(), free_port()
+        self.proc = subprocess.Popen(
+            [BIN, "lnd-api", "--invoiced-rpc-file", invoiced_socket, "--node-rpc-file", node_socket,
+             "--grpc-listen", f"127.0.0.1:{self.grpc_port}", "--rest-listen", f"127.0.0.1:{self.rest_port}",
+             "--lnd-dir", lnd_dir],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(os.path.dirname(lnd_dir), "lnd-api.log"), "ab"))
+        deadline = time.time() + 30
+        while True:
+            assert self.proc.poll() is None, "lnd-api exited at start"
+            try:
+                socket.create_connection(("127.0.0.1", self.rest_port), 0.2).close()
+                socket.create_connection(("127.0.0.1", self.grpc_port), 0.2).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "lnd-api did not start"
+                time.sleep(0.05)
+        with open(os.path.join(lnd_dir, "tls.cert"), "rb") as f:
+            self.cert = f.read()
+
+    def macaroon(self, name="admin"):
+        with open(os.path.join(self.dir, f"{name}.macaroon"), "rb") as f:
+            return f.read().hex()
+
+    def stub(self, macaroon):
+        creds = grpc.ssl_channel_credentials(self.cert)
+        channel = grpc.secure_channel(f"localhost:{self.grpc_port}", creds)
+        return lnrpc.LightningStub(channel), [("macaroon", macaroon)] if macaroon else []
+
+    def rest(self, macaroon):
+        headers = {"Grpc-Metadata-macaroon": macaroon} if macaroon else {}
+        return httpx.Client(base_url=f"https://localhost:{self.rest_port}", headers=headers,
+                            verify=os.path.join(self.dir, "tls.cert"))
+
+    def stop(self):
+        self.proc.terminate()
+        assert self.proc.wait(10) == 0
+
+
+@pytest.fixture
+def api(tmp_path):
+    inv = Invoiced(str(tmp_path / "invoiced")).start()
+    lnd = LndApi(str(tmp_path / "lnd"), inv.socket, str(tmp_path / "no-node-here"))
+    yield inv, lnd
+    lnd.stop()
+    inv.stop()
+
+
+def settle(inv, payment_hash_hex):
+    listed = inv.rpc().listinvoices(payment_hash=payment_hash_hex)["invoices"][0]
+    secret = bolt11.decode(listed["bolt11"]).payment_secret
+    inv.rpc().call("settleinvoice", {"payment_hash": payment_hash_hex, "amount_msat": listed["amount_msat"],
+                                     "payment_secret": secret})
+
+
+def as_rest(message):
+    """A message as LND's REST gateway writes it (its names, 64-bit integers as strings, bytes
+    in base64, fields at their defaults included)."""
+    return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def test_grpc_and_rest_add_and_look_up_the_same_invoices(api):
+    inv, lnd = api
+    stub, md = lnd.stub(lnd.macaroon())
+    added = stub.AddInvoice(ln.Invoice(memo="coffee", value=21), metadata=md)
+    assert len(added.r_hash) == 32 and added.add_index == 1
+    dec = bolt11.decode(added.payment_request)
+    assert dec.amount_msat == 21000 and dec.description == "coffee"
+    assert dec.payment_hash == added.r_hash.hex()
+    assert dec.payment_secret == added.payment_addr.hex()
+    listed = inv.rpc().listinvoices(payment_hash=added.r_hash.hex())["invoices"][0]
+    assert listed["label"] == "lnd-" + added.r_hash.hex(), "made through LND's API, seen by CLN's"
+
+    looked = stub.LookupInvoice(ln.PaymentHash(r_hash=added.r_hash), metadata=md)
+    assert (looked.state, looked.memo, looked.value, looked.value_msat, looked.add_index) == (ln.Invoice.OPEN, "coffee", 21, 21000, 1)
+    assert looked.payment_request == added.payment_request and looked.expiry == 86400
+    with lnd.rest(lnd.macaroon()) as rest:
+        r = rest.get(f"/v1/invoice/{added.r_hash.hex()}")
+        assert r.status_code == 200, r.text
+        assert r.json() == as_rest(looked), "REST answers what gRPC answers"
+
+        # Made through REST (bytes in base64, as LNbits sends them), seen through gRPC.
+        preimage = os.urandom(32)
+        made = rest.post("/v1/invoices", json={"value_msat": "5000", "memo": "tea",
+                                               "r_preimage": base64.b64encode(preimage).decode()}).json()
+        assert base64.b64decode(made["r_hash"]) == hashlib.sha256(preimage).digest() and made["add_index"] == "2"
+    seen = stub.LookupInvoice(ln.PaymentHash(r_hash=hashlib.sha256(preimage).digest()), metadata=md)
+    assert (seen.memo, seen.value_msat, seen.payment_request) == ("tea", 5000, made["payment_request"])
+
+    # An invoice of a Core Lightning client is seen through LND's API too, and a payment moves it.
+    cln = inv.rpc().invoice(7000, "a-cln-label", "made by CLN's API")
+    settle(inv, cln["payment_hash"])
+    paid = stub.LookupInvoice(ln.PaymentHash(r_hash=bytes.fromhex(cln["payment_hash"])), metadata=md)
+    assert (paid.state, paid.settled, paid.amt_paid_msat, paid.settle_index, paid.memo) == (ln.Invoice.SETTLED, True, 7000, 1, "made by CLN's API")
+    assert hashlib.sha256(paid.r_preimage).digest() == bytes.fromhex(cln["payment_hash"]), "the preimage once paid"
+
+
+def test_macaroons_allow_what_lnds_allow_and_are_refused_as_lnd_refuses_them(api, tmp_path):
+    inv, lnd = api
+    for name in ("admin", "invoice", "readonly", "macaroons.key"):
+        path = os.path.join(lnd.dir, name if "." in name else f"{name}.macaroon")
+        assert os.stat(path).st_mode & 0o777 == 0o600, path
+    stub, md = lnd.stub(lnd.macaroon("invoice"))
+    stub.AddInvoice(ln.Invoice(memo="by the invoice macaroon", value=1), metadata=md)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.GetInfo(ln.GetInfoRequest(), metadata=md)
+    assert (e.value.code(), e.value.details()) == (grpc.StatusCode.UNKNOWN, "permission denied")
+    ro, md = lnd.stub(lnd.macaroon("readonly"))
+    with pytest.raises(grpc.RpcError) as e:
+        ro.AddInvoice(ln.Invoice(memo="no", value=1), metadata=md)
+    assert e.value.details() == "permission denied"
+    none, md = lnd.stub(None)
+    with pytest.raises(grpc.RpcError) as e:
+        none.AddInvoice(ln.Invoice(memo="no", value=1), metadata=md)
+    assert e.value.details() == "expected 1 macaroon, got 0"
+    # A macaroon of another root key (another lnd-api's directory).
+    other = LndApi(str(tmp_path / "other"), inv.socket, "/nonexistent")
+    try:
+        forged, md = lnd.stub(other.macaroon())
+        with pytest.raises(grpc.RpcError) as e:
+            forged.AddInvoice(ln.Invoice(memo="no", value=1), metadata=md)
+        assert e.value.details().startswith("verification failed: signature mismatch")
+    finally:
+        other.stop()
+    with lnd.rest(lnd.macaroon("readonly")) as rest:
+        r = rest.post("/v1/invoices", json={"value": "1", "memo": "no"})
+        assert (r.status_code, r.json()) == (500, {"code": 2, "message": "permission denied", "details": []})
+    with lnd.rest(None) as rest:
+        r = rest.get("/v1/invoice/" + "00" * 32)
+        assert r.json()["message"] == "expected 1 macaroon, got 0"
+    with lnd.rest(lnd.macaroon()) as rest:
+        r = rest.get("/v1/invoice/" + "00" * 32)
+        assert (r.status_code, r.json()["code"], r.json()["message"]) == (404, 5, "unable to locate invoice")
+        r = rest.post("/v1/invoices", json={"value": "1", "value_msat": "1000"})
+        assert (r.status_code, r.json()["message"]) == (400, "value and value_msat are mutually exclusive")
+    # A restart keeps the root key: the macaroons given out stay good.
+    lnd.stop()
+    again = LndApi(lnd.dir, inv.socket, "/nonexistent")
+    stub, md = again.stub(lnd.macaroon("invoice"))
+    stub.AddInvoice(ln.Invoice(memo="after a restart", value=1), metadata=md)
+    lnd.proc = again.proc
+
+
+def test_get_info_is_the_nodes(tmp_path):
+    node = Lightningd(str(tmp_path / "ln")).start()
+    inv = Invoiced(str(tmp_path / "invoiced")).start()
+    lnd = LndApi(str(tmp_path / "lnd"), inv.socket, node.socket)
+    try:
+        stub, md = lnd.stub(lnd.macaroon("readonly"))
+        info = stub.GetInfo(ln.GetInfoRequest(), metadata=md)
+        cln = node.rpc().getinfo()
+        assert (info.identity_pubkey, info.alias, info.block_height) == (cln["id"], cln["alias"], cln["blockheight"])
+        assert [(c.chain, c.network) for c in info.chains] == [("bitcoin", "regtest")]
+        with lnd.rest(lnd.macaroon("readonly")) as rest:
+            assert rest.get("/v1/getinfo").json() == as_rest(info)
+    finally:
+        lnd.stop()
+        inv.stop()
+        node.stop()
+
+
+def test_lnbits_lnd_rest_wallet_creates_and_follows_an_invoice(api, tmp_path, monkeypatch):
+    inv, lnd = api
+    monkeypatch.chdir(tmp_path)
+    from lnbits.settings import settings
+    from lnbits.wallets.lndrest import LndRestWallet
+    settings.lnd_rest_endpoint = f"https://localhost:{lnd.rest_port}"
+    settings.lnd_rest_cert = os.path.join(lnd.dir, "tls.cert")
+    settings.lnd_rest_macaroon = lnd.macaroon("invoice")
+
+    async def run():
+        wallet = LndRestWallet()
+        made = await wallet.create_invoice(21, memo="coffee")
+        assert made.ok, made.error_message
+        dec = bolt11.decode(made.payment_request)
+        assert dec.amount_msat == 21000 and dec.description == "coffee"
+        assert made.checking_id == dec.payment_hash == hashlib.sha256(bytes.fromhex(made.preimage)).hexdigest()
+        assert (await wallet.get_invoice_status(made.checking_id)).pending
+        settle(inv, made.checking_id)
+        assert (await wallet.get_invoice_status(made.checking_id)).success
+        await wallet.cleanup()
+
+    asyncio.run(run())
