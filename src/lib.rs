@@ -1,5 +1,5 @@
 //! The daemon's library: JSON-RPC server and methods, configuration, wiring and offline tools,
-//! and the Core Lightning plugin. The binaries (`invoiced`, `invoiced-cli`, `invoiced-bench`,
+//! the Core Lightning plugin and LND's API (`lnd-api`). The binaries (`invoiced`, `invoiced-cli`, `invoiced-bench`,
 //! `invoiced-cln`) and the fuzz targets use it.
 
 pub mod config;
@@ -8,5 +8,6 @@ pub mod lnd;
 pub mod plugin;
 pub mod replication;
 pub mod rpc;
+pub mod rpc_client;
 pub mod tools;
 pub mod webhooks;

@@ -9,7 +9,7 @@ use tonic::Status;
 
 use super::invoice;
 use super::proto::lnrpc;
-use crate::plugin::client::{CallError, RpcPool};
+use crate::rpc_client::{CallError, RpcPool};
 
 /// The two sockets behind the API.
 pub struct Service {

@@ -8,8 +8,8 @@
 
 use serde_json::{json, Value};
 
-use super::client::RpcPool;
 use super::selfpay::{own_call, param};
+use crate::rpc_client::RpcPool;
 use invoiced_actors::policy::bolt12::{Invoice, HRP};
 
 /// Core Lightning's `INVOICE_OFFER_INACTIVE`.

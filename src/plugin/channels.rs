@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::client::RpcPool;
+use crate::rpc_client::RpcPool;
 
 /// Notifications within this window make one sync.
 pub const DEBOUNCE: Duration = Duration::from_millis(500);

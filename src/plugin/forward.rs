@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use super::client::RpcPool;
+use crate::rpc_client::RpcPool;
 
 /// The commands this hook takes over.
 pub const FORWARDED: &[&str] = &[

@@ -14,7 +14,7 @@
 
 pub mod bolt12;
 pub mod channels;
-pub mod client;
+
 pub mod forward;
 pub mod htlc;
 pub mod selfpay;
@@ -28,8 +28,8 @@ use cln_plugin::options::{DefaultIntegerConfigOption, StringConfigOption};
 use cln_plugin::{Builder, ConfiguredPlugin, HookBuilder, HookFilter, Plugin};
 use serde_json::{json, Value};
 
+use crate::rpc_client::RpcPool;
 use channels::ChannelFeed;
-use client::RpcPool;
 use htlc::Payments;
 
 /// Path of invoiced's JSON-RPC socket.

@@ -27,8 +27,8 @@
 use std::path::Path;
 use std::str::FromStr as _;
 
-use super::client::{call_with_id, CallError, RpcPool};
 use super::htlc::{Paid, Payments};
+use crate::rpc_client::{call_with_id, CallError, RpcPool};
 use serde_json::{json, Value};
 
 /// The commands taken for self-payments.

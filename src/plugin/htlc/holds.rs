@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::super::client::CallError;
 use super::{HeldPart, Paid, Payments};
+use crate::rpc_client::CallError;
 
 /// How long the hold watcher waits on invoiced before looking at the held invoices anyway.
 const HOLD_RECHECK: Duration = Duration::from_secs(30);

@@ -41,7 +41,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
-use super::client::{CallError, RpcPool};
+use crate::rpc_client::{CallError, RpcPool};
 pub use arrival::{Arrival, ArrivalOrder, Place};
 pub use payload::{incorrect_or_unknown, Htlc, MPP_TIMEOUT};
 
