@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use super::auth::Auth;
 use super::proto::lnrpc;
 use super::service::Service;
+use super::subscribe;
 use super::tls::Identity;
 
 /// The `Lightning` service.
@@ -61,7 +62,43 @@ impl lnrpc::lightning_server::Lightning for Lightning {
         };
         self.service.lookup_invoice(&hash).await.map(Response::new)
     }
+
+    async fn list_invoices(
+        &self,
+        req: Request<lnrpc::ListInvoiceRequest>,
+    ) -> Result<Response<lnrpc::ListInvoiceResponse>, Status> {
+        self.check(&req, "/lnrpc.Lightning/ListInvoices")?;
+        self.service
+            .list_invoices(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn subscribe_invoices(
+        &self,
+        req: Request<lnrpc::InvoiceSubscription>,
+    ) -> Result<Response<BoxStream<lnrpc::Invoice>>, Status> {
+        self.check(&req, "/lnrpc.Lightning/SubscribeInvoices")?;
+        let r = req.into_inner();
+        let events = subscribe::invoices(self.service.clone(), r.add_index, r.settle_index);
+        let stream = futures_util::stream::unfold(events, |mut rx| async move {
+            rx.recv().await.map(|e| (e, rx))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn channel_balance(
+        &self,
+        req: Request<lnrpc::ChannelBalanceRequest>,
+    ) -> Result<Response<lnrpc::ChannelBalanceResponse>, Status> {
+        self.check(&req, "/lnrpc.Lightning/ChannelBalance")?;
+        self.service.channel_balance().await.map(Response::new)
+    }
 }
+
+/// A server stream of LND's messages.
+type BoxStream<T> =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Serves the gRPC services on `addr` over TLS with `id` until the future is dropped.
 ///

@@ -18,6 +18,7 @@ pub mod macaroon;
 pub mod proto;
 pub mod rest;
 pub mod service;
+pub mod subscribe;
 pub mod tls;
 
 use std::net::SocketAddr;

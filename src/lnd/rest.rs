@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -98,6 +98,74 @@ async fn lookup_invoice(
     Ok(Json(api.service.lookup_invoice(&hash).await?))
 }
 
+/// The query parameters of a GET, by name.
+type QueryMap = std::collections::HashMap<String, String>;
+
+/// A query parameter as a number (absent: 0), or LND's refusal naming it.
+fn number(q: &QueryMap, name: &str) -> Result<u64, Refused> {
+    q.get(name).map_or(Ok(0), |v| {
+        v.parse().map_err(|_| {
+            Refused(Status::invalid_argument(format!(
+                "{name}: not a number: {v}"
+            )))
+        })
+    })
+}
+
+/// A query parameter as a boolean (absent: false).
+fn flag(q: &QueryMap, name: &str) -> Result<bool, Refused> {
+    match q.get(name).map(String::as_str) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(v) => Err(Refused(Status::invalid_argument(format!(
+            "{name}: not a boolean: {v}"
+        )))),
+    }
+}
+
+async fn list_invoices(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(q): Query<QueryMap>,
+) -> Result<Json<lnrpc::ListInvoiceResponse>, Refused> {
+    api.check(&headers, "/lnrpc.Lightning/ListInvoices")?;
+    let req = lnrpc::ListInvoiceRequest {
+        pending_only: flag(&q, "pending_only")?,
+        index_offset: number(&q, "index_offset")?,
+        num_max_invoices: number(&q, "num_max_invoices")?,
+        reversed: flag(&q, "reversed")?,
+        creation_date_start: number(&q, "creation_date_start")?,
+        creation_date_end: number(&q, "creation_date_end")?,
+    };
+    Ok(Json(api.service.list_invoices(req).await?))
+}
+
+async fn subscribe_invoices(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(q): Query<QueryMap>,
+) -> Result<Response, Refused> {
+    api.check(&headers, "/lnrpc.Lightning/SubscribeInvoices")?;
+    let events = super::subscribe::invoices(
+        api.service.clone(),
+        number(&q, "add_index")?,
+        number(&q, "settle_index")?,
+    );
+    let lines = futures_util::stream::unfold(events, |mut rx| async move {
+        let line = super::subscribe::rest_line(rx.recv().await?);
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    Ok(axum::body::Body::from_stream(lines).into_response())
+}
+
+async fn channel_balance(
+    State(api): State<Api>,
+    headers: HeaderMap,
+) -> Result<Json<lnrpc::ChannelBalanceResponse>, Refused> {
+    api.check(&headers, "/lnrpc.Lightning/ChannelBalance")?;
+    Ok(Json(api.service.channel_balance().await?))
+}
+
 /// Binds `addr` and serves the REST API on it over TLS with `id`, on a task of its own.
 ///
 /// # Errors
@@ -110,7 +178,9 @@ pub async fn serve(
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
     let router = Router::new()
         .route("/v1/getinfo", get(get_info))
-        .route("/v1/invoices", post(add_invoice))
+        .route("/v1/invoices", post(add_invoice).get(list_invoices))
+        .route("/v1/invoices/subscribe", get(subscribe_invoices))
+        .route("/v1/balance/channels", get(channel_balance))
         .route("/v1/invoice/{r_hash_str}", get(lookup_invoice))
         .with_state(Api { service, auth });
     let acceptor = tokio_rustls::TlsAcceptor::from(super::tls::server_config(id)?);

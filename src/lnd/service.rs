@@ -11,6 +11,9 @@ use super::invoice;
 use super::proto::lnrpc;
 use crate::rpc_client::{CallError, RpcPool};
 
+/// Invoices read from invoiced at a time.
+const PAGE: u64 = 1000;
+
 /// The two sockets behind the API.
 pub struct Service {
     invoiced: RpcPool,
@@ -19,7 +22,7 @@ pub struct Service {
 
 /// An error of a socket as LND's status: a refused request is the caller's (`Unknown`, the
 /// code LND answers most refusals with, its message kept), an unreachable socket `Unavailable`.
-fn status_of(what: &str, e: &CallError) -> Status {
+pub fn status_of(what: &str, e: &CallError) -> Status {
     match e {
         CallError::Rpc(err) => {
             Status::unknown(err["message"].as_str().unwrap_or("refused").to_owned())
@@ -37,11 +40,22 @@ impl Service {
         }
     }
 
-    async fn invoiced(&self, method: &str, params: Value) -> Result<Value, Status> {
-        self.invoiced
-            .call(method, &params)
+    /// A call on invoiced's socket.
+    ///
+    /// # Errors
+    /// invoiced's refusal as a status, or `Unavailable`.
+    pub async fn invoiced(&self, method: &str, params: Value) -> Result<Value, Status> {
+        self.invoiced_raw(method, params)
             .await
             .map_err(|e| status_of("invoiced", &e))
+    }
+
+    /// A call on invoiced's socket, its error as it came.
+    ///
+    /// # Errors
+    /// invoiced's error object, or unreachable.
+    pub async fn invoiced_raw(&self, method: &str, params: Value) -> Result<Value, CallError> {
+        self.invoiced.call(method, &params).await
     }
 
     async fn node(&self, method: &str, params: Value) -> Result<Value, Status> {
@@ -101,6 +115,149 @@ impl Service {
             .get(0)
             .map(invoice::to_lnd)
             .ok_or_else(|| Status::not_found("unable to locate invoice"))
+    }
+
+    /// `ListInvoices`: a page of invoices by `add_index`, forwards from `index_offset` or, with
+    /// `reversed`, backwards from it (from the newest when 0), as LND pages them.
+    ///
+    /// # Errors
+    /// LND's refusal of a date range that ends before it starts; invoiced's refusal.
+    pub async fn list_invoices(
+        &self,
+        req: lnrpc::ListInvoiceRequest,
+    ) -> Result<lnrpc::ListInvoiceResponse, Status> {
+        let (from, to) = (req.creation_date_start, req.creation_date_end);
+        if from != 0 && to != 0 && from >= to {
+            return Err(Status::unknown(format!(
+                "start date({from}) must be before end date({to})"
+            )));
+        }
+        let max = if req.num_max_invoices == 0 {
+            100
+        } else {
+            req.num_max_invoices
+        };
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let keep = |inv: &lnrpc::Invoice| {
+            let date = u64::try_from(inv.creation_date).unwrap_or(0);
+            let open = matches!(
+                inv.state(),
+                lnrpc::invoice::InvoiceState::Open | lnrpc::invoice::InvoiceState::Accepted
+            );
+            (!req.pending_only || open) && (from == 0 || date >= from) && (to == 0 || date <= to)
+        };
+        let mut out = Vec::new();
+        if req.reversed {
+            let mut end = match req.index_offset {
+                0 => self.last_created_index().await?,
+                n => n - 1,
+            };
+            while end >= 1 && out.len() < max {
+                let start = end.saturating_sub(PAGE - 1).max(1);
+                // `limit` counts the invoices that exist, so a gap lets later ones in: cut at `end`.
+                let page = self.created_range(start, end - start + 1).await?;
+                let page = page.into_iter().filter(|i| i.add_index <= end).rev();
+                out.extend(page.filter(|i| keep(i)).take(max - out.len()));
+                end = start - 1;
+            }
+            out.reverse();
+        } else {
+            let mut next = req.index_offset + 1;
+            loop {
+                let page = self.created_range(next, PAGE).await?;
+                let short = page.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+                for inv in page {
+                    next = next.max(inv.add_index + 1);
+                    if out.len() < max && keep(&inv) {
+                        out.push(inv);
+                    }
+                }
+                if short || out.len() >= max {
+                    break;
+                }
+            }
+        }
+        Ok(lnrpc::ListInvoiceResponse {
+            first_index_offset: out.first().map_or(0, |i| i.add_index),
+            last_index_offset: out.last().map_or(0, |i| i.add_index),
+            invoices: out,
+        })
+    }
+
+    /// Up to `limit` invoices from `created_index` `start` on, as LND's.
+    async fn created_range(&self, start: u64, limit: u64) -> Result<Vec<lnrpc::Invoice>, Status> {
+        let listed = self
+            .invoiced(
+                "listinvoices",
+                json!({"index": "created", "start": start, "limit": limit}),
+            )
+            .await?;
+        Ok(listed["invoices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(invoice::to_lnd)
+            .collect())
+    }
+
+    /// invoiced's `created_index` now.
+    ///
+    /// # Errors
+    /// invoiced's refusal, or `Unavailable`.
+    pub async fn last_created_index(&self) -> Result<u64, Status> {
+        let now = self
+            .invoiced(
+                "wait",
+                json!({"subsystem": "invoices", "indexname": "created", "nextvalue": 0}),
+            )
+            .await?;
+        Ok(now["created"].as_u64().unwrap_or(0))
+    }
+
+    /// `ChannelBalance`: what the node's channels hold, ours and theirs, from its
+    /// `listpeerchannels` (open channels; those still opening as pending).
+    ///
+    /// # Errors
+    /// The node's refusal, or `Unavailable`.
+    #[allow(deprecated)]
+    pub async fn channel_balance(&self) -> Result<lnrpc::ChannelBalanceResponse, Status> {
+        let listed = self.node("listpeerchannels", json!({})).await?;
+        let msat = |v: &Value| v.as_u64().unwrap_or(0);
+        let (mut local, mut remote, mut pending_local, mut pending_remote) = (0, 0, 0, 0);
+        for ch in listed["channels"].as_array().into_iter().flatten() {
+            let (ours, total) = (msat(&ch["to_us_msat"]), msat(&ch["total_msat"]));
+            let theirs = total.saturating_sub(ours);
+            match ch["state"].as_str().unwrap_or_default() {
+                "CHANNELD_NORMAL" | "CHANNELD_AWAITING_SPLICE" => {
+                    local += ours;
+                    remote += theirs;
+                }
+                "CHANNELD_AWAITING_LOCKIN"
+                | "DUALOPEND_AWAITING_LOCKIN"
+                | "DUALOPEND_OPEN_COMMITTED" => {
+                    pending_local += ours;
+                    pending_remote += theirs;
+                }
+                _ => {}
+            }
+        }
+        let amount = |m: u64| {
+            Some(lnrpc::Amount {
+                sat: m / 1000,
+                msat: m,
+            })
+        };
+        Ok(lnrpc::ChannelBalanceResponse {
+            balance: i64::try_from(local / 1000).unwrap_or(i64::MAX),
+            pending_open_balance: i64::try_from(pending_local / 1000).unwrap_or(i64::MAX),
+            local_balance: amount(local),
+            remote_balance: amount(remote),
+            unsettled_local_balance: amount(0),
+            unsettled_remote_balance: amount(0),
+            pending_open_local_balance: amount(pending_local),
+            pending_open_remote_balance: amount(pending_remote),
+            custom_channel_data: Vec::new(),
+        })
     }
 
     /// `GetInfo`: the node's identity and state, as LND's fields (the deprecated `chains` filled

@@ -214,3 +214,100 @@ def test_lnbits_lnd_rest_wallet_creates_and_follows_an_invoice(api, tmp_path, mo
         await wallet.cleanup()
 
     asyncio.run(run())
+
+
+def test_list_invoices_pages_as_lnd_pages_and_both_surfaces_agree(api):
+    inv, lnd = api
+    stub, md = lnd.stub(lnd.macaroon("readonly"))
+    hashes = [inv.rpc().invoice(1000 * (i + 1), f"l{i}", f"d{i}")["payment_hash"] for i in range(7)]
+    inv.rpc().delinvoice("l2", "unpaid")
+    settle(inv, hashes[4])
+    idx = lambda r: [i.add_index for i in r.invoices]
+    r = stub.ListInvoices(ln.ListInvoiceRequest(), metadata=md)
+    assert idx(r) == [1, 2, 4, 5, 6, 7] and (r.first_index_offset, r.last_index_offset) == (1, 7)
+    assert idx(stub.ListInvoices(ln.ListInvoiceRequest(index_offset=2, num_max_invoices=2), metadata=md)) == [4, 5]
+    back = stub.ListInvoices(ln.ListInvoiceRequest(reversed=True, num_max_invoices=3), metadata=md)
+    assert idx(back) == [5, 6, 7] and (back.first_index_offset, back.last_index_offset) == (5, 7)
+    assert idx(stub.ListInvoices(ln.ListInvoiceRequest(reversed=True, index_offset=5, num_max_invoices=2), metadata=md)) == [2, 4]
+    assert 5 not in idx(stub.ListInvoices(ln.ListInvoiceRequest(pending_only=True), metadata=md)), "paid: not pending"
+    with lnd.rest(lnd.macaroon("readonly")) as rest:
+        for q, req in [("", ln.ListInvoiceRequest()),
+                       ("?index_offset=2&num_max_invoices=2", ln.ListInvoiceRequest(index_offset=2, num_max_invoices=2)),
+                       ("?reversed=true&num_max_invoices=3", ln.ListInvoiceRequest(reversed=True, num_max_invoices=3)),
+                       ("?pending_only=true", ln.ListInvoiceRequest(pending_only=True))]:
+            assert rest.get("/v1/invoices" + q).json() == as_rest(stub.ListInvoices(req, metadata=md)), q
+        r = rest.get("/v1/invoices?creation_date_start=9&creation_date_end=8")
+        assert r.json()["message"] == "start date(9) must be before end date(8)"
+
+
+def test_subscribe_invoices_replays_from_its_indexes_then_follows_with_no_gap_and_nothing_twice(api):
+    inv, lnd = api
+    stub, md = lnd.stub(lnd.macaroon("invoice"))
+    first = [stub.AddInvoice(ln.Invoice(memo=f"m{i}", value=1 + i), metadata=md) for i in range(3)]
+    settle(inv, first[0].r_hash.hex())
+    settle(inv, first[2].r_hash.hex())
+
+    def take(stream, n):
+        return [(e.add_index, e.settle_index, e.state) for e in (next(stream) for _ in range(n))]
+
+    # From add_index 1 and settle_index 1: invoices 2 and 3 added, invoice 3 settled (pay_index 2).
+    stream = stub.SubscribeInvoices(ln.InvoiceSubscription(add_index=1, settle_index=1), metadata=md)
+    got = take(stream, 3)
+    # Invoice 2 as it is (open), invoice 3 as it is (settled) for its add, and again for its
+    # settle: the add and the settle events of LND, each once.
+    assert sorted(got) == sorted([(2, 0, ln.Invoice.OPEN), (3, 2, ln.Invoice.SETTLED), (3, 2, ln.Invoice.SETTLED)])
+    # Live: a new invoice, then its payment, each once.
+    fourth = stub.AddInvoice(ln.Invoice(memo="live", value=9), metadata=md)
+    assert take(stream, 1) == [(4, 0, ln.Invoice.OPEN)]
+    settle(inv, fourth.r_hash.hex())
+    assert take(stream, 1) == [(4, 3, ln.Invoice.SETTLED)]
+    stream.cancel()
+    # Reconnecting with the last indexes seen: nothing again, the next ones only.
+    again = stub.SubscribeInvoices(ln.InvoiceSubscription(add_index=4, settle_index=3), metadata=md)
+    fifth = stub.AddInvoice(ln.Invoice(memo="after", value=5), metadata=md)
+    assert take(again, 1) == [(5, 0, ln.Invoice.OPEN)]
+    again.cancel()
+    # From nothing (0, 0): only what comes next; the REST stream sees the same as JSON lines.
+    with lnd.rest(lnd.macaroon("invoice")) as rest:
+        with rest.stream("GET", "/v1/invoices/subscribe", timeout=30) as r:
+            lines = r.iter_lines()
+            time.sleep(0.5)
+            settle(inv, fifth.r_hash.hex())
+            event = __import__("json").loads(next(lines))["result"]
+            assert (event["add_index"], event["settle_index"], event["state"]) == ("5", "4", "SETTLED")
+            assert base64.b64decode(event["r_hash"]) == fifth.r_hash
+
+
+def test_lnbits_lnd_rest_wallet_status_and_paid_invoices_stream(tmp_path, monkeypatch):
+    node = Lightningd(str(tmp_path / "ln")).start()
+    inv = Invoiced(str(tmp_path / "invoiced")).start()
+    lnd = LndApi(str(tmp_path / "lnd"), inv.socket, node.socket)
+    monkeypatch.chdir(tmp_path)
+    from lnbits.settings import settings
+    from lnbits.wallets.lndrest import LndRestWallet
+    settings.lnd_rest_endpoint = f"https://localhost:{lnd.rest_port}"
+    settings.lnd_rest_cert = os.path.join(lnd.dir, "tls.cert")
+    settings.lnd_rest_macaroon = lnd.macaroon("admin")
+    settings.lnbits_running = True
+
+    async def run():
+        wallet = LndRestWallet()
+        status = await wallet.status()
+        assert status.error_message is None and status.balance_msat == 0, status
+        made = await wallet.create_invoice(21, memo="coffee")
+        stream = wallet.paid_invoices_stream()
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.5)
+        assert not first.done()
+        settle(inv, made.checking_id)
+        assert await asyncio.wait_for(first, 20) == made.checking_id
+        await stream.aclose()
+        await wallet.cleanup()
+
+    try:
+        asyncio.run(run())
+    finally:
+        settings.lnbits_running = False
+        lnd.stop()
+        inv.stop()
+        node.stop()
