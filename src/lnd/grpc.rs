@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::Auth;
-use super::proto::lnrpc;
+use super::proto::{invoicesrpc, lnrpc};
 use super::service::Service;
 use super::subscribe;
 use super::tls::Identity;
@@ -81,10 +81,7 @@ impl lnrpc::lightning_server::Lightning for Lightning {
         self.check(&req, "/lnrpc.Lightning/SubscribeInvoices")?;
         let r = req.into_inner();
         let events = subscribe::invoices(self.service.clone(), r.add_index, r.settle_index);
-        let stream = futures_util::stream::unfold(events, |mut rx| async move {
-            rx.recv().await.map(|e| (e, rx))
-        });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(stream_of(events)))
     }
 
     async fn channel_balance(
@@ -94,6 +91,82 @@ impl lnrpc::lightning_server::Lightning for Lightning {
         self.check(&req, "/lnrpc.Lightning/ChannelBalance")?;
         self.service.channel_balance().await.map(Response::new)
     }
+}
+
+/// The `Invoices` service (hold invoices, lookups by reference, one invoice's states).
+pub struct Invoices {
+    service: Arc<Service>,
+    auth: Arc<Auth>,
+}
+
+impl Invoices {
+    fn check<T>(&self, req: &Request<T>, path: &str) -> Result<(), Status> {
+        let given = req.metadata().get("macaroon").and_then(|v| v.to_str().ok());
+        self.auth.check(given, path)
+    }
+}
+
+#[tonic::async_trait]
+impl invoicesrpc::invoices_server::Invoices for Invoices {
+    async fn add_hold_invoice(
+        &self,
+        req: Request<invoicesrpc::AddHoldInvoiceRequest>,
+    ) -> Result<Response<invoicesrpc::AddHoldInvoiceResp>, Status> {
+        self.check(&req, "/invoicesrpc.Invoices/AddHoldInvoice")?;
+        self.service
+            .add_hold_invoice(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn settle_invoice(
+        &self,
+        req: Request<invoicesrpc::SettleInvoiceMsg>,
+    ) -> Result<Response<invoicesrpc::SettleInvoiceResp>, Status> {
+        self.check(&req, "/invoicesrpc.Invoices/SettleInvoice")?;
+        self.service
+            .settle_invoice(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn cancel_invoice(
+        &self,
+        req: Request<invoicesrpc::CancelInvoiceMsg>,
+    ) -> Result<Response<invoicesrpc::CancelInvoiceResp>, Status> {
+        self.check(&req, "/invoicesrpc.Invoices/CancelInvoice")?;
+        self.service
+            .cancel_invoice(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn lookup_invoice_v2(
+        &self,
+        req: Request<invoicesrpc::LookupInvoiceMsg>,
+    ) -> Result<Response<lnrpc::Invoice>, Status> {
+        self.check(&req, "/invoicesrpc.Invoices/LookupInvoiceV2")?;
+        self.service
+            .lookup_invoice_v2(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn subscribe_single_invoice(
+        &self,
+        req: Request<invoicesrpc::SubscribeSingleInvoiceRequest>,
+    ) -> Result<Response<BoxStream<lnrpc::Invoice>>, Status> {
+        self.check(&req, "/invoicesrpc.Invoices/SubscribeSingleInvoice")?;
+        let events = subscribe::single(self.service.clone(), req.into_inner().r_hash);
+        Ok(Response::new(stream_of(events)))
+    }
+}
+
+/// The events of a subscription as a gRPC server stream.
+fn stream_of(events: subscribe::Events) -> BoxStream<lnrpc::Invoice> {
+    Box::pin(futures_util::stream::unfold(events, |mut rx| async move {
+        rx.recv().await.map(|e| (e, rx))
+    }))
 }
 
 /// A server stream of LND's messages.
@@ -116,9 +189,12 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .tls_config(tls)?
         .add_service(lnrpc::lightning_server::LightningServer::new(Lightning {
-            service,
-            auth,
+            service: service.clone(),
+            auth: auth.clone(),
         }))
+        .add_service(invoicesrpc::invoices_server::InvoicesServer::new(
+            Invoices { service, auth },
+        ))
         .serve(addr)
         .await?;
     Ok(())

@@ -99,6 +99,19 @@ pub fn add_params(inv: &lnrpc::Invoice, preimage: [u8; 32]) -> Result<(Value, [u
     Ok((Value::Object(p), hash))
 }
 
+/// The `holdinvoice` parameters of an `AddHoldInvoice` (given as the `Invoice` it describes)
+/// for payment hash `hash`.
+pub fn hold_params(inv: &lnrpc::Invoice, hash: [u8; 32]) -> Result<Value, AddError> {
+    let (mut p, _) = add_params(inv, [0; 32])?;
+    if let Value::Object(m) = &mut p {
+        m.remove("preimage");
+        m.remove("fallbacks");
+        m.insert("payment_hash".into(), hex::encode(hash).into());
+        m.insert("label".into(), label_of(&hash).into());
+    }
+    Ok(p)
+}
+
 /// The preimage of an `AddInvoice`: its own (checked), or `drawn`.
 pub fn preimage_of(inv: &lnrpc::Invoice, drawn: [u8; 32]) -> Result<[u8; 32], AddError> {
     if inv.r_preimage.is_empty() {

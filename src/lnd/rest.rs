@@ -15,7 +15,7 @@ use serde_json::json;
 use tonic::{Code, Status};
 
 use super::auth::Auth;
-use super::proto::lnrpc;
+use super::proto::{invoicesrpc, lnrpc};
 use super::service::Service;
 use super::tls::Identity;
 
@@ -151,11 +151,7 @@ async fn subscribe_invoices(
         number(&q, "add_index")?,
         number(&q, "settle_index")?,
     );
-    let lines = futures_util::stream::unfold(events, |mut rx| async move {
-        let line = super::subscribe::rest_line(rx.recv().await?);
-        Some((Ok::<_, std::convert::Infallible>(line), rx))
-    });
-    Ok(axum::body::Body::from_stream(lines).into_response())
+    Ok(lines_of(events))
 }
 
 async fn channel_balance(
@@ -164,6 +160,97 @@ async fn channel_balance(
 ) -> Result<Json<lnrpc::ChannelBalanceResponse>, Refused> {
     api.check(&headers, "/lnrpc.Lightning/ChannelBalance")?;
     Ok(Json(api.service.channel_balance().await?))
+}
+
+/// A POST's body as the gateway reads it (LND's JSON of the request message).
+fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
+    serde_json::from_slice(body).map_err(|e| {
+        Refused(Status::invalid_argument(format!(
+            "invalid request body: {e}"
+        )))
+    })
+}
+
+/// Bytes given in a path or a query as the gateway takes them: base64, standard or URL-safe.
+fn bytes_param(name: &str, v: &str) -> Result<Vec<u8>, Refused> {
+    use base64::Engine as _;
+    let e = base64::engine::general_purpose::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
+    let std = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, e);
+    let url = base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, e);
+    std.decode(v)
+        .or_else(|_| url.decode(v))
+        .map_err(|_| Refused(Status::invalid_argument(format!("{name}: not base64"))))
+}
+
+async fn add_hold_invoice(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<invoicesrpc::AddHoldInvoiceResp>, Refused> {
+    api.check(&headers, "/invoicesrpc.Invoices/AddHoldInvoice")?;
+    Ok(Json(api.service.add_hold_invoice(body_of(&body)?).await?))
+}
+
+async fn settle_invoice(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<invoicesrpc::SettleInvoiceResp>, Refused> {
+    api.check(&headers, "/invoicesrpc.Invoices/SettleInvoice")?;
+    Ok(Json(api.service.settle_invoice(body_of(&body)?).await?))
+}
+
+async fn cancel_invoice(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<invoicesrpc::CancelInvoiceResp>, Refused> {
+    api.check(&headers, "/invoicesrpc.Invoices/CancelInvoice")?;
+    Ok(Json(api.service.cancel_invoice(body_of(&body)?).await?))
+}
+
+async fn lookup_invoice_v2(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(q): Query<QueryMap>,
+) -> Result<Json<lnrpc::Invoice>, Refused> {
+    use invoicesrpc::lookup_invoice_msg::InvoiceRef;
+    api.check(&headers, "/invoicesrpc.Invoices/LookupInvoiceV2")?;
+    let invoice_ref = match (
+        q.get("payment_hash"),
+        q.get("payment_addr"),
+        q.get("set_id"),
+    ) {
+        (Some(h), _, _) => Some(InvoiceRef::PaymentHash(bytes_param("payment_hash", h)?)),
+        (_, Some(a), _) => Some(InvoiceRef::PaymentAddr(bytes_param("payment_addr", a)?)),
+        (_, _, Some(s)) => Some(InvoiceRef::SetId(bytes_param("set_id", s)?)),
+        _ => None,
+    };
+    let req = invoicesrpc::LookupInvoiceMsg {
+        invoice_ref,
+        lookup_modifier: 0,
+    };
+    Ok(Json(api.service.lookup_invoice_v2(req).await?))
+}
+
+async fn subscribe_single_invoice(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(r_hash): Path<String>,
+) -> Result<Response, Refused> {
+    api.check(&headers, "/invoicesrpc.Invoices/SubscribeSingleInvoice")?;
+    let events = super::subscribe::single(api.service.clone(), bytes_param("r_hash", &r_hash)?);
+    Ok(lines_of(events))
+}
+
+/// A subscription as the gateway streams it: one JSON line an event.
+fn lines_of(events: super::subscribe::Events) -> Response {
+    let lines = futures_util::stream::unfold(events, |mut rx| async move {
+        let line = super::subscribe::rest_line(rx.recv().await?);
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    axum::body::Body::from_stream(lines).into_response()
 }
 
 /// Binds `addr` and serves the REST API on it over TLS with `id`, on a task of its own.
@@ -181,6 +268,14 @@ pub async fn serve(
         .route("/v1/invoices", post(add_invoice).get(list_invoices))
         .route("/v1/invoices/subscribe", get(subscribe_invoices))
         .route("/v1/balance/channels", get(channel_balance))
+        .route("/v2/invoices/hodl", post(add_hold_invoice))
+        .route("/v2/invoices/settle", post(settle_invoice))
+        .route("/v2/invoices/cancel", post(cancel_invoice))
+        .route("/v2/invoices/lookup", get(lookup_invoice_v2))
+        .route(
+            "/v2/invoices/subscribe/{r_hash}",
+            get(subscribe_single_invoice),
+        )
         .route("/v1/invoice/{r_hash_str}", get(lookup_invoice))
         .with_state(Api { service, auth });
     let acceptor = tokio_rustls::TlsAcceptor::from(super::tls::server_config(id)?);

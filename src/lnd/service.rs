@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tonic::Status;
 
 use super::invoice;
-use super::proto::lnrpc;
+use super::proto::{invoicesrpc, lnrpc};
 use crate::rpc_client::{CallError, RpcPool};
 
 /// Invoices read from invoiced at a time.
@@ -115,6 +115,114 @@ impl Service {
             .get(0)
             .map(invoice::to_lnd)
             .ok_or_else(|| Status::not_found("unable to locate invoice"))
+    }
+
+    /// `AddHoldInvoice`: a hold invoice for the caller's payment hash, through invoiced's
+    /// `holdinvoice`; its payments are held until `SettleInvoice` or `CancelInvoice`.
+    ///
+    /// # Errors
+    /// LND's refusal of a bad request, or invoiced's refusal passed on.
+    pub async fn add_hold_invoice(
+        &self,
+        req: invoicesrpc::AddHoldInvoiceRequest,
+    ) -> Result<invoicesrpc::AddHoldInvoiceResp, Status> {
+        let hash = <[u8; 32]>::try_from(req.hash.as_slice())
+            .map_err(|_| Status::invalid_argument("hash must be exactly 32 bytes"))?;
+        let as_invoice = lnrpc::Invoice {
+            memo: req.memo,
+            value: req.value,
+            value_msat: req.value_msat,
+            description_hash: req.description_hash,
+            expiry: req.expiry,
+            fallback_addr: req.fallback_addr,
+            cltv_expiry: req.cltv_expiry,
+            private: req.private,
+            ..Default::default()
+        };
+        let params = invoice::hold_params(&as_invoice, hash)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let made = self.invoiced("holdinvoice", params).await?;
+        let made = self.lookup_invoice(&hash).await.map(|i| (i, made))?;
+        Ok(invoicesrpc::AddHoldInvoiceResp {
+            payment_request: made.0.payment_request,
+            add_index: made.0.add_index,
+            payment_addr: made.0.payment_addr,
+        })
+    }
+
+    /// `SettleInvoice`: the held payment of the hold invoice of this preimage, taken.
+    ///
+    /// # Errors
+    /// invoiced's refusal (no such hold invoice, or not `ACCEPTED`).
+    pub async fn settle_invoice(
+        &self,
+        req: invoicesrpc::SettleInvoiceMsg,
+    ) -> Result<invoicesrpc::SettleInvoiceResp, Status> {
+        if req.preimage.len() != 32 {
+            return Err(Status::invalid_argument(
+                "preimage must be exactly 32 bytes",
+            ));
+        }
+        self.invoiced(
+            "holdinvoicesettle",
+            json!({"preimage": hex::encode(&req.preimage)}),
+        )
+        .await?;
+        Ok(invoicesrpc::SettleInvoiceResp {})
+    }
+
+    /// `CancelInvoice`: the hold invoice of this hash canceled, its held parts failed.
+    ///
+    /// # Errors
+    /// invoiced's refusal (no such hold invoice, or settled already).
+    pub async fn cancel_invoice(
+        &self,
+        req: invoicesrpc::CancelInvoiceMsg,
+    ) -> Result<invoicesrpc::CancelInvoiceResp, Status> {
+        if req.payment_hash.len() != 32 {
+            return Err(Status::invalid_argument(
+                "payment hash must be exactly 32 bytes",
+            ));
+        }
+        self.invoiced(
+            "holdinvoicecancel",
+            json!({"payment_hash": hex::encode(&req.payment_hash)}),
+        )
+        .await?;
+        Ok(invoicesrpc::CancelInvoiceResp {})
+    }
+
+    /// `LookupInvoiceV2`: as `LookupInvoice`, by payment hash (the other references, payment
+    /// address and AMP set id, are not kept by invoiced).
+    ///
+    /// # Errors
+    /// As [`Service::lookup_invoice`]; `Unimplemented` for another reference.
+    pub async fn lookup_invoice_v2(
+        &self,
+        req: invoicesrpc::LookupInvoiceMsg,
+    ) -> Result<lnrpc::Invoice, Status> {
+        use invoicesrpc::lookup_invoice_msg::InvoiceRef;
+        match req.invoice_ref {
+            Some(InvoiceRef::PaymentHash(h)) => self.lookup_invoice(&h).await,
+            Some(_) => Err(Status::unimplemented(
+                "only payment_hash lookups: invoiced keeps no AMP set ids, nor an index by payment address",
+            )),
+            None => Err(Status::invalid_argument("invoice_ref is required")),
+        }
+    }
+
+    /// invoiced's `updated_index` now.
+    ///
+    /// # Errors
+    /// invoiced's refusal, or `Unavailable`.
+    pub async fn last_updated_index(&self) -> Result<u64, Status> {
+        let now = self
+            .invoiced(
+                "wait",
+                json!({"subsystem": "invoices", "indexname": "updated", "nextvalue": 0}),
+            )
+            .await?;
+        Ok(now["updated"].as_u64().unwrap_or(0))
     }
 
     /// `ListInvoices`: a page of invoices by `add_index`, forwards from `index_offset` or, with

@@ -115,6 +115,45 @@ async fn settles(
     }
 }
 
+/// `SubscribeSingleInvoice`: the invoice of `hash` as it is now, then each time its state
+/// changes, until it is settled or canceled (LND's terminal states).
+pub fn single(service: Arc<Service>, hash: Vec<u8>) -> Events {
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(follow(states(service, hash, tx.clone()), tx));
+    rx
+}
+
+async fn states(
+    service: Arc<Service>,
+    hash: Vec<u8>,
+    tx: mpsc::Sender<Result<lnrpc::Invoice, Status>>,
+) -> Result<(), Status> {
+    use lnrpc::invoice::InvoiceState;
+    let mut updated = service.last_updated_index().await?;
+    let mut sent: Option<i32> = None;
+    loop {
+        let now = service.lookup_invoice(&hash).await?;
+        let state = now.state;
+        if sent != Some(state) {
+            sent = Some(state);
+            if tx.send(Ok(now)).await.is_err() {
+                return Ok(());
+            }
+        }
+        if state == InvoiceState::Settled as i32 || state == InvoiceState::Canceled as i32 {
+            return Ok(());
+        }
+        // Any change of any invoice wakes this; the lookup tells whether it was this one's.
+        let woke = service
+            .invoiced(
+                "wait",
+                json!({"subsystem": "invoices", "indexname": "updated", "nextvalue": updated + 1}),
+            )
+            .await?;
+        updated = woke["updated"].as_u64().unwrap_or(updated + 1);
+    }
+}
+
 /// Whether an invoice was paid with a `pay_index` above `after` (`waitanyinvoice` at once).
 async fn paid_after(service: &Service, after: u64) -> Result<bool, Status> {
     let r = service

@@ -311,3 +311,112 @@ def test_lnbits_lnd_rest_wallet_status_and_paid_invoices_stream(tmp_path, monkey
         lnd.stop()
         inv.stop()
         node.stop()
+
+
+def accept_held(inv, payment_hash_hex):
+    """The node's side of a hold invoice: HTLCs reaching its amount are held (invoiced's
+    `holdaccept`, as invoiced-cln reports them)."""
+    listed = inv.rpc().listinvoices(payment_hash=payment_hash_hex)["invoices"][0]
+    secret = bolt11.decode(listed["bolt11"]).payment_secret
+    inv.rpc().call("holdaccept", {"payment_hash": payment_hash_hex, "payment_secret": secret,
+                                  "parts": [{"htlc": "103x1x0/1", "amount_msat": listed["amount_msat"], "cltv_expiry": 900}],
+                                  "blockheight": 100})
+
+
+def lnbits_wallets(lnd, macaroon):
+    from lnbits.settings import settings
+    settings.lnd_rest_endpoint = f"https://localhost:{lnd.rest_port}"
+    settings.lnd_rest_cert = os.path.join(lnd.dir, "tls.cert")
+    settings.lnd_rest_macaroon = macaroon
+    settings.lnd_grpc_endpoint = "localhost"
+    settings.lnd_grpc_port = lnd.grpc_port
+    settings.lnd_grpc_cert = os.path.join(lnd.dir, "tls.cert")
+    settings.lnd_grpc_macaroon = macaroon
+    settings.lnbits_running = True
+
+
+def test_lnbits_both_lnd_funding_sources_unmodified(tmp_path, monkeypatch):
+    """LNbits' `LndWallet` (gRPC) and `LndRestWallet` (REST): status, invoices and their status,
+    the paid-invoices stream, and hold invoices created, held, settled and canceled."""
+    node = Lightningd(str(tmp_path / "ln")).start()
+    inv = Invoiced(str(tmp_path / "invoiced")).start()
+    lnd = LndApi(str(tmp_path / "lnd"), inv.socket, node.socket)
+    monkeypatch.chdir(tmp_path)
+    from lnbits.settings import settings
+    from lnbits.wallets.lndgrpc import LndWallet
+    from lnbits.wallets.lndrest import LndRestWallet
+    lnbits_wallets(lnd, lnd.macaroon("admin"))
+
+    async def exercise(make):
+        wallet = make()  # in the loop: LndWallet's channel belongs to it
+        status = await wallet.status()
+        assert status.error_message is None and status.balance_msat == 0, status
+        made = await wallet.create_invoice(21, memo="coffee")
+        assert made.ok, made.error_message
+        assert bolt11.decode(made.payment_request).amount_msat == 21000
+        assert (await wallet.get_invoice_status(made.checking_id)).pending
+        stream = wallet.paid_invoices_stream()
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.5)
+        assert not first.done()
+        settle(inv, made.checking_id)
+        assert await asyncio.wait_for(first, 20) == made.checking_id
+        await stream.aclose()
+        assert (await wallet.get_invoice_status(made.checking_id)).success
+
+        preimage = os.urandom(32)
+        payment_hash = hashlib.sha256(preimage).hexdigest()
+        held = await wallet.create_hold_invoice(30, payment_hash, memo="held")
+        assert held.ok, held.error_message
+        assert bolt11.decode(held.payment_request).payment_hash == payment_hash
+        assert (await wallet.get_invoice_status(payment_hash)).pending
+        accept_held(inv, payment_hash)
+        settled = await wallet.settle_hold_invoice(preimage.hex())
+        assert settled.ok, settled.error_message
+        assert (await wallet.get_invoice_status(payment_hash)).success
+
+        other = hashlib.sha256(os.urandom(32)).hexdigest()
+        assert (await wallet.create_hold_invoice(40, other, memo="not wanted")).ok
+        canceled = await wallet.cancel_hold_invoice(other)
+        assert canceled.ok, canceled.error_message
+        assert (await wallet.get_invoice_status(other)).failed
+        await wallet.cleanup()
+
+    try:
+        asyncio.run(exercise(LndWallet))
+        asyncio.run(exercise(LndRestWallet))
+    finally:
+        settings.lnbits_running = False
+        lnd.stop()
+        inv.stop()
+        node.stop()
+
+
+def test_single_invoice_subscription_follows_a_hold_invoice_to_its_end(api):
+    from lnbits.wallets.lnd_grpc_files import invoices_pb2 as inv_pb
+    from lnbits.wallets.lnd_grpc_files import invoices_pb2_grpc as invrpc
+    inv, lnd = api
+    creds = grpc.ssl_channel_credentials(lnd.cert)
+    stub = invrpc.InvoicesStub(grpc.secure_channel(f"localhost:{lnd.grpc_port}", creds))
+    md = [("macaroon", lnd.macaroon("invoice"))]
+    preimage = os.urandom(32)
+    h = hashlib.sha256(preimage).digest()
+    made = stub.AddHoldInvoice(inv_pb.AddHoldInvoiceRequest(hash=h, value=7, memo="hold"), metadata=md)
+    assert bolt11.decode(made.payment_request).payment_hash == h.hex() and made.add_index == 1
+    events = stub.SubscribeSingleInvoice(inv_pb.SubscribeSingleInvoiceRequest(r_hash=h), metadata=md)
+    assert next(events).state == ln.Invoice.OPEN
+    accept_held(inv, h.hex())
+    assert next(events).state == ln.Invoice.ACCEPTED
+    stub.SettleInvoice(inv_pb.SettleInvoiceMsg(preimage=preimage), metadata=md)
+    last = next(events)
+    assert (last.state, last.amt_paid_msat, last.r_preimage) == (ln.Invoice.SETTLED, 7000, preimage)
+    with pytest.raises(StopIteration):
+        next(events)
+    looked = stub.LookupInvoiceV2(inv_pb.LookupInvoiceMsg(payment_hash=h), metadata=md)
+    with lnd.rest(lnd.macaroon("invoice")) as rest:
+        q = base64.urlsafe_b64encode(h).decode()
+        assert rest.get(f"/v2/invoices/lookup?payment_hash={q}").json() == as_rest(looked)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.CancelInvoice(inv_pb.CancelInvoiceMsg(payment_hash=h), metadata=md)
+        r = rest.post("/v2/invoices/cancel", json={"payment_hash": base64.b64encode(h).decode()})
+        assert r.json()["message"] == e.value.details(), "the same refusal on both surfaces"
