@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::Auth;
-use super::proto::{invoicesrpc, lnrpc};
+use super::payments;
+use super::proto::{invoicesrpc, lnrpc, routerrpc};
 use super::service::Service;
 use super::subscribe;
 use super::tls::Identity;
@@ -162,8 +163,46 @@ impl invoicesrpc::invoices_server::Invoices for Invoices {
     }
 }
 
+/// The `Router` service (paying through the node).
+pub struct Router {
+    service: Arc<Service>,
+    auth: Arc<Auth>,
+}
+
+#[tonic::async_trait]
+impl routerrpc::router_server::Router for Router {
+    async fn send_payment_v2(
+        &self,
+        req: Request<routerrpc::SendPaymentRequest>,
+    ) -> Result<Response<BoxStream<lnrpc::Payment>>, Status> {
+        self.auth
+            .check(macaroon_of(&req), "/routerrpc.Router/SendPaymentV2")?;
+        let updates = payments::send(self.service.clone(), req.into_inner())?;
+        Ok(Response::new(stream_of(updates)))
+    }
+
+    async fn track_payment_v2(
+        &self,
+        req: Request<routerrpc::TrackPaymentRequest>,
+    ) -> Result<Response<BoxStream<lnrpc::Payment>>, Status> {
+        self.auth
+            .check(macaroon_of(&req), "/routerrpc.Router/TrackPaymentV2")?;
+        let r = req.into_inner();
+        let updates =
+            payments::track(self.service.clone(), r.payment_hash, r.no_inflight_updates).await?;
+        Ok(Response::new(stream_of(updates)))
+    }
+}
+
+/// The hex macaroon a call carries, if any.
+fn macaroon_of<T>(req: &Request<T>) -> Option<&str> {
+    req.metadata().get("macaroon").and_then(|v| v.to_str().ok())
+}
+
 /// The events of a subscription as a gRPC server stream.
-fn stream_of(events: subscribe::Events) -> BoxStream<lnrpc::Invoice> {
+fn stream_of<T: Send + 'static>(
+    events: tokio::sync::mpsc::Receiver<Result<T, Status>>,
+) -> BoxStream<T> {
     Box::pin(futures_util::stream::unfold(events, |mut rx| async move {
         rx.recv().await.map(|e| (e, rx))
     }))
@@ -193,8 +232,15 @@ pub async fn serve(
             auth: auth.clone(),
         }))
         .add_service(invoicesrpc::invoices_server::InvoicesServer::new(
-            Invoices { service, auth },
+            Invoices {
+                service: service.clone(),
+                auth: auth.clone(),
+            },
         ))
+        .add_service(routerrpc::router_server::RouterServer::new(Router {
+            service,
+            auth,
+        }))
         .serve(addr)
         .await?;
     Ok(())

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod grpc;
 pub mod invoice;
 pub mod macaroon;
+pub mod payments;
 pub mod proto;
 pub mod rest;
 pub mod service;

@@ -244,13 +244,52 @@ async fn subscribe_single_invoice(
     Ok(lines_of(events))
 }
 
-/// A subscription as the gateway streams it: one JSON line an event.
-fn lines_of(events: super::subscribe::Events) -> Response {
+/// A server stream as the gateway sends it: one JSON line a message, `{"result": …}`, or
+/// `{"error": …}` for a failure that ends it.
+fn lines_of<T: serde::Serialize + Send + 'static>(
+    events: tokio::sync::mpsc::Receiver<Result<T, Status>>,
+) -> Response {
     let lines = futures_util::stream::unfold(events, |mut rx| async move {
-        let line = super::subscribe::rest_line(rx.recv().await?);
+        let line = rest_line(rx.recv().await?);
         Some((Ok::<_, std::convert::Infallible>(line), rx))
     });
     axum::body::Body::from_stream(lines).into_response()
+}
+
+/// One message of a server stream as a JSON line.
+fn rest_line<T: serde::Serialize>(event: Result<T, Status>) -> Vec<u8> {
+    let v = match event {
+        Ok(m) => json!({ "result": m }),
+        Err(s) => {
+            json!({ "error": { "code": s.code() as i32, "message": s.message(), "details": [] } })
+        }
+    };
+    let mut line = v.to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
+async fn send_payment_v2(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Refused> {
+    api.check(&headers, "/routerrpc.Router/SendPaymentV2")?;
+    let updates = super::payments::send(api.service.clone(), body_of(&body)?)?;
+    Ok(lines_of(updates))
+}
+
+async fn track_payment_v2(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(payment_hash): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> Result<Response, Refused> {
+    api.check(&headers, "/routerrpc.Router/TrackPaymentV2")?;
+    let hash = bytes_param("payment_hash", &payment_hash)?;
+    let updates =
+        super::payments::track(api.service.clone(), hash, flag(&q, "no_inflight_updates")?).await?;
+    Ok(lines_of(updates))
 }
 
 /// Binds `addr` and serves the REST API on it over TLS with `id`, on a task of its own.
@@ -276,6 +315,8 @@ pub async fn serve(
             "/v2/invoices/subscribe/{r_hash}",
             get(subscribe_single_invoice),
         )
+        .route("/v2/router/send", post(send_payment_v2))
+        .route("/v2/router/track/{payment_hash}", get(track_payment_v2))
         .route("/v1/invoice/{r_hash_str}", get(lookup_invoice))
         .with_state(Api { service, auth });
     let acceptor = tokio_rustls::TlsAcceptor::from(super::tls::server_config(id)?);

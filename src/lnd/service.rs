@@ -58,11 +58,22 @@ impl Service {
         self.invoiced.call(method, &params).await
     }
 
-    async fn node(&self, method: &str, params: Value) -> Result<Value, Status> {
-        self.node
-            .call(method, &params)
+    /// A call on the node's socket.
+    ///
+    /// # Errors
+    /// The node's refusal as a status, or `Unavailable`.
+    pub async fn node(&self, method: &str, params: Value) -> Result<Value, Status> {
+        self.node_raw(method, params)
             .await
             .map_err(|e| status_of("the node", &e))
+    }
+
+    /// A call on the node's socket, its error as it came.
+    ///
+    /// # Errors
+    /// The node's error object, or unreachable.
+    pub async fn node_raw(&self, method: &str, params: Value) -> Result<Value, CallError> {
+        self.node.call(method, &params).await
     }
 
     /// `AddInvoice`: a new invoice through invoiced.

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tonic::Status;
 
@@ -191,18 +191,4 @@ async fn last_pay_index(service: &Service) -> Result<u64, Status> {
         }
     }
     Ok(hi)
-}
-
-/// The JSON line of one event on the REST stream (the gateway's `{"result": …}`, or
-/// `{"error": …}` for a failure that ends it).
-pub fn rest_line(event: Result<lnrpc::Invoice, Status>) -> Vec<u8> {
-    let v: Value = match event {
-        Ok(inv) => json!({ "result": inv }),
-        Err(s) => {
-            json!({ "error": { "code": s.code() as i32, "message": s.message(), "details": [] } })
-        }
-    };
-    let mut line = v.to_string().into_bytes();
-    line.push(b'\n');
-    line
 }

@@ -420,3 +420,66 @@ def test_single_invoice_subscription_follows_a_hold_invoice_to_its_end(api):
             stub.CancelInvoice(inv_pb.CancelInvoiceMsg(payment_hash=h), metadata=md)
         r = rest.post("/v2/invoices/cancel", json={"payment_hash": base64.b64encode(h).decode()})
         assert r.json()["message"] == e.value.details(), "the same refusal on both surfaces"
+
+
+def test_real_payments_through_lnds_api_on_the_network(tmp_path, monkeypatch):
+    """On the real test network (network.py): B's node pays C's invoices through LND's Router
+    (gRPC, REST, and LNbits' two LND wallets), and A pays an invoice made through LND's API,
+    which its subscription sees settled."""
+    from network import running
+    from lnbits.wallets.lnd_grpc_files import router_pb2 as router
+    from lnbits.wallets.lnd_grpc_files import router_pb2_grpc as routerrpc
+    with running("invoiced-lnd-api-") as net:
+        lnd = LndApi(str(tmp_path / "lnd"), net.invoiced.socket, net.b.socket)
+        try:
+            net.fund_b("liquidity", 600_000_000, 300_000_000)
+            creds = grpc.ssl_channel_credentials(lnd.cert)
+            channel = grpc.secure_channel(f"localhost:{lnd.grpc_port}", creds)
+            pay, md = routerrpc.RouterStub(channel), [("macaroon", lnd.macaroon("admin"))]
+
+            c_inv = net.c.rpc().invoice(amount_msat=50_000, label="for-lnd-api", description="pay me")
+            updates = list(pay.SendPaymentV2(router.SendPaymentRequest(payment_request=c_inv["bolt11"], timeout_seconds=60, fee_limit_sat=100), metadata=md))
+            assert [u.status for u in updates] == [ln.Payment.IN_FLIGHT, ln.Payment.SUCCEEDED], updates
+            done = updates[-1]
+            assert done.payment_hash == c_inv["payment_hash"] and done.value_msat == 50_000
+            assert hashlib.sha256(bytes.fromhex(done.payment_preimage)).hexdigest() == c_inv["payment_hash"]
+            tracked = list(pay.TrackPaymentV2(router.TrackPaymentRequest(payment_hash=bytes.fromhex(c_inv["payment_hash"])), metadata=md))
+            assert tracked[-1].status == ln.Payment.SUCCEEDED and tracked[-1].payment_preimage == done.payment_preimage
+            with pytest.raises(grpc.RpcError) as e:
+                list(pay.SendPaymentV2(router.SendPaymentRequest(payment_request="lnbcrt1garbage"), metadata=md))
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, "refused before anything is sent"
+            inv_md = [("macaroon", lnd.macaroon("invoice"))]
+            with pytest.raises(grpc.RpcError) as e:
+                list(pay.SendPaymentV2(router.SendPaymentRequest(payment_request=c_inv["bolt11"]), metadata=inv_md))
+            assert e.value.details() == "permission denied", "the invoice macaroon cannot pay"
+
+            monkeypatch.chdir(tmp_path)
+            from lnbits.settings import settings
+            from lnbits.wallets.lndgrpc import LndWallet
+            from lnbits.wallets.lndrest import LndRestWallet
+            lnbits_wallets(lnd, lnd.macaroon("admin"))
+
+            async def pays(make, label):
+                wallet = make()
+                bill = net.c.rpc().invoice(amount_msat=21_000, label=label, description="lnbits pays")
+                paid = await wallet.pay_invoice(bill["bolt11"], 5_000)
+                assert paid.ok, paid.error_message
+                assert hashlib.sha256(bytes.fromhex(paid.preimage)).hexdigest() == bill["payment_hash"]
+                assert (await wallet.get_payment_status(bill["payment_hash"])).success
+                await wallet.cleanup()
+
+            asyncio.run(pays(LndWallet, "lnbits-grpc"))
+            asyncio.run(pays(LndRestWallet, "lnbits-rest"))
+
+            # A pays an invoice made through LND's API on B: the subscription sees it settled.
+            stub, md = lnd.stub(lnd.macaroon("invoice"))
+            events = stub.SubscribeInvoices(ln.InvoiceSubscription(), metadata=md)
+            made = stub.AddInvoice(ln.Invoice(memo="from A", value=777), metadata=md)
+            assert next(events).state == ln.Invoice.OPEN
+            net.a.rpc().call("xpay", {"invstring": made.payment_request})
+            settled = next(events)
+            assert (settled.r_hash, settled.state, settled.amt_paid_msat) == (made.r_hash, ln.Invoice.SETTLED, 777_000)
+            events.cancel()
+            net.audit()
+        finally:
+            lnd.stop()
