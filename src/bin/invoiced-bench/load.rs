@@ -48,7 +48,7 @@ fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
 }
 
 /// CPU seconds of process `pid`, threads that have ended included.
-fn process_cpu(pid: u32) -> f64 {
+pub(crate) fn process_cpu(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| stat_cpu_secs(&s))

@@ -6,6 +6,8 @@
 //!   Core Lightning's framing (invoiced's, or lightningd's); prints calls/s and latency
 //!   p50/p99/max, with `--daemon-pid` the CPU time per call of each daemon thread and of the load
 //!   tool itself, and with `--cpu` that of each named process (lightningd, the plugin, ...).
+//! - `invoiced-bench lnd-load --grpc HOST:PORT --lnd-dir DIR --clients C --seconds S [--cpu
+//!   NAME=PID ...]`: C clients send LND's `AddInvoice` over gRPC to `invoiced lnd-api`.
 //! - `invoiced-bench list --rpc-file PATH --repeat N [--lookups-only]`: times `listinvoices` of
 //!   everything, and lookups by label and payment hash (of 200 invoices spread over the index).
 //! - `invoiced-bench channels --rpc-file PATH --count N`: feeds N synthetic public channels
@@ -25,10 +27,11 @@
 //!   build+sign+encode on 1 and 2 threads, raw fdatasync latency and RocksDB sync-write latency
 //!   on DIR's disk.
 //!
-//! Its rooms: [`load`] (the load client and CPU accounting), [`scale`] (listings, filling a log,
+//! Its rooms: [`load`] (the load client and CPU accounting), [`lnd_load`] (the gRPC one), [`scale`] (listings, filling a log,
 //! replay and start-up at scale), [`limits`] (the machine's own limits).
 
 mod limits;
+mod lnd_load;
 mod load;
 mod repl;
 mod scale;
@@ -56,6 +59,8 @@ struct Cli {
 enum Command {
     /// Clients send calls one after another for a while; calls/s, latency, CPU per call.
     Load(LoadArgs),
+    /// Clients send LND's `AddInvoice` over gRPC to `invoiced lnd-api`; calls/s, latency.
+    LndLoad(lnd_load::LndLoadArgs),
     /// Times `listinvoices` of everything, and lookups by label and payment hash.
     List {
         /// The socket.
@@ -248,6 +253,7 @@ impl Conn {
 fn main() {
     match Cli::parse().command {
         Command::Load(args) => load::load(args),
+        Command::LndLoad(args) => lnd_load::lnd_load(args),
         Command::List {
             rpc_file,
             repeat,
