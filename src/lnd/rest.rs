@@ -292,6 +292,9 @@ async fn track_payment_v2(
     Ok(lines_of(updates))
 }
 
+/// How long a TLS handshake may take.
+const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Binds `addr` and serves the REST API on it over TLS with `id`, on a task of its own.
 ///
 /// # Errors
@@ -323,10 +326,21 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(tokio::spawn(async move {
         loop {
-            let (tcp, _) = listener.accept().await?;
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                // Out of descriptors or a connection reset before it was taken: not the
+                // server's end. A pause lets descriptors come back.
+                Err(e) => {
+                    tracing::warn!("REST accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
             let (acceptor, router) = (acceptor.clone(), router.clone());
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
+                // A client that never finishes its handshake does not keep a task for ever.
+                let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp));
+                let Ok(Ok(tls)) = handshake.await else {
                     return;
                 };
                 let io = hyper_util::rt::TokioIo::new(tls);
