@@ -285,6 +285,36 @@ impl Macaroon {
         })
     }
 
+    /// What this macaroon grants under `root_key`, if its signature verifies and every caveat
+    /// is understood: its permissions, and the time its `time-before` caveats end it (`None`:
+    /// never).
+    ///
+    /// # Errors
+    /// The [`Refusal`] in LND's words.
+    pub fn verify(&self, root_key: &[u8; 32]) -> Result<Grant, Refusal> {
+        let mut sig = hmac32(&hmac32(KEY_GENERATOR, root_key), &self.identifier);
+        for c in &self.caveats {
+            sig = hmac32(&sig, c);
+        }
+        let signature_ok: bool =
+            subtle::ConstantTimeEq::ct_eq(&sig[..], &self.signature[..]).into();
+        if !signature_ok {
+            return Err(Refusal::Signature);
+        }
+        let mut until: Option<u64> = None;
+        for c in &self.caveats {
+            let end = time_before(c)?;
+            until = Some(until.map_or(end, |u| u.min(end)));
+        }
+        let id = self
+            .identifier
+            .split_first()
+            .filter(|(v, _)| **v == ID_VERSION)
+            .and_then(|(_, rest)| MacaroonId::decode(rest).ok())
+            .ok_or(Refusal::Malformed("identifier is not LND's"))?;
+        Ok(Grant { ops: id.ops, until })
+    }
+
     /// Whether this macaroon, under `root_key`, allows a call that needs `needed` at UNIX time
     /// `now` (for `time-before` caveats).
     ///
@@ -296,26 +326,29 @@ impl Macaroon {
         needed: &[Permission],
         now: u64,
     ) -> Result<(), Refusal> {
-        let mut sig = hmac32(&hmac32(KEY_GENERATOR, root_key), &self.identifier);
-        for c in &self.caveats {
-            sig = hmac32(&sig, c);
+        self.verify(root_key)?.allows(needed, now)
+    }
+}
+
+/// What a verified macaroon grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    ops: Vec<Op>,
+    /// The end its `time-before` caveats set, UNIX seconds.
+    until: Option<u64>,
+}
+
+impl Grant {
+    /// Whether it allows a call that needs `needed` at UNIX time `now`.
+    ///
+    /// # Errors
+    /// [`Refusal::Caveat`] once a `time-before` has passed; [`Refusal::Permission`].
+    pub fn allows(&self, needed: &[Permission], now: u64) -> Result<(), Refusal> {
+        if let Some(until) = self.until.filter(|u| now >= *u) {
+            return Err(Refusal::Caveat(format!("time-before {until} passed")));
         }
-        let signature_ok: bool =
-            subtle::ConstantTimeEq::ct_eq(&sig[..], &self.signature[..]).into();
-        if !signature_ok {
-            return Err(Refusal::Signature);
-        }
-        for c in &self.caveats {
-            check_caveat(c, now)?;
-        }
-        let id = self
-            .identifier
-            .split_first()
-            .filter(|(v, _)| **v == ID_VERSION)
-            .and_then(|(_, rest)| MacaroonId::decode(rest).ok())
-            .ok_or(Refusal::Malformed("identifier is not LND's"))?;
         let has = |(entity, action): &Permission| {
-            id.ops
+            self.ops
                 .iter()
                 .any(|o| o.entity == *entity && o.actions.iter().any(|a| a == action))
         };
@@ -328,19 +361,13 @@ impl Macaroon {
 }
 
 /// The first-party caveats understood: `time-before RFC3339` (LND's `timeout` caveat, as
-/// `lncli bakemacaroon --timeout` writes it) must not have passed. Any other is refused, as a
+/// `lncli bakemacaroon --timeout` writes it), whose time is returned. Any other is refused, as a
 /// caveat that is not understood cannot be held.
-fn check_caveat(caveat: &[u8], now: u64) -> Result<(), Refusal> {
+fn time_before(caveat: &[u8]) -> Result<u64, Refusal> {
     let text = String::from_utf8_lossy(caveat).into_owned();
-    let before = text
-        .strip_prefix("time-before ")
+    text.strip_prefix("time-before ")
         .and_then(unix_of_rfc3339)
-        .ok_or_else(|| Refusal::Caveat(text.clone()))?;
-    if now < before {
-        Ok(())
-    } else {
-        Err(Refusal::Caveat(text))
-    }
+        .ok_or(Refusal::Caveat(text))
 }
 
 /// Seconds since the epoch of an RFC 3339 time in UTC (`2026-12-06T10:00:00Z`, fractions
