@@ -50,11 +50,11 @@ impl Auth {
         }
         let root_key = random32()?;
         for (name, permissions) in [
-            ("admin.macaroon", macaroon::ADMIN),
-            ("invoice.macaroon", macaroon::INVOICE),
-            ("readonly.macaroon", macaroon::READONLY),
+            ("admin.macaroon", macaroon::admin()),
+            ("invoice.macaroon", macaroon::INVOICE.to_vec()),
+            ("readonly.macaroon", macaroon::READONLY.to_vec()),
         ] {
-            let baked = Macaroon::bake(&root_key, random32()?, permissions);
+            let baked = Macaroon::bake(&root_key, random32()?, &permissions);
             let path = dir.join(name);
             let _ = std::fs::remove_file(&path);
             super::write_private(&path, &baked.to_bytes())?;

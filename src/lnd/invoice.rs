@@ -120,7 +120,8 @@ pub fn preimage_of(inv: &lnrpc::Invoice, drawn: [u8; 32]) -> Result<[u8; 32], Ad
     <[u8; 32]>::try_from(inv.r_preimage.as_slice()).map_err(|_| AddError::PreimageLength)
 }
 
-fn hex32(v: &Value) -> Vec<u8> {
+/// The bytes of a hex field of invoiced's answer (none if absent or not hex).
+pub fn hex_bytes(v: &Value) -> Vec<u8> {
     v.as_str()
         .and_then(|s| hex::decode(s).ok())
         .unwrap_or_default()
@@ -146,8 +147,8 @@ pub fn to_lnd(obj: &Value) -> lnrpc::Invoice {
     };
     let mut inv = lnrpc::Invoice {
         memo: obj["description"].as_str().unwrap_or_default().to_owned(),
-        r_preimage: hex32(&obj["payment_preimage"]),
-        r_hash: hex32(&obj["payment_hash"]),
+        r_preimage: hex_bytes(&obj["payment_preimage"]),
+        r_hash: hex_bytes(&obj["payment_hash"]),
         value: value_msat / 1000,
         value_msat,
         settled: state == InvoiceState::Settled,

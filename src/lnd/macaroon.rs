@@ -28,17 +28,8 @@ const SIGNATURE: u8 = 6;
 /// A permission: an entity and an action on it (LND's `bakery.Op`).
 pub type Permission = (&'static str, &'static str);
 
-/// What the admin macaroon may do: everything (LND's read and write permissions).
-pub const ADMIN: &[Permission] = &[
-    ("onchain", "read"),
-    ("offchain", "read"),
-    ("address", "read"),
-    ("message", "read"),
-    ("peers", "read"),
-    ("info", "read"),
-    ("invoices", "read"),
-    ("signer", "read"),
-    ("macaroon", "read"),
+/// What LND's write permissions add to its read ones: the admin macaroon has both.
+pub const WRITE: &[Permission] = &[
     ("onchain", "write"),
     ("offchain", "write"),
     ("address", "write"),
@@ -50,6 +41,11 @@ pub const ADMIN: &[Permission] = &[
     ("macaroon", "generate"),
     ("macaroon", "write"),
 ];
+
+/// What the admin macaroon may do: everything (LND's read and write permissions).
+pub fn admin() -> Vec<Permission> {
+    [READONLY, WRITE].concat()
+}
 
 /// What the invoice macaroon may do: invoices and addresses, no payment.
 pub const INVOICE: &[Permission] = &[
@@ -402,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_baked_macaroon_reads_back_and_allows_its_permissions_only() {
-        let admin = Macaroon::bake(&KEY, [1; 32], ADMIN);
+        let admin = Macaroon::bake(&KEY, [1; 32], &admin());
         let again = Macaroon::from_bytes(&admin.to_bytes()).unwrap();
         assert_eq!(again, admin);
         let invoice = Macaroon::bake(&KEY, [2; 32], INVOICE);

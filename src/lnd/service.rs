@@ -96,15 +96,11 @@ impl Service {
                 s
             }
         })?;
-        let payment_addr = made["payment_secret"]
-            .as_str()
-            .and_then(|s| hex::decode(s).ok())
-            .unwrap_or_default();
         Ok(lnrpc::AddInvoiceResponse {
             r_hash: hash.to_vec(),
             payment_request: made["bolt11"].as_str().unwrap_or_default().to_owned(),
             add_index: made["created_index"].as_u64().unwrap_or(0),
-            payment_addr,
+            payment_addr: invoice::hex_bytes(&made["payment_secret"]),
         })
     }
 
@@ -152,12 +148,12 @@ impl Service {
         };
         let params = invoice::hold_params(&as_invoice, hash)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // holdinvoice answers the invoice as committed: nothing to read back.
         let made = self.invoiced("holdinvoice", params).await?;
-        let made = self.lookup_invoice(&hash).await.map(|i| (i, made))?;
         Ok(invoicesrpc::AddHoldInvoiceResp {
-            payment_request: made.0.payment_request,
-            add_index: made.0.add_index,
-            payment_addr: made.0.payment_addr,
+            payment_request: made["bolt11"].as_str().unwrap_or_default().to_owned(),
+            add_index: made["created_index"].as_u64().unwrap_or(0),
+            payment_addr: invoice::hex_bytes(&made["payment_secret"]),
         })
     }
 
@@ -222,20 +218,6 @@ impl Service {
         }
     }
 
-    /// invoiced's `updated_index` now.
-    ///
-    /// # Errors
-    /// invoiced's refusal, or `Unavailable`.
-    pub async fn last_updated_index(&self) -> Result<u64, Status> {
-        let now = self
-            .invoiced(
-                "wait",
-                json!({"subsystem": "invoices", "indexname": "updated", "nextvalue": 0}),
-            )
-            .await?;
-        Ok(now["updated"].as_u64().unwrap_or(0))
-    }
-
     /// `ListInvoices`: a page of invoices by `add_index`, forwards from `index_offset` or, with
     /// `reversed`, backwards from it (from the newest when 0), as LND pages them.
     ///
@@ -268,7 +250,7 @@ impl Service {
         let mut out = Vec::new();
         if req.reversed {
             let mut end = match req.index_offset {
-                0 => self.last_created_index().await?,
+                0 => self.wait_index("created", 0).await?,
                 n => n - 1,
             };
             while end >= 1 && out.len() < max {
@@ -319,18 +301,19 @@ impl Service {
             .collect())
     }
 
-    /// invoiced's `created_index` now.
+    /// invoiced's counter `index` (`created`, `updated`, …) once it reaches `nextvalue`: at
+    /// once if it has (0: its value now), else when it does (`wait invoices`).
     ///
     /// # Errors
     /// invoiced's refusal, or `Unavailable`.
-    pub async fn last_created_index(&self) -> Result<u64, Status> {
+    pub async fn wait_index(&self, index: &str, nextvalue: u64) -> Result<u64, Status> {
         let now = self
             .invoiced(
                 "wait",
-                json!({"subsystem": "invoices", "indexname": "created", "nextvalue": 0}),
+                json!({"subsystem": "invoices", "indexname": index, "nextvalue": nextvalue}),
             )
             .await?;
-        Ok(now["created"].as_u64().unwrap_or(0))
+        Ok(now[index].as_u64().unwrap_or(nextvalue))
     }
 
     /// `ChannelBalance`: what the node's channels hold, ours and theirs, from its

@@ -53,20 +53,13 @@ async fn adds(
     tx: mpsc::Sender<Result<lnrpc::Invoice, Status>>,
 ) -> Result<(), Status> {
     let mut next = if add_index == 0 {
-        service.last_created_index().await? + 1
+        service.wait_index("created", 0).await? + 1
     } else {
         add_index + 1
     };
     loop {
         // At once if the counter has reached `next`, else when it does.
-        let now = service
-            .invoiced(
-                "wait",
-                json!({"subsystem": "invoices", "indexname": "created", "nextvalue": next}),
-            )
-            .await?["created"]
-            .as_u64()
-            .unwrap_or(next);
+        let now = service.wait_index("created", next).await?;
         loop {
             let listed = service
                 .invoiced(
@@ -129,7 +122,7 @@ async fn states(
     tx: mpsc::Sender<Result<lnrpc::Invoice, Status>>,
 ) -> Result<(), Status> {
     use lnrpc::invoice::InvoiceState;
-    let mut updated = service.last_updated_index().await?;
+    let mut updated = service.wait_index("updated", 0).await?;
     let mut sent: Option<i32> = None;
     loop {
         let now = service.lookup_invoice(&hash).await?;
@@ -144,13 +137,7 @@ async fn states(
             return Ok(());
         }
         // Any change of any invoice wakes this; the lookup tells whether it was this one's.
-        let woke = service
-            .invoiced(
-                "wait",
-                json!({"subsystem": "invoices", "indexname": "updated", "nextvalue": updated + 1}),
-            )
-            .await?;
-        updated = woke["updated"].as_u64().unwrap_or(updated + 1);
+        updated = service.wait_index("updated", updated + 1).await?;
     }
 }
 
