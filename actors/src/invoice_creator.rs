@@ -65,6 +65,7 @@ impl InvoiceRequest {
             && c.body.amount_msat == self.amount.msat()
             && c.body.description == self.description.text()
             && c.body.deschashonly == self.description.hash_only()
+            && r.given_description_hash == self.description.given_hash()
             && c.body.expiry == self.expiry.secs()
             && c.body.cltv == self.cltv.blocks()
             && c.body.fallbacks == self.fallbacks
@@ -259,10 +260,13 @@ impl Handler<CreateInvoice> for InvoiceCreator {
                 route_hints: choice.hints,
                 warnings: choice.warnings,
             };
-            let kind = if req.hold {
-                invoiced_events::InvoiceKind::Hold
-            } else {
-                invoiced_events::InvoiceKind::Bolt11
+            let kind = match (req.description.given_hash(), req.hold) {
+                (Some(description_hash), hold) => invoiced_events::InvoiceKind::Hashed {
+                    hold,
+                    description_hash,
+                },
+                (None, true) => invoiced_events::InvoiceKind::Hold,
+                (None, false) => invoiced_events::InvoiceKind::Bolt11,
             };
             append(&log, NewInvoice { body, kind }).await
         })

@@ -223,6 +223,7 @@ impl Handler<Observe> for InvoiceLedger {
             match &c.record.event {
                 Event::InvoiceCreated(_)
                 | Event::HoldInvoiceCreated(_)
+                | Event::HashedInvoiceCreated(_)
                 | Event::Bolt12InvoiceCreated(_) => {
                     self.expiries.insert(key);
                 }
@@ -237,7 +238,10 @@ impl Handler<Observe> for InvoiceLedger {
                 | Event::HoldCanceled(_) => {
                     self.expiries.remove(&key);
                 }
-                _ => {}
+                Event::DescriptionRemoved(_)
+                | Event::ChannelOpened(_)
+                | Event::ChannelUpdated(_)
+                | Event::ChannelClosed(_) => {}
             }
         }
         if self.expiries.first().copied() != before || self.timer.is_none() {

@@ -237,6 +237,7 @@ impl Waiters {
         match event {
             Event::InvoiceCreated(_)
             | Event::HoldInvoiceCreated(_)
+            | Event::HashedInvoiceCreated(_)
             | Event::Bolt12InvoiceCreated(_) => self.created(inv, label),
             // A settled hold invoice is paid, to waiters as to listings.
             Event::InvoicePaid(InvoicePaid {
@@ -279,7 +280,7 @@ impl Waiters {
                 status,
                 ..
             }) => self.deleted(inv, deleted_index.get(), *status, label),
-            _ => {}
+            Event::ChannelOpened(_) | Event::ChannelUpdated(_) | Event::ChannelClosed(_) => {}
         }
     }
 

@@ -102,10 +102,14 @@ fn to_proposal(c: &Cmd, state: &Projections) -> Option<Proposal> {
                 route_hints: vec![],
                 warnings: vec![],
             },
-            kind: if *hold {
-                invoiced_events::InvoiceKind::Hold
-            } else {
-                invoiced_events::InvoiceKind::Bolt11
+            // Every third hash is given as a description hash (a `HashedInvoiceCreated`).
+            kind: match (*hold, hash % 3 == 0) {
+                (hold, true) => invoiced_events::InvoiceKind::Hashed {
+                    hold,
+                    description_hash: [*hash; 32],
+                },
+                (true, false) => invoiced_events::InvoiceKind::Hold,
+                (false, false) => invoiced_events::InvoiceKind::Bolt11,
             },
         }),
         Cmd::Accept(i) => Proposal::HoldAccepted {

@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::{Event, Hash32};
 
 /// The newest version this code writes and reads. Version 2 added [`Event::InvoiceCleaned`],
-/// version 3 the hold invoice events, version 4 [`Event::Bolt12InvoiceCreated`]; a record is written with the version of its event's kind
+/// version 3 the hold invoice events, version 4 [`Event::Bolt12InvoiceCreated`] and
+/// [`Event::HtlcsPaid`], version 5 [`Event::HashedInvoiceCreated`]; a record is written with the
+/// version of its event's kind
 /// ([`Event::format_version`]).
-pub const CURRENT_VERSION: u8 = 4;
+pub const CURRENT_VERSION: u8 = 5;
 /// The checkpoint layout this code writes and reads. A checkpoint is a cache of the log: one of
 /// any other version is not upcast but ignored (the log is replayed instead). Version 1 held whole
 /// invoices; version 2 held the live [`InvoiceEntry`](crate::InvoiceEntry)s; version 3 holds the
@@ -268,6 +270,7 @@ mod tests {
         let (y, z) = golden!("record_v3_hold_canceled.bin");
         let (aa, ab) = golden!("record_v4_bolt12_invoice_created.bin");
         let (ac, ad) = golden!("record_v4_htlcs_paid.bin");
+        let (ae, af) = golden!("record_v5_hashed_invoice_created.bin");
         let parts = vec![
             crate::HeldPart {
                 htlc: "103x1x0/7".into(),
@@ -408,7 +411,7 @@ mod tests {
                             warnings: vec![],
                             ..created.body.clone()
                         },
-                        ..created
+                        ..created.clone()
                     },
                     local_offer_id: Some([7; 32]),
                 })),
@@ -425,6 +428,23 @@ mod tests {
                         paid_at: 1_795_533_100,
                     },
                     parts: parts.clone(),
+                })),
+            ),
+            (
+                ae,
+                af,
+                with(Event::HashedInvoiceCreated(crate::HashedCreated {
+                    invoice: InvoiceCreated {
+                        body: InvoiceBody {
+                            description: "memo".into(),
+                            deschashonly: true,
+                            preimage: PreimageSeal::Withheld,
+                            ..created.body.clone()
+                        },
+                        ..created.clone()
+                    },
+                    hold: true,
+                    description_hash: [8; 32],
                 })),
             ),
         ]

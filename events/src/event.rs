@@ -50,6 +50,8 @@ pub enum Event {
     /// An invoice paid by the HTLCs the node received, recorded with them (format version 4):
     /// a replayed HTLC is resolved again exactly when it is one of these.
     HtlcsPaid(HtlcsPaid),
+    /// An invoice, plain or hold, whose `h` field is a hash its creator gave (format version 5).
+    HashedInvoiceCreated(HashedCreated),
 }
 
 impl Event {
@@ -71,6 +73,7 @@ impl Event {
             Event::HoldCanceled(_) => "hold_canceled",
             Event::Bolt12InvoiceCreated(_) => "bolt12_invoice_created",
             Event::HtlcsPaid(_) => "htlcs_paid",
+            Event::HashedInvoiceCreated(_) => "hashed_invoice_created",
         }
     }
 
@@ -79,6 +82,15 @@ impl Event {
         match self {
             Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c),
             Event::Bolt12InvoiceCreated(b) => Some(&b.invoice),
+            Event::HashedInvoiceCreated(h) => Some(&h.invoice),
+            _ => None,
+        }
+    }
+
+    /// The description hash a creation event records as given (see [`HashedCreated`]).
+    pub fn given_description_hash(&self) -> Option<Hash32> {
+        match self {
+            Event::HashedInvoiceCreated(h) => Some(h.description_hash),
             _ => None,
         }
     }
@@ -88,6 +100,7 @@ impl Event {
         match self {
             Event::InvoiceCreated(c) | Event::HoldInvoiceCreated(c) => Some(c.created_index),
             Event::Bolt12InvoiceCreated(b) => Some(b.invoice.created_index),
+            Event::HashedInvoiceCreated(h) => Some(h.invoice.created_index),
             Event::InvoicePaid(p) | Event::HtlcsPaid(HtlcsPaid { paid: p, .. }) => {
                 Some(p.created_index)
             }
@@ -127,6 +140,7 @@ impl Event {
             | Event::HoldSettled(_)
             | Event::HoldCanceled(_) => 3,
             Event::Bolt12InvoiceCreated(_) | Event::HtlcsPaid(_) => 4,
+            Event::HashedInvoiceCreated(_) => 5,
             _ => 1,
         }
     }
@@ -348,6 +362,21 @@ pub struct Bolt12Created {
     /// is not one the node has.
     #[serde(with = "hex32_opt")]
     pub local_offer_id: Option<Hash32>,
+}
+
+/// An invoice whose `h` field holds a hash its creator gave, with no text of it known (LND's
+/// `description_hash` without its text): the body's `description` is a note beside it (LND's
+/// `memo`, possibly empty) and `deschashonly` is true. A hash of the note itself is recorded as
+/// an ordinary `deschashonly` invoice instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashedCreated {
+    /// The invoice.
+    pub invoice: InvoiceCreated,
+    /// A hold invoice (else a plain one).
+    pub hold: bool,
+    /// The hash in its `h` field.
+    #[serde(with = "hex32")]
+    pub description_hash: Hash32,
 }
 
 /// An invoice was paid. `pay_index` and `updated_index` are stamped in commit order.

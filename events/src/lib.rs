@@ -26,9 +26,9 @@ pub use codec::{CodecError, EventRecord};
 pub use description::{Description, DescriptionError};
 pub use event::{
     distinct_parts, earliest_expiry, Bolt12Created, CancelReason, DescriptionRemoved, Event,
-    HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, HtlcsPaid, InvoiceBody,
-    InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus,
-    PreimageSeal, RouteHintHop, Warning, MAX_BLOCK_HEIGHT,
+    HashedCreated, HeldPart, HoldAccepted, HoldCanceled, HoldSettled, HoldState, HtlcsPaid,
+    InvoiceBody, InvoiceCleaned, InvoiceCreated, InvoiceDeleted, InvoiceExpired, InvoicePaid,
+    InvoiceStatus, PreimageSeal, RouteHintHop, Warning, MAX_BLOCK_HEIGHT,
 };
 pub use expose::ExposePrivateChannels;
 pub use ids::{

@@ -8,9 +8,9 @@
 
 use crate::channel::{ChannelInfo, ChannelKey};
 use crate::event::{
-    Bolt12Created, CancelReason, DescriptionRemoved, Event, HeldPart, HoldAccepted, HoldCanceled,
-    HoldSettled, HtlcsPaid, InvoiceBody, InvoiceCleaned, InvoiceCreated, InvoiceDeleted,
-    InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
+    Bolt12Created, CancelReason, DescriptionRemoved, Event, HashedCreated, HeldPart, HoldAccepted,
+    HoldCanceled, HoldSettled, HtlcsPaid, InvoiceBody, InvoiceCleaned, InvoiceCreated,
+    InvoiceDeleted, InvoiceExpired, InvoicePaid, InvoiceStatus, PreimageSeal,
 };
 use crate::ids::{CreatedIndex, DeletedIndex, PayIndex, UpdatedIndex};
 use crate::{Hash32, Msat};
@@ -37,6 +37,14 @@ pub enum InvoiceKind {
     Bolt12 {
         /// The node's offer.
         local_offer_id: Option<Hash32>,
+    },
+    /// A BOLT11 invoice, plain or hold, whose `h` field is a hash its creator gave
+    /// ([`Event::HashedInvoiceCreated`]).
+    Hashed {
+        /// A hold invoice.
+        hold: bool,
+        /// The hash.
+        description_hash: Hash32,
     },
 }
 
@@ -172,6 +180,14 @@ impl Proposal {
                         local_offer_id,
                     })
                 }
+                InvoiceKind::Hashed {
+                    hold,
+                    description_hash,
+                } => Event::HashedInvoiceCreated(HashedCreated {
+                    invoice: n.stamp(s.created),
+                    hold,
+                    description_hash,
+                }),
             },
             Proposal::Paid {
                 created_index,

@@ -40,9 +40,6 @@ pub enum AddError {
     /// A description hash that is not 32 bytes.
     #[error("description hash is {0} bytes, must be 32")]
     DescriptionHashLength(usize),
-    /// A description hash without the description: invoiced signs the text it keeps.
-    #[error("description_hash: invoiced needs the description itself (memo) to sign its hash")]
-    DescriptionHashWithoutText,
     /// An expiry below zero.
     #[error("expiry must be positive")]
     Expiry,
@@ -75,10 +72,11 @@ pub fn add_params(inv: &lnrpc::Invoice, preimage: [u8; 32]) -> Result<(Value, [u
         if inv.description_hash.len() != 32 {
             return Err(AddError::DescriptionHashLength(inv.description_hash.len()));
         }
-        if sha256::Hash::hash(inv.memo.as_bytes()).as_byte_array()[..] != inv.description_hash[..] {
-            return Err(AddError::DescriptionHashWithoutText);
-        }
-        p.insert("deschashonly".into(), true.into());
+        // The memo is kept beside the hash, as LND keeps it; the invoice carries the hash.
+        p.insert(
+            "description_hash".into(),
+            hex::encode(&inv.description_hash).into(),
+        );
     }
     let expiry = if inv.expiry == 0 {
         DEFAULT_EXPIRY

@@ -13,8 +13,8 @@ use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
 use invoiced_actors::key_signer::{sha256, PreimageSource};
 use invoiced_actors::policy::bolt11::Cltv;
 use invoiced_events::{
-    CreatedIndex, Description, HoldState, InvoiceRecord, Label, PaymentHash, PaymentPreimage,
-    PaymentSecret, PreimageSeal,
+    CreatedIndex, HoldState, InvoiceRecord, Label, PaymentHash, PaymentPreimage, PaymentSecret,
+    PreimageSeal,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -46,7 +46,7 @@ pub const SPEC: ParamSpec = ParamSpec {
         "label",
     ],
     aliases: &[("msatoshi", "amount_msat")],
-    named_only: &["idempotent"],
+    named_only: &["idempotent", "description_hash"],
     required: 2,
 };
 
@@ -92,9 +92,9 @@ const WORDS: Words = Words {
 /// -32602 naming the first bad parameter, then the first missing one; a `payment_hash` that is
 /// not the `preimage`'s in holdinvoice's words.
 pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcError> {
-    let p = InvoiceParams::read(params, &SPEC, &WORDS)?;
+    let mut p = InvoiceParams::read(params, &SPEC, &WORDS)?;
     let amount = required(p.amount, "amount_msat")?;
-    let desc = required(p.description, "description")?;
+    let description = p.description()?;
     let source = match (p.payment_hash, p.preimage) {
         (Some(h), Some(pre)) if PaymentHash::of(&pre) != h => {
             return Err(RpcError::invalid_params(format!(
@@ -121,8 +121,7 @@ pub fn parse_request(params: Option<&RawValue>) -> Result<InvoiceRequest, RpcErr
             .map(Label::new)
             .transpose()
             .map_err(|e| RpcError::label(&e))?,
-        description: Description::new(desc, p.deschashonly.unwrap_or(false))
-            .map_err(|e| RpcError::invalid_params(e.to_string()))?,
+        description,
         expiry: p.expiry.unwrap_or(DEFAULT_EXPIRY),
         fallbacks: Vec::new(),
         preimage: source,
@@ -162,10 +161,7 @@ fn hold_json<'a>(r: &'a InvoiceRecord, preimage: Option<&PaymentPreimage>) -> Ho
         payment_secret: hex::encode(c.body.payment_secret),
         expires_at: c.body.expires_at,
         preimage: preimage.map(|p| hex::encode(p.0)),
-        description_hash: c
-            .body
-            .deschashonly
-            .then(|| hex::encode(sha256(c.body.description.as_bytes()))),
+        description_hash: r.description_hash().map(hex::encode),
         state: hold.map_or(HoldState::Canceled, |h| h.state).as_str(),
         htlc_expiry: hold.and_then(|h| h.htlc_expiry()),
         paid_at: r.payment.as_ref().map(|p| p.paid_at),

@@ -3,7 +3,7 @@
 use invoiced_actors::invoice_creator::{CreateInvoice, InvoiceRequest};
 use invoiced_actors::key_signer::PreimageSource;
 use invoiced_actors::policy::bolt11::Cltv;
-use invoiced_events::{Description, InvoiceRecord, Label};
+use invoiced_events::{InvoiceRecord, Label};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -26,7 +26,7 @@ pub const SPEC: ParamSpec = ParamSpec {
         "deschashonly",
     ],
     aliases: &[("msatoshi", "amount_msat")],
-    named_only: &["idempotent"],
+    named_only: &["idempotent", "description_hash"],
     required: 3,
 };
 
@@ -44,13 +44,11 @@ pub fn parse_request(
     params: Option<&RawValue>,
     default_cltv: Cltv,
 ) -> Result<InvoiceRequest, RpcError> {
-    let p = InvoiceParams::read(params, &SPEC, &WORDS)?;
+    let mut p = InvoiceParams::read(params, &SPEC, &WORDS)?;
     let amount = required(p.amount, "amount_msat")?;
-    let label = required(p.label, "label")?;
-    let desc = required(p.description, "description")?;
+    let label = required(p.label.take(), "label")?;
+    let description = p.description()?;
     let label = Some(Label::new(label).map_err(|e| RpcError::label(&e))?);
-    let description = Description::new(desc, p.deschashonly.unwrap_or(false))
-        .map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(InvoiceRequest {
         amount,
         label,

@@ -4,13 +4,14 @@
 
 use invoiced_actors::policy::bolt11::{Cltv, Expiry, InvoiceAmount};
 use invoiced_events::{
-    AmountOrAny, ExposePrivateChannels, PaymentHash, PaymentPreimage, ShortChannelId,
+    AmountOrAny, Description, ExposePrivateChannels, Hash32, PaymentHash, PaymentPreimage,
+    ShortChannelId,
 };
 use serde_json::value::RawValue;
 
 use super::error::RpcError;
 use super::params::{
-    as_string, bind, boolean, has_unicode_escape, hex32, label_text, unsigned, ParamSpec,
+    as_string, bind, boolean, has_unicode_escape, hex32, label_text, required, unsigned, ParamSpec,
 };
 
 /// Default relative expiry: one week.
@@ -125,6 +126,9 @@ pub struct InvoiceParams {
     pub cltv: Option<Cltv>,
     /// `deschashonly`.
     pub deschashonly: Option<bool>,
+    /// `description_hash` (ours, by name only): the hash the invoice commits to, its text not
+    /// given (LND's `description_hash`).
+    pub description_hash: Option<Hash32>,
     /// `idempotent`.
     pub idempotent: Option<bool>,
 }
@@ -156,6 +160,9 @@ impl InvoiceParams {
                 "exposeprivatechannels" => p.expose = Some(expose(v)?),
                 "cltv" => p.cltv = Some(cltv(v, words.cltv)?),
                 "deschashonly" => p.deschashonly = Some(boolean(v, "deschashonly")?),
+                "description_hash" => {
+                    p.description_hash = Some(hex32(v, "description_hash", words.hex32)?);
+                }
                 "idempotent" => p.idempotent = Some(boolean(v, "idempotent")?),
                 other => {
                     return Err(RpcError::invalid_params(format!(
@@ -165,6 +172,27 @@ impl InvoiceParams {
             }
         }
         Ok(p)
+    }
+
+    /// The description: `description` (required unless `description_hash` is given), as text
+    /// or, with `deschashonly`, its hash; or the given `description_hash`, with `description`
+    /// as a note beside it.
+    ///
+    /// # Errors
+    /// -32602: `description` missing or too long, or `deschashonly=false` with a hash.
+    pub fn description(&mut self) -> Result<Description, RpcError> {
+        match (self.description_hash, self.description.take()) {
+            (Some(_), _) if self.deschashonly == Some(false) => Err(RpcError::invalid_params(
+                "description_hash: the invoice carries this hash, so deschashonly cannot be false"
+                    .to_owned(),
+            )),
+            (Some(hash), note) => Ok(Description::with_hash(hash, note.unwrap_or_default())),
+            (None, text) => {
+                let text = required(text, "description")?;
+                Description::new(text, self.deschashonly.unwrap_or(false))
+                    .map_err(|e| RpcError::invalid_params(e.to_string()))
+            }
+        }
     }
 }
 

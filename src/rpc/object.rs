@@ -58,6 +58,10 @@ pub struct InvoiceJson<'a> {
     payment_preimage: Option<&'a PaymentPreimage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
+    /// Our extension, for an invoice whose `h` field is a hash its creator gave (the
+    /// `description` is then a note beside it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description_hash: Option<Hex<'a>>,
     expires_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     local_offer_id: Option<Hex<'a>>,
@@ -99,8 +103,12 @@ impl<'a> InvoiceJson<'a> {
             amount_received_msat: payment.map(|p| p.amount_received_msat),
             paid_at: payment.map(|p| p.paid_at),
             payment_preimage: payment.and(preimage),
-            // A BOLT12 invoice's description is its offer's, which may have none.
-            description: r.description().filter(|d| !(bolt12 && d.is_empty())),
+            // A BOLT12 invoice's description is its offer's, which may have none; an invoice
+            // with a given hash may have no note.
+            description: r
+                .description()
+                .filter(|d| !((bolt12 || r.given_description_hash.is_some()) && d.is_empty())),
+            description_hash: r.given_description_hash.as_ref().map(|h| Hex(h)),
             expires_at: c.body.expires_at,
             local_offer_id: r.local_offer_id.as_ref().map(|o| Hex(o)),
             invreq_payer_note,

@@ -147,8 +147,7 @@ impl<'c> Replay<'c> {
             return fail(key, format!("record {key} does not link to record {}: one of them was altered, or {key} comes from another log", key - 1));
         }
         if let Some(c) = rec.event.created() {
-            let bolt12 = matches!(rec.event, invoiced_events::Event::Bolt12InvoiceCreated(_));
-            self.verify_invoice(key, c, bolt12)?;
+            self.verify_invoice(key, c, &rec.event)?;
         }
         let hash = record_hash(bytes);
         if let Err(e) = self.state.apply(&rec, hash) {
@@ -161,19 +160,20 @@ impl<'c> Replay<'c> {
         Ok(())
     }
 
-    /// Checks that the invoice created at `key` is signed by the node and is exactly what its
-    /// event's fields lay out.
+    /// Checks that the invoice `c` created by `event` at `key` is signed by the node and is
+    /// exactly what the event's fields lay out.
     fn verify_invoice(
         &mut self,
         key: u64,
         c: &InvoiceCreated,
-        bolt12: bool,
+        event: &invoiced_events::Event,
     ) -> Result<(), Finding> {
+        let bolt12 = matches!(event, invoiced_events::Event::Bolt12InvoiceCreated(_));
         let id = self.signing_node(key, c, bolt12)?;
         let verified = if bolt12 {
             invoiced_actors::policy::bolt12::verify_against_event(c, &id)
         } else {
-            verify_against_event(c, self.network, &id)
+            verify_against_event(c, event.given_description_hash(), self.network, &id)
         };
         if let Err(what) = verified {
             return fail(key, what);

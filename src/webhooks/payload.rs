@@ -29,6 +29,7 @@ pub fn type_of(event: &Event) -> Option<&'static str> {
     Some(match event {
         Event::InvoiceCreated(_)
         | Event::HoldInvoiceCreated(_)
+        | Event::HashedInvoiceCreated(_)
         | Event::Bolt12InvoiceCreated(_) => "invoice_created",
         Event::InvoicePaid(_) | Event::HtlcsPaid(_) => "invoice_paid",
         Event::HoldAccepted(_) => "invoice_accepted",
@@ -69,6 +70,9 @@ pub fn body(rec: &EventRecord, created: Option<&InvoiceCreated>) -> Option<Value
     let (status, hold) = match &rec.event {
         Event::InvoiceCreated(_) | Event::Bolt12InvoiceCreated(_) => (InvoiceStatus::Unpaid, None),
         Event::HoldInvoiceCreated(_) => (InvoiceStatus::Unpaid, Some(HoldState::Open)),
+        Event::HashedInvoiceCreated(h) => {
+            (InvoiceStatus::Unpaid, h.hold.then_some(HoldState::Open))
+        }
         Event::InvoicePaid(p) | Event::HtlcsPaid(invoiced_events::HtlcsPaid { paid: p, .. }) => {
             payment(&mut inv, p.pay_index, p.amount_received_msat, p.paid_at);
             (InvoiceStatus::Paid, None)

@@ -600,3 +600,116 @@ fn contested_labels_and_preimages_across_arbiters() {
         "{out}"
     );
 }
+
+/// `description_hash` (ours, by name): the invoice commits to a hash whose text it is not given
+/// (LND's `description_hash`, LNURL's metadata); `description` becomes a note beside it. It is
+/// recorded, listed, replayed and audited like any invoice, plain or hold.
+#[test]
+fn a_given_description_hash_is_signed_listed_replayed_and_audited() {
+    let mut d = Daemon::start();
+    let metadata = r#"[["text/plain","coffee at the corner"]]"#;
+    let given = sha256::Hash::hash(metadata.as_bytes()).to_string();
+    let r = d
+        .call("invoice", json!({"amount_msat": 1000, "label": "lnurl", "description": "memo", "description_hash": given}))
+        .unwrap();
+    let decoded = d.call("decode", json!([r["bolt11"]])).unwrap();
+    assert_eq!(decoded["description_hash"], json!(given));
+    assert!(decoded.get("description").is_none());
+    let inv = check_bolt11(r["bolt11"].as_str().unwrap(), FIXTURE_NODE_ID);
+    assert_eq!(
+        inv.description(),
+        lightning_invoice::Bolt11InvoiceDescriptionRef::Hash(&lightning_invoice::Sha256(
+            given.parse().unwrap()
+        ))
+    );
+    // No note: no description; a hold invoice likewise.
+    d.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "bare", "description_hash": given}),
+    )
+    .unwrap();
+    let held = d
+        .call(
+            "holdinvoice",
+            json!({"amount_msat": 5000, "description_hash": given, "label": "held"}),
+        )
+        .unwrap();
+    assert_eq!(held["description_hash"], json!(given));
+    // A hash of the description itself is `deschashonly`: an ordinary invoice, no extension.
+    d.call("invoice", json!({"amount_msat": 1000, "label": "same", "description": metadata, "description_hash": given}))
+        .unwrap();
+
+    let shown = |d: &Daemon| {
+        let all = d.call("listinvoices", json!({})).unwrap()["invoices"].clone();
+        let by = |l: &str| {
+            all.as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["label"] == l)
+                .unwrap()
+                .clone()
+        };
+        (by("lnurl"), by("bare"), by("held"), by("same"))
+    };
+    let (lnurl, bare, held, same) = shown(&d);
+    assert_eq!(
+        (&lnurl["description"], &lnurl["description_hash"]),
+        (&json!("memo"), &json!(given))
+    );
+    assert!(bare.get("description").is_none() && bare["description_hash"] == json!(given));
+    assert_eq!(
+        (&held["hold_state"], &held["description_hash"]),
+        (&json!("OPEN"), &json!(given))
+    );
+    assert!(same.get("description_hash").is_none() && same["description"] == json!(metadata));
+    let events = d.call("listinvoices", json!({})).unwrap();
+    d.restart();
+    assert_eq!(
+        d.call("listinvoices", json!({})).unwrap(),
+        events,
+        "replayed identically"
+    );
+    assert_eq!(shown(&d).0, lnurl);
+
+    let before = d.head();
+    let bad = [
+        (
+            json!({"description_hash": "00"}),
+            "description_hash: should be 64 hex digits: invalid token '\"00\"'",
+        ),
+        (
+            json!({"description_hash": given, "deschashonly": false}),
+            "description_hash: the invoice carries this hash, so deschashonly cannot be false",
+        ),
+        (json!({}), "missing required parameter: description"),
+    ];
+    for (extra, msg) in bad {
+        let mut p = json!({"amount_msat": 1000, "label": "bad"});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let e = d.call("invoice", p).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (-32602, msg));
+    }
+    assert_eq!(d.head(), before, "nothing written for a refusal");
+
+    assert!(d.stop().success());
+    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["audit", "--data-dir"])
+        .arg(&d.dir)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{out}");
+    let events = std::process::Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["events", "--json", "--data-dir"])
+        .arg(&d.dir)
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert_eq!(
+        events.matches("hashed_invoice_created").count(),
+        3,
+        "{events}"
+    );
+}

@@ -337,7 +337,8 @@ def lnbits_wallets(lnd, macaroon):
 
 def test_lnbits_both_lnd_funding_sources_unmodified(tmp_path, monkeypatch):
     """LNbits' `LndWallet` (gRPC) and `LndRestWallet` (REST): status, invoices and their status,
-    the paid-invoices stream, and hold invoices created, held, settled and canceled."""
+    the paid-invoices stream, hold invoices created, held, settled and canceled, and invoices
+    with a description hash (LNURL's `unhashed_description`, a raw `description_hash`)."""
     node = Lightningd(str(tmp_path / "ln")).start()
     inv = Invoiced(str(tmp_path / "invoiced")).start()
     lnd = LndApi(str(tmp_path / "lnd"), inv.socket, node.socket)
@@ -380,6 +381,27 @@ def test_lnbits_both_lnd_funding_sources_unmodified(tmp_path, monkeypatch):
         canceled = await wallet.cancel_hold_invoice(other)
         assert canceled.ok, canceled.error_message
         assert (await wallet.get_invoice_status(other)).failed
+
+        # Descriptions given as a hash only: LNURL's metadata (LNbits hashes it) and a raw hash.
+        metadata = b'[["text/plain","a coffee at the corner"]]'
+        wanted = hashlib.sha256(metadata).hexdigest()
+        lnurl = await wallet.create_invoice(22, memo="lnurl-pay", unhashed_description=metadata)
+        assert lnurl.ok, lnurl.error_message
+        given = os.urandom(32)
+        by_hash = await wallet.create_invoice(23, memo="", description_hash=given)
+        assert by_hash.ok, by_hash.error_message
+        held_hash = hashlib.sha256(os.urandom(32)).hexdigest()
+        held_lnurl = await wallet.create_hold_invoice(24, held_hash, memo="", unhashed_description=metadata)
+        assert held_lnurl.ok, held_lnurl.error_message
+        for made_, h in [(lnurl, wanted), (by_hash, given.hex()), (held_lnurl, wanted)]:
+            decoded = bolt11.decode(made_.payment_request)
+            assert (decoded.description_hash, decoded.description) == (h, None)
+        listed = {i["payment_hash"]: i for i in inv.rpc().listinvoices()["invoices"]}
+        assert listed[lnurl.checking_id]["description_hash"] == wanted
+        assert listed[by_hash.checking_id]["description_hash"] == given.hex()
+        assert "description" not in listed[by_hash.checking_id]
+        assert listed[held_hash]["hold_state"] == "OPEN"
+        assert (await wallet.get_invoice_status(lnurl.checking_id)).pending
         await wallet.cleanup()
 
     try:
@@ -424,8 +446,8 @@ def test_single_invoice_subscription_follows_a_hold_invoice_to_its_end(api):
 
 def test_real_payments_through_lnds_api_on_the_network(tmp_path, monkeypatch):
     """On the real test network (network.py): B's node pays C's invoices through LND's Router
-    (gRPC, REST, and LNbits' two LND wallets), and A pays an invoice made through LND's API,
-    which its subscription sees settled."""
+    (gRPC, REST, and LNbits' two LND wallets), and A pays an invoice made through LND's API
+    with only a description hash, which its subscription sees settled."""
     from network import running
     from lnbits.wallets.lnd_grpc_files import router_pb2 as router
     from lnbits.wallets.lnd_grpc_files import router_pb2_grpc as routerrpc
@@ -471,10 +493,13 @@ def test_real_payments_through_lnds_api_on_the_network(tmp_path, monkeypatch):
             asyncio.run(pays(LndWallet, "lnbits-grpc"))
             asyncio.run(pays(LndRestWallet, "lnbits-rest"))
 
-            # A pays an invoice made through LND's API on B: the subscription sees it settled.
+            # A pays an invoice made through LND's API on B, with only a description hash (as an
+            # LNURL invoice): the subscription sees it settled.
             stub, md = lnd.stub(lnd.macaroon("invoice"))
             events = stub.SubscribeInvoices(ln.InvoiceSubscription(), metadata=md)
-            made = stub.AddInvoice(ln.Invoice(memo="from A", value=777), metadata=md)
+            metadata = hashlib.sha256(b'[["text/plain","from A"]]').digest()
+            made = stub.AddInvoice(ln.Invoice(memo="from A", value=777, description_hash=metadata), metadata=md)
+            assert bolt11.decode(made.payment_request).description_hash == metadata.hex()
             assert next(events).state == ln.Invoice.OPEN
             net.a.rpc().call("xpay", {"invstring": made.payment_request})
             settled = next(events)

@@ -222,9 +222,9 @@ pub fn build_raw(
     fields.push(tagged(TaggedField::PaymentHash(lightning_invoice::Sha256(
         sha256::Hash::from_byte_array(payment_hash.0),
     ))));
-    if draft.description.hash_only() {
+    if let Some(h) = draft.description.committed_hash() {
         fields.push(tagged(TaggedField::DescriptionHash(
-            lightning_invoice::Sha256(sha256::Hash::hash(draft.description.text().as_bytes())),
+            lightning_invoice::Sha256(sha256::Hash::from_byte_array(h)),
         )));
     } else {
         // Both hold BOLT11's 639-byte rule: a `Description` that is not hash-only always fits.
@@ -272,13 +272,15 @@ pub fn build_raw(
     })
 }
 
-/// Checks a stored bolt11 against the event that recorded it: it parses, its signature recovers
-/// `node_id`, and it is exactly the invoice the event's fields lay out (every field, in order).
+/// Checks a stored bolt11 against the event that recorded it (with the description hash it gave,
+/// if any): it parses, its signature recovers `node_id`, and it is exactly the invoice the
+/// event's fields lay out (every field, in order).
 ///
 /// # Errors
 /// A sentence saying what differs.
 pub fn verify_against_event(
     c: &invoiced_events::InvoiceCreated,
+    given_description_hash: Option<invoiced_events::Hash32>,
     network: Network,
     node_id: &PublicKey,
 ) -> Result<(), String> {
@@ -308,11 +310,13 @@ pub fn verify_against_event(
         amount: InvoiceAmount::from_msat(c.body.amount_msat)
             .map_err(|e| format!("event amount: {e}"))?,
         timestamp: c.body.created_at,
-        description: invoiced_events::Description::new(
-            c.body.description.clone(),
-            c.body.deschashonly,
-        )
-        .map_err(|e| format!("event description: {e}"))?,
+        description: match given_description_hash {
+            Some(h) => invoiced_events::Description::with_hash(h, c.body.description.clone()),
+            None => {
+                invoiced_events::Description::new(c.body.description.clone(), c.body.deschashonly)
+                    .map_err(|e| format!("event description: {e}"))?
+            }
+        },
         expiry: Expiry::new(c.body.expiry).map_err(|e| format!("event expiry: {e}"))?,
         cltv: Cltv::new(u64::from(c.body.cltv)).map_err(|e| format!("event cltv: {e}"))?,
         fallbacks,

@@ -34,8 +34,8 @@ use std::sync::{Arc, RwLock};
 
 use invoiced_events::codec::decode_record;
 use invoiced_events::{
-    CreatedIndex, Event, EventRecord, Hash32, InvoiceCreated, InvoiceEntry, InvoiceRecord,
-    Proposal, Rejection,
+    CreatedIndex, EventRecord, Hash32, InvoiceCreated, InvoiceEntry, InvoiceRecord, Proposal,
+    Rejection,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -500,13 +500,7 @@ pub fn join_entries(
             ))
         })?;
         let record = decode_record(bytes).map_err(|source| StoreError::Codec { seq, source })?;
-        let created = match record.event {
-            Event::InvoiceCreated(c)
-            | Event::HoldInvoiceCreated(c)
-            | Event::Bolt12InvoiceCreated(invoiced_events::Bolt12Created { invoice: c, .. }) => c,
-            _ => return Err(not_its_record()),
-        };
-        joined[i] = Some(entry.join(created).ok_or_else(not_its_record)?);
+        joined[i] = Some(entry.join(&record.event).ok_or_else(not_its_record)?);
         Ok(())
     })?;
     Ok(joined.into_iter().flatten().collect())

@@ -204,7 +204,7 @@ impl Writer {
             .into_iter()
             .map(|(record, hash, entry)| {
                 let invoice = match (record.event.created(), entry) {
-                    (Some(c), Some(e)) => e.join(c.clone()),
+                    (Some(_), Some(e)) => e.join(&record.event),
                     (None, Some(_)) => read.next(),
                     (_, None) => None,
                 };

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    earliest_expiry, CreatedIndex, Hash32, HeldPart, HoldState, InvoiceCreated, InvoiceStatus,
-    Label, Msat, PayIndex, PaymentHash, PreimageSeal, UpdatedIndex,
+    earliest_expiry, CreatedIndex, Event, Hash32, HeldPart, HoldState, InvoiceCreated,
+    InvoiceStatus, Label, Msat, PayIndex, PaymentHash, PreimageSeal, UpdatedIndex,
 };
 
 /// How an invoice was paid.
@@ -87,13 +87,15 @@ impl InvoiceEntry {
         }
     }
 
-    /// The whole invoice, given the [`InvoiceCreated`] of record `self.seq`; `None` if that event
-    /// is not this invoice's (a log that contradicts the projection).
-    pub fn join(&self, created: InvoiceCreated) -> Option<InvoiceRecord> {
+    /// The whole invoice, given the event of record `self.seq`; `None` if that event does not
+    /// create this invoice (a log that contradicts the projection).
+    pub fn join(&self, event: &Event) -> Option<InvoiceRecord> {
+        let created = event.created()?;
         (created.created_index == self.created_index
             && created.body.payment_hash == self.payment_hash)
             .then(|| InvoiceRecord {
-                created,
+                created: created.clone(),
+                given_description_hash: event.given_description_hash(),
                 status: self.status,
                 payment: self.payment.clone(),
                 description_removed: self.description_removed,
@@ -109,6 +111,9 @@ impl InvoiceEntry {
 pub struct InvoiceRecord {
     /// What was decided at creation.
     pub created: InvoiceCreated,
+    /// The hash in its `h` field when its creator gave it ([`crate::HashedCreated`]): the
+    /// `description` is then a note beside it.
+    pub given_description_hash: Option<Hash32>,
     /// Unpaid, paid or expired.
     pub status: InvoiceStatus,
     /// Set once paid.
@@ -139,8 +144,19 @@ impl InvoiceRecord {
         self.created.body.bolt11.starts_with("lni")
     }
 
-    /// The stored description, unless removed.
+    /// The stored description (with a given hash, the note beside it), unless removed.
     pub fn description(&self) -> Option<&str> {
         (!self.description_removed).then_some(self.created.body.description.as_str())
+    }
+
+    /// The hash in its `h` field, if it has one: the given one, or that of its description
+    /// (`deschashonly`).
+    pub fn description_hash(&self) -> Option<Hash32> {
+        use bitcoin::hashes::{sha256, Hash as _};
+        self.given_description_hash.or_else(|| {
+            self.created.body.deschashonly.then(|| {
+                sha256::Hash::hash(self.created.body.description.as_bytes()).to_byte_array()
+            })
+        })
     }
 }

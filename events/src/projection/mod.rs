@@ -159,6 +159,9 @@ impl Projections {
             Event::InvoiceCreated(c) => self.invoices.apply_created(seq, c, false)?,
             Event::HoldInvoiceCreated(c) => self.invoices.apply_created(seq, c, true)?,
             Event::Bolt12InvoiceCreated(b) => self.invoices.apply_bolt12(seq, b)?,
+            Event::HashedInvoiceCreated(h) => {
+                self.invoices.apply_created(seq, &h.invoice, h.hold)?
+            }
             Event::ChannelOpened(info) => {
                 if self.channels.get(&info.key).is_some() {
                     return Err(channel_err("opens known", &info.key));
@@ -476,11 +479,16 @@ mod tests {
             Event::Bolt12InvoiceCreated(b) => crate::InvoiceKind::Bolt12 {
                 local_offer_id: b.local_offer_id,
             },
+            Event::HashedInvoiceCreated(h) => crate::InvoiceKind::Hashed {
+                hold: h.hold,
+                description_hash: h.description_hash,
+            },
             _ => crate::InvoiceKind::Bolt11,
         };
         match e {
             Event::InvoiceCreated(c)
             | Event::HoldInvoiceCreated(c)
+            | Event::HashedInvoiceCreated(crate::HashedCreated { invoice: c, .. })
             | Event::Bolt12InvoiceCreated(crate::Bolt12Created { invoice: c, .. }) => {
                 Proposal::Invoice(crate::NewInvoice { body: c.body, kind })
             }
@@ -1033,9 +1041,29 @@ mod tests {
         let entry = book.invoices.get(CreatedIndex(1)).unwrap();
         let mut c = created("a", 1);
         c.created_index = CreatedIndex(1);
-        assert_eq!(entry.join(c.clone()).unwrap().created, c);
+        let joined = entry.join(&Event::InvoiceCreated(c.clone())).unwrap();
+        assert_eq!(
+            (joined.created, joined.given_description_hash),
+            (c.clone(), None)
+        );
+        let hashed = Event::HashedInvoiceCreated(crate::HashedCreated {
+            invoice: c.clone(),
+            hold: false,
+            description_hash: [5; 32],
+        });
+        assert_eq!(
+            entry.join(&hashed).unwrap().given_description_hash,
+            Some([5; 32])
+        );
+        assert_eq!(
+            entry.join(&hashed).unwrap().description_hash(),
+            Some([5; 32])
+        );
         c.body.payment_hash = PaymentHash::from_byte_array([2; 32]);
-        assert!(entry.join(c).is_none());
+        assert!(entry.join(&Event::InvoiceCreated(c)).is_none());
+        assert!(entry
+            .join(&Event::ChannelClosed(crate::ChannelKey::ChannelId([0; 32])))
+            .is_none());
     }
 
     #[test]
