@@ -2,7 +2,9 @@
 # LND's AddInvoice over gRPC through `invoiced lnd-api`, against invoiced's own `invoice` over
 # its socket, alternated in one run on one daemon: ROUNDS rounds (default 3) of 64 clients for
 # 5 s each way. Prints medians and min-max, the rate through the API as a share of the direct
-# one, and the CPU per invoice of invoiced, of lnd-api and of each load tool.
+# one, and the CPU per invoice of invoiced, of lnd-api and of each load tool. Each round also
+# loads `invoiced-bench lnd-floor`, the same gRPC serving with no invoice behind it, to show
+# what speaking LND's gRPC alone costs on these cores.
 # Usage: scripts/bench-lnd-api.sh [ROUNDS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +13,7 @@ build_release "$root"
 rounds=${1:-3}
 bin="$root/target/release"
 work=$(mktemp -d "${BENCH_DIR:-$root/target}/bench-lnd-api.XXXXXX")
-cleanup() { kill -TERM "${api:-}" "${daemon:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill -TERM "${api:-}" "${daemon:-}" "${floor:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 "$bin/invoiced" serve --data-dir "$work/data" --network regtest --log-level warn & daemon=$!
 for _ in $(seq 1 500); do [ -S "$work/data/lightning-rpc" ] && break; sleep 0.02; done
@@ -20,6 +22,9 @@ rest=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 RUST_LOG=warn "$bin/invoiced" lnd-api --invoiced-rpc-file "$work/data/lightning-rpc" --node-rpc-file "$work/none" \
     --grpc-listen "127.0.0.1:$port" --rest-listen "127.0.0.1:$rest" --lnd-dir "$work/lnd" & api=$!
 for _ in $(seq 1 500); do [ -f "$work/lnd/invoice.macaroon" ] && break; sleep 0.02; done
+floor_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin/invoiced-bench" lnd-floor --grpc-listen "127.0.0.1:$floor_port" --lnd-dir "$work/floor" & floor=$!
+for _ in $(seq 1 500); do [ -f "$work/floor/invoice.macaroon" ] && break; sleep 0.02; done
 sleep 0.5
 results="$work/results.jsonl"
 for r in $(seq 1 "$rounds"); do
@@ -28,6 +33,8 @@ for r in $(seq 1 "$rounds"); do
         --cpu "invoiced=$daemon" | sed 's/^/{"kind":"direct","data":/; s/$/}/' >> "$results"
     "$bin/invoiced-bench" lnd-load --grpc "127.0.0.1:$port" --lnd-dir "$work/lnd" --clients 64 --seconds 5 \
         --cpu "invoiced=$daemon" --cpu "lnd-api=$api" | sed 's/^/{"kind":"lnd","data":/; s/$/}/' >> "$results"
+    "$bin/invoiced-bench" lnd-load --grpc "127.0.0.1:$floor_port" --lnd-dir "$work/floor" --clients 64 --seconds 5 \
+        --cpu "floor=$floor" | sed 's/^/{"kind":"floor","data":/; s/$/}/' >> "$results"
 done
 python3 - "$results" <<'PY'
 import json, statistics, sys
@@ -48,5 +55,10 @@ show("direct: socket load tool CPU per invoice (us)", vals("direct", lambda d: d
 show("lnd-api: invoiced CPU per invoice (us)", vals("lnd", lambda d: d["cpu_us_per_call"]["invoiced"]))
 show("lnd-api: lnd-api CPU per invoice (us)", vals("lnd", lambda d: d["cpu_us_per_call"]["lnd-api"]))
 show("lnd-api: gRPC load tool CPU per invoice (us)", vals("lnd", lambda d: d["load_tool_cpu_us_per_call"]))
+floor_server = show("floor (gRPC, no invoice): server CPU per call (us)", vals("floor", lambda d: d["cpu_us_per_call"]["floor"]))
+floor_client = show("floor (gRPC, no invoice): gRPC load tool CPU per call (us)", vals("floor", lambda d: d["load_tool_cpu_us_per_call"]))
+show("floor (gRPC, no invoice): calls/s", vals("floor", rate), "{:,.0f}")
+direct_cpu = statistics.median(vals("direct", lambda d: d["cpu_us_per_call_by_process"]["invoiced"] + d["cpu_us_per_call_by_process"]["load tool"]))
 print(f"\n- through lnd-api / direct: {lnd / direct:.0%} of the rate (the API layer costs {1 - lnd / direct:.0%})")
+print(f"- the floor: an API that did nothing but speak gRPC would add {floor_server + floor_client:.1f} us of CPU to the direct path's {direct_cpu:.1f} us per invoice on these shared cores: at best {direct_cpu / (direct_cpu + floor_server + floor_client):.0%} of the direct rate")
 PY

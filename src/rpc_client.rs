@@ -1,5 +1,5 @@
-//! A JSON-RPC client of one unix socket (invoiced's or lightningd's), on `cln-rpc`, with a pool of
-//! open connections so that concurrent calls neither wait for each other nor reconnect each time.
+//! A JSON-RPC client of one unix socket (invoiced's or lightningd's), with a pool of open
+//! connections so that concurrent calls neither wait for each other nor reconnect each time.
 //!
 //! A call either gets the server's answer (`Ok` or [`CallError::Rpc`] with its error object,
 //! passed on unchanged) or fails to reach it ([`CallError::Unreachable`]). A pooled connection
@@ -7,12 +7,20 @@
 //! at once), before anything was sent: that call is retried once on a fresh connection. A
 //! connection that fails after its request was written is dropped and the call reported
 //! unreachable, since the server may or may not have acted on it.
+//!
+//! The framing is Core Lightning's: a request is one JSON object, an answer one JSON object
+//! followed by a blank line (`"\n\n"`, which no JSON text holds outside a string, where a
+//! newline is escaped). Each request is written straight from its parts and each answer parsed
+//! once, from the connection's own buffer.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use cln_rpc::{ClnRpc, RpcError};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::UnixStream;
 
 /// Most idle connections kept.
 const MAX_IDLE: usize = 64;
@@ -55,10 +63,88 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// A request as written.
+#[derive(Serialize)]
+struct Request<'a, I: Serialize> {
+    jsonrpc: &'static str,
+    id: I,
+    method: &'a str,
+    params: &'a Value,
+}
+
+/// An answer as read: its result or its error.
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// One open connection, with what it has read past the last answer.
+struct Conn {
+    stream: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(path: &Path) -> Result<Conn, CallError> {
+        UnixStream::connect(path)
+            .await
+            .map(|stream| Conn {
+                stream,
+                buf: Vec::with_capacity(4096),
+            })
+            .map_err(|e| CallError::Unreachable(format!("{}: {e}", path.display())))
+    }
+
+    /// Sends one request and reads its answer.
+    async fn call<I: Serialize>(
+        &mut self,
+        id: I,
+        method: &str,
+        params: &Value,
+    ) -> Result<Result<Value, Value>, Attempt> {
+        let request = Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        };
+        let bytes = serde_json::to_vec(&request)
+            .map_err(|e| Attempt::Failed(CallError::Unreachable(e.to_string())))?;
+        if self.stream.write_all(&bytes).await.is_err() {
+            return Err(Attempt::NotSent);
+        }
+        let unreachable = |why: String| Attempt::Failed(CallError::Unreachable(why));
+        let mut searched = 0;
+        let end = loop {
+            if let Some(i) = self.buf[searched..].windows(2).position(|w| w == b"\n\n") {
+                break searched + i;
+            }
+            searched = self.buf.len().saturating_sub(1);
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) => return Err(unreachable("closed before answering".into())),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(unreachable(e.to_string())),
+            }
+        };
+        let answer: Result<Answer, _> = serde_json::from_slice(&self.buf[..end]);
+        self.buf.drain(..end + 2);
+        match answer {
+            Ok(Answer { error: Some(e), .. }) => Ok(Err(e)),
+            Ok(Answer { result, .. }) => Ok(Ok(result.unwrap_or(Value::Null))),
+            Err(e) => Err(unreachable(format!("an answer that is not JSON-RPC: {e}"))),
+        }
+    }
+}
+
 /// Pooled connections to one socket.
 pub struct RpcPool {
     path: PathBuf,
-    idle: Mutex<Vec<ClnRpc>>,
+    idle: Mutex<Vec<Conn>>,
+    next_id: AtomicU64,
 }
 
 impl RpcPool {
@@ -67,6 +153,7 @@ impl RpcPool {
         RpcPool {
             path: path.into(),
             idle: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
         }
     }
 
@@ -75,11 +162,11 @@ impl RpcPool {
         &self.path
     }
 
-    fn take(&self) -> Option<ClnRpc> {
+    fn take(&self) -> Option<Conn> {
         self.idle.lock().ok()?.pop()
     }
 
-    fn put(&self, conn: ClnRpc) {
+    fn put(&self, conn: Conn) {
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < MAX_IDLE {
                 idle.push(conn);
@@ -99,9 +186,7 @@ impl RpcPool {
                 Ok(v) => return Ok(v),
             }
         }
-        let conn = ClnRpc::new(&self.path)
-            .await
-            .map_err(|e| CallError::Unreachable(format!("{e:#}")))?;
+        let conn = Conn::open(&self.path).await?;
         self.call_on(conn, method, params)
             .await
             .map_err(|a| match a {
@@ -112,30 +197,14 @@ impl RpcPool {
 
     async fn call_on(
         &self,
-        mut conn: ClnRpc,
+        mut conn: Conn,
         method: &str,
         params: &Value,
     ) -> Result<Value, Attempt> {
-        match conn.call_raw::<Value, Value>(method, params).await {
-            Ok(v) => {
-                self.put(conn);
-                Ok(v)
-            }
-            Err(RpcError {
-                code: Some(code),
-                message,
-                data,
-            }) => {
-                self.put(conn);
-                let mut e = json!({ "code": code, "message": message });
-                if let Some(d) = data {
-                    e["data"] = d;
-                }
-                Err(Attempt::Failed(CallError::Rpc(e)))
-            }
-            Err(e) if e.message.starts_with("Error passing request") => Err(Attempt::NotSent),
-            Err(e) => Err(Attempt::Failed(CallError::Unreachable(e.message))),
-        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let answer = conn.call(id, method, params).await?;
+        self.put(conn);
+        answer.map_err(|e| Attempt::Failed(CallError::Rpc(e)))
     }
 }
 
@@ -151,36 +220,17 @@ pub async fn call_with_id(
     method: &str,
     params: &Value,
 ) -> Result<Value, CallError> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let unreachable =
-        |e: std::io::Error| CallError::Unreachable(format!("{}: {e}", path.display()));
-    let mut stream = tokio::net::UnixStream::connect(path)
-        .await
-        .map_err(unreachable)?;
-    let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-    stream
-        .write_all(request.to_string().as_bytes())
-        .await
-        .map_err(unreachable)?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    // An answer ends with a blank line (Core Lightning's framing).
-    while !buf.ends_with(b"\n\n") {
-        match stream.read(&mut chunk).await.map_err(unreachable)? {
-            0 => {
-                return Err(CallError::Unreachable(format!(
-                    "{}: closed before answering",
-                    path.display()
-                )))
-            }
-            n => buf.extend_from_slice(&chunk[..n]),
+    let mut conn = Conn::open(path).await?;
+    match conn.call(id, method, params).await {
+        Ok(answer) => answer.map_err(CallError::Rpc),
+        Err(Attempt::NotSent) => Err(CallError::Unreachable(format!(
+            "{}: the connection was closed",
+            path.display()
+        ))),
+        Err(Attempt::Failed(CallError::Unreachable(why))) => {
+            Err(CallError::Unreachable(format!("{}: {why}", path.display())))
         }
-    }
-    let answer: Value = serde_json::from_slice(&buf)
-        .map_err(|e| CallError::Unreachable(format!("{}: {e}", path.display())))?;
-    match answer.get("error") {
-        Some(e) => Err(CallError::Rpc(e.clone())),
-        None => Ok(answer["result"].clone()),
+        Err(Attempt::Failed(e)) => Err(e),
     }
 }
 
@@ -192,7 +242,6 @@ enum Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::net::UnixListener;
 
     /// Answers `answers` requests on one connection with `{"n": k}`, then closes it.
@@ -253,5 +302,38 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("invoiced is unreachable at "));
+    }
+
+    #[tokio::test]
+    async fn call_with_id_sends_its_id_and_refuses_an_answer_that_is_not_json_rpc() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = async {
+            for answer in ["{\"result\": {\"ok\": true}}\n\n", "not json\n\n", ""] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap();
+                let req: Value = serde_json::from_slice(&buf[..n]).unwrap();
+                assert_eq!(
+                    (req["id"].clone(), req["method"].clone()),
+                    (json!("cln:x#1"), json!("m"))
+                );
+                s.write_all(answer.as_bytes()).await.unwrap();
+            }
+        };
+        let client = async {
+            let ok = call_with_id(&path, "cln:x#1", "m", &json!({})).await;
+            assert_eq!(ok, Ok(json!({"ok": true})));
+            let e = call_with_id(&path, "cln:x#1", "m", &json!({}))
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("not JSON-RPC"), "{e}");
+            let e = call_with_id(&path, "cln:x#1", "m", &json!({}))
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("closed before answering"), "{e}");
+        };
+        tokio::join!(server, client);
     }
 }

@@ -8,7 +8,7 @@
 //!   held until settled or canceled, and holdinvoice's commands ([`forward::HOLD_METHODS`]),
 //! - invoiced's view of the node's channels ([`channels`]).
 //!
-//! [`client`] is the pooled `cln-rpc` client both sides are reached with. The plugin keeps no
+//! [`crate::rpc_client`] is the pooled JSON-RPC client both sides are reached with. The plugin keeps no
 //! state of its own on disk: invoices live in invoiced's log, the parts of settled payments in
 //! the node's datastore.
 

@@ -2,6 +2,10 @@
 //! lnd-api`, one after another each, for S seconds, on one TLS connection (HTTP/2 streams, as
 //! an LND client library opens it), from one thread; prints calls/s and latency p50/p99/max,
 //! and with `--cpu NAME=PID` the CPU time per call of each named process and of itself.
+//!
+//! `invoiced-bench lnd-floor`: serves `AddInvoice` as `invoiced lnd-api` serves it (its TLS
+//! identity, its macaroon check, tonic on two worker threads) but answers every call with the
+//! same invoice, making none: the cost of speaking LND's gRPC alone, the floor under the API's.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -116,4 +120,63 @@ pub(crate) fn lnd_load(args: LndLoadArgs) {
             "load_tool_cpu_us_per_call": per_call(own_before, crate::load::process_cpu(std::process::id())),
         })
     );
+}
+
+/// `lnd-floor` options.
+#[derive(clap::Args)]
+pub(crate) struct LndFloorArgs {
+    /// Where to serve (host:port).
+    #[arg(long)]
+    grpc_listen: std::net::SocketAddr,
+    /// The directory of the TLS identity and macaroons (made as `invoiced lnd-api` makes them).
+    #[arg(long)]
+    lnd_dir: PathBuf,
+}
+
+/// A `Lightning` service whose `AddInvoice` makes no invoice.
+struct Floor {
+    auth: invoiced::lnd::auth::Auth,
+}
+
+#[tonic::async_trait]
+impl lnrpc::lightning_server::Lightning for Floor {
+    async fn add_invoice(
+        &self,
+        req: tonic::Request<lnrpc::Invoice>,
+    ) -> Result<tonic::Response<lnrpc::AddInvoiceResponse>, tonic::Status> {
+        let given = req.metadata().get("macaroon").and_then(|v| v.to_str().ok());
+        self.auth.check(given, "/lnrpc.Lightning/AddInvoice")?;
+        let memo = req.into_inner().memo;
+        Ok(tonic::Response::new(lnrpc::AddInvoiceResponse {
+            r_hash: vec![7; 32],
+            payment_request: format!("lnbcrt10n1{}", "q".repeat(300 - memo.len().min(300))),
+            add_index: 1,
+            payment_addr: vec![9; 32],
+        }))
+    }
+}
+
+pub(crate) fn lnd_floor(args: &LndFloorArgs) {
+    std::fs::create_dir_all(&args.lnd_dir).expect("lnd dir");
+    let id = invoiced::lnd::tls::load_or_create(&args.lnd_dir).expect("tls identity");
+    let auth = invoiced::lnd::auth::Auth::load_or_create(&args.lnd_dir).expect("macaroons");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tls = tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(&id.cert_pem, &id.key_pem),
+        );
+        tonic::transport::Server::builder()
+            .tls_config(tls)
+            .expect("tls")
+            .add_service(lnrpc::lightning_server::LightningServer::new(Floor {
+                auth,
+            }))
+            .serve(args.grpc_listen)
+            .await
+            .expect("serve");
+    });
 }

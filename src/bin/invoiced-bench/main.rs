@@ -61,6 +61,8 @@ enum Command {
     Load(LoadArgs),
     /// Clients send LND's `AddInvoice` over gRPC to `invoiced lnd-api`; calls/s, latency.
     LndLoad(lnd_load::LndLoadArgs),
+    /// Serves LND's `AddInvoice` with no invoice behind it: what the gRPC layer alone costs.
+    LndFloor(lnd_load::LndFloorArgs),
     /// Times `listinvoices` of everything, and lookups by label and payment hash.
     List {
         /// The socket.
@@ -254,6 +256,7 @@ fn main() {
     match Cli::parse().command {
         Command::Load(args) => load::load(args),
         Command::LndLoad(args) => lnd_load::lnd_load(args),
+        Command::LndFloor(args) => lnd_load::lnd_floor(&args),
         Command::List {
             rpc_file,
             repeat,
