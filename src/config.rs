@@ -35,6 +35,8 @@ pub struct Config {
     pub standby: bool,
     /// RPC arbiters (`--rpc-threads`); `None`: one per core the daemon may run on.
     pub rpc_threads: Option<usize>,
+    /// Where to serve Prometheus metrics (`--metrics-listen`), if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Tests only: exit just before shipping the batch after this many (`--dev-crash-before-ship`).
     pub dev_crash_before_ship: Option<u64>,
     /// Where the passphrase of an encrypted or passphrase-protected `hsm_secret` comes from.

@@ -21,6 +21,7 @@ use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy, SignerKeys};
 use invoiced_actors::label_registry::LabelRegistry;
+use invoiced_actors::store::keys::checkpoint_path;
 use invoiced_actors::store::{EventLog, InvoiceReader, LogOptions, RocksStorage};
 use invoiced_actors::waiters::Waiters;
 use invoiced_actors::SharedState;
@@ -30,6 +31,7 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{prepare_data_dir, Config};
+use crate::metrics::{LogStats, Metrics, Sources as MetricSources};
 use crate::rpc::{RpcContext, RpcPool};
 use crate::webhooks::Webhooks;
 use crate::{replication, webhooks};
@@ -43,12 +45,23 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let keys = load_keys(&cfg)?;
     let node_id = keys.node_id();
     let clock = clock(&cfg);
+    let metrics = match cfg.metrics_listen {
+        Some(_) => Some(Arc::new(Metrics::new()?)),
+        None => None,
+    };
     let mut options = LogOptions {
         min_free_bytes: cfg.min_free_bytes,
+        observer: metrics
+            .clone()
+            .map(|m| Arc::new(LogStats(m)) as Arc<dyn invoiced_actors::store::WriteObserver>),
         ..LogOptions::default()
     };
     let (replication, follower) = prepare_replication(&cfg, node_id, &mut options)?;
+    let replay = std::time::Instant::now();
     let log = open_log(&cfg, clock.clone(), options)?;
+    if let Some(m) = &metrics {
+        m.replay_seconds.set(replay.elapsed().as_secs_f64());
+    }
     let state = log.state();
     let invoices = log.reader();
     if let (Some(stream), Some(status)) = (follower, &replication) {
@@ -65,6 +78,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         state,
         invoices,
         replication,
+        metrics,
     };
     let system = System::new();
     let mut hooks = None;
@@ -171,6 +185,7 @@ struct Opened<'a> {
     state: SharedState,
     invoices: InvoiceReader,
     replication: Option<Arc<replication::Status>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// On the actix system: starts the actors (the channel monitor's view from `channels`), the
@@ -192,11 +207,34 @@ async fn serve(
         &opened.invoices,
         &opened.log.handle(),
     )?);
+    let metrics = opened.metrics.clone();
+    let sources = MetricSources {
+        state: Some(opened.state.clone()),
+        checkpoint: Some(checkpoint_path(&cfg.event_log())),
+        replication: opened.replication.clone(),
+        deliveries: hooks.as_ref().map(Webhooks::deliveries).unwrap_or_default(),
+        connections: None,
+    };
+    if let Some(m) = &metrics {
+        let state = opened
+            .state
+            .read()
+            .map_err(|_| anyhow::anyhow!("projection lock poisoned"))?;
+        crate::metrics::observer::start(Arc::clone(m), &state, &opened.log.handle());
+    }
     let contexts = ArbiterContexts::new(cfg, opened, actors.clone());
     let workers = cfg
         .rpc_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let pool = RpcPool::start(workers, move || contexts.context()).await?;
+    if let (Some(m), Some(addr)) = (metrics, cfg.metrics_listen) {
+        let sources = MetricSources {
+            connections: Some(pool.connections()),
+            ..sources
+        };
+        let bound = crate::metrics::serve::start(addr, m, sources).await?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
     // The socket appears only once everything behind it is ready.
     let listener = bind_socket(&cfg.rpc_file)?;
     tracing::info!(
@@ -287,6 +325,7 @@ struct ArbiterContexts {
     network: invoiced_events::Network,
     cltv_final: invoiced_actors::policy::bolt11::Cltv,
     actors: SharedActors,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl ArbiterContexts {
@@ -302,6 +341,7 @@ impl ArbiterContexts {
             network: cfg.network,
             cltv_final: cfg.cltv_final,
             actors,
+            metrics: opened.metrics,
         }
     }
 
@@ -335,6 +375,7 @@ impl ArbiterContexts {
             network: self.network,
             cltv_final: self.cltv_final,
             replication: self.replication.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod daemon;
 pub mod lnd;
+pub mod metrics;
 pub mod plugin;
 pub mod replication;
 pub mod rpc;

@@ -70,6 +70,9 @@ struct ServeArgs {
     /// run on.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     rpc_threads: Option<u16>,
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics (docs/OPERATIONS.md lists them).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// The test hooks, only in a build with the `dev-hooks` feature.
     #[cfg(feature = "dev-hooks")]
     #[command(flatten)]
@@ -170,6 +173,7 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
         webhook_urls,
         replicate_to,
         rpc_threads,
+        metrics_listen,
         ..
     } = args;
     let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
@@ -191,6 +195,7 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
         min_free_bytes: min_free_disk_mb.saturating_mul(1 << 20),
         clock_offset_ms: dev_clock_offset.saturating_mul(1000),
         rpc_threads: rpc_threads.map(usize::from),
+        metrics_listen,
         autoclean: invoiced_actors::autoclean::AutocleanConfig {
             paid_age_s: autoclean_paidinvoices_age,
             expired_age_s: autoclean_expiredinvoices_age,

@@ -81,6 +81,8 @@ pub struct RpcContext {
     pub cltv_final: invoiced_actors::policy::bolt11::Cltv,
     /// Replication to PostgreSQL, when on.
     pub replication: Option<std::sync::Arc<crate::replication::Status>>,
+    /// The metrics, when served.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 #[derive(Deserialize)]
@@ -289,15 +291,32 @@ async fn answer(
     params: Option<&RawValue>,
     in_flight: &Counter,
 ) -> Option<Vec<u8>> {
+    let started = std::time::Instant::now();
     let Some(m) = methods::find(method) else {
-        return Some(response(id, Err(RpcError::unknown_method(method))));
+        let refused = RpcError::unknown_method(method);
+        count(ctx, "unknown", Err(&refused), started);
+        return Some(response(id, Err(refused)));
     };
-    if m.waits {
-        let outcome = conn.unless_closed((m.handler)(ctx, params)).await?;
-        return Some(response(id, outcome));
+    let outcome = if m.waits {
+        conn.unless_closed((m.handler)(ctx, params)).await?
+    } else {
+        let _working = in_flight.enter();
+        (m.handler)(ctx, params).await
+    };
+    count(ctx, m.name, outcome.as_ref().map(|_| ()), started);
+    Some(response(id, outcome))
+}
+
+/// Counts an answered request in the metrics, if they are served.
+fn count(
+    ctx: &RpcContext,
+    method: &'static str,
+    outcome: Result<(), &RpcError>,
+    started: std::time::Instant,
+) {
+    if let Some(metrics) = &ctx.metrics {
+        metrics.request(method, outcome.err().map(|e| e.code), started.elapsed());
     }
-    let _working = in_flight.enter();
-    Some(response(id, (m.handler)(ctx, params).await))
 }
 
 pub(crate) async fn serve_connection(ctx: Rc<RpcContext>, stream: UnixStream, in_flight: Counter) {

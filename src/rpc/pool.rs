@@ -38,6 +38,11 @@ impl Counter {
     pub(crate) fn get(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// The count itself, for whoever reads it elsewhere (the metrics).
+    pub(crate) fn shared(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.0)
+    }
 }
 
 impl Drop for Counted {
@@ -139,6 +144,8 @@ fn hand(workers: &[Worker], mut stream: std::os::unix::net::UnixStream, open: &C
 pub struct RpcPool {
     workers: Vec<Worker>,
     in_flight: Counter,
+    /// Connections open on the socket.
+    open: Counter,
 }
 
 impl RpcPool {
@@ -160,7 +167,13 @@ impl RpcPool {
         Ok(RpcPool {
             workers: pool,
             in_flight,
+            open: Counter::default(),
         })
+    }
+
+    /// The number of connections open on the socket, as it changes.
+    pub fn connections(&self) -> Arc<AtomicUsize> {
+        self.open.shared()
     }
 
     /// Serves `listener` until `shutdown` resolves, then waits (up to 10 s) for requests in
@@ -174,8 +187,11 @@ impl RpcPool {
         listener: UnixListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        let RpcPool { workers, in_flight } = self;
-        let open = Counter::default();
+        let RpcPool {
+            workers,
+            in_flight,
+            open,
+        } = self;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -3,6 +3,7 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use bitcoin::hashes::{sha256, Hash as _};
 use invoiced_actors::store::InvoiceReader;
 use invoiced_events::EventRecord;
 
-use super::{payload, Head};
+use super::{payload, Delivery, Head};
 
 /// How long one POST may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +38,8 @@ pub struct Endpoint {
     agent: ureq::Agent,
     reader: InvoiceReader,
     head: Arc<Head>,
+    /// The cursor and the failures, as the metrics read them.
+    delivery: Arc<Delivery>,
 }
 
 impl Endpoint {
@@ -83,6 +86,11 @@ impl Endpoint {
             agent,
             reader,
             head: signal,
+            delivery: Arc::new(Delivery {
+                url: url.to_owned(),
+                cursor: AtomicU64::new(cursor),
+                failures: AtomicU64::new(0),
+            }),
         };
         ep.save_cursor()?;
         ep.saved.0 = cursor;
@@ -92,6 +100,11 @@ impl Endpoint {
     /// The last record delivered.
     pub fn cursor(&self) -> u64 {
         self.cursor
+    }
+
+    /// Where its delivery stands, as it moves.
+    pub fn delivery(&self) -> Arc<Delivery> {
+        Arc::clone(&self.delivery)
     }
 
     /// Writes the cursor durably (a new file renamed over the old, both synced), with the URL
@@ -135,6 +148,7 @@ impl Endpoint {
                     }
                 }
                 self.cursor = rec.seq;
+                self.delivery.cursor.store(rec.seq, Ordering::Relaxed);
                 if self.saved.1.elapsed() >= SAVE_EVERY {
                     self.persist();
                 }
@@ -207,6 +221,7 @@ impl Endpoint {
                 }
                 Err(e) => {
                     failures += 1;
+                    self.delivery.failures.fetch_add(1, Ordering::Relaxed);
                     if failures == 1 || failures.is_multiple_of(10) {
                         tracing::warn!(
                             "webhook {}: record {} not taken ({e}); retrying, attempt {failures}",

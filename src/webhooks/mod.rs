@@ -68,14 +68,31 @@ impl Head {
     }
 }
 
+/// An endpoint's delivery as it stands, shared by its thread with the metrics.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Its URL.
+    pub url: String,
+    /// The last record delivered (or passed over: not an invoice event).
+    pub cursor: std::sync::atomic::AtomicU64,
+    /// Deliveries it did not take.
+    pub failures: std::sync::atomic::AtomicU64,
+}
+
 /// The running webhooks: stop them before the log closes.
 #[derive(Debug, Default)]
 pub struct Webhooks {
     head: Arc<Head>,
     threads: Vec<JoinHandle<()>>,
+    deliveries: Vec<Arc<Delivery>>,
 }
 
 impl Webhooks {
+    /// Where each endpoint's delivery stands (for the metrics).
+    pub fn deliveries(&self) -> Vec<Arc<Delivery>> {
+        self.deliveries.clone()
+    }
+
     /// Stops every endpoint thread (one in an HTTP call finishes it first, within its timeout).
     pub fn stop(self) {
         self.head.stop();
@@ -131,6 +148,7 @@ pub fn start(
         return Ok(Webhooks {
             head,
             threads: Vec::new(),
+            deliveries: Vec::new(),
         });
     }
     let secret = secret(data_dir)?;
@@ -148,6 +166,7 @@ pub fn start(
         }
     });
     let mut threads = Vec::new();
+    let mut deliveries = Vec::new();
     for url in urls {
         let ep = endpoint::Endpoint::open(
             url,
@@ -158,11 +177,16 @@ pub fn start(
             Arc::clone(&head),
         )?;
         tracing::info!("webhook {url}: delivering from record {}", ep.cursor() + 1);
+        deliveries.push(ep.delivery());
         threads.push(
             std::thread::Builder::new()
                 .name("webhook".into())
                 .spawn(move || ep.run())?,
         );
     }
-    Ok(Webhooks { head, threads })
+    Ok(Webhooks {
+        head,
+        threads,
+        deliveries,
+    })
 }

@@ -11,6 +11,7 @@ mod hold;
 mod hostile;
 mod invoice;
 mod lifecycle;
+mod metrics;
 mod pg;
 mod resources;
 mod restart;

@@ -104,6 +104,16 @@ pub struct LogOptions {
     pub replica: Option<Box<dyn replica::Replica>>,
     /// Start as a standby: every append refused until [`LogHandle::become_primary`].
     pub standby: bool,
+    /// Told of each batch the writer makes durable (metrics).
+    pub observer: Option<Arc<dyn WriteObserver>>,
+}
+
+/// What the writer reports of each batch it makes durable, on its own thread (so it must be
+/// quick: metrics count it).
+pub trait WriteObserver: Send + Sync {
+    /// `records` records of `bytes` stored bytes were written, durable after `took` (the write
+    /// and its fsync).
+    fn batch_written(&self, records: usize, bytes: usize, took: std::time::Duration);
 }
 
 impl core::fmt::Debug for LogOptions {
@@ -122,6 +132,7 @@ impl Default for LogOptions {
             faults: Faults::default(),
             replica: None,
             standby: false,
+            observer: None,
         }
     }
 }

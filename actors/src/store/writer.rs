@@ -54,6 +54,8 @@ pub(super) struct Writer {
     state: SharedState,
     clock: Arc<dyn Clock>,
     subscribers: Vec<tokio::sync::mpsc::UnboundedSender<CommittedBatch>>,
+    /// Told of each batch made durable (metrics).
+    observer: Option<Arc<dyn super::WriteObserver>>,
 }
 
 /// The appends gathered for the next group commit.
@@ -79,6 +81,7 @@ impl Writer {
             faults,
             replica,
             standby,
+            observer,
         } = options;
         Writer {
             engine: WriteSide::new(storage, engine, slot),
@@ -89,6 +92,7 @@ impl Writer {
             state,
             clock,
             subscribers: Vec::new(),
+            observer,
         }
     }
 

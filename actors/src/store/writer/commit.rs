@@ -47,6 +47,8 @@ struct Stamped {
     shipped: Vec<Vec<u8>>,
     /// How many records each request has, or its refusal.
     counts: Vec<Result<usize, AppendError>>,
+    /// The records' stored bytes, in all.
+    bytes: usize,
 }
 
 impl Writer {
@@ -80,7 +82,11 @@ impl Writer {
         let keep_bytes = self.shipping.is_on();
         let stamped = stamp(admitted, head, self.clock.now_ms(), keep_bytes)?;
         if !stamped.records.is_empty() {
+            let started = std::time::Instant::now();
             engine.write(stamped.batch)?;
+            if let Some(o) = &self.observer {
+                o.batch_written(stamped.records.len(), stamped.bytes, started.elapsed());
+            }
             if self.faults.take_failure_after_write() {
                 return Err(StoreError::Injected(
                     "the batch reached the log but is reported as failed",
@@ -185,6 +191,7 @@ fn stamp(
         records: Vec::new(),
         shipped: Vec::new(),
         counts: Vec::with_capacity(admitted.len()),
+        bytes: 0,
     };
     // Each request's events move into its records (only their count is needed afterwards).
     for events in admitted {
@@ -207,6 +214,7 @@ fn stamp(
             let bytes =
                 encode_record(&record).map_err(|source| StoreError::Codec { seq, source })?;
             prev_hash = record_hash(&bytes);
+            stamped.bytes += bytes.len();
             if keep_bytes {
                 stamped.shipped.push(bytes.clone());
             }
