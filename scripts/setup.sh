@@ -6,6 +6,7 @@
 #  - python3-venv:   the interop tests' virtual environments (tests only)
 #  - postgresql:     PostgreSQL 15, whose clusters the replication tests start and stop in
 #                    temporary directories (tests only; a primary only needs a reachable server)
+#  - prometheus:     the server and promtool, which scrape and check invoiced's /metrics (tests only)
 
 ensure_system_packages() {
     local missing=()

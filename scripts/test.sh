@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/setup.sh
-ensure_system_packages librocksdb-dev libclang-dev postgresql
+ensure_system_packages librocksdb-dev libclang-dev postgresql prometheus
 export_rocksdb_env
 ensure_python_venv "$root"
 ensure_python_venv "$root" "$root/tests/interop/requirements-lnbits.txt" "$root/.venv-lnbits"

@@ -135,7 +135,22 @@ impl Metrics {
             webhook_backlog: reg(&r, IntGaugeVec::new(opts("webhook_backlog_records", "Log records not yet delivered, by webhook endpoint"), &["url"])?)?,
             webhook_failures: reg(&r, IntCounterVec::new(opts("webhook_failures_total", "Deliveries a webhook endpoint did not take, by endpoint"), &["url"])?)?,
             registry: r,
-        })
+        }
+        .with_kinds_at_zero())
+    }
+
+    /// Shows every kind and state from the start, at zero, so that dashboards and alerts see
+    /// the series before the first of each happens.
+    fn with_kinds_at_zero(self) -> Self {
+        for kind in ["bolt11", "hold", "bolt12", "keysend"] {
+            self.invoices_created.with_label_values(&[kind]);
+            self.payments.with_label_values(&[kind]);
+            self.received_msat.with_label_values(&[kind]);
+        }
+        for state in ["open", "accepted", "settled", "canceled"] {
+            self.hold_invoices.with_label_values(&[state]);
+        }
+        self
     }
 
     /// Counts one answered request: `code` is `None` for a result.

@@ -46,10 +46,6 @@ impl Observer {
             metrics,
             holds: HashMap::new(),
         };
-        for name in ["open", "accepted", "settled", "canceled"] {
-            // Each state shows from the start, at zero when none is in it.
-            o.metrics.hold_invoices.with_label_values(&[name]).set(0);
-        }
         for e in state.invoices.from_created_index(CreatedIndex(0)) {
             if let Some(s) = e.hold_state() {
                 o.track(e.created_index, Some(s));
