@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{eventually, Daemon};
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 }
 
 /// `GET /path` on the port: the status line and the body.
-fn get(port: u16, path: &str) -> (String, String) {
+pub fn get(port: u16, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
     let mut out = String::new();
@@ -30,7 +30,7 @@ fn get(port: u16, path: &str) -> (String, String) {
 }
 
 /// Every sample of the exposition, by its name with labels as written (`name{a="b"}`).
-fn samples(text: &str) -> HashMap<String, f64> {
+pub fn samples(text: &str) -> HashMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {

@@ -499,7 +499,22 @@ fn a_standby_takes_over_once_the_primary_lease_lapses() {
     let Some(pg) = Pg::start() else { return };
     let url = pg.url();
     let mut primary = Daemon::start_with(&[format!("--replicate-to={url}")]);
-    let standby = Daemon::start_command("standby", &[format!("--replicate-from={url}")]);
+    let port = crate::metrics::free_port();
+    let standby = Daemon::start_command(
+        "standby",
+        &[
+            format!("--replicate-from={url}"),
+            format!("--metrics-listen=127.0.0.1:{port}"),
+        ],
+    );
+    let role = |name: &str| {
+        let m = crate::metrics::samples(&crate::metrics::get(port, "/metrics").1);
+        (
+            m[&format!("invoiced_replication_role{{role=\"{name}\"}}")],
+            m["invoiced_replication_epoch"],
+        )
+    };
+    assert_eq!(role("standby"), (1.0, 1.0), "the metrics show a standby");
     invoice(&primary, "before").unwrap();
     primary.kill();
     // Renewed every 3 s, lapsed after 10 s without: then the standby takes over by itself.
@@ -521,6 +536,12 @@ fn a_standby_takes_over_once_the_primary_lease_lapses() {
     );
     invoice(&standby, "after").unwrap();
     assert_eq!(pg.records(), local_records(&standby));
+    assert_eq!(
+        role("primary"),
+        (1.0, 2.0),
+        "and then the primary it became"
+    );
+    assert_eq!(role("standby").0, 0.0);
 }
 
 #[test]
