@@ -6,6 +6,8 @@
 #  - python3-venv:   the interop tests' virtual environments (tests only)
 #  - postgresql:     PostgreSQL 15, whose clusters the replication tests start and stop in
 #                    temporary directories (tests only; a primary only needs a reachable server)
+#  - dpkg-dev, binutils: dpkg-shlibdeps and strip, for the .deb of scripts/package.sh
+#  - systemd, adduser: systemd-analyze and the .deb's dependency, for the release's tests
 
 ensure_system_packages() {
     local missing=()
