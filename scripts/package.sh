@@ -49,7 +49,7 @@ done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The archives' times: the commit's, so that a rebuild of one commit gives the same archive.
+# The archives' file times: the commit's, not the build's.
 epoch=$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH=$epoch
 
@@ -123,8 +123,8 @@ printf 'Source: invoiced\n\nPackage: invoiced\nArchitecture: amd64\n' > "$work/s
 shlibs=$(cd "$work/src" && dpkg-shlibdeps -O "${bins[@]/#/-e$stage/usr/bin/}")
 shlibs=${shlibs#shlibs:Depends=}
 [ -n "$shlibs" ] || { echo "package: dpkg-shlibdeps found no dependency" >&2; exit 1; }
-# Every library the binaries link is Debian's (none from the build tree), and the RocksDB one
-# is named: the daemon cannot start without it.
+# dpkg-shlibdeps fails on a library that no package ships; the RocksDB one must be named: the
+# daemon cannot start without it.
 rocksdb_so=$(ldd "$stage/usr/bin/invoiced" | awk '/librocksdb/ { print $3 }')
 [ -n "$rocksdb_so" ] || { echo "package: invoiced does not link librocksdb" >&2; exit 1; }
 rocksdb_pkg=$(owner_of "$rocksdb_so") || { echo "package: no package ships $rocksdb_so" >&2; exit 1; }
