@@ -7,6 +7,8 @@
 #  - postgresql:     PostgreSQL 15, whose clusters the replication tests start and stop in
 #                    temporary directories (tests only; a primary only needs a reachable server)
 #  - prometheus:     the server and promtool, which scrape and check invoiced's /metrics (tests only)
+#  - dpkg-dev, binutils: dpkg-shlibdeps and strip, for the .deb of scripts/package.sh
+#  - systemd, adduser: systemd-analyze and the .deb's dependency, for the release's tests
 
 ensure_system_packages() {
     local missing=()

@@ -7,6 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/setup.sh
 ensure_system_packages librocksdb-dev libclang-dev postgresql prometheus
+# The release's tests (tests/interop/test_package.py, which runs scripts/package.sh): systemd's
+# systemd-analyze checks the units; adduser is a dependency of the .deb it installs with dpkg -i.
+ensure_system_packages systemd adduser
 export_rocksdb_env
 ensure_python_venv "$root"
 ensure_python_venv "$root" "$root/tests/interop/requirements-lnbits.txt" "$root/.venv-lnbits"

@@ -12,3 +12,12 @@ pub mod rpc;
 pub mod rpc_client;
 pub mod tools;
 pub mod webhooks;
+
+/// The version every binary prints for `--version`: the package's version and the commit it
+/// was built from (`unknown` without git), e.g. `0.1.0 (0123456789ab)`; see `build.rs`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("INVOICED_GIT_COMMIT"),
+    ")"
+);

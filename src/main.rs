@@ -12,7 +12,7 @@ use invoiced_events::Network;
 #[derive(Parser)]
 #[command(
     name = "invoiced",
-    version,
+    version = invoiced::VERSION,
     about = "A Lightning invoice daemon with an event-sourced log"
 )]
 struct Cli {

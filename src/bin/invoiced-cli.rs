@@ -4,6 +4,7 @@
 //! or `name=value` pairs with `-k`. An argument that parses as JSON is sent as JSON, anything else
 //! as a string. The result is printed as pretty JSON; an error goes to stderr with exit code 1.
 //! With `--qr`, an `invoice` result's bolt11 is also printed as a terminal QR code.
+//! `--version` (`-V`) prints the version and the commit it was built from.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 use serde_json::{json, Map, Value};
 
 const USAGE: &str =
-    "usage: invoiced-cli [--data-dir DIR | --rpc-file PATH] [-k] [--qr] METHOD [ARGS...]";
+    "usage: invoiced-cli [--data-dir DIR | --rpc-file PATH] [-k] [--qr] METHOD [ARGS...]\n       invoiced-cli --version";
 
 struct Args {
     rpc_file: PathBuf,
@@ -23,7 +24,13 @@ struct Args {
     params: Vec<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// What the command line asks for: a call, or the version.
+enum Request {
+    Call(Args),
+    Version,
+}
+
+fn parse_args() -> Result<Request, String> {
     let mut data_dir: Option<PathBuf> = None;
     let mut rpc_file: Option<PathBuf> = None;
     let mut keywords = false;
@@ -41,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
             "-k" | "--keywords" => keywords = true,
             "--qr" => qr = true,
             "-h" | "--help" => return Err(USAGE.into()),
+            "-V" | "--version" => return Ok(Request::Version),
             _ if a.starts_with("--data-dir=") => data_dir = Some(a["--data-dir=".len()..].into()),
             _ if a.starts_with("--rpc-file=") => rpc_file = Some(a["--rpc-file=".len()..].into()),
             _ => rest.push(a),
@@ -54,13 +62,13 @@ fn parse_args() -> Result<Args, String> {
             .unwrap_or_else(|| PathBuf::from("."))
             .join(".invoiced")
     });
-    Ok(Args {
+    Ok(Request::Call(Args {
         rpc_file: rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc")),
         keywords,
         qr,
         method,
         params: rest.collect(),
-    })
+    }))
 }
 
 /// A value that parses as JSON is JSON; anything else is a string.
@@ -141,7 +149,11 @@ fn print_qr(text: &str) {
 
 fn main() -> ExitCode {
     let args = match parse_args() {
-        Ok(a) => a,
+        Ok(Request::Call(a)) => a,
+        Ok(Request::Version) => {
+            println!("invoiced-cli {}", invoiced::VERSION);
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);

@@ -1,6 +1,7 @@
-//! `invoiced-cli` against the real daemon: positional and `-k` arguments, errors, `--qr`.
+//! `invoiced-cli` against the real daemon: positional and `-k` arguments, errors, `--qr`; every
+//! binary's `--version`.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::harness::Daemon;
 
@@ -67,4 +68,36 @@ fn positional_keyword_errors_and_qr() {
 
     let out = cli(&d, &["help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("listinvoices"));
+}
+
+/// `--version` (and `-V`) of each binary: the package's version and the commit build.rs named,
+/// with no daemon, socket or lightningd (`invoiced-cln` answers instead of waiting for
+/// lightningd on its stdin, where it would read the end of input and fail).
+#[test]
+fn every_binary_prints_its_version_and_commit() {
+    let commit = env!("INVOICED_GIT_COMMIT");
+    let hex = commit.strip_suffix("-dirty").unwrap_or(commit);
+    assert!(
+        commit == "unknown" || (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    for (name, exe) in [
+        ("invoiced", env!("CARGO_BIN_EXE_invoiced")),
+        ("invoiced-cli", env!("CARGO_BIN_EXE_invoiced-cli")),
+        ("invoiced-cln", env!("CARGO_BIN_EXE_invoiced-cln")),
+    ] {
+        for flag in ["--version", "-V"] {
+            let out = Command::new(exe)
+                .arg(flag)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name} {flag}: {out:?}");
+            assert_eq!(
+                String::from_utf8(out.stdout).unwrap(),
+                format!("{name} {} ({commit})\n", env!("CARGO_PKG_VERSION")),
+                "{name} {flag}"
+            );
+        }
+    }
 }

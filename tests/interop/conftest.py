@@ -42,11 +42,12 @@ def wait_for_socket(path, proc, what, timeout=30):
 
 
 class Invoiced:
-    """The real daemon on a data dir of its own."""
+    """The real daemon on a data dir of its own (the build's, or the binary `binary`)."""
 
-    def __init__(self, data_dir, hsm_secret=None, network="regtest"):
+    def __init__(self, data_dir, hsm_secret=None, network="regtest", binary=BIN):
         self.data_dir = data_dir
         self.network = network
+        self.bin = binary
         self.proc = None
         os.makedirs(data_dir, 0o700, exist_ok=True)
         if hsm_secret is not None:
@@ -59,7 +60,7 @@ class Invoiced:
 
     def start(self, extra=(), check=True):
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data-dir", self.data_dir, "--network", self.network, "--log-level", "warn", *extra],
+            [self.bin, "serve", "--data-dir", self.data_dir, "--network", self.network, "--log-level", "warn", *extra],
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.data_dir, "stderr.log"), "ab"),
         )
@@ -155,10 +156,11 @@ class Lightningd:
         with open(os.path.join(self.net_dir, "hsm_secret"), "rb") as f:
             return f.read()
 
-    def with_plugin(self, invoiced_socket, extra=()):
-        """Starts it with invoiced-cln, and waits until the plugin has checked invoiced and
-        taken over (lightningd answers other commands while a plugin is still initialising)."""
-        self.start([f"--plugin={PLUGIN}", f"--invoiced-rpc-file={invoiced_socket}", *extra])
+    def with_plugin(self, invoiced_socket, extra=(), plugin=PLUGIN):
+        """Starts it with invoiced-cln (the build's, or the binary `plugin`), and waits until the
+        plugin has checked invoiced and taken over (lightningd answers other commands while a
+        plugin is still initialising)."""
+        self.start([f"--plugin={plugin}", f"--invoiced-rpc-file={invoiced_socket}", *extra])
         deadline = time.time() + 30
         while "invoices on this node are served by invoiced" not in self.log():
             assert time.time() < deadline, "invoiced-cln never finished its start-up"
