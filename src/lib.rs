@@ -3,6 +3,7 @@
 //! `invoiced-cln`) and the fuzz targets use it.
 
 pub mod config;
+pub mod config_file;
 pub mod daemon;
 pub mod lnd;
 pub mod plugin;

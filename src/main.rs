@@ -2,7 +2,7 @@
 //!
 //! The command line: parsing, exit codes and wiring.
 
-use invoiced::{config, daemon, tools};
+use invoiced::{config, config_file, daemon, tools};
 
 use std::path::PathBuf;
 
@@ -26,6 +26,10 @@ struct ServeArgs {
     /// The data dir (created 0700 if missing).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Read options from FILE (`name=value` a line, the flags' names; flags override it)
+    /// instead of DATA_DIR/config, which is read when it exists (docs/CONFIG.md).
+    #[arg(long, value_name = "FILE")]
+    conf: Option<PathBuf>,
     /// bitcoin, testnet, testnet4, signet or regtest.
     #[arg(long, default_value = "bitcoin")]
     network: Network,
@@ -156,6 +160,7 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
     let (dev_clock_offset, dev_crash_before_ship) = dev_hooks(&args);
     let ServeArgs {
         data_dir,
+        conf,
         network,
         rpc_file,
         cltv_final,
@@ -178,6 +183,9 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if let Some(file) = conf {
+        tracing::info!("options read from {}", file.display());
+    }
     let data_dir = data_dir.unwrap_or_else(config::default_data_dir);
     let rpc_file = rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc"));
     let cltv = cltv_final.map_or(u64::from(network.default_cltv_final()), u64::from);
@@ -213,7 +221,14 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match config_file::parse::<Cli>(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(config_file::Error::Clap(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("invoiced: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let outcome = match cli.command {
         Command::Serve(args) => serve(args, None),
         Command::LndApi(args) => {
@@ -262,6 +277,83 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("invoiced: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::CommandFactory as _;
+    use std::ffi::OsString;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// `serve` and `standby` take a config file: they have the options the config file module
+    /// looks for, as paths.
+    #[test]
+    fn the_daemon_modes_take_a_config_file() {
+        for argv in [
+            vec!["invoiced", "serve"],
+            vec!["invoiced", "standby", "--replicate-from", "postgres://x"],
+        ] {
+            let mut argv = argv;
+            argv.extend(["--conf", "/c", "--data-dir", "/d"]);
+            let m = Cli::command().try_get_matches_from(argv).unwrap();
+            let (_, sub) = m.subcommand().unwrap();
+            for (id, want) in [(config_file::CONF, "/c"), (config_file::DATA_DIR, "/d")] {
+                let got = sub.try_get_one::<PathBuf>(id).unwrap();
+                assert_eq!(got, Some(&PathBuf::from(want)), "{id}");
+            }
+        }
+    }
+
+    fn serve_args(cli: Cli) -> ServeArgs {
+        match cli.command {
+            Command::Serve(a) => a,
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn the_config_file_sets_serve_s_options_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("invoiced.conf");
+        std::fs::write(
+            &conf,
+            "network=signet\ncltv-final=40\nwebhook-url=http://a\nwebhook-url=http://b\nhsm-passphrase\n",
+        )
+        .unwrap();
+        let argv = |more: &[&str]| -> Vec<OsString> {
+            let mut v: Vec<OsString> = ["invoiced", "serve", "--conf"].map(Into::into).to_vec();
+            v.push(conf.clone().into());
+            v.extend(more.iter().map(Into::into));
+            v
+        };
+        let a = serve_args(config_file::parse::<Cli>(argv(&[])).unwrap());
+        assert_eq!(
+            (a.network, a.cltv_final, a.hsm_passphrase),
+            (Network::Signet, Some(40), true)
+        );
+        assert_eq!(a.webhook_urls, ["http://a", "http://b"]);
+        let a = serve_args(
+            config_file::parse::<Cli>(argv(&["--network=regtest", "--webhook-url", "http://c"]))
+                .unwrap(),
+        );
+        assert_eq!((a.network, a.cltv_final), (Network::Regtest, Some(40)));
+        assert_eq!(a.webhook_urls, ["http://a", "http://b", "http://c"]);
+        // A flag that conflicts with the file's line is blamed on that line.
+        match config_file::parse::<Cli>(argv(&["--hsm-passphrase-file", "/p"])) {
+            Err(e) => assert!(
+                e.to_string()
+                    .starts_with(&format!("{}:5: ", conf.display())),
+                "{e}"
+            ),
+            Ok(_) => panic!("a conflict between the file and a flag parsed"),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod channels;
 mod cli;
 mod compat;
+mod conf;
 mod crash;
 mod disk;
 mod harness;
