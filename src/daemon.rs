@@ -21,7 +21,7 @@ use invoiced_actors::invoice_creator::{CreatorPeers, InvoiceCreator};
 use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy, SignerKeys};
 use invoiced_actors::label_registry::LabelRegistry;
-use invoiced_actors::store::{EventLog, InvoiceReader, LogOptions, RocksStorage};
+use invoiced_actors::store::{EventLog, InvoiceReader, LogOptions, ReplayProgress, RocksStorage};
 use invoiced_actors::waiters::Waiters;
 use invoiced_actors::SharedState;
 use invoiced_events::ChannelBook;
@@ -30,6 +30,7 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{prepare_data_dir, Config};
+use crate::progress::Progress;
 use crate::rpc::{RpcContext, RpcPool};
 use crate::webhooks::Webhooks;
 use crate::{replication, webhooks};
@@ -45,6 +46,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let clock = clock(&cfg);
     let mut options = LogOptions {
         min_free_bytes: cfg.min_free_bytes,
+        replay_progress: Some(replay_progress()),
         ..LogOptions::default()
     };
     let (replication, follower) = prepare_replication(&cfg, node_id, &mut options)?;
@@ -129,6 +131,15 @@ fn prepare_replication(
             options.standby = true;
             (Some(status), Some(stream))
         }
+    })
+}
+
+/// The start-up replay's progress line, on a terminal.
+fn replay_progress() -> ReplayProgress {
+    let mut line: Option<Progress> = None;
+    Box::new(move |replayed, total| {
+        line.get_or_insert_with(|| Progress::on_stderr("start-up replay", total))
+            .set(replayed);
     })
 }
 

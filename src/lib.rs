@@ -7,6 +7,7 @@ pub mod config_file;
 pub mod daemon;
 pub mod lnd;
 pub mod plugin;
+pub mod progress;
 pub mod replication;
 pub mod rpc;
 pub mod rpc_client;

@@ -13,6 +13,7 @@ mod hostile;
 mod invoice;
 mod lifecycle;
 mod pg;
+mod progress;
 mod resources;
 mod restart;
 mod retention;

@@ -104,7 +104,13 @@ pub struct LogOptions {
     pub replica: Option<Box<dyn replica::Replica>>,
     /// Start as a standby: every append refused until [`LogHandle::become_primary`].
     pub standby: bool,
+    /// Told how the opening replay goes (a terminal's progress line); none by default.
+    pub replay_progress: Option<ReplayProgress>,
 }
+
+/// Told, as the opening replay goes, the records replayed so far and the records to replay:
+/// once before the first and after each chunk. Dropped when the replay ends.
+pub type ReplayProgress = Box<dyn FnMut(u64, u64) + Send>;
 
 impl core::fmt::Debug for LogOptions {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -122,6 +128,7 @@ impl Default for LogOptions {
             faults: Faults::default(),
             replica: None,
             standby: false,
+            replay_progress: None,
         }
     }
 }

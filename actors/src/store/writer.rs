@@ -79,6 +79,7 @@ impl Writer {
             faults,
             replica,
             standby,
+            replay_progress: _,
         } = options;
         Writer {
             engine: WriteSide::new(storage, engine, slot),
