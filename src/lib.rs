@@ -6,6 +6,7 @@ pub mod config;
 pub mod config_file;
 pub mod daemon;
 pub mod lnd;
+pub mod logging;
 pub mod plugin;
 pub mod progress;
 pub mod replication;

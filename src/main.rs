@@ -2,7 +2,7 @@
 //!
 //! The command line: parsing, exit codes and wiring.
 
-use invoiced::{config, config_file, daemon, tools};
+use invoiced::{config, config_file, daemon, logging, tools};
 
 use std::path::PathBuf;
 
@@ -42,6 +42,9 @@ struct ServeArgs {
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Logs as text or as JSON lines.
+    #[arg(long, value_enum, default_value_t)]
+    log_format: logging::LogFormat,
     /// Refuse writes (error -1) while the data dir's filesystem has less than this free.
     #[arg(long, default_value_t = 128)]
     min_free_disk_mb: u64,
@@ -165,6 +168,7 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
         rpc_file,
         cltv_final,
         log_level,
+        log_format,
         min_free_disk_mb,
         hsm_passphrase_file,
         hsm_passphrase,
@@ -179,10 +183,7 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
     } = args;
     let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(filter, log_format);
     if let Some(file) = conf {
         tracing::info!("options read from {}", file.display());
     }
@@ -232,13 +233,11 @@ fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve(args, None),
         Command::LndApi(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            logging::init(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                args.log_format,
+            );
             invoiced::lnd::run(&args)
         }
         Command::Standby {
@@ -275,7 +274,7 @@ fn main() -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("invoiced: {e:#}");
+            logging::fatal("invoiced", &e);
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,7 +1,10 @@
-//! The daemon's start-up options from a config file (`--conf FILE`, `DATA_DIR/config`).
+//! The daemon's start-up options from a config file (`--conf FILE`, `DATA_DIR/config`), and its
+//! logs as JSON lines (`--log-format json`).
 
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -146,4 +149,115 @@ fn a_missing_conf_file_and_a_data_dir_named_in_its_own_config_are_refused() {
         )),
         "{err}"
     );
+}
+
+/// `invoiced serve ARGS` on `dir` with its stderr in `dir/../stderr.log`, up once its socket
+/// answers.
+fn spawn_logging(dir: &Path, args: &[&str]) -> (Child, PathBuf) {
+    let log = dir.with_file_name("stderr.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(dir.join("lightning-rpc")).is_err() {
+        assert!(Instant::now() < deadline, "daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, log)
+}
+
+/// Every line of `log`, each checked to be a JSON object with a timestamp, level, target and
+/// message.
+fn json_lines(log: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"));
+            for key in ["timestamp", "level", "target", "message"] {
+                assert!(v[key].is_string(), "no {key}: {line}");
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn logs_are_json_lines_with_log_format_json_even_the_error_that_stops_the_daemon() {
+    // From the data dir's config, to see the file reach the logging too.
+    let (_tmp, dir) = data_dir(Some("log-format=json\nlog-level=info\nnetwork=regtest\n"));
+    let (mut child, log) = spawn_logging(&dir, &[]);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines = json_lines(&log);
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    let read_from = format!("options read from {}", dir.join("config").display());
+    assert!(messages.contains(&read_from.as_str()), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("node ") && m.contains(" on regtest: ")),
+        "{messages:?}"
+    );
+    assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:?}");
+    assert!(messages.contains(&"shutting down"), "{messages:?}");
+
+    // The error that stops start-up is a JSON line too (the data dir belongs to regtest).
+    let out = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["serve", "--network=signet", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::write(&log, &out.stderr).unwrap();
+    let lines = json_lines(&log);
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR", "{lines:?}");
+    assert!(
+        last["message"].as_str().unwrap().contains("regtest"),
+        "{last}"
+    );
+}
+
+#[test]
+fn lnd_api_logs_json_lines_with_log_format_json() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_invoiced"))
+        .args(["lnd-api", "--log-format", "json"])
+        .args([
+            "--rest-listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--invoiced-rpc-file")
+        .arg(tmp.path().join("invoiced-rpc"))
+        .arg("--node-rpc-file")
+        .arg(tmp.path().join("node-rpc"))
+        .arg("--lnd-dir")
+        .arg(tmp.path().join("lnd"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = tmp.path().join("first.log");
+    std::fs::write(&log, &first).unwrap();
+    let lines = json_lines(&log);
+    assert_eq!(lines.len(), 1, "{first:?}");
+    assert_eq!(lines[0]["target"], "invoiced::lnd", "{first}");
 }
