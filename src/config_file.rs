@@ -522,11 +522,22 @@ mod tests {
         let o = serve(
             run(
                 dir.path(),
-                &["serve", "--cltv-final", "50", "--url", "c", "--level=warn"],
+                &[
+                    "serve",
+                    "--cltv-final",
+                    "50",
+                    "--url",
+                    "c",
+                    "--level=warn",
+                    "--switch",
+                ],
             )
             .unwrap(),
         );
-        assert_eq!((o.level.as_str(), o.cltv_final), ("warn", Some(50)));
+        assert_eq!(
+            (o.level.as_str(), o.cltv_final, o.switch),
+            ("warn", Some(50), true)
+        );
         assert_eq!(
             o.urls,
             ["a", "b", "c"],
