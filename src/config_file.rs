@@ -117,16 +117,27 @@ struct FileArg {
 /// # Errors
 /// [`Error::Clap`] for the command line's own errors, [`Error::File`] for the file's.
 pub fn parse<T: clap::Parser>(argv: impl IntoIterator<Item = OsString>) -> Result<T, Error> {
-    let argv: Vec<OsString> = argv.into_iter().collect();
     // A flag of a subcommand that takes a file may be given twice: the last counts.
-    let cmd = T::command().mut_subcommands(|c| {
-        let takes_file = conf_long(&c).is_some();
-        if takes_file {
-            c.args_override_self(true)
-        } else {
-            c
-        }
+    let cmd = T::command().mut_subcommands(|c| match conf_long(&c) {
+        Some(_) => c.args_override_self(true),
+        None => c,
     });
+    let (argv, file) = with_file(&cmd, argv.into_iter().collect())?;
+    match cmd.try_get_matches_from(argv) {
+        Ok(m) => T::from_arg_matches(&m).map_err(Error::Clap),
+        Err(e) => Err(match &file {
+            Some((args, source)) => blame(e, args, source),
+            None => Error::Clap(e),
+        }),
+    }
+}
+
+/// A config file's options, as given to clap, and the file.
+type Found = (Vec<FileArg>, Source);
+
+/// `argv` with the options of its subcommand's config file just after the subcommand, and
+/// those options; `argv` as it is if its subcommand takes no file or has none.
+fn with_file(cmd: &Command, argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<Found>), Error> {
     // The command line alone first, its required options relaxed (they may be in the file):
     // its own errors come first, and it says which subcommand, file and data dir.
     let alone = cmd
@@ -135,40 +146,31 @@ pub fn parse<T: clap::Parser>(argv: impl IntoIterator<Item = OsString>) -> Resul
         .try_get_matches_from(&argv)
         .map_err(Error::Clap)?;
     let Some((name, sub)) = alone.subcommand() else {
-        return from_matches(cmd.try_get_matches_from(argv));
+        return Ok((argv, None));
     };
     let Some((sub_cmd, conf_long)) = cmd
         .find_subcommand(name)
-        .and_then(|c| Some((c.clone(), conf_long(c)?)))
+        .and_then(|c| Some((c, conf_long(c)?)))
     else {
-        return from_matches(cmd.try_get_matches_from(argv));
+        return Ok((argv, None));
     };
     let Some((source, text)) = read(sub)? else {
-        return from_matches(cmd.try_get_matches_from(argv));
+        return Ok((argv, None));
     };
     let lines = lines(&text).map_err(|(n, what)| source.error(Some(n), what))?;
-    let file_args = file_args(&lines, &sub_cmd, &source, cmd.get_name())?;
-    let mut with_file: Vec<OsString> = file_args.iter().map(|a| a.arg.clone()).collect();
+    let file_args = file_args(&lines, sub_cmd, &source, cmd.get_name())?;
+    let mut spliced: Vec<OsString> = file_args.iter().map(|a| a.arg.clone()).collect();
     if !source.named {
         // So that `conf` names the file read in every case.
-        with_file.push(long_arg(&conf_long, Some(source.path.as_os_str())));
+        spliced.push(long_arg(&conf_long, Some(source.path.as_os_str())));
     }
-    let combined = splice(argv, name, with_file);
-    match cmd.try_get_matches_from(combined) {
-        Ok(m) => T::from_arg_matches(&m).map_err(Error::Clap),
-        Err(e) => Err(blame(e, &file_args, &source)),
-    }
+    Ok((splice(argv, name, spliced), Some((file_args, source))))
 }
 
 /// The long flag of `cmd`'s [`CONF`] option, if it has one (then it takes a config file).
 fn conf_long(cmd: &Command) -> Option<String> {
     let conf = cmd.get_arguments().find(|a| a.get_id() == CONF)?;
     conf.get_long().map(str::to_owned)
-}
-
-/// `T` from clap's matches, or clap's error.
-fn from_matches<T: clap::FromArgMatches>(m: Result<ArgMatches, clap::Error>) -> Result<T, Error> {
-    T::from_arg_matches(&m.map_err(Error::Clap)?).map_err(Error::Clap)
 }
 
 /// The config file of a subcommand whose command line matched `sub`, and its text: `--conf`'s
