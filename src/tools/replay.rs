@@ -25,7 +25,11 @@ pub enum Until {
 
 /// Folds the log of `reader` up to `until`.
 pub fn fold(reader: &LogReader, until: Until) -> anyhow::Result<Projections> {
-    let total = reader.stored_head()?.map_or(0, |h| h.0);
+    let head = reader.stored_head()?.map_or(0, |h| h.0);
+    let total = match until {
+        Until::Seq(n) => head.min(n),
+        Until::End | Until::Time(_) => head,
+    };
     let mut progress = Progress::on_stderr("replay", total);
     let mut state = Projections::new();
     for (seq, bytes) in reader.records_from(1)? {
