@@ -22,7 +22,7 @@ use invoiced_actors::invoice_ledger::InvoiceLedger;
 use invoiced_actors::key_signer::{KeySigner, OsEntropy, SignerKeys};
 use invoiced_actors::label_registry::LabelRegistry;
 use invoiced_actors::store::keys::checkpoint_path;
-use invoiced_actors::store::{EventLog, InvoiceReader, LogOptions, RocksStorage};
+use invoiced_actors::store::{EventLog, InvoiceReader, LogOptions, ReplayProgress, RocksStorage};
 use invoiced_actors::waiters::Waiters;
 use invoiced_actors::SharedState;
 use invoiced_events::ChannelBook;
@@ -32,6 +32,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{prepare_data_dir, Config};
 use crate::metrics::{LogStats, Metrics, Sources as MetricSources};
+use crate::progress::Progress;
 use crate::rpc::{RpcContext, RpcPool};
 use crate::webhooks::Webhooks;
 use crate::{replication, webhooks};
@@ -54,6 +55,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         observer: metrics
             .clone()
             .map(|m| Arc::new(LogStats(m)) as Arc<dyn invoiced_actors::store::WriteObserver>),
+        replay_progress: Some(replay_progress()),
         ..LogOptions::default()
     };
     let (replication, follower) = prepare_replication(&cfg, node_id, &mut options)?;
@@ -143,6 +145,15 @@ fn prepare_replication(
             options.standby = true;
             (Some(status), Some(stream))
         }
+    })
+}
+
+/// The start-up replay's progress line, on a terminal.
+fn replay_progress() -> ReplayProgress {
+    let mut line: Option<Progress> = None;
+    Box::new(move |replayed, total| {
+        line.get_or_insert_with(|| Progress::on_stderr("start-up replay", total))
+            .set(replayed);
     })
 }
 

@@ -3,10 +3,13 @@
 //! `invoiced-cln`) and the fuzz targets use it.
 
 pub mod config;
+pub mod config_file;
 pub mod daemon;
 pub mod lnd;
+pub mod logging;
 pub mod metrics;
 pub mod plugin;
+pub mod progress;
 pub mod replication;
 pub mod rpc;
 pub mod rpc_client;

@@ -2,7 +2,7 @@
 //!
 //! The command line: parsing, exit codes and wiring.
 
-use invoiced::{config, daemon, tools};
+use invoiced::{config, config_file, daemon, logging, tools};
 
 use std::path::PathBuf;
 
@@ -26,6 +26,10 @@ struct ServeArgs {
     /// The data dir (created 0700 if missing).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Read options from FILE (`name=value` a line, the flags' names; flags override it)
+    /// instead of DATA_DIR/config, which is read when it exists (docs/CONFIG.md).
+    #[arg(long, value_name = "FILE")]
+    conf: Option<PathBuf>,
     /// bitcoin, testnet, testnet4, signet or regtest.
     #[arg(long, default_value = "bitcoin")]
     network: Network,
@@ -38,6 +42,9 @@ struct ServeArgs {
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Logs as text or as JSON lines.
+    #[arg(long, value_enum, default_value_t)]
+    log_format: logging::LogFormat,
     /// Refuse writes (error -1) while the data dir's filesystem has less than this free.
     #[arg(long, default_value_t = 128)]
     min_free_disk_mb: u64,
@@ -159,10 +166,12 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
     let (dev_clock_offset, dev_crash_before_ship) = dev_hooks(&args);
     let ServeArgs {
         data_dir,
+        conf,
         network,
         rpc_file,
         cltv_final,
         log_level,
+        log_format,
         min_free_disk_mb,
         hsm_passphrase_file,
         hsm_passphrase,
@@ -178,10 +187,10 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
     } = args;
     let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(filter, log_format);
+    if let Some(file) = conf {
+        tracing::info!("options read from {}", file.display());
+    }
     let data_dir = data_dir.unwrap_or_else(config::default_data_dir);
     let rpc_file = rpc_file.unwrap_or_else(|| data_dir.join("lightning-rpc"));
     let cltv = cltv_final.map_or(u64::from(network.default_cltv_final()), u64::from);
@@ -218,17 +227,22 @@ fn serve(args: ServeArgs, standby_of: Option<String>) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match config_file::parse::<Cli>(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(config_file::Error::Clap(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("invoiced: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let outcome = match cli.command {
         Command::Serve(args) => serve(args, None),
         Command::LndApi(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            logging::init(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                args.log_format,
+            );
             invoiced::lnd::run(&args)
         }
         Command::Standby {
@@ -265,8 +279,122 @@ fn main() -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("invoiced: {e:#}");
+            logging::fatal("invoiced", &e);
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::CommandFactory as _;
+    use std::ffi::OsString;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// `serve` and `standby` take a config file: they have the options the config file module
+    /// looks for, as paths.
+    #[test]
+    fn the_daemon_modes_take_a_config_file() {
+        for argv in [
+            vec!["invoiced", "serve"],
+            vec!["invoiced", "standby", "--replicate-from", "postgres://x"],
+        ] {
+            let mut argv = argv;
+            argv.extend(["--conf", "/c", "--data-dir", "/d"]);
+            let m = Cli::command().try_get_matches_from(argv).unwrap();
+            let (_, sub) = m.subcommand().unwrap();
+            for (id, want) in [(config_file::CONF, "/c"), (config_file::DATA_DIR, "/d")] {
+                let got = sub.try_get_one::<PathBuf>(id).unwrap();
+                assert_eq!(got, Some(&PathBuf::from(want)), "{id}");
+            }
+        }
+    }
+
+    fn serve_args(cli: Cli) -> ServeArgs {
+        match cli.command {
+            Command::Serve(a) => a,
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn the_config_file_sets_serve_s_options_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("invoiced.conf");
+        std::fs::write(
+            &conf,
+            "network=signet\ncltv-final=40\nwebhook-url=http://a\nwebhook-url=http://b\nhsm-passphrase\n",
+        )
+        .unwrap();
+        let argv = |more: &[&str]| -> Vec<OsString> {
+            let mut v: Vec<OsString> = ["invoiced", "serve", "--conf"].map(Into::into).to_vec();
+            v.push(conf.clone().into());
+            v.extend(more.iter().map(Into::into));
+            v
+        };
+        let a = serve_args(config_file::parse::<Cli>(argv(&[])).unwrap());
+        assert_eq!(
+            (a.network, a.cltv_final, a.hsm_passphrase),
+            (Network::Signet, Some(40), true)
+        );
+        assert_eq!(a.webhook_urls, ["http://a", "http://b"]);
+        let a = serve_args(
+            config_file::parse::<Cli>(argv(&["--network=regtest", "--webhook-url", "http://c"]))
+                .unwrap(),
+        );
+        assert_eq!((a.network, a.cltv_final), (Network::Regtest, Some(40)));
+        assert_eq!(a.webhook_urls, ["http://a", "http://b", "http://c"]);
+        // A flag that conflicts with the file's line is blamed on that line.
+        match config_file::parse::<Cli>(argv(&["--hsm-passphrase-file", "/p"])) {
+            Err(e) => assert!(
+                e.to_string()
+                    .starts_with(&format!("{}:5: ", conf.display())),
+                "{e}"
+            ),
+            Ok(_) => panic!("a conflict between the file and a flag parsed"),
+        }
+    }
+
+    /// The example config shipped in packages names only real options with valid values: each
+    /// of its lines, uncommented alone, is read by `serve` (or, for `replicate-from`, by
+    /// `standby`).
+    #[test]
+    fn every_line_of_the_shipped_example_config_is_an_option_that_parses() {
+        let example = include_str!("../packaging/invoiced.conf.example");
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("one.conf");
+        let mut seen = 0;
+        for line in example.lines() {
+            let option = line.trim_start_matches('#');
+            let Some((name, _)) = option.split_once('=') else {
+                continue;
+            };
+            if name.contains(' ') {
+                continue;
+            }
+            std::fs::write(&conf, format!("{option}\n")).unwrap();
+            let command = if name == "replicate-from" {
+                "standby"
+            } else {
+                "serve"
+            };
+            let argv: Vec<OsString> = vec![
+                "invoiced".into(),
+                command.into(),
+                "--conf".into(),
+                conf.clone().into(),
+            ];
+            if let Err(e) = config_file::parse::<Cli>(argv) {
+                panic!("{option}: {e}");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 15, "only {seen} options in the example");
     }
 }

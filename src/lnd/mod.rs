@@ -46,6 +46,9 @@ pub struct Args {
     /// The directory of tls.cert, tls.key, the macaroons and their root key (created 0700)
     #[arg(long)]
     pub lnd_dir: PathBuf,
+    /// Logs as text or as JSON lines (levels from RUST_LOG, default info)
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// Writes `bytes` to a new file `path` readable by its owner only.

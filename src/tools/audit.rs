@@ -14,7 +14,8 @@ use invoiced_events::codec::{decode_record, decode_snapshot, record_hash, GENESI
 use invoiced_events::{Hash32, InvoiceCreated, Network, Projections, Snapshot};
 use secp256k1::PublicKey;
 
-use super::{open, progress, signer};
+use super::{open, signer};
+use crate::progress::Progress;
 
 /// An audit failure at a sequence number.
 #[derive(Debug)]
@@ -60,15 +61,15 @@ pub fn audit(data_dir: &Path) -> Result<Summary, Result<Finding, anyhow::Error>>
         })?),
         None => None,
     };
-    let bar = progress(stored_head.map_or(0, |h| h.0), "audit");
+    let mut progress = Progress::on_stderr("audit", stored_head.map_or(0, |h| h.0));
     let mut replay = Replay::new(network, node_id, checkpoint.as_ref());
     for (expected_seq, (key, bytes)) in
         (1u64..).zip(reader.records_from(1).map_err(|e| Err(e.into()))?)
     {
         replay.record(expected_seq, key, &bytes).map_err(Ok)?;
-        bar.inc(1);
+        progress.inc(1);
     }
-    bar.finish_and_clear();
+    progress.finish();
     let Replay {
         node_id,
         state,

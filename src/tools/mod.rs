@@ -7,11 +7,9 @@ pub mod audit;
 pub mod events;
 pub mod replay;
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
 use invoiced_actors::key_signer::{KeySigner, OsEntropy};
 use invoiced_actors::store::reader::LogReader;
 use invoiced_events::codec::EventRecord;
@@ -37,21 +35,6 @@ pub fn signer(data_dir: &Path) -> Option<KeySigner> {
     let bytes = std::fs::read(data_dir.join("hsm_secret")).ok()?;
     let seed = invoiced_actors::hsm_secret::extract(&bytes, None, "hsm_secret").ok()?;
     KeySigner::new(&seed, Box::new(OsEntropy)).ok()
-}
-
-/// A progress bar on a terminal (stderr), hidden otherwise.
-pub fn progress(total: u64, what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta})")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_owned());
-    bar
 }
 
 /// One record as a JSON line: seq, time, kind, the event's fields, and the chain hashes.

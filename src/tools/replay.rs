@@ -8,7 +8,8 @@ use invoiced_events::codec::{decode_record, record_hash};
 use invoiced_events::{CreatedIndex, InvoiceStatus, Projections};
 use serde_json::{json, Value};
 
-use super::{open, progress, signer};
+use super::{open, signer};
+use crate::progress::Progress;
 use crate::rpc::object::invoice_json;
 
 /// Where to stop.
@@ -24,8 +25,12 @@ pub enum Until {
 
 /// Folds the log of `reader` up to `until`.
 pub fn fold(reader: &LogReader, until: Until) -> anyhow::Result<Projections> {
-    let total = reader.stored_head()?.map_or(0, |h| h.0);
-    let bar = progress(total, "replay");
+    let head = reader.stored_head()?.map_or(0, |h| h.0);
+    let total = match until {
+        Until::Seq(n) => head.min(n),
+        Until::End | Until::Time(_) => head,
+    };
+    let mut progress = Progress::on_stderr("replay", total);
     let mut state = Projections::new();
     for (seq, bytes) in reader.records_from(1)? {
         let rec = decode_record(&bytes).map_err(|e| anyhow::anyhow!("record {seq}: {e}"))?;
@@ -37,9 +42,9 @@ pub fn fold(reader: &LogReader, until: Until) -> anyhow::Result<Projections> {
         state
             .apply(&rec, record_hash(&bytes))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        bar.inc(1);
+        progress.inc(1);
     }
-    bar.finish_and_clear();
+    progress.finish();
     Ok(state)
 }
 

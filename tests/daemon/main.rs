@@ -4,6 +4,7 @@
 mod channels;
 mod cli;
 mod compat;
+mod conf;
 mod crash;
 mod disk;
 mod harness;
@@ -13,6 +14,7 @@ mod invoice;
 mod lifecycle;
 mod metrics;
 mod pg;
+mod progress;
 mod resources;
 mod restart;
 mod retention;

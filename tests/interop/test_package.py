@@ -134,7 +134,7 @@ def test_archive_is_a_prefix_every_file_of_which_is_checksummed(prefix, release)
     # Its units run it from /opt/invoiced, where README.md has it unpacked.
     for u in UNITS:
         text = (prefix / "lib/systemd/system" / u).read_text()
-        assert re.search(r"^ExecStart=/opt/invoiced/bin/invoiced (serve|standby) --data-dir /var/lib/invoiced$", text, re.M)
+        assert re.search(r"^ExecStart=/opt/invoiced/bin/invoiced (serve|standby) --conf /etc/invoiced/invoiced.conf --data-dir /var/lib/invoiced$", text, re.M)
         assert "/usr/" not in text
 
 
@@ -290,11 +290,15 @@ def test_deb_installs_declares_its_libraries_runs_and_purges(release, tmp_path, 
         for u in UNITS:
             assert "ExecStart=/usr/bin/invoiced " in open(f"/lib/systemd/system/{u}").read()
 
-        # The installed daemon runs as its user on its data dir, and its client reaches it.
+        # The installed daemon runs as its unit runs it (its command line, as its user, reading the
+        # conffile), on its data dir (regtest: a flag over the file's network), and its client
+        # reaches it.
         as_invoiced = [*sudo, "setpriv", "--reuid=invoiced", "--regid=invoiced", "--init-groups", "--"]
         log = tmp_path / "invoiced.log"
+        exec_start = re.search(r"^ExecStart=(.*)$", open("/lib/systemd/system/invoiced.service").read(), re.M)
+        assert "--conf /etc/invoiced/invoiced.conf" in exec_start.group(1)
         daemon = subprocess.Popen(
-            [*as_invoiced, "/usr/bin/invoiced", "serve", "--data-dir", "/var/lib/invoiced", "--network", "regtest"],
+            [*as_invoiced, *exec_start.group(1).split(), "--network", "regtest"],
             stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
         )
         deadline = time.time() + 30
@@ -304,6 +308,7 @@ def test_deb_installs_declares_its_libraries_runs_and_purges(release, tmp_path, 
             time.sleep(0.1)
         made = run([*as_invoiced, "/usr/bin/invoiced-cli", "--data-dir", "/var/lib/invoiced", "invoice", "1000", "deb", "from the .deb"])
         assert '"bolt11": "lnbcrt10n1' in made.stdout
+        assert "options read from /etc/invoiced/invoiced.conf" in log.read_text(errors="replace")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
         daemon = None

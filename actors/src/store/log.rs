@@ -52,9 +52,10 @@ impl EventLog {
         storage: Arc<dyn Storage>,
         network: Network,
         clock: Arc<dyn Clock>,
-        options: LogOptions,
+        mut options: LogOptions,
     ) -> Result<Self, StoreError> {
-        let (engine, state) = open_log(storage.as_ref(), network)?;
+        let progress = options.replay_progress.take();
+        let (engine, state) = open_log(storage.as_ref(), network, progress)?;
         let slot: EngineSlot = Arc::new(RwLock::new(None));
         let state: SharedState = Arc::new(RwLock::new(state));
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -105,7 +106,8 @@ mod tests {
     use crate::clock::Clock;
     use crate::store::engine::{Batch, Column, Engine as _};
     use crate::store::keys::{checkpoint_path, event_key, LEGACY_META_CHECKPOINT};
-    use crate::store::replay::replay;
+    use crate::store::replay::{replay, replay_onto};
+    use crate::store::ReplayProgress;
     use crate::store::{join_entries, AppendError, MemStorage};
     use invoiced_events::{
         CreatedIndex, InvoiceBody, Label, Msat, NewInvoice, PaymentHash, PaymentSecret,
@@ -181,6 +183,25 @@ mod tests {
         let replayed = replay(&db).unwrap();
         assert_eq!(replayed.head().0, 10_010);
         assert_eq!(replayed, live);
+        // Its progress is told before the first chunk and after each.
+        let told = Arc::new(std::sync::Mutex::new(vec![]));
+        let tell = told.clone();
+        let progress: ReplayProgress = Box::new(move |done, total| {
+            tell.lock().unwrap().push((done, total));
+        });
+        assert_eq!(
+            replay_onto(&db, invoiced_events::Projections::new(), Some(progress)).unwrap(),
+            live
+        );
+        assert_eq!(
+            *told.lock().unwrap(),
+            [
+                (0, 10_010),
+                (4096, 10_010),
+                (8192, 10_010),
+                (10_010, 10_010)
+            ]
+        );
         // A damaged record in the middle of a chunk's second half stops the replay, naming it.
         drop(db);
         put_raw(&dir, Column::Events, &event_key(7000), b"\x01\x01garbage");

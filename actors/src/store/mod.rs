@@ -104,6 +104,8 @@ pub struct LogOptions {
     pub replica: Option<Box<dyn replica::Replica>>,
     /// Start as a standby: every append refused until [`LogHandle::become_primary`].
     pub standby: bool,
+    /// Told how the opening replay goes (a terminal's progress line); none by default.
+    pub replay_progress: Option<ReplayProgress>,
     /// Told of each batch the writer makes durable (metrics).
     pub observer: Option<Arc<dyn WriteObserver>>,
 }
@@ -115,6 +117,10 @@ pub trait WriteObserver: Send + Sync {
     /// and its fsync).
     fn batch_written(&self, records: usize, bytes: usize, took: std::time::Duration);
 }
+
+/// Told, as the opening replay goes, the records replayed so far and the records to replay:
+/// once before the first and after each chunk. Dropped when the replay ends.
+pub type ReplayProgress = Box<dyn FnMut(u64, u64) + Send>;
 
 impl core::fmt::Debug for LogOptions {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -133,6 +139,7 @@ impl Default for LogOptions {
             replica: None,
             standby: false,
             observer: None,
+            replay_progress: None,
         }
     }
 }

@@ -9,12 +9,14 @@ use super::checkpoint::load_checkpoint;
 use super::engine::{Batch, Engine, Storage};
 use super::keys::{delete_legacy_checkpoint, has_legacy_checkpoint, put_network, read_network};
 use super::replay::replay_onto;
-use super::StoreError;
+use super::{ReplayProgress, StoreError};
 
-/// Opens (or creates) the log on `storage` for `network`, replaying it into a fresh projection.
+/// Opens (or creates) the log on `storage` for `network`, replaying it into a fresh projection
+/// (telling `progress` how it goes, if given).
 pub(super) fn open_log(
     storage: &dyn Storage,
     network: Network,
+    progress: Option<ReplayProgress>,
 ) -> Result<(Arc<dyn Engine>, Projections), StoreError> {
     let engine = storage.open()?;
     let mut setup = Batch::new();
@@ -36,7 +38,7 @@ pub(super) fn open_log(
     }
     let start = load_checkpoint(storage, engine.as_ref());
     let from = start.head().0;
-    let state = replay_onto(engine.as_ref(), start)?;
+    let state = replay_onto(engine.as_ref(), start, progress)?;
     tracing::info!(
         "replayed records {}..={} onto the checkpoint at {from}",
         from + 1,

@@ -6,7 +6,7 @@ use invoiced_events::{EventRecord, Projections};
 
 use super::engine::Engine;
 use super::keys::{decode_head, head_seq, read_head, scan_records};
-use super::StoreError;
+use super::{ReplayProgress, StoreError};
 
 /// Records per message from the replay's reading thread.
 const REPLAY_CHUNK: usize = 4096;
@@ -21,17 +21,28 @@ struct ReadRecord {
 /// Folds every record after `start`'s head into it, checking the chain and the stored head.
 ///
 /// Two threads share the work: one iterates the log and decodes (and checks each record's key),
-/// this one hashes each record for the chain check and applies it, in order. The stored head
-/// must then be the replayed one.
+/// this one hashes each record for the chain check and applies it, in order, telling
+/// `progress` (if given) after each chunk. The stored head must then be the replayed one.
 ///
 /// # Errors
 /// [`StoreError`] on an unreadable record or an inconsistent log.
-pub fn replay_onto(engine: &dyn Engine, start: Projections) -> Result<Projections, StoreError> {
+pub fn replay_onto(
+    engine: &dyn Engine,
+    start: Projections,
+    mut progress: Option<ReplayProgress>,
+) -> Result<Projections, StoreError> {
     let mut state = start;
     let stored_head = read_head(engine)?;
     let stored_seq = head_seq(stored_head.as_deref());
-    state.reserve_invoices(usize::try_from(stored_seq.saturating_sub(state.head().0)).unwrap_or(0));
+    let to_replay = stored_seq.saturating_sub(state.head().0);
+    state.reserve_invoices(usize::try_from(to_replay).unwrap_or(0));
     let from = state.head().0 + 1;
+    let mut tell = |replayed: u64| {
+        if let Some(p) = progress.as_mut() {
+            p(replayed, to_replay);
+        }
+    };
+    tell(0);
     std::thread::scope(|scope| -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(4);
         let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
@@ -43,6 +54,7 @@ pub fn replay_onto(engine: &dyn Engine, start: Projections) -> Result<Projection
                     .apply(&r.record, record_hash(&r.bytes))
                     .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
             }
+            tell(state.head().0 + 1 - from);
             // Freed by the thread that allocated it: the allocator's fast path, no lock.
             let _ = spent_tx.send(chunk);
         }
@@ -119,5 +131,5 @@ fn read_and_decode(
 /// # Errors
 /// As [`replay_onto`].
 pub fn replay(engine: &dyn Engine) -> Result<Projections, StoreError> {
-    replay_onto(engine, Projections::new())
+    replay_onto(engine, Projections::new(), None)
 }

@@ -82,6 +82,7 @@ impl Writer {
             replica,
             standby,
             observer,
+            replay_progress: _,
         } = options;
         Writer {
             engine: WriteSide::new(storage, engine, slot),
