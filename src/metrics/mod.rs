@@ -155,8 +155,14 @@ impl Metrics {
 
     /// Counts one answered request: `code` is `None` for a result.
     pub fn request(&self, method: &str, code: Option<i64>, took: Duration) {
-        let code = code.map_or_else(|| "ok".to_owned(), |c| c.to_string());
-        self.requests.with_label_values(&[method, &code]).inc();
+        // A result (nearly every request) is labelled without building a string.
+        match code {
+            None => self.requests.with_label_values(&[method, "ok"]).inc(),
+            Some(c) => self
+                .requests
+                .with_label_values(&[method, &c.to_string()])
+                .inc(),
+        }
         self.request_seconds
             .with_label_values(&[method])
             .observe(took.as_secs_f64());
